@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 from pathlib import Path
 
 import torch
@@ -55,3 +56,12 @@ def report_keys(path: str | Path, missing: list[str], unexpected: list[str],
     if not missing and not unexpected:
         LOG.info("pretrained backbone %s: all keys matched", path)
     return {"missing": missing, "unexpected": unexpected}
+
+
+def host_reachable(host: str, port: int = 443, timeout: float = 3.0) -> bool:
+    """Quick check before a hub download, so offline machines fail in seconds, not minutes."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False

@@ -11,7 +11,9 @@ from pathlib import Path
 import torch
 
 from yololab.backbones.base import FEATURE_STRIDES, Backbone, BackboneRequest
-from yololab.backbones.pretrained import PretrainedWeightsError, read_state_dict, report_keys
+from yololab.backbones.pretrained import (
+    PretrainedWeightsError, host_reachable, read_state_dict, report_keys,
+)
 from yololab.backbones.registry import register_backbone, register_prefix
 
 
@@ -48,6 +50,18 @@ def _hub_hint(name: str) -> str:
     return "pass pretrained_backbone='/path/to/weights' with a file in timm's key format"
 
 
+def _in_hub_cache(name: str) -> bool:
+    import timm
+    from huggingface_hub import try_to_load_from_cache
+
+    cfg = timm.models.get_pretrained_cfg(name)
+    hub_id = getattr(cfg, "hf_hub_id", None) if cfg is not None else None
+    if not hub_id:
+        return False
+    return any(isinstance(try_to_load_from_cache(hub_id, f), str)
+               for f in ("model.safetensors", "pytorch_model.bin", "open_clip_pytorch_model.bin"))
+
+
 class TimmBackbone(Backbone):
     def __init__(self, name: str, pretrained: bool | str = False) -> None:
         super().__init__()
@@ -64,6 +78,10 @@ class TimmBackbone(Backbone):
             kwargs.update(pretrained=True, pretrained_strict=False,
                           pretrained_cfg_overlay={"file": str(pretrained)})
         elif pretrained:
+            if not _in_hub_cache(name) and not host_reachable("huggingface.co"):
+                raise PretrainedWeightsError(
+                    f"cannot fetch ImageNet weights for timm model {name!r}: huggingface.co is not "
+                    f"reachable and the weights are not in the local cache. {_hub_hint(name)}")
             kwargs["pretrained"] = True
         try:
             self.body = timm.create_model(name, **kwargs)

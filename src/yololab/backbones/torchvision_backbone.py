@@ -8,7 +8,9 @@ import torch
 from torch import nn
 
 from yololab.backbones.base import Backbone, BackboneRequest
-from yololab.backbones.pretrained import PretrainedWeightsError, read_state_dict, report_keys
+from yololab.backbones.pretrained import (
+    PretrainedWeightsError, host_reachable, read_state_dict, report_keys,
+)
 from yololab.backbones.registry import register_prefix
 
 RESNET_LIKE = ("resnet", "resnext", "wide_resnet")
@@ -48,10 +50,15 @@ class TorchvisionResNet(Backbone):
         import torchvision
 
         weights = torchvision.models.get_model_weights(name).DEFAULT
+        target = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
+        if not target.is_file() and not host_reachable("download.pytorch.org"):
+            raise PretrainedWeightsError(
+                f"cannot fetch ImageNet weights for torchvision {name!r}: download.pytorch.org is not "
+                f"reachable. Download {weights.url} and put it at {target}, or pass "
+                f"pretrained_backbone='/path/to/{Path(weights.url).name}'")
         try:
             return torchvision.models.get_model(name, weights=weights)
         except Exception as err:
-            target = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
             raise PretrainedWeightsError(
                 f"could not fetch ImageNet weights for torchvision {name!r} ({type(err).__name__}). "
                 f"Offline? download {weights.url} and put it at {target}, or pass "

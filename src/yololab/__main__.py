@@ -1,0 +1,5 @@
+import sys
+
+from yololab.cli import main
+
+sys.exit(main())

@@ -1,0 +1,208 @@
+"""Detection augmentations on RGB uint8 images with pixel [cls, x1, y1, x2, y2] labels.
+
+Behaviour and default strengths follow upstream YOLOv5 (``hyp.scratch-low.yaml``). Every random
+function takes an explicit ``numpy.random.Generator`` so that results are reproducible per item.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, fields
+
+import cv2
+import numpy as np
+
+from yololab.data.boxes import xywhn_to_xyxy
+
+PAD_VALUE = 114
+
+
+@dataclass
+class AugmentConfig:
+    """Augmentation strengths, named as in upstream hyp files (defaults: hyp.scratch-low)."""
+
+    hsv_h: float = 0.015  # hue gain (fraction)
+    hsv_s: float = 0.7  # saturation gain (fraction)
+    hsv_v: float = 0.4  # value gain (fraction)
+    degrees: float = 0.0  # rotation (+/- deg)
+    translate: float = 0.1  # translation (+/- fraction)
+    scale: float = 0.5  # scale (+/- gain)
+    shear: float = 0.0  # shear (+/- deg)
+    perspective: float = 0.0  # perspective (+/- fraction), 0-0.001
+    flipud: float = 0.0  # flip up-down probability
+    fliplr: float = 0.5  # flip left-right probability
+    mosaic: float = 1.0  # mosaic probability
+    mixup: float = 0.0  # mixup probability
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, float], strict: bool = True) -> AugmentConfig:
+        """Build from a mapping; unknown keys are an error unless ``strict=False`` (e.g. a whole hyp file)."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if strict and unknown:
+            raise ValueError(f"unknown augmentation key(s) {unknown}; known: {sorted(known)}")
+        return cls(**{k: float(v) for k, v in d.items() if k in known})
+
+    def to_dict(self) -> dict[str, float]:
+        """Plain dict of the fields."""
+        return asdict(self)
+
+
+def letterbox(im: np.ndarray, new_shape: int | Sequence[int] = 640, color: tuple[int, int, int] = (114, 114, 114),
+              auto: bool = True, scale_fill: bool = False, scaleup: bool = True,
+              stride: int = 32) -> tuple[np.ndarray, tuple[float, float], tuple[float, float]]:
+    """Resize keeping the aspect ratio and pad to ``new_shape`` (h, w).
+
+    ``auto`` pads only to the next multiple of ``stride``; ``scaleup=False`` never enlarges; ``scale_fill``
+    stretches without padding. Returns (image, (w ratio, h ratio), (pad left, pad top)) where the padding
+    is the (possibly half-pixel) amount per side, as upstream reports it.
+    """
+    h0, w0 = im.shape[:2]
+    nh, nw = (new_shape, new_shape) if isinstance(new_shape, int) else (int(new_shape[0]), int(new_shape[1]))
+    r = min(nh / h0, nw / w0)
+    if not scaleup:
+        r = min(r, 1.0)
+    ratio = (r, r)
+    uw, uh = round(w0 * r), round(h0 * r)
+    dw, dh = nw - uw, nh - uh
+    if auto:
+        dw, dh = dw % stride, dh % stride
+    elif scale_fill:
+        dw, dh, uw, uh = 0, 0, nw, nh
+        ratio = (nw / w0, nh / h0)
+    if (uw, uh) != (w0, h0):
+        im = cv2.resize(im, (uw, uh), interpolation=cv2.INTER_LINEAR)
+    top, left = dh // 2, dw // 2  # odd padding: the extra pixel goes bottom/right
+    if dw or dh:
+        im = cv2.copyMakeBorder(im, top, dh - top, left, dw - left, cv2.BORDER_CONSTANT, value=color)
+    return im, ratio, (dw / 2, dh / 2)
+
+
+def box_candidates(box1: np.ndarray, box2: np.ndarray, wh_thr: float = 2, ar_thr: float = 100,
+                   area_thr: float = 0.1, eps: float = 1e-16) -> np.ndarray:
+    """Boolean mask of boxes kept after a warp: box2 (4, n) wider/taller than ``wh_thr`` px, keeping more
+    than ``area_thr`` of box1's (4, n) area and an aspect ratio below ``ar_thr``."""
+    w1, h1 = box1[2] - box1[0], box1[3] - box1[1]
+    w2, h2 = box2[2] - box2[0], box2[3] - box2[1]
+    ar = np.maximum(w2 / (h2 + eps), h2 / (w2 + eps))
+    return (w2 > wh_thr) & (h2 > wh_thr) & (w2 * h2 / (w1 * h1 + eps) > area_thr) & (ar < ar_thr)
+
+
+def _warp_matrix(in_hw: tuple[int, int], out_hw: tuple[int, int], cfg: AugmentConfig,
+                 rng: np.random.Generator) -> tuple[np.ndarray, float]:
+    """3x3 matrix: centre, perspective, rotate+scale, shear, translate (applied in that order); and the scale."""
+    centre = np.eye(3)
+    centre[0, 2], centre[1, 2] = -in_hw[1] / 2, -in_hw[0] / 2
+    persp = np.eye(3)
+    persp[2, 0], persp[2, 1] = rng.uniform(-cfg.perspective, cfg.perspective, 2)
+    rot = np.eye(3)
+    angle = rng.uniform(-cfg.degrees, cfg.degrees)
+    s = rng.uniform(1 - cfg.scale, 1 + cfg.scale)
+    rot[:2] = cv2.getRotationMatrix2D(angle=angle, center=(0, 0), scale=s)
+    shear = np.eye(3)
+    sx, sy = rng.uniform(-cfg.shear, cfg.shear, 2)
+    shear[0, 1], shear[1, 0] = math.tan(math.radians(sx)), math.tan(math.radians(sy))
+    trans = np.eye(3)
+    trans[0, 2] = rng.uniform(0.5 - cfg.translate, 0.5 + cfg.translate) * out_hw[1]
+    trans[1, 2] = rng.uniform(0.5 - cfg.translate, 0.5 + cfg.translate) * out_hw[0]
+    return trans @ shear @ rot @ persp @ centre, s
+
+
+def random_perspective(im: np.ndarray, labels: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator,
+                       border: tuple[int, int] = (0, 0)) -> tuple[np.ndarray, np.ndarray]:
+    """Random rotation/scale/shear/translation/perspective of an image and its pixel xyxy labels (n, 5).
+
+    The output is the input size plus ``2 * border`` (a negative border crops, as for the mosaic).
+    Warped boxes are the enclosing boxes of their warped corners, clipped, then filtered by
+    :func:`box_candidates`.
+    """
+    out_h, out_w = im.shape[0] + 2 * border[0], im.shape[1] + 2 * border[1]
+    m, s = _warp_matrix(im.shape[:2], (out_h, out_w), cfg, rng)
+    if border != (0, 0) or not np.array_equal(m, np.eye(3)):
+        pad = (PAD_VALUE,) * 3
+        if cfg.perspective:
+            im = cv2.warpPerspective(im, m, dsize=(out_w, out_h), borderValue=pad)
+        else:
+            im = cv2.warpAffine(im, m[:2], dsize=(out_w, out_h), borderValue=pad)
+    n = len(labels)
+    if not n:
+        return im, labels
+    corners = np.ones((n * 4, 3))
+    corners[:, :2] = labels[:, [1, 2, 3, 4, 1, 4, 3, 2]].reshape(n * 4, 2)
+    corners = corners @ m.T
+    xy = (corners[:, :2] / corners[:, 2:3] if cfg.perspective else corners[:, :2]).reshape(n, 8)
+    xs, ys = xy[:, 0::2], xy[:, 1::2]
+    new = np.stack([xs.min(1), ys.min(1), xs.max(1), ys.max(1)], 1)
+    new[:, [0, 2]] = new[:, [0, 2]].clip(0, out_w)
+    new[:, [1, 3]] = new[:, [1, 3]].clip(0, out_h)
+    keep = box_candidates(labels[:, 1:5].T * s, new.T)
+    out = labels[keep].copy()
+    out[:, 1:5] = new[keep]
+    return im, out
+
+
+def augment_hsv(im: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator) -> np.ndarray:
+    """Random hue/saturation/value gains on an RGB uint8 image, in place (also returned)."""
+    if not (cfg.hsv_h or cfg.hsv_s or cfg.hsv_v):
+        return im
+    gains = rng.uniform(-1, 1, 3) * (cfg.hsv_h, cfg.hsv_s, cfg.hsv_v) + 1
+    hue, sat, val = cv2.split(cv2.cvtColor(im, cv2.COLOR_RGB2HSV))
+    x = np.arange(256, dtype=np.float64)
+    lut_h = ((x * gains[0]) % 180).astype(np.uint8)
+    lut_s = np.clip(x * gains[1], 0, 255).astype(np.uint8)
+    lut_v = np.clip(x * gains[2], 0, 255).astype(np.uint8)
+    hsv = cv2.merge((cv2.LUT(hue, lut_h), cv2.LUT(sat, lut_s), cv2.LUT(val, lut_v)))
+    cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB, dst=im)
+    return im
+
+
+def mosaic4(images: Sequence[np.ndarray], labels: Sequence[np.ndarray], size: int,
+            rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Tile 4 images around a random centre of a (2*size, 2*size) canvas filled with 114.
+
+    ``labels`` are normalised [cls, cx, cy, w, h] per image; returns the canvas and pixel [cls, x1, y1, x2, y2]
+    labels clipped to it. Image 0 goes top-left of the centre, 1 top-right, 2 bottom-left, 3 bottom-right.
+    """
+    if len(images) != 4 or len(labels) != 4:
+        raise ValueError("mosaic4 needs exactly 4 images and 4 label arrays")
+    s2 = 2 * size
+    xc, yc = (int(v) for v in rng.uniform(size // 2, s2 - size // 2, 2))
+    canvas = np.full((s2, s2, images[0].shape[2]), PAD_VALUE, dtype=np.uint8)
+    out = []
+    for i, (img, lab) in enumerate(zip(images, labels)):
+        h, w = img.shape[:2]
+        # destination corner (on the canvas) touching the centre, then the matching source crop
+        x1a, x2a = (max(xc - w, 0), xc) if i in (0, 2) else (xc, min(xc + w, s2))
+        y1a, y2a = (max(yc - h, 0), yc) if i in (0, 1) else (yc, min(yc + h, s2))
+        x1b = w - (x2a - x1a) if i in (0, 2) else 0
+        y1b = h - (y2a - y1a) if i in (0, 1) else 0
+        canvas[y1a:y2a, x1a:x2a] = img[y1b:y1b + (y2a - y1a), x1b:x1b + (x2a - x1a)]
+        lab = np.asarray(lab, dtype=np.float32).reshape(-1, 5)
+        if len(lab):
+            lab = lab.copy()
+            lab[:, 1:] = xywhn_to_xyxy(lab[:, 1:], w, h, x1a - x1b, y1a - y1b)
+        out.append(lab)
+    merged = np.concatenate(out, 0)
+    np.clip(merged[:, 1:], 0, s2, out=merged[:, 1:])
+    return canvas, merged
+
+
+def mixup(im: np.ndarray, labels: np.ndarray, im2: np.ndarray, labels2: np.ndarray,
+          rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Blend two same-size images with a Beta(32, 32) ratio and concatenate their labels."""
+    r = rng.beta(32.0, 32.0)
+    out = (im * r + im2 * (1 - r)).astype(np.uint8)
+    return out, np.concatenate((labels, labels2), 0)
+
+
+def random_flip(im: np.ndarray, labels_xywhn: np.ndarray, cfg: AugmentConfig,
+                rng: np.random.Generator) -> np.ndarray:
+    """Flip up-down (``flipud``) and left-right (``fliplr``) with normalised [cls, cx, cy, w, h] labels (in place)."""
+    if rng.random() < cfg.flipud:
+        im = np.flipud(im)
+        labels_xywhn[:, 2] = 1 - labels_xywhn[:, 2]
+    if rng.random() < cfg.fliplr:
+        im = np.fliplr(im)
+        labels_xywhn[:, 1] = 1 - labels_xywhn[:, 1]
+    return im

@@ -1,0 +1,184 @@
+"""``DetectionDataset``: records -> letterboxed/augmented (image, labels, path, shapes), as upstream YOLOv5."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from yololab.data.augment import (
+    AugmentConfig,
+    augment_hsv,
+    letterbox,
+    mixup,
+    mosaic4,
+    random_flip,
+    random_perspective,
+)
+from yololab.data.boxes import xywhn_to_xyxy, xyxy_to_xywhn
+from yololab.data.images import read_image
+from yololab.data.records import ImageRecord
+
+LOG = logging.getLogger("yololab")
+
+Shapes = tuple[tuple[int, int], tuple[tuple[float, float], tuple[float, float]]]
+
+
+def rect_batch_shapes(wh: np.ndarray, img_size: int, batch_size: int, stride: int,
+                      pad: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Upstream rectangular batching -> (order sorting images by h/w, batch index per sorted image, (nb, 2) [h, w]).
+
+    Each batch's shape fits its most extreme aspect ratio: ceil(ratio * img_size / stride + pad) * stride.
+    """
+    wh = np.asarray(wh)
+    n = len(wh)
+    ar = wh[:, 1] / wh[:, 0]
+    order = ar.argsort()  # the same (unstable) sort as upstream so that ties land in the same batches
+    ar = ar[order]
+    bi = np.floor(np.arange(n) / batch_size).astype(int)
+    nb = int(bi[-1]) + 1
+    shapes = np.ones((nb, 2))
+    for i in range(nb):
+        ari = ar[bi == i]
+        lo, hi = ari.min(), ari.max()
+        if hi < 1:
+            shapes[i] = [hi, 1]
+        elif lo > 1:
+            shapes[i] = [1, 1 / lo]
+    return order, bi, np.ceil(shapes * img_size / stride + pad).astype(int) * stride
+
+
+class DetectionDataset(Dataset):
+    """YOLO detection dataset over :class:`ImageRecord` s.
+
+    Items are (uint8 CHW RGB tensor, float (n, 6) [0, cls, cx, cy, w, h] labels normalised to the output
+    image, path, shapes) with shapes = ((h0, w0), ((h / h0, w / w0), (pad w, pad h))) mapping output pixels
+    back to the original image (None for mosaics). With ``rect`` the records are re-ordered by aspect ratio
+    and each consecutive ``batch_size`` block shares one letterbox shape (use the same batch size and no
+    shuffling in the loader). Without augmentation images are only ever scaled down (as upstream's val).
+    """
+
+    def __init__(self, records: Sequence[ImageRecord], img_size: int = 640, augment: bool = False,
+                 aug: AugmentConfig | None = None, rect: bool = False, batch_size: int = 16, stride: int = 32,
+                 pad: float = 0.5, cache_images: bool = False):
+        if not records:
+            raise ValueError("DetectionDataset needs at least one image record")
+        if img_size % stride:
+            LOG.warning("img_size %d is not a multiple of stride %d", img_size, stride)
+        self.img_size, self.augment, self.rect, self.stride = img_size, augment, rect, stride
+        self.batch_size, self.pad = batch_size, pad
+        self.aug = (aug or AugmentConfig()) if augment else aug
+        self.mosaic = augment and not rect
+        self.mosaic_border = (-img_size // 2, -img_size // 2)
+        self.records = list(records)
+        n = len(self.records)
+        self.batch = np.floor(np.arange(n) / batch_size).astype(int)
+        self.batch_shapes: np.ndarray | None = None
+        if rect:
+            wh = np.array([[r.width, r.height] for r in self.records])
+            order, self.batch, self.batch_shapes = rect_batch_shapes(wh, img_size, batch_size, stride, pad)
+            self.records = [self.records[i] for i in order]
+        self.im_files = [r.path for r in self.records]
+        self.labels = [r.labels for r in self.records]
+        self.shapes = np.array([[r.width, r.height] for r in self.records])  # (n, 2) wh, as upstream
+        self._cache: list[tuple[np.ndarray, tuple[int, int]] | None] = [None] * n
+        if cache_images:
+            for i in range(n):
+                self._cache[i] = self._read_resized(i)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def _read_resized(self, i: int) -> tuple[np.ndarray, tuple[int, int]]:
+        im = read_image(self.records[i].path)
+        h0, w0 = im.shape[:2]
+        r = self.img_size / max(h0, w0)
+        if r != 1:
+            interp = cv2.INTER_LINEAR if (self.augment or r > 1) else cv2.INTER_AREA
+            im = cv2.resize(im, (math.ceil(w0 * r), math.ceil(h0 * r)), interpolation=interp)
+        return im, (h0, w0)
+
+    def load_image(self, i: int) -> tuple[np.ndarray, tuple[int, int], tuple[int, int]]:
+        """Image ``i`` (RGB) resized so its long side is ``img_size`` -> (image, (h0, w0), (h, w))."""
+        cached = self._cache[i]
+        im, hw0 = (cached[0].copy(), cached[1]) if cached is not None else self._read_resized(i)
+        return im, hw0, im.shape[:2]
+
+    def _load_mosaic(self, index: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        picks = [index, *rng.integers(0, len(self), 3).tolist()]
+        rng.shuffle(picks)
+        images = [self.load_image(i)[0] for i in picks]
+        img, labels = mosaic4(images, [self.labels[i] for i in picks], self.img_size, rng)
+        return random_perspective(img, labels, self.aug, rng, border=self.mosaic_border)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, str, Shapes | None]:
+        rng = np.random.default_rng(int(torch.randint(0, 2**62, ()).item())) if self.augment else None
+        aug = self.aug
+        if self.mosaic and rng.random() < aug.mosaic:
+            img, labels = self._load_mosaic(index, rng)
+            shapes = None
+            if rng.random() < aug.mixup:
+                img, labels = mixup(img, labels, *self._load_mosaic(int(rng.integers(len(self))), rng), rng)
+        else:
+            img, (h0, w0), (h, w) = self.load_image(index)
+            shape = self.batch_shapes[self.batch[index]] if self.rect else self.img_size
+            img, ratio, pad = letterbox(img, shape, auto=False, scaleup=self.augment)
+            shapes = ((h0, w0), ((h / h0 * ratio[1], w / w0 * ratio[0]), pad))
+            labels = self.labels[index].copy()
+            if len(labels):
+                labels[:, 1:] = xywhn_to_xyxy(labels[:, 1:], ratio[0] * w, ratio[1] * h, pad[0], pad[1])
+            if self.augment:
+                img, labels = random_perspective(img, labels, aug, rng)
+        labels = np.asarray(labels, dtype=np.float32).reshape(-1, 5)
+        if len(labels):
+            labels[:, 1:5] = xyxy_to_xywhn(labels[:, 1:5], img.shape[1], img.shape[0], clip=True, eps=1e-3)
+        if self.augment:
+            img = np.ascontiguousarray(img)
+            augment_hsv(img, aug, rng)
+            img = random_flip(img, labels, aug, rng)
+        out = torch.zeros((len(labels), 6))
+        if len(labels):
+            out[:, 1:] = torch.from_numpy(labels)
+        chw = np.ascontiguousarray(img.transpose(2, 0, 1))
+        return torch.from_numpy(chw), out, self.im_files[index], shapes
+
+    @staticmethod
+    def collate_fn(batch: Sequence[tuple]) -> tuple[torch.Tensor, torch.Tensor, tuple[str, ...], tuple]:
+        """Stack images, concatenate labels with column 0 set to the image's index in the batch."""
+        ims, labels, paths, shapes = zip(*batch)
+        for i, lb in enumerate(labels):
+            lb[:, 0] = i
+        return torch.stack(ims, 0), torch.cat(labels, 0), paths, shapes
+
+
+collate_fn = DetectionDataset.collate_fn
+
+
+def create_dataloader(dataset: Dataset, batch_size: int, shuffle: bool = False, workers: int = 0,
+                      sampler: Sampler | None = None, seed: int | None = None,
+                      drop_last: bool = False) -> DataLoader:
+    """A DataLoader with :func:`collate_fn`, persistent workers when ``workers > 0`` and pinned memory on CUDA.
+
+    Rectangular datasets need the dataset's own batch size and no shuffling (their batches share a shape).
+    """
+    if getattr(dataset, "rect", False):
+        if batch_size != dataset.batch_size:
+            raise ValueError(f"rect dataset was batched for batch_size={dataset.batch_size}, got {batch_size}")
+        if shuffle:
+            LOG.warning("rectangular batches are incompatible with shuffling; shuffle=False")
+            shuffle = False
+        if sampler is not None:
+            LOG.warning("a sampler with rectangular batches can mix shapes within a batch")
+    if sampler is not None:
+        shuffle = False  # the sampler decides the order
+    workers = max(0, min(workers, os.cpu_count() or 1))
+    generator = torch.Generator().manual_seed(seed) if seed is not None else None
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, sampler=sampler, num_workers=workers,
+                      pin_memory=torch.cuda.is_available(), collate_fn=collate_fn, drop_last=drop_last,
+                      persistent_workers=workers > 0, generator=generator)

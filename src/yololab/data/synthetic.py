@@ -1,0 +1,136 @@
+"""A small deterministic YOLO-format dataset of coloured shapes on textured backgrounds (tests, demos)."""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+import yaml
+
+Points = np.ndarray  # (k, 2) int32 polygon
+
+
+def _regular(n: int, start: float) -> Callable[[float, float, float, float], Points]:
+    """A regular n-gon (centre, radius, rotation in radians)."""
+    def make(cx: float, cy: float, r: float, rot: float) -> Points:
+        a = start + rot + np.arange(n) * 2 * math.pi / n
+        return np.stack([cx + r * np.cos(a), cy + r * np.sin(a)], 1)
+    return make
+
+
+def _star(cx: float, cy: float, r: float, rot: float) -> Points:
+    a = rot - math.pi / 2 + np.arange(10) * math.pi / 5
+    rr = np.where(np.arange(10) % 2 == 0, r, 0.45 * r)
+    return np.stack([cx + rr * np.cos(a), cy + rr * np.sin(a)], 1)
+
+
+def _cross(cx: float, cy: float, r: float, rot: float) -> Points:
+    t = r / 3
+    pts = np.array([(-t, -r), (t, -r), (t, -t), (r, -t), (r, t), (t, t), (t, r), (-t, r), (-t, t), (-r, t),
+                    (-r, -t), (-t, -t)])
+    return pts + (cx, cy)
+
+
+def _circle(cx: float, cy: float, r: float, rot: float) -> Points:
+    return _regular(64, 0.0)(cx, cy, r, 0.0)
+
+
+#: Drawable class names -> polygon makers. Squares and crosses stay axis-aligned; others may rotate.
+SHAPES: dict[str, Callable[[float, float, float, float], Points]] = {
+    "circle": _circle,
+    "square": lambda cx, cy, r, rot: _regular(4, math.pi / 4)(cx, cy, r, 0.0),
+    "triangle": _regular(3, -math.pi / 2),
+    "diamond": lambda cx, cy, r, rot: _regular(4, 0.0)(cx, cy, r, 0.0),
+    "star": _star,
+    "cross": _cross,
+    "hexagon": _regular(6, 0.0),
+}
+
+
+def _background(rng: np.random.Generator, size: int) -> np.ndarray:
+    """Gradient + blotchy low-frequency noise + fine noise + a few thin lines (RGB uint8)."""
+    c0, c1 = rng.uniform(40, 215, (2, 3)).astype(np.float32)
+    ang = rng.uniform(0, 2 * math.pi)
+    ramp = np.linspace(0.0, 1.0, size, dtype=np.float32)
+    t = np.cos(ang) * ramp[None, :] + np.sin(ang) * ramp[:, None]
+    t = ((t - t.min()) / max(float(t.max() - t.min()), 1e-6))[..., None]
+    img = c0 + (c1 - c0) * t
+    low = cv2.resize(rng.normal(0, 25, (6, 6, 3)).astype(np.float32), (size, size), interpolation=cv2.INTER_CUBIC)
+    img += low
+    img += rng.standard_normal((size, size, 3), dtype=np.float32) * 8
+    img = np.clip(img, 0, 255).astype(np.uint8)
+    for _ in range(int(rng.integers(2, 7))):
+        p1, p2 = rng.integers(0, size, (2, 2))
+        colour = tuple(int(v) for v in rng.integers(0, 256, 3))
+        cv2.line(img, (int(p1[0]), int(p1[1])), (int(p2[0]), int(p2[1])), colour, 1, cv2.LINE_AA)
+    return img
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+
+
+def _draw_image(rng: np.random.Generator, size: int, classes: Sequence[str],
+                max_objects: int) -> tuple[np.ndarray, list[tuple[int, float, float, float, float]]]:
+    img = _background(rng, size)
+    n = 0 if rng.random() < 0.05 else int(rng.integers(1, max_objects + 1))  # ~5% background images
+    boxes: list[np.ndarray] = []
+    labels = []
+    for _ in range(n * 10):  # rejection sampling for little overlap
+        if len(boxes) == n:
+            break
+        cls = int(rng.integers(len(classes)))
+        r = rng.uniform(0.05, 0.18) * size
+        cx, cy = rng.uniform(0, size, 2)
+        pts = SHAPES[classes[cls]](cx, cy, r, rng.uniform(0, 2 * math.pi))
+        box = np.array([pts[:, 0].min(), pts[:, 1].min(), pts[:, 0].max(), pts[:, 1].max()]).clip(0, size)
+        bw, bh = box[2] - box[0], box[3] - box[1]
+        if bw < 0.6 * r or bh < 0.6 * r or any(_iou(box, b) > 0.1 for b in boxes):
+            continue
+        hue = int(rng.integers(0, 180))
+        hsv = np.uint8([[[hue, int(rng.integers(170, 256)), int(rng.integers(150, 256))]]])
+        colour = tuple(int(v) for v in cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)[0, 0])
+        cv2.fillPoly(img, [np.round(pts * 16).astype(np.int32)], colour, cv2.LINE_AA, shift=4)
+        boxes.append(box)
+        labels.append((cls, (box[0] + box[2]) / 2 / size, (box[1] + box[3]) / 2 / size, bw / size, bh / size))
+    return img, labels
+
+
+def make_synthetic_dataset(root: str | os.PathLike, num_train: int = 160, num_val: int = 40, img_size: int = 256,
+                           classes: Sequence[str] = ("circle", "square", "triangle"), seed: int = 0,
+                           max_objects: int = 6, jpeg_quality: int = 90) -> Path:
+    """Write ``root/{images,labels}/{train,val}`` and ``root/data.yaml``; returns the YAML path.
+
+    Deterministic for a given seed (each image has its own generator, so counts don't shift others).
+    Class names must be keys of :data:`SHAPES`.
+    """
+    unknown = [c for c in classes if c not in SHAPES]
+    if unknown or not classes:
+        raise ValueError(f"unknown shape class(es) {unknown}; choose from {sorted(SHAPES)}")
+    root = Path(root)
+    splits = {"train": num_train, "val": num_val}
+    for split_idx, (split, count) in enumerate(splits.items()):
+        img_dir, lab_dir = root / "images" / split, root / "labels" / split
+        img_dir.mkdir(parents=True, exist_ok=True)
+        lab_dir.mkdir(parents=True, exist_ok=True)
+        for i in range(count):
+            rng = np.random.default_rng([seed, split_idx, i])
+            img, labels = _draw_image(rng, img_size, list(classes), max_objects)
+            stem = f"{split}_{i:05d}"
+            ok = cv2.imwrite(str(img_dir / f"{stem}.jpg"), cv2.cvtColor(img, cv2.COLOR_RGB2BGR),
+                             [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality])
+            if not ok:
+                raise OSError(f"could not write {img_dir / stem}.jpg")
+            (lab_dir / f"{stem}.txt").write_text(
+                "".join(f"{c} {x:.6f} {y:.6f} {w:.6f} {h:.6f}\n" for c, x, y, w, h in labels))
+    cfg = {"path": ".", "train": "images/train", "val": "images/val", "names": dict(enumerate(classes))}
+    yaml_path = root / "data.yaml"
+    yaml_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return yaml_path

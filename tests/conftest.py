@@ -1,0 +1,26 @@
+"""Shared fixtures: the real data in ../shared beside the checkout (skipped where absent)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+COCO128 = SHARED / "data" / "coco128"
+YOLOV5N_PT = SHARED / "weights" / "yolov5n.pt"
+
+
+@pytest.fixture(scope="session")
+def coco128() -> Path:
+    if not (COCO128 / "data.yaml").is_file():
+        pytest.skip(f"real COCO128 subset not found at {COCO128} (../shared beside the checkout)")
+    return COCO128
+
+
+@pytest.fixture(scope="session")
+def yolov5n_pt() -> Path:
+    if not YOLOV5N_PT.is_file():
+        pytest.skip(f"upstream yolov5n.pt not found at {YOLOV5N_PT} (../shared beside the checkout)")
+    return YOLOV5N_PT
