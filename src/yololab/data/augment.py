@@ -7,11 +7,13 @@ function takes an explicit ``numpy.random.Generator`` so that results are reprod
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 
 import cv2
 import numpy as np
+import yaml
 
 from yololab.data.boxes import xywhn_to_xyxy
 
@@ -43,6 +45,12 @@ class AugmentConfig:
         if strict and unknown:
             raise ValueError(f"unknown augmentation key(s) {unknown}; known: {sorted(known)}")
         return cls(**{k: float(v) for k, v in d.items() if k in known})
+
+    @classmethod
+    def from_yaml(cls, path: str | os.PathLike, strict: bool = False) -> AugmentConfig:
+        """Read the augmentation keys of an upstream-style hyp YAML (other keys ignored unless ``strict``)."""
+        with open(path, encoding="utf-8") as f:
+            return cls.from_dict(yaml.safe_load(f) or {}, strict=strict)
 
     def to_dict(self) -> dict[str, float]:
         """Plain dict of the fields."""

@@ -54,20 +54,19 @@ def clean_box(vals: list[float]) -> tuple[str, list[float] | None]:
     return kind, [cls, (x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1]
 
 
-def parse_label_text(text: str) -> tuple[np.ndarray, dict[str, int], list[str]]:
-    """Parse YOLO label text -> (float32 (n, 5) [cls, cx, cy, w, h], problem counts, short notes).
+def parse_label_text(text: str) -> tuple[np.ndarray, dict[str, int], dict[str, str]]:
+    """Parse YOLO label text -> (float32 (n, 5) [cls, cx, cy, w, h], problem counts, first note per problem).
 
     Malformed lines, non-normalised and zero-size boxes are dropped; boxes past the border are clipped;
     exact duplicate rows are removed (first kept). Polygon lines (``cls x1 y1 x2 y2 ...``) become boxes.
     """
     counts: dict[str, int] = {}
-    notes: list[str] = []
+    notes: dict[str, str] = {}
     rows: list[list[float]] = []
 
     def bump(kind: str, lineno: int, detail: str) -> None:
         counts[kind] = counts.get(kind, 0) + 1
-        if len(notes) < 3:
-            notes.append(f"line {lineno}: {detail}")
+        notes.setdefault(kind, f"line {lineno}: {detail}")
 
     for lineno, line in enumerate(text.splitlines(), 1):
         parts = line.split()
@@ -76,20 +75,20 @@ def parse_label_text(text: str) -> tuple[np.ndarray, dict[str, int], list[str]]:
         try:
             vals = [float(x) for x in parts]
         except ValueError:
-            bump("malformed_line", lineno, f"not numbers {line.strip()[:40]!r}")
+            bump("malformed_line", lineno, f"not numbers {line.strip()[:30]!r}")
             continue
         n = len(vals)
         if not all(map(math.isfinite, vals)) or not (n == 5 or (n >= 7 and n % 2 == 1)):
-            bump("malformed_line", lineno, f"{n} values {line.strip()[:40]!r}")
+            bump("malformed_line", lineno, f"{n} values {line.strip()[:30]!r}")
             continue
         kind, box = clean_box(vals)
         if box is None:
-            bump(kind, lineno, line.strip()[:40])
+            bump(kind, lineno, repr(line.strip()[:30]))
             continue
         if kind == "polygon":
             counts["polygon_converted"] = counts.get("polygon_converted", 0) + 1
         elif kind == "clipped":
-            bump("clipped", lineno, line.strip()[:40])
+            bump("clipped", lineno, repr(line.strip()[:30]))
         rows.append(box)
     if not rows:
         return EMPTY_LABELS.copy(), counts, notes
@@ -97,6 +96,7 @@ def parse_label_text(text: str) -> tuple[np.ndarray, dict[str, int], list[str]]:
     _, first = np.unique(arr, axis=0, return_index=True)
     if len(first) < len(arr):
         counts["duplicate_box"] = len(arr) - len(first)
+        notes["duplicate_box"] = f"{len(arr) - len(first)} repeated rows"
         arr = arr[np.sort(first)]
     return arr, counts, notes
 
@@ -105,10 +105,11 @@ def scan_item(image_path: str, label_path: str) -> dict:
     """Check one image and parse its label file -> a JSON-able result dict.
 
     Keys: ``status`` ('ok' or the kind that made the image unusable), ``width``, ``height``, ``labels``
-    (list of rows), ``label`` ('found', 'missing' or 'empty'), ``counts`` (problem kind -> n), ``note``.
+    (list of rows), ``label`` ('found', 'missing' or 'empty'), ``counts`` (problem kind -> n), ``notes``
+    (problem kind -> first detail) and ``note`` (why the image is unusable).
     """
     out: dict = {"status": "ok", "width": 0, "height": 0, "labels": [], "label": "missing", "counts": {},
-                 "note": ""}
+                 "notes": {}, "note": ""}
     if not os.path.isfile(image_path):
         out.update(status="missing_image", note="image file does not exist")
         return out
@@ -125,7 +126,7 @@ def scan_item(image_path: str, label_path: str) -> dict:
         out.update(status="corrupt_label", note=f"unreadable label file ({type(e).__name__})")
         return out
     labels, counts, notes = parse_label_text(text)
-    out.update(labels=labels.tolist(), counts=counts, note="; ".join(notes))
+    out.update(labels=labels.tolist(), counts=counts, notes=notes)
     out["label"] = "found" if text.strip() else "empty"
     return out
 

@@ -56,7 +56,8 @@ def check_image(path: str | os.PathLike) -> tuple[int, int]:
             orientation = exif_orientation(im)
             im.verify()
     except Exception as e:
-        raise ImageCheckError("corrupt_image", f"unreadable image ({type(e).__name__}: {e})") from e
+        msg = str(e).replace(f"'{path}'", "").replace(str(path), "").strip()
+        raise ImageCheckError("corrupt_image", f"unreadable: {type(e).__name__} {msg}".strip()) from e
     if orientation in _SWAP_ORIENTATIONS:
         w, h = h, w
     if w < MIN_SIZE or h < MIN_SIZE:
@@ -66,7 +67,7 @@ def check_image(path: str | os.PathLike) -> tuple[int, int]:
             with Image.open(path) as im:
                 im.load()
         except Exception as e:
-            raise ImageCheckError("truncated_image", f"truncated JPEG ({e})") from e
+            raise ImageCheckError("truncated_image", f"truncated JPEG: {e}") from e
     return w, h
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -104,21 +105,10 @@ def _count_lines(path: str) -> int:
         return 0
 
 
-def load_records(split_spec: SplitSpec, names: Sequence[str] | int | None = None, *, cache: bool = True,
-                 workers: int | None = None, name: str | None = None,
-                 log: bool = True) -> tuple[list[ImageRecord], DatasetReport]:
-    """Load, check and clean a YOLO-format split -> (records sorted by path, report).
-
-    ``split_spec`` is a folder, a .txt list of images or a list of those. ``names`` (or the class count)
-    enables the class-id check. Unusable images are skipped, bad boxes dropped, and everything is counted
-    in the returned :class:`DatasetReport`, which is logged once (``log=False`` to silence it).
-    """
-    specs = [Path(split_spec)] if isinstance(split_spec, (str, os.PathLike)) else [Path(s) for s in split_spec]
-    nc = names if isinstance(names, int) or names is None else len(names)
-    workers = workers if workers is not None else min(8, os.cpu_count() or 1)
-    report = DatasetReport()
+def _list_pairs(specs: list[Path], report: DatasetReport) -> list[tuple[Path, list[tuple[str, str]]]]:
+    """Per split entry, its (absolute image path, label path) pairs; duplicates and non-images counted."""
     seen: set[str] = set()
-    per_spec: list[tuple[Path, list[tuple[str, str]]]] = []
+    per_spec = []
     for spec in specs:
         images, others = list_split(spec)
         for o in others:
@@ -133,14 +123,48 @@ def load_records(split_spec: SplitSpec, names: Sequence[str] | int | None = None
             pairs.append((key, os.path.normpath(os.path.abspath(image_to_label_path(key)))))
         per_spec.append((spec, pairs))
     report.images_listed = len(seen)
-    if not seen:
+    return per_spec
+
+
+def _to_record(img: str, lab: str, res: dict, nc: int | None, report: DatasetReport) -> ImageRecord | None:
+    """A scan result -> record (None if the image is unusable), counting its problems into ``report``."""
+    base, lab_name = os.path.basename(img), os.path.basename(lab)
+    if res["status"] != "ok":
+        report.add(res["status"], 1, f"{base} ({res['note']})")
+        return None
+    for kind, n in res["counts"].items():
+        detail = res.get("notes", {}).get(kind)
+        report.add(kind, n, f"{lab_name} ({detail})" if detail else lab_name)
+    if res["label"] == "missing":
+        report.add("missing_label", 1, base)
+    elif res["label"] == "empty":
+        report.add("empty_label", 1, lab_name)
+    raw = np.asarray(res["labels"], dtype=np.float32).reshape(-1, 5)
+    labels, dropped = apply_class_check(raw, nc)
+    if dropped:
+        bad = sorted({int(c) for c in set(raw[:, 0].tolist()) - set(labels[:, 0].tolist())})
+        limit = "" if nc is None else f", nc={nc}"
+        report.add("class_out_of_range", dropped, f"{lab_name} (class {', '.join(map(str, bad[:3]))}{limit})")
+    return ImageRecord(img, int(res["width"]), int(res["height"]), labels, lab if res["label"] != "missing" else None)
+
+
+def load_records(split_spec: SplitSpec, names: Sequence[str] | int | None = None, *, cache: bool = True,
+                 workers: int | None = None, name: str | None = None,
+                 log: bool = True) -> tuple[list[ImageRecord], DatasetReport]:
+    """Load, check and clean a YOLO-format split -> (records sorted by path, report).
+
+    ``split_spec`` is a folder, a .txt list of images or a list of those. ``names`` (or the class count)
+    enables the class-id check. Unusable images are skipped, bad boxes dropped, and everything is counted
+    in the returned :class:`DatasetReport`, which is logged once (``log=False`` to silence it).
+    """
+    specs = [Path(split_spec)] if isinstance(split_spec, (str, os.PathLike)) else [Path(s) for s in split_spec]
+    nc = names if isinstance(names, int) or names is None else len(names)
+    workers = workers if workers is not None else min(8, os.cpu_count() or 1)
+    report = DatasetReport()
+    per_spec = _list_pairs(specs, report)
+    if not report.images_listed:
         raise FileNotFoundError(f"no images found in {', '.join(map(str, specs))}")
-
-    label_users: dict[str, int] = {}
-    for _, pairs in per_spec:
-        for _, lab in pairs:
-            label_users[lab] = label_users.get(lab, 0) + 1
-
+    label_users = Counter(lab for _, pairs in per_spec for _, lab in pairs)
     records: list[ImageRecord] = []
     for spec, pairs in per_spec:
         results = _scan_with_cache(pairs, spec, cache, workers)
@@ -148,24 +172,11 @@ def load_records(split_spec: SplitSpec, names: Sequence[str] | int | None = None
             report.add("orphan_label", 1, os.path.basename(lab))
             report.orphan_boxes += _count_lines(lab)
         for (img, lab), res in zip(pairs, results):
-            base = os.path.basename(img)
-            if label_users.get(lab, 0) > 1:
-                report.add("label_conflict", 1, base)
-            if res["status"] != "ok":
-                report.add(res["status"], 1, f"{base} ({res['note']})")
-                continue
-            lab_name = os.path.basename(lab)
-            for kind, n in res["counts"].items():
-                report.add(kind, n, lab_name)
-            if res["label"] == "missing":
-                report.add("missing_label", 1, base)
-            elif res["label"] == "empty":
-                report.add("empty_label", 1, lab_name)
-            labels = np.asarray(res["labels"], dtype=np.float32).reshape(-1, 5)
-            labels, dropped = apply_class_check(labels, nc)
-            report.add("class_out_of_range", dropped, lab_name)
-            records.append(ImageRecord(img, int(res["width"]), int(res["height"]), labels,
-                                       lab if res["label"] != "missing" else None))
+            if label_users[lab] > 1:
+                report.add("label_conflict", 1, os.path.basename(img))
+            rec = _to_record(img, lab, res, nc, report)
+            if rec is not None:
+                records.append(rec)
     records.sort(key=lambda r: r.path)
     report.images = len(records)
     report.boxes = int(sum(len(r.labels) for r in records))

@@ -21,7 +21,7 @@ PROBLEMS: dict[str, str] = {
     "orphan_label": "label files without an image (ignored, with their orphan_boxes boxes)",
     "missing_label": "images without a label file (kept as background images)",
     "malformed_line": "malformed label lines (dropped)",
-    "out_of_range": "boxes with coordinates outside [0, 1] (dropped)",
+    "out_of_range": "boxes with coordinates far outside [0, 1], i.e. not normalised (dropped)",
     "clipped": "boxes extending past the image border (clipped to it)",
     "degenerate_box": "boxes with zero width or height (dropped)",
     "class_out_of_range": "boxes with a class id outside [0, nc) (dropped)",
