@@ -13,6 +13,7 @@ import pytest
 
 from yololab.data import load_records
 from yololab.data import records as records_mod
+from yololab.data.cache import CACHE_VERSION
 from yololab.data.records import cache_path_for
 
 
@@ -59,7 +60,7 @@ def test_cache_written_as_json_and_reused(ds, user_cache, scans):
     cache_file = ds.parents[1] / "labels" / "train.yololab-cache.json"
     assert cache_path_for(ds) == cache_file.resolve() and cache_file.is_file()
     data = json.loads(cache_file.read_text())  # plain JSON, no pickle
-    assert data["version"] == 1 and len(data["items"]) == 4 and len(data["hash"]) == 64
+    assert data["version"] == CACHE_VERSION and len(data["items"]) == 4 and len(data["hash"]) == 64
     assert len(scans) == 4 and not user_cache.exists()
     scans.clear()
     recs2, rep2 = load_records(ds, 2, log=False)
@@ -124,7 +125,7 @@ def test_corrupt_cache_is_rebuilt(ds, user_cache, scans):
     cache_file.write_text("{not json")
     recs, _ = load_records(ds, 2, log=False)
     assert len(recs) == 4 and len(scans) == 4
-    assert json.loads(cache_file.read_text())["version"] == 1
+    assert json.loads(cache_file.read_text())["version"] == CACHE_VERSION
 
 
 def test_cache_disabled_and_txt_list(ds, user_cache, scans, tmp_path):

@@ -155,3 +155,19 @@ def test_parse_label_text_formats():
     labels, counts, _ = parse_label_text("0 0.5 0.5 1.0000005 0.2\n0 -0.3 0.5 0.2 0.2\n")
     assert counts == {"out_of_range": 1}  # rounding noise past the border is clipped without being counted
     assert labels[0, 3] == pytest.approx(1.0)
+
+
+def test_listing_problems(tmp_path):
+    img_dir = tmp_path / "images/a"
+    noisy_jpeg(img_dir / "x.jpg")
+    noisy_jpeg(img_dir / "x.png", seed=1)  # same stem: both would read labels/a/x.txt
+    (tmp_path / "labels/a").mkdir(parents=True)
+    (tmp_path / "labels/a/x.txt").write_text("0 0.5 0.5 0.1 0.1\n")
+    lst = tmp_path / "list.txt"
+    lst.write_text("images/a/x.jpg\nimages/a/x.jpg\nimages/a/readme.md\n")
+    records, rep = load_records([lst, img_dir], 1, log=False)
+    assert len(records) == 2 and rep.images_listed == 2
+    assert rep.issues() == {"duplicate_image": 2, "unsupported_file": 1, "label_conflict": 2}
+    assert all(len(r.labels) == 1 for r in records)
+    with pytest.raises(FileNotFoundError, match="no images"):
+        load_records(tmp_path / "labels", log=False)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 LOG = logging.getLogger("yololab")
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # bump whenever the checks or the stored result format change
 CACHE_SUFFIX = ".yololab-cache.json"
 
 

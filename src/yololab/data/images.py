@@ -51,10 +51,11 @@ def check_image(path: str | os.PathLike) -> tuple[int, int]:
     path = Path(path)
     try:
         with Image.open(path) as im:
+            im.verify()  # must come first: PIL refuses to verify once other data was read
+        with Image.open(path) as im:
             fmt = (im.format or "").lower()
             w, h = im.size
             orientation = exif_orientation(im)
-            im.verify()
     except Exception as e:
         msg = str(e).replace(f"'{path}'", "").replace(str(path), "").strip()
         raise ImageCheckError("corrupt_image", f"unreadable: {type(e).__name__} {msg}".strip()) from e

@@ -17,7 +17,7 @@ PROBLEMS: dict[str, str] = {
     "corrupt_label": "unreadable label files (image skipped)",
     "unsupported_file": "listed files that are not images (skipped)",
     "duplicate_image": "images listed more than once (kept once)",
-    "label_conflict": "images sharing one label file, e.g. a.jpg and a.png (both use it)",
+    "label_conflict": "images sharing a label file with another image, same name with another suffix (both use it)",
     "orphan_label": "label files without an image (ignored, with their orphan_boxes boxes)",
     "missing_label": "images without a label file (kept as background images)",
     "malformed_line": "malformed label lines (dropped)",
