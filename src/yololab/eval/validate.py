@@ -1,0 +1,115 @@
+"""The validation loop: letterboxed batches -> model -> decode -> NMS -> COCO-protocol metrics."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from yololab.data import DetectionDataset, ImageRecord, create_dataloader
+from yololab.eval.boxes import scale_boxes
+from yololab.eval.coco import detections_to_coco, evaluate_coco, image_ids, yolo_records_to_coco_gt
+from yololab.eval.nms import non_max_suppression
+
+LOG = logging.getLogger("yololab")
+
+
+@dataclass
+class ValSettings:
+    """Upstream val.py defaults: conf 0.001, NMS IoU 0.6, 300 detections, rect batches, pad 0.5."""
+
+    image_size: int = 640
+    batch_size: int = 16
+    conf_thres: float = 0.001
+    iou_thres: float = 0.6
+    max_det: int = 300
+    workers: int = 2
+    half: bool = False
+
+
+def make_val_loader(records: Sequence[ImageRecord], settings: ValSettings, stride: int = 32):
+    dataset = DetectionDataset(records, settings.image_size, augment=False, rect=True,
+                               batch_size=settings.batch_size, stride=stride, pad=0.5)
+    return create_dataloader(dataset, settings.batch_size, shuffle=False, workers=settings.workers)
+
+
+@torch.no_grad()
+def predict_dataset(model: torch.nn.Module, loader, settings: ValSettings, device: torch.device,
+                    ids_by_path: dict[str, int], category_map: Sequence[int] | None = None,
+                    progress: bool = True) -> tuple[list[dict], dict[str, float]]:
+    """COCO results for every image of ``loader`` plus per-image timings (ms)."""
+    results: list[dict] = []
+    times = {"preprocess": 0.0, "inference": 0.0, "nms": 0.0}
+    count = 0
+    dtype = torch.float16 if settings.half else torch.float32
+    for images, _, paths, shapes in tqdm(loader, desc="val", disable=not progress, leave=False):
+        t0 = time.perf_counter()
+        x = images.to(device, non_blocking=True).to(dtype) / 255
+        t1 = time.perf_counter()
+        pred = model.decode(model(x)).float()
+        t2 = time.perf_counter()
+        detections = non_max_suppression(pred, settings.conf_thres, settings.iou_thres, settings.max_det,
+                                          multi_label=True)
+        t3 = time.perf_counter()
+        times["preprocess"] += t1 - t0
+        times["inference"] += t2 - t1
+        times["nms"] += t3 - t2
+        count += len(paths)
+        for det, path, (shape0, ratio_pad) in zip(detections, paths, shapes):
+            det = det.clone()
+            det[:, :4] = scale_boxes(det[:, :4], x.shape[2:], shape0, ratio_pad)
+            results.extend(detections_to_coco(ids_by_path[path], det.cpu(), category_map))
+    return results, {k: 1000 * v / max(count, 1) for k, v in times.items()}
+
+
+def validate(model: torch.nn.Module, records: Sequence[ImageRecord], names: Sequence[str],
+             settings: ValSettings | None = None, device: str | torch.device = "cpu",
+             category_map: Sequence[int] | None = None, progress: bool = True) -> dict:
+    """COCO metrics of ``model`` on ``records`` (the model is used as given: fuse it first for speed)."""
+    settings = settings or ValSettings()
+    device = torch.device(device)
+    if len(names) != model.head.num_classes:
+        raise ValueError(f"the dataset has {len(names)} classes but the model predicts "
+                         f"{model.head.num_classes}; pass weights trained for this dataset")
+    was_training = model.training
+    model.eval()
+    stride = int(getattr(model, "stride", 32))
+    loader = make_val_loader(records, settings, stride)
+    ids = image_ids([r.path for r in records])
+    ids_by_path = {r.path: i for r, i in zip(records, ids)}
+    started = time.perf_counter()
+    results, times = predict_dataset(model, loader, settings, device, ids_by_path, category_map, progress)
+    gt = yolo_records_to_coco_gt(records, names, category_map)
+    metrics = evaluate_coco(gt, results, names=list(names) if category_map is None else None)
+    metrics["speed_ms_per_image"] = times
+    metrics["seconds"] = time.perf_counter() - started
+    metrics["detections"] = results
+    model.train(was_training)
+    return metrics
+
+
+def format_metrics(metrics: dict, names: Sequence[str] | None = None, per_class: bool = False) -> str:
+    """A compact text table like upstream's val printout, plus the full COCO line."""
+    lines = [f"{'images':>8}{'instances':>11}{'mAP50':>9}{'mAP75':>9}{'mAP50-95':>10}{'APs':>7}{'APm':>7}{'APl':>7}"]
+    instances = sum(v.get("instances", 0) for v in metrics.get("per_class", {}).values())
+    lines.append(f"{metrics.get('num_images', 0):>8}{instances:>11}{metrics['map50']:>9.3f}{metrics['map75']:>9.3f}"
+                 f"{metrics['map50_95']:>10.3f}{metrics['map_small']:>7.3f}{metrics['map_medium']:>7.3f}"
+                 f"{metrics['map_large']:>7.3f}")
+    if per_class:
+        lines.append(f"{'class':>20}{'instances':>11}{'AP50':>8}{'AP50-95':>9}")
+        for name, row in metrics.get("per_class", {}).items():
+            lines.append(f"{name:>20}{row['instances']:>11}{row['ap50']:>8.3f}{row['ap50_95']:>9.3f}")
+    speed = metrics.get("speed_ms_per_image")
+    if speed:
+        lines.append("speed: " + ", ".join(f"{k} {v:.1f} ms" for k, v in speed.items()) + " per image")
+    return "\n".join(lines)
+
+
+def summary_json(metrics: dict) -> dict:
+    """The metrics without the raw detections (what ``--json`` writes)."""
+    return {k: (float(v) if isinstance(v, (np.floating,)) else v) for k, v in metrics.items() if k != "detections"}

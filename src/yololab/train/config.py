@@ -1,0 +1,39 @@
+"""What one training run needs; saved as config.yaml in the run folder."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class TrainConfig:
+    model: str = "yolov5s"                 # zoo name: yolov5n/s/m/l/x, yolov7-tiny, yolov7, yolov7x
+    backbone: str | None = None            # None: the family's own backbone
+    data: str = ""                         # data YAML (YOLO format) or COCO instances JSON
+    image_dir: str | None = None           # image folder for a COCO JSON dataset
+    epochs: int = 100
+    imgsz: int = 640
+    batch: int = 16
+    weights: str | None = None             # initial weights: yololab or upstream .pt
+    pretrained_backbone: bool | str = False  # True (hub) or a local file in timm/torchvision format
+    device: str = "cpu"                    # 'cpu', '0', '0,1' (several: use torchrun)
+    out: str = "runs/train"
+    workers: int = 2
+    seed: int = 0
+    deterministic: bool = False
+    freeze: int = 0                        # freeze the first N backbone stages
+    backbone_lr_mult: float = 1.0          # lr multiplier of backbone parameters
+    cos_lr: bool = False                   # cosine instead of linear lr schedule
+    patience: int = 100                    # early stopping: epochs without improvement
+    assigner: str = "yolov5"               # 'yolov5' or 'ota' (yolov7 family)
+    sync_bn: bool = False                  # SyncBatchNorm under DDP
+    amp: bool = True                       # mixed precision (CUDA only)
+    nominal_batch: int = 64                # gradient accumulation target
+    grad_clip: float = 10.0                # max gradient norm
+    hyp: dict = field(default_factory=dict)      # overrides of train.hyp.Hyperparameters
+    augment: dict = field(default_factory=dict)  # overrides of data.AugmentConfig
+    close_mosaic: int = 0                  # turn mosaic off for the last N epochs
+    val_conf: float = 0.001
+    val_iou: float = 0.6
+    resume: bool = False                   # continue from out/weights/last.pt
+    progress: bool = True
