@@ -61,3 +61,21 @@ def test_duplicate_registration_is_an_error() -> None:
 
     with pytest.raises(ValueError, match="already registered"):
         register_backbone("resnet50")(lambda request: None)
+
+
+@pytest.mark.parametrize("name", ["resnet50", "hgnetv2_b0", "timm:mobilenetv3_large_100", "torchvision:resnet50"])
+def test_fuse_folds_third_party_batchnorms(name: str) -> None:
+    torch.manual_seed(0)
+    model = build_model("yolov5n", backbone=name, num_classes=3).eval()
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.1, 0.1)
+            m.running_var.uniform_(0.5, 1.5)
+    x = torch.rand(1, 3, 128, 128)
+    with torch.no_grad():
+        before = model(x)
+        model.fuse()
+        after = model(x)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
+    for a, b in zip(before, after):
+        assert torch.allclose(a, b, atol=1e-4), (a - b).abs().max()

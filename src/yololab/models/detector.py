@@ -10,6 +10,7 @@ from torch import nn
 from yololab.backbones.base import Backbone
 from yololab.heads import DetectHead, decode_predictions
 from yololab.layers import Conv
+from yololab.layers.fold import fold_batchnorms
 
 
 @dataclass
@@ -78,13 +79,16 @@ class Detector(nn.Module):
 
     @torch.no_grad()
     def fuse(self) -> "Detector":
-        """Deploy form: fold BN into convs, re-parameterise RepConv, fold implicit layers.
+        """Deploy form: fold BN into convs (third-party backbones too), re-parameterise RepConv,
+        fold implicit layers.
 
         An explicit, in-place, one-way step; outputs stay equal within float tolerance.
         """
         for module in list(self.modules()):
             if module is not self and hasattr(module, "fuse"):
                 module.fuse()
+        if any(isinstance(m, nn.BatchNorm2d) for m in self.backbone.modules()):
+            fold_batchnorms(self.backbone)  # timm / torchvision backbones
         return self
 
     def parameter_counts(self) -> dict[str, int]:

@@ -1,0 +1,275 @@
+"""One inference interface over PyTorch, ONNX Runtime, OpenVINO and TorchScript files.
+
+``Backend(path)`` picks the implementation from the file suffix (``kind`` overrides it, e.g.
+``kind="openvino"`` runs an ``.onnx`` file with OpenVINO). ``infer`` takes a float (B, 3, H, W)
+array in [0, 1] and returns the decoded (B, N, 5+nc) float32 array.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from yololab.deploy import metadata as md
+
+LOG = logging.getLogger("yololab")
+KINDS = ("torch", "onnxruntime", "openvino", "torchscript")
+_SUFFIX_KIND = {".pt": "torch", ".pth": "torch", ".onnx": "onnxruntime", ".xml": "openvino",
+                ".torchscript": "torchscript"}
+
+
+def backend_kind(path: str | os.PathLike) -> str:
+    """The backend a file runs on by default, from its suffix (an OpenVINO folder counts as .xml)."""
+    path = Path(path)
+    if path.is_dir() and any(path.glob("*.xml")):
+        return "openvino"
+    kind = _SUFFIX_KIND.get(path.suffix.lower())
+    if kind is None:
+        raise ValueError(f"cannot tell the backend of {path}: expected one of "
+                         f"{', '.join(sorted(_SUFFIX_KIND))} (or an OpenVINO model folder)")
+    return kind
+
+
+class Backend:
+    """Base class and factory: ``Backend(path, threads=None, kind=None)`` returns the subclass."""
+
+    kind: ClassVar[str] = ""
+    _registry: ClassVar[dict[str, type["Backend"]]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        Backend._registry[cls.kind] = cls
+
+    def __new__(cls, path: str | os.PathLike, threads: int | None = None, kind: str | None = None):
+        if cls is Backend:
+            kind = kind or backend_kind(path)
+            if kind not in cls._registry:
+                raise ValueError(f"unknown backend {kind!r}; expected one of {', '.join(KINDS)}")
+            cls = cls._registry[kind]
+        return super().__new__(cls)
+
+    def __init__(self, path: str | os.PathLike, threads: int | None = None, kind: str | None = None) -> None:
+        self.path = Path(path)
+        if not self.path.exists():
+            raise FileNotFoundError(f"model file not found: {self.path}")
+        self.threads = threads
+        self.meta: dict[str, Any] = {}
+        self.input_dtype: type = np.float32
+        self.static_batch: int | None = None
+        self.static_hw: tuple[int, int] | None = None
+
+    # -- what callers use ---------------------------------------------------------------------
+    @property
+    def names(self) -> list[str]:
+        return list(self.meta.get("names") or [])
+
+    @property
+    def stride(self) -> int:
+        return int(self.meta.get("stride") or 32)
+
+    @property
+    def has_nms(self) -> bool:
+        return bool(self.meta.get("nms"))
+
+    def info(self) -> dict[str, Any]:
+        """Plain-data description (used by ``yololab serve``'s /info)."""
+        return {"backend": self.kind, "path": str(self.path), "names": self.names,
+                "num_classes": len(self.names), "stride": self.stride,
+                "imgsz": list(self.static_hw) if self.static_hw else None,
+                "batch": self.static_batch, "half": bool(self.meta.get("half")),
+                "nms_in_graph": self.meta.get("nms"), "threads": self.threads}
+
+    def infer(self, images: np.ndarray) -> np.ndarray:
+        """(B, 3, H, W) in [0, 1] -> float32 (B, N, 5+nc); splits/pads to a fixed export batch."""
+        return self._batched(images, 0)
+
+    def infer_nms(self, images: np.ndarray) -> list[np.ndarray]:
+        """In-graph NMS results, one (n, 6) x1, y1, x2, y2, score, cls array per image (network
+        pixels, by descending score). Only for files exported with ``nms=True``."""
+        if not self.has_nms:
+            raise ValueError(f"{self.path} has no NMS in its graph (export it with nms=True)")
+        out, start = [[] for _ in range(len(images))], 0
+        for chunk in self._chunks(images):
+            dets = self._run(self._pad(chunk))[1]
+            for row in dets:
+                b = int(row[0])
+                if b < len(chunk):
+                    out[start + b].append(row[1:])
+            start += len(chunk)
+        result = []
+        for rows in out:
+            d = np.asarray(rows, np.float32).reshape(-1, 6)
+            result.append(d[np.argsort(-d[:, 4], kind="stable")])
+        return result
+
+    def check_input(self, images: np.ndarray) -> None:
+        if images.ndim != 4 or images.shape[1] != 3:
+            raise ValueError(f"expected images shaped (batch, 3, height, width), got {images.shape}")
+        if self.static_hw and tuple(images.shape[2:]) != self.static_hw:
+            raise ValueError(f"{self.path.name} was exported for {self.static_hw[0]}x{self.static_hw[1]} "
+                             f"inputs, got {images.shape[2]}x{images.shape[3]}; use that --imgsz or "
+                             f"re-export with dynamic=True")
+
+    # -- implementation helpers ---------------------------------------------------------------
+    def _chunks(self, images: np.ndarray):
+        self.check_input(images)
+        step = self.static_batch or len(images)
+        for i in range(0, len(images), step):
+            yield images[i:i + step]
+
+    def _pad(self, chunk: np.ndarray) -> np.ndarray:
+        chunk = np.ascontiguousarray(chunk, dtype=self.input_dtype)
+        if self.static_batch and len(chunk) < self.static_batch:
+            pad = np.zeros((self.static_batch - len(chunk), *chunk.shape[1:]), chunk.dtype)
+            chunk = np.concatenate((chunk, pad))
+        return chunk
+
+    def _batched(self, images: np.ndarray, output: int) -> np.ndarray:
+        outs = [self._run(self._pad(c))[output][:len(c)] for c in self._chunks(images)]
+        out = outs[0] if len(outs) == 1 else np.concatenate(outs)
+        return out.astype(np.float32, copy=False)
+
+    def _set_static(self, shape: list[Any]) -> None:
+        """Record a fixed batch/height/width from an input shape (ints; anything else is dynamic)."""
+        ints = [d if isinstance(d, int) and d > 0 else None for d in shape]
+        self.static_batch = ints[0]
+        self.static_hw = (ints[2], ints[3]) if ints[2] and ints[3] else None
+
+    def _run(self, images: np.ndarray) -> list[np.ndarray]:
+        raise NotImplementedError
+
+
+class TorchBackend(Backend):
+    """A .pt checkpoint (yololab or upstream) run eagerly, fused."""
+
+    kind = "torch"
+
+    def __init__(self, path: str | os.PathLike, threads: int | None = None, kind: str | None = None) -> None:
+        super().__init__(path, threads)
+        import torch
+
+        from yololab.deploy.graph import DecodedDetector
+        from yololab.models.checkpoints import load_model
+
+        if threads:
+            torch.set_num_threads(threads)  # process-wide: PyTorch has no per-model setting
+        model = load_model(self.path).fuse().eval()
+        self.model = DecodedDetector(model).eval()
+        self.meta = {"names": list(model.names) or [str(i) for i in range(model.spec.num_classes)],
+                     "stride": model.stride, "spec": model.spec.to_dict(), "nms": None}
+        self.threads = torch.get_num_threads()
+
+    def _run(self, images: np.ndarray) -> list[np.ndarray]:
+        import torch
+
+        with torch.inference_mode():
+            return [self.model(torch.from_numpy(images)).numpy()]
+
+
+class TorchScriptBackend(Backend):
+    """A traced .torchscript file written by ``export_model(fmt='torchscript')``."""
+
+    kind = "torchscript"
+
+    def __init__(self, path: str | os.PathLike, threads: int | None = None, kind: str | None = None) -> None:
+        super().__init__(path, threads)
+        import torch
+
+        if threads:
+            torch.set_num_threads(threads)
+        extra = {"config.txt": ""}
+        self.model = torch.jit.load(str(self.path), map_location="cpu", _extra_files=extra).eval()
+        self.meta = md.loads(extra["config.txt"])
+        if self.meta.get("half"):
+            self.input_dtype = np.float16
+        if not self.meta.get("dynamic", True):
+            self.static_batch = self.meta.get("batch")
+            self.static_hw = tuple(self.meta["imgsz"]) if self.meta.get("imgsz") else None
+        self.threads = torch.get_num_threads()
+
+    def _run(self, images: np.ndarray) -> list[np.ndarray]:
+        import torch
+
+        with torch.inference_mode():
+            return [self.model(torch.from_numpy(images)).numpy()]
+
+
+class OnnxRuntimeBackend(Backend):
+    """An .onnx file on ONNX Runtime's CPU provider (any ONNX with a (B, N, 5+nc) first output)."""
+
+    kind = "onnxruntime"
+
+    def __init__(self, path: str | os.PathLike, threads: int | None = None, kind: str | None = None) -> None:
+        super().__init__(path, threads)
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        opts.inter_op_num_threads = 1
+        if threads:
+            opts.intra_op_num_threads = threads
+        self.session = ort.InferenceSession(str(self.path), opts, providers=["CPUExecutionProvider"])
+        inp = self.session.get_inputs()[0]
+        self.input_name = inp.name
+        self.input_dtype = np.float16 if inp.type == "tensor(float16)" else np.float32
+        self.output_names = [o.name for o in self.session.get_outputs()]
+        self._set_static(inp.shape)
+        props = self.session.get_modelmeta().custom_metadata_map
+        self.meta = md.loads(props.get(md.KEY)) or {
+            "names": md.names_from_upstream(props.get("names")), "stride": int(props.get("stride", 32))}
+
+    def _run(self, images: np.ndarray) -> list[np.ndarray]:
+        return self.session.run(self.output_names, {self.input_name: images})
+
+
+class OpenVinoBackend(Backend):
+    """An OpenVINO IR (.xml + .bin, or its folder), or an .onnx file read by OpenVINO, on CPU.
+
+    The precision hint is f32: OpenVINO's CPU default (bf16 where supported) is slower on CPUs
+    without AMX and changes the numbers.
+    """
+
+    kind = "openvino"
+
+    def __init__(self, path: str | os.PathLike, threads: int | None = None, kind: str | None = None) -> None:
+        super().__init__(path, threads)
+        import openvino as ov
+
+        if self.path.is_dir():
+            self.path = sorted(self.path.glob("*.xml"))[0]
+        core = ov.Core()
+        model = core.read_model(str(self.path))
+        config: dict[str, Any] = {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY"}
+        if threads:
+            config["INFERENCE_NUM_THREADS"] = threads
+        self.compiled = core.compile_model(model, "CPU", config)
+        self.request = self.compiled.create_infer_request()
+        self.meta = self._read_meta(model)
+        port = model.inputs[0]
+        shape = port.get_partial_shape()
+        self._set_static([d.get_length() if d.is_static else None for d in shape])
+        self.input_dtype = np.float16 if port.get_element_type() == ov.Type.f16 else np.float32
+        self.threads = int(self.compiled.get_property("INFERENCE_NUM_THREADS"))
+
+    @staticmethod
+    def _read_meta(model: Any) -> dict[str, Any]:
+        for key in ([md.KEY], ["framework", md.KEY]):
+            if model.has_rt_info(key):
+                return md.loads(str(model.get_rt_info(key)))
+        if model.has_rt_info(["framework", "names"]):  # upstream ONNX metadata via the ONNX frontend
+            return {"names": md.names_from_upstream(str(model.get_rt_info(["framework", "names"])))}
+        return {}
+
+    def _run(self, images: np.ndarray) -> list[np.ndarray]:
+        self.request.infer({0: images})
+        return [self.request.get_output_tensor(i).data.copy() for i in range(len(self.compiled.outputs))]
+
+
+def load_backend(path: str | os.PathLike, threads: int | None = None, kind: str | None = None) -> Backend:
+    """Same as ``Backend(path, threads, kind)``."""
+    return Backend(path, threads=threads, kind=kind)

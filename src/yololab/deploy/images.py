@@ -1,0 +1,92 @@
+"""Deploy-time image handling: decode files or uploaded bytes, letterbox, normalise to NCHW."""
+
+from __future__ import annotations
+
+import io
+import os
+from dataclasses import dataclass
+from typing import Sequence
+
+import cv2
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from yololab.data.augment import letterbox
+from yololab.data.images import read_image
+
+MIN_SIDE = 10  # pixels; smaller images are rejected (as the dataset checks do)
+MAX_PIXELS = 60_000_000  # decompression-bomb guard for uploads
+
+
+class ImageDecodeError(ValueError):
+    """An upload that is not a usable image; ``status`` is the HTTP code to answer with."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass(frozen=True)
+class LetterboxInfo:
+    """How one original image was mapped into the network input."""
+
+    shape: tuple[int, int]  # original (height, width)
+    ratio_pad: tuple[tuple[float, float], tuple[float, float]]  # ((gain, gain), (pad_w, pad_h))
+
+
+def load_image(path: str | os.PathLike) -> np.ndarray:
+    """RGB uint8 (H, W, 3) of an image file, EXIF orientation applied."""
+    return read_image(path)
+
+
+def _jpeg_complete(data: bytes) -> bool:
+    return data[-1024:].rstrip(b"\x00 \r\n\t").endswith(b"\xff\xd9")
+
+
+def decode_image_bytes(data: bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """RGB uint8 (H, W, 3) of an encoded image; raises :class:`ImageDecodeError` (400/415/422)."""
+    if not data:
+        raise ImageDecodeError(400, "empty upload: the file has no bytes")
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            fmt = (im.format or "").upper()
+            w, h = im.size
+            im.verify()
+    except UnidentifiedImageError:
+        raise ImageDecodeError(415, "not a supported image (could not identify an image format)") from None
+    except Exception as err:  # PIL raises many types for damaged files
+        raise ImageDecodeError(422, f"corrupt image: {type(err).__name__}: {err}") from None
+    if w < MIN_SIDE or h < MIN_SIDE:
+        raise ImageDecodeError(422, f"image is {w}x{h} pixels; both sides must be at least {MIN_SIDE}")
+    if w * h > max_pixels:
+        raise ImageDecodeError(422, f"image is {w}x{h} pixels, above the limit of {max_pixels} pixels")
+    if fmt in ("JPEG", "MPO") and not _jpeg_complete(data):
+        try:  # trailing junk after EOI is fine; a missing tail is not
+            with Image.open(io.BytesIO(data)) as im:
+                im.load()
+        except Exception as err:
+            raise ImageDecodeError(422, f"truncated JPEG: {err}") from None
+    arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR_RGB)  # applies EXIF orientation
+    if arr is not None:
+        return arr
+    try:  # formats OpenCV lacks (e.g. some GIF/ICO): PIL decodes them
+        with Image.open(io.BytesIO(data)) as im:
+            return np.ascontiguousarray(np.asarray(ImageOps.exif_transpose(im).convert("RGB")))
+    except Exception as err:
+        raise ImageDecodeError(422, f"could not decode the {fmt or 'image'} data: {err}") from None
+
+
+def preprocess(images: Sequence[np.ndarray], imgsz: int | tuple[int, int], stride: int = 32,
+               dtype: np.dtype = np.float32) -> tuple[np.ndarray, list[LetterboxInfo]]:
+    """Letterbox RGB uint8 images to ``imgsz`` (no auto-shrink, so batches share one shape) and
+    normalise to a contiguous (B, 3, H, W) array in [0, 1]."""
+    hw = (imgsz, imgsz) if isinstance(imgsz, int) else tuple(imgsz)
+    batch = np.empty((len(images), 3, *hw), dtype=dtype)
+    infos = []
+    for i, im in enumerate(images):
+        boxed, ratio, pad = letterbox(im, hw, auto=False, stride=stride)
+        batch[i] = boxed.transpose(2, 0, 1)
+        infos.append(LetterboxInfo(shape=im.shape[:2], ratio_pad=((ratio[1], ratio[0]), pad)))
+    batch *= batch.dtype.type(1.0 / 255.0)
+    return batch, infos
