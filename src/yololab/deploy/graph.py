@@ -35,27 +35,29 @@ def append_nms(proto: onnx.ModelProto, conf: float, iou: float, max_det: int) ->
     and at most ``max_det`` detections per image survive (score > conf, IoU > iou suppresses).
     """
     g = proto.graph
+    opset = next(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx"))
     raw = RAW_OUTPUT
     if g.output[0].type.tensor_type.elem_type != TensorProto.FLOAT:
         g.node.append(helper.make_node("Cast", [raw], ["nms_raw32"], to=TensorProto.FLOAT))
         raw = "nms_raw32"
 
     def const(name: str, value: np.ndarray) -> str:
-        g.initializer.append(numpy_helper.from_array(value, f"nms_{name}"))
-        return f"nms_{name}"
+        g.initializer.append(numpy_helper.from_array(value, f"nms_c_{name}"))
+        return f"nms_c_{name}"
 
     i64 = lambda *v: np.array(v, np.int64)  # noqa: E731
     nodes = [
         ("Slice", [raw, const("s0", i64(0)), const("s2", i64(2)), const("ax", i64(2))], ["nms_xy"]),
-        ("Slice", [raw, "nms_s2", const("s4", i64(4)), "nms_ax"], ["nms_wh"]),
-        ("Slice", [raw, "nms_s4", const("s5", i64(5)), "nms_ax"], ["nms_obj"]),
-        ("Slice", [raw, "nms_s5", const("end", i64(2**62)), "nms_ax"], ["nms_cls"]),
+        ("Slice", [raw, "nms_c_s2", const("s4", i64(4)), "nms_c_ax"], ["nms_wh"]),
+        ("Slice", [raw, "nms_c_s4", const("s5", i64(5)), "nms_c_ax"], ["nms_obj"]),
+        ("Slice", [raw, "nms_c_s5", const("end", i64(2**62)), "nms_c_ax"], ["nms_cls"]),
         ("Mul", ["nms_wh", const("half", np.array(0.5, np.float32))], ["nms_hwh"]),
         ("Sub", ["nms_xy", "nms_hwh"], ["nms_xy1"]),
         ("Add", ["nms_xy", "nms_hwh"], ["nms_xy2"]),
         ("Concat", ["nms_xy1", "nms_xy2"], ["nms_boxes"], {"axis": 2}),
         ("Mul", ["nms_cls", "nms_obj"], ["nms_scores_all"]),
-        ("ReduceMax", ["nms_scores_all", const("cax", i64(2))], ["nms_score"], {"keepdims": 1}),
+        ("ReduceMax", ["nms_scores_all", const("cax", i64(2))] if opset >= 18 else ["nms_scores_all"],
+         ["nms_score"], {"keepdims": 1} if opset >= 18 else {"keepdims": 1, "axes": [2]}),
         ("ArgMax", ["nms_scores_all"], ["nms_cls_id"], {"axis": 2, "keepdims": 1}),
         ("Cast", ["nms_cls_id"], ["nms_cls_f"], {"to": TensorProto.FLOAT}),
         ("Mul", ["nms_cls_f", const("off", np.array(CLASS_OFFSET, np.float32))], ["nms_shift"]),

@@ -1,0 +1,165 @@
+"""Export a fused detector (decoding in the graph) to ONNX, OpenVINO IR or TorchScript.
+
+Every export is checked against PyTorch on a real image: the maximum absolute difference of
+the raw (B, N, 5+nc) outputs is printed, and above ``FP32_TOLERANCE`` an FP32 export raises.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import os
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from yololab.deploy import metadata as md
+from yololab.deploy.graph import RAW_OUTPUT, DecodedDetector, append_nms
+from yololab.deploy.parity import Parity, compare_outputs
+from yololab.deploy.samples import sample_batch
+from yololab.models.detector import Detector
+
+LOG = logging.getLogger("yololab")
+FORMATS = {"onnx": ".onnx", "openvino": "_openvino_model", "torchscript": ".torchscript"}
+FP32_TOLERANCE = 1e-3
+OPSET = 17
+
+
+class ExportParityError(RuntimeError):
+    """The exported model's outputs differ from PyTorch's by more than the tolerance."""
+
+
+def _as_model(model_or_weights: Detector | str | os.PathLike) -> tuple[Detector, str]:
+    """A fused eval-mode copy (the caller's model is never modified) and a file stem."""
+    if isinstance(model_or_weights, Detector):
+        return copy.deepcopy(model_or_weights).float().eval().fuse(), model_or_weights.spec.model
+    from yololab.models.checkpoints import load_model
+
+    path = Path(model_or_weights)
+    return load_model(path).float().eval().fuse(), path.stem
+
+
+def _hw(imgsz: int | tuple[int, int] | list[int], stride: int) -> tuple[int, int]:
+    hw = (imgsz, imgsz) if isinstance(imgsz, int) else (int(imgsz[0]), int(imgsz[-1]))
+    if hw[0] % stride or hw[1] % stride:
+        raise ValueError(f"imgsz {hw[0]}x{hw[1]} is not a multiple of the model stride {stride}")
+    return hw
+
+
+def _default_out(stem: str, fmt: str, imgsz: tuple[int, int]) -> Path:
+    return Path(f"{stem}_{imgsz[0]}{FORMATS[fmt]}" if imgsz[0] == imgsz[1] else
+                f"{stem}_{imgsz[0]}x{imgsz[1]}{FORMATS[fmt]}")
+
+
+def export_onnx(wrapper: DecodedDetector, images: torch.Tensor, path: Path, meta: dict[str, Any],
+                dynamic: bool, half: bool, nms: dict[str, float] | None, opset: int = OPSET) -> Path:
+    """TorchScript-based ``torch.onnx.export`` (no onnxscript needed), onnxslim, optional NMS."""
+    import onnx
+    import onnxslim
+
+    axes = {"images": {0: "batch", 2: "height", 3: "width"}, RAW_OUTPUT: {0: "batch", 1: "anchors"}}
+    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tracer / deprecation chatter
+        raw_path = Path(tmp) / "raw.onnx"
+        torch.onnx.export(wrapper, (images,), str(raw_path), dynamo=False, opset_version=opset,
+                          input_names=["images"], output_names=[RAW_OUTPUT],
+                          dynamic_axes=axes if dynamic else None, do_constant_folding=True)
+        proto = onnx.load(str(raw_path))
+    proto = onnxslim.slim(proto, **({"dtype": "float16"} if half else {}))
+    if nms:
+        proto = append_nms(proto, nms["conf"], nms["iou"], int(nms["max_det"]))
+    del proto.metadata_props[:]
+    for key, value in {md.KEY: md.dumps(meta), "stride": str(meta["stride"]),
+                       "names": str(dict(enumerate(meta["names"])))}.items():
+        proto.metadata_props.add(key=key, value=value)
+    proto.producer_name, proto.producer_version = "yololab", meta["yololab_version"]
+    onnx.checker.check_model(proto)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(proto, str(path))
+    return path
+
+
+def export_openvino(onnx_path: Path, out_dir: Path, meta: dict[str, Any], half: bool) -> Path:
+    """ONNX -> OpenVINO IR (``out_dir/<name>.xml`` + ``.bin``); FP16 weights only if ``half``."""
+    import openvino as ov
+
+    model = ov.convert_model(str(onnx_path))
+    model.set_rt_info(md.dumps(meta), [md.KEY])
+    out_dir.mkdir(parents=True, exist_ok=True)
+    xml = out_dir / f"{out_dir.name.removesuffix('_openvino_model')}.xml"
+    ov.save_model(model, str(xml), compress_to_fp16=half)
+    return xml
+
+
+def export_torchscript(wrapper: DecodedDetector, images: torch.Tensor, path: Path,
+                       meta: dict[str, Any]) -> Path:
+    """``torch.jit.trace`` of the decoding wrapper, metadata in ``config.txt`` (as upstream)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        traced = torch.jit.trace(wrapper, images, check_trace=False)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.jit.save(traced, str(path), _extra_files={"config.txt": md.dumps(meta)})
+    return path
+
+
+def export_model(model_or_weights: Detector | str | os.PathLike, fmt: str = "onnx",
+                 imgsz: int | tuple[int, int] = 640, batch: int = 1, dynamic: bool = False,
+                 half: bool = False, nms: bool = False, out: str | os.PathLike | None = None, *,
+                 conf: float = 0.25, iou: float = 0.45, max_det: int = 300, opset: int = OPSET,
+                 check: bool = True, sample: str | os.PathLike | None = None) -> Path:
+    """Export the fused model with in-graph decoding; returns the written file (.onnx, .xml, .torchscript).
+
+    ``dynamic`` makes batch, height and width free (ONNX/OpenVINO; a trace is shape-generic anyway).
+    ``half`` stores FP16 weights/compute (ONNX via onnxslim, OpenVINO compressed weights, TorchScript
+    traced in half). ``nms`` (ONNX/OpenVINO) appends ONNX NonMaxSuppression with ``conf``, ``iou`` and
+    ``max_det`` baked in, adding a ``detections`` (K, 7) output after ``output0``.
+    ``check`` compares the export with PyTorch on ``sample`` (default: a real coco128 image if found).
+    """
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown export format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    if nms and fmt == "torchscript":
+        raise ValueError("nms=True needs an ONNX graph (fmt='onnx' or 'openvino'); TorchScript "
+                         "exports decode only, run NMS with yololab.eval.nms afterwards")
+    if batch < 1:
+        raise ValueError(f"batch must be >= 1, got {batch}")
+    model, stem = _as_model(model_or_weights)
+    hw = _hw(imgsz, model.stride)
+    nms_cfg = {"conf": float(conf), "iou": float(iou), "max_det": int(max_det)} if nms else None
+    meta = md.build_metadata(model, hw, batch, dynamic, half, nms_cfg, fmt)
+    out = Path(out) if out is not None else _default_out(stem, fmt, hw)
+    images = torch.from_numpy(sample_batch(hw, batch, model.stride, sample))
+    wrapper = DecodedDetector(model).eval()
+
+    if fmt == "onnx":
+        path = export_onnx(wrapper, images, out, meta, dynamic, half, nms_cfg, opset)
+    elif fmt == "openvino":
+        with tempfile.TemporaryDirectory() as tmp:
+            onnx_path = export_onnx(wrapper, images, Path(tmp) / "model.onnx", meta, dynamic, False,
+                                    nms_cfg, opset)
+            path = export_openvino(onnx_path, out, meta, half)
+    else:
+        traced_model = copy.deepcopy(wrapper).half() if half else wrapper
+        path = export_torchscript(traced_model, images.half() if half else images, out, meta)
+    LOG.info("exported %s (%s, %dx%d, batch %s%s%s)", path, fmt, *hw, "dynamic" if dynamic else batch,
+             ", fp16" if half else "", ", nms" if nms else "")
+    if check:
+        check_parity(wrapper, path, images, fmt, half)
+    return path
+
+
+def check_parity(wrapper: DecodedDetector, path: Path, images: torch.Tensor, fmt: str,
+                 half: bool) -> Parity:
+    """Compare the exported file with PyTorch on ``images``; raises if FP32 and above 1e-3."""
+    from yololab.deploy.backends import Backend
+
+    with torch.inference_mode():
+        ref = wrapper(images.float()).numpy()
+    backend = Backend(path, kind={"onnx": "onnxruntime"}.get(fmt, fmt))
+    parity = compare_outputs(backend.infer(images.numpy()), ref, tuple(images.shape[2:]))
+    print(f"{fmt} export {path}: {parity}{' [fp16]' if half else ''}")
+    if not half and parity.max_abs > FP32_TOLERANCE:
+        raise ExportParityError(f"{path}: outputs differ from PyTorch: {parity} > {FP32_TOLERANCE} in FP32")
+    return parity

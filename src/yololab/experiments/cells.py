@@ -1,0 +1,241 @@
+"""One cell's folder and life cycle: resolved config -> train (or resume) -> evaluate -> metrics.json.
+
+Layout of ``out_dir/cells/<cell_id>/``::
+
+    cell.yaml      the cell (model, backbone entry, seed) and its resolved TrainConfig
+    weights/       written by the trainer (best.pt, last.pt); last.pt present = resumable
+    results.csv    the trainer's per-epoch log
+    train.json     what train() returned (written once training finished)
+    metrics.json   params, GFLOPs, mAP... -- written atomically last: its presence means DONE
+    bench.json     latency per backend (measured later, one cell at a time)
+    error.json     the traceback of the last failed attempt (removed on success)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from yololab.config import ConfigError, from_mapping
+from yololab.experiments.spec import Cell, ExperimentSpec
+from yololab.train.config import TrainConfig
+
+LOG = logging.getLogger("yololab")
+TrainFn = Callable[[TrainConfig], dict]
+DEFAULT_TRAINER = "yololab.train.trainer:train"
+# Fields that may differ between attempts of the same cell without changing its result.
+_VOLATILE = ("device", "out", "resume", "progress", "workers")
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write to a temporary file in the same folder, fsync, rename: readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, indent=2, default=_json_default)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "item"):
+        return value.item()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def read_json(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+@dataclass(frozen=True)
+class CellPaths:
+    root: Path
+
+    @property
+    def cell_yaml(self) -> Path:
+        return self.root / "cell.yaml"
+
+    @property
+    def last(self) -> Path:
+        return self.root / "weights" / "last.pt"
+
+    @property
+    def best(self) -> Path:
+        return self.root / "weights" / "best.pt"
+
+    @property
+    def results_csv(self) -> Path:
+        return self.root / "results.csv"
+
+    @property
+    def train_json(self) -> Path:
+        return self.root / "train.json"
+
+    @property
+    def metrics(self) -> Path:
+        return self.root / "metrics.json"
+
+    @property
+    def bench(self) -> Path:
+        return self.root / "bench.json"
+
+    @property
+    def error(self) -> Path:
+        return self.root / "error.json"
+
+    @property
+    def onnx(self) -> Path:
+        return self.root / "weights" / "best.onnx"
+
+
+def cell_dir(out_dir: str | Path, cell: Cell) -> Path:
+    return Path(out_dir) / "cells" / cell.cell_id
+
+
+def cell_state(paths: CellPaths) -> str:
+    """'done', 'trained' (evaluation pending), 'interrupted' (last.pt, resumable), 'failed' or 'new'."""
+    if paths.metrics.is_file():
+        return "done"
+    if paths.train_json.is_file():
+        return "trained"
+    if paths.last.is_file():
+        return "interrupted"
+    if paths.error.is_file():
+        return "failed"
+    return "new"
+
+
+def cell_train_config(spec: ExperimentSpec, cell: Cell, out: Path, device: str = "cpu",
+                      progress: bool = True) -> TrainConfig:
+    """The resolved TrainConfig of a cell: shared spec settings + the cell's backbone entry and seed."""
+    entry = cell.backbone
+    pretrained: bool | str = entry.pretrained
+    if isinstance(pretrained, str):
+        pretrained = str(Path(pretrained).expanduser().resolve())
+    values = dict(spec.train)
+    values.update(model=cell.model, backbone=cell.backbone_arg, data=str(Path(spec.data).expanduser().resolve()),
+                  epochs=spec.epochs, imgsz=spec.imgsz, batch=spec.batch, workers=spec.workers, seed=cell.seed,
+                  device=device, out=str(out), pretrained_backbone=pretrained, freeze=entry.freeze,
+                  backbone_lr_mult=float(entry.backbone_lr_mult), hyp=dict(spec.hyp), augment=dict(spec.augment),
+                  resume=False, progress=progress)
+    return from_mapping(TrainConfig, values, f"cell {cell.cell_id}")
+
+
+def config_fingerprint(cfg: TrainConfig, spec: ExperimentSpec) -> str:
+    """Hash of everything that decides a cell's result (not device, folder or progress bars)."""
+    data = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in _VOLATILE}
+    data["eval"] = [spec.resolved_eval_imgsz, spec.eval_batch]
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def describe_cell(cell: Cell) -> dict:
+    return {"cell_id": cell.cell_id, "model": cell.model, "backbone": cell.label,
+            "backbone_name": cell.backbone_name, "native": cell.backbone.is_native, "seed": cell.seed,
+            "pretrained": cell.backbone.pretrained, "init": cell.backbone.init_label(),
+            "freeze": cell.backbone.freeze, "backbone_lr_mult": float(cell.backbone.backbone_lr_mult)}
+
+
+def check_same_config(paths: CellPaths, fingerprint: str) -> None:
+    """A cell folder from an earlier run with other settings is an error, not silently reused."""
+    if not paths.cell_yaml.is_file():
+        return
+    old = (yaml.safe_load(paths.cell_yaml.read_text()) or {}).get("fingerprint")
+    if old and old != fingerprint:
+        raise ConfigError(f"{paths.root} was run with different settings (config fingerprint {old} != "
+                          f"{fingerprint}); use another --out folder or delete that cell folder")
+
+
+def resolve_trainer(train_fn: TrainFn | str | None) -> TrainFn:
+    """A callable, or 'module:function' (so worker processes can import it by name)."""
+    if callable(train_fn):
+        return train_fn
+    ref = train_fn or DEFAULT_TRAINER
+    module_name, _, func = ref.partition(":")
+    import importlib
+
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as err:
+        raise RuntimeError(f"trainer {ref!r} is not available ({err}); is yololab.train.trainer installed?") \
+            from err
+    return getattr(module, func or "train")
+
+
+def run_cell(spec: ExperimentSpec, cell: Cell, out_dir: str | Path, train_fn: TrainFn | str | None = None,
+             device: str = "cpu", progress: bool = True) -> dict:
+    """Train (or resume, or skip) one cell and evaluate it; never raises for a failing cell.
+
+    Returns ``{"cell_id", "status": "done"|"skipped"|"failed", "error"?, "seconds"}``.
+    """
+    paths = CellPaths(cell_dir(out_dir, cell))
+    started = time.perf_counter()
+    state = cell_state(paths)
+    if state == "done":
+        return {"cell_id": cell.cell_id, "status": "skipped", "seconds": 0.0}
+    try:
+        cfg = cell_train_config(spec, cell, paths.root, device, progress)
+        fingerprint = config_fingerprint(cfg, spec)
+        check_same_config(paths, fingerprint)
+        paths.root.mkdir(parents=True, exist_ok=True)
+        paths.cell_yaml.write_text(yaml.safe_dump(
+            {"cell": describe_cell(cell), "fingerprint": fingerprint,
+             "train_config": json.loads(json.dumps(dataclasses.asdict(cfg), default=str))}, sort_keys=False))
+        if state != "trained":
+            cfg.resume = paths.last.is_file()
+            LOG.info("%s: %s on %s", cell.cell_id, "resuming from last.pt" if cfg.resume else "training", device)
+            result = resolve_trainer(train_fn)(cfg)
+            write_json_atomic(paths.train_json, _plain_result(result))
+        from yololab.experiments.metrics import evaluate_cell
+
+        LOG.info("%s: evaluating at %d px", cell.cell_id, spec.resolved_eval_imgsz)
+        metrics = evaluate_cell(paths, spec.data, spec.resolved_eval_imgsz, spec.eval_batch, device,
+                                workers=spec.workers)
+        metrics.update(describe_cell(cell), fingerprint=fingerprint)
+        write_json_atomic(paths.metrics, metrics)  # the done marker: written last
+        paths.error.unlink(missing_ok=True)
+        return {"cell_id": cell.cell_id, "status": "done", "seconds": time.perf_counter() - started}
+    except Exception as err:  # noqa: BLE001 - a failing cell is recorded, the others go on
+        message = f"{type(err).__name__}: {err}"
+        LOG.error("%s failed: %s", cell.cell_id, message)
+        try:
+            write_json_atomic(paths.error, {"error": message, "traceback": traceback.format_exc(),
+                                            "time": time.strftime("%Y-%m-%d %H:%M:%S")})
+        except OSError:
+            pass
+        return {"cell_id": cell.cell_id, "status": "failed", "error": message,
+                "seconds": time.perf_counter() - started}
+
+
+def _plain_result(result: Any) -> dict:
+    """The trainer's return value as JSON-safe data (paths to str, tensors/numpy to numbers)."""
+    if not isinstance(result, dict):
+        return {"result": str(result)}
+
+    def strip(value: Any) -> Any:  # per-image detections are large and not needed here
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if k != "detections"}
+        return value
+
+    return json.loads(json.dumps(strip(result), default=lambda v: v.item() if hasattr(v, "item") else str(v)))

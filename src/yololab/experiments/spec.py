@@ -1,0 +1,250 @@
+"""``ExperimentSpec``: one comparison (models x backbones x seeds) as a typed, strictly checked YAML.
+
+Everything except the per-backbone entry (name, pretrained, freeze, backbone_lr_mult) is shared
+by every cell, so a table row differs from another only in what its backbone entry says.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from yololab.config import ConfigError, from_mapping, load_yaml_config
+
+NATIVE = "native"  # the family's own backbone (CSPDarknet for YOLOv5, ELAN for YOLOv7)
+LATENCY_BACKENDS = ("torch", "onnxruntime", "cuda_fp16")
+# TrainConfig fields that the spec or the cell sets; ``train:`` may not override them.
+MANAGED_TRAIN_KEYS = {
+    "model": "models", "backbone": "backbones", "data": "data", "epochs": "epochs", "imgsz": "imgsz",
+    "batch": "batch", "workers": "workers", "seed": "seeds", "device": "devices", "out": "--out",
+    "resume": "(automatic)", "pretrained_backbone": "backbones[].pretrained", "freeze": "backbones[].freeze",
+    "backbone_lr_mult": "backbones[].backbone_lr_mult", "hyp": "hyp", "augment": "augment",
+    "progress": "(automatic)",
+}
+
+
+@dataclass
+class BackboneEntry:
+    """One backbone column of the comparison and the only settings allowed to differ between cells."""
+
+    name: str = NATIVE
+    pretrained: bool | str = False      # False: from scratch; True: hub weights; a path: local weights
+    freeze: int = 0                     # freeze the first N backbone stages
+    backbone_lr_mult: float = 1.0       # lr multiplier of the backbone's parameters
+    label: str | None = None            # name in tables and cell ids (default: the backbone name)
+
+    @property
+    def is_native(self) -> bool:
+        return self.name == NATIVE
+
+    def init_label(self) -> str:
+        """'scratch', 'pretrained' (hub) or the weights file's name."""
+        if self.pretrained is False:
+            return "scratch"
+        if self.pretrained is True:
+            return "pretrained"
+        return Path(str(self.pretrained)).name
+
+
+@dataclass
+class ExperimentSpec:
+    """A comparison: every model x backbone x seed is one cell, trained and scored the same way."""
+
+    name: str = "compare"
+    data: str = ""                                        # data YAML (YOLO format)
+    models: list[str] = field(default_factory=lambda: ["yolov5s"])
+    backbones: list[Any] = field(default_factory=lambda: [NATIVE])  # names or BackboneEntry mappings
+    seeds: list[int] = field(default_factory=lambda: [0])
+    epochs: int = 100
+    imgsz: int = 640
+    batch: int = 16
+    workers: int = 2                                      # data-loader workers per cell
+    devices: str | list[str] = "cpu"                      # 'cpu', '0', '0,1,2,3' (one cell per device)
+    hyp: dict = field(default_factory=dict)               # overrides of train.hyp.Hyperparameters
+    augment: dict = field(default_factory=dict)           # overrides of data.AugmentConfig
+    train: dict = field(default_factory=dict)             # other shared TrainConfig fields (cos_lr, patience...)
+    eval_imgsz: int | None = None                         # size for mAP, GFLOPs, latency (default: imgsz)
+    eval_batch: int = 16
+    latency_runs: int = 50                                # timed runs per backend (median reported)
+    latency_warmup: int = 10
+    latency_backends: list[str] = field(default_factory=lambda: list(LATENCY_BACKENDS))
+
+    def __post_init__(self) -> None:
+        self.backbones = [parse_backbone(b, i) for i, b in enumerate(self.backbones)]
+        if isinstance(self.devices, (int, str)):
+            self.devices = parse_devices(str(self.devices))
+        else:
+            self.devices = [str(d) for d in self.devices]
+        for key in ("models", "seeds", "latency_backends"):
+            value = getattr(self, key)
+            if not isinstance(value, (list, tuple)):
+                setattr(self, key, [value])
+
+    @property
+    def resolved_eval_imgsz(self) -> int:
+        return self.eval_imgsz or self.imgsz
+
+    def to_dict(self) -> dict:
+        """Plain data (for YAML/JSON), backbone entries as mappings."""
+        data = dataclasses.asdict(self)
+        data["backbones"] = [dataclasses.asdict(b) for b in self.backbones]
+        return data
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One training run of the comparison."""
+
+    model: str
+    backbone: BackboneEntry
+    backbone_name: str          # resolved: 'native' becomes the family's own backbone
+    label: str                  # table label of the backbone
+    seed: int
+
+    @property
+    def cell_id(self) -> str:
+        return safe_id(f"{self.model}_{self.label}_s{self.seed}")
+
+    @property
+    def backbone_arg(self) -> str | None:
+        """What TrainConfig.backbone gets (None: the family's own, upstream-exact)."""
+        return None if self.backbone.is_native else self.backbone.name
+
+    @property
+    def group(self) -> tuple[str, str]:
+        """Cells that differ only in the seed share a group (aggregated as mean and std)."""
+        return (self.model, self.label)
+
+
+def safe_id(text: str) -> str:
+    """A folder-safe id: 'yolov5n_timm:resnet18_s0' -> 'yolov5n_timm-resnet18_s0'."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-")
+
+
+def parse_devices(text: str | None) -> list[str]:
+    """'0,1' -> ['0', '1']; 'cpu' -> ['cpu']; 'cpu,cpu' -> two CPU workers; 'cpu*2' likewise."""
+    if not text:
+        return ["cpu"]
+    devices: list[str] = []
+    for part in str(text).split(","):
+        part = part.strip().lower().removeprefix("cuda:")
+        if not part:
+            continue
+        name, _, count = part.partition("*")
+        if name != "cpu" and not name.isdigit():
+            raise ConfigError(f"devices: {part!r} is neither 'cpu' nor a CUDA device index")
+        devices += [name] * (int(count) if count else 1)
+    return devices or ["cpu"]
+
+
+def parse_backbone(entry: Any, index: int = 0) -> BackboneEntry:
+    """A backbone list item: a name ('resnet50') or a mapping with BackboneEntry's keys."""
+    if isinstance(entry, BackboneEntry):
+        return entry
+    if entry is None:
+        return BackboneEntry()
+    if isinstance(entry, str):
+        return BackboneEntry(name=entry.strip())
+    if isinstance(entry, dict):
+        values = dict(entry)
+        if "name" not in values:
+            raise ConfigError(f"backbones[{index}]: a mapping needs a 'name' (got keys {sorted(values)})")
+        return from_mapping(BackboneEntry, values, f"backbones[{index}]")
+    raise ConfigError(f"backbones[{index}]: expected a name or a mapping, got {type(entry).__name__}")
+
+
+def load_spec(path: str | Path) -> ExperimentSpec:
+    """Read and check an experiment YAML (a misspelt key is an error that names it)."""
+    spec = load_yaml_config(ExperimentSpec, path)
+    validate_spec(spec, str(path))
+    return spec
+
+
+def spec_from_mapping(values: dict, source: str = "experiment") -> ExperimentSpec:
+    spec = from_mapping(ExperimentSpec, values, source)
+    validate_spec(spec, source)
+    return spec
+
+
+def _check_keys(values: dict, known: set[str], where: str) -> None:
+    import difflib
+
+    for key in values:
+        if key not in known:
+            close = difflib.get_close_matches(key, sorted(known), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ConfigError(f"{where}: unknown key {key!r}{hint}; valid keys: {', '.join(sorted(known))}")
+
+
+def validate_spec(spec: ExperimentSpec, source: str = "experiment") -> None:
+    """Raise ConfigError naming the first bad value; model and backbone names are checked here."""
+    from yololab.backbones import list_backbones
+    from yololab.data import AugmentConfig
+    from yololab.models.zoo import get_variant
+    from yololab.train.config import TrainConfig
+    from yololab.train.hyp import Hyperparameters
+
+    if not spec.data:
+        raise ConfigError(f"{source}: 'data' (a data YAML) is required")
+    if not spec.models or not spec.backbones or not spec.seeds:
+        raise ConfigError(f"{source}: 'models', 'backbones' and 'seeds' must each list at least one entry")
+    for model in spec.models:
+        try:
+            get_variant(model)
+        except KeyError as err:
+            raise ConfigError(f"{source}: models: {err.args[0]}") from None
+    names = list_backbones()
+    prefixes = {n.split(":")[0] for n in names if n.endswith(":<name>")}
+    for i, entry in enumerate(spec.backbones):
+        plain = entry.name == NATIVE or entry.name in names
+        prefixed = ":" in entry.name and entry.name.split(":", 1)[0] in prefixes
+        if not (plain or prefixed):
+            raise ConfigError(f"{source}: backbones[{i}]: unknown backbone {entry.name!r}; valid: "
+                              f"{NATIVE}, {', '.join(names)}")
+        if not isinstance(entry.freeze, int) or entry.freeze < 0:
+            raise ConfigError(f"{source}: backbones[{i}].freeze must be an integer >= 0")
+    labels = [b.label or b.name for b in spec.backbones]
+    dupes = sorted({lab for lab in labels if labels.count(lab) > 1})
+    if dupes:
+        raise ConfigError(f"{source}: backbone label(s) {dupes} appear more than once; give each entry a "
+                          f"distinct 'label'")
+    if len(set(spec.seeds)) != len(spec.seeds) or not all(isinstance(s, int) for s in spec.seeds):
+        raise ConfigError(f"{source}: seeds must be distinct integers, got {spec.seeds}")
+    for key in ("imgsz", "eval_imgsz"):
+        value = getattr(spec, key)
+        if value is not None and (value <= 0 or value % 32):
+            raise ConfigError(f"{source}: {key} must be a positive multiple of 32, got {value}")
+    for key in ("epochs", "batch", "eval_batch", "latency_runs"):
+        if getattr(spec, key) < 1:
+            raise ConfigError(f"{source}: {key} must be >= 1")
+    _check_keys(spec.hyp, {f.name for f in dataclasses.fields(Hyperparameters)}, f"{source}: hyp")
+    _check_keys(spec.augment, {f.name for f in dataclasses.fields(AugmentConfig)}, f"{source}: augment")
+    train_keys = {f.name for f in dataclasses.fields(TrainConfig)}
+    for key in spec.train:
+        if key in MANAGED_TRAIN_KEYS:
+            raise ConfigError(f"{source}: train: {key!r} is set by the experiment; use {MANAGED_TRAIN_KEYS[key]}")
+    _check_keys(spec.train, train_keys - set(MANAGED_TRAIN_KEYS), f"{source}: train")
+    bad = [b for b in spec.latency_backends if b not in LATENCY_BACKENDS]
+    if bad:
+        raise ConfigError(f"{source}: latency_backends: unknown {bad}; choose from {list(LATENCY_BACKENDS)}")
+
+
+def expand_cells(spec: ExperimentSpec) -> list[Cell]:
+    """models x backbones x seeds, in that nesting order (all seeds of a pair are adjacent)."""
+    from yololab.models.zoo import get_variant
+
+    cells = []
+    for model in spec.models:
+        variant = get_variant(model)
+        for entry in spec.backbones:
+            name = variant.native_backbone if entry.is_native else entry.name
+            label = entry.label or name
+            for seed in spec.seeds:
+                cells.append(Cell(variant.name, entry, name, label, int(seed)))
+    ids = [c.cell_id for c in cells]
+    if len(set(ids)) != len(ids):
+        raise ConfigError(f"cell ids collide after making them folder-safe: {ids}; set distinct labels")
+    return cells
