@@ -57,6 +57,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--imgsz", type=int, default=640, help="square image size for GFLOPs")
     p.add_argument("--json", default=None, help="write the summary as JSON here")
     p.set_defaults(func=_cmd_info)
+
+    from yololab.train.cli import add_train_parser, add_val_parser  # train, val
+
+    add_train_parser(sub)
+    add_val_parser(sub)
+
+    from yololab.experiments.cli import add_compare_parser, add_demo_parser  # compare, demo
+
+    add_compare_parser(sub)
+    add_demo_parser(sub)
+
+    from yololab.deploy.cli import add_deploy_commands  # export, predict, bench, serve
+
+    add_deploy_commands(sub)
     return parser
 
 

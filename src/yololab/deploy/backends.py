@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -182,7 +183,9 @@ class TorchScriptBackend(Backend):
         if threads:
             torch.set_num_threads(threads)
         extra = {"config.txt": ""}
-        self.model = torch.jit.load(str(self.path), map_location="cpu", _extra_files=extra).eval()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # torch.jit is deprecated, still works
+            self.model = torch.jit.load(str(self.path), map_location="cpu", _extra_files=extra).eval()
         self.meta = md.loads(extra["config.txt"])
         if self.meta.get("half"):
             self.input_dtype = np.float16

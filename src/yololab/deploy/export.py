@@ -68,7 +68,9 @@ def export_onnx(wrapper: DecodedDetector, images: torch.Tensor, path: Path, meta
                           input_names=["images"], output_names=[RAW_OUTPUT],
                           dynamic_axes=axes if dynamic else None, do_constant_folding=True)
         proto = onnx.load(str(raw_path))
-    proto = onnxslim.slim(proto, **({"dtype": "float16"} if half else {}))
+    proto = onnxslim.slim(proto)
+    if half:
+        proto = to_float16(proto)
     if nms:
         proto = append_nms(proto, nms["conf"], nms["iou"], int(nms["max_det"]))
     del proto.metadata_props[:]
@@ -80,6 +82,21 @@ def export_onnx(wrapper: DecodedDetector, images: torch.Tensor, path: Path, meta
     path.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(proto, str(path))
     return path
+
+
+def to_float16(proto: Any) -> Any:
+    """FP16 weights and compute, float32 input/output (casts at the edges), via onnxconverter-common."""
+    try:
+        from onnxconverter_common import float16
+    except ImportError as err:
+        raise ImportError("half=True for ONNX needs onnxconverter-common "
+                          "(pip install 'onnxconverter-common>=1.14')") from err
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        # Stale FP32 shape-inference records would contradict the converted types (ORT then
+        # rejects the Resize casts): drop them, the converter and ORT infer them again.
+        del proto.graph.value_info[:]
+        return float16.convert_float_to_float16(proto, keep_io_types=True)
 
 
 def export_openvino(onnx_path: Path, out_dir: Path, meta: dict[str, Any], half: bool) -> Path:
@@ -96,10 +113,11 @@ def export_openvino(onnx_path: Path, out_dir: Path, meta: dict[str, Any], half: 
 
 def export_torchscript(wrapper: DecodedDetector, images: torch.Tensor, path: Path,
                        meta: dict[str, Any]) -> Path:
-    """``torch.jit.trace`` of the decoding wrapper, metadata in ``config.txt`` (as upstream)."""
+    """``torch.jit.trace`` of the decoding wrapper, frozen (weights inlined, ~10% faster on CPU),
+    metadata in ``config.txt`` as upstream does."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        traced = torch.jit.trace(wrapper, images, check_trace=False)
+        traced = torch.jit.freeze(torch.jit.trace(wrapper, images, check_trace=False).eval())
         path.parent.mkdir(parents=True, exist_ok=True)
         torch.jit.save(traced, str(path), _extra_files={"config.txt": md.dumps(meta)})
     return path

@@ -70,7 +70,7 @@ def append_nms(proto: onnx.ModelProto, conf: float, iou: float, max_det: int) ->
         ("GatherND", ["nms_boxes", "nms_bi"], ["nms_kbox"]),
         ("GatherND", ["nms_score", "nms_bi"], ["nms_kscore"]),
         ("GatherND", ["nms_cls_f", "nms_bi"], ["nms_kcls"]),
-        ("Gather", ["nms_sel", const("b", i64(0))], ["nms_b"], {"axis": 1}),
+        ("Gather", ["nms_sel", const("b", np.array(0, np.int64))], ["nms_b"], {"axis": 1}),
         ("Cast", ["nms_b"], ["nms_bf"], {"to": TensorProto.FLOAT}),
         ("Unsqueeze", ["nms_bf", const("u1", i64(1))], ["nms_b2"]),
         ("Concat", ["nms_b2", "nms_kbox", "nms_kscore", "nms_kcls"], [NMS_OUTPUT], {"axis": 1}),

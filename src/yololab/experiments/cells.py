@@ -202,7 +202,11 @@ def run_cell(spec: ExperimentSpec, cell: Cell, out_dir: str | Path, train_fn: Tr
         paths.cell_yaml.write_text(yaml.safe_dump(
             {"cell": describe_cell(cell), "fingerprint": fingerprint,
              "train_config": json.loads(json.dumps(dataclasses.asdict(cfg), default=str))}, sort_keys=False))
-        if state != "trained":
+        if state == "interrupted" and finished_epochs(paths.last) >= cfg.epochs:
+            LOG.info("%s: last.pt holds all %d epochs; evaluating without training", cell.cell_id, cfg.epochs)
+            write_json_atomic(paths.train_json, {"last": str(paths.last), "epochs_run": None,
+                                                 "recovered_from_last": True})
+        elif state != "trained":
             cfg.resume = paths.last.is_file()
             LOG.info("%s: %s on %s", cell.cell_id, "resuming from last.pt" if cfg.resume else "training", device)
             result = resolve_trainer(train_fn)(cfg)
@@ -226,6 +230,17 @@ def run_cell(spec: ExperimentSpec, cell: Cell, out_dir: str | Path, train_fn: Tr
             pass
         return {"cell_id": cell.cell_id, "status": "failed", "error": message,
                 "seconds": time.perf_counter() - started}
+
+
+def finished_epochs(last: Path) -> int:
+    """Epochs completed in a trainer's last.pt (its 'epoch' is the 0-based last finished one); 0 if unknown."""
+    import torch
+
+    try:
+        ckpt = torch.load(last, map_location="cpu", weights_only=True)
+        return int(ckpt.get("epoch", -1)) + 1
+    except Exception:  # noqa: BLE001 - unreadable: let the trainer decide (and report) on resume
+        return 0
 
 
 def _plain_result(result: Any) -> dict:

@@ -11,6 +11,8 @@ class TrainConfig:
     backbone: str | None = None            # None: the family's own backbone
     data: str = ""                         # data YAML (YOLO format) or COCO instances JSON
     image_dir: str | None = None           # image folder for a COCO JSON dataset
+    val_data: str | None = None            # COCO JSON of the validation images (with a COCO JSON ``data``)
+    val_image_dir: str | None = None       # their folder (default: image_dir)
     epochs: int = 100
     imgsz: int = 640
     batch: int = 16
@@ -33,6 +35,7 @@ class TrainConfig:
     hyp: dict = field(default_factory=dict)      # overrides of train.hyp.Hyperparameters
     augment: dict = field(default_factory=dict)  # overrides of data.AugmentConfig
     close_mosaic: int = 0                  # turn mosaic off for the last N epochs
+    val_every: int = 1                     # validate every N epochs (the last epoch always)
     val_conf: float = 0.001
     val_iou: float = 0.6
     resume: bool = False                   # continue from out/weights/last.pt

@@ -163,3 +163,9 @@ def cleanup(info: DistInfo) -> None:
             dist.barrier()
         finally:
             dist.destroy_process_group()
+
+
+def shutdown(info: DistInfo) -> None:
+    """Leave the process group after an error (no barrier: other ranks may be elsewhere)."""
+    if info.enabled and dist.is_initialized():
+        dist.destroy_process_group()

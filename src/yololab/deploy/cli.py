@@ -1,0 +1,113 @@
+"""The deploy subcommands of ``yololab``: export, predict, bench, serve (handlers import lazily)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def _export(args: argparse.Namespace) -> int:
+    from yololab.deploy.export import export_model
+
+    path = export_model(args.weights, args.format, imgsz=args.imgsz, batch=args.batch, dynamic=args.dynamic,
+                        half=args.half, nms=args.nms, out=args.out, conf=args.conf, iou=args.iou,
+                        max_det=args.max_det, opset=args.opset, check=not args.no_check)
+    print(path)
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from yololab.deploy.predict import predict
+
+    summary = predict(args.weights, args.source, imgsz=args.imgsz, conf=args.conf, iou=args.iou,
+                      max_det=args.max_det, batch=args.batch, out=args.out, save_txt=args.save_txt,
+                      save_conf=args.save_conf, save_images=not args.no_images, threads=args.threads,
+                      backend=args.backend)
+    print(json.dumps(summary.to_dict(), indent=2))
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from yololab.deploy.bench import format_bench, run_bench, write_json
+
+    result = run_bench(args.weights, args.backend, imgsz=args.imgsz, batch=args.batch, threads=args.threads,
+                       runs=args.runs, warmup=args.warmup, image=args.image)
+    print(format_bench(result))
+    if args.json:
+        write_json(result, args.json)
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from yololab.deploy.serve import ServeConfig, serve
+
+    config = ServeConfig(args.weights, imgsz=args.imgsz, conf=args.conf, iou=args.iou, max_det=args.max_det,
+                         threads=args.threads, backend=args.backend, max_batch=args.max_batch,
+                         max_wait_ms=args.max_wait_ms, max_upload_mb=args.max_upload_mb)
+    serve(config, host=args.host, port=args.port)
+    return 0
+
+
+def _common(p: argparse.ArgumentParser, imgsz: int | None) -> None:
+    p.add_argument("--weights", required=True, help=".pt, .onnx, .xml (OpenVINO) or .torchscript")
+    p.add_argument("--imgsz", type=int, default=imgsz,
+                   help="square input size" + ("" if imgsz else " (default: the export's, else 640)"))
+    p.add_argument("--threads", type=int, default=None, help="inference threads (default: backend's)")
+
+
+def _thresholds(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--conf", type=float, default=0.25, help="score threshold")
+    p.add_argument("--iou", type=float, default=0.45, help="NMS IoU threshold")
+    p.add_argument("--max-det", type=int, default=300, help="detections kept per image")
+    p.add_argument("--backend", default=None, choices=["torch", "onnxruntime", "openvino", "torchscript"],
+                   help="override the backend chosen from the file suffix")
+
+
+def add_deploy_commands(sub: argparse._SubParsersAction) -> None:
+    """Register export, predict, bench and serve on ``yololab``'s subparsers."""
+    p = sub.add_parser("export", help="export a fused model (decoding in-graph) to ONNX/OpenVINO/TorchScript")
+    p.add_argument("--weights", required=True, help="a yololab or upstream .pt")
+    p.add_argument("--format", default="onnx", choices=["onnx", "openvino", "torchscript"])
+    p.add_argument("--imgsz", type=int, default=640, help="square input size")
+    p.add_argument("--batch", type=int, default=1)
+    p.add_argument("--dynamic", action="store_true", help="free batch/height/width")
+    p.add_argument("--half", action="store_true", help="FP16 weights and compute")
+    p.add_argument("--nms", action="store_true", help="append ONNX NonMaxSuppression (onnx/openvino)")
+    p.add_argument("--conf", type=float, default=0.25, help="in-graph NMS score threshold")
+    p.add_argument("--iou", type=float, default=0.45, help="in-graph NMS IoU threshold")
+    p.add_argument("--max-det", type=int, default=300, help="in-graph NMS detections per image")
+    p.add_argument("--opset", type=int, default=17)
+    p.add_argument("--out", default=None, help="output file (OpenVINO: folder)")
+    p.add_argument("--no-check", action="store_true", help="skip the parity check against PyTorch")
+    p.set_defaults(func=_export)
+
+    p = sub.add_parser("predict", help="detect objects in images, folders, globs, videos or .txt lists")
+    _common(p, None)
+    p.add_argument("--source", required=True, help="image, folder, glob, video or .txt list of paths")
+    _thresholds(p)
+    p.add_argument("--batch", type=int, default=4, help="images per inference batch")
+    p.add_argument("--out", default="runs/predict", help="output folder")
+    p.add_argument("--save-txt", action="store_true", help="also write YOLO txt labels")
+    p.add_argument("--save-conf", action="store_true", help="scores in the txt labels")
+    p.add_argument("--no-images", action="store_true", help="do not write annotated images/videos")
+    p.set_defaults(func=_predict)
+
+    p = sub.add_parser("bench", help="CPU latency of preprocess, model and NMS, and throughput")
+    _common(p, 640)
+    p.add_argument("--backend", default="torch", choices=["torch", "onnxruntime", "openvino", "torchscript"])
+    p.add_argument("--batch", type=int, default=1)
+    p.add_argument("--runs", type=int, default=50)
+    p.add_argument("--warmup", type=int, default=10)
+    p.add_argument("--image", default=None, help="image to use (default: a coco128 image if found)")
+    p.add_argument("--json", default=None, help="write the results as JSON here")
+    p.set_defaults(func=_bench)
+
+    p = sub.add_parser("serve", help="HTTP detection server (FastAPI + uvicorn, micro-batched)")
+    _common(p, None)
+    _thresholds(p)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--max-batch", type=int, default=8, help="requests per batched inference")
+    p.add_argument("--max-wait-ms", type=float, default=5.0, help="wait for more requests this long")
+    p.add_argument("--max-upload-mb", type=float, default=20.0, help="larger uploads get 413")
+    p.set_defaults(func=_serve)

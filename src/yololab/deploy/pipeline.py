@@ -1,0 +1,71 @@
+"""Preprocess -> backend -> NMS -> original-image boxes, shared by predict, bench and serve."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Sequence
+
+import numpy as np
+
+from yololab.deploy.backends import Backend
+from yololab.deploy.images import LetterboxInfo, preprocess
+from yololab.deploy.postprocess import postprocess, scale_detections
+
+LOG = logging.getLogger("yololab")
+DEFAULT_IMGSZ = 640
+
+
+class Predictor:
+    """Runs any exported or .pt model on RGB uint8 images; returns (n, 6) arrays per image:
+    x1, y1, x2, y2 (original pixels), score, class. Models exported with NMS use their graph's."""
+
+    def __init__(self, weights: str | os.PathLike, imgsz: int | None = None, conf: float = 0.25,
+                 iou: float = 0.45, max_det: int = 300, threads: int | None = None,
+                 backend: str | None = None, agnostic: bool = False) -> None:
+        self.backend = Backend(weights, threads=threads, kind=backend)
+        self.imgsz = self._resolve_imgsz(imgsz)
+        self.conf, self.iou, self.max_det, self.agnostic = conf, iou, max_det, agnostic
+        baked = self.backend.meta.get("nms")
+        if baked and (baked["iou"] != iou or baked["conf"] > conf):
+            LOG.warning("%s has NMS in its graph (conf %.3g, iou %.3g): those thresholds apply",
+                        self.backend.path.name, baked["conf"], baked["iou"])
+
+    def _resolve_imgsz(self, imgsz: int | None) -> tuple[int, int]:
+        static, stride = self.backend.static_hw, self.backend.stride
+        if static:
+            if imgsz is not None and (imgsz, imgsz) != tuple(static):
+                raise ValueError(f"{self.backend.path.name} was exported for {static[0]}x{static[1]}; "
+                                 f"--imgsz {imgsz} does not fit it (re-export, or drop --imgsz)")
+            return tuple(static)
+        size = imgsz or DEFAULT_IMGSZ
+        if size % stride:
+            raise ValueError(f"--imgsz {size} is not a multiple of the model stride {stride}")
+        return size, size
+
+    @property
+    def names(self) -> list[str]:
+        return self.backend.names
+
+    def preprocess(self, images: Sequence[np.ndarray]) -> tuple[np.ndarray, list[LetterboxInfo]]:
+        return preprocess(images, self.imgsz, self.backend.stride)
+
+    def infer(self, batch: np.ndarray) -> np.ndarray:
+        return self.backend.infer(batch)
+
+    def postprocess(self, raw: np.ndarray, infos: Sequence[LetterboxInfo]) -> list[np.ndarray]:
+        return postprocess(raw, self.imgsz, infos, self.conf, self.iou, self.max_det, agnostic=self.agnostic)
+
+    def run_batch(self, batch: np.ndarray, infos: Sequence[LetterboxInfo]) -> list[np.ndarray]:
+        """Model + NMS on an already preprocessed batch."""
+        if self.backend.has_nms:
+            dets = self.backend.infer_nms(batch)
+            return [scale_detections(d[d[:, 4] > self.conf][:self.max_det], self.imgsz, info)
+                    for d, info in zip(dets, infos)]
+        return self.postprocess(self.infer(batch), infos)
+
+    def __call__(self, images: Sequence[np.ndarray]) -> list[np.ndarray]:
+        if not len(images):
+            return []
+        batch, infos = self.preprocess(images)
+        return self.run_batch(batch, infos)

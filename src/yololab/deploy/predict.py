@@ -1,0 +1,152 @@
+"""``yololab predict``: run a model on images, folders, globs, videos or .txt lists.
+
+Writes annotated images (an annotated .mp4 per video), ``predictions.json`` (COCO results:
+image_id, category_id = class index, bbox = [left, top, w, h] pixels, score), ``images.json``
+(COCO ``images`` entries naming each id's file/frame) and, with ``save_txt``, YOLO txt labels.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from yololab.deploy.annotate import draw_detections
+from yololab.deploy.pipeline import Predictor
+from yololab.deploy.sources import Frame, count_frames, is_video, iter_frames, resolve_source
+from yololab.eval.boxes import xyxy2xywh
+from yololab.eval.coco import detections_to_coco, image_ids
+
+LOG = logging.getLogger("yololab")
+
+
+@dataclass
+class PredictSummary:
+    out: Path
+    images: int = 0
+    detections: int = 0
+    skipped: list[str] = field(default_factory=list)
+    files: dict[str, str] = field(default_factory=dict)  # what was written
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"out": str(self.out), "images": self.images, "detections": self.detections,
+                "skipped": self.skipped, "files": self.files}
+
+
+class _Writer:
+    """Saves one batch's results: annotated images/videos, txt labels, COCO entries."""
+
+    def __init__(self, out: Path, names: list[str], save_images: bool, save_txt: bool,
+                 save_conf: bool, ids: dict[Path, int] | None) -> None:
+        self.out, self.names = out, names
+        self.save_images, self.save_txt, self.save_conf = save_images, save_txt, save_conf
+        self.ids = ids  # image id per file when there are no videos, else sequential
+        self.results: list[dict[str, Any]] = []
+        self.images: list[dict[str, Any]] = []
+        self.videos: dict[Path, cv2.VideoWriter] = {}
+        self.used: set[str] = set()
+        self.names_by_path: dict[Path, str] = {}
+
+    def _name(self, path: Path) -> str:
+        """A unique output name per source file (same-named files from different folders)."""
+        if path not in self.names_by_path:
+            name, i = path.name, 1
+            while name in self.used:
+                name, i = f"{path.stem}_{i}{path.suffix}", i + 1
+            self.used.add(name)
+            self.names_by_path[path] = name
+        return self.names_by_path[path]
+
+    def add(self, frame: Frame, dets: np.ndarray) -> None:
+        img_id = self.ids[frame.path] if self.ids is not None else len(self.images) + 1
+        h, w = frame.image.shape[:2]
+        name = self._name(frame.path)
+        entry = {"id": img_id, "file_name": name, "width": w, "height": h}
+        if frame.frame is not None:
+            entry["frame"] = frame.frame
+        self.images.append(entry)
+        self.results.extend(detections_to_coco(img_id, dets))
+        stem = Path(name).stem + (f"_{frame.frame}" if frame.frame is not None else "")
+        if self.save_txt:
+            self._write_txt(self.out / "labels" / f"{stem}.txt", dets, w, h)
+        if self.save_images:
+            drawn = cv2.cvtColor(draw_detections(frame.image, dets, self.names), cv2.COLOR_RGB2BGR)
+            if frame.frame is None:
+                cv2.imwrite(str(self.out / name), drawn)
+            else:
+                self._video(frame, name, w, h).write(drawn)
+
+    def _video(self, frame: Frame, name: str, w: int, h: int) -> cv2.VideoWriter:
+        if frame.path not in self.videos:
+            path = self.out / f"{Path(name).stem}.mp4"
+            self.videos[frame.path] = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"),
+                                                      frame.fps or 30.0, (w, h))
+        return self.videos[frame.path]
+
+    def _write_txt(self, path: Path, dets: np.ndarray, w: int, h: int) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        xywh = xyxy2xywh(dets[:, :4]) / np.array([w, h, w, h], np.float32) if len(dets) else dets[:, :4]
+        lines = []
+        for (cx, cy, bw, bh), score, cls in zip(xywh.tolist(), dets[:, 4].tolist(), dets[:, 5].tolist()):
+            tail = f" {score:.5f}" if self.save_conf else ""
+            lines.append(f"{int(cls)} {cx:.6f} {cy:.6f} {bw:.6f} {bh:.6f}{tail}")
+        path.write_text("\n".join(lines) + ("\n" if lines else ""))
+
+    def close(self) -> None:
+        for writer in self.videos.values():
+            writer.release()
+
+
+def _batches(frames: Iterator[Frame], size: int) -> Iterator[list[Frame]]:
+    batch: list[Frame] = []
+    for frame in frames:
+        batch.append(frame)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def predict(weights: str | os.PathLike, source: str, imgsz: int | None = None, conf: float = 0.25,
+            iou: float = 0.45, max_det: int = 300, batch: int = 4, out: str | os.PathLike = "runs/predict",
+            save_txt: bool = False, save_conf: bool = False, save_images: bool = True,
+            threads: int | None = None, backend: str | None = None, progress: bool = True) -> PredictSummary:
+    """Run ``weights`` (.pt, .onnx, .xml, .torchscript) on ``source``; returns what was written."""
+    if batch < 1:
+        raise ValueError(f"--batch must be >= 1, got {batch}")
+    predictor = Predictor(weights, imgsz, conf, iou, max_det, threads=threads, backend=backend)
+    files = resolve_source(str(source))
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    videos = any(is_video(f) for f in files)
+    ids = None if videos else dict(zip(files, image_ids(files)))
+    writer = _Writer(out, predictor.names, save_images, save_txt, save_conf, ids)
+    summary = PredictSummary(out)
+    bar = tqdm(total=count_frames(files), desc="predict", unit="img", disable=not progress)
+    try:
+        for frames in _batches(iter_frames(files, summary.skipped), batch):
+            results = predictor([f.image for f in frames])
+            for frame, dets in zip(frames, results):
+                writer.add(frame, dets)
+                summary.detections += len(dets)
+            summary.images += len(frames)
+            bar.update(len(frames))
+    finally:
+        bar.close()
+        writer.close()
+    (out / "predictions.json").write_text(json.dumps(writer.results))
+    (out / "images.json").write_text(json.dumps(writer.images, indent=1))
+    summary.files = {"predictions": str(out / "predictions.json"), "images": str(out / "images.json")}
+    if save_txt:
+        summary.files["labels"] = str(out / "labels")
+    LOG.info("%d images, %d detections -> %s%s", summary.images, summary.detections, out,
+             f" ({len(summary.skipped)} skipped)" if summary.skipped else "")
+    return summary

@@ -1,0 +1,128 @@
+"""``yololab compare`` and ``yololab demo``: argument parsers and handlers (registered by yololab.cli)."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+from pathlib import Path
+
+# compare flags that build (or override) the experiment spec: flag dest -> spec key
+_SPEC_FLAGS = {"name": "name", "data": "data", "models": "models", "backbones": "backbones", "seeds": "seeds",
+               "epochs": "epochs", "imgsz": "imgsz", "batch": "batch", "workers": "workers",
+               "eval_imgsz": "eval_imgsz", "latency_runs": "latency_runs"}
+
+
+def _csv(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _ints(text: str) -> list[int]:
+    return [int(part) for part in _csv(text)]
+
+
+def command_line(args: argparse.Namespace, order: list[str]) -> str:
+    """The command as typed (rebuilt from the parsed options, so it is exact for the report)."""
+    words = ["yololab", args.command]
+    for dest in order:
+        value = getattr(args, dest, None)
+        if value is None or value is False:
+            continue
+        flag = "--" + dest.replace("_", "-")
+        if value is True:
+            words.append(flag)
+        else:
+            words += [flag, ",".join(map(str, value)) if isinstance(value, list) else str(value)]
+    return shlex.join(words)
+
+
+def spec_values(args: argparse.Namespace) -> dict:
+    """The experiment mapping: --config's YAML, then any spec flag given on the command line."""
+    import yaml
+
+    from yololab.config import ConfigError
+
+    values: dict = {}
+    if args.config:
+        values = yaml.safe_load(Path(args.config).read_text()) or {}
+        if not isinstance(values, dict):
+            raise ConfigError(f"{args.config}: expected a mapping of keys to values")
+    for dest, key in _SPEC_FLAGS.items():
+        value = getattr(args, dest)
+        if value is not None:
+            values[key] = value
+    return values
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from yololab.experiments.compare import run_compare
+    from yololab.experiments.report import write_report
+    from yololab.experiments.spec import spec_from_mapping
+
+    if args.report_only:
+        paths = write_report(args.out)
+        print(f"report: {paths['html']}")
+        return 0
+    if not args.config and not args.data:
+        raise SystemExit("yololab compare: give --config exp.yaml or at least --data (and --models/--backbones)")
+    spec = spec_from_mapping(spec_values(args), args.config or "command line")
+    result = run_compare(spec, args.out, executor=args.executor, devices=args.devices,
+                         train_fn="yololab.experiments.dryrun:train" if args.dry_run else None,
+                         command=command_line(args, COMPARE_ORDER), progress=not args.no_progress)
+    print((Path(args.out) / "results.md").read_text())
+    print(f"report: {result.report.get('html')}")
+    return 0 if not result.failed else 1
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from yololab.experiments.demo import QUICK, run_demo
+
+    result = run_demo(args.out, QUICK if args.quick else None, executor=args.executor, devices=args.devices,
+                      command=command_line(args, DEMO_ORDER))
+    print((Path(args.out) / "results.md").read_text())
+    print(f"report: {result.report.get('html')}")
+    return 0 if not result.failed else 1
+
+
+COMPARE_ORDER = ["config", *_SPEC_FLAGS, "out", "executor", "devices", "dry_run", "report_only"]
+DEMO_ORDER = ["out", "quick", "executor", "devices"]
+
+
+def add_compare_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("compare", help="train and compare models x backbones x seeds; tables, plots, report.html",
+                       description="Each model x backbone x seed cell is trained with the same settings, then "
+                                   "scored (mAP, params, GFLOPs, latency) into results.{csv,json,md,tex}, plots "
+                                   "and report.html. Re-running the same command skips finished cells and "
+                                   "resumes interrupted ones.")
+    p.add_argument("--config", help="experiment YAML (keys of yololab.experiments.ExperimentSpec)")
+    p.add_argument("--out", required=True, help="comparison folder (cells/, results.*, report.html)")
+    p.add_argument("--name", help="experiment name")
+    p.add_argument("--data", help="data YAML (YOLO format)")
+    p.add_argument("--models", type=_csv, help="comma-separated, e.g. yolov5n,yolov5s")
+    p.add_argument("--backbones", type=_csv, help="comma-separated, e.g. native,resnet50,hgnetv2_b0,timm:resnet18 "
+                                                  "('native' = the family's own)")
+    p.add_argument("--seeds", type=_ints, help="comma-separated, e.g. 0,1,2")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--imgsz", type=int, help="training image size")
+    p.add_argument("--batch", type=int)
+    p.add_argument("--workers", type=int, help="data-loader workers per cell")
+    p.add_argument("--eval-imgsz", type=int, help="size for mAP, GFLOPs and latency (default: --imgsz)")
+    p.add_argument("--latency-runs", type=int, help="timed runs per latency backend (median reported)")
+    p.add_argument("--executor", choices=["local", "process", "ray"], default="local",
+                   help="local: one cell after another; process: a process pool, one cell per --devices entry; "
+                        "ray: Ray tasks (pip install ray)")
+    p.add_argument("--devices", help="'cpu' (default), '0,1,2,3' (one cell per GPU), 'cpu,cpu' or 'cpu*2' "
+                                     "(two CPU workers)")
+    p.add_argument("--dry-run", action="store_true", help="build and save untrained models instead of training: "
+                                                          "checks the spec, the cells and the report in seconds")
+    p.add_argument("--report-only", action="store_true", help="only rewrite the tables/plots/report from --out")
+    p.add_argument("--no-progress", action="store_true", help="no per-batch progress bars")
+    p.set_defaults(func=cmd_compare)
+
+
+def add_demo_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("demo", help="offline demo: synthetic data, YOLOv5n x 3 backbones, full report (~5 CPU min)")
+    p.add_argument("--out", default="runs/demo", help="output folder")
+    p.add_argument("--quick", action="store_true", help="seconds-long toy version (checks the install)")
+    p.add_argument("--executor", choices=["local", "process", "ray"], default="local")
+    p.add_argument("--devices", help="as for compare, e.g. 'cpu*2' with --executor process")
+    p.set_defaults(func=cmd_demo)

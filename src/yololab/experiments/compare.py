@@ -1,0 +1,230 @@
+"""``run_compare``: train and score every cell of an experiment, then benchmark and report.
+
+Phases: (1) cells train + evaluate (skipping finished ones, resuming interrupted ones, recording
+failures) on the chosen executor; (2) latency of every finished cell, one at a time in this
+process so that no training competes with the timing; (3) tables, plots and report.html.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import platform
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from yololab.config import ConfigError
+from yololab.experiments import executors
+from yololab.experiments.cells import (CellPaths, TrainFn, cell_dir, cell_state, read_json, write_json_atomic)
+from yololab.experiments.spec import Cell, ExperimentSpec, expand_cells, load_spec, parse_devices, validate_spec
+
+LOG = logging.getLogger("yololab")
+BENCH_VERSION = 1
+
+
+@dataclass
+class CompareResult:
+    out_dir: Path
+    rows: list[dict]                      # one per cell (status done / failed / interrupted / pending)
+    outcomes: list[dict] = field(default_factory=list)  # what this run did per cell
+    report: dict[str, Path] = field(default_factory=dict)
+
+    @property
+    def failed(self) -> list[dict]:
+        return [r for r in self.rows if r["status"] != "done"]
+
+
+def environment() -> dict[str, Any]:
+    """Versions and devices, for the report."""
+    import timm
+    import torch
+
+    import yololab
+    from yololab.experiments.latency import cpu_name, cuda_name
+
+    info = {"yololab": yololab.__version__, "torch": torch.__version__, "timm": timm.__version__,
+            "python": platform.python_version(), "platform": platform.platform(), "cpu": cpu_name(),
+            "torch_threads": torch.get_num_threads(),
+            "cuda": cuda_name(0) if torch.cuda.is_available() else None}
+    try:
+        import onnxruntime
+
+        info["onnxruntime"] = onnxruntime.__version__
+    except ImportError:
+        info["onnxruntime"] = None
+    return info
+
+
+def _as_spec(spec: ExperimentSpec | str | Path | dict) -> ExperimentSpec:
+    if isinstance(spec, ExperimentSpec):
+        validate_spec(spec)
+        return dataclasses.replace(spec)
+    if isinstance(spec, dict):
+        from yololab.experiments.spec import spec_from_mapping
+
+        return spec_from_mapping(spec)
+    return load_spec(spec)
+
+
+def check_devices(devices: list[str]) -> None:
+    if any(d != "cpu" for d in devices):
+        import torch
+
+        count = torch.cuda.device_count()
+        missing = [d for d in devices if d != "cpu" and int(d) >= count]
+        if missing:
+            raise ConfigError(f"CUDA device(s) {missing} requested but {count} visible; on CPU use "
+                              f"--devices cpu,cpu (one worker per entry)")
+
+
+def run_compare(spec: ExperimentSpec | str | Path | dict, out_dir: str | Path, executor: str = "local",
+                devices: str | list[str] | None = None, train_fn: TrainFn | str | None = None,
+                command: str | None = None, bench: bool = True, report: bool = True,
+                progress: bool = True) -> CompareResult:
+    """Run (or continue) the comparison in ``out_dir`` and write its report.
+
+    ``executor``: 'local' (one cell after another here), 'process' (a process pool, one worker per
+    entry of ``devices``: '0,1,2,3' for GPUs, 'cpu,cpu' for two CPU workers), or 'ray'.
+    ``train_fn``: the trainer (a callable or 'module:function'; default yololab.train.trainer:train).
+    Re-running skips cells with metrics.json and resumes those with weights/last.pt.
+    """
+    if executor not in executors.EXECUTORS:
+        raise ConfigError(f"unknown executor {executor!r}; choose from {', '.join(executors.EXECUTORS)}")
+    spec = _as_spec(spec)
+    spec.data = str(Path(spec.data).expanduser().resolve())
+    if devices is not None:
+        spec.devices = parse_devices(devices) if isinstance(devices, str) else [str(d) for d in devices]
+    check_devices(spec.devices)
+    out = Path(out_dir).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    cells = expand_cells(spec)
+    _write_run_info(out, spec, command, executor)
+
+    todo = [c for c in cells if cell_state(CellPaths(cell_dir(out, c))) != "done"]
+    LOG.info("%s: %d cell(s), %d finished already, %d to run (%s executor, devices %s) -> %s", spec.name,
+             len(cells), len(cells) - len(todo), len(todo), executor, ",".join(spec.devices), out)
+    outcomes: list[dict] = []
+    started = time.perf_counter()
+
+    def on_result(cell: Cell, outcome: dict) -> None:
+        outcomes.append(outcome)
+        extra = f": {outcome['error']}" if outcome.get("error") else ""
+        LOG.info("[%d/%d] %s %s in %.0f s (%.0f s elapsed)%s", len(outcomes), len(todo), cell.cell_id,
+                 outcome["status"], outcome.get("seconds", 0.0), time.perf_counter() - started, extra)
+
+    if todo:
+        if executor == "local":
+            executors.run_local(spec, todo, out, train_fn, spec.devices, on_result, progress)
+        elif executor == "process":
+            executors.run_process_pool(spec, todo, out, train_fn, spec.devices, on_result)
+        else:
+            executors.run_ray(spec, todo, out, train_fn, spec.devices, on_result)
+    if bench:
+        run_benchmarks(spec, out, cells)
+    rows = collect_rows(out, cells)
+    result = CompareResult(out, rows, outcomes)
+    if report:
+        from yololab.experiments.report import write_report
+
+        result.report = write_report(out, rows)
+    done = sum(r["status"] == "done" for r in rows)
+    LOG.info("%d/%d cells done in %.0f s; report: %s", done, len(rows), time.perf_counter() - started,
+             result.report.get("html", out))
+    return result
+
+
+def _write_run_info(out: Path, spec: ExperimentSpec, command: str | None, executor: str) -> None:
+    """experiment.yaml (the resolved spec) and run.json (command, versions, device) for the report."""
+    (out / "experiment.yaml").write_text(yaml.safe_dump(spec.to_dict(), sort_keys=False))
+    previous = read_json(out / "run.json") or {}
+    info = {"command": command or previous.get("command") or "run_compare(...) from Python",
+            "executor": executor, "devices": spec.devices, "environment": environment(),
+            "started": previous.get("started") or time.strftime("%Y-%m-%d %H:%M:%S"),
+            "updated": time.strftime("%Y-%m-%d %H:%M:%S"),
+            "argv": sys.argv, "commands": [*previous.get("commands", []), command] if command else
+            previous.get("commands", [])}
+    write_json_atomic(out / "run.json", info)
+
+
+def _bench_settings(spec: ExperimentSpec) -> dict:
+    return {"version": BENCH_VERSION, "imgsz": spec.resolved_eval_imgsz, "runs": spec.latency_runs,
+            "warmup": spec.latency_warmup, "backends": sorted(spec.latency_backends)}
+
+
+def run_benchmarks(spec: ExperimentSpec, out: Path, cells: list[Cell]) -> None:
+    """Latency of each finished cell without bench.json (or with other settings), one at a time."""
+    from yololab.experiments.latency import benchmark_model
+    from yololab.experiments.metrics import checkpoint_for_eval
+    from yololab.models.checkpoints import load_model
+
+    settings = _bench_settings(spec)
+    todo = []
+    for cell in cells:
+        paths = CellPaths(cell_dir(out, cell))
+        old = read_json(paths.bench) or {}
+        if paths.metrics.is_file() and old.get("settings") != settings:
+            todo.append((cell, paths))
+    for i, (cell, paths) in enumerate(todo, 1):
+        LOG.info("latency [%d/%d] %s at %d px (%s)", i, len(todo), cell.cell_id, settings["imgsz"],
+                 ", ".join(spec.latency_backends))
+        try:
+            model = load_model(checkpoint_for_eval(paths))
+            results = benchmark_model(model, settings["imgsz"], paths.onnx, spec.latency_runs, spec.latency_warmup,
+                                      tuple(spec.latency_backends))
+        except Exception as err:  # noqa: BLE001 - recorded, the table shows it as missing
+            LOG.warning("%s: latency failed: %s", cell.cell_id, err)
+            results = {"error": f"{type(err).__name__}: {err}"}
+        write_json_atomic(paths.bench, {"settings": settings, "results": results})
+
+
+def collect_rows(out: Path, cells: list[Cell]) -> list[dict]:
+    """One flat row per cell from its files (metrics.json, bench.json, error.json)."""
+    from yololab.experiments.cells import describe_cell
+
+    rows = []
+    for cell in cells:
+        paths = CellPaths(cell_dir(out, cell))
+        row: dict[str, Any] = {"row_type": "cell", **describe_cell(cell)}
+        metrics = read_json(paths.metrics)
+        if metrics is not None:
+            row.update(metrics)
+            row["status"] = "done"
+            bench = (read_json(paths.bench) or {}).get("results", {})
+            for backend, res in bench.items():
+                if isinstance(res, dict) and res.get("median_ms"):
+                    row[f"latency_{backend}_ms"] = res["median_ms"]
+                    row[f"fps_{backend}"] = 1000.0 / res["median_ms"]
+                    row[f"latency_{backend}_device"] = res.get("device")
+                    row[f"latency_{backend}_threads"] = res.get("threads")
+                elif isinstance(res, dict) and res.get("error"):
+                    row[f"latency_{backend}_error"] = res["error"]
+        else:
+            state = cell_state(paths)
+            row["status"] = "failed" if state == "failed" else state if state != "new" else "pending"
+            error = read_json(paths.error)
+            if error:
+                row["status"] = "failed"
+                row["error"] = error.get("error")
+        row["cell_dir"] = str(paths.root.relative_to(out))
+        rows.append(row)
+    return rows
+
+
+def load_rows(out_dir: str | Path) -> list[dict]:
+    """Rows of an existing comparison folder (for ``--report-only``)."""
+    out = Path(out_dir)
+    spec_path = out / "experiment.yaml"
+    if not spec_path.is_file():
+        raise FileNotFoundError(f"{spec_path} not found: is {out} a comparison folder?")
+    spec = load_spec(spec_path)
+    return collect_rows(out.resolve(), expand_cells(spec))
+
+
+def dump_rows(rows: list[dict]) -> str:
+    return json.dumps(rows, indent=2, default=str)

@@ -1,0 +1,44 @@
+"""A stand-in for ``yololab.train.trainer.train`` that trains nothing (``yololab compare --dry-run``).
+
+It follows the trainer's contract -- builds the cell's model (backbone, pretrained weights, class
+count), saves it as weights/{last,best}.pt with config.yaml and a results.csv, returns the same
+keys -- so a spec, the cell plumbing, the evaluation and the report can be checked in seconds
+before committing hours of training. The scores in a dry-run report are those of untrained models.
+"""
+
+from __future__ import annotations
+
+import csv
+import resource
+import time
+from pathlib import Path
+
+from yololab.train.config import TrainConfig
+
+
+def train(cfg: TrainConfig) -> dict:
+    """Build and save the untrained model where the trainer would save the trained one."""
+    import torch
+
+    from yololab.config import save_yaml_config
+    from yololab.data import load_data_config
+    from yololab.models import build_model
+    from yololab.models.checkpoints import save_model
+
+    started = time.perf_counter()
+    torch.manual_seed(cfg.seed)
+    data = load_data_config(cfg.data)
+    model = build_model(cfg.model, cfg.backbone, data.nc, pretrained_backbone=cfg.pretrained_backbone,
+                        names=data.names)
+    out = Path(cfg.out)
+    save_yaml_config(cfg, out / "config.yaml")
+    # epoch -1: no epoch finished (a resume would start at epoch 0)
+    save_model(model, out / "weights" / "last.pt", epoch=-1, dry_run=True)
+    save_model(model, out / "weights" / "best.pt", epoch=-1, dry_run=True)
+    with open(out / "results.csv", "w", newline="") as handle:
+        csv.writer(handle).writerow(["epoch", "train/box_loss", "train/obj_loss", "train/cls_loss",
+                                     "metrics/map50", "metrics/map50_95"])
+    return {"best": str(out / "weights" / "best.pt"), "last": str(out / "weights" / "last.pt"),
+            "best_map50_95": 0.0, "metrics": {}, "train_seconds": time.perf_counter() - started,
+            "images_per_second": 0.0, "peak_memory_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "epochs_run": 0, "dry_run": True}

@@ -1,0 +1,123 @@
+"""Where cells run: in this process, in a local process pool (one cell per device), or on Ray.
+
+Each executor calls ``run_cell`` (which never raises for a failing cell) and reports every
+outcome through ``on_result`` as it arrives. A worker that dies (killed, out of memory) is
+recorded as a failure of its cell(s); re-running the comparison resumes them.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+
+from yololab.experiments.cells import TrainFn, run_cell
+from yololab.experiments.spec import Cell, ExperimentSpec
+
+LOG = logging.getLogger("yololab")
+OnResult = Callable[[Cell, dict], None]
+EXECUTORS = ("local", "process", "ray")
+
+_WORKER_DEVICE = "cpu"  # set once per pool worker by _init_worker
+
+
+def cpu_threads_per_worker(devices: Sequence[str]) -> int:
+    """CPU threads for each concurrent cell so that together they use every core once."""
+    return max(1, (os.cpu_count() or 1) // max(1, len(devices)))
+
+
+def run_local(spec: ExperimentSpec, cells: Sequence[Cell], out_dir: Path, train_fn: TrainFn | str | None,
+              devices: Sequence[str], on_result: OnResult, progress: bool = True) -> None:
+    """One cell after another in this process, on the first device."""
+    for cell in cells:
+        on_result(cell, run_cell(spec, cell, out_dir, train_fn, devices[0], progress))
+
+
+def _init_worker(queue, threads: int, log_level: int) -> None:
+    """Pool initializer: take one device for this worker's lifetime; limit CPU threads."""
+    global _WORKER_DEVICE
+    _WORKER_DEVICE = queue.get()
+    logging.basicConfig(level=log_level, format="%(levelname)s [%(processName)s] %(message)s")
+    if _WORKER_DEVICE == "cpu":
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+def _worker_run(spec: ExperimentSpec, cell: Cell, out_dir: Path, train_fn: TrainFn | str | None) -> dict:
+    return run_cell(spec, cell, out_dir, train_fn, _WORKER_DEVICE, progress=False)
+
+
+def run_process_pool(spec: ExperimentSpec, cells: Sequence[Cell], out_dir: Path, train_fn: TrainFn | str | None,
+                     devices: Sequence[str], on_result: OnResult) -> None:
+    """A spawn-context process pool with one worker per device entry (e.g. ['0', '1'] or ['cpu', 'cpu'])."""
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    for device in devices:
+        queue.put(device)
+    threads = cpu_threads_per_worker(devices)
+    workers = min(len(devices), len(cells))
+    with ProcessPoolExecutor(max_workers=len(devices), mp_context=ctx, initializer=_init_worker,
+                             initargs=(queue, threads, LOG.getEffectiveLevel())) as pool:
+        LOG.info("process pool: %d worker(s) on %s, %d CPU thread(s) each", workers, ", ".join(devices), threads)
+        futures = {pool.submit(_worker_run, spec, cell, out_dir, train_fn): cell for cell in cells}
+        for future in as_completed(futures):
+            cell = futures[future]
+            try:
+                outcome = future.result()
+            except BrokenProcessPool:
+                outcome = {"cell_id": cell.cell_id, "status": "failed", "seconds": 0.0,
+                           "error": "worker process died (killed or out of memory?); re-run to resume"}
+            except Exception as err:  # noqa: BLE001 - e.g. an unpicklable train function
+                outcome = {"cell_id": cell.cell_id, "status": "failed", "seconds": 0.0,
+                           "error": f"{type(err).__name__}: {err}"}
+            on_result(cell, outcome)
+
+
+def _ray_run(spec: ExperimentSpec, cell: Cell, out_dir: Path, train_fn: TrainFn | str | None,
+             device: str, threads: int) -> dict:
+    if device == "cpu":
+        import torch
+
+        torch.set_num_threads(threads)
+    return run_cell(spec, cell, out_dir, train_fn, device, progress=False)
+
+
+def run_ray(spec: ExperimentSpec, cells: Sequence[Cell], out_dir: Path, train_fn: TrainFn | str | None,
+            devices: Sequence[str], on_result: OnResult) -> None:
+    """Ray tasks, one GPU each (Ray sets CUDA_VISIBLE_DEVICES, so the cell sees device '0'), or
+    ``cpu_count / len(devices)`` CPUs each on CPU. Uses a running cluster (RAY_ADDRESS) or starts a
+    local one sized to this machine, shut down afterwards."""
+    try:
+        import ray
+    except ImportError as err:
+        raise RuntimeError("--executor ray needs Ray: pip install 'ray[default]'") from err
+    started = False
+    if not ray.is_initialized():
+        address = os.environ.get("RAY_ADDRESS")
+        kwargs = {} if address else {"num_cpus": os.cpu_count() or 1}
+        ray.init(address=address, include_dashboard=False, log_to_driver=True, **kwargs)
+        started = True
+    try:
+        gpu = any(d != "cpu" for d in devices)
+        threads = cpu_threads_per_worker(devices)
+        task = ray.remote(num_gpus=1 if gpu else 0, num_cpus=1 if gpu else threads, max_retries=0)(_ray_run)
+        refs = {task.remote(spec, cell, Path(out_dir), train_fn, "0" if gpu else "cpu", threads): cell
+                for cell in cells}
+        pending = list(refs)
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1)
+            cell = refs[done[0]]
+            try:
+                outcome = ray.get(done[0])
+            except Exception as err:  # noqa: BLE001 - worker crash or unpicklable input
+                outcome = {"cell_id": cell.cell_id, "status": "failed", "seconds": 0.0,
+                           "error": f"ray task failed: {type(err).__name__}: {err}"}
+            on_result(cell, outcome)
+    finally:
+        if started:
+            ray.shutdown()

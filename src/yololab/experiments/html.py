@@ -1,0 +1,101 @@
+"""report.html: one self-contained file (inline CSS, figures as base64 PNG, no external URLs)."""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from yololab.experiments import tables
+
+CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em auto;max-width:1400px;
+     padding:0 1em;color:#222;line-height:1.4}
+h1{font-size:1.6em} h2{font-size:1.25em;margin-top:1.8em;border-bottom:1px solid #ddd}
+table{border-collapse:collapse;font-size:.85em;margin:.5em 0}
+th,td{padding:.3em .6em;border-bottom:1px solid #e4e4e4;white-space:nowrap}
+th{background:#f4f4f4;position:sticky;top:0} td.num{text-align:right;font-variant-numeric:tabular-nums}
+td.best{font-weight:bold;background:#eef7ee} tr.failed td{color:#a33}
+.caption{color:#555;font-size:.85em;max-width:1100px}
+figure{margin:1em 0;display:inline-block;vertical-align:top;max-width:100%}
+figure img{max-width:min(100%,680px);height:auto;border:1px solid #eee}
+.scroll{overflow-x:auto;max-width:100%}
+figcaption{font-size:.85em;color:#555;max-width:900px}
+pre{background:#f7f7f7;padding:.8em;overflow-x:auto;font-size:.8em}
+.kv td:first-child{color:#666}
+"""
+
+
+def _table_html(rows: Sequence[dict], aggregated: bool, table_id: str) -> str:
+    cols, body = tables.table_cells(rows, aggregated)
+    head = "".join(f"<th>{html.escape(c.header)}</th>" for c in cols)
+    lines = [f'<div class="scroll"><table id="{table_id}"><thead><tr>{head}</tr></thead><tbody>']
+    for row, cells in zip(rows, body):
+        cls = "" if row.get("status") == "done" else ' class="failed"'
+        tds = "".join(f'<td class="{"num" if c.fmt else ""}{" best" if best else ""}">{html.escape(text)}</td>'
+                      for c, (text, best) in zip(cols, cells))
+        lines.append(f'<tr data-cell="{html.escape(str(row.get("cell_id")))}"{cls}>{tds}</tr>')
+    lines.append("</tbody></table></div>")
+    return "\n".join(lines)
+
+
+def _figure_html(fig: dict[str, Any]) -> str:
+    data = base64.b64encode(Path(fig["png"]).read_bytes()).decode("ascii")
+    return (f'<figure><img alt="{html.escape(fig["title"])}" src="data:image/png;base64,{data}">'
+            f'<figcaption><b>{html.escape(fig["title"])}.</b> {html.escape(fig["caption"])} '
+            f'(vector version: plots/{html.escape(Path(fig["svg"]).name)})</figcaption></figure>')
+
+
+def _kv_table(items: dict[str, Any]) -> str:
+    rows = "".join(f"<tr><td>{html.escape(str(k))}</td><td>{html.escape(str(v))}</td></tr>"
+                   for k, v in items.items() if v is not None)
+    return f'<table class="kv">{rows}</table>'
+
+
+def render_html(cell_rows: Sequence[dict], mean_rows: Sequence[dict], figures: Sequence[dict[str, Any]],
+                caption: str, spec: dict, run: dict) -> str:
+    """The whole report as one HTML string."""
+    env = run.get("environment", {})
+    name = spec.get("name", "compare")
+    done = sum(r.get("status") == "done" for r in cell_rows)
+    parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+             f"<title>{html.escape(name)}: yololab backbone comparison</title><style>{CSS}</style></head><body>",
+             f"<h1>{html.escape(name)}: backbone comparison</h1>",
+             f"<p>{done} of {len(cell_rows)} cells finished; report written "
+             f"{time.strftime('%Y-%m-%d %H:%M:%S')}.</p>",
+             "<h2>Results</h2>", _table_html(cell_rows, False, "results"),
+             f'<p class="caption">{html.escape(caption)}</p>']
+    if any((r.get("n_seeds") or 0) > 1 for r in mean_rows):
+        parts += ["<h2>Mean ± std over seeds</h2>", _table_html(mean_rows, True, "results-mean")]
+    failed = [r for r in cell_rows if r.get("status") != "done"]
+    if failed:
+        parts.append("<h2>Cells not finished</h2><ul>")
+        parts += [f"<li><code>{html.escape(r['cell_id'])}</code>: {html.escape(str(r.get('status')))}"
+                  f"{(' &mdash; ' + html.escape(str(r['error']))) if r.get('error') else ''}</li>" for r in failed]
+        parts.append("</ul>")
+    if figures:
+        parts.append("<h2>Figures</h2>")
+        parts += [_figure_html(f) for f in figures]
+    parts += ["<h2>How this was run</h2>", "<h3>Command</h3>",
+              f"<pre id='command'>{html.escape(str(run.get('command', '')))}</pre>",
+              "<h3>Environment</h3>",
+              _kv_table({"yololab": env.get("yololab"), "torch": env.get("torch"), "timm": env.get("timm"),
+                         "onnxruntime": env.get("onnxruntime"), "python": env.get("python"),
+                         "CPU": env.get("cpu"), "GPU": env.get("cuda") or "none", "platform": env.get("platform"),
+                         "executor": run.get("executor"), "devices": ",".join(run.get("devices") or []),
+                         "started": run.get("started")}),
+              "<h3>Experiment config (experiment.yaml)</h3>",
+              f"<pre id='config'>{html.escape(yaml.safe_dump(spec, sort_keys=False))}</pre>"]
+    parts += ["<h3>Per-cell details</h3>"]
+    for r in cell_rows:
+        detail = {k: v for k, v in r.items() if k not in ("per_class",)}
+        parts.append(f"<details><summary><code>{html.escape(str(r['cell_id']))}</code> ({html.escape(str(r['status']))})"
+                     f"</summary><pre>{html.escape(json.dumps(detail, indent=1, default=str))}</pre></details>")
+    parts.append("</body></html>")
+    return "\n".join(parts)

@@ -1,0 +1,124 @@
+"""Per-cell numbers (size, cost, accuracy, training) and their mean/std over seeds."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from yololab.experiments.cells import CellPaths
+
+ACCURACY_KEYS = ("map50_95", "map50", "map75", "map_small", "map_medium", "map_large")
+TRAIN_KEYS = ("train_seconds", "images_per_second", "peak_memory_mb", "epochs_run", "best_map50_95")
+# Numeric columns aggregated over seeds (mean, std, n).
+AGGREGATED_KEYS = ("params", "backbone_params", "adapter_params", "gflops", *ACCURACY_KEYS, *TRAIN_KEYS,
+                   "latency_torch_cpu_ms", "latency_onnxruntime_cpu_ms", "latency_cuda_fp16_ms",
+                   "fps_torch_cpu", "fps_onnxruntime_cpu", "fps_cuda_fp16")
+
+
+def checkpoint_for_eval(paths: "CellPaths") -> Path:
+    """best.pt (the trainer's choice by validation mAP), else last.pt."""
+    for path in (paths.best, paths.last):
+        if path.is_file():
+            return path
+    raise FileNotFoundError(f"no weights/best.pt or weights/last.pt in {paths.root}: did training save?")
+
+
+def evaluate_cell(paths: "CellPaths", data: str, imgsz: int, batch: int = 16, device: str = "cpu",
+                  workers: int = 2, progress: bool = False) -> dict[str, Any]:
+    """Parameters, fused GFLOPs at ``imgsz`` and COCO mAPs of the cell's best checkpoint on the val split.
+
+    Every cell is scored here by the same evaluator at the same size, whatever the trainer logged.
+    """
+    import torch
+
+    from yololab.data import load_data_config, load_split
+    from yololab.eval.flops import count_gflops
+    from yololab.eval.validate import ValSettings, validate
+    from yololab.experiments.cells import read_json
+    from yololab.models.checkpoints import load_model
+
+    weights = checkpoint_for_eval(paths)
+    model = load_model(weights)
+    counts = model.parameter_counts()
+    gflops = count_gflops(model, imgsz, fuse=True)
+    data_cfg = load_data_config(data)
+    records, _ = load_split(data_cfg, "val", log=False)
+    torch_device = torch.device("cuda:" + device if device.isdigit() else device)
+    model = model.to(torch_device).fuse()
+    metrics = validate(model, records, data_cfg.names, ValSettings(image_size=imgsz, batch_size=batch,
+                                                                    workers=workers),
+                       torch_device, progress=progress)
+    train = read_json(paths.train_json) or {}
+    row: dict[str, Any] = {**counts, "gflops": round(gflops, 4), "eval_imgsz": imgsz, "weights": weights.name,
+                           "num_val_images": len(records)}
+    row.update({k: float(metrics[k]) for k in ACCURACY_KEYS})
+    stats = metrics.get("stats")
+    for i, key in ((3, "map_small"), (4, "map_medium"), (5, "map_large")):
+        if stats is not None and len(stats) > i and float(stats[i]) < 0:
+            row[key] = None  # COCO's -1: no ground truth of that size in the val split
+    row["per_class"] = {name: {"ap50_95": float(v.get("ap50_95", 0.0)), "ap50": float(v.get("ap50", 0.0)),
+                               "instances": int(v.get("instances", 0))}
+                        for name, v in metrics.get("per_class", {}).items()}
+    row.update({k: train.get(k) for k in TRAIN_KEYS})
+    row["train_device"] = _device_name(torch_device)
+    return row
+
+
+def _device_name(device: Any) -> str:
+    from yololab.experiments.latency import cpu_name, cuda_name
+
+    return cuda_name(device.index or 0) if device.type == "cuda" else cpu_name()
+
+
+def _numbers(values: Iterable[Any]) -> list[float]:
+    out = []
+    for v in values:
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
+            out.append(float(v))
+    return out
+
+
+def aggregate_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per (model, backbone) over its finished seeds: ``key`` = mean, ``key_std``, ``n_seeds``.
+
+    std is the sample standard deviation (n - 1); None with a single seed.
+    """
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for row in rows:
+        if row.get("status") == "done":
+            groups.setdefault((row["model"], row["backbone"]), []).append(row)
+    out = []
+    for (model, backbone), members in groups.items():
+        first = members[0]
+        agg: dict[str, Any] = {"row_type": "mean", "cell_id": f"{model}_{backbone}_mean", "model": model,
+                               "backbone": backbone, "status": "done", "n_seeds": len(members),
+                               "seeds": [m["seed"] for m in members]}
+        for key in ("backbone_name", "native", "init", "pretrained", "freeze", "backbone_lr_mult", "eval_imgsz"):
+            agg[key] = first.get(key)
+        for key in AGGREGATED_KEYS:
+            values = _numbers(m.get(key) for m in members)
+            if values:
+                agg[key] = statistics.fmean(values)
+                agg[f"{key}_std"] = statistics.stdev(values) if len(values) > 1 else None
+        agg["per_class"] = _mean_per_class(members)
+        out.append(agg)
+    return out
+
+
+def _mean_per_class(members: Sequence[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Per-class AP50-95 and AP50 averaged over seeds (class order of the first member)."""
+    names: list[str] = []
+    for m in members:
+        names += [n for n in (m.get("per_class") or {}) if n not in names]
+    out = {}
+    for name in names:
+        entry = {}
+        for key in ("ap50_95", "ap50"):
+            values = _numbers((m.get("per_class") or {}).get(name, {}).get(key) for m in members)
+            entry[key] = statistics.fmean(values) if values else None
+        out[name] = entry
+    return out

@@ -1,0 +1,147 @@
+"""Comparison figures (PNG + SVG, matplotlib without pyplot state): accuracy vs cost with the
+Pareto front, overlaid training curves, and a per-class AP heatmap."""
+
+from __future__ import annotations
+
+import csv
+import math
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+from matplotlib.figure import Figure
+
+MAP_COLUMN = re.compile(r"(map50.?95|map_?0?\.5:0?\.95|map50-95)", re.I)
+
+
+def _save(fig: Figure, stem: Path) -> dict[str, Path]:
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for ext in ("png", "svg"):
+        path = stem.with_suffix(f".{ext}")
+        fig.savefig(path, dpi=150 if ext == "png" else None, bbox_inches="tight",
+                    metadata={"Date": None} if ext == "svg" else None)
+        paths[ext] = path
+    return paths
+
+
+def _finite(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
+    """Indices of points not dominated when x is minimised and y maximised, sorted by x."""
+    order = sorted(range(len(points)), key=lambda i: (points[i][0], -points[i][1]))
+    front, best_y = [], -math.inf
+    for i in order:
+        if points[i][1] > best_y:
+            front.append(i)
+            best_y = points[i][1]
+    return front
+
+
+def pareto_plot(rows: Sequence[dict], x_key: str, xlabel: str, stem: Path, title: str) -> dict[str, Path] | None:
+    """mAP50-95 (%) against ``x_key`` per (model, backbone) mean row, std as error bars, front marked."""
+    pts = [r for r in rows if _finite(r.get(x_key)) and _finite(r.get("map50_95"))]
+    if not pts:
+        return None
+    xy = [(float(r[x_key]), 100 * float(r["map50_95"])) for r in pts]
+    front = pareto_front(xy)
+    fig = Figure(figsize=(6.4, 4.4))
+    ax = fig.subplots()
+    for i, (r, (x, y)) in enumerate(zip(pts, xy)):
+        yerr = 100 * r["map50_95_std"] if _finite(r.get("map50_95_std")) else None
+        xerr = r.get(f"{x_key}_std") if _finite(r.get(f"{x_key}_std")) else None
+        on_front = i in front
+        ax.errorbar(x, y, yerr=yerr, xerr=xerr, fmt="o", ms=8 if on_front else 6, capsize=3,
+                    mfc=f"C{i % 10}", mec="black" if on_front else f"C{i % 10}", mew=1.5 if on_front else 1,
+                    color=f"C{i % 10}", label=f"{r['model']} + {r['backbone']}")
+        ax.annotate(f"{r['model']}+{r['backbone']}", (x, y), textcoords="offset points", xytext=(6, 5), fontsize=7)
+    fx, fy = zip(*(xy[i] for i in front))
+    ax.step(fx, fy, where="post", color="black", ls="--", lw=1, label="Pareto front")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("mAP50-95 (%)")
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="best")
+    return _save(fig, stem)
+
+
+def read_curve(path: Path) -> dict[str, list[float]]:
+    """A trainer results.csv as columns of floats (header names stripped); empty if unreadable."""
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            cols: dict[str, list[float]] = {}
+            for line in reader:
+                for key, value in line.items():
+                    if key is None:
+                        continue
+                    try:
+                        cols.setdefault(key.strip(), []).append(float(value))
+                    except (TypeError, ValueError):
+                        cols.setdefault(key.strip(), []).append(math.nan)
+            return cols
+    except OSError:
+        return {}
+
+
+def _curve_series(cols: dict[str, list[float]]) -> tuple[list[float], list[float] | None, list[float] | None]:
+    """(epochs, val mAP50-95, train loss sum) from whatever column names the trainer used."""
+    n = max((len(v) for v in cols.values()), default=0)
+    epochs = cols.get("epoch") or list(range(n))
+    map_key = next((k for k in cols if MAP_COLUMN.search(k.replace("_", "").replace("-", "")) or
+                    MAP_COLUMN.search(k)), None)
+    loss_keys = [k for k in cols if "loss" in k.lower() and not k.lower().startswith("val")]
+    loss = [sum(vals) for vals in zip(*(cols[k] for k in loss_keys))] if loss_keys else None
+    return epochs, cols[map_key] if map_key else None, loss
+
+
+def training_curves(curves: dict[str, Path], stem: Path) -> dict[str, Path] | None:
+    """Validation mAP50-95 and training loss per epoch of every cell, overlaid."""
+    series = {name: _curve_series(read_curve(path)) for name, path in curves.items()}
+    series = {k: v for k, v in series.items() if v[0] and (v[1] or v[2])}
+    if not series:
+        return None
+    fig = Figure(figsize=(11, 4))
+    ax_map, ax_loss = fig.subplots(1, 2)
+    for i, (name, (epochs, maps, loss)) in enumerate(series.items()):
+        style = {"color": f"C{i % 10}", "lw": 1.2, "marker": "o" if len(epochs) < 15 else None, "ms": 3}
+        if maps:
+            scale = 100 if max((m for m in maps if math.isfinite(m)), default=0) <= 1 else 1
+            ax_map.plot(epochs, [scale * m for m in maps], label=name, **style)
+        if loss:
+            ax_loss.plot(epochs, loss, label=name, **style)
+    ax_map.set(xlabel="epoch", ylabel="val mAP50-95 (%)", title="Validation mAP50-95")
+    ax_loss.set(xlabel="epoch", ylabel="train loss (box + obj + cls)", title="Training loss")
+    for ax in (ax_map, ax_loss):
+        ax.grid(alpha=0.3)
+    ax_map.legend(fontsize=7)
+    return _save(fig, stem)
+
+
+def per_class_heatmap(rows: Sequence[dict], stem: Path) -> dict[str, Path] | None:
+    """AP50-95 (%) per class (columns) and (model, backbone) (rows)."""
+    rows = [r for r in rows if r.get("per_class")]
+    if not rows:
+        return None
+    classes: list[str] = []
+    for r in rows:
+        classes += [c for c in r["per_class"] if c not in classes]
+    grid = [[100 * ((r["per_class"].get(c) or {}).get("ap50_95") or 0.0) for c in classes] for r in rows]
+    labels = [f"{r['model']} + {r['backbone']}" for r in rows]
+    fig = Figure(figsize=(min(2 + 0.45 * len(classes), 24), 1.2 + 0.45 * len(rows)))
+    ax = fig.subplots()
+    image = ax.imshow(grid, aspect="auto", cmap="viridis", vmin=0, vmax=max(1.0, max(map(max, grid))))
+    ax.set_xticks(range(len(classes)), classes, rotation=60 if len(classes) > 6 else 0, ha="right"
+                  if len(classes) > 6 else "center", fontsize=7 if len(classes) > 20 else 9)
+    ax.set_yticks(range(len(labels)), labels, fontsize=8)
+    if len(classes) * len(rows) <= 300:
+        top = max(map(max, grid)) or 1.0
+        for i, line in enumerate(grid):
+            for j, v in enumerate(line):
+                ax.text(j, i, f"{v:.0f}", ha="center", va="center", fontsize=7,
+                        color="white" if v < 0.6 * top else "black")
+    fig.colorbar(image, ax=ax, label="AP50-95 (%)")
+    ax.set_title("Per-class AP50-95", fontsize=10)
+    return _save(fig, stem)

@@ -1,0 +1,130 @@
+"""``write_report``: results.{csv,json,md,tex}, per_class.csv, plots/*.{png,svg} and report.html."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from yololab.experiments import plots, tables
+from yololab.experiments.cells import read_json
+from yololab.experiments.metrics import aggregate_rows
+
+LOG = logging.getLogger("yololab")
+
+
+def _latency_devices(rows: list[dict]) -> dict[str, str]:
+    """Backend -> device name, from the cells' bench results."""
+    out = {}
+    for backend in ("torch_cpu", "onnxruntime_cpu", "cuda_fp16"):
+        names = {r.get(f"latency_{backend}_device") for r in rows if r.get(f"latency_{backend}_device")}
+        if names:
+            out[backend] = ", ".join(sorted(names))
+    return out
+
+
+def caption_parts(spec: dict, rows: list[dict], data_name: str) -> list[tuple[str, str]]:
+    """Caption sentences as (plain text, LaTeX) pairs: metric, units and measuring conventions."""
+    eval_size = spec.get("eval_imgsz") or spec.get("imgsz")
+    devices = _latency_devices(rows)
+    seeds = spec.get("seeds") or []
+    esc = tables.tex_escape
+    parts = [
+        (f"Backbone comparison on {data_name} (val split) at {eval_size} px.",
+         f"Backbone comparison on {esc(data_name)} (val split) at {eval_size}\\,px."),
+        ("mAP is the COCO protocol (faster-coco-eval) in %: AP50-95 averaged over IoU 0.50:0.95, "
+         "APs/APm/APl by object area (<32^2, 32^2-96^2, >96^2 px; '–': no objects of that size).",
+         r"AP in \%, COCO protocol (faster-coco-eval): AP$_{50:95}$ averaged over IoU 0.50:0.95; "
+         r"AP$_S$/AP$_M$/AP$_L$ by object area ($<32^2$, $32^2$--$96^2$, $>96^2$\,px; --: no objects of "
+         r"that size)."),
+        ("Params in millions, training-time model; Backbone = the backbone's parameters alone "
+         "(1x1 channel adapters and the shared neck and head excluded).",
+         r"Params in millions (training-time model); Backbone: the backbone alone "
+         r"($1{\times}1$ channel adapters, shared neck and head excluded)."),
+        (f"GFLOPs = 2 x multiply-adds for one {eval_size}x{eval_size} image, fused model (BN folded).",
+         f"GFLOPs $=2\\times$ multiply-adds for one ${eval_size}\\times{eval_size}$ image, fused model "
+         f"(BN folded)."),
+    ]
+    if devices:
+        names = {"torch_cpu": "PyTorch CPU", "onnxruntime_cpu": "ONNX Runtime CPU", "cuda_fp16": "PyTorch CUDA FP16"}
+        where = "; ".join(f"{names[k]} on {v}" for k, v in devices.items())
+        runs, warmup = spec.get("latency_runs"), spec.get("latency_warmup")
+        parts.append((f"Latency: batch 1, fused, model + box decoding (no pre-processing, no NMS), median of "
+                      f"{runs} runs after {warmup} warm-up runs, FP32 unless noted; {where}. FPS = 1000/latency.",
+                      f"Latency: batch 1, fused, model + box decoding (no pre-processing, no NMS), median of "
+                      f"{runs} runs after {warmup} warm-up runs, FP32 unless noted; {esc(where)}."))
+    train = (f"Every row: {spec.get('epochs')} epochs at {spec.get('imgsz')} px, batch {spec.get('batch')}, the "
+             f"same schedule, augmentation, evaluator and seeds ({', '.join(map(str, seeds))}); only the "
+             f"backbone entry differs (Init: scratch = random initialisation).")
+    parts.append((train, esc(train)))
+    parts.append(("Best value per column in bold.", "Best value per column in bold."))
+    return parts
+
+
+def _curves(out: Path, rows: list[dict]) -> dict[str, Path]:
+    return {r["cell_id"]: out / r["cell_dir"] / "results.csv" for r in rows
+            if r.get("cell_dir") and (out / r["cell_dir"] / "results.csv").is_file()}
+
+
+def make_plots(out: Path, cell_rows: list[dict], mean_rows: list[dict]) -> list[dict[str, Any]]:
+    """Every figure as {'title', 'caption', 'png', 'svg'} (figures with no data are left out)."""
+    plot_dir = out / "plots"
+    devices = _latency_devices(cell_rows)
+    figures = []
+
+    def add(paths: dict[str, Path] | None, title: str, caption: str) -> None:
+        if paths:
+            figures.append({"title": title, "caption": caption, **paths})
+
+    add(plots.pareto_plot(mean_rows, "gflops", "GFLOPs (fused, one image)", plot_dir / "map_vs_gflops",
+                          "mAP50-95 vs GFLOPs"),
+        "mAP50-95 vs GFLOPs", "Accuracy against compute; the dashed line is the Pareto front (no other model is "
+        "both cheaper and more accurate); outlined markers lie on it. Error bars: std over seeds.")
+    for backend, label in (("onnxruntime_cpu", "ONNX Runtime CPU"), ("torch_cpu", "PyTorch CPU"),
+                           ("cuda_fp16", "CUDA FP16")):
+        key = f"latency_{backend}_ms"
+        add(plots.pareto_plot(mean_rows, key, f"latency {label} (ms, batch 1)", plot_dir / f"map_vs_{key}",
+                              f"mAP50-95 vs latency ({label})"),
+            f"mAP50-95 vs latency ({label})", f"Batch-1 latency on {devices.get(backend, label)}; dashed: "
+            "the Pareto front.")
+    add(plots.training_curves(_curves(out, cell_rows), plot_dir / "training_curves"),
+        "Training curves", "Validation mAP50-95 and training loss per epoch of every cell, from each cell's "
+        "results.csv.")
+    add(plots.per_class_heatmap(mean_rows, plot_dir / "per_class_ap"),
+        "Per-class AP", "AP50-95 per class (mean over seeds) for each model and backbone.")
+    return figures
+
+
+def write_report(out_dir: str | Path, rows: list[dict] | None = None) -> dict[str, Path]:
+    """Write every table, figure and report.html from ``rows`` (default: read from ``out_dir``)."""
+    from yololab.experiments.html import render_html
+
+    out = Path(out_dir)
+    if rows is None:
+        from yololab.experiments.compare import load_rows
+
+        rows = load_rows(out)
+    spec = yaml.safe_load((out / "experiment.yaml").read_text()) if (out / "experiment.yaml").is_file() else {}
+    run = read_json(out / "run.json") or {}
+    cell_rows = [r for r in rows if r.get("row_type", "cell") == "cell"]
+    mean_rows = aggregate_rows(cell_rows)
+    data_name = Path(spec.get("data", "data")).parent.name or "data"
+    parts = caption_parts(spec, cell_rows, data_name)
+    caption, caption_tex = " ".join(p for p, _ in parts), " ".join(t for _, t in parts)
+    name = tables.tex_escape(spec.get("name", "compare")).replace("\\_", "-")
+
+    paths = {"csv": out / "results.csv", "json": out / "results.json", "md": out / "results.md",
+             "tex": out / "results.tex", "per_class": out / "per_class.csv", "html": out / "report.html"}
+    tables.write_csv(paths["csv"], cell_rows + mean_rows)
+    tables.write_per_class_csv(paths["per_class"], cell_rows + mean_rows)
+    paths["json"].write_text(json.dumps({"rows": cell_rows + mean_rows, "caption": caption, "spec": spec,
+                                         "run": run}, indent=2, default=str))
+    paths["md"].write_text(tables.markdown_report(cell_rows, mean_rows, caption))
+    paths["tex"].write_text(tables.latex_document(cell_rows, mean_rows, caption_tex, name))
+    figures = make_plots(out, cell_rows, mean_rows)
+    paths["html"].write_text(render_html(cell_rows, mean_rows, figures, caption, spec, run), encoding="utf-8")
+    LOG.info("report: %s (tables results.{csv,json,md,tex}, %d figures in plots/)", paths["html"], len(figures))
+    return paths

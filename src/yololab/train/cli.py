@@ -1,0 +1,260 @@
+"""``yololab train`` and ``yololab val``: argument parsing and the two command functions.
+
+Config precedence for ``train``: TrainConfig defaults < the run's saved config.yaml (with ``--resume``)
+< ``--config run.yaml`` < flags given on the command line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+LOG = logging.getLogger("yololab")
+S = argparse.SUPPRESS
+
+#: command-line flag -> TrainConfig field (flags not listed map by replacing '-' with '_')
+FLAG_FIELDS = {"no_amp": "amp", "no_progress": "progress"}
+
+
+class UserError(Exception):
+    """A mistake in the command's input: printed as one line, exit status 2."""
+
+
+def _error(command: str, err: BaseException, status: int = 2) -> int:
+    message = err.args[0] if isinstance(err, KeyError) and err.args else err
+    print(f"yololab {command}: error: {message}", file=sys.stderr)
+    return status
+
+
+# ---------------------------------------------------------------------- train
+def add_train_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser("train", help="train a detector (torchrun --nproc_per_node K -m yololab train ... for DDP)",
+                       description="Train a YOLOv5/YOLOv7 detector. Any TrainConfig field may come from "
+                                   "--config run.yaml (unknown keys are errors); flags override it.")
+    p.add_argument("--config", default=S, help="YAML file of TrainConfig fields")
+    p.add_argument("--model", default=S, help="yolov5n/s/m/l/x, yolov7-tiny, yolov7, yolov7x")
+    p.add_argument("--backbone", default=S, help="backbone name (default: the family's own)")
+    p.add_argument("--data", default=S, help="data YAML (YOLO format) or COCO instances JSON")
+    p.add_argument("--image-dir", default=S, help="image folder of a COCO JSON --data")
+    p.add_argument("--val-data", default=S, help="COCO JSON of the validation images (with a COCO JSON --data)")
+    p.add_argument("--val-image-dir", default=S, help="their image folder (default: --image-dir)")
+    p.add_argument("--epochs", type=int, default=S)
+    p.add_argument("--imgsz", "--img-size", dest="imgsz", type=int, default=S, help="train/val image size")
+    p.add_argument("--batch", "--batch-size", dest="batch", type=int, default=S, help="total batch size")
+    p.add_argument("--weights", default=S, help="initial weights: yololab or upstream YOLOv5/YOLOv7 .pt")
+    p.add_argument("--pretrained-backbone", nargs="?", const=True, default=S, metavar="PATH",
+                   help="ImageNet backbone weights: a local file, or no value for the hub weights")
+    p.add_argument("--device", default=S, help="cpu, 0, or 0,1 (several GPUs: launch with torchrun)")
+    p.add_argument("--out", default=S, help="run folder (weights/, results.csv, config.yaml)")
+    p.add_argument("--resume", action="store_true", default=S, help="continue from OUT/weights/last.pt")
+    p.add_argument("--freeze", type=int, default=S, help="freeze the first N backbone stages")
+    p.add_argument("--backbone-lr-mult", type=float, default=S, help="lr multiplier of the backbone")
+    p.add_argument("--workers", type=int, default=S, help="data-loader worker processes")
+    p.add_argument("--seed", type=int, default=S)
+    p.add_argument("--deterministic", action="store_true", default=S, help="deterministic torch kernels")
+    p.add_argument("--patience", type=int, default=S, help="early stopping: epochs without improvement")
+    p.add_argument("--cos-lr", action="store_true", default=S, help="cosine lr schedule")
+    p.add_argument("--assigner", choices=("yolov5", "ota"), default=S, help="target assignment")
+    p.add_argument("--sync-bn", action="store_true", default=S, help="SyncBatchNorm under DDP (CUDA)")
+    p.add_argument("--no-amp", action="store_false", default=S, help="no mixed precision on CUDA")
+    p.add_argument("--nominal-batch", type=int, default=S, help="gradient accumulation target (64)")
+    p.add_argument("--grad-clip", type=float, default=S, help="max gradient norm (0: off)")
+    p.add_argument("--close-mosaic", type=int, default=S, help="no mosaic for the last N epochs")
+    p.add_argument("--val-every", type=int, default=S, help="validate every N epochs (the last always)")
+    p.add_argument("--hyp", default=S, metavar="YAML",
+                   help="hyperparameter/augmentation overrides (upstream hyp.*.yaml style)")
+    p.add_argument("--no-progress", action="store_false", default=S, help="no progress bar")
+    p.add_argument("--json", default=None, help="write the run summary as JSON here")
+    p.set_defaults(func=cmd_train)
+    return p
+
+
+def _split_hyp_file(path: str) -> tuple[dict, dict]:
+    """An upstream-style hyp YAML -> (hyperparameter overrides, augmentation overrides)."""
+    from yololab.data import AugmentConfig
+    from yololab.train.hyp import Hyperparameters
+
+    try:
+        values = yaml.safe_load(Path(path).read_text()) or {}
+    except (OSError, yaml.YAMLError) as err:
+        raise UserError(f"cannot read --hyp {path}: {err}") from None
+    if not isinstance(values, dict):
+        raise UserError(f"--hyp {path}: expected a mapping of names to values")
+    hyp_keys = {f.name for f in dataclasses.fields(Hyperparameters)}
+    aug_keys = {f.name for f in dataclasses.fields(AugmentConfig)}
+    unknown = sorted(set(values) - hyp_keys - aug_keys)
+    if unknown:
+        LOG.warning("--hyp %s: ignoring key(s) yololab does not use: %s", path, ", ".join(unknown))
+    return ({k: v for k, v in values.items() if k in hyp_keys}, {k: v for k, v in values.items() if k in aug_keys})
+
+
+def resolve_train_config(args: argparse.Namespace) -> Any:
+    """The TrainConfig of ``yololab train`` (see the module docstring for the precedence)."""
+    from yololab.config import from_mapping, load_yaml_config
+    from yololab.train.config import TrainConfig
+
+    flags = {FLAG_FIELDS.get(k, k): v for k, v in vars(args).items()
+             if k not in ("command", "func", "verbose", "json", "config", "hyp")}
+    file_values: dict[str, Any] = {}
+    if "config" in args:
+        file_values = dataclasses.asdict(load_yaml_config(TrainConfig, args.config))
+        given = yaml.safe_load(Path(args.config).read_text()) or {}
+        file_values = {k: file_values[k] for k in given}   # only the keys the file sets
+    values: dict[str, Any] = {}
+    if flags.get("resume", file_values.get("resume", False)):
+        out = flags.get("out", file_values.get("out", TrainConfig.out))
+        saved = Path(out) / "config.yaml"
+        if saved.is_file():
+            values.update(dataclasses.asdict(load_yaml_config(TrainConfig, saved)))
+        elif not (Path(out) / "weights" / "last.pt").is_file():
+            raise UserError(f"cannot resume: no run in {out} (no config.yaml or weights/last.pt); "
+                            f"pass --out of the run to resume")
+    values.update(file_values)
+    values.update(flags)
+    if "hyp" in args:
+        hyp, aug = _split_hyp_file(args.hyp)
+        values["hyp"] = {**values.get("hyp", {}), **hyp}
+        values["augment"] = {**values.get("augment", {}), **aug}
+    return from_mapping(TrainConfig, values, "train options")
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from yololab.models.checkpoints import CheckpointError
+    from yololab.train.distributed import dist_env
+    from yololab.train.trainer import NonFiniteLossError, train
+
+    try:
+        cfg = resolve_train_config(args)
+        summary = train(cfg)
+    except NonFiniteLossError as err:
+        return _error("train", err, 1)
+    except (UserError, CheckpointError, OSError, yaml.YAMLError) as err:
+        return _error("train", err)
+    if dist_env().is_main:
+        best = summary.get("best_map50_95")
+        final = summary.get("final_metrics") or {}
+        print(f"trained {summary['epochs_run']} epoch(s) in {summary['train_seconds']:.1f} s "
+              f"({summary['images_per_second']:.2f} images/s, peak memory {summary['peak_memory_mb']:.0f} MB)"
+              + (" - stopped early" if summary.get("stopped_early") else ""))
+        if final:
+            print(f"final: mAP50 {final['map50']:.4f}  mAP50-95 {final['map50_95']:.4f}  mAP75 {final['map75']:.4f}")
+        if best is not None:
+            print(f"best mAP50-95 {best:.4f}: {summary['best']}")
+        print(f"last: {summary['last']}")
+        if args.json:
+            Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.json).write_text(json.dumps(summary, indent=2))
+    return 0
+
+
+# ---------------------------------------------------------------------- val
+def add_val_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser("val", help="COCO mAP of a checkpoint on a dataset split, or of a results JSON",
+                       description="yololab val --weights W --data D [...]   or   yololab val --gt GT.json --dt DT.json")
+    p.add_argument("--weights", default=None, help="yololab or upstream YOLOv5/YOLOv7 .pt")
+    p.add_argument("--data", default=None, help="data YAML, or a COCO instances JSON (with --image-dir)")
+    p.add_argument("--image-dir", default=None, help="image folder of a COCO JSON --data")
+    p.add_argument("--split", default="val", choices=("train", "val", "test"), help="split of a data YAML")
+    p.add_argument("--imgsz", "--img-size", dest="imgsz", type=int, default=640)
+    p.add_argument("--batch", "--batch-size", dest="batch", type=int, default=16)
+    p.add_argument("--conf", type=float, default=0.001, help="confidence threshold")
+    p.add_argument("--iou", type=float, default=0.6, help="NMS IoU threshold")
+    p.add_argument("--max-det", type=int, default=300)
+    p.add_argument("--device", default="cpu", help="cpu or a GPU index")
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--no-fuse", action="store_true", help="validate the unfused model")
+    p.add_argument("--gt", default=None, help="COCO ground-truth JSON (with --dt: score a results file)")
+    p.add_argument("--dt", default=None, help="COCO results JSON (with --gt)")
+    p.add_argument("--json", default=None, help="write the metrics as JSON here")
+    p.add_argument("--save-dt", default=None, metavar="FILE", help="write the detections as a COCO results JSON")
+    p.add_argument("--per-class", action="store_true", help="print AP per class")
+    p.set_defaults(func=cmd_val)
+    return p
+
+
+def _load_val_records(data: str, split: str, image_dir: str | None) -> tuple[list, list[str], list[int] | None]:
+    from yololab.data import load_coco_records, load_split
+
+    if Path(data).suffix.lower() == ".json":
+        if not image_dir:
+            raise UserError(f"--data {data} is a COCO JSON: also give --image-dir")
+        coco = load_coco_records(data, image_dir)
+        return coco.records, coco.names, coco.category_ids
+    if not Path(data).is_file():
+        raise FileNotFoundError(f"data config {data} does not exist")
+    records, _ = load_split(data, split)
+    from yololab.data import load_data_config
+
+    return records, load_data_config(data).names, None
+
+
+def _write_json(path: str, obj: Any) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(obj, indent=2))
+
+
+def cmd_val(args: argparse.Namespace) -> int:
+    from yololab.models.checkpoints import CheckpointError
+
+    try:
+        return _run_val(args)
+    except (UserError, CheckpointError, OSError, yaml.YAMLError, RuntimeError) as err:
+        return _error("val", err)
+
+
+def _run_val(args: argparse.Namespace) -> int:
+    from yololab.eval.coco import evaluate_files
+    from yololab.eval.validate import ValSettings, format_metrics, summary_json, validate
+
+    if args.gt or args.dt:
+        if not (args.gt and args.dt):
+            raise UserError("--gt and --dt go together (ground truth and results JSON)")
+        if args.weights or args.data:
+            raise UserError("give either --gt/--dt or --weights/--data, not both")
+        for path in (args.gt, args.dt):
+            if not Path(path).is_file():
+                raise FileNotFoundError(f"{path} does not exist")
+        try:
+            metrics = evaluate_files(args.gt, args.dt)
+        except json.JSONDecodeError as err:
+            raise UserError(f"not valid JSON: {err}") from None
+        except (KeyError, TypeError) as err:
+            raise UserError(f"not a COCO ground-truth/results pair: {err!r}") from None
+        print(format_metrics(metrics, per_class=args.per_class))
+        if args.json:
+            _write_json(args.json, summary_json(metrics))
+        return 0
+
+    if not (args.weights and args.data):
+        raise UserError("give --weights and --data (or --gt and --dt)")
+    from yololab.models.checkpoints import load_model
+    from yololab.train.distributed import DistInfo, parse_device
+
+    device = parse_device(args.device, DistInfo())
+    records, names, category_map = _load_val_records(args.data, args.split, args.image_dir)
+    model = load_model(args.weights).float()
+    if not args.no_fuse:
+        model.fuse()
+    model.to(device).eval()
+    if args.imgsz % model.stride:
+        raise UserError(f"--imgsz {args.imgsz} is not a multiple of the model stride {model.stride}")
+    settings = ValSettings(image_size=args.imgsz, batch_size=args.batch, conf_thres=args.conf,
+                           iou_thres=args.iou, max_det=args.max_det, workers=args.workers)
+    metrics = validate(model, records, names, settings, device, category_map=category_map)
+    print(format_metrics(metrics, names, per_class=args.per_class))
+    print(f"{len(records)} images in {metrics['seconds']:.1f} s")
+    if args.save_dt:
+        _write_json(args.save_dt, metrics["detections"])
+    if args.json:
+        out = summary_json(metrics)
+        out.update(weights=str(args.weights), data=str(args.data), split=args.split, imgsz=args.imgsz,
+                   batch=args.batch, conf=args.conf, iou=args.iou)
+        _write_json(args.json, out)
+    return 0

@@ -1,0 +1,403 @@
+"""The training loop: ``train(TrainConfig) -> summary dict`` (upstream YOLOv5 train.py behaviour).
+
+SGD with three parameter groups (+ backbone groups at a lr multiplier), iteration warm-up, linear or
+cosine schedule, gradient accumulation to a nominal batch of 64, grad-norm clipping, EMA weights,
+AMP on CUDA, validation of the EMA model, ``results.csv``, atomic ``last.pt``/``best.pt`` with the
+full training state for an exact ``resume``, early stopping, and DDP under torchrun.
+
+Reproducibility: every epoch reseeds the data order and augmentation from (seed, epoch, rank), and a
+partial gradient accumulation is applied at the end of each epoch, so an epoch depends only on the
+state saved in ``last.pt``: ``1 epoch + resume to 2`` gives the same weights as ``2 epochs``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import random
+import resource
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from yololab.config import save_yaml_config
+from yololab.data import AugmentConfig, DetectionDataset, collate_fn
+from yololab.eval.validate import ValSettings, summary_json, validate
+from yololab.models import Detector, build_model
+from yololab.models.checkpoints import atomic_save, load_model
+from yololab.models.detector import ModelSpec
+from yololab.train import distributed as ddp
+from yololab.train.config import TrainConfig
+from yololab.train.data import TrainData, load_train_data
+from yololab.train.ema import ModelEMA, unwrap
+from yololab.train.freeze import freeze_backbone_stages
+from yololab.train.hyp import Hyperparameters, scale_loss_gains
+from yololab.train.loss import YOLOLoss
+from yololab.train.optim import build_optimizer
+from yololab.train.results import EarlyStopping, ResultsCSV, fitness
+from yololab.train.schedule import accumulate_steps, build_scheduler, scaled_weight_decay, warmup_iterations, warmup_step
+from yololab.train.state import read_training_checkpoint, set_rng_state, training_checkpoint
+
+LOG = logging.getLogger("yololab")
+
+
+class NonFiniteLossError(RuntimeError):
+    """The loss became NaN or infinite; the message names the epoch, the batch and its images."""
+
+
+def init_seeds(seed: int, deterministic: bool = False) -> None:
+    """Seed Python, NumPy and torch; ``deterministic`` also asks torch for deterministic kernels."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.deterministic = True
+        torch.backends.cudnn.benchmark = False
+
+
+def epoch_seed(seed: int, epoch: int, rank: int) -> int:
+    """The seed of one epoch's data order and augmentation on one rank."""
+    return (seed * 1_000_003 + epoch * 7_919 + rank * 104_729) % 2**32
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    """CUDA: the peak allocated by torch; CPU: this process's peak resident set size."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
+
+
+def _check_config(cfg: TrainConfig) -> None:
+    for name in ("epochs", "imgsz", "batch", "nominal_batch", "val_every"):
+        if int(getattr(cfg, name)) < 1:
+            raise ValueError(f"{name} must be >= 1, got {getattr(cfg, name)}")
+    if cfg.freeze < 0 or cfg.close_mosaic < 0 or cfg.workers < 0:
+        raise ValueError("freeze, close_mosaic and workers must be >= 0")
+    if cfg.backbone_lr_mult < 0:
+        raise ValueError(f"backbone_lr_mult must be >= 0, got {cfg.backbone_lr_mult}")
+
+
+class Trainer:
+    """One training run. ``Trainer(cfg).fit()`` is what :func:`train` does; the steps are methods."""
+
+    def __init__(self, cfg: TrainConfig) -> None:
+        _check_config(cfg)
+        self.cfg = cfg
+        self.dist, self.device = ddp.init_distributed(cfg.device)
+        self.main = self.dist.is_main
+        self.out = Path(cfg.out)
+        self.wdir = self.out / "weights"
+        self.last, self.best = self.wdir / "last.pt", self.wdir / "best.pt"
+        self.amp = bool(cfg.amp) and self.device.type == "cuda"
+        if cfg.batch % self.dist.world_size:
+            raise ValueError(f"batch {cfg.batch} must be a multiple of the number of processes "
+                             f"({self.dist.world_size})")
+        self.rank_batch = cfg.batch // self.dist.world_size
+
+    # ------------------------------------------------------------------ setup
+    def setup(self) -> None:
+        cfg = self.cfg
+        init_seeds(cfg.seed, cfg.deterministic)
+        ckpt = read_training_checkpoint(self.last) if cfg.resume else None
+        self.data: TrainData = load_train_data(cfg.data, cfg.image_dir, cfg.val_data, cfg.val_image_dir,
+                                               log=self.main)
+        self.hyp = Hyperparameters.from_dict(cfg.hyp, strict=True)
+        self.aug = AugmentConfig.from_dict(cfg.augment, strict=True)
+        model = self._build_model(ckpt)
+        if model.head.num_classes != self.data.nc:
+            raise ValueError(f"the model predicts {model.head.num_classes} classes but {cfg.data} has "
+                             f"{self.data.nc}")
+        if cfg.imgsz % model.stride:
+            raise ValueError(f"imgsz {cfg.imgsz} is not a multiple of the model stride {model.stride}")
+        if cfg.sync_bn:
+            model = ddp.convert_sync_bn(model, self.device, self.dist)
+        if cfg.freeze:
+            n = freeze_backbone_stages(model, cfg.freeze)
+            LOG.info("froze the first %d backbone stages (%d parameters)", cfg.freeze, n)
+        model.to(self.device).train()
+        self.ema = ModelEMA(model)
+        weight_decay = scaled_weight_decay(self.hyp.weight_decay, cfg.batch, cfg.nominal_batch)
+        self.optimizer = build_optimizer(model, self.hyp.lr0, self.hyp.momentum, weight_decay,
+                                         cfg.backbone_lr_mult)
+        self.scheduler = build_scheduler(self.optimizer, cfg.epochs, self.hyp.lrf,
+                                         "cosine" if cfg.cos_lr else "linear")
+        self.lf = self.scheduler.lr_lambdas[0]
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
+        loss_hyp = scale_loss_gains(self.hyp, len(model.head.strides), self.data.nc, cfg.imgsz)
+        self.loss_fn = YOLOLoss.from_model(model, loss_hyp, cfg.assigner)
+        self.start_epoch, best_fitness, best_epoch = 0, 0.0, 0
+        if ckpt is not None:
+            self.start_epoch, best_fitness, best_epoch = self._restore(ckpt, model)
+        self.stopper = EarlyStopping(cfg.patience, best_fitness, best_epoch)
+        self.best_fitness = best_fitness
+        self.model = ddp.wrap_model(model, self.device, self.dist)
+        self._build_loader()
+        self.warmup_iters = (warmup_iterations(self.hyp.warmup_epochs, len(self.loader))
+                             if self.hyp.warmup_epochs > 0 else 0)
+        self.val_settings = ValSettings(image_size=cfg.imgsz, batch_size=max(1, min(32, self.rank_batch * 2)),
+                                        conf_thres=cfg.val_conf, iou_thres=cfg.val_iou,
+                                        workers=min(cfg.workers, 2))
+        self.results = ResultsCSV(self.out / "results.csv", [g["name"] for g in self.optimizer.param_groups])
+        if self.main:
+            self.wdir.mkdir(parents=True, exist_ok=True)
+            save_yaml_config(cfg, self.out / "config.yaml")
+            self.data.save_report(self.out / "data_report.json")
+            self.results.start(self.start_epoch)
+
+    def _build_model(self, ckpt: dict | None) -> Detector:
+        cfg, names = self.cfg, self.data.names
+        if ckpt is not None:  # resume: the architecture and the raw training weights of last.pt
+            spec = ModelSpec(**ckpt["spec"])
+            model = build_model(spec.model, spec.backbone, spec.num_classes, names=spec.names, anchors=spec.anchors)
+            model.load_state_dict(ckpt["model_state"])
+            LOG.info("resuming %s (%s backbone) from %s", spec.model, spec.backbone, self.last)
+            return model
+        if cfg.weights:
+            model = load_model(cfg.weights, num_classes=len(names)).float()
+            spec = model.spec
+            if cfg.model and spec.model != cfg.model:
+                LOG.warning("--weights %s holds a %s, not the requested %s: training the %s", cfg.weights,
+                            spec.model, cfg.model, spec.model)
+            if cfg.backbone and spec.backbone != cfg.backbone:
+                LOG.warning("--weights %s has the %s backbone, not %s: keeping %s", cfg.weights,
+                            spec.backbone, cfg.backbone, spec.backbone)
+            spec.names = list(names)
+            LOG.info("initialised %s (%s backbone) from %s", spec.model, spec.backbone, cfg.weights)
+            return model.train()
+        return build_model(cfg.model, cfg.backbone, len(names), cfg.pretrained_backbone, names)
+
+    def _restore(self, ckpt: dict, model: Detector) -> tuple[int, float, int]:
+        """Optimizer, scheduler, scaler, EMA and RNG from last.pt; returns (start epoch, best fitness, best epoch)."""
+        cfg = self.cfg
+        start = int(ckpt["epoch"]) + 1
+        if start >= cfg.epochs:
+            raise ValueError(f"{self.last} already finished epoch {start} of {cfg.epochs}: nothing to resume "
+                             f"(give a larger epochs to train longer)")
+        saved_epochs = ckpt.get("train_config", {}).get("epochs")
+        if saved_epochs not in (None, cfg.epochs):
+            LOG.warning("resuming a %s-epoch run with epochs=%d: the lr schedule now ends at epoch %d",
+                        saved_epochs, cfg.epochs, cfg.epochs)
+        try:
+            self.optimizer.load_state_dict(ckpt["optimizer"])
+        except ValueError as err:
+            raise ValueError(f"cannot resume from {self.last}: its optimizer does not match this run ({err}); "
+                             f"keep backbone_lr_mult and freeze as they were") from None
+        self.scheduler.load_state_dict(dict(ckpt["scheduler"]))
+        for group in self.optimizer.param_groups:  # the schedule of this run's epochs
+            group["lr"] = group["initial_lr"] * self.lf(start)
+        if self.amp and ckpt.get("scaler"):
+            self.scaler.load_state_dict(ckpt["scaler"])
+        self.ema.ema.load_state_dict(ckpt["state_dict"])
+        self.ema.updates = int(ckpt["ema_updates"])
+        if "rng" in ckpt:
+            set_rng_state(ckpt["rng"])
+        LOG.info("resumed at epoch %d of %d (best fitness %.4f)", start, cfg.epochs, float(ckpt["best_fitness"]))
+        return start, float(ckpt["best_fitness"]), int(ckpt.get("best_epoch", start - 1))
+
+    def _build_loader(self) -> None:
+        cfg = self.cfg
+        self.dataset = DetectionDataset(self.data.train, cfg.imgsz, augment=True, aug=self.aug, rect=False,
+                                        batch_size=self.rank_batch, stride=unwrap(self.model).stride)
+        self.mosaic = self.dataset.mosaic
+        self.sampler = ddp.train_sampler(self.dataset, self.dist, cfg.seed)
+        self.generator = torch.Generator()
+        workers = max(0, min(cfg.workers, os.cpu_count() or 1))
+        # workers are not persistent: each epoch's workers are seeded from that epoch's generator state
+        self.loader = DataLoader(self.dataset, batch_size=self.rank_batch, shuffle=self.sampler is None,
+                                 sampler=self.sampler, num_workers=workers, collate_fn=collate_fn,
+                                 pin_memory=self.device.type == "cuda", generator=self.generator)
+
+    # ------------------------------------------------------------------ loop
+    def fit(self) -> dict[str, Any]:
+        cfg = self.cfg
+        started = time.perf_counter()
+        train_time, images_seen, epochs_run = 0.0, 0, 0
+        metrics: dict | None = None
+        last_val: dict | None = None
+        if self.main:
+            LOG.info("training %s for epochs %d..%d on %s (%d train / %d val images, batch %d, %d process(es))",
+                     unwrap(self.model).spec.model, self.start_epoch, cfg.epochs - 1, self.device,
+                     len(self.data.train), len(self.data.val), cfg.batch, self.dist.world_size)
+        for epoch in range(self.start_epoch, cfg.epochs):
+            t0 = time.perf_counter()
+            losses, images = self.train_one_epoch(epoch)
+            train_time += time.perf_counter() - t0
+            images_seen += images
+            epochs_run += 1
+            lrs = {g["name"]: g["lr"] for g in self.optimizer.param_groups}
+            self.scheduler.step()
+            stop = False
+            if self.main:
+                final = epoch + 1 == cfg.epochs
+                metrics = None
+                if final or (epoch + 1) % cfg.val_every == 0 or \
+                        epoch - self.stopper.best_epoch >= self.stopper.patience - 1:
+                    metrics = self.validate_epoch()
+                    last_val = metrics
+                    stop = self.stopper(epoch, fitness(metrics))
+                self.results.append(epoch, losses, metrics, lrs, time.perf_counter() - t0)
+                self.save(epoch, metrics)
+                self._log_epoch(epoch, losses, metrics, time.perf_counter() - t0)
+            if ddp.broadcast_from_main(stop, self.device, self.dist):
+                break
+        summary = {
+            "out": str(self.out),
+            "last": str(self.last),
+            "best": str(self.best) if self.best.is_file() else None,
+            "best_fitness": self.best_fitness,
+            "best_map50_95": None,
+            "final_metrics": summary_json(last_val) if last_val else None,
+            "train_seconds": time.perf_counter() - started,
+            "images_per_second": images_seen / train_time if train_time > 0 else 0.0,
+            "peak_memory_mb": peak_memory_mb(self.device),
+            "epochs_run": epochs_run,
+            "stopped_early": epochs_run < cfg.epochs - self.start_epoch,
+            "world_size": self.dist.world_size,
+        }
+        if self.main:
+            summary["best_map50_95"] = self._best_map()
+            self._plot()
+        return summary
+
+    def train_one_epoch(self, epoch: int) -> tuple[list[float], int]:
+        """One pass over this rank's shard; returns (mean box/obj/cls loss over all ranks, images seen)."""
+        cfg, model, device = self.cfg, self.model, self.device
+        model.train()
+        seed = epoch_seed(cfg.seed, epoch, self.dist.rank)
+        torch.manual_seed(seed)
+        np.random.seed(seed)
+        random.seed(seed)
+        self.generator.manual_seed(seed)
+        if self.sampler is not None:
+            self.sampler.set_epoch(epoch)
+        self.dataset.mosaic = self.mosaic and epoch < cfg.epochs - cfg.close_mosaic
+        nb = len(self.loader)
+        last_opt_step = nb * epoch - 1
+        mloss = torch.zeros(3, device=device)
+        images = 0
+        self.optimizer.zero_grad(set_to_none=True)
+        bar = tqdm(self.loader, total=nb, disable=not (cfg.progress and self.main), leave=False,
+                   bar_format="{l_bar}{bar:10}{r_bar}", dynamic_ncols=True)
+        for i, (imgs, targets, paths, _) in enumerate(bar):
+            ni = i + nb * epoch
+            imgs = imgs.to(device, non_blocking=True).float() / 255
+            accumulate = accumulate_steps(ni, self.warmup_iters, cfg.batch, cfg.nominal_batch)
+            if ni <= self.warmup_iters:
+                warmup_step(self.optimizer, ni, self.warmup_iters, epoch, self.lf, self.hyp)
+            step_now = ni - last_opt_step >= accumulate or i == nb - 1
+            sync = model.no_sync() if self.dist.enabled and not step_now else contextlib.nullcontext()
+            with sync:
+                with torch.autocast(device.type, enabled=self.amp):
+                    loss, items = self.loss_fn(model(imgs), targets.to(device))
+                if self.dist.enabled:
+                    loss = loss * self.dist.world_size  # DDP averages gradients over ranks
+                self._check_finite(loss, items, epoch, i, nb, paths)
+                self.scaler.scale(loss).backward()
+            if step_now:
+                self.optimizer_step()
+                last_opt_step = ni
+            mloss = (mloss * i + items) / (i + 1)
+            images += imgs.shape[0]
+            if bar.disable is False:
+                bar.set_description(f"{epoch}/{cfg.epochs - 1} box {mloss[0]:.4f} obj {mloss[1]:.4f} "
+                                    f"cls {mloss[2]:.4f} n {targets.shape[0]} {imgs.shape[-1]}px")
+        bar.close()
+        losses = ddp.all_reduce_mean(mloss, self.dist)
+        total = int(ddp.all_reduce_sum(torch.tensor([images], device=device), self.dist).item())
+        return [float(v) for v in losses.tolist()], total
+
+    def _check_finite(self, loss: torch.Tensor, items: torch.Tensor, epoch: int, batch: int, nb: int,
+                      paths: tuple[str, ...]) -> None:
+        bad = not bool(torch.isfinite(loss).item())
+        if not ddp.any_rank(bad, self.device, self.dist):
+            return
+        if not bad:
+            raise NonFiniteLossError(f"non-finite loss on another rank at epoch {epoch}, batch {batch}/{nb}; "
+                                     f"training stopped")
+        shown = ", ".join(paths[:8]) + (f" (+{len(paths) - 8} more)" if len(paths) > 8 else "")
+        raise NonFiniteLossError(
+            f"loss is {loss.item()} at epoch {epoch}, batch {batch} of {nb} (box/obj/cls = "
+            f"{', '.join(f'{v:.4g}' for v in items.tolist())}); images of the batch: {shown}. "
+            f"Training stopped; {self.last} keeps the last finished epoch. Try a lower lr0 (hyp), check "
+            f"these images' labels, or turn AMP off.")
+
+    def optimizer_step(self) -> None:
+        """Unscale, clip, step, zero the gradients and update the EMA."""
+        self.scaler.unscale_(self.optimizer)
+        if self.cfg.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm=self.cfg.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.ema.update(self.model)
+
+    def validate_epoch(self) -> dict:
+        """COCO metrics of the EMA model on the validation split (rank 0)."""
+        metrics = validate(self.ema.ema, self.data.val, self.data.names, self.val_settings, self.device,
+                           progress=False)
+        metrics.pop("detections", None)
+        return metrics
+
+    def save(self, epoch: int, metrics: dict | None) -> None:
+        """last.pt every epoch; best.pt when this epoch's fitness is the best so far (both atomic)."""
+        is_best = metrics is not None and fitness(metrics) >= self.best_fitness
+        if is_best:
+            self.best_fitness = fitness(metrics)
+        ckpt = training_checkpoint(
+            ema_model=self.ema.ema, model=unwrap(self.model), optimizer=self.optimizer, scheduler=self.scheduler,
+            scaler=self.scaler, ema_updates=self.ema.updates, epoch=epoch, best_fitness=self.best_fitness,
+            best_epoch=self.stopper.best_epoch, config=self.cfg, hyp=self.hyp,
+            metrics=summary_json(metrics) if metrics else None)
+        atomic_save(ckpt, self.last)
+        if is_best:
+            atomic_save(ckpt, self.best)
+
+    def _log_epoch(self, epoch: int, losses: list[float], metrics: dict | None, seconds: float) -> None:
+        text = f"epoch {epoch}/{self.cfg.epochs - 1}: loss box {losses[0]:.4f} obj {losses[1]:.4f} cls {losses[2]:.4f}"
+        if metrics is not None:
+            text += (f" | mAP50 {metrics['map50']:.4f} mAP50-95 {metrics['map50_95']:.4f} "
+                     f"mAP75 {metrics['map75']:.4f}")
+        LOG.info("%s | %.1f s", text, seconds)
+
+    def _best_map(self) -> float | None:
+        if not self.best.is_file():
+            return None
+        ckpt = torch.load(self.best, map_location="cpu", weights_only=True)
+        value = (ckpt.get("metrics") or {}).get("map50_95")
+        return float(value) if value is not None else None
+
+    def _plot(self) -> None:
+        try:
+            from yololab.train.plots import plot_results
+
+            plot_results(self.out / "results.csv", self.out / "results.png")
+        except Exception as err:  # noqa: BLE001 - a plot must never fail a finished run
+            LOG.warning("could not plot %s: %s", self.out / "results.csv", err)
+
+
+def train(cfg: TrainConfig) -> dict[str, Any]:
+    """Train as ``cfg`` says; returns a summary: ``best``/``last`` paths, ``best_map50_95``,
+    ``final_metrics``, ``train_seconds``, ``images_per_second``, ``peak_memory_mb``, ``epochs_run``."""
+    trainer = Trainer(cfg)
+    ok = False
+    try:
+        trainer.setup()
+        summary = trainer.fit()
+        ok = True
+        return summary
+    finally:
+        if ok:
+            ddp.cleanup(trainer.dist)
+        else:
+            ddp.shutdown(trainer.dist)
+
+
+__all__ = ["train", "Trainer", "TrainConfig", "NonFiniteLossError", "init_seeds", "epoch_seed"]

@@ -1,0 +1,105 @@
+"""ExperimentSpec: strict YAML keys, per-backbone entries, cell expansion, devices, CLI flags."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from yololab.config import ConfigError
+from yololab.experiments.spec import (BackboneEntry, ExperimentSpec, expand_cells, load_spec, parse_devices,
+                                      spec_from_mapping)
+
+
+def write(tmp_path, values: dict):
+    path = tmp_path / "exp.yaml"
+    path.write_text(yaml.safe_dump(values))
+    return path
+
+
+BASE = {"data": "data.yaml", "models": ["yolov5n"], "backbones": ["native", "resnet50"], "seeds": [0]}
+
+
+def test_misspelt_top_level_key_is_named_with_a_suggestion(tmp_path):
+    with pytest.raises(ConfigError) as err:
+        load_spec(write(tmp_path, {**BASE, "epoch": 3}))
+    assert "'epoch'" in str(err.value) and "did you mean 'epochs'" in str(err.value)
+
+
+def test_misspelt_backbone_entry_key_is_named(tmp_path):
+    spec = {**BASE, "backbones": [{"name": "resnet50", "pretrianed": True}]}
+    with pytest.raises(ConfigError) as err:
+        load_spec(write(tmp_path, spec))
+    assert "backbones[0]" in str(err.value) and "'pretrianed'" in str(err.value) and "pretrained" in str(err.value)
+
+
+@pytest.mark.parametrize("values, needle", [
+    ({"hyp": {"lr": 0.1}}, "hyp: unknown key 'lr'"),
+    ({"augment": {"mosiac": 0.5}}, "did you mean 'mosaic'"),
+    ({"train": {"cos_lrr": True}}, "did you mean 'cos_lr'"),
+    ({"train": {"epochs": 3}}, "'epochs' is set by the experiment"),
+    ({"models": ["yolov9"]}, "unknown model 'yolov9'"),
+    ({"backbones": ["resnet5O"]}, "unknown backbone 'resnet5O'"),
+    ({"backbones": ["resnet50", "resnet50"]}, "distinct 'label'"),
+    ({"seeds": [0, 0]}, "distinct integers"),
+    ({"imgsz": 100}, "multiple of 32"),
+    ({"latency_backends": ["tensorrt"]}, "latency_backends"),
+    ({"data": ""}, "'data'"),
+])
+def test_bad_values_are_rejected_with_the_key_named(values, needle):
+    with pytest.raises(ConfigError, match=None) as err:
+        spec_from_mapping({**BASE, **values})
+    assert needle in str(err.value)
+
+
+def test_cells_are_models_x_backbones_x_seeds_with_per_backbone_settings(tmp_path):
+    spec = load_spec(write(tmp_path, {
+        **BASE, "models": ["yolov5n", "yolov7-tiny"], "seeds": [0, 1],
+        "backbones": ["native", {"name": "timm:resnet18", "pretrained": False, "freeze": 2,
+                                 "backbone_lr_mult": 0.1, "label": "r18-frozen"}]}))
+    cells = expand_cells(spec)
+    assert len(cells) == 2 * 2 * 2
+    assert [c.cell_id for c in cells[:4]] == ["yolov5n_cspdarknet_s0", "yolov5n_cspdarknet_s1",
+                                              "yolov5n_r18-frozen_s0", "yolov5n_r18-frozen_s1"]
+    assert cells[4].cell_id == "yolov7-tiny_elan_s0" and cells[4].backbone_arg is None  # native: upstream-exact
+    frozen = cells[2]
+    assert frozen.backbone == BackboneEntry("timm:resnet18", False, 2, 0.1, "r18-frozen")
+    assert frozen.backbone_arg == "timm:resnet18" and frozen.group == ("yolov5n", "r18-frozen")
+
+
+def test_cell_train_config_differs_only_in_the_backbone_entry_and_seed(tmp_path):
+    from yololab.experiments.cells import cell_train_config
+
+    spec = spec_from_mapping({**BASE, "backbones": ["native", {"name": "resnet50", "freeze": 1}], "seeds": [0, 1],
+                              "epochs": 7, "hyp": {"lr0": 0.02}, "train": {"cos_lr": True}})
+    configs = [cell_train_config(spec, c, tmp_path / c.cell_id) for c in expand_cells(spec)]
+    assert {c.epochs for c in configs} == {7} and all(c.cos_lr and c.hyp == {"lr0": 0.02} for c in configs)
+    assert [(c.backbone, c.freeze, c.seed) for c in configs] == [(None, 0, 0), (None, 0, 1),
+                                                                  ("resnet50", 1, 0), ("resnet50", 1, 1)]
+
+
+def test_spec_round_trips_through_yaml(tmp_path):
+    spec = spec_from_mapping({**BASE, "backbones": ["native", {"name": "resnet50", "pretrained": True}]})
+    again = load_spec(write(tmp_path, spec.to_dict()))
+    assert again == spec
+
+
+def test_devices():
+    assert parse_devices("0,1,2,3") == ["0", "1", "2", "3"]
+    assert parse_devices("cpu*2") == parse_devices("cpu,cpu") == ["cpu", "cpu"]
+    assert parse_devices(None) == ["cpu"] and parse_devices("cuda:1") == ["1"]
+    with pytest.raises(ConfigError):
+        parse_devices("gpu0")
+    assert ExperimentSpec(data="d", devices="0,1").devices == ["0", "1"]
+
+
+def test_cli_flags_build_the_same_spec_as_yaml(tmp_path):
+    from yololab.cli import build_parser
+    from yololab.experiments.cli import spec_values
+
+    args = build_parser().parse_args(["compare", "--data", "data.yaml", "--models", "yolov5n", "--backbones",
+                                      "native,resnet50", "--seeds", "0", "--epochs", "3", "--imgsz", "320",
+                                      "--out", str(tmp_path)])
+    assert spec_from_mapping(spec_values(args)) == spec_from_mapping({**BASE, "epochs": 3, "imgsz": 320})
+    config = write(tmp_path, {**BASE, "epochs": 50})
+    args = build_parser().parse_args(["compare", "--config", str(config), "--epochs", "2", "--out", str(tmp_path)])
+    assert spec_from_mapping(spec_values(args)).epochs == 2  # a flag overrides the YAML
