@@ -39,19 +39,20 @@ class Backend:
     """Base class and factory: ``Backend(path, threads=None, kind=None)`` returns the subclass."""
 
     kind: ClassVar[str] = ""
-    _registry: ClassVar[dict[str, type["Backend"]]] = {}
+    _registry: ClassVar[dict[str, type[Backend]]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         Backend._registry[cls.kind] = cls
 
     def __new__(cls, path: str | os.PathLike, threads: int | None = None, kind: str | None = None):
+        impl = cls
         if cls is Backend:
             kind = kind or backend_kind(path)
             if kind not in cls._registry:
                 raise ValueError(f"unknown backend {kind!r}; expected one of {', '.join(KINDS)}")
-            cls = cls._registry[kind]
-        return super().__new__(cls)
+            impl = cls._registry[kind]
+        return super().__new__(impl)
 
     def __init__(self, path: str | os.PathLike, threads: int | None = None, kind: str | None = None) -> None:
         self.path = Path(path)
@@ -244,7 +245,7 @@ class OpenVinoBackend(Backend):
         import openvino as ov
 
         if self.path.is_dir():
-            self.path = sorted(self.path.glob("*.xml"))[0]
+            self.path = min(self.path.glob("*.xml"))
         core = ov.Core()
         model = core.read_model(str(self.path))
         config: dict[str, Any] = {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY"}
@@ -261,12 +262,15 @@ class OpenVinoBackend(Backend):
 
     @staticmethod
     def _read_meta(model: Any) -> dict[str, Any]:
-        for key in ([md.KEY], ["framework", md.KEY]):
-            if model.has_rt_info(key):
-                return md.loads(str(model.get_rt_info(key)))
-        if model.has_rt_info(["framework", "names"]):  # upstream ONNX metadata via the ONNX frontend
-            return {"names": md.names_from_upstream(str(model.get_rt_info(["framework", "names"])))}
-        return {}
+        """yololab metadata (IR rt_info, or ONNX metadata seen through OpenVINO's ONNX frontend)."""
+        def get(*path: str) -> str | None:
+            return model.get_rt_info(list(path)).astype(str) if model.has_rt_info(list(path)) else None
+
+        meta = md.loads(get(md.KEY) or get("framework", md.KEY))
+        if not meta:  # e.g. upstream's ONNX export: names and stride only
+            meta = {"names": md.names_from_upstream(get("framework", "names")),
+                    "stride": int(get("framework", "stride") or 32)}
+        return meta
 
     def _run(self, images: np.ndarray) -> list[np.ndarray]:
         self.request.infer({0: images})

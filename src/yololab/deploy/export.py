@@ -35,7 +35,7 @@ class ExportParityError(RuntimeError):
 def _as_model(model_or_weights: Detector | str | os.PathLike) -> tuple[Detector, str]:
     """A fused eval-mode copy (the caller's model is never modified) and a file stem."""
     if isinstance(model_or_weights, Detector):
-        return copy.deepcopy(model_or_weights).float().eval().fuse(), model_or_weights.spec.model
+        return copy.deepcopy(model_or_weights).cpu().float().eval().fuse(), model_or_weights.spec.model
     from yololab.models.checkpoints import load_model
 
     path = Path(model_or_weights)

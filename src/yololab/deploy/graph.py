@@ -45,7 +45,7 @@ def append_nms(proto: onnx.ModelProto, conf: float, iou: float, max_det: int) ->
         g.initializer.append(numpy_helper.from_array(value, f"nms_c_{name}"))
         return f"nms_c_{name}"
 
-    i64 = lambda *v: np.array(v, np.int64)  # noqa: E731
+    i64 = lambda *v: np.array(v, np.int64)
     nodes = [
         ("Slice", [raw, const("s0", i64(0)), const("s2", i64(2)), const("ax", i64(2))], ["nms_xy"]),
         ("Slice", [raw, "nms_c_s2", const("s4", i64(4)), "nms_c_ax"], ["nms_wh"]),

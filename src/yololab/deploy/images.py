@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import cv2
 import numpy as np
@@ -40,6 +40,17 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
     return read_image(path)
 
 
+_MAGIC = {b"\xff\xd8\xff": "JPEG", b"\x89PNG\r\n\x1a\n": "PNG", b"GIF87a": "GIF", b"GIF89a": "GIF",
+          b"BM": "BMP", b"II*\x00": "TIFF", b"MM\x00*": "TIFF"}
+
+
+def _magic(data: bytes) -> str | None:
+    """The image format a file's first bytes announce, if any."""
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "WebP"
+    return next((kind for sig, kind in _MAGIC.items() if data.startswith(sig)), None)
+
+
 def _jpeg_complete(data: bytes) -> bool:
     return data[-1024:].rstrip(b"\x00 \r\n\t").endswith(b"\xff\xd9")
 
@@ -54,6 +65,9 @@ def decode_image_bytes(data: bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray:
             w, h = im.size
             im.verify()
     except UnidentifiedImageError:
+        kind = _magic(data)
+        if kind:  # looks like an image, but its structure is broken
+            raise ImageDecodeError(422, f"corrupt {kind} image: it could not be parsed") from None
         raise ImageDecodeError(415, "not a supported image (could not identify an image format)") from None
     except Exception as err:  # PIL raises many types for damaged files
         raise ImageDecodeError(422, f"corrupt image: {type(err).__name__}: {err}") from None

@@ -210,7 +210,7 @@ def run_cell(spec: ExperimentSpec, cell: Cell, out_dir: str | Path, train_fn: Tr
             cfg.resume = paths.last.is_file()
             LOG.info("%s: %s on %s", cell.cell_id, "resuming from last.pt" if cfg.resume else "training", device)
             result = resolve_trainer(train_fn)(cfg)
-            write_json_atomic(paths.train_json, _plain_result(result))
+            write_json_atomic(paths.train_json, {**_plain_result(result), "pid": os.getpid(), "device": device})
         from yololab.experiments.metrics import evaluate_cell
 
         LOG.info("%s: evaluating at %d px", cell.cell_id, spec.resolved_eval_imgsz)

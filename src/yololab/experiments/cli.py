@@ -25,8 +25,8 @@ def command_line(args: argparse.Namespace, order: list[str]) -> str:
     words = ["yololab", args.command]
     for dest in order:
         value = getattr(args, dest, None)
-        if value is None or value is False:
-            continue
+        if value is None or value is False or (dest == "executor" and value == "local"):
+            continue  # not given (or the default executor)
         flag = "--" + dest.replace("_", "-")
         if value is True:
             words.append(flag)

@@ -104,8 +104,8 @@ def run_compare(spec: ExperimentSpec | str | Path | dict, out_dir: str | Path, e
     out = Path(out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
     cells = expand_cells(spec)
+    check_same_settings(spec, out, cells)
     _write_run_info(out, spec, command, executor)
-
     todo = [c for c in cells if cell_state(CellPaths(cell_dir(out, c))) != "done"]
     LOG.info("%s: %d cell(s), %d finished already, %d to run (%s executor, devices %s) -> %s", spec.name,
              len(cells), len(cells) - len(todo), len(todo), executor, ",".join(spec.devices), out)
@@ -137,6 +137,22 @@ def run_compare(spec: ExperimentSpec | str | Path | dict, out_dir: str | Path, e
     LOG.info("%d/%d cells done in %.0f s; report: %s", done, len(rows), time.perf_counter() - started,
              result.report.get("html", out))
     return result
+
+
+def check_same_settings(spec: ExperimentSpec, out: Path, cells: list[Cell]) -> None:
+    """Refuse to mix results: a cell folder made with other settings (epochs, hyp, ...) is an error."""
+    from yololab.experiments.cells import cell_train_config, check_same_config, config_fingerprint
+
+    stale = []
+    for cell in cells:
+        paths = CellPaths(cell_dir(out, cell))
+        try:
+            check_same_config(paths, config_fingerprint(cell_train_config(spec, cell, paths.root), spec))
+        except ConfigError:
+            stale.append(cell.cell_id)
+    if stale:
+        raise ConfigError(f"{out} holds cell(s) {', '.join(stale)} run with different settings; use another "
+                          f"--out folder (or delete those cell folders to re-run them)")
 
 
 def _write_run_info(out: Path, spec: ExperimentSpec, command: str | None, executor: str) -> None:

@@ -109,6 +109,10 @@ def write_report(out_dir: str | Path, rows: list[dict] | None = None) -> dict[st
         rows = load_rows(out)
     spec = yaml.safe_load((out / "experiment.yaml").read_text()) if (out / "experiment.yaml").is_file() else {}
     run = read_json(out / "run.json") or {}
+    if not run.get("environment"):  # rows made elsewhere: at least say what wrote the report
+        from yololab.experiments.compare import environment
+
+        run["environment"] = environment()
     cell_rows = [r for r in rows if r.get("row_type", "cell") == "cell"]
     mean_rows = aggregate_rows(cell_rows)
     data_name = Path(spec.get("data", "data")).parent.name or "data"

@@ -148,6 +148,8 @@ class Trainer:
         self.results = ResultsCSV(self.out / "results.csv", [g["name"] for g in self.optimizer.param_groups])
         if self.main:
             self.wdir.mkdir(parents=True, exist_ok=True)
+            for stale in self.wdir.glob(".*.tmp"):  # left by a kill during an atomic save
+                stale.unlink(missing_ok=True)
             save_yaml_config(cfg, self.out / "config.yaml")
             self.data.save_report(self.out / "data_report.json")
             self.results.start(self.start_epoch)

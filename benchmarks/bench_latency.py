@@ -1,0 +1,138 @@
+"""CPU batch-1 model latency at 640: yololab's backends next to upstream's own ONNX exports.
+
+yolov5n comes from the real upstream checkpoint, yolov5s is randomly initialised (latency only);
+each is exported by yololab to ONNX, OpenVINO and TorchScript and timed with the eager fused
+PyTorch model, beside upstream's ONNX files (ONNX Runtime, and OpenVINO for reference), all in
+this one run. Backends are timed in blocks of runs, rounds alternating between them, so slow drift
+of a shared machine spreads over all of them; medians and p90 of >= 30 runs after warm-up.
+
+    python benchmarks/bench_latency.py [--runs 36] [--threads N] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from yololab.deploy.backends import Backend
+from yololab.deploy.bench import cpu_name
+from yololab.deploy.export import export_model
+from yololab.deploy.images import load_image, preprocess
+from yololab.deploy.samples import find_sample_image, synthetic_image
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+IMGSZ = 640
+
+
+def _versions() -> str:
+    import onnxruntime
+
+    parts = [f"python {platform.python_version()}", f"torch {torch.__version__}",
+             f"onnxruntime {onnxruntime.__version__}"]
+    try:
+        import openvino
+
+        parts.append(f"openvino {openvino.__version__.split('-')[0]}")
+    except ImportError:
+        pass
+    return ", ".join(parts)
+
+
+def _backends(name: str, pt: Path, upstream: Path | None, tmp: Path, threads: int | None) -> dict[str, Backend]:
+    """Label -> backend for one model (exports made here, each parity-checked)."""
+    out: dict[str, Backend] = {"yololab torch eager (fused)": Backend(pt, threads=threads)}
+    onnx_path = export_model(pt, "onnx", IMGSZ, out=tmp / f"{name}.onnx")
+    out["yololab onnx + onnxruntime"] = Backend(onnx_path, threads=threads)
+    try:
+        xml = export_model(pt, "openvino", IMGSZ, out=tmp / f"{name}_openvino_model")
+        out["yololab openvino IR (f32)"] = Backend(xml, threads=threads)
+    except ImportError:
+        print("openvino not installed: its rows are left out", file=sys.stderr)
+    ts = export_model(pt, "torchscript", IMGSZ, out=tmp / f"{name}.torchscript")
+    out["yololab torchscript (frozen)"] = Backend(ts, threads=threads)
+    if upstream is not None and upstream.is_file():
+        out["upstream onnx + onnxruntime"] = Backend(upstream, threads=threads)
+        if "yololab openvino IR (f32)" in out:
+            out["upstream onnx + openvino (f32)"] = Backend(upstream, threads=threads, kind="openvino")
+    else:
+        print(f"upstream ONNX not found at {upstream}: baseline rows left out", file=sys.stderr)
+    return out
+
+
+def _time(backends: dict[str, Backend], x: np.ndarray, runs: int, block: int, warmup: int) -> dict[str, np.ndarray]:
+    times: dict[str, list[float]] = {k: [] for k in backends}
+    for b in backends.values():
+        for _ in range(warmup):
+            b.infer(x)
+    while min(len(v) for v in times.values()) < runs:
+        for label, b in backends.items():
+            b.infer(x)  # one untimed run after switching backends (caches, thread pools)
+            for _ in range(block):
+                t = time.perf_counter()
+                b.infer(x)
+                times[label].append((time.perf_counter() - t) * 1000)
+    return {k: np.asarray(v) for k, v in times.items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--runs", type=int, default=36, help="timed runs per backend (>= 30)")
+    ap.add_argument("--block", type=int, default=6, help="consecutive runs per backend per round")
+    ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=None, help="threads for every backend (default: each one's)")
+    ap.add_argument("--shared", type=Path, default=SHARED, help="folder with weights/ (../shared)")
+    ap.add_argument("--json", default=None, help="also write the rows as JSON")
+    args = ap.parse_args(argv)
+    weights = args.shared / "weights"
+    if not (weights / "yolov5n.pt").is_file():
+        print(f"skipped: {weights / 'yolov5n.pt'} not found (the real checkpoint is needed)")
+        return 0
+    from yololab import build_model
+    from yololab.models.checkpoints import save_model
+
+    sample = find_sample_image()
+    x, _ = preprocess([load_image(sample) if sample else synthetic_image()], IMGSZ)
+    load0 = os.getloadavg()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp_dir:
+        tmp = Path(tmp_dir)
+        torch.manual_seed(0)
+        save_model(build_model("yolov5s"), tmp / "yolov5s_random.pt")
+        models = [("yolov5n", weights / "yolov5n.pt", weights / "upstream_yolov5n.onnx"),
+                  ("yolov5s", tmp / "yolov5s_random.pt", weights / "upstream_yolov5s_random_init.onnx")]
+        for name, pt, upstream in models:
+            backends = _backends(name, pt, upstream, tmp, args.threads)
+            for label, t in _time(backends, x, args.runs, args.block, args.warmup).items():
+                rows.append({"model": name, "backend": label, "median_ms": float(np.median(t)),
+                             "p90_ms": float(np.percentile(t, 90)), "runs": int(t.size),
+                             "threads": backends[label].threads})
+            del backends
+    load1 = os.getloadavg()
+    machine = (f"{cpu_name()}, {os.cpu_count()} logical cores; {_versions()}; load average "
+               f"{load0[0]:.2f} before, {load1[0]:.2f} after")
+    print(f"\nCPU batch-1 model latency at {IMGSZ}x{IMGSZ} (model call only, FP32, image: "
+          f"{sample.name if sample else 'synthetic'})\nmachine: {machine}\n")
+    print("| model | backend | median ms | p90 ms | vs upstream ORT | runs | threads |")
+    print("|---|---|---:|---:|---:|---:|---:|")
+    for r in rows:
+        base = next((b["median_ms"] for b in rows if b["model"] == r["model"]
+                     and b["backend"] == "upstream onnx + onnxruntime"), None)
+        ratio = f"{r['median_ms'] / base:.2f}x" if base else "-"
+        print(f"| {r['model']} | {r['backend']} | {r['median_ms']:.1f} | {r['p90_ms']:.1f} | {ratio} | "
+              f"{r['runs']} | {r['threads'] or 'default'} |")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"machine": machine, "imgsz": IMGSZ, "rows": rows}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

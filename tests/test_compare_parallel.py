@@ -1,0 +1,97 @@
+"""Parallel executors (process pool with 2 CPU workers, Ray) and a real kill + re-run from the CLI."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from yololab.experiments.cells import CellPaths, cell_dir, read_json
+from yololab.experiments.compare import run_compare
+from yololab.experiments.spec import expand_cells, spec_from_mapping
+
+DRY_RUN = "yololab.experiments.dryrun:train"
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory):
+    from yololab.data import make_synthetic_dataset
+
+    return make_synthetic_dataset(tmp_path_factory.mktemp("data"), num_train=4, num_val=3, img_size=64, seed=2)
+
+
+def tiny_spec(data, backbones=("native", "timm:resnet18", "timm:mobilenetv3_small_050")):
+    return spec_from_mapping({"name": "par", "data": str(data), "models": ["yolov5n"], "backbones": list(backbones),
+                              "seeds": [0], "epochs": 1, "imgsz": 64, "batch": 2, "workers": 0, "eval_batch": 4,
+                              "latency_backends": ["torch"], "latency_runs": 2, "latency_warmup": 1})
+
+
+def test_process_pool_with_two_cpu_workers(tiny_data, tmp_path):
+    spec = tiny_spec(tiny_data, backbones=("native", "timm:resnet18", "timm:nope"))
+    result = run_compare(spec, tmp_path, executor="process", devices="cpu,cpu", train_fn=DRY_RUN, bench=False,
+                         report=False)
+    status = {r["backbone"]: r["status"] for r in result.rows}
+    assert status == {"cspdarknet": "done", "timm:resnet18": "done", "timm:nope": "failed"}
+    assert "nope" in next(r["error"] for r in result.rows if r["status"] == "failed")
+    assert len(result.outcomes) == 3
+    trained = [read_json(CellPaths(cell_dir(tmp_path, c)).train_json) for c in expand_cells(spec)[:2]]
+    assert all(t and t["pid"] != os.getpid() for t in trained)  # cells ran in the pool's workers
+
+
+def test_ray_executor(tiny_data, tmp_path):
+    ray = pytest.importorskip("ray", reason="Ray is not installed (pip install ray) -- optional executor")
+    spec = tiny_spec(tiny_data, backbones=("native", "timm:nope"))
+    try:
+        result = run_compare(spec, tmp_path, executor="ray", devices="cpu,cpu", train_fn=DRY_RUN, bench=False,
+                             report=False)
+    finally:
+        if ray.is_initialized():
+            ray.shutdown()
+    assert [r["status"] for r in result.rows] == ["done", "failed"]
+    trained = read_json(CellPaths(cell_dir(tmp_path, expand_cells(spec)[0])).train_json)
+    assert trained["pid"] != os.getpid()
+
+
+def test_sigkill_midway_then_rerun_skips_finished_cells(tiny_data, tmp_path):
+    """Kill `yololab compare` after its first cell is done; the re-run trains only the others."""
+    spec = tiny_spec(tiny_data)
+    cells = expand_cells(spec)
+    first = CellPaths(cell_dir(tmp_path, cells[0]))
+    cmd = [sys.executable, "-m", "yololab", "compare", "--data", str(tiny_data), "--models", "yolov5n",
+           "--backbones", ",".join(b.name for b in spec.backbones), "--epochs", "1", "--imgsz", "64", "--batch", "2",
+           "--workers", "0", "--out", str(tmp_path), "--dry-run", "--latency-runs", "2"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while not first.metrics.is_file():
+            assert proc.poll() is None, "compare exited before its first cell finished"
+            assert time.monotonic() < deadline, "first cell did not finish in time"
+            time.sleep(0.02)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    states = [CellPaths(cell_dir(tmp_path, c)).metrics.is_file() for c in cells]
+    assert states[0] and not all(states), "killed too late: every cell had finished"
+    done_before = {c.cell_id: CellPaths(cell_dir(tmp_path, c)).metrics.stat().st_mtime_ns
+                   for c, done in zip(cells, states) if done}
+
+    calls = []
+
+    def counting(cfg):
+        from yololab.experiments import dryrun
+
+        calls.append(cfg.backbone)
+        return dryrun.train(cfg)
+
+    rerun = spec_from_mapping({"data": str(tiny_data), "models": ["yolov5n"], "epochs": 1, "imgsz": 64, "batch": 2,
+                               "workers": 0, "latency_runs": 2,
+                               "backbones": [b.name for b in spec.backbones]})  # what the command line said
+    result = run_compare(rerun, tmp_path, train_fn=counting, bench=False, report=False)
+    assert all(r["status"] == "done" for r in result.rows)
+    assert len(calls) == len(cells) - len(done_before) and None not in calls  # the native cell was not retrained
+    for cell_id, mtime in done_before.items():
+        assert (tmp_path / "cells" / cell_id / "metrics.json").stat().st_mtime_ns == mtime

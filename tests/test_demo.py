@@ -1,0 +1,41 @@
+"""``yololab demo``: offline end to end (synthetic data -> real training -> report), here at toy scale."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from yololab.experiments.demo import QUICK, DemoSettings, demo_spec
+from yololab.experiments.spec import expand_cells, validate_spec
+
+
+def test_default_demo_is_yolov5n_against_two_swapped_backbones_from_scratch(tmp_path):
+    spec = demo_spec(tmp_path / "data.yaml", DemoSettings())
+    validate_spec(spec)
+    cells = expand_cells(spec)
+    assert {c.model for c in cells} == {"yolov5n"} and len(cells) >= 3
+    assert cells[0].backbone.is_native and sum(not c.backbone.is_native for c in cells) >= 2
+    assert all(c.backbone.pretrained is False for c in cells)  # nothing to download
+
+
+def test_quick_demo_from_the_command_line(tmp_path, capsys):
+    pytest.importorskip("yololab.train.trainer", reason="the trainer is not in this checkout yet")
+    from yololab.cli import main
+
+    out = tmp_path / "demo"
+    assert main(["demo", "--quick", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "| yolov5n | cspdarknet |" in printed and "report:" in printed
+    data = json.loads((out / "results.json").read_text())
+    cells = [r for r in data["rows"] if r["row_type"] == "cell"]
+    assert len(cells) == len(QUICK.backbones) and all(r["status"] == "done" for r in cells)
+    assert all(r["epochs_run"] == QUICK.epochs and r["latency_onnxruntime_cpu_ms"] > 0 for r in cells)
+    assert data["run"]["command"] == f"yololab demo --out {out} --quick"
+    for name in ("report.html", "results.md", "results.tex", "results.csv", "plots/training_curves.png",
+                 "plots/map_vs_gflops.svg", "plots/per_class_ap.png"):
+        assert (out / name).is_file(), name
+    # a second run finds everything done and trains nothing
+    mtimes = {p: p.stat().st_mtime_ns for p in out.glob("cells/*/metrics.json")}
+    assert main(["demo", "--quick", "--out", str(out)]) == 0
+    assert {p: p.stat().st_mtime_ns for p in out.glob("cells/*/metrics.json")} == mtimes

@@ -1,0 +1,106 @@
+"""report.html is self-contained and renders in a real browser: headless Chromium loads it, the table rows
+are in the DOM and every figure decodes (naturalWidth > 0); a screenshot is not blank."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+import yaml
+
+from yololab.experiments.report import write_report
+
+CHROMIUM = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome", "chrome") if shutil.which(n)),
+                None)
+PROBE = """<script>
+window.addEventListener('load', () => {
+  const imgs = [...document.images];
+  const ok = imgs.filter(i => i.complete && i.naturalWidth > 0).length;
+  const rows = document.querySelectorAll('#results tbody tr').length;
+  const probe = document.createElement('div');
+  probe.id = 'probe';
+  probe.textContent = `images=${imgs.length} decoded=${ok} rows=${rows}`;
+  document.body.appendChild(probe);
+});
+</script></body>"""
+
+
+def _row(backbone, seed, ap, gflops, status="done"):
+    cell_id = f"yolov5n_{backbone}_s{seed}"
+    row = {"row_type": "cell", "cell_id": cell_id, "model": "yolov5n", "backbone": backbone, "seed": seed,
+           "init": "scratch", "status": status, "cell_dir": f"cells/{cell_id}"}
+    if status == "done":
+        row.update(params=2e6, backbone_params=1e6, gflops=gflops, map50_95=ap, map50=ap + 0.2, map75=ap,
+                   map_small=ap, map_medium=ap, map_large=ap, latency_torch_cpu_ms=10 * gflops,
+                   latency_torch_cpu_device="Test CPU", train_seconds=60.0, peak_memory_mb=800.0,
+                   per_class={"circle": {"ap50_95": ap}, "square": {"ap50_95": ap / 2}})
+    else:
+        row["error"] = "RuntimeError: injected"
+    return row
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    out = tmp_path_factory.mktemp("html")
+    (out / "experiment.yaml").write_text(yaml.safe_dump({"name": "browser", "data": "/d/shapes/data.yaml",
+                                                         "imgsz": 128, "epochs": 3, "seeds": [0]}))
+    rows = [_row("cspdarknet", 0, 0.4, 0.17), _row("resnet18", 0, 0.5, 1.2), _row("hgnetv2_b0", 0, 0.45, 0.3),
+            _row("broken", 0, 0, 0, status="failed")]
+    for i, row in enumerate(rows[:3]):  # training curves come from each cell's results.csv
+        (out / row["cell_dir"]).mkdir(parents=True)
+        lines = ["epoch,train/box_loss,train/obj_loss,train/cls_loss,metrics/map50_95"]
+        lines += [f"{e},{0.1 - 0.01 * e},{0.02},{0.03},{0.1 * e + 0.02 * i}" for e in range(4)]
+        (out / row["cell_dir"] / "results.csv").write_text("\n".join(lines) + "\n")
+    paths = write_report(out, rows)
+    return out, paths["html"]
+
+
+def test_html_is_self_contained(report):
+    out, html_path = report
+    text = html_path.read_text()
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", text, re.I)  # nothing fetched from anywhere
+    assert "<link" not in text and "<script" not in text
+    # mAP vs GFLOPs, mAP vs PyTorch latency, training curves, per-class heatmap: all inline
+    assert text.count("data:image/png;base64,") == len(list((out / "plots").glob("*.png"))) == 4
+    for needle in ("id='command'", "id='config'", "torch", "timm", "RuntimeError: injected"):
+        assert needle in text
+
+
+def _chromium(*args: str, timeout: int = 120) -> subprocess.CompletedProcess:
+    if CHROMIUM is None:
+        pytest.skip("chromium is not installed (apt-get install -y chromium); CI installs it")
+    return subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                           "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                           "--disable-dev-shm-usage", *args], capture_output=True, text=True, timeout=timeout)
+
+
+def test_chromium_renders_table_rows_and_images(report, tmp_path):
+    out, html_path = report
+    probe = out / "report_probe.html"  # the report plus a test-only script that reports what rendered
+    probe.write_text(html_path.read_text().replace("</body>", PROBE))
+    result = _chromium(f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=10000", "--dump-dom",
+                       probe.as_uri())
+    dom = result.stdout
+    match = re.search(r'id="probe">images=(\d+) decoded=(\d+) rows=(\d+)<', dom)
+    assert match, f"probe missing from the DOM; chromium stderr:\n{result.stderr[-2000:]}"
+    images, decoded, rows = map(int, match.groups())
+    assert images == 4 and decoded == images and rows == 4
+    assert "yolov5n_resnet18_s0" in dom and "<b>" in dom and "50.0" in dom
+
+
+def test_chromium_screenshot_is_not_blank(report, tmp_path):
+    import cv2
+
+    out, html_path = report
+    shot = tmp_path / "shot.png"
+    result = _chromium(f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=10000",
+                       "--window-size=1280,2400", "--hide-scrollbars", f"--screenshot={shot}", html_path.as_uri())
+    assert shot.is_file(), result.stderr[-2000:]
+    image = cv2.imread(str(shot))
+    assert image is not None and image.shape[:2] == (2400, 1280)
+    assert float(image.std()) > 10  # text, table shading and plots, not a blank page
+    saturation = cv2.cvtColor(image, cv2.COLOR_BGR2HSV)[..., 1]
+    assert (saturation > 100).mean() > 0.002  # the coloured plot markers/heatmap were painted

@@ -1,0 +1,113 @@
+"""Report tables from hand-made rows: one row per cell (+ mean rows), best value bold, conventions."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+import yaml
+
+from yololab.experiments.metrics import aggregate_rows
+from yololab.experiments.plots import pareto_front
+from yololab.experiments.report import write_report
+from yololab.experiments.tables import markdown_table, tex_escape
+
+
+def make_row(model, backbone, seed, map50_95, gflops, latency, status="done", **extra):
+    row = {"row_type": "cell", "cell_id": f"{model}_{backbone}_s{seed}".replace(":", "-"), "model": model,
+           "backbone": backbone, "backbone_name": backbone, "seed": seed, "init": "scratch", "freeze": 0,
+           "backbone_lr_mult": 1.0, "status": status, "cell_dir": f"cells/{model}_{backbone}_s{seed}".replace(":", "-")}
+    if status == "done":
+        row.update(params=1_767_976 if backbone == "cspdarknet" else 12_000_000, backbone_params=880_000,
+                   gflops=gflops, map50_95=map50_95, map50=map50_95 + 0.2, map75=map50_95, map_small=None,
+                   map_medium=map50_95, map_large=map50_95 / 2, train_seconds=120.0 + seed, peak_memory_mb=900.0,
+                   latency_torch_cpu_ms=latency, fps_torch_cpu=1000 / latency,
+                   latency_torch_cpu_device="Test CPU (2 cores)", latency_onnxruntime_cpu_ms=latency / 2,
+                   latency_onnxruntime_cpu_device="Test CPU (2 cores)",
+                   per_class={"circle": {"ap50_95": map50_95, "ap50": 0.9, "instances": 5},
+                              "square": {"ap50_95": map50_95 / 2, "ap50": 0.5, "instances": 4}})
+    row.update(extra)
+    return row
+
+
+ROWS = [make_row("yolov5n", "cspdarknet", 0, 0.40, 0.17, 10.0), make_row("yolov5n", "cspdarknet", 1, 0.42, 0.17, 11.0),
+        make_row("yolov5n", "timm:resnet_18", 0, 0.50, 1.25, 30.0), make_row("yolov5n", "timm:resnet_18", 1, 0.46, 1.25, 31.0),
+        make_row("yolov5n", "hgnetv2_b0", 0, None, None, None, status="failed", error="RuntimeError: boom")]
+SPEC = {"name": "unit_test", "data": "/x/shapes/data.yaml", "imgsz": 128, "eval_imgsz": 128, "epochs": 3, "batch": 8,
+        "seeds": [0, 1], "latency_runs": 20, "latency_warmup": 5}
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("report")
+    (tmp_path / "experiment.yaml").write_text(yaml.safe_dump(SPEC))
+    return tmp_path, write_report(tmp_path, [dict(r) for r in ROWS])
+
+
+def test_aggregate_mean_std_and_count():
+    mean = {r["backbone"]: r for r in aggregate_rows(ROWS)}
+    assert set(mean) == {"cspdarknet", "timm:resnet_18"}  # the failed cell has nothing to average
+    r = mean["timm:resnet_18"]
+    assert r["n_seeds"] == 2 and r["map50_95"] == pytest.approx(0.48) and r["map50_95_std"] == pytest.approx(0.028284, 1e-4)
+    assert r["per_class"]["circle"]["ap50_95"] == pytest.approx(0.48)
+    assert aggregate_rows(ROWS[:1])[0]["map50_95_std"] is None  # one seed: no std
+
+
+def test_csv_and_json_have_one_row_per_cell_plus_mean_rows(report):
+    out, paths = report
+    rows = list(csv.DictReader(open(paths["csv"])))
+    assert [r["row_type"] for r in rows] == ["cell"] * 5 + ["mean"] * 2
+    assert rows[4]["status"] == "failed" and rows[4]["error"] == "RuntimeError: boom"
+    data = json.loads(paths["json"].read_text())
+    assert [r["row_type"] for r in data["rows"]].count("cell") == 5
+    assert data["rows"][0]["per_class"]["circle"]["ap50_95"] == 0.40
+    per_class = list(csv.DictReader(open(paths["per_class"])))
+    assert {(r["cell_id"], r["class"]) for r in per_class} >= {("yolov5n_cspdarknet_s0", "square")}
+
+
+def test_markdown_rows_and_bold_best(report):
+    out, paths = report
+    md = paths["md"].read_text()
+    lines = [ln for ln in md.splitlines() if ln.startswith("| yolov5n")]
+    assert len(lines) == 5 + 2  # the per-cell table, then mean ± std over the 2 seeds
+    assert "| **50.0** |" in lines[2]  # best mAP50-95 (in %) of the cells
+    assert "48.0 ± 2.8" in md and "failed" in lines[4] and "RuntimeError: boom" in md
+    assert "| – |" in lines[0]  # APs: no small objects -> a dash, not 0.0
+
+
+def test_latex_booktabs_best_in_bold_and_conventions_in_caption(report):
+    out, paths = report
+    tex = paths["tex"].read_text()
+    for needle in (r"\toprule", r"\midrule", r"\bottomrule", r"\begin{tabular}", r"\caption{", r"\label{tab:unit-test}"):
+        assert needle in tex
+    body = tex[tex.rindex(r"\midrule"):tex.rindex(r"\bottomrule")]  # the per-cell table
+    rows = [ln for ln in body.splitlines() if ln.startswith("yolov5n")]
+    assert len(rows) == 5
+    assert r"\textbf{50.0}" in rows[2] and r"\textbf{0.17}" in rows[0] and r"\textbf{10.0}" in rows[0]
+    assert r"\textbf{" not in rows[3].split("&")[-8]  # 46.0 is not the best mAP
+    assert r"timm:resnet\_18" in rows[2]  # escaped
+    caption = tex[tex.rindex(r"\caption{"):]
+    for needle in ("multiply-adds", "fused", "batch 1", "median of 20 runs after 5 warm-up", "Test CPU (2 cores)",
+                   r"\%", "COCO"):
+        assert needle in caption, needle
+    assert r"Mean $\pm$ std over seeds" in tex
+
+
+def test_nothing_is_bold_when_all_equal():
+    rows = [make_row("yolov5n", "a", 0, 0.3, 0.2, 5.0), make_row("yolov5n", "b", 0, 0.3, 0.2, 5.0)]
+    assert "**" not in markdown_table(rows)
+
+
+def test_tex_escape_and_pareto_front():
+    assert tex_escape("a_b & 50% #1") == r"a\_b \& 50\% \#1"
+    # (cost, accuracy): the front keeps points that no other point beats on both
+    points = [(1.0, 0.3), (2.0, 0.5), (1.5, 0.2), (3.0, 0.45), (4.0, 0.6)]
+    assert pareto_front(points) == [0, 1, 4]
+
+
+def test_plots_written_as_png_and_svg(report):
+    out, paths = report
+    names = {p.name for p in (out / "plots").iterdir()}
+    for stem in ("map_vs_gflops", "map_vs_latency_torch_cpu_ms", "map_vs_latency_onnxruntime_cpu_ms", "per_class_ap"):
+        assert {f"{stem}.png", f"{stem}.svg"} <= names, stem
