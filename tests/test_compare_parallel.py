@@ -31,15 +31,15 @@ def tiny_spec(data, backbones=("native", "timm:resnet18", "timm:mobilenetv3_smal
 
 
 def test_process_pool_with_two_cpu_workers(tiny_data, tmp_path):
-    spec = tiny_spec(tiny_data, backbones=("native", "timm:resnet18", "timm:nope"))
+    spec = tiny_spec(tiny_data, backbones=("native", "timm:nope"))
     result = run_compare(spec, tmp_path, executor="process", devices="cpu,cpu", train_fn=DRY_RUN, bench=False,
                          report=False)
     status = {r["backbone"]: r["status"] for r in result.rows}
-    assert status == {"cspdarknet": "done", "timm:resnet18": "done", "timm:nope": "failed"}
+    assert status == {"cspdarknet": "done", "timm:nope": "failed"}
     assert "nope" in next(r["error"] for r in result.rows if r["status"] == "failed")
-    assert len(result.outcomes) == 3
-    trained = [read_json(CellPaths(cell_dir(tmp_path, c)).train_json) for c in expand_cells(spec)[:2]]
-    assert all(t and t["pid"] != os.getpid() for t in trained)  # cells ran in the pool's workers
+    assert len(result.outcomes) == 2
+    trained = read_json(CellPaths(cell_dir(tmp_path, expand_cells(spec)[0])).train_json)
+    assert trained["pid"] != os.getpid()  # the cell ran in a pool worker
 
 
 def test_ray_executor(tiny_data, tmp_path):
@@ -57,8 +57,8 @@ def test_ray_executor(tiny_data, tmp_path):
 
 
 def test_sigkill_midway_then_rerun_skips_finished_cells(tiny_data, tmp_path):
-    """Kill `yololab compare` after its first cell is done; the re-run trains only the others."""
-    spec = tiny_spec(tiny_data)
+    """Kill `yololab compare` after its first cell is done; the re-run trains only the other one."""
+    spec = tiny_spec(tiny_data, backbones=("native", "timm:mobilenetv3_small_050"))
     cells = expand_cells(spec)
     first = CellPaths(cell_dir(tmp_path, cells[0]))
     cmd = [sys.executable, "-m", "yololab", "compare", "--data", str(tiny_data), "--models", "yolov5n",

@@ -13,7 +13,9 @@ Layout of ``out_dir/cells/<cell_id>/``::
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import fcntl
 import hashlib
 import json
 import logging
@@ -21,7 +23,7 @@ import os
 import tempfile
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -191,8 +193,45 @@ def run_cell(spec: ExperimentSpec, cell: Cell, out_dir: str | Path, train_fn: Tr
     """
     paths = CellPaths(cell_dir(out_dir, cell))
     started = time.perf_counter()
+    if cell_state(paths) == "done":
+        return {"cell_id": cell.cell_id, "status": "skipped", "seconds": 0.0}
+    paths.root.mkdir(parents=True, exist_ok=True)
+    with cell_lock(paths) as owner:
+        if owner is not None:
+            message = f"cell {cell.cell_id} is being run by another process (pid {owner}); not started twice"
+            LOG.error(message)
+            return {"cell_id": cell.cell_id, "status": "failed", "error": message, "seconds": 0.0}
+        return _run_locked(spec, cell, paths, train_fn, device, progress, started)
+
+
+@contextlib.contextmanager
+def cell_lock(paths: CellPaths) -> Iterator[int | None]:
+    """An exclusive flock on the cell folder, released when the holder exits or dies (even by SIGKILL).
+
+    Yields None when acquired, else the pid recorded by the process that holds it.
+    """
+    with open(paths.root / ".lock", "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.seek(0)
+            text = handle.read().strip()
+            yield int(text) if text.isdigit() else -1
+            return
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        try:
+            yield None
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _run_locked(spec: ExperimentSpec, cell: Cell, paths: CellPaths, train_fn: TrainFn | str | None, device: str,
+                progress: bool, started: float) -> dict:
     state = cell_state(paths)
-    if state == "done":
+    if state == "done":  # finished by another process while we waited
         return {"cell_id": cell.cell_id, "status": "skipped", "seconds": 0.0}
     try:
         cfg = cell_train_config(spec, cell, paths.root, device, progress)

@@ -25,7 +25,7 @@ def command_line(args: argparse.Namespace, order: list[str]) -> str:
     words = ["yololab", args.command]
     for dest in order:
         value = getattr(args, dest, None)
-        if value is None or value is False or (dest == "executor" and value == "local"):
+        if value is None or value is False or (dest == "executor" and value == "process"):
             continue  # not given (or the default executor)
         flag = "--" + dest.replace("_", "-")
         if value is True:
@@ -107,9 +107,9 @@ def add_compare_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, help="data-loader workers per cell")
     p.add_argument("--eval-imgsz", type=int, help="size for mAP, GFLOPs and latency (default: --imgsz)")
     p.add_argument("--latency-runs", type=int, help="timed runs per latency backend (median reported)")
-    p.add_argument("--executor", choices=["local", "process", "ray"], default="local",
-                   help="local: one cell after another; process: a process pool, one cell per --devices entry; "
-                        "ray: Ray tasks (pip install ray)")
+    p.add_argument("--executor", choices=["local", "process", "ray"], default="process",
+                   help="process (default): a fresh process per cell, one cell at a time per --devices entry; "
+                        "local: every cell in this process (debugging); ray: Ray tasks (pip install ray)")
     p.add_argument("--devices", help="'cpu' (default), '0,1,2,3' (one cell per GPU), 'cpu,cpu' or 'cpu*2' "
                                      "(two CPU workers)")
     p.add_argument("--dry-run", action="store_true", help="build and save untrained models instead of training: "
@@ -123,6 +123,6 @@ def add_demo_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="offline demo: synthetic data, YOLOv5n x 3 backbones, full report (~5 CPU min)")
     p.add_argument("--out", default="runs/demo", help="output folder")
     p.add_argument("--quick", action="store_true", help="seconds-long toy version (checks the install)")
-    p.add_argument("--executor", choices=["local", "process", "ray"], default="local")
+    p.add_argument("--executor", choices=["local", "process", "ray"], default="process")
     p.add_argument("--devices", help="as for compare, e.g. 'cpu*2' with --executor process")
     p.set_defaults(func=cmd_demo)

@@ -48,8 +48,7 @@ def demo_spec(data_yaml: Path, settings: DemoSettings) -> ExperimentSpec:
         name="yololab-demo", data=str(data_yaml), models=["yolov5n"], backbones=list(settings.backbones),
         seeds=[0], epochs=settings.epochs, imgsz=settings.imgsz, batch=settings.batch, workers=0,
         devices="cpu", hyp=dict(settings.hyp), augment=dict(settings.augment), train=dict(settings.train),
-        latency_runs=settings.latency_runs, latency_warmup=settings.latency_warmup,
-        latency_backends=["torch", "onnxruntime"])
+        latency_runs=settings.latency_runs, latency_warmup=settings.latency_warmup)
 
 
 def make_demo_data(out: Path, settings: DemoSettings) -> Path:
@@ -65,7 +64,7 @@ def make_demo_data(out: Path, settings: DemoSettings) -> Path:
                                   settings.classes, settings.data_seed, max_objects=settings.max_objects)
 
 
-def run_demo(out_dir: str | Path = "runs/demo", settings: DemoSettings | None = None, executor: str = "local",
+def run_demo(out_dir: str | Path = "runs/demo", settings: DemoSettings | None = None, executor: str = "process",
              devices: str | None = None, command: str | None = None, **overrides) -> CompareResult:
     """Dataset -> comparison -> report in ``out_dir``; re-running continues where it stopped."""
     settings = replace(settings or DemoSettings(), **overrides)

@@ -23,11 +23,15 @@ OnResult = Callable[[Cell, dict], None]
 EXECUTORS = ("local", "process", "ray")
 
 _WORKER_DEVICE = "cpu"  # set once per pool worker by _init_worker
+_DEVICE_QUEUE = None
 
 
 def cpu_threads_per_worker(devices: Sequence[str]) -> int:
-    """CPU threads for each concurrent cell so that together they use every core once."""
-    return max(1, (os.cpu_count() or 1) // max(1, len(devices)))
+    """CPU threads for each concurrent cell so that together they use every core once
+    (OMP_NUM_THREADS, when set, is respected as an upper bound)."""
+    share = max(1, (os.cpu_count() or 1) // max(1, len(devices)))
+    limit = os.environ.get("OMP_NUM_THREADS", "")
+    return min(share, int(limit)) if limit.isdigit() and int(limit) > 0 else share
 
 
 def run_local(spec: ExperimentSpec, cells: Sequence[Cell], out_dir: Path, train_fn: TrainFn | str | None,
@@ -37,9 +41,23 @@ def run_local(spec: ExperimentSpec, cells: Sequence[Cell], out_dir: Path, train_
         on_result(cell, run_cell(spec, cell, out_dir, train_fn, devices[0], progress))
 
 
+def _die_with_parent() -> None:
+    """Linux: SIGKILL this worker when the process that started it dies, so a killed comparison leaves
+    no orphan still training a cell (which a re-run would then race)."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def _init_worker(queue, threads: int, log_level: int) -> None:
-    """Pool initializer: take one device for this worker's lifetime; limit CPU threads."""
-    global _WORKER_DEVICE
+    """Pool initializer: take a free device for this worker; limit CPU threads."""
+    global _WORKER_DEVICE, _DEVICE_QUEUE
+    _die_with_parent()
+    _DEVICE_QUEUE = queue
     _WORKER_DEVICE = queue.get()
     logging.basicConfig(level=log_level, format="%(levelname)s [%(processName)s] %(message)s")
     if _WORKER_DEVICE == "cpu":
@@ -48,30 +66,41 @@ def _init_worker(queue, threads: int, log_level: int) -> None:
         torch.set_num_threads(threads)
 
 
-def _worker_run(spec: ExperimentSpec, cell: Cell, out_dir: Path, train_fn: TrainFn | str | None) -> dict:
-    return run_cell(spec, cell, out_dir, train_fn, _WORKER_DEVICE, progress=False)
+def _worker_run(spec: ExperimentSpec, cell: Cell, out_dir: Path, train_fn: TrainFn | str | None,
+                progress: bool) -> dict:
+    try:
+        return run_cell(spec, cell, out_dir, train_fn, _WORKER_DEVICE, progress=progress)
+    finally:
+        _DEVICE_QUEUE.put(_WORKER_DEVICE)  # this process ends after one cell; the next one takes the device
 
 
 def run_process_pool(spec: ExperimentSpec, cells: Sequence[Cell], out_dir: Path, train_fn: TrainFn | str | None,
                      devices: Sequence[str], on_result: OnResult) -> None:
-    """A spawn-context process pool with one worker per device entry (e.g. ['0', '1'] or ['cpu', 'cpu'])."""
+    """A spawn-context process pool with one worker per device entry (e.g. ['0', '1'] or ['cpu', 'cpu']).
+
+    Every cell gets a fresh process (crash isolation; a clean peak-memory measurement on CPU).
+    Progress bars are shown only with a single worker (several would interleave).
+    """
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
     for device in devices:
         queue.put(device)
     threads = cpu_threads_per_worker(devices)
     workers = min(len(devices), len(cells))
-    with ProcessPoolExecutor(max_workers=len(devices), mp_context=ctx, initializer=_init_worker,
-                             initargs=(queue, threads, LOG.getEffectiveLevel())) as pool:
-        LOG.info("process pool: %d worker(s) on %s, %d CPU thread(s) each", workers, ", ".join(devices), threads)
-        futures = {pool.submit(_worker_run, spec, cell, out_dir, train_fn): cell for cell in cells}
+    progress = workers == 1
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
+                             initargs=(queue, threads, LOG.getEffectiveLevel()), max_tasks_per_child=1) as pool:
+        LOG.info("process pool: %d worker(s) on %s, %d CPU thread(s) each, a fresh process per cell", workers,
+                 ", ".join(devices), threads)
+        futures = {pool.submit(_worker_run, spec, cell, out_dir, train_fn, progress): cell for cell in cells}
         for future in as_completed(futures):
             cell = futures[future]
             try:
                 outcome = future.result()
             except BrokenProcessPool:
                 outcome = {"cell_id": cell.cell_id, "status": "failed", "seconds": 0.0,
-                           "error": "worker process died (killed or out of memory?); re-run to resume"}
+                           "error": "worker process died (killed, out of memory, or a calling script without "
+                                    "`if __name__ == '__main__':`, which spawned workers need); re-run to resume"}
             except Exception as err:  # noqa: BLE001 - e.g. an unpicklable train function
                 outcome = {"cell_id": cell.cell_id, "status": "failed", "seconds": 0.0,
                            "error": f"{type(err).__name__}: {err}"}

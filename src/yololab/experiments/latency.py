@@ -88,8 +88,9 @@ def export_onnx(model: torch.nn.Module, imgsz: int, path: Path) -> Path:
     if export_model is not None:
         try:
             return Path(export_model(model, "onnx", imgsz=imgsz, out=path, check=False))
-        except TypeError:  # an exporter with another signature: fall back to the plain export below
-            LOG.debug("yololab.deploy.export_model signature differs; using torch.onnx directly")
+        except Exception as err:  # noqa: BLE001 - fall back to the plain export below
+            LOG.warning("yololab.deploy export failed (%s: %s); exporting with torch.onnx directly",
+                        type(err).__name__, err)
     probe = _decoded(copy.deepcopy(model).float().eval().fuse())
     path.parent.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings():

@@ -107,9 +107,11 @@ def training_curves(curves: dict[str, Path], stem: Path) -> dict[str, Path] | No
     ax_map, ax_loss = fig.subplots(1, 2)
     for i, (name, (epochs, maps, loss)) in enumerate(series.items()):
         style = {"color": f"C{i % 10}", "lw": 1.2, "marker": "o" if len(epochs) < 15 else None, "ms": 3}
-        if maps:
-            scale = 100 if max((m for m in maps if math.isfinite(m)), default=0) <= 1 else 1
-            ax_map.plot(epochs, [scale * m for m in maps], label=name, **style)
+        validated = [(e, m) for e, m in zip(epochs, maps or []) if math.isfinite(m)]  # val_every > 1: gaps
+        if validated:
+            scale = 100 if max(m for _, m in validated) <= 1 else 1
+            ax_map.plot([e for e, _ in validated], [scale * m for _, m in validated], label=name,
+                        **{**style, "marker": "o"})
         if loss:
             ax_loss.plot(epochs, loss, label=name, **style)
     ax_map.set(xlabel="epoch", ylabel="val mAP50-95 (%)", title="Validation mAP50-95")

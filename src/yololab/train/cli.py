@@ -20,7 +20,7 @@ LOG = logging.getLogger("yololab")
 S = argparse.SUPPRESS
 
 #: command-line flag -> TrainConfig field (flags not listed map by replacing '-' with '_')
-FLAG_FIELDS = {"no_amp": "amp", "no_progress": "progress"}
+FLAG_FIELDS = {"no_amp": "amp", "no_progress": "progress", "no_plots": "plots"}
 
 
 class UserError(Exception):
@@ -71,6 +71,7 @@ def add_train_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser
     p.add_argument("--hyp", default=S, metavar="YAML",
                    help="hyperparameter/augmentation overrides (upstream hyp.*.yaml style)")
     p.add_argument("--no-progress", action="store_false", default=S, help="no progress bar")
+    p.add_argument("--no-plots", action="store_false", default=S, help="no results.png")
     p.add_argument("--json", default=None, help="write the run summary as JSON here")
     p.set_defaults(func=cmd_train)
     return p
@@ -130,6 +131,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from yololab.train.distributed import dist_env
     from yololab.train.trainer import NonFiniteLossError, train
 
+    if not dist_env().is_main:  # under torchrun only rank 0 logs progress
+        logging.getLogger("yololab").setLevel(logging.WARNING)
     try:
         cfg = resolve_train_config(args)
         summary = train(cfg)

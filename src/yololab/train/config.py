@@ -40,3 +40,4 @@ class TrainConfig:
     val_iou: float = 0.6
     resume: bool = False                   # continue from out/weights/last.pt
     progress: bool = True
+    plots: bool = True                     # results.png at the end of the run

@@ -192,7 +192,8 @@ class Trainer:
         except ValueError as err:
             raise ValueError(f"cannot resume from {self.last}: its optimizer does not match this run ({err}); "
                              f"keep backbone_lr_mult and freeze as they were") from None
-        self.scheduler.load_state_dict(dict(ckpt["scheduler"]))
+        # the lr factor function is this run's (its epochs may differ from the checkpoint's)
+        self.scheduler.load_state_dict({**ckpt["scheduler"], "lr_lambdas": [None] * len(self.scheduler.lr_lambdas)})
         for group in self.optimizer.param_groups:  # the schedule of this run's epochs
             group["lr"] = group["initial_lr"] * self.lf(start)
         if self.amp and ckpt.get("scaler"):
@@ -266,11 +267,16 @@ class Trainer:
         }
         if self.main:
             summary["best_map50_95"] = self._best_map()
-            self._plot()
+            if cfg.plots:
+                self._plot()
         return summary
 
-    def train_one_epoch(self, epoch: int) -> tuple[list[float], int]:
-        """One pass over this rank's shard; returns (mean box/obj/cls loss over all ranks, images seen)."""
+    def train_one_epoch(self, epoch: int, max_batches: int | None = None) -> tuple[list[float], int]:
+        """One pass over this rank's shard; returns (mean box/obj/cls loss over all ranks, images seen).
+
+        ``max_batches`` stops early (benchmarks); ``self.batch_seconds`` gets each batch's wall time,
+        data loading included.
+        """
         cfg, model, device = self.cfg, self.model, self.device
         model.train()
         seed = epoch_seed(cfg.seed, epoch, self.dist.rank)
@@ -288,7 +294,11 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         bar = tqdm(self.loader, total=nb, disable=not (cfg.progress and self.main), leave=False,
                    bar_format="{l_bar}{bar:10}{r_bar}", dynamic_ncols=True)
+        self.batch_seconds: list[float] = []
+        tick = time.perf_counter()
         for i, (imgs, targets, paths, _) in enumerate(bar):
+            if max_batches is not None and i >= max_batches:
+                break
             ni = i + nb * epoch
             imgs = imgs.to(device, non_blocking=True).float() / 255
             accumulate = accumulate_steps(ni, self.warmup_iters, cfg.batch, cfg.nominal_batch)
@@ -308,6 +318,9 @@ class Trainer:
                 last_opt_step = ni
             mloss = (mloss * i + items) / (i + 1)
             images += imgs.shape[0]
+            now = time.perf_counter()
+            self.batch_seconds.append(now - tick)
+            tick = now
             if bar.disable is False:
                 bar.set_description(f"{epoch}/{cfg.epochs - 1} box {mloss[0]:.4f} obj {mloss[1]:.4f} "
                                     f"cls {mloss[2]:.4f} n {targets.shape[0]} {imgs.shape[-1]}px")
