@@ -6,8 +6,14 @@ import pytest
 import yaml
 
 from yololab.config import ConfigError
-from yololab.experiments.spec import (BackboneEntry, ExperimentSpec, expand_cells, load_spec, parse_devices,
-                                      spec_from_mapping)
+from yololab.experiments.spec import (
+    BackboneEntry,
+    ExperimentSpec,
+    expand_cells,
+    load_spec,
+    parse_devices,
+    spec_from_mapping,
+)
 
 
 def write(tmp_path, values: dict):

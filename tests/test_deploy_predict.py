@@ -84,6 +84,14 @@ def test_predict_missing_source_is_a_clear_error(yolov5n_pt, tmp_path):
     assert main(["predict", "--weights", str(yolov5n_pt), "--source", str(tmp_path / "nope")]) == 2
 
 
+def test_export_cli(yolov5n_pt, tmp_path, capsys):
+    out = tmp_path / "y.onnx"
+    assert main(["export", "--weights", str(yolov5n_pt), "--imgsz", str(IMGSZ), "--dynamic", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "max abs difference" in printed and str(out) in printed and out.is_file()
+    assert main(["export", "--weights", str(yolov5n_pt), "--format", "torchscript", "--nms"]) == 2
+
+
 def test_bench_json(yolov5n_pt, tmp_path):
     out = tmp_path / "bench.json"
     assert main(["bench", "--weights", str(yolov5n_pt), "--backend", "torch", "--imgsz", str(IMGSZ),

@@ -7,7 +7,6 @@ import re
 import shutil
 import subprocess
 
-import numpy as np
 import pytest
 import yaml
 
@@ -61,7 +60,7 @@ def report(tmp_path_factory):
 def test_html_is_self_contained(report):
     out, html_path = report
     text = html_path.read_text()
-    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", text, re.I)  # nothing fetched from anywhere
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", text, re.IGNORECASE)  # nothing fetched from anywhere
     assert "<link" not in text and "<script" not in text
     # mAP vs GFLOPs, mAP vs PyTorch latency, training curves, per-class heatmap: all inline
     assert text.count("data:image/png;base64,") == len(list((out / "plots").glob("*.png"))) == 4

@@ -1,7 +1,13 @@
 """Export a fused detector (decoding in the graph) to ONNX, OpenVINO IR or TorchScript.
 
+The graph maps ``images`` (B, 3, H, W, RGB in [0, 1]) to ``output0`` (B, N, 5+nc) like upstream's
+export. ONNX uses the TorchScript-based ``torch.onnx.export`` (opset 17 by default; the dynamo
+exporter would need onnxscript) and onnxslim; OpenVINO IR is converted from that ONNX file.
+Optional NMS is ONNX's own NonMaxSuppression op appended to the graph (see ``graph.append_nms``).
+
 Every export is checked against PyTorch on a real image: the maximum absolute difference of
-the raw (B, N, 5+nc) outputs is printed, and above ``FP32_TOLERANCE`` an FP32 export raises.
+the (B, N, 5+nc) outputs, boxes in input-size units (see ``parity``), is printed, and above
+``FP32_TOLERANCE`` an FP32 export raises :class:`ExportParityError`.
 """
 
 from __future__ import annotations
@@ -99,14 +105,15 @@ def to_float16(proto: Any) -> Any:
         return float16.convert_float_to_float16(proto, keep_io_types=True)
 
 
-def export_openvino(onnx_path: Path, out_dir: Path, meta: dict[str, Any], half: bool) -> Path:
-    """ONNX -> OpenVINO IR (``out_dir/<name>.xml`` + ``.bin``); FP16 weights only if ``half``."""
+def export_openvino(onnx_path: Path, out: Path, meta: dict[str, Any], half: bool) -> Path:
+    """ONNX -> OpenVINO IR: ``out`` is an .xml path or a folder (``<name>_openvino_model/<name>.xml``),
+    with the .bin beside it; FP16-compressed weights only if ``half``."""
     import openvino as ov
 
     model = ov.convert_model(str(onnx_path))
     model.set_rt_info(md.dumps(meta), [md.KEY])
-    out_dir.mkdir(parents=True, exist_ok=True)
-    xml = out_dir / f"{out_dir.name.removesuffix('_openvino_model')}.xml"
+    xml = out if out.suffix == ".xml" else out / f"{out.name.removesuffix('_openvino_model')}.xml"
+    xml.parent.mkdir(parents=True, exist_ok=True)
     ov.save_model(model, str(xml), compress_to_fp16=half)
     return xml
 
@@ -131,8 +138,8 @@ def export_model(model_or_weights: Detector | str | os.PathLike, fmt: str = "onn
     """Export the fused model with in-graph decoding; returns the written file (.onnx, .xml, .torchscript).
 
     ``dynamic`` makes batch, height and width free (ONNX/OpenVINO; a trace is shape-generic anyway).
-    ``half`` stores FP16 weights/compute (ONNX via onnxslim, OpenVINO compressed weights, TorchScript
-    traced in half). ``nms`` (ONNX/OpenVINO) appends ONNX NonMaxSuppression with ``conf``, ``iou`` and
+    ``half`` stores FP16 weights/compute (ONNX via onnxconverter-common with float32 input/output,
+    OpenVINO FP16-compressed weights, TorchScript traced in half); the check then only reports. ``nms`` (ONNX/OpenVINO) appends ONNX NonMaxSuppression with ``conf``, ``iou`` and
     ``max_det`` baked in, adding a ``detections`` (K, 7) output after ``output0``.
     ``check`` compares the export with PyTorch on ``sample`` (default: a real coco128 image if found).
     """

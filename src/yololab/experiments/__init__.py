@@ -25,4 +25,4 @@ def __getattr__(name: str) -> Any:  # lazy: `yololab --help` should not import t
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = sorted(_EXPORTS)
+__all__ = list(_EXPORTS)

@@ -21,7 +21,7 @@ import yaml
 
 from yololab.config import ConfigError
 from yololab.experiments import executors
-from yololab.experiments.cells import (CellPaths, TrainFn, cell_dir, cell_state, read_json, write_json_atomic)
+from yololab.experiments.cells import CellPaths, TrainFn, cell_dir, cell_state, read_json, write_json_atomic
 from yololab.experiments.spec import Cell, ExperimentSpec, expand_cells, load_spec, parse_devices, validate_spec
 
 LOG = logging.getLogger("yololab")

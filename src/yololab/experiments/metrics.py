@@ -19,7 +19,7 @@ AGGREGATED_KEYS = ("params", "backbone_params", "adapter_params", "gflops", *ACC
                    "fps_torch_cpu", "fps_onnxruntime_cpu", "fps_cuda_fp16")
 
 
-def checkpoint_for_eval(paths: "CellPaths") -> Path:
+def checkpoint_for_eval(paths: CellPaths) -> Path:
     """best.pt (the trainer's choice by validation mAP), else last.pt."""
     for path in (paths.best, paths.last):
         if path.is_file():
@@ -27,7 +27,7 @@ def checkpoint_for_eval(paths: "CellPaths") -> Path:
     raise FileNotFoundError(f"no weights/best.pt or weights/last.pt in {paths.root}: did training save?")
 
 
-def evaluate_cell(paths: "CellPaths", data: str, imgsz: int, batch: int = 16, device: str = "cpu",
+def evaluate_cell(paths: CellPaths, data: str, imgsz: int, batch: int = 16, device: str = "cpu",
                   workers: int = 2, progress: bool = False) -> dict[str, Any]:
     """Parameters, fused GFLOPs at ``imgsz`` and COCO mAPs of the cell's best checkpoint on the val split.
 

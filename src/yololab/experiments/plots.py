@@ -11,7 +11,7 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-MAP_COLUMN = re.compile(r"(map50.?95|map_?0?\.5:0?\.95|map50-95)", re.I)
+MAP_COLUMN = re.compile(r"(map50.?95|map_?0?\.5:0?\.95|map50-95)", re.IGNORECASE)
 
 
 def _save(fig: Figure, stem: Path) -> dict[str, Path]:

@@ -106,6 +106,8 @@ class Trainer:
     def setup(self) -> None:
         cfg = self.cfg
         init_seeds(cfg.seed, cfg.deterministic)
+        if self.device.type == "cuda" and not cfg.deterministic:
+            torch.backends.cudnn.benchmark = True  # fixed training shapes: let cuDNN pick its kernels
         ckpt = read_training_checkpoint(self.last) if cfg.resume else None
         self.data: TrainData = load_train_data(cfg.data, cfg.image_dir, cfg.val_data, cfg.val_image_dir,
                                                log=self.main)
