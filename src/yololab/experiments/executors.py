@@ -22,6 +22,10 @@ LOG = logging.getLogger("yololab")
 OnResult = Callable[[Cell, dict], None]
 EXECUTORS = ("local", "process", "ray")
 
+# Workers' OpenMP threads sleep instead of spinning while they wait: on a CPU shared with other work
+# (concurrent cells, other jobs) spinning threads make PyTorch training 10x slower or worse. A value
+# set by the user wins.
+WORKER_OMP_WAIT_POLICY = "PASSIVE"
 _WORKER_DEVICE = "cpu"  # set once per pool worker by _init_worker
 _DEVICE_QUEUE = None
 
@@ -82,6 +86,17 @@ def run_process_pool(spec: ExperimentSpec, cells: Sequence[Cell], out_dir: Path,
     Progress bars are shown only with a single worker (several would interleave).
     """
     ctx = mp.get_context("spawn")
+    saved = os.environ.get("OMP_WAIT_POLICY")
+    os.environ.setdefault("OMP_WAIT_POLICY", WORKER_OMP_WAIT_POLICY)  # read by each new worker's OpenMP
+    try:
+        _run_pool(ctx, spec, cells, out_dir, train_fn, devices, on_result)
+    finally:
+        if saved is None:
+            os.environ.pop("OMP_WAIT_POLICY", None)
+
+
+def _run_pool(ctx, spec: ExperimentSpec, cells: Sequence[Cell], out_dir: Path, train_fn: TrainFn | str | None,
+              devices: Sequence[str], on_result: OnResult) -> None:
     queue = ctx.Queue()
     for device in devices:
         queue.put(device)
@@ -128,7 +143,8 @@ def run_ray(spec: ExperimentSpec, cells: Sequence[Cell], out_dir: Path, train_fn
     started = False
     if not ray.is_initialized():
         address = os.environ.get("RAY_ADDRESS")
-        kwargs = {} if address else {"num_cpus": os.cpu_count() or 1}
+        kwargs = {} if address else {"num_cpus": os.cpu_count() or 1, "runtime_env": {"env_vars": {
+            "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", WORKER_OMP_WAIT_POLICY)}}}
         ray.init(address=address, include_dashboard=False, log_to_driver=True, **kwargs)
         started = True
     try:

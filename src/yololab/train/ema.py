@@ -41,12 +41,17 @@ class ModelEMA:
         self.updates += 1
         d = self.decay_at(self.updates)
         current = unwrap(model).state_dict()
+        ema_floats, model_floats = [], []
         for name, value in self.ema.state_dict().items():
             source = current[name].detach()
             if value.dtype.is_floating_point:
-                value.mul_(d).add_(source.to(value.dtype), alpha=1.0 - d)
+                ema_floats.append(value)
+                model_floats.append(source.to(value.dtype))
             else:
                 value.copy_(source)
+        if ema_floats:  # one fused multi-tensor op instead of hundreds of small ones
+            torch._foreach_mul_(ema_floats, d)
+            torch._foreach_add_(ema_floats, model_floats, alpha=1.0 - d)
 
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to resume: EMA weights, update count and the ramp settings."""
