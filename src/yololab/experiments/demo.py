@@ -8,6 +8,7 @@ report (tables, plots, report.html) -- the same pipeline as ``yololab compare`` 
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -31,9 +32,9 @@ class DemoSettings:
     num_val: int = 60
     max_objects: int = 10
     imgsz: int = 128
-    epochs: int = 24
+    epochs: int = 28
     batch: int = 8
-    backbones: list[str] = field(default_factory=lambda: ["native", "hgnetv2_b0", "timm:resnet18"])
+    backbones: list[str] = field(default_factory=lambda: ["native", "hgnetv2_b0", "timm:mobilenetv3_small_100"])
     hyp: dict = field(default_factory=lambda: {"lr0": 0.04, "warmup_epochs": 1.0, "cls": 4.0})
     augment: dict = field(default_factory=lambda: {"mosaic": 0.0, "scale": 0.25, "translate": 0.05,
                                                    "hsv_s": 0.3, "hsv_v": 0.2})
@@ -71,8 +72,13 @@ def make_demo_data(out: Path, settings: DemoSettings) -> Path:
 
 def run_demo(out_dir: str | Path = "runs/demo", settings: DemoSettings | None = None, executor: str = "process",
              devices: str | None = None, command: str | None = None, **overrides) -> CompareResult:
-    """Dataset -> comparison -> report in ``out_dir``; re-running continues where it stopped."""
+    """Dataset -> comparison -> report in ``out_dir``; re-running continues where it stopped.
+
+    By default the cells train side by side, one per CPU core (``devices='cpu*N'``).
+    """
     settings = replace(settings or DemoSettings(), **overrides)
+    if devices is None:  # one single-threaded cell per core beats one cell at a time on a small CPU
+        devices = f"cpu*{max(1, min(len(settings.backbones), os.cpu_count() or 1))}"
     out = Path(out_dir)
     started = time.perf_counter()
     data = make_demo_data(out, settings)
