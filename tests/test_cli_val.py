@@ -14,6 +14,17 @@ import pytest
 from yololab.cli import main
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """One intra-op thread: on a loaded 2-core machine OpenMP spin-waits make 2 threads far slower."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def _run(argv: list[str], capsys) -> tuple[int, str, str]:
     code = main(argv)
     out = capsys.readouterr()
@@ -24,7 +35,7 @@ def _run(argv: list[str], capsys) -> tuple[int, str, str]:
 def test_val_cli_upstream_yolov5n_on_coco128(yolov5n_pt: Path, coco128: Path, tmp_path: Path, capsys) -> None:
     metrics_json, dt_json = tmp_path / "metrics.json", tmp_path / "dt.json"
     code, out, err = _run(["val", "--weights", str(yolov5n_pt), "--data", str(coco128 / "data.yaml"),
-                           "--imgsz", "640", "--batch", "16", "--json", str(metrics_json),
+                           "--imgsz", "640", "--batch", "16", "--workers", "0", "--json", str(metrics_json),
                            "--save-dt", str(dt_json), "--per-class"], capsys)
     assert code == 0, err
     metrics = json.loads(metrics_json.read_text())

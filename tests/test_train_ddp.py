@@ -31,7 +31,7 @@ def test_torchrun_two_processes_gloo(tmp_path: Path, capsys) -> None:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert "rank 1/2" in proc.stderr and "backend gloo" in proc.stderr
+    assert "rank 0/2" in proc.stderr and "backend gloo" in proc.stderr and "2 process(es)" in proc.stderr
 
     summary = json.loads((out / "summary.json").read_text())
     assert summary["world_size"] == 2 and summary["epochs_run"] == 1

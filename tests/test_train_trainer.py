@@ -22,6 +22,15 @@ from yololab.train.results import EarlyStopping, fitness
 from yololab.train.trainer import NonFiniteLossError, train
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """One intra-op thread: on a loaded 2-core machine OpenMP spin-waits make 2 threads far slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def tiny_data(tmp_path_factory) -> Path:
     return make_synthetic_dataset(tmp_path_factory.mktemp("syn"), num_train=4, num_val=2, img_size=64,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 import signal
 import subprocess
 import sys
@@ -27,7 +28,8 @@ def test_sigkill_then_resume(tmp_path: Path, capsys) -> None:
            "--imgsz", "64", "--batch", "2", "--workers", "0", "--out", str(out), "--no-progress", "--no-plots",
            "--val-every", "1000"]
     with open(log, "w") as handle:
-        proc = subprocess.Popen(cmd, stdout=handle, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(cmd, stdout=handle, stderr=subprocess.STDOUT,
+                                env={**os.environ, "OMP_NUM_THREADS": "1"})
         try:
             deadline = time.monotonic() + 240
             while not last.exists():
@@ -48,7 +50,12 @@ def test_sigkill_then_resume(tmp_path: Path, capsys) -> None:
     assert epoch >= 0 and killed["train_config"]["epochs"] == 500
 
     capsys.readouterr()
-    code = main(["train", "--out", str(out), "--resume", "--epochs", str(epoch + 2)])
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        code = main(["train", "--out", str(out), "--resume", "--epochs", str(epoch + 2)])
+    finally:
+        torch.set_num_threads(threads)
     captured = capsys.readouterr()
     assert code == 0, captured.err[-3000:]
     resumed = torch.load(last, map_location="cpu", weights_only=True)

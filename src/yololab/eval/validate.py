@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,10 +32,11 @@ class ValSettings:
     max_det: int = 300
     workers: int = 2
     half: bool = False
+    rect: bool = True  # rectangular batches; False: square letterbox at image_size (fixed-shape exports)
 
 
 def make_val_loader(records: Sequence[ImageRecord], settings: ValSettings, stride: int = 32):
-    dataset = DetectionDataset(records, settings.image_size, augment=False, rect=True,
+    dataset = DetectionDataset(records, settings.image_size, augment=False, rect=settings.rect,
                                batch_size=settings.batch_size, stride=stride, pad=0.5)
     return create_dataloader(dataset, settings.batch_size, shuffle=False, workers=settings.workers)
 
@@ -70,8 +73,19 @@ def predict_dataset(model: torch.nn.Module, loader, settings: ValSettings, devic
 def validate(model: torch.nn.Module, records: Sequence[ImageRecord], names: Sequence[str],
              settings: ValSettings | None = None, device: str | torch.device = "cpu",
              category_map: Sequence[int] | None = None, progress: bool = True) -> dict:
-    """COCO metrics of ``model`` on ``records`` (the model is used as given: fuse it first for speed)."""
+    """COCO metrics of ``model`` on ``records`` (the model is used as given: fuse it first for speed).
+
+    ``model`` may also be an exported file (.onnx, .xml / OpenVINO folder, .torchscript; see
+    ``yololab.deploy.model_adapter``); a fixed-shape export is scored with square letterboxed batches.
+    """
     settings = settings or ValSettings()
+    if isinstance(model, (str, os.PathLike)):
+        from yololab.deploy.model_adapter import load_val_model
+
+        model = load_val_model(model)
+    if getattr(model, "input_hw", None) and settings.rect:  # a fixed-shape export cannot take rect batches
+        LOG.info("fixed-shape export %s: square letterboxed batches (rect=False)", model.input_hw)
+        settings = dataclasses.replace(settings, rect=False)
     device = torch.device(device)
     if len(names) != model.head.num_classes:
         raise ValueError(f"the dataset has {len(names)} classes but the model predicts "
