@@ -39,7 +39,7 @@ def tiny_data(tmp_path_factory) -> Path:
 
 def _cfg(data: Path, out: Path, **overrides) -> TrainConfig:
     values = dict(model="yolov5n", data=str(data), imgsz=64, batch=2, epochs=2, workers=0, out=str(out),
-                  hyp={"lr0": 0.02}, progress=False, seed=3)
+                  hyp={"lr0": 0.02}, progress=False, plots=False, seed=3)
     values.update(overrides)
     return TrainConfig(**values)
 
@@ -52,7 +52,7 @@ def _rows(path: Path) -> list[dict[str, str]]:
 @pytest.fixture(scope="module")
 def two_epoch_run(tiny_data: Path, tmp_path_factory) -> tuple[Path, dict]:
     out = tmp_path_factory.mktemp("run2")
-    return out, train(_cfg(tiny_data, out))
+    return out, train(_cfg(tiny_data, out, plots=True))
 
 
 def test_run_writes_weights_only_checkpoints_and_reports(two_epoch_run) -> None:
@@ -163,3 +163,23 @@ def test_early_stopping_and_fitness() -> None:
     stopper = EarlyStopping(patience=2)
     assert [stopper(e, f) for e, f in enumerate([0.1, 0.2, 0.15, 0.19, 0.3])] == [False, False, False, True, False]
     assert EarlyStopping(patience=0)(50, 0.0) is False  # 0 disables it
+
+
+def test_weights_init_new_classes_freeze_and_backbone_lr(yolov5n_pt: Path, tiny_data: Path, tmp_path: Path,
+                                                         caplog) -> None:
+    """--weights with another class count re-initialises the head; frozen stages keep the imported weights."""
+    with caplog.at_level("INFO", logger="yololab"):
+        summary = train(_cfg(tiny_data, tmp_path, epochs=1, weights=str(yolov5n_pt), freeze=2,
+                             backbone_lr_mult=0.1))
+    assert "re-initialised" in caplog.text and "froze the first 2 backbone stages" in caplog.text
+    ckpt = torch.load(summary["last"], weights_only=True)
+    assert ckpt["spec"]["num_classes"] == 2 and ckpt["spec"]["names"] == ["square", "circle"]
+    imported = load_model(yolov5n_pt).state_dict()
+    trained = ckpt["model_state"]
+    frozen = [k for k in trained if k.startswith(("backbone.stem.", "backbone.stage2."))]
+    assert frozen and all(torch.equal(trained[k], imported[k]) for k in frozen if k in imported)
+    later = [k for k in trained if k.startswith("backbone.stage4.") and k.endswith("conv.weight")]
+    assert later and not all(torch.equal(trained[k], imported[k]) for k in later)
+    header = _rows(tmp_path / "results.csv")[0]
+    assert "lr/backbone.decay" in header
+    assert float(header["lr/backbone.decay"]) == pytest.approx(0.1 * float(header["lr/decay"]), rel=1e-3)

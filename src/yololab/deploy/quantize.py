@@ -101,6 +101,14 @@ def decode_tail_nodes(proto: Any, stop_ops: Sequence[str] = ("Conv",)) -> list[s
     return tail
 
 
+def head_conv_nodes(proto: Any) -> list[str]:
+    """The convolutions that feed the decode tail (the detection head's output layers)."""
+    tail = set(decode_tail_nodes(proto))
+    producer = {out: node for node in proto.graph.node for out in node.output}
+    return sorted({producer[i].name for node in proto.graph.node if node.name in tail
+                   for i in node.input if i in producer and producer[i].op_type == "Conv"})
+
+
 def _name_nodes(proto: Any) -> None:
     """Give unnamed nodes a name (the quantizer's exclusion list works by node name)."""
     for i, node in enumerate(proto.graph.node):
@@ -128,6 +136,7 @@ def quantize_onnx(model: str | os.PathLike, out: str | os.PathLike, data: str | 
                   imgsz: int | tuple[int, int] | None = None, method: str = "minmax",
                   per_channel: bool = True, exclude_tail: bool = True, exclude: Sequence[str] = (),
                   activation_type: str = "uint8", preprocess: bool = True, seed: int = 0,
+                  op_types: Sequence[str] | None = None, exclude_head: bool = False,
                   extra_options: dict[str, Any] | None = None) -> Path:
     """Quantize an FP32 ONNX detector to INT8 (QDQ) with ONNX Runtime static quantization.
 
@@ -165,6 +174,8 @@ def quantize_onnx(model: str | os.PathLike, out: str | os.PathLike, data: str | 
         _name_nodes(proto)
         onnx.save(proto, str(src))
         skip = list(exclude) + (decode_tail_nodes(proto) if exclude_tail else [])
+        if exclude_head:
+            skip += head_conv_nodes(proto)
         reader = LetterboxCalibrationReader(images, hw, stride, proto.graph.input[0].name)
         # Not CalibMaxIntermediateOutputs: ORT 1.32's MinMax calibrator drops the chunks it clears.
         options = {"ActivationSymmetric": activation_type == "int8", "WeightSymmetric": True}
@@ -175,6 +186,7 @@ def quantize_onnx(model: str | os.PathLike, out: str | os.PathLike, data: str | 
         quantize_static(str(src), str(out), reader, quant_format=QuantFormat.QDQ, per_channel=per_channel,
                         activation_type=QuantType.QUInt8 if activation_type == "uint8" else QuantType.QInt8,
                         weight_type=QuantType.QInt8, nodes_to_exclude=skip,
+                        op_types_to_quantize=list(op_types) if op_types else None,
                         calibrate_method={"minmax": CalibrationMethod.MinMax,
                                           "percentile": CalibrationMethod.Percentile,
                                           "entropy": CalibrationMethod.Entropy}[method],

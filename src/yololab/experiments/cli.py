@@ -62,6 +62,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
         paths = write_report(args.out)
         print(f"report: {paths['html']}")
         return 0
+    if args.retime and not args.config and not args.data:  # the folder's own spec
+        args.config = str(Path(args.out) / "experiment.yaml")
+    if args.retime:
+        for bench in Path(args.out).glob("cells/*/bench.json"):
+            bench.unlink()
     if not args.config and not args.data:
         raise SystemExit("yololab compare: give --config exp.yaml or at least --data (and --models/--backbones)")
     spec = spec_from_mapping(spec_values(args), args.config or "command line")
@@ -83,7 +88,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0 if not result.failed else 1
 
 
-COMPARE_ORDER = ["config", *_SPEC_FLAGS, "out", "executor", "devices", "dry_run", "report_only"]
+COMPARE_ORDER = ["config", *_SPEC_FLAGS, "out", "executor", "devices", "dry_run", "report_only", "retime"]
 DEMO_ORDER = ["out", "quick", "executor", "devices"]
 
 
@@ -115,6 +120,8 @@ def add_compare_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dry-run", action="store_true", help="build and save untrained models instead of training: "
                                                           "checks the spec, the cells and the report in seconds")
     p.add_argument("--report-only", action="store_true", help="only rewrite the tables/plots/report from --out")
+    p.add_argument("--retime", action="store_true", help="measure every cell's latency again (e.g. on an idle "
+                                                          "machine), then rewrite the report; nothing is retrained")
     p.add_argument("--no-progress", action="store_true", help="no per-batch progress bars")
     p.set_defaults(func=cmd_compare)
 

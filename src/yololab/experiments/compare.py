@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
 import platform
 import sys
 import time
@@ -189,6 +190,7 @@ def run_benchmarks(spec: ExperimentSpec, out: Path, cells: list[Cell]) -> None:
     for i, (cell, paths) in enumerate(todo, 1):
         LOG.info("latency [%d/%d] %s at %d px (%s)", i, len(todo), cell.cell_id, settings["imgsz"],
                  ", ".join(spec.latency_backends))
+        load = _loadavg()
         try:
             model = load_model(checkpoint_for_eval(paths))
             results = benchmark_model(model, settings["imgsz"], paths.onnx, spec.latency_runs, spec.latency_warmup,
@@ -196,7 +198,16 @@ def run_benchmarks(spec: ExperimentSpec, out: Path, cells: list[Cell]) -> None:
         except Exception as err:  # noqa: BLE001 - recorded, the table shows it as missing
             LOG.warning("%s: latency failed: %s", cell.cell_id, err)
             results = {"error": f"{type(err).__name__}: {err}"}
-        write_json_atomic(paths.bench, {"settings": settings, "results": results})
+        write_json_atomic(paths.bench, {"settings": settings, "results": results,
+                                        "loadavg_1min": max(load, _loadavg()), "cpu_count": os.cpu_count()})
+
+
+def _loadavg() -> float:
+    """The 1-minute load average (0 where unknown): other work competing for the CPU while timing."""
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return 0.0
 
 
 def collect_rows(out: Path, cells: list[Cell]) -> list[dict]:
@@ -211,7 +222,10 @@ def collect_rows(out: Path, cells: list[Cell]) -> list[dict]:
         if metrics is not None:
             row.update(metrics)
             row["status"] = "done"
-            bench = (read_json(paths.bench) or {}).get("results", {})
+            bench_file = read_json(paths.bench) or {}
+            bench = bench_file.get("results", {})
+            if "loadavg_1min" in bench_file:
+                row["latency_loadavg"] = bench_file["loadavg_1min"]
             for backend, res in bench.items():
                 if isinstance(res, dict) and res.get("median_ms"):
                     row[f"latency_{backend}_ms"] = res["median_ms"]

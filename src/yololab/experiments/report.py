@@ -26,6 +26,19 @@ def _latency_devices(rows: list[dict]) -> dict[str, str]:
     return out
 
 
+def busy_warning(rows: list[dict]) -> str | None:
+    """A caution when latency was timed while other work loaded the CPU (1-min load > half the cores)."""
+    import os
+
+    loads = [r["latency_loadavg"] for r in rows if isinstance(r.get("latency_loadavg"), (int, float))]
+    cores = os.cpu_count() or 1
+    if loads and max(loads) > 0.5 * cores:
+        return (f"Caution: the CPU was busy while timing (1-minute load average up to {max(loads):.1f} on "
+                f"{cores} cores), so CPU latencies are inflated and noisy; re-time them on an idle machine "
+                f"with: yololab compare --out DIR --retime.")
+    return None
+
+
 def caption_parts(spec: dict, rows: list[dict], data_name: str) -> list[tuple[str, str]]:
     """Caption sentences as (plain text, LaTeX) pairs: metric, units and measuring conventions."""
     eval_size = spec.get("eval_imgsz") or spec.get("imgsz")
@@ -56,6 +69,9 @@ def caption_parts(spec: dict, rows: list[dict], data_name: str) -> list[tuple[st
                       f"{runs} runs after {warmup} warm-up runs, FP32 unless noted; {where}. FPS = 1000/latency.",
                       f"Latency: batch 1, fused, model + box decoding (no pre-processing, no NMS), median of "
                       f"{runs} runs after {warmup} warm-up runs, FP32 unless noted; {esc(where)}."))
+    busy = busy_warning(rows)
+    if busy:
+        parts.append((busy, esc(busy)))
     train = (f"Every row: {spec.get('epochs')} epochs at {spec.get('imgsz')} px, batch {spec.get('batch')}, the "
              f"same schedule, augmentation, evaluator and seeds ({', '.join(map(str, seeds))}); only the "
              f"backbone entry differs (Init: scratch = random initialisation).")

@@ -160,7 +160,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------- val
 def add_val_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser("val", help="COCO mAP of a checkpoint on a dataset split, or of a results JSON",
-                       description="yololab val --weights W --data D [...]   or   yololab val --gt GT.json --dt DT.json")
+                       description="yololab val --weights W --data D [...]  or  "
+                                   "yololab val --gt GT.json --dt DT.json")
     p.add_argument("--weights", default=None, help="yololab or upstream YOLOv5/YOLOv7 .pt")
     p.add_argument("--data", default=None, help="data YAML, or a COCO instances JSON (with --image-dir)")
     p.add_argument("--image-dir", default=None, help="image folder of a COCO JSON --data")

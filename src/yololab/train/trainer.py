@@ -41,7 +41,13 @@ from yololab.train.hyp import Hyperparameters, scale_loss_gains
 from yololab.train.loss import YOLOLoss
 from yololab.train.optim import build_optimizer
 from yololab.train.results import EarlyStopping, ResultsCSV, fitness
-from yololab.train.schedule import accumulate_steps, build_scheduler, scaled_weight_decay, warmup_iterations, warmup_step
+from yololab.train.schedule import (
+    accumulate_steps,
+    build_scheduler,
+    scaled_weight_decay,
+    warmup_iterations,
+    warmup_step,
+)
 from yololab.train.state import read_training_checkpoint, set_rng_state, training_checkpoint
 
 LOG = logging.getLogger("yololab")
