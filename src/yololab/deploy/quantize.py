@@ -181,6 +181,9 @@ def quantize_onnx(model: str | os.PathLike, out: str | os.PathLike, data: str | 
         options = {"ActivationSymmetric": activation_type == "int8", "WeightSymmetric": True}
         if method == "percentile":
             options["CalibPercentile"] = 99.999
+        # Calibrate in chunks (ORT merges the ranges/histograms): the histogram methods would
+        # otherwise keep every activation of every image in memory (tens of GB at 640).
+        options["CalibStridedMinMax"] = max(d for d in range(1, 17) if len(images) % d == 0)
         options.update(extra_options or {})
         out.parent.mkdir(parents=True, exist_ok=True)
         quantize_static(str(src), str(out), reader, quant_format=QuantFormat.QDQ, per_channel=per_channel,

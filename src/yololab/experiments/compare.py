@@ -123,7 +123,7 @@ def run_compare(spec: ExperimentSpec | str | Path | dict, out_dir: str | Path, e
         if executor == "local":
             executors.run_local(spec, todo, out, train_fn, spec.devices, on_result, progress)
         elif executor == "process":
-            executors.run_process_pool(spec, todo, out, train_fn, spec.devices, on_result)
+            executors.run_process_pool(spec, todo, out, train_fn, spec.devices, on_result, progress)
         else:
             executors.run_ray(spec, todo, out, train_fn, spec.devices, on_result)
     if bench:
@@ -160,7 +160,7 @@ def _write_run_info(out: Path, spec: ExperimentSpec, command: str | None, execut
     """experiment.yaml (the resolved spec) and run.json (command, versions, device) for the report."""
     (out / "experiment.yaml").write_text(yaml.safe_dump(spec.to_dict(), sort_keys=False))
     previous = read_json(out / "run.json") or {}
-    info = {"command": command or previous.get("command") or "run_compare(...) from Python",
+    info = {"command": previous.get("command") or command or "run_compare(...) from Python",  # the first one
             "executor": executor, "devices": spec.devices, "environment": environment(),
             "started": previous.get("started") or time.strftime("%Y-%m-%d %H:%M:%S"),
             "updated": time.strftime("%Y-%m-%d %H:%M:%S"),

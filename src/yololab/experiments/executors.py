@@ -79,7 +79,7 @@ def _worker_run(spec: ExperimentSpec, cell: Cell, out_dir: Path, train_fn: Train
 
 
 def run_process_pool(spec: ExperimentSpec, cells: Sequence[Cell], out_dir: Path, train_fn: TrainFn | str | None,
-                     devices: Sequence[str], on_result: OnResult) -> None:
+                     devices: Sequence[str], on_result: OnResult, progress: bool = True) -> None:
     """A spawn-context process pool with one worker per device entry (e.g. ['0', '1'] or ['cpu', 'cpu']).
 
     Every cell gets a fresh process (crash isolation; a clean peak-memory measurement on CPU).
@@ -89,20 +89,20 @@ def run_process_pool(spec: ExperimentSpec, cells: Sequence[Cell], out_dir: Path,
     saved = os.environ.get("OMP_WAIT_POLICY")
     os.environ.setdefault("OMP_WAIT_POLICY", WORKER_OMP_WAIT_POLICY)  # read by each new worker's OpenMP
     try:
-        _run_pool(ctx, spec, cells, out_dir, train_fn, devices, on_result)
+        _run_pool(ctx, spec, cells, out_dir, train_fn, devices, on_result, progress)
     finally:
         if saved is None:
             os.environ.pop("OMP_WAIT_POLICY", None)
 
 
 def _run_pool(ctx, spec: ExperimentSpec, cells: Sequence[Cell], out_dir: Path, train_fn: TrainFn | str | None,
-              devices: Sequence[str], on_result: OnResult) -> None:
+              devices: Sequence[str], on_result: OnResult, progress: bool) -> None:
     queue = ctx.Queue()
     for device in devices:
         queue.put(device)
     threads = cpu_threads_per_worker(devices)
     workers = min(len(devices), len(cells))
-    progress = workers == 1
+    progress = progress and workers == 1
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
                              initargs=(queue, threads, LOG.getEffectiveLevel()), max_tasks_per_child=1) as pool:
         LOG.info("process pool: %d worker(s) on %s, %d CPU thread(s) each, a fresh process per cell", workers,

@@ -84,6 +84,8 @@ def render_html(cell_rows: Sequence[dict], mean_rows: Sequence[dict], figures: S
         parts += [_figure_html(f) for f in figures]
     parts += ["<h2>How this was run</h2>", "<h3>Command</h3>",
               f"<pre id='command'>{html.escape(str(run.get('command', '')))}</pre>",
+              *([f"<p>Later invocations on this folder:</p><pre>{html.escape(chr(10).join(later))}</pre>"]
+                if (later := [c for c in run.get("commands", [])[1:] if c]) else []),
               "<h3>Environment</h3>",
               _kv_table({"yololab": env.get("yololab"), "torch": env.get("torch"), "timm": env.get("timm"),
                          "onnxruntime": env.get("onnxruntime"), "python": env.get("python"),
