@@ -11,7 +11,12 @@ def _export(args: argparse.Namespace) -> int:
 
     path = export_model(args.weights, args.format, imgsz=args.imgsz, batch=args.batch, dynamic=args.dynamic,
                         half=args.half, nms=args.nms, out=args.out, conf=args.conf, iou=args.iou,
-                        max_det=args.max_det, opset=args.opset, check=not args.no_check)
+                        max_det=args.max_det, opset=args.opset, check=not args.no_check, int8=args.int8,
+                        data=args.data, calib_images=args.calib_images, calib_method=args.calib_method)
+    if args.int8 and not args.no_check:  # FP32 vs INT8 side by side: mAP on the val split, latency
+        from yololab.deploy.quantize import compare_int8
+
+        compare_int8(args.weights, path, args.data, imgsz=args.imgsz, fmt=args.format)
     print(path)
     return 0
 
@@ -78,7 +83,16 @@ def add_deploy_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-det", type=int, default=300, help="in-graph NMS detections per image")
     p.add_argument("--opset", type=int, default=17)
     p.add_argument("--out", default=None, help="output file (OpenVINO: folder)")
-    p.add_argument("--no-check", action="store_true", help="skip the parity check against PyTorch")
+    p.add_argument("--no-check", action="store_true",
+                   help="skip the parity check against PyTorch (and, with --int8, the FP32 vs INT8 report)")
+    p.add_argument("--int8", action="store_true",
+                   help="INT8 post-training quantization (onnx: ONNX Runtime QDQ; openvino: NNCF), "
+                        "calibrated on training images of --data")
+    p.add_argument("--data", default=None, help="data YAML: --int8 calibrates on its train split "
+                                                "and reports FP32 vs INT8 mAP on its val split")
+    p.add_argument("--calib-images", type=int, default=300, help="training images to calibrate on")
+    p.add_argument("--calib-method", default="minmax", choices=["minmax", "percentile", "entropy"],
+                   help="activation range estimation (onnx --int8)")
     p.set_defaults(func=_export)
 
     p = sub.add_parser("predict", help="detect objects in images, folders, globs, videos or .txt lists")

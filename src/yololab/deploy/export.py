@@ -134,7 +134,9 @@ def export_model(model_or_weights: Detector | str | os.PathLike, fmt: str = "onn
                  imgsz: int | tuple[int, int] = 640, batch: int = 1, dynamic: bool = False,
                  half: bool = False, nms: bool = False, out: str | os.PathLike | None = None, *,
                  conf: float = 0.25, iou: float = 0.45, max_det: int = 300, opset: int = OPSET,
-                 check: bool = True, sample: str | os.PathLike | None = None) -> Path:
+                 check: bool = True, sample: str | os.PathLike | None = None, int8: bool = False,
+                 data: str | os.PathLike | None = None, calib_images: int = 300,
+                 calib_method: str = "minmax") -> Path:
     """Export the fused model with in-graph decoding; returns the written file (.onnx, .xml, .torchscript).
 
     ``dynamic`` makes batch, height and width free (ONNX/OpenVINO; a trace is shape-generic anyway).
@@ -142,6 +144,8 @@ def export_model(model_or_weights: Detector | str | os.PathLike, fmt: str = "onn
     OpenVINO FP16-compressed weights, TorchScript traced in half); the check then only reports. ``nms`` (ONNX/OpenVINO) appends ONNX NonMaxSuppression with ``conf``, ``iou`` and
     ``max_det`` baked in, adding a ``detections`` (K, 7) output after ``output0``.
     ``check`` compares the export with PyTorch on ``sample`` (default: a real coco128 image if found).
+    ``int8`` (ONNX/OpenVINO) quantizes after export, calibrating on ``calib_images`` training images
+    of the data YAML ``data`` (see ``yololab.deploy.quantize``); the check then only reports.
     """
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}; expected one of {', '.join(FORMATS)}")
@@ -150,15 +154,25 @@ def export_model(model_or_weights: Detector | str | os.PathLike, fmt: str = "onn
                          "exports decode only, run NMS with yololab.eval.nms afterwards")
     if batch < 1:
         raise ValueError(f"batch must be >= 1, got {batch}")
+    if int8 and (fmt == "torchscript" or half or nms):
+        raise ValueError("int8=True quantizes an FP32 ONNX/OpenVINO graph without NMS: use fmt='onnx' "
+                         "or 'openvino' with half=False and nms=False")
+    if int8 and data is None:
+        raise ValueError("int8=True needs data= (a data YAML: its training images calibrate the INT8 ranges)")
     model, stem = _as_model(model_or_weights)
     hw = _hw(imgsz, model.stride)
     nms_cfg = {"conf": float(conf), "iou": float(iou), "max_det": int(max_det)} if nms else None
     meta = md.build_metadata(model, hw, batch, dynamic, half, nms_cfg, fmt)
-    out = Path(out) if out is not None else _default_out(stem, fmt, hw)
+    out = Path(out) if out is not None else _default_out(f"{stem}_int8" if int8 else stem, fmt, hw)
     images = torch.from_numpy(sample_batch(hw, batch, model.stride, sample))
     wrapper = DecodedDetector(model).eval()
 
-    if fmt == "onnx":
+    if int8:
+        from yololab.deploy.quantize import export_int8
+
+        path = export_int8(wrapper, images, out, meta, fmt, dynamic=dynamic, opset=opset, data=data,
+                           calib_images=calib_images, method=calib_method)
+    elif fmt == "onnx":
         path = export_onnx(wrapper, images, out, meta, dynamic, half, nms_cfg, opset)
     elif fmt == "openvino":
         with tempfile.TemporaryDirectory() as tmp:
@@ -169,14 +183,14 @@ def export_model(model_or_weights: Detector | str | os.PathLike, fmt: str = "onn
         traced_model = copy.deepcopy(wrapper).half() if half else wrapper
         path = export_torchscript(traced_model, images.half() if half else images, out, meta)
     LOG.info("exported %s (%s, %dx%d, batch %s%s%s)", path, fmt, *hw, "dynamic" if dynamic else batch,
-             ", fp16" if half else "", ", nms" if nms else "")
+             ", fp16" if half else ", int8" if int8 else "", ", nms" if nms else "")
     if check:
-        check_parity(wrapper, path, images, fmt, half)
+        check_parity(wrapper, path, images, fmt, half, int8)
     return path
 
 
 def check_parity(wrapper: DecodedDetector, path: Path, images: torch.Tensor, fmt: str,
-                 half: bool) -> Parity:
+                 half: bool, int8: bool = False) -> Parity:
     """Compare the exported file with PyTorch on ``images``; raises if FP32 and above 1e-3."""
     from yololab.deploy.backends import Backend
 
@@ -184,7 +198,7 @@ def check_parity(wrapper: DecodedDetector, path: Path, images: torch.Tensor, fmt
         ref = wrapper(images.float()).numpy()
     backend = Backend(path, kind={"onnx": "onnxruntime"}.get(fmt, fmt))
     parity = compare_outputs(backend.infer(images.numpy()), ref, tuple(images.shape[2:]))
-    print(f"{fmt} export {path}: {parity}{' [fp16]' if half else ''}")
-    if not half and parity.max_abs > FP32_TOLERANCE:
+    print(f"{fmt} export {path}: {parity}{' [fp16]' if half else ' [int8]' if int8 else ''}")
+    if not (half or int8) and parity.max_abs > FP32_TOLERANCE:
         raise ExportParityError(f"{path}: outputs differ from PyTorch: {parity} > {FP32_TOLERANCE} in FP32")
     return parity

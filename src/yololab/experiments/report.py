@@ -76,6 +76,9 @@ def caption_parts(spec: dict, rows: list[dict], data_name: str) -> list[tuple[st
              f"same schedule, augmentation, evaluator and seeds ({', '.join(map(str, seeds))}); only the "
              f"backbone entry differs (Init: scratch = random initialisation).")
     parts.append((train, esc(train)))
+    memory = ("Train: wall time of the training run; Peak mem: peak resident memory of the cell's training process "
+              "on CPU, torch's peak allocation on CUDA.")
+    parts.append((memory, esc(memory)))
     parts.append(("Best value per column in bold.", "Best value per column in bold."))
     return parts
 
