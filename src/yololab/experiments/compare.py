@@ -121,6 +121,9 @@ def run_compare(spec: ExperimentSpec | str | Path | dict, out_dir: str | Path, e
 
     if todo:
         if executor == "local":
+            if len(spec.devices) > 1:
+                LOG.warning("local executor: one cell at a time on device %s (use --executor process to run "
+                            "one cell per device)", spec.devices[0])
             executors.run_local(spec, todo, out, train_fn, spec.devices, on_result, progress)
         elif executor == "process":
             executors.run_process_pool(spec, todo, out, train_fn, spec.devices, on_result, progress)
