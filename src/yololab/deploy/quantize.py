@@ -35,7 +35,7 @@ INPUT = "images"
 def calibration_files(data: str | os.PathLike, n: int = 300, split: str = "train",
                       seed: int = 0) -> list[Path]:
     """``n`` image paths of ``split`` (default the training split) of a data YAML: all of them when
-    there are fewer, else an evenly spaced, seed-shuffled pick (deterministic)."""
+    there are fewer, else a random pick of ``n`` (deterministic for a ``seed``), in file order."""
     from yololab.data import load_split
 
     records, _ = load_split(data, split, log=False)
@@ -133,10 +133,10 @@ def _pair(imgsz: int | Sequence[int]) -> tuple[int, int]:
 # ------------------------------------------------------------------------------ quantization
 def quantize_onnx(model: str | os.PathLike, out: str | os.PathLike, data: str | os.PathLike | None = None, *,
                   calib_images: int = 300, images: Sequence[str | os.PathLike] | None = None,
-                  imgsz: int | tuple[int, int] | None = None, method: str = "minmax",
+                  imgsz: int | tuple[int, int] | None = None, method: str = "percentile",
                   per_channel: bool = True, exclude_tail: bool = True, exclude: Sequence[str] = (),
                   activation_type: str = "uint8", preprocess: bool = True, seed: int = 0,
-                  op_types: Sequence[str] | None = None, exclude_head: bool = False,
+                  op_types: Sequence[str] | None = None, exclude_head: bool = True,
                   extra_options: dict[str, Any] | None = None) -> Path:
     """Quantize an FP32 ONNX detector to INT8 (QDQ) with ONNX Runtime static quantization.
 
@@ -146,7 +146,7 @@ def quantize_onnx(model: str | os.PathLike, out: str | os.PathLike, data: str | 
     tail in float (see the module doc); ``exclude`` adds more node names. Returns ``out``.
     """
     import onnx
-    from onnxruntime.quantization import (CalibrationMethod, QuantFormat, QuantType, quantize_static)
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     if method not in CALIB_METHODS:
@@ -155,7 +155,7 @@ def quantize_onnx(model: str | os.PathLike, out: str | os.PathLike, data: str | 
     if images is None:
         if data is None:
             raise ValueError("INT8 calibration needs images: pass data (a data YAML) or images")
-        images = calibration_files(data, calib_images)
+        images = calibration_files(data, calib_images, seed=seed)
     proto = onnx.load(str(model))
     meta = md.loads(next((p.value for p in proto.metadata_props if p.key == md.KEY), None))
     if meta.get("half"):
@@ -169,7 +169,11 @@ def quantize_onnx(model: str | os.PathLike, out: str | os.PathLike, data: str | 
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "fp32.onnx"
         if preprocess:  # shape inference + ORT graph optimisations first, as ORT recommends
-            quant_pre_process(str(model), str(src), skip_symbolic_shape=False)
+            try:
+                quant_pre_process(str(model), str(src), skip_symbolic_shape=False)
+            except Exception as err:  # symbolic inference gives up on dynamic H/W through Resize
+                LOG.debug("symbolic shape inference failed (%s); ONNX shape inference only", err)
+                quant_pre_process(str(model), str(src), skip_symbolic_shape=True)
             proto = onnx.load(str(src))
         _name_nodes(proto)
         onnx.save(proto, str(src))
@@ -206,3 +210,140 @@ def quantize_onnx(model: str | os.PathLike, out: str | os.PathLike, data: str | 
     LOG.info("INT8 %s: %d calibration images at %dx%d (%s), %d float tail nodes, %.1f s",
              out, len(images), *hw, method, len(skip), time.perf_counter() - started)
     return out
+
+
+# ------------------------------------------------------------------------------ export entry point
+def export_int8(wrapper: Any, images: Any, out: Path, meta: dict[str, Any], fmt: str, *, dynamic: bool,
+                opset: int, data: str | os.PathLike | None, calib_images: int = 300,
+                method: str = "percentile", calib_files: Sequence[str | os.PathLike] | None = None) -> Path:
+    """``export_model(..., int8=True)``: FP32 ONNX export, ORT static quantization (QDQ), then for
+    ``fmt='openvino'`` conversion of the QDQ model to IR (OpenVINO reads the Q/DQ pairs as
+    FakeQuantize and runs INT8 kernels). Calibration letterbox: the export's ``imgsz``."""
+    from yololab.deploy.export import export_onnx, export_openvino
+
+    hw = tuple(int(v) for v in images.shape[2:])
+    with tempfile.TemporaryDirectory() as tmp:
+        fp32 = export_onnx(wrapper, images, Path(tmp) / "fp32.onnx", meta, dynamic, False, None, opset)
+        target = out if fmt == "onnx" else Path(tmp) / "int8.onnx"
+        quantize_onnx(fp32, target, data, calib_images=calib_images, images=calib_files, imgsz=hw,
+                      method=method)
+        if fmt == "onnx":
+            return target
+        import onnx
+
+        proto = onnx.load(str(target))
+        meta = md.loads(next((p.value for p in proto.metadata_props if p.key == md.KEY), None)) or meta
+        meta["format"] = fmt
+        return export_openvino(target, out, meta, half=False)
+
+
+# ------------------------------------------------------------------------------ FP32 vs INT8 report
+def _spec(spec: Any) -> tuple[Path, str | None]:
+    return (Path(spec[0]), spec[1]) if isinstance(spec, tuple) else (Path(spec), None)
+
+
+def measure_latency(models: dict[str, Any], imgsz: int | tuple[int, int] = 640, runs: int = 30,
+                    warmup: int = 5, threads: int | None = None,
+                    image: str | os.PathLike | None = None) -> dict[str, dict[str, float]]:
+    """Batch-1 model latency (``Backend.infer`` on a letterboxed real image) of several models,
+    measured *interleaved* (each round runs every model once) so that the drifting load of a
+    shared machine hits all of them alike. ``models``: label -> path or (path, backend kind).
+    Per model: median and min wall ms, and the median CPU ms of this process (steadier than wall
+    time when other jobs compete for the cores)."""
+    from yololab.deploy.backends import Backend
+    from yololab.deploy.samples import sample_batch
+
+    backends = {label: Backend(path, threads=threads, kind=kind)
+                for label, (path, kind) in ((k, _spec(v)) for k, v in models.items())}
+    x = sample_batch(_pair(imgsz), 1, 32, image)
+    for backend in backends.values():
+        for _ in range(warmup):
+            backend.infer(x)
+    wall: dict[str, list[float]] = {k: [] for k in backends}
+    cpu: dict[str, list[float]] = {k: [] for k in backends}
+    for _ in range(runs):
+        for label, backend in backends.items():
+            c, t = time.process_time(), time.perf_counter()
+            backend.infer(x)
+            wall[label].append((time.perf_counter() - t) * 1000)
+            cpu[label].append((time.process_time() - c) * 1000)
+    return {k: {"median_ms": float(np.median(wall[k])), "min_ms": float(np.min(wall[k])),
+                "cpu_median_ms": float(np.median(cpu[k])), "runs": runs, "threads": backends[k].threads}
+            for k in backends}
+
+
+def measure_map(model: Any, data: str | os.PathLike, imgsz: int = 640, split: str = "val",
+                batch: int = 16, workers: int = 2) -> dict[str, Any]:
+    """COCO mAP of a .pt or exported file (path or (path, backend kind)) on a split of a data YAML,
+    through ``validate``: rect batches, or the square letterbox for a fixed-shape export."""
+    from yololab.data import load_data_config, load_split
+    from yololab.deploy.model_adapter import ExportedModel, load_val_model
+    from yololab.eval.validate import ValSettings, validate
+
+    path, kind = _spec(model)
+    records, _ = load_split(data, split, log=False)
+    net = ExportedModel(path, kind=kind) if kind else load_val_model(path)
+    net = net.float().fuse().eval()
+    settings = ValSettings(image_size=imgsz, batch_size=batch, workers=workers)
+    metrics = validate(net, records, load_data_config(data).names, settings, progress=False)
+    return {"map50_95": float(metrics["map50_95"]), "map50": float(metrics["map50"]),
+            "images": len(records), "rect": getattr(net, "input_hw", None) is None}
+
+
+def compare_models(models: dict[str, Any], data: str | os.PathLike, imgsz: int = 640, runs: int = 30,
+                   threads: int | None = None, split: str = "val") -> list[dict[str, Any]]:
+    """One row per model: mAP50-95 / mAP50 on ``split``, and (exported files only) interleaved
+    batch-1 latency at ``imgsz``. ``models``: label -> path or (path, backend kind)."""
+    from yololab.deploy.backends import backend_kind
+
+    timed = {k: v for k, v in models.items() if _spec(v)[1] or backend_kind(_spec(v)[0]) != "torch"}
+    latency = measure_latency(timed, imgsz, runs, threads=threads) if runs else {}
+    return [{"model": label, "path": str(_spec(spec)[0]), **measure_map(spec, data, imgsz, split),
+             **latency.get(label, {})} for label, spec in models.items()]
+
+
+def format_comparison(rows: Sequence[dict[str, Any]], baseline: str | None = None,
+                      target: str | None = None) -> str:
+    """A plain table (mAP50-95, mAP50, latency median/min/CPU, threads) with the load average; the
+    last line compares ``target`` with ``baseline`` (default: the last and first timed rows)."""
+    lines = [f"{'model':<22}{'mAP50-95':>9}{'mAP50':>8}{'median ms':>11}{'min ms':>8}{'CPU ms':>8}"
+             f"{'threads':>8}  protocol"]
+    for r in rows:
+        lat = (f"{r['median_ms']:>11.1f}{r['min_ms']:>8.1f}{r['cpu_median_ms']:>8.1f}{r['threads']:>8}"
+               if "median_ms" in r else f"{'-':>11}{'-':>8}{'-':>8}{'-':>8}")
+        lines.append(f"{r['model']:<22}{r['map50_95']:>9.4f}{r['map50']:>8.4f}{lat}  "
+                     f"{r['images']} images, {'rect batches' if r['rect'] else 'square letterbox'}")
+    timed = [r for r in rows if "median_ms" in r]
+    by_label = {r["model"]: r for r in rows}
+    a = by_label.get(baseline) if baseline else (timed[0] if timed else None)
+    b = by_label.get(target) if target else (timed[-1] if len(timed) > 1 else None)
+    if a and b and "median_ms" in a and "median_ms" in b:
+        lines.append(f"{b['model']} vs {a['model']}: mAP50-95 {100 * (b['map50_95'] - a['map50_95']):+.2f} "
+                     f"points; {a['median_ms'] / b['median_ms']:.2f}x the speed by median wall time "
+                     f"({a['cpu_median_ms'] / b['cpu_median_ms']:.2f}x by CPU time)")
+    lines.append(load_line())
+    return "\n".join(lines)
+
+
+def load_line() -> str:
+    if not hasattr(os, "getloadavg"):
+        return "load average: n/a"
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.2f} {five:.2f} {fifteen:.2f} (1/5/15 min) on {os.cpu_count()} logical CPUs"
+
+
+def compare_int8(weights: str | os.PathLike, int8_path: str | os.PathLike, data: str | os.PathLike,
+                 imgsz: int = 640, fmt: str = "onnx", runs: int = 30,
+                 threads: int | None = None) -> list[dict[str, Any]]:
+    """What ``yololab export --int8`` prints: an FP32 export made like ``int8_path`` (same format,
+    size and dynamic setting) beside it, mAP on the val split and interleaved batch-1 latency."""
+    from yololab.deploy.backends import Backend
+    from yololab.deploy.export import FORMATS, export_model
+
+    meta = Backend(int8_path).meta
+    with tempfile.TemporaryDirectory() as tmp:
+        fp32 = export_model(weights, fmt, imgsz=imgsz, dynamic=bool(meta.get("dynamic")), check=False,
+                            out=Path(tmp) / f"fp32{FORMATS[fmt]}")
+        rows = compare_models({"FP32": fp32, "INT8": int8_path}, data, imgsz, runs, threads)
+    print(format_comparison(rows))
+    return rows

@@ -238,12 +238,12 @@ def _run_val(args: argparse.Namespace) -> int:
 
     if not (args.weights and args.data):
         raise UserError("give --weights and --data (or --gt and --dt)")
-    from yololab.models.checkpoints import load_model
+    from yololab.deploy.model_adapter import load_val_model
     from yololab.train.distributed import DistInfo, parse_device
 
     device = parse_device(args.device, DistInfo())
     records, names, category_map = _load_val_records(args.data, args.split, args.image_dir)
-    model = load_model(args.weights).float()
+    model = load_val_model(args.weights).float()  # a .pt, or an .onnx/.xml/.torchscript export
     if not args.no_fuse:
         model.fuse()
     model.to(device).eval()

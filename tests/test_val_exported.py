@@ -1,0 +1,124 @@
+"""``validate`` / ``yololab val`` on exported models (here ONNX) give the .pt's COCO metrics.
+
+The real yolov5n.pt on 16 real coco128 val2017 images at 320 px (a subset, for speed): a dynamic
+ONNX export goes through the same rectangular batches as the .pt; a fixed-shape export is scored
+with square letterboxed batches, equal to the .pt scored the same way.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+IMGSZ = 320
+N_VAL = 16
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """One intra-op thread: far faster than two on a shared, busy 2-core machine; restored after."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def subset(coco128, tmp_path_factory) -> Path:
+    """A data YAML over the first 16 val2017 images (train: 16 train2017 images)."""
+    root = tmp_path_factory.mktemp("subset")
+    val = sorted((coco128 / "images" / "val2017").glob("*.jpg"))[:N_VAL]
+    train = sorted((coco128 / "images" / "train2017").glob("*.jpg"))[:16]
+    (root / "val.txt").write_text("\n".join(map(str, val)) + "\n")
+    (root / "train.txt").write_text("\n".join(map(str, train)) + "\n")
+    names = (coco128 / "data.yaml").read_text().split("names:", 1)[1]
+    (root / "data.yaml").write_text(f"path: {root}\ntrain: train.txt\nval: val.txt\nnames:{names}")
+    return root / "data.yaml"
+
+
+@pytest.fixture(scope="module")
+def records(subset):
+    from yololab.data import load_data_config, load_split
+
+    return load_split(subset, "val", log=False)[0], load_data_config(subset).names
+
+
+@pytest.fixture(scope="module")
+def exports(yolov5n_pt, tmp_path_factory) -> dict[str, Path]:
+    from yololab.deploy.export import export_model
+
+    tmp = tmp_path_factory.mktemp("exports")
+    return {
+        "dynamic": export_model(yolov5n_pt, "onnx", imgsz=IMGSZ, dynamic=True, out=tmp / "dyn.onnx", check=False),
+        "static": export_model(yolov5n_pt, "onnx", imgsz=IMGSZ, out=tmp / "static.onnx", check=False),
+    }
+
+
+def _val(model, records, rect: bool = True) -> dict:
+    from yololab.eval.validate import ValSettings, validate
+
+    settings = ValSettings(image_size=IMGSZ, batch_size=16, workers=0, rect=rect)
+    return validate(model, *records, settings, progress=False)
+
+
+@pytest.fixture(scope="module")
+def pt_metrics(yolov5n_pt, records) -> dict[str, dict]:
+    import yololab
+
+    model = yololab.load_model(yolov5n_pt).float().fuse().eval()
+    return {"rect": _val(model, records), "square": _val(model, records, rect=False)}
+
+
+def test_dynamic_onnx_equals_pt(exports, records, pt_metrics) -> None:
+    from yololab.deploy.model_adapter import ExportedModel
+
+    model = ExportedModel(exports["dynamic"], threads=1)
+    assert model.input_hw is None and model.head.num_classes == 80 and model.stride == 32
+    metrics = _val(str(exports["dynamic"]), records)  # validate() takes an exported file's path too
+    ref = pt_metrics["rect"]
+    assert ref["map50_95"] > 0.2  # a real model on real images
+    assert metrics["map50_95"] == pytest.approx(ref["map50_95"], abs=0.002)
+    assert metrics["map50"] == pytest.approx(ref["map50"], abs=0.002)
+
+
+def test_static_onnx_scored_with_square_batches(exports, records, pt_metrics) -> None:
+    """A fixed 320x320 export cannot take rect batches: validate switches to the square letterbox,
+    which is what the .pt gives with rect=False."""
+    from yololab.deploy.model_adapter import ExportedModel
+
+    metrics = _val(ExportedModel(exports["static"], threads=1), records)
+    assert metrics["map50_95"] == pytest.approx(pt_metrics["square"]["map50_95"], abs=0.002)
+    assert metrics["map50"] == pytest.approx(pt_metrics["square"]["map50"], abs=0.002)
+
+
+def test_static_export_pads_smaller_batches(exports) -> None:
+    """A batch smaller than the fixed input is padded (centred, letterbox grey) and its box centres
+    shifted back: same detections as the dynamic export on that batch, up to border effects."""
+    from yololab.deploy.images import load_image, preprocess
+    from yololab.deploy.model_adapter import ExportedModel
+    from yololab.deploy.samples import find_sample_image
+    from yololab.eval.nms import non_max_suppression
+
+    path = find_sample_image()
+    x = torch.from_numpy(preprocess([load_image(path)], (256, 320))[0])
+    static, dynamic = ExportedModel(exports["static"], threads=1), ExportedModel(exports["dynamic"], threads=1)
+    a = non_max_suppression(static.decode(static(x)), 0.25, 0.45)[0]
+    b = non_max_suppression(dynamic.decode(dynamic(x)), 0.25, 0.45)[0]
+    assert len(a) and len(b)
+    assert a[0, 5] == b[0, 5]  # same top class
+    assert torch.allclose(a[0, :4], b[0, :4], atol=4.0)  # same top box within a few pixels
+    with pytest.raises(ValueError, match="dynamic"):
+        static(torch.zeros(1, 3, 352, 320))
+
+
+def test_val_cli_runs_an_onnx_export(exports, subset, pt_metrics, tmp_path, capsys) -> None:
+    from yololab.cli import main
+
+    out = tmp_path / "m.json"
+    code = main(["val", "--weights", str(exports["dynamic"]), "--data", str(subset), "--imgsz", str(IMGSZ),
+                 "--workers", "0", "--json", str(out)])
+    assert code == 0, capsys.readouterr().err
+    assert json.loads(out.read_text())["map50_95"] == pytest.approx(pt_metrics["rect"]["map50_95"], abs=0.002)
