@@ -91,7 +91,7 @@ def add_deploy_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", default=None, help="data YAML: --int8 calibrates on its train split "
                                                 "and reports FP32 vs INT8 mAP on its val split")
     p.add_argument("--calib-images", type=int, default=300, help="training images to calibrate on")
-    p.add_argument("--calib-method", default="minmax", choices=["minmax", "percentile", "entropy"],
+    p.add_argument("--calib-method", default="percentile", choices=["minmax", "percentile", "entropy"],
                    help="activation range estimation (onnx --int8)")
     p.set_defaults(func=_export)
 

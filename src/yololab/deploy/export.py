@@ -136,7 +136,7 @@ def export_model(model_or_weights: Detector | str | os.PathLike, fmt: str = "onn
                  conf: float = 0.25, iou: float = 0.45, max_det: int = 300, opset: int = OPSET,
                  check: bool = True, sample: str | os.PathLike | None = None, int8: bool = False,
                  data: str | os.PathLike | None = None, calib_images: int = 300,
-                 calib_method: str = "minmax") -> Path:
+                 calib_method: str = "percentile") -> Path:
     """Export the fused model with in-graph decoding; returns the written file (.onnx, .xml, .torchscript).
 
     ``dynamic`` makes batch, height and width free (ONNX/OpenVINO; a trace is shape-generic anyway).

@@ -142,7 +142,8 @@ def quantize_onnx(model: str | os.PathLike, out: str | os.PathLike, data: str | 
 
     Calibration images: ``images`` if given, else ``calib_images`` training images of ``data``.
     ``imgsz`` is the calibration letterbox size for a dynamic-shape model (a fixed-shape model uses
-    its own). ``method``: minmax (default), percentile or entropy. ``exclude_tail`` keeps the decode
+    its own). ``method``: percentile (default; 99.999th percentile of each activation's histogram,
+    the best of the three for yolov5n on coco128), minmax or entropy. ``exclude_tail`` keeps the decode
     tail in float (see the module doc); ``exclude`` adds more node names. Returns ``out``.
     """
     import onnx
