@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     from yololab.deploy.export import export_model
     from yololab.deploy.quantize import compare_models, format_comparison, load_line, measure_map
 
-    flags = open("/proc/cpuinfo").read() if Path("/proc/cpuinfo").exists() else ""
+    flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
     isa = [f for f in ("avx512_vnni", "avx_vnni", "amx_int8") if f" {f}" in flags]
     print(f"CPU: {cpu_name()}, {os.cpu_count()} logical CPUs, INT8 ISA: {', '.join(isa) or 'none'}; "
           f"onnxruntime {onnxruntime.__version__}")

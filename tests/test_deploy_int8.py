@@ -148,3 +148,16 @@ def test_export_cli_int8_arguments() -> None:
                                       "--calib-images", "16"])
     assert args.int8 and args.data == "d.yaml" and args.calib_images == 16 and args.format == "onnx"
     assert not build_parser().parse_args(["export", "--weights", "w.pt"]).int8
+
+
+def test_format_comparison_table() -> None:
+    from yololab.deploy.quantize import format_comparison
+
+    rows = [{"model": ".pt", "map50_95": 0.344, "map50": 0.527, "images": 128, "rect": True},
+            {"model": "FP32", "map50_95": 0.344, "map50": 0.527, "images": 128, "rect": True,
+             "median_ms": 50.0, "min_ms": 45.0, "cpu_median_ms": 49.0, "threads": None},
+            {"model": "INT8", "map50_95": 0.338, "map50": 0.523, "images": 128, "rect": True,
+             "median_ms": 40.0, "min_ms": 36.0, "cpu_median_ms": 39.0, "threads": 1}]
+    text = format_comparison(rows)
+    assert "INT8 vs FP32: mAP50-95 -0.60 points; 1.25x the speed" in text
+    assert "auto" in text and "load average" in text and "rect batches" in text

@@ -5,11 +5,13 @@
 interface: its graph already decodes, so ``forward`` returns the decoded (B, N, 5+nc) tensor and
 ``decode`` is the identity.
 
-Rectangular validation batches (e.g. 16x3x480x640) go straight through a ``dynamic`` export. A
-fixed-shape export (e.g. 1x3x640x640) gets each batch padded, centred, with the letterbox grey
-(114/255) to its input size and the box centres shifted back, which is the square letterbox at
-that size: the image content is the same, only the grey border is wider. Batch splitting/padding
-to a fixed export batch is done by :class:`~yololab.deploy.backends.Backend`.
+Shapes: a ``dynamic`` export takes validation's rectangular batches (e.g. 16x3x480x672) as they
+are, so its metrics equal the .pt's. A fixed-shape export (e.g. 1x3x640x640) cannot: ``validate``
+sees ``input_hw`` and scores it with square letterboxed batches at ``image_size`` instead (upstream
+val.py does the same for its fixed-shape backends), which gives the .pt's square-letterbox metrics
+(coco128/yolov5n at 640: 0.3397 square vs 0.3442 rect). A batch smaller than the fixed input is
+padded, centred, with the letterbox grey and the box centres shifted back; a larger one is an
+error. Batch splitting/padding to a fixed export batch is done by :class:`Backend`.
 """
 
 from __future__ import annotations
