@@ -9,7 +9,7 @@ of >= 30 runs after warm-up, the models interleaved round by round so that the d
 this shared machine hits them alike), with 1 and 2 threads. The load average is printed with each
 table: compare rows within a table only.
 
-    python benchmarks/bench_int8.py [--calib-images 300] [--runs 30] [--threads 1,2] [--keep DIR] [--json out.json]
+    python benchmarks/bench_int8.py [--calib-images 300] [--runs 30] [--threads 1,2] [--keep DIR [--reuse]] [--json out.json]
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", default="1,2", help="comma-separated thread counts to time with")
     p.add_argument("--no-openvino", action="store_true", help="leave out the OpenVINO rows")
     p.add_argument("--keep", default=None, help="write the exports here (default: a temporary folder)")
+    p.add_argument("--reuse", action="store_true", help="with --keep: reuse the exports already there")
     p.add_argument("--json", default=None, help="write all rows as JSON here")
     args = p.parse_args(argv)
     for path in (args.weights, args.data):
@@ -57,12 +58,14 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(args.keep or tmp)
         out.mkdir(parents=True, exist_ok=True)
-        fp32 = export_model(args.weights, "onnx", imgsz=args.imgsz, dynamic=True, out=out / "yolov5n_fp32.onnx")
-        started = time.perf_counter()
-        int8 = export_model(args.weights, "onnx", imgsz=args.imgsz, dynamic=True, int8=True, data=args.data,
-                            calib_images=args.calib_images, calib_method=args.calib_method,
-                            out=out / "yolov5n_int8.onnx")
-        print(f"INT8 export (calibration included): {time.perf_counter() - started:.0f} s")
+        fp32, int8 = out / "yolov5n_fp32.onnx", out / "yolov5n_int8.onnx"
+        if not (args.reuse and fp32.is_file()):
+            export_model(args.weights, "onnx", imgsz=args.imgsz, dynamic=True, out=fp32)
+        if not (args.reuse and int8.is_file()):
+            started = time.perf_counter()
+            export_model(args.weights, "onnx", imgsz=args.imgsz, dynamic=True, int8=True, data=args.data,
+                         calib_images=args.calib_images, calib_method=args.calib_method, out=int8)
+            print(f"INT8 export (calibration included): {time.perf_counter() - started:.0f} s")
         models = {"FP32 onnxruntime": fp32, "INT8 onnxruntime": int8}
         if not args.no_openvino:
             models = {"FP32 openvino": (fp32, "openvino"), **models, "INT8 openvino": (int8, "openvino")}
