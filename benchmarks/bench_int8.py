@@ -3,11 +3,10 @@
 Exports the checkpoint to ONNX (FP32, dynamic shapes so that validation uses the same rect batches
 as the .pt) and to INT8 (ONNX Runtime static quantization, QDQ, calibrated on coco128 *train2017*),
 then prints, in this one run: COCO mAP50-95 / mAP50 on coco128 *val2017* of the .pt, FP32 and INT8
-(ONNX Runtime; the INT8 model also through OpenVINO, which reads the same QDQ graph), and the
-batch-1 640x640 model latency of each exported model (median / min wall time and median CPU time
-of >= 30 runs after warm-up, the models interleaved round by round so that the drifting load of
-this shared machine hits them alike), with 1 and 2 threads. The load average is printed with each
-table: compare rows within a table only.
+(ONNX Runtime), and the batch-1 640x640 model latency of both exports (median / min wall time and
+median CPU time of >= 30 runs after warm-up, the two taking turns in blocks of 5 runs so that the
+drifting load of this shared machine hits them alike), with 1 and 2 threads. The load average is
+printed with each table: compare rows within a table only.
 
     python benchmarks/bench_int8.py [--calib-images 300] [--runs 30] [--threads 1,2] [--keep DIR [--reuse]] [--json out.json]
 """
@@ -34,7 +33,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--calib-method", default="percentile", choices=["minmax", "percentile", "entropy"])
     p.add_argument("--runs", type=int, default=30, help="timed runs per model and thread count (>= 20)")
     p.add_argument("--threads", default="1,2", help="comma-separated thread counts to time with")
-    p.add_argument("--no-openvino", action="store_true", help="leave out the OpenVINO rows")
     p.add_argument("--keep", default=None, help="write the exports here (default: a temporary folder)")
     p.add_argument("--reuse", action="store_true", help="with --keep: reuse the exports already there")
     p.add_argument("--json", default=None, help="write all rows as JSON here")
@@ -67,8 +65,6 @@ def main(argv: list[str] | None = None) -> int:
                          calib_images=args.calib_images, calib_method=args.calib_method, out=int8)
             print(f"INT8 export (calibration included): {time.perf_counter() - started:.0f} s")
         models = {"FP32 onnxruntime": fp32, "INT8 onnxruntime": int8}
-        if not args.no_openvino:
-            models = {"FP32 openvino": (fp32, "openvino"), **models, "INT8 openvino": (int8, "openvino")}
         results: dict = {"pt": {"model": ".pt (PyTorch)", **measure_map(args.weights, args.data, args.imgsz)}}
         tables = []
         for i, threads in enumerate(int(t) for t in args.threads.split(",")):
@@ -82,14 +78,7 @@ def main(argv: list[str] | None = None) -> int:
             tables.append((threads, rows, load_line()))
             print(f"\n== {threads} thread{'s' if threads > 1 else ''}, batch 1, {args.imgsz}x{args.imgsz}, "
                   f"{args.runs} runs per model ==")
-            print(format_comparison([results["pt"], *rows], baseline="FP32 onnxruntime",
-                                    target="INT8 onnxruntime"))
-            if "INT8 openvino" in models:
-                ov = {r["model"]: r for r in rows}
-                a, b = ov["FP32 openvino"], ov["INT8 openvino"]
-                print(f"INT8 openvino vs FP32 openvino: mAP50-95 {100 * (b['map50_95'] - a['map50_95']):+.2f} "
-                      f"points; {a['median_ms'] / b['median_ms']:.2f}x the speed by median wall time "
-                      f"({a['cpu_median_ms'] / b['cpu_median_ms']:.2f}x by CPU time)")
+            print(format_comparison([results["pt"], *rows]))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps({"pt": results["pt"], "tables": [

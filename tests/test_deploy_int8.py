@@ -131,8 +131,9 @@ def test_int8_argument_errors(yolov5n_pt, subset) -> None:
 
     with pytest.raises(ValueError, match="data"):
         export_model(yolov5n_pt, "onnx", int8=True)
-    with pytest.raises(ValueError, match="onnx"):
-        export_model(yolov5n_pt, "torchscript", int8=True, data=subset)
+    for fmt in ("torchscript", "openvino"):
+        with pytest.raises(ValueError, match="fmt='onnx'"):
+            export_model(yolov5n_pt, fmt, int8=True, data=subset)
     with pytest.raises(ValueError, match="half"):
         export_model(yolov5n_pt, "onnx", int8=True, half=True, data=subset)
     from yololab.deploy.quantize import quantize_onnx

@@ -86,13 +86,13 @@ def add_deploy_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-check", action="store_true",
                    help="skip the parity check against PyTorch (and, with --int8, the FP32 vs INT8 report)")
     p.add_argument("--int8", action="store_true",
-                   help="INT8 post-training quantization (onnx: ONNX Runtime QDQ; openvino: NNCF), "
+                   help="INT8 post-training quantization (--format onnx: ONNX Runtime static, QDQ), "
                         "calibrated on training images of --data")
     p.add_argument("--data", default=None, help="data YAML: --int8 calibrates on its train split "
                                                 "and reports FP32 vs INT8 mAP on its val split")
     p.add_argument("--calib-images", type=int, default=300, help="training images to calibrate on")
     p.add_argument("--calib-method", default="percentile", choices=["minmax", "percentile", "entropy"],
-                   help="activation range estimation (onnx --int8)")
+                   help="activation range estimation for --int8")
     p.set_defaults(func=_export)
 
     p = sub.add_parser("predict", help="detect objects in images, folders, globs, videos or .txt lists")

@@ -144,8 +144,9 @@ def export_model(model_or_weights: Detector | str | os.PathLike, fmt: str = "onn
     OpenVINO FP16-compressed weights, TorchScript traced in half); the check then only reports. ``nms`` (ONNX/OpenVINO) appends ONNX NonMaxSuppression with ``conf``, ``iou`` and
     ``max_det`` baked in, adding a ``detections`` (K, 7) output after ``output0``.
     ``check`` compares the export with PyTorch on ``sample`` (default: a real coco128 image if found).
-    ``int8`` (ONNX/OpenVINO) quantizes after export, calibrating on ``calib_images`` training images
-    of the data YAML ``data`` (see ``yololab.deploy.quantize``); the check then only reports.
+    ``int8`` (ONNX only) quantizes after export (ONNX Runtime static quantization, QDQ), calibrating
+    on ``calib_images`` training images of the data YAML ``data`` (see ``yololab.deploy.quantize``);
+    the check then only reports.
     """
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}; expected one of {', '.join(FORMATS)}")
@@ -154,9 +155,9 @@ def export_model(model_or_weights: Detector | str | os.PathLike, fmt: str = "onn
                          "exports decode only, run NMS with yololab.eval.nms afterwards")
     if batch < 1:
         raise ValueError(f"batch must be >= 1, got {batch}")
-    if int8 and (fmt == "torchscript" or half or nms):
-        raise ValueError("int8=True quantizes an FP32 ONNX/OpenVINO graph without NMS: use fmt='onnx' "
-                         "or 'openvino' with half=False and nms=False")
+    if int8 and (fmt != "onnx" or half or nms):
+        raise ValueError("int8=True is ONNX Runtime static quantization of the FP32 ONNX graph: use "
+                         "fmt='onnx' with half=False and nms=False")
     if int8 and data is None:
         raise ValueError("int8=True needs data= (a data YAML: its training images calibrate the INT8 ranges)")
     model, stem = _as_model(model_or_weights)
@@ -170,7 +171,7 @@ def export_model(model_or_weights: Detector | str | os.PathLike, fmt: str = "onn
     if int8:
         from yololab.deploy.quantize import export_int8
 
-        path = export_int8(wrapper, images, out, meta, fmt, dynamic=dynamic, opset=opset, data=data,
+        path = export_int8(wrapper, images, out, meta, dynamic=dynamic, opset=opset, data=data,
                            calib_images=calib_images, method=calib_method)
     elif fmt == "onnx":
         path = export_onnx(wrapper, images, out, meta, dynamic, half, nms_cfg, opset)

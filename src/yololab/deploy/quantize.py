@@ -5,9 +5,10 @@ ranges on letterboxed *training* images of the data YAML (never the validation s
 QDQ model: per-channel symmetric INT8 weights, asymmetric UINT8 activations (the U8S8 layout of ONNX
 Runtime's x86 kernels, which use AVX-512 VNNI where the CPU has it). ONNX Runtime fuses each
 DequantizeLinear -> op -> QuantizeLinear group into an integer kernel (QLinearConv, QLinearSigmoid,
-QLinearMul, QLinearConcat, ...). ``export_model(..., int8=True)`` calls it after the FP32 export;
-for ``fmt="openvino"`` the same QDQ model is converted to IR (OpenVINO reads the Q/DQ pairs as
-FakeQuantize and runs its own INT8 kernels), so both runtimes share one calibration.
+QLinearMul, QLinearConcat, ...). ``export_model(..., fmt="onnx", int8=True)`` calls it after the
+FP32 export. INT8 is ONNX-only: OpenVINO reads the QDQ file too, but scored 2.3 points lower on
+coco128 val (rect batches) and was no faster than its FP32; NNCF-quantized IR matched this file's
+speed and accuracy (0.3305 vs 0.3337 square) at the cost of a new dependency.
 
 Choices, measured on yolov5n / coco128 at 640 (val2017 mAP50-95, FP32 0.3397 square letterbox):
 
@@ -229,28 +230,18 @@ def quantize_onnx(model: str | os.PathLike, out: str | os.PathLike, data: str | 
 
 
 # ------------------------------------------------------------------------------ export entry point
-def export_int8(wrapper: Any, images: Any, out: Path, meta: dict[str, Any], fmt: str, *, dynamic: bool,
-                opset: int, data: str | os.PathLike | None, calib_images: int = 300,
-                method: str = "percentile", calib_files: Sequence[str | os.PathLike] | None = None) -> Path:
-    """``export_model(..., int8=True)``: FP32 ONNX export, ORT static quantization (QDQ), then for
-    ``fmt='openvino'`` conversion of the QDQ model to IR (OpenVINO reads the Q/DQ pairs as
-    FakeQuantize and runs INT8 kernels). Calibration letterbox: the export's ``imgsz``."""
-    from yololab.deploy.export import export_onnx, export_openvino
+def export_int8(wrapper: Any, images: Any, out: Path, meta: dict[str, Any], *, dynamic: bool, opset: int,
+                data: str | os.PathLike | None, calib_images: int = 300, method: str = "percentile",
+                calib_files: Sequence[str | os.PathLike] | None = None) -> Path:
+    """``export_model(..., int8=True)``: the FP32 ONNX export (to a temporary file), then ORT static
+    quantization to ``out``. Calibration letterbox: the export's ``imgsz`` (``images``' size)."""
+    from yololab.deploy.export import export_onnx
 
     hw = tuple(int(v) for v in images.shape[2:])
     with tempfile.TemporaryDirectory() as tmp:
         fp32 = export_onnx(wrapper, images, Path(tmp) / "fp32.onnx", meta, dynamic, False, None, opset)
-        target = out if fmt == "onnx" else Path(tmp) / "int8.onnx"
-        quantize_onnx(fp32, target, data, calib_images=calib_images, images=calib_files, imgsz=hw,
-                      method=method)
-        if fmt == "onnx":
-            return target
-        import onnx
-
-        proto = onnx.load(str(target))
-        meta = md.loads(next((p.value for p in proto.metadata_props if p.key == md.KEY), None)) or meta
-        meta["format"] = fmt
-        return export_openvino(target, out, meta, half=False)
+        return quantize_onnx(fp32, out, data, calib_images=calib_images, images=calib_files, imgsz=hw,
+                             method=method)
 
 
 # ------------------------------------------------------------------------------ FP32 vs INT8 report
@@ -259,13 +250,17 @@ def _spec(spec: Any) -> tuple[Path, str | None]:
 
 
 def measure_latency(models: dict[str, Any], imgsz: int | tuple[int, int] = 640, runs: int = 30,
-                    warmup: int = 5, threads: int | None = None,
-                    image: str | os.PathLike | None = None) -> dict[str, dict[str, float]]:
-    """Batch-1 model latency (``Backend.infer`` on a letterboxed real image) of several models,
-    measured *interleaved* (each round runs every model once) so that the drifting load of a
-    shared machine hits all of them alike. ``models``: label -> path or (path, backend kind).
-    Per model: median and min wall ms, and the median CPU ms of this process (steadier than wall
-    time when other jobs compete for the cores)."""
+                    warmup: int = 5, threads: int | None = None, image: str | os.PathLike | None = None,
+                    block: int = 5, pause: float = 0.1) -> dict[str, dict[str, float]]:
+    """Batch-1 model latency (``Backend.infer`` on a letterboxed real image) of several models.
+
+    ``models``: label -> path or (path, backend kind). The models take turns in blocks of ``block``
+    timed runs (>= ``runs`` in all), so that the drifting load of a shared machine hits them alike;
+    each block starts after a ``pause`` and one untimed run, so that the previous model's thread
+    pool has stopped spinning (ONNX Runtime's idle workers spin-wait: back-to-back single runs of
+    two multi-threaded sessions on 2 cores slow whichever runs second by up to 1.6x). Per model:
+    median and min wall ms, and the median CPU ms of this process (steadier than wall time when
+    other jobs compete for the cores; above wall time when several threads work)."""
     from yololab.deploy.backends import Backend
     from yololab.deploy.samples import sample_batch
 
@@ -277,21 +272,28 @@ def measure_latency(models: dict[str, Any], imgsz: int | tuple[int, int] = 640, 
             backend.infer(x)
     wall: dict[str, list[float]] = {k: [] for k in backends}
     cpu: dict[str, list[float]] = {k: [] for k in backends}
-    for _ in range(runs):
+    for _ in range(-(-runs // block)):
         for label, backend in backends.items():
-            c, t = time.process_time(), time.perf_counter()
+            time.sleep(pause)
             backend.infer(x)
-            wall[label].append((time.perf_counter() - t) * 1000)
-            cpu[label].append((time.process_time() - c) * 1000)
+            for _ in range(block):
+                c, t = time.process_time(), time.perf_counter()
+                backend.infer(x)
+                wall[label].append((time.perf_counter() - t) * 1000)
+                cpu[label].append((time.process_time() - c) * 1000)
     return {k: {"median_ms": float(np.median(wall[k])), "min_ms": float(np.min(wall[k])),
-                "cpu_median_ms": float(np.median(cpu[k])), "runs": runs, "threads": backends[k].threads}
-            for k in backends}
+                "cpu_median_ms": float(np.median(cpu[k])), "runs": len(wall[k]),
+                "threads": backends[k].threads} for k in backends}
 
 
 def measure_map(model: Any, data: str | os.PathLike, imgsz: int = 640, split: str = "val",
-                batch: int = 16, workers: int = 2) -> dict[str, Any]:
+                batch: int = 16, workers: int = 0) -> dict[str, Any]:
     """COCO mAP of a .pt or exported file (path or (path, backend kind)) on a split of a data YAML,
-    through ``validate``: rect batches, or the square letterbox for a fixed-shape export."""
+    through ``validate``: rect batches, or the square letterbox for a fixed-shape export.
+
+    ``workers=0`` by default: forking DataLoader workers from a process that already holds several
+    OpenVINO and ONNX Runtime sessions crashed (SIGSEGV) here; loading in-process costs little
+    next to inference."""
     from yololab.data import load_data_config, load_split
     from yololab.deploy.model_adapter import ExportedModel, load_val_model
     from yololab.eval.validate import ValSettings, validate
