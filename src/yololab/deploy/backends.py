@@ -159,7 +159,7 @@ class TorchBackend(Backend):
 
         if threads:
             torch.set_num_threads(threads)  # process-wide: PyTorch has no per-model setting
-        model = load_model(self.path).fuse().eval()
+        model = load_model(self.path).fuse().channels_last().eval()
         self.model = DecodedDetector(model).eval()
         self.meta = {"names": list(model.names) or [str(i) for i in range(model.spec.num_classes)],
                      "stride": model.stride, "spec": model.spec.to_dict(), "nms": None}

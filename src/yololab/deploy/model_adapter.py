@@ -68,6 +68,9 @@ class ExportedModel(nn.Module):
     def fuse(self) -> ExportedModel:
         return self  # exports are fused
 
+    def channels_last(self) -> ExportedModel:
+        return self  # the runtime chooses its own layout
+
     def train(self, mode: bool = True) -> ExportedModel:
         return super().train(False)  # nothing here trains; keep eval semantics
 

@@ -67,7 +67,7 @@ def _decoded(model: torch.nn.Module) -> torch.nn.Module:
 def torch_latency(model: torch.nn.Module, imgsz: int, runs: int, warmup: int, device: str = "cpu",
                   half: bool = False) -> dict:
     """PyTorch eager latency of the fused model + decoding, batch 1."""
-    probe = _decoded(copy.deepcopy(model).float().eval().fuse()).to(device)
+    probe = _decoded(copy.deepcopy(model).float().eval().fuse().channels_last()).to(device)
     x = torch.rand(1, 3, imgsz, imgsz, device=device)
     if half:
         probe, x = probe.half(), x.half()

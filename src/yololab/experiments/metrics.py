@@ -48,7 +48,7 @@ def evaluate_cell(paths: CellPaths, data: str, imgsz: int, batch: int = 16, devi
     data_cfg = load_data_config(data)
     records, _ = load_split(data_cfg, "val", log=False)
     torch_device = torch.device("cuda:" + device if device.isdigit() else device)
-    model = model.to(torch_device).fuse()
+    model = model.to(torch_device).fuse().channels_last()
     metrics = validate(model, records, data_cfg.names, ValSettings(image_size=imgsz, batch_size=batch,
                                                                     workers=workers),
                        torch_device, progress=progress)

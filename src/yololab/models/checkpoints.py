@@ -48,7 +48,7 @@ def atomic_save(obj: Any, path: str | Path) -> None:
 def model_checkpoint(model: Detector, fused: bool = False, **extra: Any) -> dict:
     """The dict yololab saves: spec, weights, and any extra plain-data metadata."""
     return {"yololab_format": FORMAT_VERSION, "spec": model.spec.to_dict(), "fused": fused,
-            "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}, **extra}
+            "state_dict": {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, **extra}
 
 
 def save_model(model: Detector, path: str | Path, **extra: Any) -> None:

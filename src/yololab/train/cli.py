@@ -246,7 +246,7 @@ def _run_val(args: argparse.Namespace) -> int:
     model = load_val_model(args.weights).float()  # a .pt, or an .onnx/.xml/.torchscript export
     if not args.no_fuse:
         model.fuse()
-    model.to(device).eval()
+    model.to(device).channels_last().eval()
     if args.imgsz % model.stride:
         raise UserError(f"--imgsz {args.imgsz} is not a multiple of the model stride {model.stride}")
     settings = ValSettings(image_size=args.imgsz, batch_size=args.batch, conf_thres=args.conf,

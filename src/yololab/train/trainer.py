@@ -130,7 +130,7 @@ class Trainer:
         if cfg.freeze:
             n = freeze_backbone_stages(model, cfg.freeze)
             LOG.info("froze the first %d backbone stages (%d parameters)", cfg.freeze, n)
-        model.to(self.device).train()
+        model.to(self.device).channels_last().train()
         self.ema = ModelEMA(model)
         weight_decay = scaled_weight_decay(self.hyp.weight_decay, cfg.batch, cfg.nominal_batch)
         self.optimizer = build_optimizer(model, self.hyp.lr0, self.hyp.momentum, weight_decay,
