@@ -7,6 +7,10 @@ this one run. Backends are timed in blocks of runs, rounds alternating between t
 of a shared machine spreads over all of them; medians and p90 of >= 30 runs after warm-up.
 
     python benchmarks/bench_latency.py [--runs 36] [--threads N] [--json out.json]
+        [--upstream-yolov5 /tmp/yolov5]   # + upstream's own PyTorch eager model (fused), same run
+
+``--upstream-yolov5`` needs a checkout of ultralytics/yolov5 and its requirements importable from this
+python (e.g. a venv made with --system-site-packages plus pandas, requests, seaborn, scipy).
 """
 
 from __future__ import annotations
@@ -47,9 +51,36 @@ def _versions() -> str:
     return ", ".join(parts)
 
 
-def _backends(name: str, pt: Path, upstream: Path | None, tmp: Path, threads: int | None) -> dict[str, Backend]:
+class UpstreamEager:
+    """Upstream YOLOv5's own PyTorch model (its code, fused, eval), timed like a backend."""
+
+    def __init__(self, yolov5: Path, name: str, threads: int | None) -> None:
+        if str(yolov5) not in sys.path:
+            sys.path.insert(0, str(yolov5))
+        from models.experimental import attempt_load  # upstream's code, run only for this comparison
+        from models.yolo import Model
+
+        if threads:
+            torch.set_num_threads(threads)
+        if name == "yolov5n":
+            self.model = attempt_load(str(SHARED / "weights" / "yolov5n.pt"), device="cpu", fuse=True)
+        else:
+            torch.manual_seed(0)
+            self.model = Model(str(yolov5 / "models" / f"{name}.yaml")).fuse()
+        self.model.float().eval()
+        self.threads = torch.get_num_threads()
+
+    def infer(self, images: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            return self.model(torch.from_numpy(images))[0].numpy()
+
+
+def _backends(name: str, pt: Path, upstream: Path | None, tmp: Path, threads: int | None,
+              yolov5: Path | None = None) -> dict[str, Backend]:
     """Label -> backend for one model (exports made here, each parity-checked)."""
     out: dict[str, Backend] = {"yololab torch eager (fused)": Backend(pt, threads=threads)}
+    if yolov5 is not None:
+        out["upstream torch eager (fused)"] = UpstreamEager(yolov5, name, threads)
     onnx_path = export_model(pt, "onnx", IMGSZ, out=tmp / f"{name}.onnx")
     out["yololab onnx + onnxruntime"] = Backend(onnx_path, threads=threads)
     try:
@@ -91,6 +122,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=None, help="threads for every backend (default: each one's)")
     ap.add_argument("--shared", type=Path, default=SHARED, help="folder with weights/ (../shared)")
     ap.add_argument("--json", default=None, help="also write the rows as JSON")
+    ap.add_argument("--upstream-yolov5", type=Path, default=None,
+                    help="ultralytics/yolov5 checkout: also time upstream's PyTorch eager model")
+    ap.add_argument("--models", nargs="+", default=["yolov5n", "yolov5s"], choices=["yolov5n", "yolov5s"])
     args = ap.parse_args(argv)
     weights = args.shared / "weights"
     if not (weights / "yolov5n.pt").is_file():
@@ -110,7 +144,9 @@ def main(argv: list[str] | None = None) -> int:
         models = [("yolov5n", weights / "yolov5n.pt", weights / "upstream_yolov5n.onnx"),
                   ("yolov5s", tmp / "yolov5s_random.pt", weights / "upstream_yolov5s_random_init.onnx")]
         for name, pt, upstream in models:
-            backends = _backends(name, pt, upstream, tmp, args.threads)
+            if name not in args.models:
+                continue
+            backends = _backends(name, pt, upstream, tmp, args.threads, args.upstream_yolov5)
             for label, t in _time(backends, x, args.runs, args.block, args.warmup).items():
                 rows.append({"model": name, "backend": label, "median_ms": float(np.median(t)),
                              "p90_ms": float(np.percentile(t, 90)), "runs": int(t.size),

@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import socket
-import subprocess
-import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -16,44 +11,20 @@ httpx = pytest.importorskip("httpx", reason="httpx is needed to talk to the serv
 pytest.importorskip("fastapi", reason="fastapi is not installed")
 pytest.importorskip("uvicorn", reason="uvicorn is not installed")
 
+from yololab.deploy.loadtest import malformed_uploads, run_load, serve_subprocess  # noqa: E402
+
 LIMIT_MB = 1.0
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def server(yolov5n_pt, tmp_path_factory):
-    port = _free_port()
     log = tmp_path_factory.mktemp("serve") / "server.log"
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    with open(log, "w") as handle:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "yololab", "serve", "--weights", str(yolov5n_pt), "--imgsz", "320",
-             "--port", str(port), "--threads", "1", "--max-wait-ms", "50", "--max-upload-mb", str(LIMIT_MB)],
-            stdout=handle, stderr=subprocess.STDOUT, env=env)
-    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60)
-    deadline = time.monotonic() + 90
-    while True:
-        if proc.poll() is not None:
-            pytest.fail(f"server exited with {proc.returncode}:\n{log.read_text()}")
-        try:
-            if client.get("/health").status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"server did not come up:\n{log.read_text()}")
-        time.sleep(0.2)
-    yield client, proc, log
-    client.close()
-    if proc.poll() is None:
-        proc.kill()
-        proc.wait()
+    args = ["--weights", str(yolov5n_pt), "--imgsz", "320", "--threads", "1", "--max-wait-ms", "50",
+            "--max-upload-mb", str(LIMIT_MB)]
+    with serve_subprocess(args, log) as (url, proc):
+        client = httpx.Client(base_url=url, timeout=60)
+        yield client, proc, log
+        client.close()
 
 
 @pytest.fixture(scope="module")
@@ -83,20 +54,25 @@ def test_predict_real_image(server, jpeg):
     assert 0 <= d["box"][0] <= d["box"][2] <= 640 and 0 <= d["box"][1] <= d["box"][3] <= 426
 
 
-@pytest.mark.parametrize("name, make, status", [
-    ("empty", lambda j: b"", 400),
-    ("corrupt", lambda j: b"\xff\xd8\xff\xe0\x00\x10JFIF" + bytes(range(256)) * 8, 422),
-    ("truncated", lambda j: j[: len(j) // 2], 422),
-    ("text", lambda j: b"just some text, not an image\n" * 40, 415),
-    ("oversize", lambda j: j + b"\0" * int(LIMIT_MB * 2**20), 413),
-])
-def test_malformed_uploads_are_4xx_and_server_stays_up(server, jpeg, name, make, status):
+@pytest.mark.parametrize("case", list(malformed_uploads(b"", 0)))
+def test_malformed_uploads_are_4xx_and_server_stays_up(server, jpeg, case):
     client, proc, _ = server
-    r = client.post("/predict", files={"file": (f"{name}.jpg", make(jpeg), "image/jpeg")})
+    data, status = malformed_uploads(jpeg, int(LIMIT_MB * 2**20))[case]
+    r = client.post("/predict", files={"file": ("upload.jpg", data, "image/jpeg")})
     assert r.status_code == status, r.text
     assert r.json()["detail"]
     assert proc.poll() is None
     assert client.get("/health").status_code == 200
+
+
+def test_bounded_load_has_no_server_errors(server, coco128):
+    client, _, _ = server
+    photos = sorted((coco128 / "images" / "val2017").glob("*.jpg"))[:8]
+    result = run_load(str(client.base_url), [(p.name, p.read_bytes()) for p in photos], clients=4, seconds=4)
+    assert result.requests >= 4 and result.status_counts.get(200) == result.requests, result.errors
+    assert result.server_errors == 0 and result.transport_errors == 0
+    assert 0 < result.p50_ms <= result.p99_ms <= result.max_ms
+    assert result.mean_batch_size > 1  # 4 clients at once get batched together
 
 
 def test_missing_file_field_is_422(server):
