@@ -1,12 +1,14 @@
 """FP32 vs INT8 (post-training static quantization) for yolov5n from the real checkpoint, at 640.
 
-Exports the checkpoint to ONNX (FP32, dynamic shapes so that validation uses the same rect batches
-as the .pt) and to INT8 (ONNX Runtime static quantization, QDQ, calibrated on coco128 *train2017*),
-then prints, in this one run: COCO mAP50-95 / mAP50 on coco128 *val2017* of the .pt, FP32 and INT8
-(ONNX Runtime), and the batch-1 640x640 model latency of both exports (median / min wall time and
+Exports the checkpoint to ONNX and OpenVINO (FP32, dynamic shapes so that validation uses the same
+rect batches as the .pt) and to INT8 (ONNX Runtime static quantization, QDQ; OpenVINO via NNCF; both
+calibrated on coco128 *train2017*), then prints, in this one run: COCO mAP50-95 / mAP50 on coco128
+*val2017* of the .pt and of every export, and the batch-1 640x640 model latency of the exports (median / min wall time and
 median CPU time of >= 30 runs after warm-up, the two taking turns in blocks of 5 runs so that the
 drifting load of this shared machine hits them alike), with 1 and 2 threads. The load average is
-printed with each table: compare rows within a table only.
+printed with each table: compare rows within a table only. mAP is measured on dynamic-shape exports
+(rect batches, the .pt's protocol); latency on static 640x640 exports (what one deploys: OpenVINO is
+markedly slower on dynamic shapes), beside upstream's own ONNX export with ONNX Runtime.
 
     python benchmarks/bench_int8.py [--calib-images 300] [--runs 30] [--threads 1,2] [--keep DIR [--reuse]] [--json out.json]
 """
@@ -46,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from yololab.deploy.bench import cpu_name
     from yololab.deploy.export import export_model
-    from yololab.deploy.quantize import compare_models, format_comparison, load_line, measure_map
+    from yololab.deploy.quantize import format_comparison, load_line, measure_latency, measure_map
 
     flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
     isa = [f for f in ("avx512_vnni", "avx_vnni", "amx_int8") if f" {f}" in flags]
@@ -56,32 +58,45 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(args.keep or tmp)
         out.mkdir(parents=True, exist_ok=True)
-        fp32, int8 = out / "yolov5n_fp32.onnx", out / "yolov5n_int8.onnx"
-        if not (args.reuse and fp32.is_file()):
-            export_model(args.weights, "onnx", imgsz=args.imgsz, dynamic=True, out=fp32)
-        if not (args.reuse and int8.is_file()):
-            started = time.perf_counter()
-            export_model(args.weights, "onnx", imgsz=args.imgsz, dynamic=True, int8=True, data=args.data,
-                         calib_images=args.calib_images, calib_method=args.calib_method, out=int8)
-            print(f"INT8 export (calibration included): {time.perf_counter() - started:.0f} s")
-        models = {"FP32 onnxruntime": fp32, "INT8 onnxruntime": int8}
-        results: dict = {"pt": {"model": ".pt (PyTorch)", **measure_map(args.weights, args.data, args.imgsz)}}
+        dynamic_files: dict[str, Path] = {}  # for mAP: rect batches, the .pt's protocol
+        static_files: dict[str, Path] = {}  # for latency: the fixed 640x640 files one deploys
+        for fmt, runtime in (("onnx", "onnxruntime"), ("openvino", "openvino")):
+            for precision in ("FP32", "INT8"):
+                label = f"{precision} {runtime}"
+                for dynamic, files in ((True, dynamic_files), (False, static_files)):
+                    stem = f"yolov5n_{precision.lower()}_{'dynamic' if dynamic else 'static'}"
+                    path = out / (f"{stem}.onnx" if fmt == "onnx" else f"{stem}_openvino_model")
+                    if not (args.reuse and path.exists()):
+                        started = time.perf_counter()
+                        int8 = {"int8": True, "data": args.data, "calib_images": args.calib_images,
+                                **({"calib_method": args.calib_method} if fmt == "onnx" else {})}
+                        export_model(args.weights, fmt, imgsz=args.imgsz, dynamic=dynamic, out=path,
+                                     **(int8 if precision == "INT8" else {}))
+                        print(f"export {path.name}: {time.perf_counter() - started:.0f} s")
+                    files[label] = path
+        upstream = SHARED / "weights" / "upstream_yolov5n.onnx"
+        if upstream.is_file():
+            static_files["upstream FP32 onnxruntime"] = upstream
+        maps = {label: measure_map(path, args.data, args.imgsz) for label, path in dynamic_files.items()}
+        maps[".pt (PyTorch)"] = measure_map(args.weights, args.data, args.imgsz)
         tables = []
-        for i, threads in enumerate(int(t) for t in args.threads.split(",")):
-            # mAP once (first table); latency for every thread count
-            rows = compare_models(models, args.data, args.imgsz, args.runs, threads) if i == 0 else None
-            if rows is None:
-                from yololab.deploy.quantize import measure_latency
-
-                lat = measure_latency(models, args.imgsz, args.runs, threads=threads)
-                rows = [{**r, **lat[r["model"]]} for r in tables[0][1]]
+        for threads in (int(t) for t in args.threads.split(",")):
+            latency = measure_latency(static_files, args.imgsz, args.runs, threads=threads)
+            rows = [{"model": ".pt (PyTorch)", **maps[".pt (PyTorch)"]}]
+            rows += [{"model": label, **maps.get(label, {}), **latency[label]} for label in static_files]
             tables.append((threads, rows, load_line()))
-            print(f"\n== {threads} thread{'s' if threads > 1 else ''}, batch 1, {args.imgsz}x{args.imgsz}, "
-                  f"{args.runs} runs per model ==")
-            print(format_comparison([results["pt"], *rows]))
+            print(f"\n== {threads} thread{'s' if threads > 1 else ''}, batch 1: mAP on coco128 val2017 (dynamic "
+                  f"exports, rect batches), latency of static {args.imgsz}x{args.imgsz} exports, {args.runs} runs ==")
+            print(format_comparison(rows, baseline="FP32 onnxruntime", target="INT8 onnxruntime"))
+            fastest_fp32 = min((r for r in rows if r["model"].startswith("FP32")), key=lambda r: r["median_ms"])
+            for r in rows:
+                if r["model"].startswith("INT8"):
+                    print(f"{r['model']} vs the fastest FP32 ({fastest_fp32['model']}): mAP50-95 "
+                          f"{100 * (r['map50_95'] - fastest_fp32['map50_95']):+.2f} points, "
+                          f"{fastest_fp32['median_ms'] / r['median_ms']:.2f}x the speed")
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps({"pt": results["pt"], "tables": [
+        Path(args.json).write_text(json.dumps({"tables": [
             {"threads": t, "rows": rows, "load": load} for t, rows, load in tables]}, indent=2))
     return 0
 

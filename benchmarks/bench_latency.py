@@ -86,6 +86,7 @@ def _backends(name: str, pt: Path, upstream: Path | None, tmp: Path, threads: in
     try:
         xml = export_model(pt, "openvino", IMGSZ, out=tmp / f"{name}_openvino_model")
         out["yololab openvino IR (f32)"] = Backend(xml, threads=threads)
+        out["yololab openvino IR (bf16, not FP32)"] = Backend(xml, threads=threads, kind="openvino-bf16")
     except ImportError:
         print("openvino not installed: its rows are left out", file=sys.stderr)
     ts = export_model(pt, "torchscript", IMGSZ, out=tmp / f"{name}.torchscript")

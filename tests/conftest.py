@@ -34,3 +34,17 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def coco128_mini(coco128, tmp_path_factory) -> Path:
+    """A data YAML over real coco128 files: train = the first 16 train2017 images (e.g. INT8
+    calibration), val = the first 16 val2017 images."""
+    root = tmp_path_factory.mktemp("coco128_mini")
+    train = sorted((coco128 / "images" / "train2017").glob("*.jpg"))[:16]
+    val = sorted((coco128 / "images" / "val2017").glob("*.jpg"))[:16]
+    (root / "train.txt").write_text("\n".join(map(str, train)) + "\n")
+    (root / "val.txt").write_text("\n".join(map(str, val)) + "\n")
+    names = (coco128 / "data.yaml").read_text().split("names:", 1)[1]
+    (root / "data.yaml").write_text(f"path: {root}\ntrain: train.txt\nval: val.txt\nnames:{names}")
+    return root / "data.yaml"

@@ -127,6 +127,25 @@ def test_openvino_matches_pytorch(exports, batch, reference):
     assert_same_detections(dets, reference[1])
 
 
+@pytest.mark.skipif(importlib.util.find_spec("openvino") is None,
+                    reason="openvino is not installed (pip install openvino)")
+def test_openvino_bf16_backend_is_close_to_fp32(exports, batch, reference):
+    """bf16 keeps about 3 significant digits: the top detections survive, boxes move a little."""
+    from torchvision.ops import box_iou
+
+    backend = Backend(exports("openvino"), threads=1, kind="openvino-bf16")
+    assert backend.kind == "openvino-bf16" and backend.info()["precision"] == "bf16"
+    got = postprocess(backend.infer(batch[0]), (IMGSZ, IMGSZ), batch[1])
+    matched = total = 0
+    for g, r in zip(got, reference[1]):
+        for row in r[r[:, 4] > 0.5]:
+            total += 1
+            same = g[g[:, 5] == row[5]]
+            ious = box_iou(torch.from_numpy(row[None, :4]).float(), torch.from_numpy(same[:, :4]).float())
+            matched += bool(len(same)) and float(ious.max()) > 0.9
+    assert total >= 3 and matched == total, f"{matched}/{total} confident FP32 detections kept in bf16"
+
+
 def test_export_leaves_the_callers_model_unfused(v5n):
     assert any(isinstance(m, torch.nn.BatchNorm2d) for m in v5n.modules())
 

@@ -22,7 +22,8 @@ from yololab.deploy.images import load_image
 from yololab.deploy.pipeline import Predictor
 from yololab.deploy.samples import find_sample_image, synthetic_image
 
-_EXPORT_FMT = {"onnxruntime": "onnx", "openvino": "openvino", "torchscript": "torchscript"}
+_EXPORT_FMT = {"onnxruntime": "onnx", "openvino": "openvino", "openvino-bf16": "openvino",
+               "torchscript": "torchscript"}
 
 
 def cpu_name() -> str:
@@ -60,7 +61,8 @@ def _weights_for(weights: Path, backend: str, imgsz: int, batch: int, tmp: str) 
     if kind == "torch" and backend != "torch":
         fmt = _EXPORT_FMT[backend]
         return export_model(weights, fmt, imgsz=imgsz, batch=batch, out=Path(tmp) / f"model{FORMATS[fmt]}")
-    if kind != backend and not (backend == "openvino" and kind == "onnxruntime"):
+    if kind != _EXPORT_FMT.get(backend, backend).replace("onnx", "onnxruntime") and not (
+            backend.startswith("openvino") and kind == "onnxruntime"):
         raise ValueError(f"--backend {backend} cannot run {weights.name} (a {kind} file); pass a .pt "
                          f"to export it, or a matching file")
     return weights

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from yololab.deploy.backends import KINDS
+
 
 def _export(args: argparse.Namespace) -> int:
     from yololab.deploy.export import export_model
@@ -64,7 +66,7 @@ def _thresholds(p: argparse.ArgumentParser) -> None:
     p.add_argument("--conf", type=float, default=0.25, help="score threshold")
     p.add_argument("--iou", type=float, default=0.45, help="NMS IoU threshold")
     p.add_argument("--max-det", type=int, default=300, help="detections kept per image")
-    p.add_argument("--backend", default=None, choices=["torch", "onnxruntime", "openvino", "torchscript"],
+    p.add_argument("--backend", default=None, choices=list(KINDS),
                    help="override the backend chosen from the file suffix")
 
 
@@ -86,13 +88,13 @@ def add_deploy_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-check", action="store_true",
                    help="skip the parity check against PyTorch (and, with --int8, the FP32 vs INT8 report)")
     p.add_argument("--int8", action="store_true",
-                   help="INT8 post-training quantization (--format onnx: ONNX Runtime static, QDQ), "
-                        "calibrated on training images of --data")
+                   help="INT8 post-training quantization, calibrated on training images of --data: "
+                        "--format openvino: NNCF (fastest on CPUs with VNNI/AMX); onnx: ONNX Runtime static QDQ")
     p.add_argument("--data", default=None, help="data YAML: --int8 calibrates on its train split "
                                                 "and reports FP32 vs INT8 mAP on its val split")
     p.add_argument("--calib-images", type=int, default=300, help="training images to calibrate on")
     p.add_argument("--calib-method", default="percentile", choices=["minmax", "percentile", "entropy"],
-                   help="activation range estimation for --int8")
+                   help="activation range estimation for --int8 --format onnx")
     p.set_defaults(func=_export)
 
     p = sub.add_parser("predict", help="detect objects in images, folders, globs, videos or .txt lists")
@@ -108,7 +110,8 @@ def add_deploy_commands(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("bench", help="CPU latency of preprocess, model and NMS, and throughput")
     _common(p, 640)
-    p.add_argument("--backend", default="torch", choices=["torch", "onnxruntime", "openvino", "torchscript"])
+    p.add_argument("--backend", default="torch", choices=list(KINDS),
+                   help="openvino-bf16: OpenVINO with bfloat16 inference (fast on CPUs with AMX)")
     p.add_argument("--batch", type=int, default=1)
     p.add_argument("--runs", type=int, default=50)
     p.add_argument("--warmup", type=int, default=10)

@@ -105,12 +105,13 @@ def to_float16(proto: Any) -> Any:
         return float16.convert_float_to_float16(proto, keep_io_types=True)
 
 
-def export_openvino(onnx_path: Path, out: Path, meta: dict[str, Any], half: bool) -> Path:
+def export_openvino(onnx_path: Path, out: Path, meta: dict[str, Any], half: bool, model: Any = None) -> Path:
     """ONNX -> OpenVINO IR: ``out`` is an .xml path or a folder (``<name>_openvino_model/<name>.xml``),
-    with the .bin beside it; FP16-compressed weights only if ``half``."""
+    with the .bin beside it; FP16-compressed weights only if ``half``. ``model``: an already
+    converted (e.g. INT8-quantized) OpenVINO model to save instead of converting ``onnx_path``."""
     import openvino as ov
 
-    model = ov.convert_model(str(onnx_path))
+    model = model if model is not None else ov.convert_model(str(onnx_path))
     model.set_rt_info(md.dumps(meta), [md.KEY])
     xml = out if out.suffix == ".xml" else out / f"{out.name.removesuffix('_openvino_model')}.xml"
     xml.parent.mkdir(parents=True, exist_ok=True)
@@ -144,9 +145,9 @@ def export_model(model_or_weights: Detector | str | os.PathLike, fmt: str = "onn
     OpenVINO FP16-compressed weights, TorchScript traced in half); the check then only reports. ``nms`` (ONNX/OpenVINO) appends ONNX NonMaxSuppression with ``conf``, ``iou`` and
     ``max_det`` baked in, adding a ``detections`` (K, 7) output after ``output0``.
     ``check`` compares the export with PyTorch on ``sample`` (default: a real coco128 image if found).
-    ``int8`` (ONNX only) quantizes after export (ONNX Runtime static quantization, QDQ), calibrating
-    on ``calib_images`` training images of the data YAML ``data`` (see ``yololab.deploy.quantize``);
-    the check then only reports.
+    ``int8`` quantizes after export, calibrating on ``calib_images`` training images of the data YAML
+    ``data``: ONNX Runtime static quantization (QDQ) for ONNX (``yololab.deploy.quantize``), NNCF for
+    OpenVINO (``yololab.deploy.quantize_openvino``); the check then only reports.
     """
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}; expected one of {', '.join(FORMATS)}")
@@ -155,9 +156,9 @@ def export_model(model_or_weights: Detector | str | os.PathLike, fmt: str = "onn
                          "exports decode only, run NMS with yololab.eval.nms afterwards")
     if batch < 1:
         raise ValueError(f"batch must be >= 1, got {batch}")
-    if int8 and (fmt != "onnx" or half or nms):
-        raise ValueError("int8=True is ONNX Runtime static quantization of the FP32 ONNX graph: use "
-                         "fmt='onnx' with half=False and nms=False")
+    if int8 and (fmt not in ("onnx", "openvino") or half or nms):
+        raise ValueError("int8=True quantizes the FP32 graph (ONNX Runtime for fmt='onnx', NNCF for "
+                         "fmt='openvino'): use one of those formats with half=False and nms=False")
     if int8 and data is None:
         raise ValueError("int8=True needs data= (a data YAML: its training images calibrate the INT8 ranges)")
     model, stem = _as_model(model_or_weights)
@@ -168,7 +169,9 @@ def export_model(model_or_weights: Detector | str | os.PathLike, fmt: str = "onn
     images = torch.from_numpy(sample_batch(hw, batch, model.stride, sample))
     wrapper = DecodedDetector(model).eval()
 
-    if int8:
+    if int8 and fmt == "openvino":
+        path = export_openvino_int8(wrapper, images, out, meta, dynamic, opset, data, calib_images)
+    elif int8:
         from yololab.deploy.quantize import export_int8
 
         path = export_int8(wrapper, images, out, meta, dynamic=dynamic, opset=opset, data=data,
@@ -188,6 +191,18 @@ def export_model(model_or_weights: Detector | str | os.PathLike, fmt: str = "onn
     if check:
         check_parity(wrapper, path, images, fmt, half, int8)
     return path
+
+
+def export_openvino_int8(wrapper: DecodedDetector, images: torch.Tensor, out: Path, meta: dict[str, Any],
+                        dynamic: bool, opset: int, data: str | os.PathLike | None, calib_images: int) -> Path:
+    """FP32 ONNX (temporary) -> OpenVINO -> NNCF INT8 -> IR at ``out``."""
+    from yololab.deploy.quantize_openvino import quantize_openvino
+
+    with tempfile.TemporaryDirectory() as tmp:
+        onnx_path = export_onnx(wrapper, images, Path(tmp) / "model.onnx", meta, dynamic, False, None, opset)
+        model, info = quantize_openvino(onnx_path, data, tuple(images.shape[2:]), int(meta.get("stride") or 32),
+                                        calib_images)
+        return export_openvino(onnx_path, out, {**meta, "int8": info}, False, model=model)
 
 
 def check_parity(wrapper: DecodedDetector, path: Path, images: torch.Tensor, fmt: str,

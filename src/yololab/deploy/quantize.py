@@ -324,19 +324,21 @@ def format_comparison(rows: Sequence[dict[str, Any]], baseline: str | None = Non
                       target: str | None = None) -> str:
     """A plain table (mAP50-95, mAP50, latency median/min/CPU, threads) with the load average; the
     last line compares ``target`` with ``baseline`` (default: the last and first timed rows)."""
-    lines = [(f"{'model':<22}{'mAP50-95':>9}{'mAP50':>8}{'median ms':>11}{'min ms':>8}{'CPU ms':>8}"
+    lines = [(f"{'model':<26}{'mAP50-95':>9}{'mAP50':>8}{'median ms':>11}{'min ms':>8}{'CPU ms':>8}"
               f"{'threads':>8}  protocol")]
     for r in rows:
         lat = (f"{r['median_ms']:>11.1f}{r['min_ms']:>8.1f}{r['cpu_median_ms']:>8.1f}"
                f"{r.get('threads') or 'auto':>8}"
                if "median_ms" in r else f"{'-':>11}{'-':>8}{'-':>8}{'-':>8}")
-        lines.append(f"{r['model']:<22}{r['map50_95']:>9.4f}{r['map50']:>8.4f}{lat}  "
-                     f"{r['images']} images, {'rect batches' if r['rect'] else 'square letterbox'}")
+        scores = (f"{r['map50_95']:>9.4f}{r['map50']:>8.4f}" if "map50_95" in r else f"{'-':>9}{'-':>8}")
+        protocol = (f"{r['images']} images, {'rect batches' if r['rect'] else 'square letterbox'}"
+                    if "images" in r else "latency only")
+        lines.append(f"{r['model']:<26}{scores}{lat}  {protocol}")
     timed = [r for r in rows if "median_ms" in r]
     by_label = {r["model"]: r for r in rows}
     a = by_label.get(baseline) if baseline else (timed[0] if timed else None)
     b = by_label.get(target) if target else (timed[-1] if len(timed) > 1 else None)
-    if a and b and "median_ms" in a and "median_ms" in b:
+    if a and b and "median_ms" in a and "median_ms" in b and "map50_95" in a and "map50_95" in b:
         lines.append(f"{b['model']} vs {a['model']}: mAP50-95 {100 * (b['map50_95'] - a['map50_95']):+.2f} "
                      f"points; {a['median_ms'] / b['median_ms']:.2f}x the speed by median wall time "
                      f"({a['cpu_median_ms'] / b['cpu_median_ms']:.2f}x by CPU time)")

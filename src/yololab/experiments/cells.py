@@ -20,7 +20,6 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 import time
 import traceback
 from collections.abc import Callable, Iterator
@@ -30,6 +29,7 @@ from typing import Any
 
 import yaml
 
+from yololab.atomic import atomic_write_text
 from yololab.config import ConfigError, from_mapping
 from yololab.experiments.spec import Cell, ExperimentSpec
 from yololab.train.config import TrainConfig
@@ -43,17 +43,7 @@ _VOLATILE = ("device", "out", "resume", "progress", "workers")
 
 def write_json_atomic(path: Path, data: Any) -> None:
     """Write to a temporary file in the same folder, fsync, rename: readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=2, default=_json_default)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_text(path, json.dumps(data, indent=2, default=_json_default))
 
 
 def _json_default(value: Any) -> Any:

@@ -4,15 +4,14 @@ atomic saving, and ``load_model`` for both yololab and upstream files."""
 from __future__ import annotations
 
 import logging
-import os
 import pickle
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from yololab.atomic import atomic_write
 from yololab.models.build import build_model
 from yololab.models.detector import Detector, ModelSpec
 from yololab.models.safe_pickle import UnsafeCheckpointError, safe_torch_load
@@ -31,18 +30,7 @@ def atomic_save(obj: Any, path: str | Path) -> None:
 
     A kill at any moment leaves either the old file or the new one, never a truncated one.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(obj, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda handle: torch.save(obj, handle))
 
 
 def model_checkpoint(model: Detector, fused: bool = False, **extra: Any) -> dict:
