@@ -48,3 +48,21 @@ def coco128_mini(coco128, tmp_path_factory) -> Path:
     names = (coco128 / "data.yaml").read_text().split("names:", 1)[1]
     (root / "data.yaml").write_text(f"path: {root}\ntrain: train.txt\nval: val.txt\nnames:{names}")
     return root / "data.yaml"
+
+
+def _exported_map(models: dict, data: Path, imgsz: int) -> dict[str, dict]:
+    """COCO metrics of each exported model (label -> path) on the val split of ``data``, one thread."""
+    from yololab.data import load_data_config, load_split
+    from yololab.deploy.model_adapter import ExportedModel
+    from yololab.eval.validate import ValSettings, validate
+
+    records, names = load_split(data, "val", log=False)[0], load_data_config(data).names
+    settings = ValSettings(image_size=imgsz, batch_size=8, workers=0)
+    return {label: validate(ExportedModel(path, threads=1), records, names, settings, progress=False)
+            for label, path in models.items()}
+
+
+@pytest.fixture(scope="session")
+def exported_map():
+    """``exported_map(models, data, imgsz)``: label -> COCO metrics of exported models on data's val split."""
+    return _exported_map

@@ -96,15 +96,8 @@ def test_int8_detections_agree_with_fp32(models, coco128) -> None:
     assert matched / total >= 0.8, f"only {matched}/{total} top FP32 detections found by INT8"
 
 
-def test_int8_map_close_to_fp32(models, subset) -> None:
-    from yololab.data import load_data_config, load_split
-    from yololab.deploy.model_adapter import ExportedModel
-    from yololab.eval.validate import ValSettings, validate
-
-    records, names = load_split(subset, "val", log=False)[0], load_data_config(subset).names
-    settings = ValSettings(image_size=IMGSZ, batch_size=8, workers=0)
-    fp32, int8 = (validate(ExportedModel(models[k], threads=1), records, names, settings, progress=False)
-                  for k in ("fp32", "int8"))
+def test_int8_map_close_to_fp32(models, subset, exported_map) -> None:
+    fp32, int8 = (exported_map(models, subset, IMGSZ)[k] for k in ("fp32", "int8"))
     assert fp32["map50_95"] > 0.2
     # 16 calibration images, 16 val images at 320: a loose bound (at 640 on all of coco128 val the
     # loss is under 1 point, see benchmarks/bench_int8.py)

@@ -43,15 +43,8 @@ def test_openvino_int8_ir_has_quantized_convolutions_and_float_head(models) -> N
     assert len(backend.names) == 80 and backend.static_hw == (IMGSZ, IMGSZ)
 
 
-def test_openvino_int8_map_close_to_fp32(models, coco128_mini) -> None:
-    from yololab.data import load_data_config, load_split
-    from yololab.deploy.model_adapter import ExportedModel
-    from yololab.eval.validate import ValSettings, validate
-
-    records, names = load_split(coco128_mini, "val", log=False)[0], load_data_config(coco128_mini).names
-    settings = ValSettings(image_size=IMGSZ, batch_size=8, workers=0)
-    fp32, int8 = (validate(ExportedModel(models[k], threads=1), records, names, settings, progress=False)
-                  for k in ("fp32", "int8"))
+def test_openvino_int8_map_close_to_fp32(models, coco128_mini, exported_map) -> None:
+    fp32, int8 = (exported_map(models, coco128_mini, IMGSZ)[k] for k in ("fp32", "int8"))
     assert fp32["map50_95"] > 0.2
     # 16 calibration and 16 val images at 320: a loose bound (640 / all coco128: benchmarks/bench_int8.py)
     assert int8["map50_95"] == pytest.approx(fp32["map50_95"], abs=0.03)

@@ -21,16 +21,8 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
-def subset(coco128, tmp_path_factory) -> Path:
-    """A data YAML over the first 16 val2017 images (train: 16 train2017 images)."""
-    root = tmp_path_factory.mktemp("subset")
-    val = sorted((coco128 / "images" / "val2017").glob("*.jpg"))[:N_VAL]
-    train = sorted((coco128 / "images" / "train2017").glob("*.jpg"))[:16]
-    (root / "val.txt").write_text("\n".join(map(str, val)) + "\n")
-    (root / "train.txt").write_text("\n".join(map(str, train)) + "\n")
-    names = (coco128 / "data.yaml").read_text().split("names:", 1)[1]
-    (root / "data.yaml").write_text(f"path: {root}\ntrain: train.txt\nval: val.txt\nnames:{names}")
-    return root / "data.yaml"
+def subset(coco128_mini) -> Path:
+    return coco128_mini
 
 
 @pytest.fixture(scope="module")
