@@ -22,29 +22,24 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
-def subset(coco128_mini) -> Path:
-    return coco128_mini
-
-
-@pytest.fixture(scope="module")
-def models(yolov5n_pt, subset, tmp_path_factory) -> dict[str, Path]:
+def models(yolov5n_pt, coco128_mini, tmp_path_factory) -> dict[str, Path]:
     from yololab.deploy.export import export_model
 
     tmp = tmp_path_factory.mktemp("int8")
     return {
         "fp32": export_model(yolov5n_pt, "onnx", imgsz=IMGSZ, out=tmp / "fp32.onnx", check=False),
-        "int8": export_model(yolov5n_pt, "onnx", imgsz=IMGSZ, int8=True, data=subset,
+        "int8": export_model(yolov5n_pt, "onnx", imgsz=IMGSZ, int8=True, data=coco128_mini,
                              calib_images=N_CALIB, out=tmp / "int8.onnx", check=False),
     }
 
 
-def test_calibration_reads_training_images(subset) -> None:
+def test_calibration_reads_training_images(coco128_mini) -> None:
     from yololab.deploy.quantize import LetterboxCalibrationReader, calibration_files
 
-    files = calibration_files(subset, 300)  # fewer exist: all of them
+    files = calibration_files(coco128_mini, 300)  # fewer exist: all of them
     assert len(files) == N_CALIB and all("train2017" in str(f) for f in files)
-    pick = calibration_files(subset, 5, seed=1)
-    assert len(pick) == 5 and pick == calibration_files(subset, 5, seed=1) and set(pick) <= set(files)
+    pick = calibration_files(coco128_mini, 5, seed=1)
+    assert len(pick) == 5 and pick == calibration_files(coco128_mini, 5, seed=1) and set(pick) <= set(files)
     reader = LetterboxCalibrationReader(files[:2], (IMGSZ, IMGSZ))
     first = reader.get_next()["images"]
     assert first.shape == (1, 3, IMGSZ, IMGSZ) and first.dtype == np.float32
@@ -96,8 +91,8 @@ def test_int8_detections_agree_with_fp32(models, coco128) -> None:
     assert matched / total >= 0.8, f"only {matched}/{total} top FP32 detections found by INT8"
 
 
-def test_int8_map_close_to_fp32(models, subset, exported_map) -> None:
-    fp32, int8 = (exported_map(models, subset, IMGSZ)[k] for k in ("fp32", "int8"))
+def test_int8_map_close_to_fp32(models, coco128_mini, exported_map) -> None:
+    fp32, int8 = (exported_map(models, coco128_mini, IMGSZ)[k] for k in ("fp32", "int8"))
     assert fp32["map50_95"] > 0.2
     # 16 calibration images, 16 val images at 320: a loose bound (at 640 on all of coco128 val the
     # loss is under 1 point, see benchmarks/bench_int8.py)
@@ -105,19 +100,19 @@ def test_int8_map_close_to_fp32(models, subset, exported_map) -> None:
     assert int8["map50"] == pytest.approx(fp32["map50"], abs=0.04)
 
 
-def test_int8_argument_errors(yolov5n_pt, subset) -> None:
+def test_int8_argument_errors(yolov5n_pt, coco128_mini) -> None:
     from yololab.deploy.export import export_model
 
     with pytest.raises(ValueError, match="data"):
         export_model(yolov5n_pt, "onnx", int8=True)
     with pytest.raises(ValueError, match="fmt='onnx'"):
-        export_model(yolov5n_pt, "torchscript", int8=True, data=subset)
+        export_model(yolov5n_pt, "torchscript", int8=True, data=coco128_mini)
     with pytest.raises(ValueError, match="half"):
-        export_model(yolov5n_pt, "onnx", int8=True, half=True, data=subset)
+        export_model(yolov5n_pt, "onnx", int8=True, half=True, data=coco128_mini)
     from yololab.deploy.quantize import quantize_onnx
 
     with pytest.raises(ValueError, match="calibration method"):
-        quantize_onnx("x.onnx", "y.onnx", subset, method="kl")
+        quantize_onnx("x.onnx", "y.onnx", coco128_mini, method="kl")
 
 
 def test_export_cli_int8_arguments() -> None:

@@ -1,6 +1,6 @@
 """``validate`` / ``yololab val`` on exported models (here ONNX) give the .pt's COCO metrics.
 
-The real yolov5n.pt on 16 real coco128 val2017 images at 320 px (a subset, for speed): a dynamic
+The real yolov5n.pt on 16 real coco128 val2017 images at 320 px (a coco128_mini, for speed): a dynamic
 ONNX export goes through the same rectangular batches as the .pt; a fixed-shape export is scored
 with square letterboxed batches, equal to the .pt scored the same way.
 """
@@ -21,15 +21,10 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
-def subset(coco128_mini) -> Path:
-    return coco128_mini
-
-
-@pytest.fixture(scope="module")
-def records(subset):
+def records(coco128_mini):
     from yololab.data import load_data_config, load_split
 
-    return load_split(subset, "val", log=False)[0], load_data_config(subset).names
+    return load_split(coco128_mini, "val", log=False)[0], load_data_config(coco128_mini).names
 
 
 @pytest.fixture(scope="module")
@@ -100,11 +95,11 @@ def test_static_export_pads_smaller_batches(exports) -> None:
         static(torch.zeros(1, 3, 352, 320))
 
 
-def test_val_cli_runs_an_onnx_export(exports, subset, pt_metrics, tmp_path, capsys) -> None:
+def test_val_cli_runs_an_onnx_export(exports, coco128_mini, pt_metrics, tmp_path, capsys) -> None:
     from yololab.cli import main
 
     out = tmp_path / "m.json"
-    code = main(["val", "--weights", str(exports["dynamic"]), "--data", str(subset), "--imgsz", str(IMGSZ),
+    code = main(["val", "--weights", str(exports["dynamic"]), "--data", str(coco128_mini), "--imgsz", str(IMGSZ),
                  "--workers", "0", "--json", str(out)])
     assert code == 0, capsys.readouterr().err
     assert json.loads(out.read_text())["map50_95"] == pytest.approx(pt_metrics["rect"]["map50_95"], abs=0.002)
