@@ -103,3 +103,17 @@ def test_val_cli_runs_an_onnx_export(exports, coco128_mini, pt_metrics, tmp_path
                  "--workers", "0", "--json", str(out)])
     assert code == 0, capsys.readouterr().err
     assert json.loads(out.read_text())["map50_95"] == pytest.approx(pt_metrics["rect"]["map50_95"], abs=0.002)
+
+
+def test_val_cli_backend_switch(exports, coco128_mini, pt_metrics, yolov5n_pt, tmp_path, capsys) -> None:
+    """--backend runs the .onnx with OpenVINO in bf16 (close to FP32); a .pt with an export backend is refused."""
+    pytest.importorskip("openvino", reason="openvino is not installed")
+    from yololab.cli import main
+
+    out = tmp_path / "bf16.json"
+    code = main(["val", "--weights", str(exports["dynamic"]), "--backend", "openvino-bf16", "--data",
+                 str(coco128_mini), "--imgsz", str(IMGSZ), "--workers", "0", "--json", str(out)])
+    assert code == 0, capsys.readouterr().err
+    assert json.loads(out.read_text())["map50_95"] == pytest.approx(pt_metrics["rect"]["map50_95"], abs=0.01)
+    code = main(["val", "--weights", str(yolov5n_pt), "--backend", "openvino-bf16", "--data", str(coco128_mini)])
+    assert code != 0 and "export it first" in capsys.readouterr().err

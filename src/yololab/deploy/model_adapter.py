@@ -102,11 +102,15 @@ def is_exported(path: str | os.PathLike) -> bool:
         return False
 
 
-def load_val_model(weights: str | os.PathLike, threads: int | None = None) -> nn.Module:
+def load_val_model(weights: str | os.PathLike, threads: int | None = None, kind: str | None = None) -> nn.Module:
     """A .pt checkpoint as a :class:`Detector`; an .onnx / .xml / OpenVINO folder / .torchscript
-    export as an :class:`ExportedModel` (same ``validate`` interface)."""
+    export as an :class:`ExportedModel` (same ``validate`` interface). ``kind`` picks the backend of
+    an export (e.g. ``openvino-bf16`` for an IR, ``openvino`` for an .onnx)."""
+    if kind not in (None, "torch") and not is_exported(weights):
+        raise ValueError(f"--backend {kind} needs an exported model, and {weights} is a .pt checkpoint: "
+                         f"export it first (yololab export --weights {weights} --format ...)")
     if is_exported(weights):
-        return ExportedModel(weights, threads=threads)
+        return ExportedModel(weights, threads=threads, kind=kind)
     from yololab.models.checkpoints import load_model
 
     return load_model(weights)

@@ -16,6 +16,8 @@ from typing import Any
 
 import yaml
 
+from yololab.deploy.backends import KINDS
+
 LOG = logging.getLogger("yololab")
 S = argparse.SUPPRESS
 
@@ -174,6 +176,9 @@ def add_val_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", help="cpu or a GPU index")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--no-fuse", action="store_true", help="validate the unfused model")
+    p.add_argument("--backend", default=None,
+                   choices=KINDS,
+                   help="runtime for an exported --weights (default: from the file; openvino-bf16: bf16 on AMX CPUs)")
     p.add_argument("--gt", default=None, help="COCO ground-truth JSON (with --dt: score a results file)")
     p.add_argument("--dt", default=None, help="COCO results JSON (with --gt)")
     p.add_argument("--json", default=None, help="write the metrics as JSON here")
@@ -243,7 +248,10 @@ def _run_val(args: argparse.Namespace) -> int:
 
     device = parse_device(args.device, DistInfo())
     records, names, category_map = _load_val_records(args.data, args.split, args.image_dir)
-    model = load_val_model(args.weights).float()  # a .pt, or an .onnx/.xml/.torchscript export
+    try:  # a .pt, or an .onnx/.xml/.torchscript export
+        model = load_val_model(args.weights, kind=args.backend).float()
+    except ValueError as err:
+        raise UserError(str(err)) from None
     if not args.no_fuse:
         model.fuse()
     model.to(device).channels_last().eval()
