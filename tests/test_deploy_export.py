@@ -189,3 +189,13 @@ def test_resnet50_backbone_exports_and_matches(coco128, tmp_path):
     ref_d = postprocess(ref, (IMGSZ, IMGSZ), infos, conf=0.01)
     got_d = postprocess(raw, (IMGSZ, IMGSZ), infos, conf=0.01)
     assert [len(d) for d in got_d] == [len(d) for d in ref_d]
+
+
+def test_backend_must_fit_the_file(exports, yolov5n_pt):
+    """A runtime that cannot read the file is refused up front with the fix in the message."""
+    with pytest.raises(ValueError, match="export it first: yololab export .* --format openvino"):
+        Backend(yolov5n_pt, kind="openvino-bf16")
+    with pytest.raises(ValueError, match="cannot run .*an ONNX file"):
+        Backend(exports("onnx"), kind="torchscript")
+    if importlib.util.find_spec("openvino") is not None:
+        assert Backend(exports("onnx"), kind="openvino").kind == "openvino"  # OpenVINO reads ONNX

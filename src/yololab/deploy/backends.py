@@ -23,6 +23,24 @@ _SUFFIX_KIND = {".pt": "torch", ".pth": "torch", ".onnx": "onnxruntime", ".xml":
                 ".torchscript": "torchscript"}
 
 
+# Which backends can run a file of each kind (an .onnx also runs on OpenVINO; an IR in bf16 too).
+_RUNS = {"torch": {"torch"}, "onnxruntime": {"onnxruntime", "openvino", "openvino-bf16"},
+         "openvino": {"openvino", "openvino-bf16"}, "torchscript": {"torchscript"}}
+
+
+def check_backend_fits(path: str | os.PathLike, kind: str) -> None:
+    """Raise a clear ValueError when backend ``kind`` cannot run the file ``path``."""
+    file_kind = backend_kind(path)
+    if kind in _RUNS[file_kind]:
+        return
+    hint = (f"export it first: yololab export --weights {path} --format "
+            f"{'openvino' if kind.startswith('openvino') else 'onnx' if kind == 'onnxruntime' else kind}"
+            if file_kind == "torch" else f"pass the .pt checkpoint or a {kind} file")
+    what = {"torch": "a PyTorch checkpoint", "onnxruntime": "an ONNX file", "openvino": "an OpenVINO IR",
+            "torchscript": "a TorchScript file"}[file_kind]
+    raise ValueError(f"backend {kind} cannot run {Path(path).name} ({what}); {hint}")
+
+
 def backend_kind(path: str | os.PathLike) -> str:
     """The backend a file runs on by default, from its suffix (an OpenVINO folder counts as .xml)."""
     path = Path(path)
@@ -51,6 +69,8 @@ class Backend:
             kind = kind or backend_kind(path)
             if kind not in cls._registry:
                 raise ValueError(f"unknown backend {kind!r}; expected one of {', '.join(KINDS)}")
+            if Path(path).exists():  # a missing file gets __init__'s FileNotFoundError
+                check_backend_fits(path, kind)
             impl = cls._registry[kind]
         return super().__new__(impl)
 

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from yololab.deploy.backends import Backend, backend_kind
+from yololab.deploy.backends import Backend, backend_kind, check_backend_fits
 
 PAD_VALUE = 114 / 255  # the letterbox grey, as network input
 
@@ -107,8 +107,7 @@ def load_val_model(weights: str | os.PathLike, threads: int | None = None, kind:
     export as an :class:`ExportedModel` (same ``validate`` interface). ``kind`` picks the backend of
     an export (e.g. ``openvino-bf16`` for an IR, ``openvino`` for an .onnx)."""
     if kind not in (None, "torch") and not is_exported(weights):
-        raise ValueError(f"--backend {kind} needs an exported model, and {weights} is a .pt checkpoint: "
-                         f"export it first (yololab export --weights {weights} --format ...)")
+        check_backend_fits(weights, kind)  # raises: a .pt needs exporting first
     if is_exported(weights):
         return ExportedModel(weights, threads=threads, kind=kind)
     from yololab.models.checkpoints import load_model
