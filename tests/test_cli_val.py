@@ -14,15 +14,7 @@ import pytest
 from yololab.cli import main
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One intra-op thread: on a loaded 2-core machine OpenMP spin-waits make 2 threads far slower."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: one intra-op thread
 
 
 def _run(argv: list[str], capsys) -> tuple[int, str, str]:

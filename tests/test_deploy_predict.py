@@ -7,19 +7,13 @@ import json
 import cv2
 import numpy as np
 import pytest
-import torch
 
 from yololab.cli import main
 
 IMGSZ = 320
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: one intra-op thread
 
 
 @pytest.fixture(scope="module")

@@ -33,13 +33,7 @@ def random_targets(n: int = 8, batch: int = 2, nc: int = 3, seed: int = 0) -> to
                       torch.rand(n, 2, generator=g) * 0.6 + 0.02], 1)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def single_thread():
-    """One intra-op thread: much faster on small shared CPUs than oversubscribed threads."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: one intra-op thread
 
 
 @pytest.fixture(scope="module")
