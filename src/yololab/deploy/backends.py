@@ -23,7 +23,10 @@ _SUFFIX_KIND = {".pt": "torch", ".pth": "torch", ".onnx": "onnxruntime", ".xml":
                 ".torchscript": "torchscript"}
 
 
-# Which backends can run a file of each kind (an .onnx also runs on OpenVINO; an IR in bf16 too).
+# The export format each backend runs, and which backends can run a file of each kind
+# (an .onnx also runs on OpenVINO; an IR in bf16 too).
+EXPORT_FORMAT = {"onnxruntime": "onnx", "openvino": "openvino", "openvino-bf16": "openvino",
+                 "torchscript": "torchscript"}
 _RUNS = {"torch": {"torch"}, "onnxruntime": {"onnxruntime", "openvino", "openvino-bf16"},
          "openvino": {"openvino", "openvino-bf16"}, "torchscript": {"torchscript"}}
 
@@ -33,8 +36,7 @@ def check_backend_fits(path: str | os.PathLike, kind: str) -> None:
     file_kind = backend_kind(path)
     if kind in _RUNS[file_kind]:
         return
-    hint = (f"export it first: yololab export --weights {path} --format "
-            f"{'openvino' if kind.startswith('openvino') else 'onnx' if kind == 'onnxruntime' else kind}"
+    hint = (f"export it first: yololab export --weights {path} --format {EXPORT_FORMAT[kind]}"
             if file_kind == "torch" else f"pass the .pt checkpoint or a {kind} file")
     what = {"torch": "a PyTorch checkpoint", "onnxruntime": "an ONNX file", "openvino": "an OpenVINO IR",
             "torchscript": "a TorchScript file"}[file_kind]

@@ -17,13 +17,11 @@ from typing import Any
 
 import numpy as np
 
-from yololab.deploy.backends import KINDS, backend_kind
+from yololab.deploy.backends import EXPORT_FORMAT, KINDS, backend_kind, check_backend_fits
 from yololab.deploy.images import load_image
 from yololab.deploy.pipeline import Predictor
 from yololab.deploy.samples import find_sample_image, synthetic_image
 
-_EXPORT_FMT = {"onnxruntime": "onnx", "openvino": "openvino", "openvino-bf16": "openvino",
-               "torchscript": "torchscript"}
 
 
 def cpu_name() -> str:
@@ -59,12 +57,9 @@ def _weights_for(weights: Path, backend: str, imgsz: int, batch: int, tmp: str) 
 
     kind = backend_kind(weights)
     if kind == "torch" and backend != "torch":
-        fmt = _EXPORT_FMT[backend]
+        fmt = EXPORT_FORMAT[backend]
         return export_model(weights, fmt, imgsz=imgsz, batch=batch, out=Path(tmp) / f"model{FORMATS[fmt]}")
-    if kind != _EXPORT_FMT.get(backend, backend).replace("onnx", "onnxruntime") and not (
-            backend.startswith("openvino") and kind == "onnxruntime"):
-        raise ValueError(f"--backend {backend} cannot run {weights.name} (a {kind} file); pass a .pt "
-                         f"to export it, or a matching file")
+    check_backend_fits(weights, backend)
     return weights
 
 

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from yololab.deploy.backends import Backend, backend_kind, check_backend_fits
+from yololab.deploy.backends import Backend, backend_kind
 
 PAD_VALUE = 114 / 255  # the letterbox grey, as network input
 
@@ -106,10 +106,8 @@ def load_val_model(weights: str | os.PathLike, threads: int | None = None, kind:
     """A .pt checkpoint as a :class:`Detector`; an .onnx / .xml / OpenVINO folder / .torchscript
     export as an :class:`ExportedModel` (same ``validate`` interface). ``kind`` picks the backend of
     an export (e.g. ``openvino-bf16`` for an IR, ``openvino`` for an .onnx)."""
-    if kind not in (None, "torch") and not is_exported(weights):
-        check_backend_fits(weights, kind)  # raises: a .pt needs exporting first
-    if is_exported(weights):
-        return ExportedModel(weights, threads=threads, kind=kind)
+    if is_exported(weights) or kind not in (None, "torch"):
+        return ExportedModel(weights, threads=threads, kind=kind)  # Backend refuses a file it cannot run
     from yololab.models.checkpoints import load_model
 
     return load_model(weights)
