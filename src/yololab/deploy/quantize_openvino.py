@@ -21,8 +21,6 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from yololab.deploy.quantize import LetterboxCalibrationReader, calibration_files
@@ -32,9 +30,8 @@ FLOAT_OP_TYPES = ("Multiply", "Sigmoid", "Subtract", "Power")
 FLOAT_NODE_PATTERNS = ("/head/.*",)  # ONNX node names of the detection head (DecodedDetector export)
 
 
-def quantize_openvino(onnx_path: str | os.PathLike, data: str | os.PathLike | None, hw: tuple[int, int],
-                      stride: int = 32, calib_images: int = 300,
-                      calib_files: Sequence[str | os.PathLike] | None = None) -> tuple[Any, dict[str, Any]]:
+def quantize_openvino(onnx_path: str | os.PathLike, data: str | os.PathLike, hw: tuple[int, int],
+                      stride: int = 32, calib_images: int = 300) -> tuple[Any, dict[str, Any]]:
     """NNCF-quantized OpenVINO model of an FP32 ONNX export, and the ``int8`` metadata to record."""
     try:
         import nncf
@@ -42,11 +39,7 @@ def quantize_openvino(onnx_path: str | os.PathLike, data: str | os.PathLike | No
         raise ImportError("OpenVINO INT8 needs NNCF: pip install 'yololab[deploy]' (or pip install nncf)") from err
     import openvino as ov
 
-    if calib_files is None:
-        if data is None:
-            raise ValueError("INT8 calibration needs images: pass data (a data YAML)")
-        calib_files = calibration_files(data, calib_images)
-    files = [Path(f) for f in calib_files]
+    files = calibration_files(data, calib_images)
     reader = LetterboxCalibrationReader(files, hw, stride)
     started = time.perf_counter()
     model = ov.convert_model(str(onnx_path))

@@ -176,8 +176,7 @@ def add_val_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", help="cpu or a GPU index")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--no-fuse", action="store_true", help="validate the unfused model")
-    p.add_argument("--backend", default=None,
-                   choices=KINDS,
+    p.add_argument("--backend", default=None, choices=KINDS,
                    help="runtime for an exported --weights (default: from the file; openvino-bf16: bf16 on AMX CPUs)")
     p.add_argument("--gt", default=None, help="COCO ground-truth JSON (with --dt: score a results file)")
     p.add_argument("--dt", default=None, help="COCO results JSON (with --gt)")

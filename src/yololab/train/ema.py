@@ -49,9 +49,8 @@ class ModelEMA:
                 model_floats.append(source.to(value.dtype))
             else:
                 value.copy_(source)
-        if ema_floats:  # one fused multi-tensor op instead of hundreds of small ones
-            torch._foreach_mul_(ema_floats, d)
-            torch._foreach_add_(ema_floats, model_floats, alpha=1.0 - d)
+        if ema_floats:  # ema = d * ema + (1 - d) * model, one fused multi-tensor op (as timm's EMA)
+            torch._foreach_lerp_(ema_floats, model_floats, 1.0 - d)
 
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to resume: EMA weights, update count and the ramp settings."""
