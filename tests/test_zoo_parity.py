@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from yololab import build_model
-from yololab.eval.flops import count_gflops
+from yololab.models.flops import count_gflops
 
 # Upstream facts from ../shared/DATA.md (80 classes, training-time model, GFLOPs at 640).
 UPSTREAM = {

@@ -1,16 +1,17 @@
-"""yololab: YOLOv5/YOLOv7 with swappable backbones, trained, scored and compared fairly."""
+"""yololab: YOLOv5/YOLOv7 with swappable backbones, trained, scored and compared fairly.
 
-from yololab.backbones import list_backbones
-from yololab.models import Detector, ModelSpec, build_model
+Public names are loaded on first use, so ``import yololab`` does not import torch.
+"""
 
-__version__ = "0.1.0"
+from yololab.lazy import lazy_getattr
+from yololab.version import __version__
 
-
-def load_model(path, num_classes=None, map_location="cpu"):
-    """Load a yololab checkpoint or an upstream YOLOv5/YOLOv7 .pt (safely; no pickled code runs)."""
-    from yololab.models.checkpoints import load_model as _load
-
-    return _load(path, num_classes=num_classes, map_location=map_location)
-
-
-__all__ = ["build_model", "load_model", "list_backbones", "Detector", "ModelSpec", "__version__"]
+_EXPORTS = {
+    "build_model": "yololab.models",
+    "Detector": "yololab.models",
+    "ModelSpec": "yololab.models",
+    "load_model": "yololab.models.checkpoints",
+    "list_backbones": "yololab.backbones",
+}
+__getattr__ = lazy_getattr(__name__, _EXPORTS)
+__all__ = [*_EXPORTS, "__version__"]

@@ -8,16 +8,22 @@ import logging
 import sys
 from pathlib import Path
 
+from yololab.deploy.cli import add_deploy_commands
+from yololab.deploy.kinds import BACKEND_KINDS
+from yololab.eval.cli import add_val_parser
+from yololab.experiments.cli import add_compare_parser, add_demo_parser
+from yololab.train.cli import add_train_parser
+
 
 def _cmd_models(args: argparse.Namespace) -> int:
-    from yololab.backbones import describe_backbones
+    from yololab.backbones.catalog import BUILTIN_BACKBONES
     from yololab.models.zoo import MODEL_VARIANTS
 
     print("Models (family/scale, own backbone, upstream config):")
     for v in MODEL_VARIANTS.values():
         print(f"  {v.name:<13} backbone={v.native_backbone:<11} {v.upstream_config}")
     print("\nBackbones (--backbone):")
-    for name, text in describe_backbones().items():
+    for name, text in BUILTIN_BACKBONES.items():
         print(f"  {name:<20} {text}")
     return 0
 
@@ -41,6 +47,13 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _open_model(path: str, backend: str | None):
+    """``--weights`` as a model for ``yololab val``: a .pt checkpoint, or an export run by ``backend``."""
+    from yololab.deploy.model_adapter import load_val_model
+
+    return load_val_model(path, kind=backend)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="yololab", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -58,17 +71,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", default=None, help="write the summary as JSON here")
     p.set_defaults(func=_cmd_info)
 
-    from yololab.train.cli import add_train_parser, add_val_parser  # train, val
-
     add_train_parser(sub)
-    add_val_parser(sub)
-
-    from yololab.experiments.cli import add_compare_parser, add_demo_parser  # compare, demo
+    add_val_parser(sub, open_model=_open_model, backends=BACKEND_KINDS)
 
     add_compare_parser(sub)
     add_demo_parser(sub)
-
-    from yololab.deploy.cli import add_deploy_commands  # export, predict, bench, serve
 
     add_deploy_commands(sub)
     return parser

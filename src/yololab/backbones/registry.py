@@ -56,7 +56,7 @@ def _load_all() -> None:
     import yololab.backbones as package
 
     for info in pkgutil.iter_modules(package.__path__):
-        if info.name not in ("base", "registry"):
+        if info.name not in ("base", "catalog", "registry"):
             importlib.import_module(f"{package.__name__}.{info.name}")
 
 

@@ -3,10 +3,7 @@
 Names are imported lazily so that ``yololab`` commands that do not deploy stay fast to start.
 """
 
-from __future__ import annotations
-
-from importlib import import_module
-from typing import Any
+from yololab.lazy import lazy_getattr
 
 _EXPORTS = {
     "export_model": "yololab.deploy.export",
@@ -20,11 +17,5 @@ _EXPORTS = {
     "create_app": "yololab.deploy.serve",
     "serve": "yololab.deploy.serve",
 }
-
+__getattr__ = lazy_getattr(__name__, _EXPORTS)
 __all__ = list(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        return getattr(import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'yololab.deploy' has no attribute {name!r}")

@@ -16,9 +16,10 @@ from typing import Any, ClassVar
 import numpy as np
 
 from yololab.deploy import metadata as md
+from yololab.deploy.kinds import BACKEND_KINDS
 
 LOG = logging.getLogger("yololab")
-KINDS = ("torch", "onnxruntime", "openvino", "openvino-bf16", "torchscript")
+KINDS = BACKEND_KINDS
 _SUFFIX_KIND = {".pt": "torch", ".pth": "torch", ".onnx": "onnxruntime", ".xml": "openvino",
                 ".torchscript": "torchscript"}
 

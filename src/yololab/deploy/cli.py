@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from yololab.deploy.backends import KINDS
+from yololab.deploy.kinds import BACKEND_KINDS as KINDS
 
 
 def _export(args: argparse.Namespace) -> int:

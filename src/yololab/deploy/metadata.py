@@ -13,7 +13,7 @@ KEY = "yololab"
 def build_metadata(model: Detector, imgsz: tuple[int, int], batch: int, dynamic: bool, half: bool,
                    nms: dict[str, float] | None, fmt: str) -> dict[str, Any]:
     """Plain-data description of an export; ``imgsz``/``batch`` are None when dynamic."""
-    from yololab import __version__
+    from yololab.version import __version__
 
     return {
         "format": fmt,

@@ -1,7 +1,7 @@
 """Run an exported model (ONNX, OpenVINO IR, TorchScript) where a :class:`Detector` is expected.
 
 ``validate`` (and ``yololab val``) calls ``model.decode(model(x))`` on letterboxed batches and reads
-``model.head.num_classes`` and ``model.stride``. :class:`ExportedModel` gives an exported file that
+``model.num_classes`` and ``model.stride`` (the ``yololab.eval.protocol.ValModel`` protocol). :class:`ExportedModel` gives an exported file that
 interface: its graph already decodes, so ``forward`` returns the decoded (B, N, 5+nc) tensor and
 ``decode`` is the identity.
 
@@ -43,7 +43,8 @@ class ExportedModel(nn.Module):
         if not nc:  # no metadata (a foreign export): ask the graph
             hw = self.backend.static_hw or (2 * self.backend.stride,) * 2
             nc = self.backend.infer(np.zeros((1, 3, *hw), np.float32)).shape[-1] - 5
-        self.head = SimpleNamespace(num_classes=nc)
+        self.num_classes = nc
+        self.head = SimpleNamespace(num_classes=nc)  # Detector-compatible
         self.stride = self.backend.stride
         self.train(False)
 

@@ -57,7 +57,7 @@ def _detections_json(dets: np.ndarray, names: list[str]) -> list[dict[str, Any]]
 
 def create_app(config: ServeConfig, predictor: Predictor | None = None) -> FastAPI:
     """The app; the model is loaded here (before serving) so a bad --weights fails at once."""
-    from yololab import __version__
+    from yololab.version import __version__
 
     predictor = predictor or Predictor(config.weights, config.imgsz, config.conf, config.iou,
                                        config.max_det, threads=config.threads, backend=config.backend)

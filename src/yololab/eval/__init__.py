@@ -1,28 +1,16 @@
-"""Evaluation: box utilities, YOLOv5-style NMS and COCO-protocol metrics (faster-coco-eval)."""
+"""Evaluation: box utilities, YOLOv5-style NMS, COCO-protocol metrics (faster-coco-eval), the
+validation loop and ``yololab val``. Names are imported on first use (no torch for ``--help``)."""
 
-from yololab.eval.boxes import clip_boxes, letterbox_params, scale_boxes, xywh2xyxy, xyxy2ltwh, xyxy2xywh
-from yololab.eval.coco import (
-    coco80_to_coco91,
-    detections_to_coco,
-    evaluate_coco,
-    evaluate_files,
-    image_ids,
-    yolo_records_to_coco_gt,
-)
-from yololab.eval.nms import non_max_suppression
+from yololab.lazy import lazy_getattr
 
-__all__ = [
-    "clip_boxes",
-    "letterbox_params",
-    "scale_boxes",
-    "xywh2xyxy",
-    "xyxy2ltwh",
-    "xyxy2xywh",
-    "coco80_to_coco91",
-    "detections_to_coco",
-    "evaluate_coco",
-    "evaluate_files",
-    "image_ids",
-    "yolo_records_to_coco_gt",
-    "non_max_suppression",
-]
+_EXPORTS = {
+    **dict.fromkeys(("clip_boxes", "letterbox_params", "scale_boxes", "xywh2xyxy", "xyxy2ltwh", "xyxy2xywh"),
+                    "yololab.eval.boxes"),
+    **dict.fromkeys(("coco80_to_coco91", "detections_to_coco", "evaluate_coco", "evaluate_files", "image_ids",
+                     "yolo_records_to_coco_gt"), "yololab.eval.coco"),
+    "non_max_suppression": "yololab.eval.nms",
+    "ValModel": "yololab.eval.protocol",
+    **dict.fromkeys(("ValSettings", "validate"), "yololab.eval.validate"),
+}
+__getattr__ = lazy_getattr(__name__, _EXPORTS)
+__all__ = list(_EXPORTS)

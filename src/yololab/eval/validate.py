@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from yololab.data import DetectionDataset, ImageRecord, create_dataloader
 from yololab.eval.boxes import scale_boxes
 from yololab.eval.coco import detections_to_coco, evaluate_coco, image_ids, yolo_records_to_coco_gt
 from yololab.eval.nms import non_max_suppression
+from yololab.eval.protocol import ValModel, input_hw
 
 LOG = logging.getLogger("yololab")
 
@@ -42,7 +42,7 @@ def make_val_loader(records: Sequence[ImageRecord], settings: ValSettings, strid
 
 
 @torch.no_grad()
-def predict_dataset(model: torch.nn.Module, loader, settings: ValSettings, device: torch.device,
+def predict_dataset(model: ValModel, loader, settings: ValSettings, device: torch.device,
                     ids_by_path: dict[str, int], category_map: Sequence[int] | None = None,
                     progress: bool = True) -> tuple[list[dict], dict[str, float]]:
     """COCO results for every image of ``loader`` plus per-image timings (ms)."""
@@ -70,26 +70,23 @@ def predict_dataset(model: torch.nn.Module, loader, settings: ValSettings, devic
     return results, {k: 1000 * v / max(count, 1) for k, v in times.items()}
 
 
-def validate(model: torch.nn.Module, records: Sequence[ImageRecord], names: Sequence[str],
+def validate(model: ValModel, records: Sequence[ImageRecord], names: Sequence[str],
              settings: ValSettings | None = None, device: str | torch.device = "cpu",
              category_map: Sequence[int] | None = None, progress: bool = True) -> dict:
     """COCO metrics of ``model`` on ``records`` (the model is used as given: fuse it first for speed).
 
-    ``model`` may also be an exported file (.onnx, .xml / OpenVINO folder, .torchscript; see
-    ``yololab.deploy.model_adapter``); a fixed-shape export is scored with square letterboxed batches.
+    ``model`` is anything that fits :class:`~yololab.eval.protocol.ValModel` (a Detector, or an export
+    opened by ``yololab.deploy.model_adapter``); a fixed-shape export is scored with square letterboxed
+    batches.
     """
     settings = settings or ValSettings()
-    if isinstance(model, (str, os.PathLike)):
-        from yololab.deploy.model_adapter import load_val_model
-
-        model = load_val_model(model)
-    if getattr(model, "input_hw", None) and settings.rect:  # a fixed-shape export cannot take rect batches
-        LOG.info("fixed-shape export %s: square letterboxed batches (rect=False)", model.input_hw)
+    if input_hw(model) and settings.rect:  # a fixed-shape export cannot take rect batches
+        LOG.info("fixed-shape export %s: square letterboxed batches (rect=False)", input_hw(model))
         settings = dataclasses.replace(settings, rect=False)
     device = torch.device(device)
-    if len(names) != model.head.num_classes:
+    if len(names) != model.num_classes:
         raise ValueError(f"the dataset has {len(names)} classes but the model predicts "
-                         f"{model.head.num_classes}; pass weights trained for this dataset")
+                         f"{model.num_classes}; pass weights trained for this dataset")
     was_training = model.training
     model.eval()
     stride = int(getattr(model, "stride", 32))

@@ -5,24 +5,14 @@ cells -> results.{csv,json,md,tex}, plots and a self-contained report.html.
     run_compare(load_spec("exp.yaml"), "runs/compare", executor="process", devices="0,1")
 """
 
-from __future__ import annotations
+from yololab.lazy import lazy_getattr
 
-import importlib
-from typing import Any
-
-_EXPORTS = {
+_MODULES = {
     "ExperimentSpec": "spec", "BackboneEntry": "spec", "Cell": "spec", "load_spec": "spec",
     "spec_from_mapping": "spec", "expand_cells": "spec",
     "run_compare": "compare", "CompareResult": "compare",
     "write_report": "report", "aggregate_rows": "metrics",
     "run_demo": "demo", "DemoSettings": "demo",
 }
-
-
-def __getattr__(name: str) -> Any:  # lazy: `yololab --help` should not import torch-heavy modules
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-__all__ = list(_EXPORTS)
+__getattr__ = lazy_getattr(__name__, {name: f"{__name__}.{module}" for name, module in _MODULES.items()})
+__all__ = list(_MODULES)

@@ -31,6 +31,7 @@ import yaml
 
 from yololab.atomic import atomic_write_text
 from yololab.config import ConfigError, from_mapping
+from yololab.experiments.metrics import evaluate_cell
 from yololab.experiments.spec import Cell, ExperimentSpec
 from yololab.train.config import TrainConfig
 
@@ -240,11 +241,9 @@ def _run_locked(spec: ExperimentSpec, cell: Cell, paths: CellPaths, train_fn: Tr
             LOG.info("%s: %s on %s", cell.cell_id, "resuming from last.pt" if cfg.resume else "training", device)
             result = resolve_trainer(train_fn)(cfg)
             write_json_atomic(paths.train_json, {**_plain_result(result), "pid": os.getpid(), "device": device})
-        from yololab.experiments.metrics import evaluate_cell
-
         LOG.info("%s: evaluating at %d px", cell.cell_id, spec.resolved_eval_imgsz)
-        metrics = evaluate_cell(paths, spec.data, spec.resolved_eval_imgsz, spec.eval_batch, device,
-                                workers=spec.workers)
+        metrics = evaluate_cell(checkpoint_for_eval(paths), read_json(paths.train_json) or {}, spec.data,
+                                spec.resolved_eval_imgsz, spec.eval_batch, device, workers=spec.workers)
         metrics.update(describe_cell(cell), fingerprint=fingerprint)
         write_json_atomic(paths.metrics, metrics)  # the done marker: written last
         paths.error.unlink(missing_ok=True)
@@ -259,6 +258,14 @@ def _run_locked(spec: ExperimentSpec, cell: Cell, paths: CellPaths, train_fn: Tr
             pass
         return {"cell_id": cell.cell_id, "status": "failed", "error": message,
                 "seconds": time.perf_counter() - started}
+
+
+def checkpoint_for_eval(paths: CellPaths) -> Path:
+    """best.pt (the trainer's choice by validation mAP), else last.pt."""
+    for path in (paths.best, paths.last):
+        if path.is_file():
+            return path
+    raise FileNotFoundError(f"no weights/best.pt or weights/last.pt in {paths.root}: did training save?")
 
 
 def finished_epochs(last: Path) -> int:

@@ -11,7 +11,6 @@ import dataclasses
 import json
 import logging
 import os
-import platform
 import sys
 import time
 from dataclasses import dataclass, field
@@ -22,7 +21,10 @@ import yaml
 
 from yololab.config import ConfigError
 from yololab.experiments import executors
-from yololab.experiments.cells import CellPaths, TrainFn, cell_dir, cell_state, read_json, write_json_atomic
+from yololab.experiments.cells import (CellPaths, TrainFn, cell_dir, cell_state, checkpoint_for_eval, read_json,
+                                       write_json_atomic)
+from yololab.experiments.environment import environment
+from yololab.experiments.rows import collect_rows, load_rows  # noqa: F401 - re-exported
 from yololab.experiments.spec import Cell, ExperimentSpec, expand_cells, load_spec, parse_devices, validate_spec
 
 LOG = logging.getLogger("yololab")
@@ -39,27 +41,6 @@ class CompareResult:
     @property
     def failed(self) -> list[dict]:
         return [r for r in self.rows if r["status"] != "done"]
-
-
-def environment() -> dict[str, Any]:
-    """Versions and devices, for the report."""
-    import timm
-    import torch
-
-    import yololab
-    from yololab.experiments.latency import cpu_name, cuda_name
-
-    info = {"yololab": yololab.__version__, "torch": torch.__version__, "timm": timm.__version__,
-            "python": platform.python_version(), "platform": platform.platform(), "cpu": cpu_name(),
-            "torch_threads": torch.get_num_threads(),
-            "cuda": cuda_name(0) if torch.cuda.is_available() else None}
-    try:
-        import onnxruntime
-
-        info["onnxruntime"] = onnxruntime.__version__
-    except ImportError:
-        info["onnxruntime"] = None
-    return info
 
 
 def _as_spec(spec: ExperimentSpec | str | Path | dict) -> ExperimentSpec:
@@ -180,7 +161,6 @@ def _bench_settings(spec: ExperimentSpec) -> dict:
 def run_benchmarks(spec: ExperimentSpec, out: Path, cells: list[Cell]) -> None:
     """Latency of each finished cell without bench.json (or with other settings), one at a time."""
     from yololab.experiments.latency import benchmark_model
-    from yololab.experiments.metrics import checkpoint_for_eval
     from yololab.models.checkpoints import load_model
 
     settings = _bench_settings(spec)
@@ -211,52 +191,6 @@ def _loadavg() -> float:
         return os.getloadavg()[0]
     except (AttributeError, OSError):
         return 0.0
-
-
-def collect_rows(out: Path, cells: list[Cell]) -> list[dict]:
-    """One flat row per cell from its files (metrics.json, bench.json, error.json)."""
-    from yololab.experiments.cells import describe_cell
-
-    rows = []
-    for cell in cells:
-        paths = CellPaths(cell_dir(out, cell))
-        row: dict[str, Any] = {"row_type": "cell", **describe_cell(cell)}
-        metrics = read_json(paths.metrics)
-        if metrics is not None:
-            row.update(metrics)
-            row["status"] = "done"
-            bench_file = read_json(paths.bench) or {}
-            bench = bench_file.get("results", {})
-            if "loadavg_1min" in bench_file:
-                row["latency_loadavg"] = bench_file["loadavg_1min"]
-            for backend, res in bench.items():
-                if isinstance(res, dict) and res.get("median_ms"):
-                    row[f"latency_{backend}_ms"] = res["median_ms"]
-                    row[f"fps_{backend}"] = 1000.0 / res["median_ms"]
-                    row[f"latency_{backend}_device"] = res.get("device")
-                    row[f"latency_{backend}_threads"] = res.get("threads")
-                elif isinstance(res, dict) and res.get("error"):
-                    row[f"latency_{backend}_error"] = res["error"]
-        else:
-            state = cell_state(paths)
-            row["status"] = "failed" if state == "failed" else state if state != "new" else "pending"
-            error = read_json(paths.error)
-            if error:
-                row["status"] = "failed"
-                row["error"] = error.get("error")
-        row["cell_dir"] = str(paths.root.relative_to(out))
-        rows.append(row)
-    return rows
-
-
-def load_rows(out_dir: str | Path) -> list[dict]:
-    """Rows of an existing comparison folder (for ``--report-only``)."""
-    out = Path(out_dir)
-    spec_path = out / "experiment.yaml"
-    if not spec_path.is_file():
-        raise FileNotFoundError(f"{spec_path} not found: is {out} a comparison folder?")
-    spec = load_spec(spec_path)
-    return collect_rows(out.resolve(), expand_cells(spec))
 
 
 def dump_rows(rows: list[dict]) -> str:

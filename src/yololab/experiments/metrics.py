@@ -6,10 +6,7 @@ import math
 import statistics
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from yololab.experiments.cells import CellPaths
+from typing import Any
 
 ACCURACY_KEYS = ("map50_95", "map50", "map75", "map_small", "map_medium", "map_large")
 TRAIN_KEYS = ("train_seconds", "images_per_second", "peak_memory_mb", "epochs_run", "best_map50_95")
@@ -19,29 +16,20 @@ AGGREGATED_KEYS = ("params", "backbone_params", "adapter_params", "gflops", *ACC
                    "fps_torch_cpu", "fps_onnxruntime_cpu", "fps_cuda_fp16")
 
 
-def checkpoint_for_eval(paths: CellPaths) -> Path:
-    """best.pt (the trainer's choice by validation mAP), else last.pt."""
-    for path in (paths.best, paths.last):
-        if path.is_file():
-            return path
-    raise FileNotFoundError(f"no weights/best.pt or weights/last.pt in {paths.root}: did training save?")
-
-
-def evaluate_cell(paths: CellPaths, data: str, imgsz: int, batch: int = 16, device: str = "cpu",
-                  workers: int = 2, progress: bool = False) -> dict[str, Any]:
-    """Parameters, fused GFLOPs at ``imgsz`` and COCO mAPs of the cell's best checkpoint on the val split.
+def evaluate_cell(weights: Path, train: dict[str, Any], data: str, imgsz: int, batch: int = 16,
+                  device: str = "cpu", workers: int = 2, progress: bool = False) -> dict[str, Any]:
+    """Parameters, fused GFLOPs at ``imgsz`` and COCO mAPs of a cell's checkpoint on the val split;
+    ``train`` is what the trainer reported (train.json).
 
     Every cell is scored here by the same evaluator at the same size, whatever the trainer logged.
     """
     import torch
 
     from yololab.data import load_data_config, load_split
-    from yololab.eval.flops import count_gflops
+    from yololab.models.flops import count_gflops
     from yololab.eval.validate import ValSettings, validate
-    from yololab.experiments.cells import read_json
     from yololab.models.checkpoints import load_model
 
-    weights = checkpoint_for_eval(paths)
     model = load_model(weights)
     counts = model.parameter_counts()
     gflops = count_gflops(model, imgsz, fuse=True)
@@ -52,7 +40,6 @@ def evaluate_cell(paths: CellPaths, data: str, imgsz: int, batch: int = 16, devi
     metrics = validate(model, records, data_cfg.names, ValSettings(image_size=imgsz, batch_size=batch,
                                                                     workers=workers),
                        torch_device, progress=progress)
-    train = read_json(paths.train_json) or {}
     row: dict[str, Any] = {**counts, "gflops": round(gflops, 4), "eval_imgsz": imgsz, "weights": weights.name,
                            "num_val_images": len(records)}
     row.update({k: float(metrics[k]) for k in ACCURACY_KEYS})

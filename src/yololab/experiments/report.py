@@ -11,7 +11,9 @@ import yaml
 
 from yololab.experiments import plots, tables
 from yololab.experiments.cells import read_json
+from yololab.experiments.environment import environment
 from yololab.experiments.metrics import aggregate_rows
+from yololab.experiments.rows import load_rows
 
 LOG = logging.getLogger("yololab")
 
@@ -123,14 +125,10 @@ def write_report(out_dir: str | Path, rows: list[dict] | None = None) -> dict[st
 
     out = Path(out_dir)
     if rows is None:
-        from yololab.experiments.compare import load_rows
-
         rows = load_rows(out)
     spec = yaml.safe_load((out / "experiment.yaml").read_text()) if (out / "experiment.yaml").is_file() else {}
     run = read_json(out / "run.json") or {}
     if not run.get("environment"):  # rows made elsewhere: at least say what wrote the report
-        from yololab.experiments.compare import environment
-
         run["environment"] = environment()
     cell_rows = [r for r in rows if r.get("row_type", "cell") == "cell"]
     mean_rows = aggregate_rows(cell_rows)

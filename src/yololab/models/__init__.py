@@ -1,7 +1,12 @@
-"""Detector composition, the zoo of families/scales, and checkpoint I/O."""
+"""Detector composition, the zoo of families/scales, and checkpoint I/O.
+Names are imported on first use (``yololab models`` reads :mod:`zoo` without torch)."""
 
-from yololab.models.build import build_model
-from yololab.models.detector import Detector, ModelSpec
-from yololab.models.zoo import MODEL_VARIANTS, get_variant
+from yololab.lazy import lazy_getattr
 
-__all__ = ["build_model", "Detector", "ModelSpec", "MODEL_VARIANTS", "get_variant"]
+_EXPORTS = {
+    "build_model": "yololab.models.build", "Detector": "yololab.models.detector",
+    "ModelSpec": "yololab.models.detector", "MODEL_VARIANTS": "yololab.models.zoo",
+    "get_variant": "yololab.models.zoo",
+}
+__getattr__ = lazy_getattr(__name__, _EXPORTS)
+__all__ = list(_EXPORTS)

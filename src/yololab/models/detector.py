@@ -58,6 +58,10 @@ class Detector(nn.Module):
         return int(self.head.strides.max())
 
     @property
+    def num_classes(self) -> int:
+        return int(self.head.num_classes)
+
+    @property
     def names(self) -> list[str]:
         return self.spec.names
 

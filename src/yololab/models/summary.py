@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from yololab.eval.flops import count_gflops
+from yololab.models.flops import count_gflops
 from yololab.models.detector import Detector
 
 

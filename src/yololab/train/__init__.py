@@ -1,15 +1,17 @@
-"""Training parts: hyperparameters, target assignment and loss, EMA, optimizer and schedule."""
+"""Training parts: hyperparameters, target assignment and loss, EMA, optimizer, schedule and trainer.
+Names are imported on first use (no torch for ``yololab --help``)."""
 
-from yololab.train.assign import LevelTargets, match_anchors, ota_assign
-from yololab.train.ema import ModelEMA
-from yololab.train.freeze import freeze_backbone_stages, unfreeze_backbone
-from yololab.train.hyp import Hyperparameters, scale_loss_gains
-from yololab.train.loss import YOLOLoss
-from yololab.train.optim import build_optimizer, parameter_groups
-from yololab.train.schedule import (accumulate_steps, build_scheduler, lr_lambda, scaled_weight_decay,
-                                    warmup_iterations, warmup_step)
+from yololab.lazy import lazy_getattr
 
-__all__ = ["Hyperparameters", "scale_loss_gains", "YOLOLoss", "LevelTargets", "match_anchors", "ota_assign",
-           "ModelEMA", "build_optimizer", "parameter_groups", "build_scheduler", "lr_lambda", "warmup_step",
-           "warmup_iterations", "accumulate_steps", "scaled_weight_decay", "freeze_backbone_stages",
-           "unfreeze_backbone"]
+_EXPORTS = {
+    "LevelTargets": "yololab.train.assign", "match_anchors": "yololab.train.assign",
+    "ota_assign": "yololab.train.assign", "ModelEMA": "yololab.train.ema",
+    "freeze_backbone_stages": "yololab.train.freeze", "unfreeze_backbone": "yololab.train.freeze",
+    "Hyperparameters": "yololab.train.hyp", "scale_loss_gains": "yololab.train.hyp",
+    "YOLOLoss": "yololab.train.loss", "build_optimizer": "yololab.train.optim",
+    "parameter_groups": "yololab.train.optim",
+    **dict.fromkeys(("accumulate_steps", "build_scheduler", "lr_lambda", "scaled_weight_decay",
+                     "warmup_iterations", "warmup_step"), "yololab.train.schedule"),
+}
+__getattr__ = lazy_getattr(__name__, _EXPORTS)
+__all__ = list(_EXPORTS)

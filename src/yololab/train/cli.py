@@ -1,4 +1,4 @@
-"""``yololab train`` and ``yololab val``: argument parsing and the two command functions.
+"""``yololab train``: argument parsing and the command function.
 
 Config precedence for ``train``: TrainConfig defaults < the run's saved config.yaml (with ``--resume``)
 < ``--config run.yaml`` < flags given on the command line.
@@ -10,29 +10,18 @@ import argparse
 import dataclasses
 import json
 import logging
-import sys
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from yololab.deploy.backends import KINDS
+from yololab.errors import UserError, print_error
 
 LOG = logging.getLogger("yololab")
 S = argparse.SUPPRESS
 
 #: command-line flag -> TrainConfig field (flags not listed map by replacing '-' with '_')
 FLAG_FIELDS = {"no_amp": "amp", "no_progress": "progress", "no_plots": "plots"}
-
-
-class UserError(Exception):
-    """A mistake in the command's input: printed as one line, exit status 2."""
-
-
-def _error(command: str, err: BaseException, status: int = 2) -> int:
-    message = err.args[0] if isinstance(err, KeyError) and err.args else err
-    print(f"yololab {command}: error: {message}", file=sys.stderr)
-    return status
 
 
 # ---------------------------------------------------------------------- train
@@ -139,9 +128,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         cfg = resolve_train_config(args)
         summary = train(cfg)
     except NonFiniteLossError as err:
-        return _error("train", err, 1)
+        return print_error("train", err, 1)
     except (UserError, CheckpointError, OSError, yaml.YAMLError) as err:
-        return _error("train", err)
+        return print_error("train", err)
     if dist_env().is_main:
         best = summary.get("best_map50_95")
         final = summary.get("final_metrics") or {}
@@ -156,116 +145,4 @@ def cmd_train(args: argparse.Namespace) -> int:
         if args.json:
             Path(args.json).parent.mkdir(parents=True, exist_ok=True)
             Path(args.json).write_text(json.dumps(summary, indent=2))
-    return 0
-
-
-# ---------------------------------------------------------------------- val
-def add_val_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    p = sub.add_parser("val", help="COCO mAP of a checkpoint on a dataset split, or of a results JSON",
-                       description="yololab val --weights W --data D [...]  or  "
-                                   "yololab val --gt GT.json --dt DT.json")
-    p.add_argument("--weights", default=None, help="yololab or upstream YOLOv5/YOLOv7 .pt")
-    p.add_argument("--data", default=None, help="data YAML, or a COCO instances JSON (with --image-dir)")
-    p.add_argument("--image-dir", default=None, help="image folder of a COCO JSON --data")
-    p.add_argument("--split", default="val", choices=("train", "val", "test"), help="split of a data YAML")
-    p.add_argument("--imgsz", "--img-size", dest="imgsz", type=int, default=640)
-    p.add_argument("--batch", "--batch-size", dest="batch", type=int, default=16)
-    p.add_argument("--conf", type=float, default=0.001, help="confidence threshold")
-    p.add_argument("--iou", type=float, default=0.6, help="NMS IoU threshold")
-    p.add_argument("--max-det", type=int, default=300)
-    p.add_argument("--device", default="cpu", help="cpu or a GPU index")
-    p.add_argument("--workers", type=int, default=2)
-    p.add_argument("--no-fuse", action="store_true", help="validate the unfused model")
-    p.add_argument("--backend", default=None, choices=KINDS,
-                   help="runtime for an exported --weights (default: from the file; openvino-bf16: bf16 on AMX CPUs)")
-    p.add_argument("--gt", default=None, help="COCO ground-truth JSON (with --dt: score a results file)")
-    p.add_argument("--dt", default=None, help="COCO results JSON (with --gt)")
-    p.add_argument("--json", default=None, help="write the metrics as JSON here")
-    p.add_argument("--save-dt", default=None, metavar="FILE", help="write the detections as a COCO results JSON")
-    p.add_argument("--per-class", action="store_true", help="print AP per class")
-    p.set_defaults(func=cmd_val)
-    return p
-
-
-def _load_val_records(data: str, split: str, image_dir: str | None) -> tuple[list, list[str], list[int] | None]:
-    from yololab.data import load_coco_records, load_split
-
-    if Path(data).suffix.lower() == ".json":
-        if not image_dir:
-            raise UserError(f"--data {data} is a COCO JSON: also give --image-dir")
-        coco = load_coco_records(data, image_dir)
-        return coco.records, coco.names, coco.category_ids
-    if not Path(data).is_file():
-        raise FileNotFoundError(f"data config {data} does not exist")
-    records, _ = load_split(data, split)
-    from yololab.data import load_data_config
-
-    return records, load_data_config(data).names, None
-
-
-def _write_json(path: str, obj: Any) -> None:
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text(json.dumps(obj, indent=2))
-
-
-def cmd_val(args: argparse.Namespace) -> int:
-    from yololab.models.checkpoints import CheckpointError
-
-    try:
-        return _run_val(args)
-    except (UserError, CheckpointError, OSError, yaml.YAMLError, RuntimeError) as err:
-        return _error("val", err)
-
-
-def _run_val(args: argparse.Namespace) -> int:
-    from yololab.eval.coco import evaluate_files
-    from yololab.eval.validate import ValSettings, format_metrics, summary_json, validate
-
-    if args.gt or args.dt:
-        if not (args.gt and args.dt):
-            raise UserError("--gt and --dt go together (ground truth and results JSON)")
-        if args.weights or args.data:
-            raise UserError("give either --gt/--dt or --weights/--data, not both")
-        for path in (args.gt, args.dt):
-            if not Path(path).is_file():
-                raise FileNotFoundError(f"{path} does not exist")
-        try:
-            metrics = evaluate_files(args.gt, args.dt)
-        except json.JSONDecodeError as err:
-            raise UserError(f"not valid JSON: {err}") from None
-        except (KeyError, TypeError) as err:
-            raise UserError(f"not a COCO ground-truth/results pair: {err!r}") from None
-        print(format_metrics(metrics, per_class=args.per_class))
-        if args.json:
-            _write_json(args.json, summary_json(metrics))
-        return 0
-
-    if not (args.weights and args.data):
-        raise UserError("give --weights and --data (or --gt and --dt)")
-    from yololab.deploy.model_adapter import load_val_model
-    from yololab.train.distributed import DistInfo, parse_device
-
-    device = parse_device(args.device, DistInfo())
-    records, names, category_map = _load_val_records(args.data, args.split, args.image_dir)
-    try:  # a .pt, or an .onnx/.xml/.torchscript export
-        model = load_val_model(args.weights, kind=args.backend).float()
-    except ValueError as err:
-        raise UserError(str(err)) from None
-    if not args.no_fuse:
-        model.fuse()
-    model.to(device).channels_last().eval()
-    if args.imgsz % model.stride:
-        raise UserError(f"--imgsz {args.imgsz} is not a multiple of the model stride {model.stride}")
-    settings = ValSettings(image_size=args.imgsz, batch_size=args.batch, conf_thres=args.conf,
-                           iou_thres=args.iou, max_det=args.max_det, workers=args.workers)
-    metrics = validate(model, records, names, settings, device, category_map=category_map)
-    print(format_metrics(metrics, names, per_class=args.per_class))
-    print(f"{len(records)} images in {metrics['seconds']:.1f} s")
-    if args.save_dt:
-        _write_json(args.save_dt, metrics["detections"])
-    if args.json:
-        out = summary_json(metrics)
-        out.update(weights=str(args.weights), data=str(args.data), split=args.split, imgsz=args.imgsz,
-                   batch=args.batch, conf=args.conf, iou=args.iou)
-        _write_json(args.json, out)
     return 0

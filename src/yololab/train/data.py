@@ -8,7 +8,8 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from yololab.data import DatasetReport, ImageRecord, load_coco_records, load_data_config, load_split
+from yololab.data import DatasetReport, ImageRecord
+from yololab.data.source import is_coco_json, open_split
 
 LOG = logging.getLogger("yololab")
 
@@ -35,17 +36,11 @@ def load_train_data(data: str, image_dir: str | None = None, val_data: str | Non
     """``data`` is a YOLO data YAML (train/val splits) or a COCO instances JSON of the training images
     (``image_dir`` holds them); the validation JSON is ``val_data`` (images in ``val_image_dir``,
     default ``image_dir``), or the training JSON itself when none is given (logged)."""
-    if not data:
-        raise ValueError("no dataset given: set --data to a data YAML or a COCO instances JSON")
-    path = Path(data)
-    if not path.is_file():
-        raise FileNotFoundError(f"dataset file {data} does not exist")
-    if path.suffix.lower() == ".json":
-        if not image_dir:
-            raise ValueError(f"{data} is a COCO JSON: also give image_dir (the folder of its images)")
-        train = load_coco_records(path, image_dir, log=log)
+    path = Path(data) if data else None
+    if path is not None and is_coco_json(path):
+        train = open_split(path, "train", image_dir, log=log)
         if val_data:
-            val = load_coco_records(val_data, val_image_dir or image_dir, log=log)
+            val = open_split(val_data, "val", val_image_dir or image_dir, log=log)
             if val.names != train.names:
                 raise ValueError(f"{val_data} and {data} have different categories")
         else:
@@ -54,11 +49,10 @@ def load_train_data(data: str, image_dir: str | None = None, val_data: str | Non
         if not train.records:
             raise ValueError(f"{data}: no usable training images")
         return TrainData(train.records, val.records, train.names, {"train": train.report, "val": val.report})
-    cfg = load_data_config(path)
-    train, train_report = load_split(cfg, "train", log=log)
-    val, val_report = load_split(cfg, "val", log=log)
-    if not train:
+    train = open_split(data, "train", log=log)
+    val = open_split(data, "val", log=log)
+    if not train.records:
         raise ValueError(f"{data}: the train split has no usable images")
-    if not val:
+    if not val.records:
         raise ValueError(f"{data}: the val split has no usable images")
-    return TrainData(train, val, list(cfg.names), {"train": train_report, "val": val_report})
+    return TrainData(train.records, val.records, train.names, {"train": train.report, "val": val.report})

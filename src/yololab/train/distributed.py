@@ -18,6 +18,8 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import Dataset, DistributedSampler
 
+from yololab.device import select_device
+
 LOG = logging.getLogger("yololab")
 
 
@@ -48,31 +50,8 @@ def dist_env() -> DistInfo:
 
 
 def parse_device(device: str, info: DistInfo) -> torch.device:
-    """'cpu', '0', '0,1', 'cuda', 'cuda:1' -> this process's torch.device.
-
-    Several GPUs ('0,1') need one process per GPU (torchrun); each rank takes the LOCAL_RANK-th of
-    the listed ones.
-    """
-    text = str(device).strip().lower().replace("cuda:", "").replace("cuda", "0")
-    if text in ("", "cpu"):
-        return torch.device("cpu")
-    try:
-        ids = [int(d) for d in text.split(",") if d.strip() != ""]
-    except ValueError:
-        raise ValueError(f"--device {device!r}: expected 'cpu', a GPU index like '0' or a list like '0,1'") from None
-    if not torch.cuda.is_available():
-        raise ValueError(f"--device {device!r} asks for CUDA but no CUDA device is available (use --device cpu)")
-    if len(ids) > 1 and not info.enabled:
-        raise ValueError(f"--device {device!r} lists {len(ids)} GPUs: launch one process per GPU with "
-                         f"'torchrun --nproc_per_node {len(ids)} -m yololab train ...'")
-    if not info.enabled:
-        index = ids[0]
-    else:  # the LOCAL_RANK-th listed GPU; with fewer listed than processes, GPU LOCAL_RANK (as upstream)
-        index = ids[info.local_rank] if len(ids) > info.local_rank else info.local_rank
-    if index >= torch.cuda.device_count():
-        raise ValueError(f"--device {device!r}: CUDA device {index} does not exist "
-                         f"({torch.cuda.device_count()} visible)")
-    return torch.device("cuda", index)
+    """This rank's device for a ``--device`` string (see :func:`yololab.device.select_device`)."""
+    return select_device(device, info.local_rank, info.enabled)
 
 
 def init_distributed(device: str) -> tuple[DistInfo, torch.device]:

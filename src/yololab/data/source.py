@@ -1,0 +1,59 @@
+"""One place that decides what a ``--data`` argument is: a YOLO data YAML or a COCO instances JSON."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from yololab.data.coco_format import load_coco_records
+from yololab.data.records import ImageRecord, load_split
+from yololab.data.report import DatasetReport
+from yololab.data.yolo_format import load_data_config
+from yololab.errors import UserError
+
+PathLike = str | os.PathLike
+
+
+@dataclass
+class DataSplit:
+    """The usable images of one split, its class names and, for COCO JSON, the data set's identity.
+
+    ``category_ids[i]`` is the JSON's category id of class index ``i`` (None for YOLO format, whose
+    categories are the indices 0..N-1 by convention); ``coco_json`` is the annotation file itself.
+    """
+
+    records: list[ImageRecord]
+    names: list[str]
+    category_ids: list[int] | None = None
+    report: DatasetReport = field(default_factory=DatasetReport)
+    source: str = ""
+    split: str = "val"
+    coco_json: Path | None = None
+
+    @property
+    def is_coco(self) -> bool:
+        return self.coco_json is not None
+
+
+def is_coco_json(data: PathLike) -> bool:
+    """A ``--data`` value naming a COCO instances JSON (by suffix) rather than a data YAML."""
+    return Path(data).suffix.lower() == ".json"
+
+
+def open_split(data: PathLike, split: str = "val", image_dir: PathLike | None = None, *,
+               log: bool = True) -> DataSplit:
+    """Records of ``split`` of a data YAML, or all images of a COCO JSON (``image_dir`` holds them)."""
+    if not data:
+        raise UserError("no dataset given: set --data to a data YAML or a COCO instances JSON")
+    path = Path(data)
+    if not path.is_file():
+        raise FileNotFoundError(f"dataset file {data} does not exist")
+    if is_coco_json(path):
+        if not image_dir:
+            raise UserError(f"--data {data} is a COCO JSON: also give --image-dir (the folder of its images)")
+        coco = load_coco_records(path, image_dir, log=log)
+        return DataSplit(coco.records, coco.names, coco.category_ids, coco.report, str(path), split, path)
+    cfg = load_data_config(path)
+    records, report = load_split(cfg, split, log=log)
+    return DataSplit(records, list(cfg.names), None, report, str(path), split)

@@ -1,0 +1,122 @@
+"""``yololab val``: COCO-protocol mAP of a model on a data split, or of any tool's COCO results file.
+
+Opening ``--weights`` as a model (a .pt, an ONNX / OpenVINO / TorchScript export) is the top-level
+CLI's job: it passes ``open_model`` in, so this layer never imports the deploy layer. Nothing here
+imports torch until a command runs, so ``yololab --help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from yololab.errors import UserError, print_error
+
+LOG = logging.getLogger("yololab")
+
+#: ``open_model(path, backend)`` -> a model fitting :class:`yololab.eval.protocol.ValModel`
+OpenModel = Callable[[str, "str | None"], Any]
+
+
+def add_val_parser(sub: argparse._SubParsersAction, open_model: OpenModel,
+                   backends: Sequence[str] = ()) -> argparse.ArgumentParser:
+    p = sub.add_parser("val", help="COCO mAP of a checkpoint on a dataset split, or of a results JSON",
+                       description="yololab val --weights W --data D [...]  or  "
+                                   "yololab val --gt GT.json --dt DT.json")
+    p.add_argument("--weights", default=None, help="yololab or upstream YOLOv5/YOLOv7 .pt, or an export")
+    p.add_argument("--data", default=None, help="data YAML, or a COCO instances JSON (with --image-dir)")
+    p.add_argument("--image-dir", default=None, help="image folder of a COCO JSON --data")
+    p.add_argument("--split", default="val", choices=("train", "val", "test"), help="split of a data YAML")
+    p.add_argument("--imgsz", "--img-size", dest="imgsz", type=int, default=640)
+    p.add_argument("--batch", "--batch-size", dest="batch", type=int, default=16)
+    p.add_argument("--conf", type=float, default=0.001, help="confidence threshold")
+    p.add_argument("--iou", type=float, default=0.6, help="NMS IoU threshold")
+    p.add_argument("--max-det", type=int, default=300)
+    p.add_argument("--device", default="auto", help="auto (default: GPU 0 if available, else CPU), cpu, or a GPU index")
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--no-fuse", action="store_true", help="validate the unfused model")
+    p.add_argument("--backend", default=None, choices=tuple(backends) or None,
+                   help="runtime for an exported --weights (default: from the file; openvino-bf16: bf16 on AMX CPUs)")
+    p.add_argument("--gt", default=None, help="COCO ground-truth JSON (with --dt: score a results file)")
+    p.add_argument("--dt", default=None, help="COCO results JSON (with --gt)")
+    p.add_argument("--json", default=None, help="write the metrics as JSON here")
+    p.add_argument("--save-dt", default=None, metavar="FILE", help="write the detections as a COCO results JSON")
+    p.add_argument("--per-class", action="store_true", help="print AP per class")
+    p.set_defaults(func=lambda args: cmd_val(args, open_model))
+    return p
+
+
+def _write_json(path: str, obj: Any) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(obj, indent=2))
+
+
+def cmd_val(args: argparse.Namespace, open_model: OpenModel) -> int:
+    import yaml
+
+    from yololab.models.checkpoints import CheckpointError
+
+    try:
+        if args.gt or args.dt:
+            return _score_files(args)
+        return _validate_model(args, open_model)
+    except (UserError, CheckpointError, OSError, yaml.YAMLError, RuntimeError) as err:
+        return print_error("val", err)
+
+
+def _score_files(args: argparse.Namespace) -> int:
+    from yololab.eval.coco import evaluate_files
+    from yololab.eval.validate import format_metrics, summary_json
+
+    if not (args.gt and args.dt):
+        raise UserError("--gt and --dt go together (ground truth and results JSON)")
+    if args.weights or args.data:
+        raise UserError("give either --gt/--dt or --weights/--data, not both")
+    for path in (args.gt, args.dt):
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"{path} does not exist")
+    try:
+        metrics = evaluate_files(args.gt, args.dt)
+    except json.JSONDecodeError as err:
+        raise UserError(f"not valid JSON: {err}") from None
+    except (KeyError, TypeError) as err:
+        raise UserError(f"not a COCO ground-truth/results pair: {err!r}") from None
+    print(format_metrics(metrics, per_class=args.per_class))
+    if args.json:
+        _write_json(args.json, summary_json(metrics))
+    return 0
+
+
+def _validate_model(args: argparse.Namespace, open_model: OpenModel) -> int:
+    from yololab.data.source import open_split
+    from yololab.device import select_device
+    from yololab.eval.validate import ValSettings, format_metrics, summary_json, validate
+
+    if not (args.weights and args.data):
+        raise UserError("give --weights and --data (or --gt and --dt)")
+    device = select_device(args.device)
+    LOG.info("device: %s", device)
+    data = open_split(args.data, args.split, args.image_dir)
+    model = open_model(args.weights, args.backend).float()
+    if not args.no_fuse:
+        model.fuse()
+    model.to(device).channels_last().eval()
+    if args.imgsz % model.stride:
+        raise UserError(f"--imgsz {args.imgsz} is not a multiple of the model stride {model.stride}")
+    settings = ValSettings(image_size=args.imgsz, batch_size=args.batch, conf_thres=args.conf,
+                           iou_thres=args.iou, max_det=args.max_det, workers=args.workers)
+    metrics = validate(model, data.records, data.names, settings, device, category_map=data.category_ids)
+    print(format_metrics(metrics, data.names, per_class=args.per_class))
+    print(f"{len(data.records)} images in {metrics['seconds']:.1f} s")
+    if args.save_dt:
+        _write_json(args.save_dt, metrics["detections"])
+    if args.json:
+        out = summary_json(metrics)
+        out.update(weights=str(args.weights), data=str(args.data), split=args.split, imgsz=args.imgsz,
+                   batch=args.batch, conf=args.conf, iou=args.iou)
+        _write_json(args.json, out)
+    return 0
