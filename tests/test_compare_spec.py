@@ -39,7 +39,10 @@ def test_misspelt_backbone_entry_key_is_named(tmp_path):
 
 
 @pytest.mark.parametrize("values, needle", [
-    ({"hyp": {"lr": 0.1}}, "hyp: unknown key 'lr'"),
+    ({"hyp": {"lr": 0.1}}, "hyp: unknown key(s) 'lr'"),
+    ({"hyp": {"lr0": "0.1"}}, "hyp: lr0: expected float, got str '0.1'"),
+    ({"epochs": "10"}, "epochs: expected int, got str '10'"),
+    ({"train": {"cos_lr": "yes"}}, "train: cos_lr: expected bool, got str 'yes'"),
     ({"augment": {"mosiac": 0.5}}, "did you mean 'mosaic'"),
     ({"train": {"cos_lrr": True}}, "did you mean 'cos_lr'"),
     ({"train": {"epochs": 3}}, "'epochs' is set by the experiment"),
@@ -78,7 +81,8 @@ def test_cell_train_config_differs_only_in_the_backbone_entry_and_seed(tmp_path)
     spec = spec_from_mapping({**BASE, "backbones": ["native", {"name": "resnet50", "freeze": 1}], "seeds": [0, 1],
                               "epochs": 7, "hyp": {"lr0": 0.02}, "train": {"cos_lr": True}})
     configs = [cell_train_config(spec, c, tmp_path / c.cell_id) for c in expand_cells(spec)]
-    assert {c.epochs for c in configs} == {7} and all(c.cos_lr and c.hyp == {"lr0": 0.02} for c in configs)
+    assert {c.epochs for c in configs} == {7} and all(c.cos_lr and c.hyp.lr0 == 0.02 for c in configs)
+    assert all(c.hyp.momentum == 0.937 and c.augment.mosaic == 1.0 for c in configs)  # typed, defaults kept
     assert [(c.backbone, c.freeze, c.seed) for c in configs] == [(None, 0, 0), (None, 0, 1),
                                                                   ("resnet50", 1, 0), ("resnet50", 1, 1)]
 

@@ -6,6 +6,7 @@ import math
 
 import pytest
 
+from yololab.config import ConfigError
 from yololab.train import Hyperparameters, scale_loss_gains
 
 
@@ -31,8 +32,10 @@ def test_from_dict_and_yaml(tmp_path) -> None:
     values = {"lr0": 0.02, "box": 0.1, "mosaic": 1.0}
     h = Hyperparameters.from_dict(values)
     assert h.lr0 == 0.02 and h.box == 0.1 and h.momentum == 0.937
-    with pytest.raises(KeyError, match="mosaic"):
+    with pytest.raises(ConfigError, match="unknown key.*'mosaic'"):
         Hyperparameters.from_dict(values, strict=True)
+    with pytest.raises(ConfigError, match="lr0: expected float, got str"):
+        Hyperparameters.from_dict({"lr0": "0.02"})
     path = tmp_path / "hyp.yaml"
     path.write_text("lr0: 0.005\nfl_gamma: 1.5\nhsv_h: 0.015\n")
     h = Hyperparameters.from_yaml(path)

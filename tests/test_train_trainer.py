@@ -143,7 +143,8 @@ def test_config_file_flags_and_hyp_file(tmp_path: Path) -> None:
     assert isinstance(args, argparse.Namespace)
     cfg = resolve_train_config(args)
     assert (cfg.model, cfg.epochs, cfg.batch, cfg.cos_lr, cfg.freeze) == ("yolov5s", 3, 8, True, 2)
-    assert cfg.hyp == {"lr0": 0.05, "momentum": 0.9} and cfg.augment == {"mosaic": 0.5}
+    assert (cfg.hyp.lr0, cfg.hyp.momentum, cfg.hyp.lrf) == (0.05, 0.9, 0.01)  # file < --hyp; defaults kept
+    assert cfg.augment.mosaic == 0.5 and cfg.augment.fliplr == 0.5
     assert cfg.pretrained_backbone == "bb.pth" and cfg.amp is False and cfg.imgsz == 640
 
     bad = tmp_path / "bad.yaml"

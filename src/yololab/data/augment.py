@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 import yaml
 
+from yololab.config import from_mapping
 from yololab.data.boxes import xywhn_to_xyxy
 
 PAD_VALUE = 114
@@ -39,12 +40,12 @@ class AugmentConfig:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, float], strict: bool = True) -> AugmentConfig:
-        """Build from a mapping; unknown keys are an error unless ``strict=False`` (e.g. a whole hyp file)."""
+        """Build from a mapping: strictly (the config loader's checks), or leniently for a whole upstream
+        hyp file (``strict=False``: keys that are not augmentation strengths ignored)."""
+        if strict:
+            return from_mapping(cls, d, "augment")
         known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if strict and unknown:
-            raise ValueError(f"unknown augmentation key(s) {unknown}; known: {sorted(known)}")
-        return cls(**{k: float(v) for k, v in d.items() if k in known})
+        return from_mapping(cls, {k: v for k, v in d.items() if k in known}, "augment")
 
     @classmethod
     def from_yaml(cls, path: str | os.PathLike, strict: bool = False) -> AugmentConfig:

@@ -131,7 +131,7 @@ def cell_train_config(spec: ExperimentSpec, cell: Cell, out: Path, device: str =
     values.update(model=cell.model, backbone=cell.backbone_arg, data=str(Path(spec.data).expanduser().resolve()),
                   epochs=spec.epochs, imgsz=spec.imgsz, batch=spec.batch, workers=spec.workers, seed=cell.seed,
                   device=device, out=str(out), pretrained_backbone=pretrained, freeze=entry.freeze,
-                  backbone_lr_mult=float(entry.backbone_lr_mult), hyp=dict(spec.hyp), augment=dict(spec.augment),
+                  backbone_lr_mult=float(entry.backbone_lr_mult), hyp=spec.hyp, augment=spec.augment,
                   resume=False, progress=progress)
     return from_mapping(TrainConfig, values, f"cell {cell.cell_id}")
 

@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from yololab.config import ConfigError, from_mapping, load_yaml_config
+from yololab.data.augment import AugmentConfig
+from yololab.train.hyp import Hyperparameters
 
 NATIVE = "native"  # the family's own backbone (CSPDarknet for YOLOv5, ELAN for YOLOv7)
 LATENCY_BACKENDS = ("torch", "onnxruntime", "cuda_fp16")
@@ -56,15 +58,15 @@ class ExperimentSpec:
     name: str = "compare"
     data: str = ""                                        # data YAML (YOLO format)
     models: list[str] = field(default_factory=lambda: ["yolov5s"])
-    backbones: list[Any] = field(default_factory=lambda: [NATIVE])  # names or BackboneEntry mappings
+    backbones: list[str | BackboneEntry] = field(default_factory=lambda: [NATIVE])  # names or mappings
     seeds: list[int] = field(default_factory=lambda: [0])
     epochs: int = 100
     imgsz: int = 640
     batch: int = 16
     workers: int = 2                                      # data-loader workers per cell
     devices: str | list[str] = "cpu"                      # 'cpu', '0', '0,1,2,3' (one cell per device)
-    hyp: dict = field(default_factory=dict)               # overrides of train.hyp.Hyperparameters
-    augment: dict = field(default_factory=dict)           # overrides of data.AugmentConfig
+    hyp: Hyperparameters = field(default_factory=Hyperparameters)  # shared optimizer/loss settings
+    augment: AugmentConfig = field(default_factory=AugmentConfig)  # shared augmentation strengths
     train: dict = field(default_factory=dict)             # other shared TrainConfig fields (cos_lr, patience...)
     eval_imgsz: int | None = None                         # size for mAP, GFLOPs, latency (default: imgsz)
     eval_batch: int = 16
@@ -74,6 +76,10 @@ class ExperimentSpec:
 
     def __post_init__(self) -> None:
         self.backbones = [parse_backbone(b, i) for i, b in enumerate(self.backbones)]
+        if isinstance(self.hyp, dict):
+            self.hyp = from_mapping(Hyperparameters, self.hyp, "hyp")
+        if isinstance(self.augment, dict):
+            self.augment = from_mapping(AugmentConfig, self.augment, "augment")
         if isinstance(self.devices, (int, str)):
             self.devices = parse_devices(str(self.devices))
         else:
@@ -169,23 +175,11 @@ def spec_from_mapping(values: dict, source: str = "experiment") -> ExperimentSpe
     return spec
 
 
-def _check_keys(values: dict, known: set[str], where: str) -> None:
-    import difflib
-
-    for key in values:
-        if key not in known:
-            close = difflib.get_close_matches(key, sorted(known), n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ConfigError(f"{where}: unknown key {key!r}{hint}; valid keys: {', '.join(sorted(known))}")
-
-
 def validate_spec(spec: ExperimentSpec, source: str = "experiment") -> None:
     """Raise ConfigError naming the first bad value; model and backbone names are checked here."""
     from yololab.backbones import list_backbones
-    from yololab.data import AugmentConfig
     from yololab.models.zoo import get_variant
     from yololab.train.config import TrainConfig
-    from yololab.train.hyp import Hyperparameters
 
     if not spec.data:
         raise ConfigError(f"{source}: 'data' (a data YAML) is required")
@@ -220,13 +214,10 @@ def validate_spec(spec: ExperimentSpec, source: str = "experiment") -> None:
     for key in ("epochs", "batch", "eval_batch", "latency_runs"):
         if getattr(spec, key) < 1:
             raise ConfigError(f"{source}: {key} must be >= 1")
-    _check_keys(spec.hyp, {f.name for f in dataclasses.fields(Hyperparameters)}, f"{source}: hyp")
-    _check_keys(spec.augment, {f.name for f in dataclasses.fields(AugmentConfig)}, f"{source}: augment")
-    train_keys = {f.name for f in dataclasses.fields(TrainConfig)}
     for key in spec.train:
         if key in MANAGED_TRAIN_KEYS:
             raise ConfigError(f"{source}: train: {key!r} is set by the experiment; use {MANAGED_TRAIN_KEYS[key]}")
-    _check_keys(spec.train, train_keys - set(MANAGED_TRAIN_KEYS), f"{source}: train")
+    from_mapping(TrainConfig, spec.train, f"{source}: train")  # unknown keys and wrong types
     bad = [b for b in spec.latency_backends if b not in LATENCY_BACKENDS]
     if bad:
         raise ConfigError(f"{source}: latency_backends: unknown {bad}; choose from {list(LATENCY_BACKENDS)}")

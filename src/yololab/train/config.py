@@ -1,8 +1,13 @@
-"""What one training run needs; saved as config.yaml in the run folder."""
+"""What one training run needs (typed, nested sections included); saved as config.yaml in the run folder."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+
+from yololab.config import from_mapping
+from yololab.data.augment import AugmentConfig
+from yololab.train.hyp import Hyperparameters
 
 
 @dataclass
@@ -18,7 +23,7 @@ class TrainConfig:
     batch: int = 16
     weights: str | None = None             # initial weights: yololab or upstream .pt
     pretrained_backbone: bool | str = False  # True (hub) or a local file in timm/torchvision format
-    device: str = "cpu"                    # 'cpu', '0', '0,1' (several: use torchrun)
+    device: str = "auto"                   # 'auto' (GPU 0 if available), 'cpu', '0', '0,1' (several: torchrun)
     out: str = "runs/train"
     workers: int = 2
     seed: int = 0
@@ -32,8 +37,8 @@ class TrainConfig:
     amp: bool = True                       # mixed precision (CUDA only)
     nominal_batch: int = 64                # gradient accumulation target
     grad_clip: float = 10.0                # max gradient norm
-    hyp: dict = field(default_factory=dict)      # overrides of train.hyp.Hyperparameters
-    augment: dict = field(default_factory=dict)  # overrides of data.AugmentConfig
+    hyp: Hyperparameters = field(default_factory=Hyperparameters)  # optimizer, warm-up and loss gains
+    augment: AugmentConfig = field(default_factory=AugmentConfig)  # augmentation strengths
     close_mosaic: int = 0                  # turn mosaic off for the last N epochs
     val_every: int = 1                     # validate every N epochs (the last epoch always)
     val_conf: float = 0.001
@@ -41,3 +46,9 @@ class TrainConfig:
     resume: bool = False                   # continue from out/weights/last.pt
     progress: bool = True
     plots: bool = True                     # results.png at the end of the run
+
+    def __post_init__(self) -> None:  # partial mappings (overrides) become the typed sections
+        if isinstance(self.hyp, Mapping):
+            self.hyp = from_mapping(Hyperparameters, self.hyp, "hyp")
+        if isinstance(self.augment, Mapping):
+            self.augment = from_mapping(AugmentConfig, self.augment, "augment")

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from yololab.config import from_mapping
+
 
 @dataclass
 class Hyperparameters:
@@ -39,12 +41,12 @@ class Hyperparameters:
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any], strict: bool = False) -> "Hyperparameters":
-        """Build from a mapping (e.g. an upstream hyp YAML); unknown keys are ignored unless ``strict``."""
+        """Build from a mapping: strictly (the config loader's checks) or, for an upstream hyp YAML
+        that mixes in keys yololab does not use, leniently (those keys ignored)."""
+        if strict:
+            return from_mapping(cls, values, "hyp")
         known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if strict and unknown:
-            raise KeyError(f"unknown hyperparameters: {', '.join(unknown)}")
-        return cls(**{k: float(v) for k, v in values.items() if k in known})
+        return from_mapping(cls, {k: v for k, v in values.items() if k in known}, "hyp")
 
     @classmethod
     def from_yaml(cls, path: str | Path, strict: bool = False) -> "Hyperparameters":

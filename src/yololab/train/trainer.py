@@ -117,8 +117,8 @@ class Trainer:
         ckpt = read_training_checkpoint(self.last) if cfg.resume else None
         self.data: TrainData = load_train_data(cfg.data, cfg.image_dir, cfg.val_data, cfg.val_image_dir,
                                                log=self.main)
-        self.hyp = Hyperparameters.from_dict(cfg.hyp, strict=True)
-        self.aug = AugmentConfig.from_dict(cfg.augment, strict=True)
+        self.hyp = cfg.hyp
+        self.aug = cfg.augment
         model = self._build_model(ckpt)
         if model.head.num_classes != self.data.nc:
             raise ValueError(f"the model predicts {model.head.num_classes} classes but {cfg.data} has "
