@@ -41,9 +41,10 @@ class Curves:
         return float(np.mean(list(self.ap50.values()))) if self.ap50 else 0.0
 
     def best(self) -> tuple[float, float]:
-        """(confidence, F1) at the maximum of the mean F1 over categories (lowest such confidence)."""
+        """(confidence, F1) at the maximum of the mean F1 over categories; on a plateau the highest
+        such confidence (the same F1 from the fewest detections)."""
         f1 = self.mean(self.f1_conf)
-        i = int(np.argmax(f1))
+        i = len(f1) - 1 - int(np.argmax(f1[::-1]))
         return float(self.conf[i]), float(f1[i])
 
     def to_json(self) -> dict[str, Any]:
