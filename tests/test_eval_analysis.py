@@ -86,6 +86,19 @@ def test_tide_classification_fix_makes_the_gt_found():
     assert res["counts"] == {"cls": 1, "loc": 0, "both": 0, "dupe": 0, "bkg": 0, "miss": 0}
 
 
+def test_tide_one_gt_is_credited_to_one_error():
+    """A dog found as "cat" (0.9) and as a loose dog box (0.8): the higher-scoring classification error
+    owns the GT, so fixing localisation only removes the loose box (as tidecv)."""
+    gt = _gt([(7, DOG, (0, 0, 100, 100), 0), (42, DOG, (0, 0, 100, 100), 0)])
+    dt = _dt([(7, CAT, 0.9, (0, 0, 100, 100)), (7, DOG, 0.8, (50, 0, 100, 100)), (42, DOG, 0.5, (0, 0, 100, 100))])
+    res = tide_errors(gt, dt)
+    base = 51 * 0.5 / 101  # dog: FP then TP of 2 GT -> precision 1/2 up to recall 1/2
+    assert res["ap50"] == pytest.approx(100 * base)
+    # relabelled: TP 0.9, the loose box still a FP at 0.8, TP 0.5 -> precision 1 to recall 1/2, then 2/3
+    assert res["dap"]["cls"] == pytest.approx(100 * ((51 + 50 * 2 / 3) / 101 - base))
+    assert res["dap"]["loc"] == pytest.approx(100 * (51 / 101 - base))  # only the FP removed
+
+
 def test_confusion_matrix_counts():
     gt = _gt([
         (7, CAT, (0, 0, 100, 100), 0),  # found as cat

@@ -24,7 +24,7 @@ def plot_confusion(cm: ConfusionMatrix, path: Path, normalise: bool = False) -> 
     """Heat map of the counts (or row-normalised rates); y = true class, x = predicted class."""
     data = cm.normalised() if normalise else cm.counts
     n = len(cm.labels)
-    size = min(4 + 0.3 * n, 30)
+    size = min(4 + 0.2 * n, 18)
     fig = Figure(figsize=(size, size * 0.85))
     ax = fig.add_subplot()
     im = ax.imshow(data, cmap="Blues", vmin=0, vmax=1 if normalise else None)
@@ -90,7 +90,7 @@ def plot_errors_side_by_side(errors: Mapping[str, Mapping[str, Any]], path: Path
     daps = {model: _dap(e) for model, e in errors.items()}
     x = np.arange(len(ERROR_TYPES))
     width = 0.8 / max(len(daps), 1)
-    fig = Figure(figsize=(max(7, 1.2 * len(ERROR_TYPES) * max(1, len(daps) / 2)), 4.5))
+    fig = Figure(figsize=(max(9, 1.5 * len(ERROR_TYPES) * max(1, len(daps) / 2)), 4.5))
     ax = fig.add_subplot()
     for n, (model, d) in enumerate(daps.items()):
         bars = ax.bar(x + (n - (len(daps) - 1) / 2) * width, [d[k] for k in ERROR_TYPES], width, label=model)

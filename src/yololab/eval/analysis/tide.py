@@ -16,8 +16,8 @@ detection that is neither a true positive nor absorbed by a crowd region at the 
 * missed: a GT left unmatched that no classification/localisation error could claim.
 
 Fixes (the paper's oracles): a classification or localisation error becomes a true positive of its
-target GT when that GT is unmatched and it is the highest-scoring error of that type claiming it (the
-others are removed); duplicate, background and both errors are removed; missed GT are dropped from the
+target GT when that GT is unmatched and it is the highest-scoring classification-or-localisation error
+claiming it (as tidecv, so one GT is credited to one error type; the other claimants are removed); duplicate, background and both errors are removed; missed GT are dropped from the
 GT count.  AP is COCO's 101-point AP at t_f (``matching.coco_ap``), averaged over categories with GT.
 """
 
@@ -101,10 +101,11 @@ def _fixed(points: list[dict], missed: list[dict], num_gt: dict[int, int], kind:
     out = [p for p in points if p["error"] != kind]
     if kind in ("cls", "loc"):
         best: dict[Any, dict] = {}
-        for p in points:  # the highest-scoring error of this kind claiming each unmatched GT
-            if p["error"] == kind and p["gt"] is not None and (p["gt"] not in best or p["score"] > best[p["gt"]]["score"]):
+        for p in points:  # the highest-scoring cls/loc error claiming each unmatched GT owns it
+            if p["error"] in ("cls", "loc") and p["gt"] is not None and (
+                    p["gt"] not in best or p["score"] > best[p["gt"]]["score"]):
                 best[p["gt"]] = p
-        out += [{"cls": p["fix_cls"], "score": p["score"], "tp": True} for p in best.values()]
+        out += [{"cls": p["fix_cls"], "score": p["score"], "tp": True} for p in best.values() if p["error"] == kind]
     return out, num_gt
 
 
