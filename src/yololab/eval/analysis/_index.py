@@ -1,8 +1,8 @@
 """Per-image grouping of a COCO ground-truth dict and a COCO results list, shared by every analysis.
 
 Accepts any valid COCO file: arbitrary image ids, category ids with gaps, ``iscrowd`` regions and
-optional ``difficult`` flags.  IoU comes from ``pycocotools.mask.iou`` (the function COCOeval uses),
-so crowd regions get COCO's crowd IoU (intersection over the detection's area).
+optional ``difficult`` flags.  IoU comes from the COCO mask API's ``iou`` (faster-coco-eval's, or
+pycocotools' without it), so crowd regions get COCO's crowd IoU (intersection over the detection's area).
 """
 
 from __future__ import annotations
@@ -12,7 +12,11 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 import numpy as np
-from pycocotools import mask as mask_utils
+
+try:  # a project dependency; pycocotools (same function) where it is absent
+    from faster_coco_eval.core import mask as mask_utils
+except ImportError:  # pragma: no cover
+    from pycocotools import mask as mask_utils
 
 MAX_DETS = 100  # COCOeval's maxDets per image and category for AP
 

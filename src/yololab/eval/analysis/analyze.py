@@ -19,7 +19,8 @@ def _write_f1_csv(curves: Curves, path: Path) -> None:
     with open(path, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["conf", "precision", "recall", "f1"])
-        for row in zip(curves.conf, curves.mean(curves.p_conf), curves.mean(curves.r_conf), curves.mean(curves.f1_conf)):
+        means = (curves.mean(curves.p_conf), curves.mean(curves.r_conf), curves.mean(curves.f1_conf))
+        for row in zip(curves.conf, *means):
             w.writerow([f"{v:.6g}" for v in row])
 
 

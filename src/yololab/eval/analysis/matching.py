@@ -69,7 +69,8 @@ def match_all(images: dict[int, ImageData], iou_thr: float) -> dict[int, ImageMa
     return {i: match_image(im, iou_thr) for i, im in images.items()}
 
 
-def class_outcomes(images: dict[int, ImageData], matches: dict[int, ImageMatch]) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+def class_outcomes(images: dict[int, ImageData],
+                   matches: dict[int, ImageMatch]) -> dict[int, tuple[np.ndarray, np.ndarray]]:
     """Category -> (scores, is-TP) of its non-ignored detections, in image-id then score order."""
     scores: dict[int, list] = {}
     tps: dict[int, list] = {}

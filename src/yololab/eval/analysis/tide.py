@@ -17,8 +17,13 @@ detection that is neither a true positive nor absorbed by a crowd region at the 
 
 Fixes (the paper's oracles): a classification or localisation error becomes a true positive of its
 target GT when that GT is unmatched and it is the highest-scoring classification-or-localisation error
-claiming it (as tidecv, so one GT is credited to one error type; the other claimants are removed); duplicate, background and both errors are removed; missed GT are dropped from the
+claiming it (as tidecv, so one GT is credited to one error type; the other claimants are removed);
+duplicate, background and both errors are removed; missed GT are dropped from the
 GT count.  AP is COCO's 101-point AP at t_f (``matching.coco_ap``), averaged over categories with GT.
+
+Two deliberate departures from tidecv, both COCO's rules: each image keeps its top 100 detections per
+category, and detections absorbed by a crowd region are not errors (tidecv counts them as background,
+though they never change its AP).  Without those two, the dAPs and counts equal tidecv's.
 """
 
 from __future__ import annotations
@@ -91,7 +96,8 @@ def _map(points: list[dict], num_gt: Mapping[int, int], classes: list[int]) -> f
     return float(np.mean(aps)) if aps else 0.0
 
 
-def _fixed(points: list[dict], missed: list[dict], num_gt: dict[int, int], kind: str) -> tuple[list[dict], dict[int, int]]:
+def _fixed(points: list[dict], missed: list[dict], num_gt: dict[int, int],
+           kind: str) -> tuple[list[dict], dict[int, int]]:
     """The data points and GT counts with every error of ``kind`` fixed oracle-style."""
     if kind == "miss":
         counts = dict(num_gt)
@@ -109,7 +115,8 @@ def _fixed(points: list[dict], missed: list[dict], num_gt: dict[int, int], kind:
     return out, num_gt
 
 
-def tide_errors(gt: Mapping[str, Any], dt: list[Mapping[str, Any]], t_f: float = 0.5, t_b: float = 0.1) -> dict[str, Any]:
+def tide_errors(gt: Mapping[str, Any], dt: list[Mapping[str, Any]], t_f: float = 0.5,
+                t_b: float = 0.1) -> dict[str, Any]:
     """TIDE main errors of COCO results ``dt`` against COCO ground truth ``gt``.
 
     Returns ``ap50`` (baseline, in points: 100 x COCO mAP at t_f), ``dap`` {type: AP points gained by
