@@ -1,0 +1,62 @@
+"""One call that writes every error-analysis artefact of a detector's COCO results."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any, Mapping
+
+from yololab.eval.analysis._index import index
+from yololab.eval.analysis.confusion import confusion_matrix
+from yololab.eval.analysis.curves import Curves, pr_curves
+from yololab.eval.analysis.plots import plot_confusion, plot_errors, plot_f1, plot_pr
+from yololab.eval.analysis.tide import tide_errors
+from yololab.eval.analysis.voc import voc_ap
+
+
+def _write_f1_csv(curves: Curves, path: Path) -> None:
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["conf", "precision", "recall", "f1"])
+        means = (curves.mean(curves.p_conf), curves.mean(curves.r_conf), curves.mean(curves.f1_conf))
+        for row in zip(curves.conf, *means):
+            w.writerow([f"{v:.6g}" for v in row])
+
+
+def analyze(gt: Mapping[str, Any], dt: list[Mapping[str, Any]], out_dir: Path,
+            names: Mapping[int, str] | None = None, conf: float = 0.25, iou: float = 0.45) -> dict[str, Any]:
+    """Error analysis of COCO results ``dt`` against COCO ground truth ``gt`` (dicts).
+
+    Writes to ``out_dir``: confusion_matrix.csv/.png and confusion_matrix_normalised.png (at score >=
+    ``conf``, IoU ``iou``; rows = true, columns = predicted), pr_curve.png/.json, f1_curve.png/.csv,
+    errors.json/.png (TIDE dAP50 points).  ``names`` overrides the GT's category names (id -> name).
+    Returns {best_conf, best_f1, map50, errors (dAP points), error_counts, tide_ap50, voc07_map,
+    voc12_map, files}; AP values are fractions except the TIDE figures, which are points (x100).
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    ds = index(gt, dt, names)
+
+    cm = confusion_matrix(index(gt, dt, names, max_dets=None), conf=conf, iou_thr=iou)
+    cm.to_csv(out / "confusion_matrix.csv")
+    files = [out / "confusion_matrix.csv", plot_confusion(cm, out / "confusion_matrix.png"),
+             plot_confusion(cm, out / "confusion_matrix_normalised.png", normalise=True)]
+
+    curves = pr_curves(ds)
+    (out / "pr_curve.json").write_text(json.dumps(curves.to_json()))
+    _write_f1_csv(curves, out / "f1_curve.csv")
+    files += [out / "pr_curve.json", out / "f1_curve.csv", plot_pr(curves, out / "pr_curve.png"),
+              plot_f1(curves, out / "f1_curve.png")]
+
+    errors = tide_errors(gt, dt)
+    (out / "errors.json").write_text(json.dumps(errors, indent=2))
+    files += [out / "errors.json", plot_errors(errors, out / "errors.png")]
+
+    best_conf, best_f1 = curves.best()
+    return {
+        "best_conf": best_conf, "best_f1": best_f1, "map50": curves.map50,
+        "errors": errors["dap"], "error_counts": errors["counts"], "tide_ap50": errors["ap50"],
+        "voc07_map": voc_ap(gt, dt, "voc07", names)["map"], "voc12_map": voc_ap(gt, dt, "voc12", names)["map"],
+        "files": [str(f) for f in files],
+    }
