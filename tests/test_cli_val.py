@@ -133,3 +133,30 @@ def test_val_missing_weights_with_valid_data(tmp_path: Path, capsys) -> None:
     data = make_synthetic_dataset(tmp_path / "syn", num_train=1, num_val=2, img_size=64)
     code, _, err = _run(["val", "--weights", str(tmp_path / "none.pt"), "--data", str(data)], capsys)
     assert code == 2 and "checkpoint not found" in err and "Traceback" not in err
+
+
+def test_val_gt_dt_metric_and_plots(tmp_path) -> None:
+    """--metric voc12/voc07 and --plots on a pair whose AP is known by hand: one object, a false
+    positive scored above the true positive -> precision 0.5 at recall 1, so AP50 = 0.5 either way."""
+    import json
+
+    from yololab.cli import main
+
+    gt = {"images": [{"id": 7, "file_name": "a.jpg", "width": 100, "height": 100}],
+          "annotations": [{"id": 1, "image_id": 7, "category_id": 3, "bbox": [10, 10, 40, 40], "area": 1600,
+                           "iscrowd": 0}],
+          "categories": [{"id": 3, "name": "car"}]}
+    dt = [{"image_id": 7, "category_id": 3, "bbox": [60, 60, 30, 30], "score": 0.9},
+          {"image_id": 7, "category_id": 3, "bbox": [10, 10, 40, 40], "score": 0.8}]
+    (tmp_path / "gt.json").write_text(json.dumps(gt))
+    (tmp_path / "dt.json").write_text(json.dumps(dt))
+    for metric in ("voc12", "voc07"):
+        out = tmp_path / f"{metric}.json"
+        assert main(["val", "--gt", str(tmp_path / "gt.json"), "--dt", str(tmp_path / "dt.json"),
+                     "--metric", metric, "--plots", str(tmp_path / "plots"), "--json", str(out)]) == 0
+        result = json.loads(out.read_text())
+        assert abs(result[f"{metric}_map50"] - 0.5) < 1e-9
+        assert abs(result["map50"] - 0.5) < 1e-9
+    assert result["analysis"]["error_counts"]["bkg"] == 1 and result["analysis"]["error_counts"]["miss"] == 0
+    for name in ("confusion_matrix.csv", "confusion_matrix.png", "pr_curve.png", "f1_curve.png", "errors.json"):
+        assert (tmp_path / "plots" / name).stat().st_size > 0

@@ -46,6 +46,10 @@ def add_val_parser(sub: argparse._SubParsersAction, open_model: OpenModel,
     p.add_argument("--json", default=None, help="write the metrics as JSON here")
     p.add_argument("--save-dt", default=None, metavar="FILE", help="write the detections as a COCO results JSON")
     p.add_argument("--per-class", action="store_true", help="print AP per class")
+    p.add_argument("--metric", choices=("coco", "voc07", "voc12"), default="coco",
+                   help="also report VOC AP50 (voc07: 11-point, voc12: all-point interpolation); COCO always")
+    p.add_argument("--plots", default=None, metavar="DIR",
+                   help="error analysis into DIR: confusion matrix, PR and F1 curves, TIDE error breakdown")
     p.set_defaults(func=lambda args: cmd_val(args, open_model))
     return p
 
@@ -86,9 +90,32 @@ def _score_files(args: argparse.Namespace) -> int:
     except (KeyError, TypeError) as err:
         raise UserError(f"not a COCO ground-truth/results pair: {err!r}") from None
     print(format_metrics(metrics, per_class=args.per_class))
+    out = summary_json(metrics)
+    out.update(_extras(args, json.loads(Path(args.gt).read_text()), json.loads(Path(args.dt).read_text())))
     if args.json:
-        _write_json(args.json, summary_json(metrics))
+        _write_json(args.json, out)
     return 0
+
+
+def _extras(args: argparse.Namespace, gt: dict, dt: list[dict]) -> dict[str, Any]:
+    """What ``--metric voc07|voc12`` and ``--plots DIR`` add: printed, and returned for ``--json``."""
+    from yololab.eval.analysis import analyze, voc_ap
+
+    extra: dict[str, Any] = {}
+    if args.metric != "coco":
+        voc = voc_ap(gt, dt, args.metric)
+        extra[f"{args.metric}_map50"] = voc["map"]
+        extra[f"{args.metric}_per_class"] = voc["per_class"]
+        print(f"{args.metric.upper()} mAP50 ({'11-point' if args.metric == 'voc07' else 'all-point'} "
+              f"interpolation): {voc['map']:.4f}")
+    if args.plots:
+        summary = analyze(gt, dt, Path(args.plots))
+        extra["analysis"] = {k: v for k, v in summary.items() if k != "files"}
+        errors = ", ".join(f"{k} {v:.2f}" for k, v in summary["errors"].items())
+        print(f"best F1 {summary['best_f1']:.3f} at conf {summary['best_conf']:.3f}; "
+              f"mAP50 points lost to (TIDE): {errors}")
+        print(f"analysis plots: {args.plots}")
+    return extra
 
 
 def _validate_model(args: argparse.Namespace, open_model: OpenModel) -> int:
@@ -114,8 +141,9 @@ def _validate_model(args: argparse.Namespace, open_model: OpenModel) -> int:
     print(f"{len(data.records)} images in {metrics['seconds']:.1f} s")
     if args.save_dt:
         _write_json(args.save_dt, metrics["detections"])
+    out = summary_json(metrics)
+    out.update(_extras(args, metrics["ground_truth"], metrics["detections"]))
     if args.json:
-        out = summary_json(metrics)
         out.update(weights=str(args.weights), data=str(args.data), split=args.split, imgsz=args.imgsz,
                    batch=args.batch, conf=args.conf, iou=args.iou)
         _write_json(args.json, out)

@@ -100,6 +100,7 @@ def validate(model: ValModel, records: Sequence[ImageRecord], names: Sequence[st
     metrics["speed_ms_per_image"] = times
     metrics["seconds"] = time.perf_counter() - started
     metrics["detections"] = results
+    metrics["ground_truth"] = gt
     model.train(was_training)
     return metrics
 
@@ -122,5 +123,6 @@ def format_metrics(metrics: dict, names: Sequence[str] | None = None, per_class:
 
 
 def summary_json(metrics: dict) -> dict:
-    """The metrics without the raw detections (what ``--json`` writes)."""
-    return {k: (float(v) if isinstance(v, (np.floating,)) else v) for k, v in metrics.items() if k != "detections"}
+    """The metrics without the raw detections and ground truth (what ``--json`` writes)."""
+    return {k: (float(v) if isinstance(v, (np.floating,)) else v) for k, v in metrics.items()
+            if k not in ("detections", "ground_truth")}
