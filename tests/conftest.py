@@ -1,7 +1,13 @@
-"""Shared fixtures: the real data in ../shared beside the checkout (skipped where absent)."""
+"""Shared fixtures: the real data in ../shared beside the checkout.
+
+Where ../shared is absent the tests that need it are skipped, except under CI (``CI=true``), where
+they fail: CI must run the whole suite. Every test that needs ../shared goes through
+:func:`require_shared` (via the ``coco128`` / ``yolov5n_pt`` fixtures), never a path of its own.
+"""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -13,18 +19,35 @@ COCO128 = SHARED / "data" / "coco128"
 YOLOV5N_PT = SHARED / "weights" / "yolov5n.pt"
 
 
+def in_ci() -> bool:
+    """True when the environment says this is CI (``CI=true``, as GitHub Actions, GitLab and .ci/run set)."""
+    return os.environ.get("CI", "").strip().lower() in ("true", "1")
+
+
+def missing(reason: str) -> None:
+    """Skip the test for something absent from this machine -- or fail it under CI, where nothing may be absent."""
+    if in_ci():
+        pytest.fail(f"CI=true and {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def require_shared(path: Path, what: str) -> Path:
+    """``path`` (a file in ../shared) if it exists; otherwise skip, or fail under CI."""
+    if not path.is_file():
+        missing(f"{what} not found at {path} (../shared beside the checkout)")
+    return path
+
+
 @pytest.fixture(scope="session")
 def coco128() -> Path:
-    if not (COCO128 / "data.yaml").is_file():
-        pytest.skip(f"real COCO128 subset not found at {COCO128} (../shared beside the checkout)")
-    return COCO128
+    """The real COCO128 subset (a directory with data.yaml, images/ and labels/)."""
+    return require_shared(COCO128 / "data.yaml", "the real COCO128 subset").parent
 
 
 @pytest.fixture(scope="session")
 def yolov5n_pt() -> Path:
-    if not YOLOV5N_PT.is_file():
-        pytest.skip(f"upstream yolov5n.pt not found at {YOLOV5N_PT} (../shared beside the checkout)")
-    return YOLOV5N_PT
+    """Upstream's released yolov5n.pt."""
+    return require_shared(YOLOV5N_PT, "upstream yolov5n.pt")
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,10 +11,6 @@ import torch
 from yololab.data import AugmentConfig, DetectionDataset, collate_fn, create_dataloader, load_split
 from yololab.data import make_synthetic_dataset
 from yololab.data.dataset import rect_batch_shapes
-
-COCO128 = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "coco128"
-needs_coco128 = pytest.mark.skipif(not (COCO128 / "data.yaml").is_file(),
-                                   reason=f"real data not found at {COCO128} (../shared beside the checkout)")
 
 
 @pytest.fixture(autouse=True)
@@ -147,10 +142,9 @@ def test_cache_images_gives_identical_items(synth):
         assert torch.equal(plain[i][0], cached[i][0]) and torch.equal(plain[i][1], cached[i][1])
 
 
-@needs_coco128
-def test_coco128_val_rect_batches_like_upstream():
+def test_coco128_val_rect_batches_like_upstream(coco128):
     """Shapes as upstream's LoadImagesAndLabels(rect=True, pad=0.5, batch 16) computes them for val2017."""
-    records, _ = load_split(COCO128 / "data.yaml", "val", log=False)
+    records, _ = load_split(coco128 / "data.yaml", "val", log=False)
     ds = DetectionDataset(records, img_size=640, rect=True, batch_size=16, pad=0.5)
     assert ds.batch_shapes.tolist() == [[448, 672]] * 3 + [[512, 672]] * 2 + [[672, 672]] * 2 + [[672, 512]]
     ratios = ds.shapes[:, 1] / ds.shapes[:, 0]

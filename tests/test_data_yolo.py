@@ -11,10 +11,6 @@ import pytest
 from yololab.data import find_images, image_to_label_path, load_data_config, load_split
 from yololab.data.yolo_format import label_dir_for
 
-COCO128 = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "coco128"
-needs_coco128 = pytest.mark.skipif(not (COCO128 / "data.yaml").is_file(),
-                                   reason=f"real data not found at {COCO128} (../shared beside the checkout)")
-
 
 @pytest.fixture(autouse=True)
 def _private_cache(tmp_path, monkeypatch):
@@ -91,9 +87,8 @@ def test_label_path_convention():
 
 # --- real data -----------------------------------------------------------------------------------
 
-@needs_coco128
-def test_coco128_val_is_clean():
-    records, report = load_split(COCO128 / "data.yaml", "val", log=False)
+def test_coco128_val_is_clean(coco128):
+    records, report = load_split(coco128 / "data.yaml", "val", log=False)
     assert report.images == 128 and report.images_listed == 128
     assert report.boxes == 898 == sum(len(r.labels) for r in records)
     assert report.issues() == {}
@@ -106,11 +101,10 @@ def test_coco128_val_is_clean():
     assert (by_name["000000000139.jpg"].width, by_name["000000000139.jpg"].height) == (640, 426)
 
 
-@needs_coco128
-def test_coco128_train_inconsistencies_reported_once(caplog):
+def test_coco128_train_inconsistencies_reported_once(coco128, caplog):
     """train2017 has 2 images without labels and 2 label files (12 boxes) without images: 941 = 929 + 12."""
     with caplog.at_level(logging.INFO, logger="yololab"):
-        records, report = load_split(COCO128 / "data.yaml", "train")
+        records, report = load_split(coco128 / "data.yaml", "train")
     assert report.images == 128 and report.boxes == 929
     assert report.missing_label == 2 and report.backgrounds == 2
     assert report.orphan_label == 2 and report.orphan_boxes == 12

@@ -23,20 +23,15 @@ from yololab.eval.coco import (
     yolo_records_to_coco_gt,
 )
 
-COCO128 = Path("/work/shared/data/coco128")
-needs_coco128 = pytest.mark.skipif(
-    not (COCO128 / "labels" / "val2017").is_dir(), reason="coco128 not available under /work/shared/data"
-)
 
-
-def _load_records() -> tuple[list[SimpleNamespace], list[str]]:
+def _load_records(root: Path) -> tuple[list[SimpleNamespace], list[str]]:
     from PIL import Image  # header-only read of the true image size
 
-    names_map = yaml.safe_load((COCO128 / "data.yaml").read_text())["names"]
+    names_map = yaml.safe_load((root / "data.yaml").read_text())["names"]
     names = [names_map[i] for i in range(len(names_map))] if isinstance(names_map, dict) else list(names_map)
     records = []
-    for img in sorted((COCO128 / "images" / "val2017").glob("*.jpg")):
-        lb_file = COCO128 / "labels" / "val2017" / f"{img.stem}.txt"
+    for img in sorted((root / "images" / "val2017").glob("*.jpg")):
+        lb_file = root / "labels" / "val2017" / f"{img.stem}.txt"
         labels = np.loadtxt(lb_file, ndmin=2, dtype=np.float64) if lb_file.exists() else np.zeros((0, 5))
         with Image.open(img) as im:
             w, h = im.size
@@ -45,8 +40,11 @@ def _load_records() -> tuple[list[SimpleNamespace], list[str]]:
 
 
 @pytest.fixture(scope="module")
-def coco128():
-    return _load_records()
+def coco128_val(coco128):
+    """(records, names) of the real coco128 val2017 split (conftest's ``coco128``: ../shared)."""
+    records, names = _load_records(coco128)
+    assert len(records) == 128 and len(names) == 80
+    return records, names
 
 
 def _fake_detections(gt: dict, seed: int, per_image: int | None = None) -> list[dict]:
@@ -95,12 +93,10 @@ def _pycocotools_eval(gt_path: Path, dt_path: Path):
     return ev
 
 
-@needs_coco128
 @pytest.mark.slow
 @pytest.mark.parametrize("category_map", [None, coco80_to_coco91()], ids=["yolo_ids", "coco91_ids"])
-def test_evaluate_files_matches_pycocotools(coco128, tmp_path, category_map):
-    pytest.importorskip("pycocotools")
-    records, names = coco128
+def test_evaluate_files_matches_pycocotools(coco128_val, tmp_path, category_map):
+    records, names = coco128_val
     gt = yolo_records_to_coco_gt(records, names, category_map=category_map)
     assert len(gt["images"]) == 128
     assert len(gt["annotations"]) == sum(len(r.labels) for r in records)
@@ -140,9 +136,8 @@ def gt_names(gt: dict) -> dict[int, str]:
     return {c["id"]: c["name"] for c in gt["categories"]}
 
 
-@needs_coco128
-def test_gt_conversion(coco128):
-    records, names = coco128
+def test_gt_conversion(coco128_val):
+    records, names = coco128_val
     gt = yolo_records_to_coco_gt(records, names)
     assert [im["id"] for im in gt["images"]] == [int(Path(r.path).stem) for r in records]
     assert [c["id"] for c in gt["categories"]] == list(range(80))
@@ -157,9 +152,8 @@ def test_gt_conversion(coco128):
     assert min(a["id"] for a in gt["annotations"]) == 1
 
 
-@needs_coco128
-def test_speed_128_images_300_dets(coco128):
-    records, names = coco128
+def test_speed_128_images_300_dets(coco128_val):
+    records, names = coco128_val
     gt = yolo_records_to_coco_gt(records, names)
     dets = _fake_detections(gt, seed=1, per_image=300)
     assert len(dets) == 128 * 300
@@ -219,7 +213,6 @@ def test_detections_to_coco_torch_and_category_map():
 
 def test_pycocotools_fallback(monkeypatch):
     """Without faster-coco-eval the same module runs on pycocotools and gives the same numbers."""
-    pytest.importorskip("pycocotools")
     import importlib.util
     import sys
 

@@ -9,6 +9,7 @@ import subprocess
 
 import pytest
 import yaml
+from conftest import missing
 
 from yololab.experiments.report import write_report
 
@@ -70,7 +71,7 @@ def test_html_is_self_contained(report):
 
 def _chromium(*args: str, timeout: int = 120) -> subprocess.CompletedProcess:
     if CHROMIUM is None:
-        pytest.skip("chromium is not installed (apt-get install -y chromium); CI installs it")
+        missing("chromium is not installed (apt-get install -y chromium; .ci/run installs it)")
     return subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                            "--disable-background-networking", "--disable-component-update", "--disable-sync",
                            "--disable-dev-shm-usage", *args], capture_output=True, text=True, timeout=timeout)

@@ -60,12 +60,13 @@ def match_anchors(targets: torch.Tensor, grid_sizes: Sequence[tuple[int, int]],
     per level; anchors: (levels, na, 2) in grid units.
     """
     device = targets.device
-    offsets = _OFFSETS.to(device) * bias
+    dtype = torch.promote_types(targets.dtype, torch.float32)  # float64 targets are matched in float64
+    offsets = _OFFSETS.to(device, dtype) * bias
     out = []
     for level, (h, w) in enumerate(grid_sizes):
-        level_anchors = anchors[level].to(device=device, dtype=torch.float32)
-        gain = torch.tensor([1.0, 1.0, w, h, w, h], device=device)
-        t = targets.float() * gain
+        level_anchors = anchors[level].to(device=device, dtype=dtype)
+        gain = torch.tensor([1.0, 1.0, w, h, w, h], device=device, dtype=dtype)
+        t = targets.to(dtype) * gain
         if t.shape[0] == 0:
             out.append(LevelTargets.empty(device))
             continue
@@ -85,7 +86,7 @@ def match_anchors(targets: torch.Tensor, grid_sizes: Sequence[tuple[int, int]],
         gij = (gxy - cell_offsets).long()
         gi = gij[:, 0].clamp(0, w - 1)
         gj = gij[:, 1].clamp(0, h - 1)
-        cell = torch.stack((gi, gj), dim=1).float()
+        cell = torch.stack((gi, gj), dim=1).to(dtype)
         out.append(LevelTargets(
             image=t[:, 0].long(), anchor=anchor_idx, gj=gj, gi=gi,
             box=torch.cat((gxy - cell, t[:, 4:6]), dim=1),
@@ -98,9 +99,10 @@ def _decode_candidates(preds: Sequence[torch.Tensor], candidates: Sequence[Level
     """Candidates' predicted boxes (xyxy, pixels), class logits and objectness logits."""
     boxes, cls_logits, obj_logits = [], [], []
     for level, (pi, c) in enumerate(zip(preds, candidates)):
-        ps = pi[c.image, c.anchor, c.gj, c.gi].float()
+        ps = pi[c.image, c.anchor, c.gj, c.gi]
+        ps = ps.to(torch.promote_types(ps.dtype, torch.float32))
         stride = float(strides[level])
-        cell = torch.stack((c.gi, c.gj), dim=1).float()
+        cell = torch.stack((c.gi, c.gj), dim=1).to(ps.dtype)
         xy = (ps[:, :2].sigmoid() * 2 - 0.5 + cell) * stride
         wh = (ps[:, 2:4].sigmoid() * 2) ** 2 * c.anchor_wh * stride
         boxes.append(box_convert(torch.cat((xy, wh), 1), "cxcywh", "xyxy"))
@@ -121,15 +123,16 @@ def ota_assign(preds: Sequence[torch.Tensor], targets: torch.Tensor, anchors: to
     maps (level-0 grid * stride), so non-square inputs work (upstream assumes square).
     """
     device = preds[0].device
+    dtype = torch.promote_types(preds[0].dtype, torch.float32)  # float64 predictions: all in float64
+    targets = targets.to(device, dtype)
     grid_sizes = [(p.shape[2], p.shape[3]) for p in preds]
     candidates = match_anchors(targets, grid_sizes, anchors, anchor_t)
     stride0 = float(strides[0])
-    image_wh = torch.tensor([grid_sizes[0][1] * stride0, grid_sizes[0][0] * stride0], device=device)
+    image_wh = torch.tensor([grid_sizes[0][1] * stride0, grid_sizes[0][0] * stride0], device=device, dtype=dtype)
     boxes, cls_logits, obj_logits = _decode_candidates(preds, candidates, strides)
     level_of = torch.cat([torch.full((len(c),), i, device=device, dtype=torch.long)
                           for i, c in enumerate(candidates)])
     flat = LevelTargets.cat(candidates, device)
-    targets = targets.to(device).float()
 
     picked: list[list[LevelTargets]] = [[] for _ in preds]
     for b in range(preds[0].shape[0]):
@@ -142,7 +145,7 @@ def ota_assign(preds: Sequence[torch.Tensor], targets: torch.Tensor, anchors: to
         dynamic_k = iou.topk(min(top_candidates, cand.numel()), dim=1).values.sum(1).int().clamp(min=1)
         score = (cls_logits[cand].sigmoid() * obj_logits[cand, None].sigmoid()).sqrt()
         score = score.clamp(1e-7, 1 - 1e-7)                                      # (c, nc)
-        onehot = F.one_hot(gt[:, 1].long(), num_classes).float()                 # (g, nc)
+        onehot = F.one_hot(gt[:, 1].long(), num_classes).to(dtype)               # (g, nc)
         cls_cost = F.binary_cross_entropy(score[None].expand(gt.shape[0], -1, -1),
                                           onehot[:, None].expand(-1, cand.numel(), -1),
                                           reduction="none").sum(-1)
@@ -167,7 +170,7 @@ def ota_assign(preds: Sequence[torch.Tensor], targets: torch.Tensor, anchors: to
                 continue
             h, w = grid_sizes[level]
             t = matched[on_level]
-            cell = torch.stack((flat.gi[idx], flat.gj[idx]), dim=1).float()
+            cell = torch.stack((flat.gi[idx], flat.gj[idx]), dim=1).to(dtype)
             grid_xywh = t[:, 2:6] * torch.tensor([w, h, w, h], device=device, dtype=t.dtype)
             picked[level].append(LevelTargets(
                 image=flat.image[idx], anchor=flat.anchor[idx], gj=flat.gj[idx], gi=flat.gi[idx],

@@ -40,10 +40,16 @@ class BCEWithLogits(nn.Module):
         return loss.mean()
 
 
+def compute_dtype(x: torch.Tensor) -> torch.dtype:
+    """The loss's working precision for inputs like ``x``: float32, or float64 for float64 inputs."""
+    return torch.promote_types(x.dtype, torch.float32)
+
+
 def ciou(pred_xywh: torch.Tensor, target_xywh: torch.Tensor) -> torch.Tensor:
     """Complete IoU of matching rows of two (n, 4) cx,cy,w,h sets (torchvision's CIoU)."""
-    pred = box_convert(pred_xywh.float(), "cxcywh", "xyxy")
-    target = box_convert(target_xywh.float(), "cxcywh", "xyxy")
+    dtype = compute_dtype(pred_xywh)
+    pred = box_convert(pred_xywh.to(dtype), "cxcywh", "xyxy")
+    target = box_convert(target_xywh.to(dtype), "cxcywh", "xyxy")
     return 1.0 - complete_box_iou_loss(pred, target, reduction="none")
 
 
@@ -84,24 +90,24 @@ class YOLOLoss(nn.Module):
         head = getattr(model, "module", model).head
         return cls(head.anchors.detach(), head.strides.detach(), head.num_classes, hyp, assigner, gr)
 
-    def grid_anchors(self, device: torch.device) -> torch.Tensor:
+    def grid_anchors(self, device: torch.device, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         """Anchors in grid units of their level, (levels, na, 2)."""
-        return self.anchors_px.to(device).float() / self.strides.to(device)[:, None, None]
+        return self.anchors_px.to(device, dtype) / self.strides.to(device, dtype)[:, None, None]
 
     def assign(self, preds: Sequence[torch.Tensor], targets: torch.Tensor) -> list[LevelTargets]:
-        device = preds[0].device
-        targets = targets.to(device).float()
-        anchors = self.grid_anchors(device)
+        device, dtype = preds[0].device, compute_dtype(preds[0])
+        targets = targets.to(device, dtype)
+        anchors = self.grid_anchors(device, dtype)
         if self.assigner == "ota":
             return ota_assign(preds, targets, anchors, self.strides.to(device), self.num_classes,
                               self.hyp.anchor_t)
         return match_anchors(targets, [(p.shape[2], p.shape[3]) for p in preds], anchors, self.hyp.anchor_t)
 
     def forward(self, preds: Sequence[torch.Tensor], targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        device = preds[0].device
-        lbox = torch.zeros((), device=device)
-        lobj = torch.zeros((), device=device)
-        lcls = torch.zeros((), device=device)
+        device, dtype = preds[0].device, compute_dtype(preds[0])
+        lbox = torch.zeros((), device=device, dtype=dtype)
+        lobj = torch.zeros((), device=device, dtype=dtype)
+        lcls = torch.zeros((), device=device, dtype=dtype)
         for level, (pi, t) in enumerate(zip(preds, self.assign(preds, targets))):
             tobj = torch.zeros(pi.shape[:4], dtype=pi.dtype, device=device)
             if len(t):
