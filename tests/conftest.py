@@ -28,7 +28,17 @@ def missing(reason: str) -> None:
     """Skip the test for something absent from this machine -- or fail it under CI, where nothing may be absent."""
     if in_ci():
         pytest.fail(f"CI=true and {reason}", pytrace=False)
-    pytest.skip(reason)
+    pytest.skip(reason, allow_module_level=True)
+
+
+def require_module(name: str, why: str = ""):
+    """Import an optional package of the ``[test]`` extras; skip without it, or fail under CI."""
+    import importlib
+
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        missing(f"{name} is not installed (pip install -e '.[test]'){': ' + why if why else ''}")
 
 
 def require_shared(path: Path, what: str) -> Path:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import require_module
 
 from yololab.cli import main
 
@@ -81,7 +82,7 @@ def _synthetic_gt_dt(tmp_path: Path) -> tuple[Path, Path]:
 
 
 def test_val_gt_dt_equals_pycocotools(tmp_path: Path, capsys) -> None:
-    pytest.importorskip("pycocotools")
+    require_module("pycocotools")
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
 

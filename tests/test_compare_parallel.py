@@ -9,6 +9,7 @@ import sys
 import time
 
 import pytest
+from conftest import require_module
 
 from yololab.experiments.cells import CellPaths, cell_dir, read_json
 from yololab.experiments.compare import run_compare
@@ -43,7 +44,7 @@ def test_process_pool_with_two_cpu_workers(tiny_data, tmp_path):
 
 
 def test_ray_executor(tiny_data, tmp_path):
-    ray = pytest.importorskip("ray", reason="Ray is not installed (pip install ray) -- optional executor")
+    ray = require_module("ray", "the optional Ray executor")
     spec = tiny_spec(tiny_data, backbones=("native", "timm:nope"))
     try:
         result = run_compare(spec, tmp_path, executor="ray", devices="cpu,cpu", train_fn=DRY_RUN, bench=False,

@@ -6,9 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import require_module
 
-pytest.importorskip("openvino", reason="openvino is not installed")
-pytest.importorskip("nncf", reason="nncf is not installed (pip install 'yololab[deploy]')")
+require_module("openvino")
+require_module("nncf")
 
 IMGSZ = 320
 

@@ -6,10 +6,11 @@ import signal
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from conftest import require_module
 
-httpx = pytest.importorskip("httpx", reason="httpx is needed to talk to the server")
-pytest.importorskip("fastapi", reason="fastapi is not installed")
-pytest.importorskip("uvicorn", reason="uvicorn is not installed")
+httpx = require_module("httpx", "to talk to the server")
+require_module("fastapi")
+require_module("uvicorn")
 
 from yololab.deploy.loadtest import malformed_uploads, run_load, serve_subprocess  # noqa: E402
 

@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import require_module
 import torch
 
 IMGSZ = 320
@@ -107,7 +108,7 @@ def test_val_cli_runs_an_onnx_export(exports, coco128_mini, pt_metrics, tmp_path
 
 def test_val_cli_backend_switch(exports, coco128_mini, pt_metrics, yolov5n_pt, tmp_path, capsys) -> None:
     """--backend runs the .onnx with OpenVINO in bf16 (close to FP32); a .pt with an export backend is refused."""
-    pytest.importorskip("openvino", reason="openvino is not installed")
+    require_module("openvino")
     from yololab.cli import main
 
     out = tmp_path / "bf16.json"
