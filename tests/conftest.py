@@ -21,6 +21,12 @@ def coco128() -> Path:
 
 
 @pytest.fixture(scope="session")
+def coco128_image(coco128) -> Path:
+    """The first coco128 val2017 photo: the sample image tests pass to exports and benchmarks."""
+    return sorted((coco128 / "images" / "val2017").glob("*.jpg"))[0]
+
+
+@pytest.fixture(scope="session")
 def yolov5n_pt() -> Path:
     if not YOLOV5N_PT.is_file():
         pytest.skip(f"upstream yolov5n.pt not found at {YOLOV5N_PT} (../shared beside the checkout)")

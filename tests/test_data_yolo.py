@@ -18,7 +18,7 @@ needs_coco128 = pytest.mark.skipif(not (COCO128 / "data.yaml").is_file(),
 
 @pytest.fixture(autouse=True)
 def _private_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("YOLOLAB_CACHE_DIR", str(tmp_path / "user-cache"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "user-cache"))
 
 
 def _write(p: Path, text: str) -> Path:

@@ -26,7 +26,7 @@ from yololab.experiments.cells import CellPaths, TrainFn, cell_dir, cell_state, 
 from yololab.experiments.spec import Cell, ExperimentSpec, expand_cells, load_spec, parse_devices, validate_spec
 
 LOG = logging.getLogger("yololab")
-BENCH_VERSION = 1
+BENCH_VERSION = 2  # 2: timed through yololab bench's Backend and export (deploy.timing)
 
 
 @dataclass
@@ -47,7 +47,7 @@ def environment() -> dict[str, Any]:
     import torch
 
     import yololab
-    from yololab.experiments.latency import cpu_name, cuda_name
+    from yololab.hardware import cpu_name, cuda_name
 
     info = {"yololab": yololab.__version__, "torch": torch.__version__, "timm": timm.__version__,
             "python": platform.python_version(), "platform": platform.platform(), "cpu": cpu_name(),
@@ -181,7 +181,6 @@ def run_benchmarks(spec: ExperimentSpec, out: Path, cells: list[Cell]) -> None:
     """Latency of each finished cell without bench.json (or with other settings), one at a time."""
     from yololab.experiments.latency import benchmark_model
     from yololab.experiments.metrics import checkpoint_for_eval
-    from yololab.models.checkpoints import load_model
 
     settings = _bench_settings(spec)
     todo = []
@@ -195,9 +194,8 @@ def run_benchmarks(spec: ExperimentSpec, out: Path, cells: list[Cell]) -> None:
                  ", ".join(spec.latency_backends))
         load = _loadavg()
         try:
-            model = load_model(checkpoint_for_eval(paths))
-            results = benchmark_model(model, settings["imgsz"], paths.onnx, spec.latency_runs, spec.latency_warmup,
-                                      tuple(spec.latency_backends))
+            results = benchmark_model(checkpoint_for_eval(paths), settings["imgsz"], paths.onnx, spec.latency_runs,
+                                      spec.latency_warmup, tuple(spec.latency_backends))
         except Exception as err:  # noqa: BLE001 - recorded, the table shows it as missing
             LOG.warning("%s: latency failed: %s", cell.cell_id, err)
             results = {"error": f"{type(err).__name__}: {err}"}
@@ -207,10 +205,10 @@ def run_benchmarks(spec: ExperimentSpec, out: Path, cells: list[Cell]) -> None:
 
 def _loadavg() -> float:
     """The 1-minute load average (0 where unknown): other work competing for the CPU while timing."""
-    try:
-        return os.getloadavg()[0]
-    except (AttributeError, OSError):
-        return 0.0
+    from yololab.hardware import load_average
+
+    load = load_average()
+    return load[0] if load else 0.0
 
 
 def collect_rows(out: Path, cells: list[Cell]) -> list[dict]:

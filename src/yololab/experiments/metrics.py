@@ -69,7 +69,7 @@ def evaluate_cell(paths: CellPaths, data: str, imgsz: int, batch: int = 16, devi
 
 
 def _device_name(device: Any) -> str:
-    from yololab.experiments.latency import cpu_name, cuda_name
+    from yololab.hardware import cpu_name, cuda_name
 
     return cuda_name(device.index or 0) if device.type == "cuda" else cpu_name()
 
