@@ -319,8 +319,8 @@ class OpenVinoBackend(Backend):
 
 class OpenVinoBf16Backend(OpenVinoBackend):
     """OpenVINO with bfloat16 inference (``--backend openvino-bf16``): the float parts of the model
-    run in bf16 on CPUs with AMX or AVX512-BF16 (1.6-1.8x faster than f32 for yolov5n on this Xeon
-    with AMX, see the README); about 3 significant digits, so outputs differ from FP32 slightly.
+    run in bf16 on CPUs with AMX or AVX512-BF16 (much faster than f32 there, see the README's
+    latency table); about 3 significant digits, so outputs differ from FP32 slightly.
     On a CPU without bf16 support OpenVINO runs f32."""
 
     kind = "openvino-bf16"
