@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import tempfile
 import time
@@ -38,6 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--keep", default=None, help="write the exports here (default: a temporary folder)")
     p.add_argument("--reuse", action="store_true", help="with --keep: reuse the exports already there")
     p.add_argument("--json", default=None, help="write all rows as JSON here")
+    p.add_argument("--sample", default=None,
+                   help="image for parity checks and latency (default: the first coco128 val2017 image)")
     args = p.parse_args(argv)
     for path in (args.weights, args.data):
         if not Path(path).exists():
@@ -46,13 +47,16 @@ def main(argv: list[str] | None = None) -> int:
 
     import onnxruntime
 
-    from yololab.deploy.bench import cpu_name
+    sample = args.sample or next(iter(sorted((SHARED / "data" / "coco128" / "images" / "val2017")
+                                             .glob("*.jpg"))), None)
+
     from yololab.deploy.export import export_model
-    from yololab.deploy.quantize import format_comparison, load_line, measure_latency, measure_map
+    from yololab.deploy.int8_report import format_comparison, measure_latency, measure_map
+    from yololab.hardware import cpu_name, load_line
 
     flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
     isa = [f for f in ("avx512_vnni", "avx_vnni", "amx_int8") if f" {f}" in flags]
-    print(f"CPU: {cpu_name()}, {os.cpu_count()} logical CPUs, INT8 ISA: {', '.join(isa) or 'none'}; "
+    print(f"CPU: {cpu_name()}, INT8 ISA: {', '.join(isa) or 'none'}; "
           f"onnxruntime {onnxruntime.__version__}")
     print(load_line())
     with tempfile.TemporaryDirectory() as tmp:
@@ -71,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
                         int8 = {"int8": True, "data": args.data, "calib_images": args.calib_images,
                                 **({"calib_method": args.calib_method} if fmt == "onnx" else {})}
                         export_model(args.weights, fmt, imgsz=args.imgsz, dynamic=dynamic, out=path,
-                                     **(int8 if precision == "INT8" else {}))
+                                     sample=sample, **(int8 if precision == "INT8" else {}))
                         print(f"export {path.name}: {time.perf_counter() - started:.0f} s")
                     files[label] = path
         upstream = SHARED / "weights" / "upstream_yolov5n.onnx"
@@ -81,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         maps[".pt (PyTorch)"] = measure_map(args.weights, args.data, args.imgsz)
         tables = []
         for threads in (int(t) for t in args.threads.split(",")):
-            latency = measure_latency(static_files, args.imgsz, args.runs, threads=threads)
+            latency = measure_latency(static_files, args.imgsz, args.runs, threads=threads, image=sample)
             rows = [{"model": ".pt (PyTorch)", **maps[".pt (PyTorch)"]}]
             rows += [{"model": label, **maps.get(label, {}), **latency[label]} for label in static_files]
             tables.append((threads, rows, load_line()))

@@ -17,21 +17,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from yololab.deploy import timing
 from yololab.deploy.backends import Backend
-from yololab.deploy.bench import cpu_name
 from yololab.deploy.export import export_model
-from yololab.deploy.images import load_image, preprocess
-from yololab.deploy.samples import find_sample_image, synthetic_image
+from yololab.deploy.samples import sample_batch
+from yololab.hardware import cpu_name, load_average
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 IMGSZ = 640
@@ -76,20 +74,20 @@ class UpstreamEager:
 
 
 def _backends(name: str, pt: Path, upstream: Path | None, tmp: Path, threads: int | None,
-              yolov5: Path | None = None) -> dict[str, Backend]:
-    """Label -> backend for one model (exports made here, each parity-checked)."""
+              yolov5: Path | None = None, sample: Path | None = None) -> dict[str, Backend]:
+    """Label -> backend for one model (exports made here, each parity-checked on ``sample``)."""
     out: dict[str, Backend] = {"yololab torch eager (fused)": Backend(pt, threads=threads)}
     if yolov5 is not None:
         out["upstream torch eager (fused)"] = UpstreamEager(yolov5, name, threads)
-    onnx_path = export_model(pt, "onnx", IMGSZ, out=tmp / f"{name}.onnx")
+    onnx_path = export_model(pt, "onnx", IMGSZ, out=tmp / f"{name}.onnx", sample=sample)
     out["yololab onnx + onnxruntime"] = Backend(onnx_path, threads=threads)
     try:
-        xml = export_model(pt, "openvino", IMGSZ, out=tmp / f"{name}_openvino_model")
+        xml = export_model(pt, "openvino", IMGSZ, out=tmp / f"{name}_openvino_model", sample=sample)
         out["yololab openvino IR (f32)"] = Backend(xml, threads=threads)
         out["yololab openvino IR (bf16, not FP32)"] = Backend(xml, threads=threads, kind="openvino-bf16")
     except ImportError:
         print("openvino not installed: its rows are left out", file=sys.stderr)
-    ts = export_model(pt, "torchscript", IMGSZ, out=tmp / f"{name}.torchscript")
+    ts = export_model(pt, "torchscript", IMGSZ, out=tmp / f"{name}.torchscript", sample=sample)
     out["yololab torchscript (frozen)"] = Backend(ts, threads=threads)
     if upstream is not None and upstream.is_file():
         out["upstream onnx + onnxruntime"] = Backend(upstream, threads=threads)
@@ -100,21 +98,6 @@ def _backends(name: str, pt: Path, upstream: Path | None, tmp: Path, threads: in
     return out
 
 
-def _time(backends: dict[str, Backend], x: np.ndarray, runs: int, block: int, warmup: int) -> dict[str, np.ndarray]:
-    times: dict[str, list[float]] = {k: [] for k in backends}
-    for b in backends.values():
-        for _ in range(warmup):
-            b.infer(x)
-    while min(len(v) for v in times.values()) < runs:
-        for label, b in backends.items():
-            b.infer(x)  # one untimed run after switching backends (caches, thread pools)
-            for _ in range(block):
-                t = time.perf_counter()
-                b.infer(x)
-                times[label].append((time.perf_counter() - t) * 1000)
-    return {k: np.asarray(v) for k, v in times.items()}
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=36, help="timed runs per backend (>= 30)")
@@ -122,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--threads", type=int, default=None, help="threads for every backend (default: each one's)")
     ap.add_argument("--shared", type=Path, default=SHARED, help="folder with weights/ (../shared)")
+    ap.add_argument("--sample", type=Path, default=None,
+                    help="image to time on (default: the first coco128 val2017 image under --shared)")
     ap.add_argument("--json", default=None, help="also write the rows as JSON")
     ap.add_argument("--upstream-yolov5", type=Path, default=None,
                     help="ultralytics/yolov5 checkout: also time upstream's PyTorch eager model")
@@ -134,9 +119,10 @@ def main(argv: list[str] | None = None) -> int:
     from yololab import build_model
     from yololab.models.checkpoints import save_model
 
-    sample = find_sample_image()
-    x, _ = preprocess([load_image(sample) if sample else synthetic_image()], IMGSZ)
-    load0 = os.getloadavg()
+    sample = args.sample or next(iter(sorted((args.shared / "data" / "coco128" / "images" / "val2017")
+                                             .glob("*.jpg"))), None)
+    x = sample_batch((IMGSZ, IMGSZ), 1, 32, sample)
+    load0 = load_average() or (0.0,) * 3
     rows = []
     with tempfile.TemporaryDirectory() as tmp_dir:
         tmp = Path(tmp_dir)
@@ -147,14 +133,13 @@ def main(argv: list[str] | None = None) -> int:
         for name, pt, upstream in models:
             if name not in args.models:
                 continue
-            backends = _backends(name, pt, upstream, tmp, args.threads, args.upstream_yolov5)
-            for label, t in _time(backends, x, args.runs, args.block, args.warmup).items():
-                rows.append({"model": name, "backend": label, "median_ms": float(np.median(t)),
-                             "p90_ms": float(np.percentile(t, 90)), "runs": int(t.size),
-                             "threads": backends[label].threads})
+            backends = _backends(name, pt, upstream, tmp, args.threads, args.upstream_yolov5, sample)
+            calls = {label: (lambda b=b: b.infer(x)) for label, b in backends.items()}
+            for label, t in timing.time_interleaved(calls, args.runs, args.warmup, args.block).items():
+                rows.append({"model": name, "backend": label, **t, "threads": backends[label].threads})
             del backends
-    load1 = os.getloadavg()
-    machine = (f"{cpu_name()}, {os.cpu_count()} logical cores; {_versions()}; load average "
+    load1 = load_average() or (0.0,) * 3
+    machine = (f"{cpu_name()}; {_versions()}; load average "
                f"{load0[0]:.2f} before, {load1[0]:.2f} after")
     print(f"\nCPU batch-1 model latency at {IMGSZ}x{IMGSZ} (model call only, FP32, image: "
           f"{sample.name if sample else 'synthetic'})\nmachine: {machine}\n")

@@ -55,6 +55,12 @@ def coco128() -> Path:
 
 
 @pytest.fixture(scope="session")
+def coco128_image(coco128) -> Path:
+    """The first coco128 val2017 photo: the sample image tests pass to exports and benchmarks."""
+    return sorted((coco128 / "images" / "val2017").glob("*.jpg"))[0]
+
+
+@pytest.fixture(scope="session")
 def yolov5n_pt() -> Path:
     """Upstream's released yolov5n.pt."""
     return require_shared(YOLOV5N_PT, "upstream yolov5n.pt")

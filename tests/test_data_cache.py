@@ -19,9 +19,8 @@ from yololab.data.records import cache_path_for
 
 @pytest.fixture
 def user_cache(tmp_path, monkeypatch) -> Path:
-    d = tmp_path / "user-cache"
-    monkeypatch.setenv("YOLOLAB_CACHE_DIR", str(d))
-    return d
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
+    return tmp_path / "xdg-cache" / "yololab"
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from yololab.data.images import ImageCheckError, check_image
 
 @pytest.fixture(autouse=True)
 def _private_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("YOLOLAB_CACHE_DIR", str(tmp_path / "user-cache"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "user-cache"))
 
 
 def noisy_jpeg(path: Path, w: int = 64, h: int = 48, seed: int = 0) -> Path:

@@ -16,7 +16,7 @@ CATEGORY_IDS = [3, 10, 42]  # deliberately sparse, as COCO's 1..90
 
 @pytest.fixture(autouse=True)
 def _private_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("YOLOLAB_CACHE_DIR", str(tmp_path / "user-cache"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "user-cache"))
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from yololab.data.yolo_format import label_dir_for
 
 @pytest.fixture(autouse=True)
 def _private_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("YOLOLAB_CACHE_DIR", str(tmp_path / "user-cache"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "user-cache"))
 
 
 def _write(p: Path, text: str) -> Path:

@@ -34,7 +34,7 @@ def models(yolov5n_pt, coco128_mini, tmp_path_factory) -> dict[str, Path]:
 
 
 def test_calibration_reads_training_images(coco128_mini) -> None:
-    from yololab.deploy.quantize import LetterboxCalibrationReader, calibration_files
+    from yololab.deploy.calibration import LetterboxCalibrationReader, calibration_files
 
     files = calibration_files(coco128_mini, 300)  # fewer exist: all of them
     assert len(files) == N_CALIB and all("train2017" in str(f) for f in files)
@@ -125,7 +125,7 @@ def test_export_cli_int8_arguments() -> None:
 
 
 def test_format_comparison_table() -> None:
-    from yololab.deploy.quantize import format_comparison
+    from yololab.deploy.int8_report import format_comparison
 
     rows = [{"model": ".pt", "map50_95": 0.344, "map50": 0.527, "images": 128, "rect": True},
             {"model": "FP32", "map50_95": 0.344, "map50": 0.527, "images": 128, "rect": True,

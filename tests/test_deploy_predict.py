@@ -78,20 +78,23 @@ def test_predict_missing_source_is_a_clear_error(yolov5n_pt, tmp_path):
     assert main(["predict", "--weights", str(yolov5n_pt), "--source", str(tmp_path / "nope")]) == 2
 
 
-def test_export_cli(yolov5n_pt, tmp_path, capsys):
+def test_export_cli(yolov5n_pt, coco128_image, tmp_path, capsys):
     out = tmp_path / "y.onnx"
-    assert main(["export", "--weights", str(yolov5n_pt), "--imgsz", str(IMGSZ), "--dynamic", "--out", str(out)]) == 0
+    assert main(["export", "--weights", str(yolov5n_pt), "--imgsz", str(IMGSZ), "--dynamic", "--out", str(out),
+                 "--sample", str(coco128_image)]) == 0
     printed = capsys.readouterr().out
     assert "max abs difference" in printed and str(out) in printed and out.is_file()
     assert main(["export", "--weights", str(yolov5n_pt), "--format", "torchscript", "--nms"]) == 2
 
 
-def test_bench_json(yolov5n_pt, tmp_path):
+def test_bench_json(yolov5n_pt, coco128_image, tmp_path):
     out = tmp_path / "bench.json"
     assert main(["bench", "--weights", str(yolov5n_pt), "--backend", "torch", "--imgsz", str(IMGSZ),
-                 "--runs", "3", "--warmup", "1", "--threads", "1", "--json", str(out)]) == 0
+                 "--runs", "3", "--warmup", "1", "--threads", "1", "--json", str(out),
+                 "--sample", str(coco128_image)]) == 0
     r = json.loads(out.read_text())
     for key in ("preprocess_ms", "inference_ms", "postprocess_ms", "preprocess_p90_ms", "inference_p90_ms",
                 "postprocess_p90_ms", "fps"):
         assert np.isfinite(r[key]) and r[key] > 0, key
     assert r["backend"] == "torch" and r["device"].startswith("CPU") and r["batch"] == 1
+    assert r["image"] == str(coco128_image)

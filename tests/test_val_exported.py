@@ -76,16 +76,14 @@ def test_static_onnx_scored_with_square_batches(exports, records, pt_metrics) ->
     assert metrics["map50"] == pytest.approx(pt_metrics["square"]["map50"], abs=0.002)
 
 
-def test_static_export_pads_smaller_batches(exports) -> None:
+def test_static_export_pads_smaller_batches(exports, coco128_image) -> None:
     """A batch smaller than the fixed input is padded (centred, letterbox grey) and its box centres
     shifted back: same detections as the dynamic export on that batch, up to border effects."""
     from yololab.deploy.images import load_image, preprocess
     from yololab.deploy.model_adapter import ExportedModel
-    from yololab.deploy.samples import find_sample_image
     from yololab.eval.nms import non_max_suppression
 
-    path = find_sample_image()
-    x = torch.from_numpy(preprocess([load_image(path)], (256, 320))[0])
+    x = torch.from_numpy(preprocess([load_image(coco128_image)], (256, 320))[0])
     static, dynamic = ExportedModel(exports["static"], threads=1), ExportedModel(exports["dynamic"], threads=1)
     a = non_max_suppression(static.decode(static(x)), 0.25, 0.45)[0]
     b = non_max_suppression(dynamic.decode(dynamic(x)), 0.25, 0.45)[0]

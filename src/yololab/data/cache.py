@@ -1,7 +1,7 @@
 """JSON cache of per-image scan results, invalidated by file paths, sizes and mtimes.
 
 The cache lives next to the labels folder (``labels/val2017.yololab-cache.json``). If that folder is
-read-only it goes to ``$YOLOLAB_CACHE_DIR`` or ``~/.cache/yololab`` under a name derived from the
+read-only it goes to ``$XDG_CACHE_HOME/yololab`` or ``~/.cache/yololab`` under a name derived from the
 absolute path of the preferred location. No pickle is ever read or written.
 """
 
@@ -22,10 +22,8 @@ CACHE_SUFFIX = ".yololab-cache.json"
 
 
 def user_cache_dir() -> Path:
-    """``$YOLOLAB_CACHE_DIR``, else ``$XDG_CACHE_HOME/yololab``, else ``~/.cache/yololab``."""
-    env = os.environ.get("YOLOLAB_CACHE_DIR")
-    if env:
-        return Path(env)
+    """``$XDG_CACHE_HOME/yololab``, else ``~/.cache/yololab`` (the XDG convention; no yololab-specific
+    environment variable)."""
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "yololab"
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 import os
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -42,6 +44,23 @@ def check_backend_fits(path: str | os.PathLike, kind: str) -> None:
     what = {"torch": "a PyTorch checkpoint", "onnxruntime": "an ONNX file", "openvino": "an OpenVINO IR",
             "torchscript": "a TorchScript file"}[file_kind]
     raise ValueError(f"backend {kind} cannot run {Path(path).name} ({what}); {hint}")
+
+
+@contextmanager
+def torch_threads(threads: int | None) -> Iterator[None]:
+    """PyTorch's intra-op thread count set to ``threads`` inside the block and restored after it
+    (PyTorch has only the process-wide setting; a backend must not change it for its caller)."""
+    import torch
+
+    before = torch.get_num_threads()
+    if not threads or threads == before:
+        yield
+        return
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def backend_kind(path: str | os.PathLike) -> str:
@@ -180,18 +199,17 @@ class TorchBackend(Backend):
         from yololab.deploy.graph import DecodedDetector
         from yololab.models.checkpoints import load_model
 
-        if threads:
-            torch.set_num_threads(threads)  # process-wide: PyTorch has no per-model setting
         model = load_model(self.path).fuse().channels_last().eval()
         self.model = DecodedDetector(model).eval()
         self.meta = {"names": list(model.names) or [str(i) for i in range(model.spec.num_classes)],
                      "stride": model.stride, "spec": model.spec.to_dict(), "nms": None}
-        self.threads = torch.get_num_threads()
+        self.threads = threads or torch.get_num_threads()
+        self._set_threads = threads
 
     def _run(self, images: np.ndarray) -> list[np.ndarray]:
         import torch
 
-        with torch.inference_mode():
+        with torch_threads(self._set_threads), torch.inference_mode():
             return [self.model(torch.from_numpy(images)).numpy()]
 
 
@@ -204,8 +222,6 @@ class TorchScriptBackend(Backend):
         super().__init__(path, threads)
         import torch
 
-        if threads:
-            torch.set_num_threads(threads)
         extra = {"config.txt": ""}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)  # torch.jit is deprecated, still works
@@ -216,12 +232,13 @@ class TorchScriptBackend(Backend):
         if not self.meta.get("dynamic", True):
             self.static_batch = self.meta.get("batch")
             self.static_hw = tuple(self.meta["imgsz"]) if self.meta.get("imgsz") else None
-        self.threads = torch.get_num_threads()
+        self.threads = threads or torch.get_num_threads()
+        self._set_threads = threads
 
     def _run(self, images: np.ndarray) -> list[np.ndarray]:
         import torch
 
-        with torch.inference_mode():
+        with torch_threads(self._set_threads), torch.inference_mode():
             return [self.model(torch.from_numpy(images)).numpy()]
 
 
@@ -303,8 +320,8 @@ class OpenVinoBackend(Backend):
 
 class OpenVinoBf16Backend(OpenVinoBackend):
     """OpenVINO with bfloat16 inference (``--backend openvino-bf16``): the float parts of the model
-    run in bf16 on CPUs with AMX or AVX512-BF16 (1.6-1.8x faster than f32 for yolov5n on this Xeon
-    with AMX, see the README); about 3 significant digits, so outputs differ from FP32 slightly.
+    run in bf16 on CPUs with AMX or AVX512-BF16 (much faster than f32 there, see the README's
+    latency table); about 3 significant digits, so outputs differ from FP32 slightly.
     On a CPU without bf16 support OpenVINO runs f32."""
 
     kind = "openvino-bf16"

@@ -1,105 +1,96 @@
 """``yololab bench``: per-stage CPU latency (preprocess, model, NMS) and throughput of one backend.
 
 A .pt ``--weights`` with ``--backend onnxruntime|openvino|torchscript`` is exported first (to a
-temporary folder, at the benchmark's image size and batch); an exported file runs as it is.
+temporary folder, at the benchmark's image size and batch); an exported file runs as it is. The
+model stage is ``timing.time_backend``, the same measurement as the compare cells' latency
+(``model_latency``), so both print one figure for one model and backend.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import platform
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from yololab.deploy.backends import EXPORT_FORMAT, KINDS, backend_kind, check_backend_fits
-from yololab.deploy.images import load_image
+from yololab.deploy import timing
+from yololab.deploy.backends import EXPORT_FORMAT, KINDS, Backend, backend_kind, check_backend_fits
 from yololab.deploy.pipeline import Predictor
-from yololab.deploy.samples import find_sample_image, synthetic_image
-
-
-
-def cpu_name() -> str:
-    """The CPU model as /proc/cpuinfo names it (platform's guess elsewhere)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+from yololab.deploy.samples import sample_batch, sample_image, sample_name
+from yololab.hardware import cpu_name
 
 
 def device_string(threads: int | None) -> str:
-    return f"CPU: {cpu_name()}, {os.cpu_count()} logical cores, threads={threads or 'default'}"
+    return f"CPU: {cpu_name()}, threads={threads or 'default'}"
 
 
-def time_ms(fn: Callable[[], Any], runs: int, warmup: int) -> np.ndarray:
-    """Wall-clock milliseconds of ``runs`` calls after ``warmup`` untimed ones."""
-    for _ in range(warmup):
-        fn()
-    out = np.empty(runs)
-    for i in range(runs):
-        t = time.perf_counter()
-        fn()
-        out[i] = (time.perf_counter() - t) * 1000
-    return out
-
-
-def _weights_for(weights: Path, backend: str, imgsz: int, batch: int, tmp: str) -> Path:
-    """The file to benchmark: ``weights`` itself, or a fresh export of a .pt for ``backend``."""
+def model_for_backend(weights: str | os.PathLike, backend: str, imgsz: int, batch: int,
+                      folder: str | os.PathLike, sample: str | os.PathLike | None = None,
+                      stem: str = "model") -> Path:
+    """The file ``backend`` runs: ``weights`` itself, or a fresh export of a .pt into ``folder``
+    (``<stem>.onnx``, ``<stem>_openvino_model``, ``<stem>.torchscript``), parity-checked on ``sample``."""
     from yololab.deploy.export import FORMATS, export_model
 
-    kind = backend_kind(weights)
-    if kind == "torch" and backend != "torch":
+    weights = Path(weights)
+    if backend not in KINDS:
+        raise ValueError(f"unknown backend {backend!r}; expected one of {', '.join(KINDS)}")
+    if backend_kind(weights) == "torch" and backend != "torch":
         fmt = EXPORT_FORMAT[backend]
-        return export_model(weights, fmt, imgsz=imgsz, batch=batch, out=Path(tmp) / f"model{FORMATS[fmt]}")
+        return export_model(weights, fmt, imgsz=imgsz, batch=batch, sample=sample,
+                            out=Path(folder) / f"{stem}{FORMATS[fmt]}")
     check_backend_fits(weights, backend)
     return weights
+
+
+def model_latency(weights: str | os.PathLike, backend: str, imgsz: int, folder: str | os.PathLike,
+                  runs: int = 50, warmup: int = 10, threads: int | None = None, batch: int = 1,
+                  sample: str | os.PathLike | None = None, stem: str = "model") -> dict[str, Any]:
+    """Model latency (``timing.time_backend``) of ``weights`` on ``backend``, exported into
+    ``folder`` first (see ``model_for_backend``) when it is a .pt and ``backend`` runs exported files."""
+    path = model_for_backend(weights, backend, imgsz, batch, folder, sample, stem)
+    model = Backend(path, threads=threads, kind=backend)
+    x = sample_batch((imgsz, imgsz), batch, model.stride, sample)
+    return {**timing.time_backend(model, x, runs, warmup), "file": str(path), "imgsz": imgsz}
 
 
 def run_bench(weights: str | os.PathLike, backend: str = "torch", imgsz: int = 640, batch: int = 1,
               threads: int | None = None, runs: int = 50, warmup: int = 10,
               image: str | os.PathLike | None = None) -> dict[str, Any]:
-    """Median and p90 (ms) of preprocess, model and postprocess, and end-to-end fps."""
+    """Median and p90 (ms) of preprocess, model and postprocess, and end-to-end fps, on ``image``
+    (default: the synthetic sample image)."""
     if backend not in KINDS:
         raise ValueError(f"unknown backend {backend!r}; expected one of {', '.join(KINDS)}")
     if runs < 1 or batch < 1:
         raise ValueError("runs and batch must be >= 1")
-    path = find_sample_image(image)
-    picture = load_image(path) if path is not None else synthetic_image()
+    images = [sample_image(image)] * batch
     with tempfile.TemporaryDirectory() as tmp:
-        model_path = _weights_for(Path(weights), backend, imgsz, batch, tmp)
+        model_path = model_for_backend(weights, backend, imgsz, batch, tmp, image)
         predictor = Predictor(model_path, imgsz, conf=0.25, iou=0.45, threads=threads, backend=backend)
-        images = [picture] * batch
         x, infos = predictor.preprocess(images)
         raw = predictor.infer(x)
-        pre = time_ms(lambda: predictor.preprocess(images), runs, warmup)
-        model = time_ms(lambda: predictor.infer(x), runs, warmup)
-        post = time_ms(lambda: predictor.postprocess(raw, infos), runs, warmup)
-        total = time_ms(lambda: predictor.postprocess(predictor.infer(predictor.preprocess(images)[0]), infos),
-                        max(runs // 2, 1), 2)
+        pre = timing.summarize(timing.time_calls(lambda: predictor.preprocess(images), runs, warmup))
+        model = timing.time_backend(predictor.backend, x, runs, warmup)
+        post = timing.summarize(timing.time_calls(lambda: predictor.postprocess(raw, infos), runs, warmup))
+        total = timing.summarize(timing.time_calls(
+            lambda: predictor.postprocess(predictor.infer(predictor.preprocess(images)[0]), infos),
+            max(runs // 2, 1), 2))
         info = predictor.backend.info()
     return {
         "weights": str(weights), "backend": backend, "imgsz": imgsz, "batch": batch,
-        "threads": info["threads"], "runs": runs, "warmup": warmup, "image": str(path or "synthetic"),
+        "threads": info["threads"], "runs": runs, "warmup": warmup, "image": sample_name(image),
         "device": device_string(threads),
-        "preprocess_ms": float(np.median(pre)), "inference_ms": float(np.median(model)),
-        "postprocess_ms": float(np.median(post)),
-        "preprocess_p90_ms": float(np.percentile(pre, 90)), "inference_p90_ms": float(np.percentile(model, 90)),
-        "postprocess_p90_ms": float(np.percentile(post, 90)),
-        "end_to_end_ms": float(np.median(total)), "fps": float(batch * 1000 / np.median(total)),
+        "preprocess_ms": pre["median_ms"], "inference_ms": model["median_ms"],
+        "postprocess_ms": post["median_ms"],
+        "preprocess_p90_ms": pre["p90_ms"], "inference_p90_ms": model["p90_ms"],
+        "postprocess_p90_ms": post["p90_ms"], "inference_std_ms": model["std_ms"],
+        "end_to_end_ms": total["median_ms"], "fps": batch * 1000 / total["median_ms"],
     }
 
 
 def format_bench(r: dict[str, Any]) -> str:
     return (f"{r['backend']} {Path(r['weights']).name} {r['imgsz']}px batch {r['batch']} "
-            f"threads {r['threads']} ({r['runs']} runs, {r['device']})\n"
+            f"threads {r['threads']} ({r['runs']} runs, image {r['image']}, {r['device']})\n"
             f"  preprocess  {r['preprocess_ms']:8.2f} ms median  {r['preprocess_p90_ms']:8.2f} ms p90\n"
             f"  model       {r['inference_ms']:8.2f} ms median  {r['inference_p90_ms']:8.2f} ms p90\n"
             f"  NMS         {r['postprocess_ms']:8.2f} ms median  {r['postprocess_p90_ms']:8.2f} ms p90\n"

@@ -14,11 +14,12 @@ def _export(args: argparse.Namespace) -> int:
     path = export_model(args.weights, args.format, imgsz=args.imgsz, batch=args.batch, dynamic=args.dynamic,
                         half=args.half, nms=args.nms, out=args.out, conf=args.conf, iou=args.iou,
                         max_det=args.max_det, opset=args.opset, check=not args.no_check, int8=args.int8,
-                        data=args.data, calib_images=args.calib_images, calib_method=args.calib_method)
+                        data=args.data, calib_images=args.calib_images, calib_method=args.calib_method,
+                        sample=args.sample)
     if args.int8 and not args.no_check:  # FP32 vs INT8 side by side: mAP on the val split, latency
-        from yololab.deploy.quantize import compare_int8
+        from yololab.deploy.int8_report import compare_int8
 
-        compare_int8(args.weights, path, args.data, imgsz=args.imgsz, fmt=args.format)
+        compare_int8(args.weights, path, args.data, imgsz=args.imgsz, fmt=args.format, sample=args.sample)
     print(path)
     return 0
 
@@ -38,7 +39,7 @@ def _bench(args: argparse.Namespace) -> int:
     from yololab.deploy.bench import format_bench, run_bench, write_json
 
     result = run_bench(args.weights, args.backend, imgsz=args.imgsz, batch=args.batch, threads=args.threads,
-                       runs=args.runs, warmup=args.warmup, image=args.image)
+                       runs=args.runs, warmup=args.warmup, image=args.sample)
     print(format_bench(result))
     if args.json:
         write_json(result, args.json)
@@ -95,6 +96,9 @@ def add_deploy_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--calib-images", type=int, default=300, help="training images to calibrate on")
     p.add_argument("--calib-method", default="percentile", choices=["minmax", "percentile", "entropy"],
                    help="activation range estimation for --int8 --format onnx")
+    p.add_argument("--sample", default=None, metavar="IMAGE",
+                   help="image for the parity check and the INT8 latency (default: a deterministic "
+                        "synthetic picture)")
     p.set_defaults(func=_export)
 
     p = sub.add_parser("predict", help="detect objects in images, folders, globs, videos or .txt lists")
@@ -115,7 +119,8 @@ def add_deploy_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch", type=int, default=1)
     p.add_argument("--runs", type=int, default=50)
     p.add_argument("--warmup", type=int, default=10)
-    p.add_argument("--image", default=None, help="image to use (default: a coco128 image if found)")
+    p.add_argument("--sample", "--image", dest="sample", default=None, metavar="IMAGE",
+                   help="image to time on (default: a deterministic synthetic picture)")
     p.add_argument("--json", default=None, help="write the results as JSON here")
     p.set_defaults(func=_bench)
 

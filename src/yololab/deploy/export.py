@@ -121,7 +121,7 @@ def export_openvino(onnx_path: Path, out: Path, meta: dict[str, Any], half: bool
 
 def export_torchscript(wrapper: DecodedDetector, images: torch.Tensor, path: Path,
                        meta: dict[str, Any]) -> Path:
-    """``torch.jit.trace`` of the decoding wrapper, frozen (weights inlined, ~10% faster on CPU),
+    """``torch.jit.trace`` of the decoding wrapper, frozen (weights inlined: faster on CPU),
     metadata in ``config.txt`` as upstream does."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -144,7 +144,8 @@ def export_model(model_or_weights: Detector | str | os.PathLike, fmt: str = "onn
     ``half`` stores FP16 weights/compute (ONNX via onnxconverter-common with float32 input/output,
     OpenVINO FP16-compressed weights, TorchScript traced in half); the check then only reports. ``nms`` (ONNX/OpenVINO) appends ONNX NonMaxSuppression with ``conf``, ``iou`` and
     ``max_det`` baked in, adding a ``detections`` (K, 7) output after ``output0``.
-    ``check`` compares the export with PyTorch on ``sample`` (default: a real coco128 image if found).
+    ``check`` compares the export with PyTorch on the image file ``sample`` (default: the synthetic
+    sample image, ``samples.synthetic_image``).
     ``int8`` quantizes after export, calibrating on ``calib_images`` training images of the data YAML
     ``data``: ONNX Runtime static quantization (QDQ) for ONNX (``yololab.deploy.quantize``), NNCF for
     OpenVINO (``yololab.deploy.quantize_openvino``); the check then only reports.
@@ -172,10 +173,7 @@ def export_model(model_or_weights: Detector | str | os.PathLike, fmt: str = "onn
     if int8 and fmt == "openvino":
         path = export_openvino_int8(wrapper, images, out, meta, dynamic, opset, data, calib_images)
     elif int8:
-        from yololab.deploy.quantize import export_int8
-
-        path = export_int8(wrapper, images, out, meta, dynamic=dynamic, opset=opset, data=data,
-                           calib_images=calib_images, method=calib_method)
+        path = export_onnx_int8(wrapper, images, out, meta, dynamic, opset, data, calib_images, calib_method)
     elif fmt == "onnx":
         path = export_onnx(wrapper, images, out, meta, dynamic, half, nms_cfg, opset)
     elif fmt == "openvino":
@@ -184,7 +182,7 @@ def export_model(model_or_weights: Detector | str | os.PathLike, fmt: str = "onn
                                     nms_cfg, opset)
             path = export_openvino(onnx_path, out, meta, half)
     else:
-        # channels-last weights are kept by the trace: 1.3x faster on CPU (yolov5n 45 vs 60 ms here)
+        # channels-last weights are kept by the trace: faster on CPU (see the README's latency table)
         traced_model = copy.deepcopy(wrapper).to(memory_format=torch.channels_last)
         traced_model = traced_model.half() if half else traced_model
         path = export_torchscript(traced_model, images.half() if half else images, out, meta)
@@ -193,6 +191,19 @@ def export_model(model_or_weights: Detector | str | os.PathLike, fmt: str = "onn
     if check:
         check_parity(wrapper, path, images, fmt, half, int8)
     return path
+
+
+def export_onnx_int8(wrapper: DecodedDetector, images: torch.Tensor, out: Path, meta: dict[str, Any],
+                     dynamic: bool, opset: int, data: str | os.PathLike | None, calib_images: int,
+                     method: str) -> Path:
+    """FP32 ONNX (temporary) -> ONNX Runtime static INT8 (QDQ) at ``out``, calibrated at the
+    export's size."""
+    from yololab.deploy.quantize import quantize_onnx
+
+    with tempfile.TemporaryDirectory() as tmp:
+        fp32 = export_onnx(wrapper, images, Path(tmp) / "fp32.onnx", meta, dynamic, False, None, opset)
+        return quantize_onnx(fp32, out, data, calib_images=calib_images, imgsz=tuple(images.shape[2:]),
+                             method=method)
 
 
 def export_openvino_int8(wrapper: DecodedDetector, images: torch.Tensor, out: Path, meta: dict[str, Any],

@@ -9,7 +9,7 @@ Shapes: a ``dynamic`` export takes validation's rectangular batches (e.g. 16x3x4
 are, so its metrics equal the .pt's. A fixed-shape export (e.g. 1x3x640x640) cannot: ``validate``
 sees ``input_hw`` and scores it with square letterboxed batches at ``image_size`` instead (upstream
 val.py does the same for its fixed-shape backends), which gives the .pt's square-letterbox metrics
-(coco128/yolov5n at 640: 0.3397 square vs 0.3442 rect). A batch smaller than the fixed input is
+(a little lower than rect batches; the README has the figures). A batch smaller than the fixed input is
 padded, centred, with the letterbox grey and the box centres shifted back; a larger one is an
 error. Batch splitting/padding to a fixed export batch is done by :class:`Backend`.
 """

@@ -2,18 +2,17 @@
 
 The FP32 ONNX export is read by OpenVINO, NNCF inserts FakeQuantize nodes calibrated on letterboxed
 *training* images of the data YAML (the same reader as the ONNX Runtime path), and the IR is saved
-with yololab's metadata. Choices, measured on yolov5n / coco128 at 640 on this 2-core Xeon
-(AVX-512 VNNI and AMX; see the README's INT8 table for the figures):
+with yololab's metadata. Choices (the README's INT8 section has the measurements behind them):
 
 - ``preset=MIXED`` (symmetric weights, asymmetric activations), NNCF's default for CPUs;
 - no FakeQuantize in front of Multiply, Sigmoid, Subtract or Power (NNCF's ignored scope by type, as
   Ultralytics does for its OpenVINO INT8 exports). Quantizing the inputs of the SiLU's Multiply
   splits the x * sigmoid(x) pattern, so OpenVINO can no longer fuse SiLU into the INT8 convolution
-  and runs it as separate f32 kernels (24 ms instead of 19 ms for yolov5n); the same rule keeps the
-  decode tail (sigmoid, grid/anchor arithmetic) in float, where boxes need more than 8 bits;
-- the detection head's 1x1 convolutions stay in float (their outputs are the box/objectness logits):
-  mAP50-95 0.3279 with them quantized, 0.3431 without (FP32 0.3442, rect batches);
-- full bias correction instead of NNCF's fast one: 0.3434 (mAP50 0.5278 vs 0.5189).
+  and runs it as separate f32 kernels (slower); the same rule keeps the decode tail (sigmoid,
+  grid/anchor arithmetic) in float, where boxes need more than 8 bits;
+- the detection head's 1x1 convolutions stay in float (their outputs are the box/objectness logits,
+  which lose accuracy when quantized);
+- full bias correction instead of NNCF's fast one (more accurate, slower to calibrate).
 """
 
 from __future__ import annotations
@@ -23,7 +22,7 @@ import os
 import time
 from typing import Any
 
-from yololab.deploy.quantize import LetterboxCalibrationReader, calibration_files
+from yololab.deploy.calibration import LetterboxCalibrationReader, calibration_files
 
 LOG = logging.getLogger("yololab")
 FLOAT_OP_TYPES = ("Multiply", "Sigmoid", "Subtract", "Power")

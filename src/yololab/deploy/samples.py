@@ -1,4 +1,9 @@
-"""A real image to check exports and benchmarks with (a synthetic one where none is found)."""
+"""The image that export parity checks and benchmarks run on: the caller's, else a synthetic one.
+
+The library never looks for data on its own (no environment variables, no paths beside the
+checkout): a real picture comes from the caller (``--sample`` / ``--image`` on the command line,
+tests and benchmarks pass a coco128 image); without one a deterministic synthetic picture is used.
+"""
 
 from __future__ import annotations
 
@@ -8,22 +13,6 @@ from pathlib import Path
 import numpy as np
 
 from yololab.deploy.images import load_image, preprocess
-
-ENV = "YOLOLAB_SAMPLE_IMAGE"
-# A development checkout keeps real data in ../shared beside the repository.
-_SHARED_VAL = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "coco128" / "images" / "val2017"
-
-
-def find_sample_image(sample: str | os.PathLike | None = None) -> Path | None:
-    """``sample``, else $YOLOLAB_SAMPLE_IMAGE, else the first coco128 val image in ../shared, else None."""
-    for candidate in (sample, os.environ.get(ENV)):
-        if candidate:
-            if not Path(candidate).is_file():
-                raise FileNotFoundError(f"sample image not found: {candidate}")
-            return Path(candidate)
-    if _SHARED_VAL.is_dir():
-        return next(iter(sorted(_SHARED_VAL.glob("*.jpg"))), None)
-    return None
 
 
 def synthetic_image(height: int = 480, width: int = 640, seed: int = 0) -> np.ndarray:
@@ -38,10 +27,22 @@ def synthetic_image(height: int = 480, width: int = 640, seed: int = 0) -> np.nd
     return im
 
 
+def sample_image(sample: str | os.PathLike | None = None) -> np.ndarray:
+    """RGB uint8 picture of the file ``sample``, or the synthetic image when ``sample`` is None."""
+    if sample is None:
+        return synthetic_image()
+    if not Path(sample).is_file():
+        raise FileNotFoundError(f"sample image not found: {sample}")
+    return load_image(sample)
+
+
+def sample_name(sample: str | os.PathLike | None) -> str:
+    """How reports name the sample: the file's path, or 'synthetic'."""
+    return str(sample) if sample is not None else "synthetic"
+
+
 def sample_batch(hw: tuple[int, int], batch: int = 1, stride: int = 32,
                  sample: str | os.PathLike | None = None) -> np.ndarray:
     """(batch, 3, h, w) float32 letterboxed copies of the sample image."""
-    path = find_sample_image(sample)
-    image = load_image(path) if path is not None else synthetic_image()
-    x, _ = preprocess([image], hw, stride)
+    x, _ = preprocess([sample_image(sample)], hw, stride)
     return np.repeat(x, batch, axis=0)

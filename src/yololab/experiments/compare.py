@@ -28,7 +28,7 @@ from yololab.experiments.rows import collect_rows, load_rows  # noqa: F401 - re-
 from yololab.experiments.spec import Cell, ExperimentSpec, expand_cells, load_spec, parse_devices, validate_spec
 
 LOG = logging.getLogger("yololab")
-BENCH_VERSION = 1
+BENCH_VERSION = 2  # 2: timed through yololab bench's Backend and export (deploy.timing)
 
 
 @dataclass
@@ -161,7 +161,6 @@ def _bench_settings(spec: ExperimentSpec) -> dict:
 def run_benchmarks(spec: ExperimentSpec, out: Path, cells: list[Cell]) -> None:
     """Latency of each finished cell without bench.json (or with other settings), one at a time."""
     from yololab.experiments.latency import benchmark_model
-    from yololab.models.checkpoints import load_model
 
     settings = _bench_settings(spec)
     todo = []
@@ -175,9 +174,8 @@ def run_benchmarks(spec: ExperimentSpec, out: Path, cells: list[Cell]) -> None:
                  ", ".join(spec.latency_backends))
         load = _loadavg()
         try:
-            model = load_model(checkpoint_for_eval(paths))
-            results = benchmark_model(model, settings["imgsz"], paths.onnx, spec.latency_runs, spec.latency_warmup,
-                                      tuple(spec.latency_backends))
+            results = benchmark_model(checkpoint_for_eval(paths), settings["imgsz"], paths.onnx, spec.latency_runs,
+                                      spec.latency_warmup, tuple(spec.latency_backends))
         except Exception as err:  # noqa: BLE001 - recorded, the table shows it as missing
             LOG.warning("%s: latency failed: %s", cell.cell_id, err)
             results = {"error": f"{type(err).__name__}: {err}"}
@@ -187,10 +185,10 @@ def run_benchmarks(spec: ExperimentSpec, out: Path, cells: list[Cell]) -> None:
 
 def _loadavg() -> float:
     """The 1-minute load average (0 where unknown): other work competing for the CPU while timing."""
-    try:
-        return os.getloadavg()[0]
-    except (AttributeError, OSError):
-        return 0.0
+    from yololab.hardware import load_average
+
+    load = load_average()
+    return load[0] if load else 0.0
 
 
 def dump_rows(rows: list[dict]) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import platform
 from typing import Any
 
-from yololab.experiments.latency import cpu_name, cuda_name
+from yololab.hardware import cpu_name, cuda_name
 from yololab.version import __version__
 
 

@@ -56,7 +56,7 @@ def evaluate_cell(weights: Path, train: dict[str, Any], data: str, imgsz: int, b
 
 
 def _device_name(device: Any) -> str:
-    from yololab.experiments.latency import cpu_name, cuda_name
+    from yololab.hardware import cpu_name, cuda_name
 
     return cuda_name(device.index or 0) if device.type == "cuda" else cpu_name()
 
