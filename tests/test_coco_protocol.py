@@ -137,3 +137,73 @@ def test_coco_json_split_keeps_identity(coco128: Path, tmp_path: Path) -> None:
     for a in split.coco_gt["annotations"]:
         assert (a["iscrowd"], a["area"], a["image_id"]) == (by_id[a["id"]]["iscrowd"], by_id[a["id"]]["area"],
                                                            by_id[a["id"]]["image_id"])
+
+
+def test_gt_dt_refuses_unknown_image_and_category_ids(coco128: Path, tmp_path: Path, capsys) -> None:
+    gt_json, _, gt = build_export(coco128, tmp_path)
+    iid = gt["images"][0]["id"]
+    cases = {
+        "category ids": [{"image_id": iid, "category_id": 0, "bbox": [1, 1, 5, 5], "score": 0.9},
+                         {"image_id": iid, "category_id": 12, "bbox": [1, 1, 5, 5], "score": 0.8}],
+        "image ids": [{"image_id": 42, "category_id": 1, "bbox": [1, 1, 5, 5], "score": 0.9}],
+    }
+    for what, dts in cases.items():
+        dt_json = tmp_path / f"dt_{what[:3]}.json"
+        dt_json.write_text(json.dumps(dts))
+        assert main(["val", "--gt", str(gt_json), "--dt", str(dt_json)]) != 0
+        err = capsys.readouterr().err
+        assert what in err and "Traceback" not in err
+        bad = sorted({d["category_id" if what == "category ids" else "image_id"] for d in dts})
+        assert all(repr(v) in err for v in bad), err  # the offending ids are named
+
+
+def test_size_mismatch_rescales_to_the_real_image(coco128: Path, yolov5n_pt: Path, tmp_path: Path,
+                                                  capsys) -> None:
+    """A JSON made for a 2x copy of the images: boxes follow the real files, detections go back to the
+    JSON's frame, so the score is the one pycocotools gives on that JSON."""
+    pytest.importorskip("pycocotools")
+    gt_json, image_dir, gt = build_export(coco128, tmp_path / "x2", scale=2.0)
+    ref_json, ref_dir, _ = build_export(coco128, tmp_path / "x1", scale=1.0)
+    big, real = open_split(gt_json, "val", image_dir, log=False), open_split(ref_json, "val", ref_dir, log=False)
+    assert big.report.size_mismatch == N_IMAGES and big.report.size_refused == 0
+    for a, b in zip(big.records, real.records):
+        assert (a.width, a.height) == (b.width, b.height)  # the real image's frame
+        np.testing.assert_allclose(a.labels, b.labels, atol=2e-3)  # JSON sizes are rounded
+
+    dt_json, m_json = tmp_path / "dt.json", tmp_path / "m.json"
+    code = main(["val", "--weights", str(yolov5n_pt), "--data", str(gt_json), "--image-dir", str(image_dir),
+                 "--imgsz", "320", "--batch", "8", "--workers", "0", "--save-dt", str(dt_json),
+                 "--json", str(m_json)])
+    assert code == 0, capsys.readouterr().err
+    ours = json.loads(m_json.read_text())
+    np.testing.assert_allclose(ours["stats"], pycocotools_stats(gt_json, dt_json), atol=1e-6)
+    assert ours["map50_95"] > 0.1
+
+
+@pytest.mark.slow
+def test_size_with_another_aspect_is_refused(coco128: Path, yolov5n_pt: Path, tmp_path: Path, caplog,
+                                            capsys) -> None:
+    """An image whose file cannot match its boxes is skipped, named, and left out of the ground truth:
+    the score equals pycocotools on the JSON without that image."""
+    pytest.importorskip("pycocotools")
+    gt_json, image_dir, gt = build_export(coco128, tmp_path)
+    first = gt["images"][0]
+    first["width"], first["height"] = first["height"], first["width"]  # e.g. annotated rotated
+    gt_json.write_text(json.dumps(gt))
+    split = open_split(gt_json, "val", image_dir)
+    assert split.report.size_refused == 1 and len(split.records) == N_IMAGES - 1
+    assert first["file_name"] in caplog.text and "aspect ratio" in caplog.text
+    assert first["id"] not in {r.image_id for r in split.records}
+
+    caplog.clear()
+    dt_json, m_json = tmp_path / "dt.json", tmp_path / "m.json"
+    code = main(["val", "--weights", str(yolov5n_pt), "--data", str(gt_json), "--image-dir", str(image_dir),
+                 "--imgsz", "320", "--batch", "8", "--workers", "0", "--save-dt", str(dt_json),
+                 "--json", str(m_json)])
+    assert code == 0, capsys.readouterr().err
+    assert "could not be scored" in caplog.text and first["file_name"] in caplog.text
+    scored = dict(gt, images=gt["images"][1:], annotations=[a for a in gt["annotations"] if a["image_id"] != first["id"]])
+    (tmp_path / "scored.json").write_text(json.dumps(scored))
+    ours = json.loads(m_json.read_text())
+    assert ours["num_images"] == N_IMAGES - 1
+    np.testing.assert_allclose(ours["stats"], pycocotools_stats(tmp_path / "scored.json", dt_json), atol=1e-6)
