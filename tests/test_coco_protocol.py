@@ -202,8 +202,30 @@ def test_size_with_another_aspect_is_refused(coco128: Path, yolov5n_pt: Path, tm
                  "--json", str(m_json)])
     assert code == 0, capsys.readouterr().err
     assert "could not be scored" in caplog.text and first["file_name"] in caplog.text
-    scored = dict(gt, images=gt["images"][1:], annotations=[a for a in gt["annotations"] if a["image_id"] != first["id"]])
+    scored = dict(gt, images=gt["images"][1:],
+                  annotations=[a for a in gt["annotations"] if a["image_id"] != first["id"]])
     (tmp_path / "scored.json").write_text(json.dumps(scored))
     ours = json.loads(m_json.read_text())
     assert ours["num_images"] == N_IMAGES - 1
     np.testing.assert_allclose(ours["stats"], pycocotools_stats(tmp_path / "scored.json", dt_json), atol=1e-6)
+
+
+@pytest.mark.slow
+def test_predict_writes_the_json_ids(coco128: Path, yolov5n_pt: Path, tmp_path: Path) -> None:
+    """``predict --coco-json`` results are scored by pycocotools against that JSON as they are."""
+    pytest.importorskip("pycocotools")
+    from yololab.deploy.predict import predict
+
+    gt_json, image_dir, gt = build_export(coco128, tmp_path)
+    summary = predict(yolov5n_pt, str(image_dir / "**" / "*.JPG"), imgsz=320, conf=0.001, iou=0.6,
+                      out=tmp_path / "pred", save_images=False, threads=1, progress=False,
+                      coco_json=gt_json, image_dir=image_dir)
+    assert summary.images == N_IMAGES
+    dt_json = Path(summary.files["predictions"])
+    dts = json.loads(dt_json.read_text())
+    assert {d["category_id"] for d in dts} <= set(coco80_to_coco91())
+    assert pycocotools_stats(gt_json, dt_json)[0] > 0.1
+
+    with pytest.raises(ValueError, match="not images of"):
+        predict(yolov5n_pt, str(coco128 / "images" / "val2017" / "*.jpg"), imgsz=320, out=tmp_path / "p2",
+                save_images=False, threads=1, progress=False, coco_json=gt_json, image_dir=image_dir)
