@@ -7,6 +7,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -16,14 +17,20 @@ from yololab.data.records import ImageRecord
 from yololab.data.report import DatasetReport
 
 
+#: Largest relative difference of the width and height scale factors that still counts as a rescale.
+ASPECT_TOLERANCE = 0.01
+
+
 @dataclass
 class CocoRecords:
-    """Records of a COCO annotation file, class names, and index -> original category id."""
+    """Records of a COCO annotation file, class names, index -> original category id, and the file's own
+    ground truth for the evaluator (``gt``: every image, annotation, crowd region and area as written)."""
 
     records: list[ImageRecord]
     names: list[str]
     category_ids: list[int]
     report: DatasetReport = field(default_factory=DatasetReport)
+    gt: dict[str, Any] = field(default_factory=dict)
 
     def to_category_id(self, index: int) -> int:
         """Original COCO category id of contiguous class ``index`` (for writing results back)."""
@@ -44,22 +51,53 @@ def _check(path: str) -> tuple[str, tuple[int, int] | None, str]:
         return e.kind, None, str(e)
 
 
+def _eval_annotation(ann: dict, next_id: int) -> dict[str, Any]:
+    """What COCOeval reads of a ground-truth annotation (segmentation dropped: boxes are scored).
+
+    A missing ``area`` becomes the box area, a missing ``iscrowd`` 0 and a missing ``id`` a fresh one
+    (pycocotools itself would fail on such a file)."""
+    x, y, w, h = (float(v) for v in ann["bbox"])
+    out = {"id": ann.get("id", next_id), "image_id": ann["image_id"], "category_id": ann["category_id"],
+           "bbox": [x, y, w, h], "area": float(ann.get("area", w * h)), "iscrowd": int(ann.get("iscrowd", 0) or 0)}
+    if "ignore" in ann:
+        out["ignore"] = ann["ignore"]
+    return out
+
+
+def _size_decision(real: tuple[int, int], listed: tuple[int, int]) -> str:
+    """'ok', 'rescale' (the file is the listed image resized: boxes follow) or 'refuse' (another aspect)."""
+    if real == listed:
+        return "ok"
+    sx, sy = real[0] / listed[0], real[1] / listed[1]
+    return "rescale" if abs(sx - sy) <= ASPECT_TOLERANCE * max(sx, sy) else "refuse"
+
+
+def _read_json(path: str | os.PathLike) -> dict:
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except (OSError, ValueError) as e:
+        raise ValueError(f"cannot read COCO annotations {path}: {e}") from e
+    if not isinstance(data, dict) or not isinstance(data.get("images"), list) or not data.get("categories"):
+        raise ValueError(f"{path}: not a COCO detection file (needs 'images' and 'categories')")
+    return data
+
+
 def load_coco_records(instances_json: str | os.PathLike, image_dir: str | os.PathLike, *,
                       check_images: bool = True, log: bool = True) -> CocoRecords:
     """Load a COCO detection annotation file; boxes become normalised [cls, cx, cy, w, h] float32.
 
-    Categories are sorted by id and mapped to 0..n-1 (``category_ids`` maps back). Crowd boxes, boxes of
-    unknown images/categories and invalid boxes are skipped and counted; images without annotations are
-    kept as background images. With ``check_images`` every file is checked (missing/corrupt ones skipped).
+    Categories are sorted by id and mapped to 0..n-1 (``category_ids`` maps back); each record keeps the
+    JSON's image id. Training labels leave out crowd boxes, boxes of unknown images/categories and
+    invalid boxes (all counted); ``gt`` keeps the file's annotations as written (crowd and area
+    included) for the evaluator. Images without annotations are kept as background images. With
+    ``check_images`` every file is checked (missing/corrupt ones skipped). A file whose size differs
+    from the JSON's by a scale is the annotated image resized: labels are normalised, so they follow it
+    (the evaluator maps detections back to the JSON's frame); a different aspect ratio (e.g. a rotated
+    file) cannot be matched to the boxes and the image is skipped, named in the report.
     """
     where = str(instances_json)
-    try:
-        with open(instances_json, encoding="utf-8") as f:
-            data = json.load(f)
-    except (OSError, ValueError) as e:
-        raise ValueError(f"cannot read COCO annotations {where}: {e}") from e
-    if not isinstance(data, dict) or not isinstance(data.get("images"), list) or not data.get("categories"):
-        raise ValueError(f"{where}: not a COCO detection file (needs 'images' and 'categories')")
+    data = _read_json(instances_json)
     cats = sorted(data["categories"], key=lambda c: int(c["id"]))
     category_ids = [int(c["id"]) for c in cats]
     names = [str(c.get("name", c["id"])) for c in cats]
@@ -74,6 +112,7 @@ def load_coco_records(instances_json: str | os.PathLike, image_dir: str | os.Pat
             continue
         images[iid] = im
     boxes: dict[object, list[list[float]]] = {iid: [] for iid in images}
+    eval_anns: list[dict[str, Any]] = []
     for ann in data.get("annotations", []):
         iid, cid = ann.get("image_id"), ann.get("category_id")
         info = images.get(iid)
@@ -81,14 +120,15 @@ def load_coco_records(instances_json: str | os.PathLike, image_dir: str | os.Pat
             report.add("unknown_reference", 1, f"annotation {ann.get('id')}")
             continue
         name = str(info.get("file_name"))
-        if ann.get("iscrowd", 0):
-            report.add("crowd_box", 1, name)
-            continue
         try:
-            x, y, w, h = (float(v) for v in ann["bbox"])
+            eval_anns.append(_eval_annotation(ann, len(eval_anns) + 1))
+            x, y, w, h = eval_anns[-1]["bbox"]
             iw, ih = float(info["width"]), float(info["height"])
         except (KeyError, TypeError, ValueError):
             report.add("malformed_line", 1, f"{name} (annotation {ann.get('id')})")
+            continue
+        if eval_anns[-1]["iscrowd"]:
+            report.add("crowd_box", 1, name)
             continue
         kind, box = clean_box([cat_index[cid], (x + w / 2) / iw, (y + h / 2) / ih, w / iw, h / ih])
         if box is None:
@@ -108,12 +148,17 @@ def load_coco_records(instances_json: str | os.PathLike, image_dir: str | os.Pat
         checks = [("ok", (int(im["width"]), int(im["height"])), "") for im in infos]
     records = []
     for im, path, (status, size, note) in zip(infos, paths, checks):
-        base = os.path.basename(path)
+        base = str(im.get("file_name", os.path.basename(path)))
         if status != "ok":
             report.add(status, 1, f"{base} ({note})")
             continue
-        if size != (int(im["width"]), int(im["height"])):
-            report.add("size_mismatch", 1, f"{base} ({size[0]}x{size[1]} vs {im['width']}x{im['height']})")
+        listed = (int(im.get("width") or size[0]), int(im.get("height") or size[1]))
+        decision = _size_decision(size, listed)
+        if decision != "ok":
+            detail = f"{base} (file {size[0]}x{size[1]}, JSON {listed[0]}x{listed[1]})"
+            report.add("size_mismatch" if decision == "rescale" else "size_refused", 1, detail)
+            if decision == "refuse":
+                continue
         labels = np.asarray(boxes[im["id"]], dtype=np.float32).reshape(-1, 5) if boxes[im["id"]] else EMPTY_LABELS
         if len(labels):
             _, first = np.unique(labels, axis=0, return_index=True)
@@ -130,4 +175,9 @@ def load_coco_records(instances_json: str | os.PathLike, image_dir: str | os.Pat
     report.backgrounds = sum(1 for r in records if not len(r.labels))
     if log:
         report.log(Path(where).name)
-    return CocoRecords(records, names, category_ids, report)
+    gt = {"images": [{"id": im["id"], "file_name": str(im.get("file_name", "")), "width": im.get("width"),
+                      "height": im.get("height")} for im in infos],
+          "annotations": eval_anns,
+          "categories": [{"id": int(c["id"]), "name": str(c.get("name", c["id"])),
+                          "supercategory": str(c.get("supercategory", ""))} for c in cats]}
+    return CocoRecords(records, names, category_ids, report, gt)

@@ -26,14 +26,15 @@ PROBLEMS: dict[str, str] = {
     "degenerate_box": "boxes with zero width or height (dropped)",
     "class_out_of_range": "boxes with a class id outside [0, nc) (dropped)",
     "duplicate_box": "duplicate boxes (removed)",
-    "crowd_box": "COCO crowd annotations (skipped)",
     "unknown_reference": "COCO annotations with an unknown image or category id (skipped)",
-    "size_mismatch": "images whose size differs from the annotation file (annotation size used)",
+    "size_mismatch": "images whose size is a rescale of the annotation file's (boxes rescaled to the image)",
+    "size_refused": "images whose aspect ratio differs from the annotation file's, e.g. rotated (skipped)",
 }
 #: Informational kinds: counted and shown in the summary, never a warning by themselves.
 INFO: dict[str, str] = {
     "empty_label": "empty label files (background images)",
     "polygon_converted": "polygon labels converted to boxes",
+    "crowd_box": "COCO crowd annotations (not trained on; the evaluator ignores detections on them)",
 }
 
 
@@ -66,6 +67,7 @@ class DatasetReport:
     crowd_box: int = 0
     unknown_reference: int = 0
     size_mismatch: int = 0
+    size_refused: int = 0
     examples: dict[str, list[str]] = field(default_factory=dict)
 
     def add(self, kind: str, n: int = 1, example: str | None = None) -> None:
@@ -81,7 +83,8 @@ class DatasetReport:
     @property
     def skipped_images(self) -> int:
         """Images that could not be used at all."""
-        return self.missing_image + self.corrupt_image + self.truncated_image + self.corrupt_label
+        return (self.missing_image + self.corrupt_image + self.truncated_image + self.corrupt_label
+                + self.size_refused)
 
     def issues(self) -> dict[str, int]:
         """Non-zero problem counts."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from yololab.data.coco_format import load_coco_records
 from yololab.data.records import ImageRecord, load_split
@@ -20,7 +21,9 @@ class DataSplit:
     """The usable images of one split, its class names and, for COCO JSON, the data set's identity.
 
     ``category_ids[i]`` is the JSON's category id of class index ``i`` (None for YOLO format, whose
-    categories are the indices 0..N-1 by convention); ``coco_json`` is the annotation file itself.
+    categories are the indices 0..N-1 by convention); ``coco_json`` is the annotation file itself and
+    ``coco_gt`` its ground truth as the evaluator needs it (image ids, crowd regions and areas as written;
+    None for YOLO format, whose ground truth is built from the labels).
     """
 
     records: list[ImageRecord]
@@ -30,6 +33,7 @@ class DataSplit:
     source: str = ""
     split: str = "val"
     coco_json: Path | None = None
+    coco_gt: dict[str, Any] | None = None
 
     @property
     def is_coco(self) -> bool:
@@ -53,7 +57,8 @@ def open_split(data: PathLike, split: str = "val", image_dir: PathLike | None = 
         if not image_dir:
             raise UserError(f"--data {data} is a COCO JSON: also give --image-dir (the folder of its images)")
         coco = load_coco_records(path, image_dir, log=log)
-        return DataSplit(coco.records, coco.names, coco.category_ids, coco.report, str(path), split, path)
+        return DataSplit(coco.records, coco.names, coco.category_ids, coco.report, str(path), split, path,
+                         coco.gt)
     cfg = load_data_config(path)
     records, report = load_split(cfg, split, log=log)
     return DataSplit(records, list(cfg.names), None, report, str(path), split)

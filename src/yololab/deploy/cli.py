@@ -30,7 +30,7 @@ def _predict(args: argparse.Namespace) -> int:
     summary = predict(args.weights, args.source, imgsz=args.imgsz, conf=args.conf, iou=args.iou,
                       max_det=args.max_det, batch=args.batch, out=args.out, save_txt=args.save_txt,
                       save_conf=args.save_conf, save_images=not args.no_images, threads=args.threads,
-                      backend=args.backend)
+                      backend=args.backend, coco_json=args.coco_json, image_dir=args.image_dir)
     print(json.dumps(summary.to_dict(), indent=2))
     return 0
 
@@ -110,6 +110,8 @@ def add_deploy_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--save-txt", action="store_true", help="also write YOLO txt labels")
     p.add_argument("--save-conf", action="store_true", help="scores in the txt labels")
     p.add_argument("--no-images", action="store_true", help="do not write annotated images/videos")
+    p.add_argument("--coco-json", default=None, help="write this annotation file's image and category ids")
+    p.add_argument("--image-dir", default=None, help="its image folder (default: --source)")
     p.set_defaults(func=_predict)
 
     p = sub.add_parser("bench", help="CPU latency of preprocess, model and NMS, and throughput")

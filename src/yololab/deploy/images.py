@@ -7,12 +7,11 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 from yololab.data.augment import letterbox
-from yololab.data.images import read_image
+from yololab.data.images import decode_image, read_image
 
 MIN_SIDE = 10  # pixels; smaller images are rejected (as the dataset checks do)
 MAX_PIXELS = 60_000_000  # decompression-bomb guard for uploads
@@ -81,14 +80,10 @@ def decode_image_bytes(data: bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray:
                 im.load()
         except Exception as err:
             raise ImageDecodeError(422, f"truncated JPEG: {err}") from None
-    arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR_RGB)  # applies EXIF orientation
-    if arr is not None:
-        return arr
-    try:  # formats OpenCV lacks (e.g. some GIF/ICO): PIL decodes them
-        with Image.open(io.BytesIO(data)) as im:
-            return np.ascontiguousarray(np.asarray(ImageOps.exif_transpose(im).convert("RGB")))
-    except Exception as err:
-        raise ImageDecodeError(422, f"could not decode the {fmt or 'image'} data: {err}") from None
+    try:
+        return decode_image(data, f"the {fmt or 'image'} data")  # the decoder of train and val
+    except OSError as err:
+        raise ImageDecodeError(422, str(err)) from None
 
 
 def preprocess(images: Sequence[np.ndarray], imgsz: int | tuple[int, int], stride: int = 32,

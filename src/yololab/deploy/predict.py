@@ -3,6 +3,8 @@
 Writes annotated images (an annotated .mp4 per video), ``predictions.json`` (COCO results:
 image_id, category_id = class index, bbox = [left, top, w, h] pixels, score), ``images.json``
 (COCO ``images`` entries naming each id's file/frame) and, with ``save_txt``, YOLO txt labels.
+With ``coco_json`` the results carry that annotation file's image ids and category ids instead, so
+pycocotools can score them against it directly.
 """
 
 from __future__ import annotations
@@ -45,8 +47,8 @@ class _Writer:
     """Saves one batch's results: annotated images/videos, txt labels, COCO entries."""
 
     def __init__(self, out: Path, names: list[str], save_images: bool, save_txt: bool,
-                 save_conf: bool, ids: dict[Path, int] | None) -> None:
-        self.out, self.names = out, names
+                 save_conf: bool, ids: dict[Path, Any] | None, category_ids: list[int] | None = None) -> None:
+        self.out, self.names, self.category_ids = out, names, category_ids
         self.save_images, self.save_txt, self.save_conf = save_images, save_txt, save_conf
         self.ids = ids  # image id per file when there are no videos, else sequential
         self.results: list[dict[str, Any]] = []
@@ -73,7 +75,7 @@ class _Writer:
         if frame.frame is not None:
             entry["frame"] = frame.frame
         self.images.append(entry)
-        self.results.extend(detections_to_coco(img_id, dets))
+        self.results.extend(detections_to_coco(img_id, dets, self.category_ids))
         stem = Path(name).stem + (f"_{frame.frame}" if frame.frame is not None else "")
         if self.save_txt:
             self._write_txt(self.out / "labels" / f"{stem}.txt", dets, w, h)
@@ -116,11 +118,32 @@ def _batches(frames: Iterator[Frame], size: int) -> Iterator[list[Frame]]:
         yield batch
 
 
+def coco_identity(coco_json: str | os.PathLike, image_dir: str | os.PathLike, files: list[Path],
+                  num_classes: int) -> tuple[dict[Path, Any], list[int]]:
+    """Image id of each of ``files`` and the category id of each class in the annotation file
+    ``coco_json`` (``image_dir`` holds its images); refuses files it does not list, naming them."""
+    from yololab.data.coco_format import load_coco_records
+
+    coco = load_coco_records(coco_json, image_dir, check_images=False, log=False)
+    listed = {Path(os.path.abspath(r.path)): r.image_id for r in coco.records}
+    unknown = [f for f in files if Path(os.path.abspath(f)) not in listed]
+    if unknown:
+        raise ValueError(f"{len(unknown)} source files are not images of {coco_json} under {image_dir}, "
+                         f"e.g. {', '.join(map(str, unknown[:3]))}")
+    if len(coco.category_ids) != num_classes:
+        raise ValueError(f"{coco_json} has {len(coco.category_ids)} categories but the model predicts {num_classes}")
+    return {f: listed[Path(os.path.abspath(f))] for f in files}, coco.category_ids
+
+
 def predict(weights: str | os.PathLike, source: str, imgsz: int | None = None, conf: float = 0.25,
             iou: float = 0.45, max_det: int = 300, batch: int = 4, out: str | os.PathLike = "runs/predict",
             save_txt: bool = False, save_conf: bool = False, save_images: bool = True,
-            threads: int | None = None, backend: str | None = None, progress: bool = True) -> PredictSummary:
-    """Run ``weights`` (.pt, .onnx, .xml, .torchscript) on ``source``; returns what was written."""
+            threads: int | None = None, backend: str | None = None, progress: bool = True,
+            coco_json: str | os.PathLike | None = None, image_dir: str | os.PathLike | None = None,
+            ) -> PredictSummary:
+    """Run ``weights`` (.pt, .onnx, .xml, .torchscript) on ``source``; returns what was written.
+
+    ``coco_json`` (images in ``image_dir``, default ``source``): write its image and category ids."""
     if batch < 1:
         raise ValueError(f"--batch must be >= 1, got {batch}")
     predictor = Predictor(weights, imgsz, conf, iou, max_det, threads=threads, backend=backend)
@@ -128,8 +151,14 @@ def predict(weights: str | os.PathLike, source: str, imgsz: int | None = None, c
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     videos = any(is_video(f) for f in files)
-    ids = None if videos else dict(zip(files, image_ids(files)))
-    writer = _Writer(out, predictor.names, save_images, save_txt, save_conf, ids)
+    category_ids = None
+    if coco_json is not None:
+        if videos:
+            raise ValueError("--coco-json names still images; the source has videos")
+        ids, category_ids = coco_identity(coco_json, image_dir or source, files, len(predictor.names))
+    else:
+        ids = None if videos else dict(zip(files, image_ids(files)))
+    writer = _Writer(out, predictor.names, save_images, save_txt, save_conf, ids, category_ids)
     summary = PredictSummary(out)
     bar = tqdm(total=count_frames(files), desc="predict", unit="img", disable=not progress)
     try:

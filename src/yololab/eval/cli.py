@@ -89,6 +89,8 @@ def _score_files(args: argparse.Namespace) -> int:
         raise UserError(f"not valid JSON: {err}") from None
     except (KeyError, TypeError) as err:
         raise UserError(f"not a COCO ground-truth/results pair: {err!r}") from None
+    except ValueError as err:
+        raise UserError(f"--dt {args.dt} against --gt {args.gt}: {err}") from None
     print(format_metrics(metrics, per_class=args.per_class))
     out = summary_json(metrics)
     out.update(_extras(args, json.loads(Path(args.gt).read_text()), json.loads(Path(args.dt).read_text())))
@@ -136,7 +138,8 @@ def _validate_model(args: argparse.Namespace, open_model: OpenModel) -> int:
         raise UserError(f"--imgsz {args.imgsz} is not a multiple of the model stride {model.stride}")
     settings = ValSettings(image_size=args.imgsz, batch_size=args.batch, conf_thres=args.conf,
                            iou_thres=args.iou, max_det=args.max_det, workers=args.workers)
-    metrics = validate(model, data.records, data.names, settings, device, category_map=data.category_ids)
+    metrics = validate(model, data.records, data.names, settings, device, category_map=data.category_ids,
+                       gt=data.coco_gt)
     print(format_metrics(metrics, data.names, per_class=args.per_class))
     print(f"{len(data.records)} images in {metrics['seconds']:.1f} s")
     if args.save_dt:

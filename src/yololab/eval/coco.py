@@ -29,6 +29,8 @@ __all__ = [
     "STAT_KEYS",
     "coco80_to_coco91",
     "image_ids",
+    "check_results",
+    "restrict_gt",
     "yolo_records_to_coco_gt",
     "detections_to_coco",
     "evaluate_coco",
@@ -61,8 +63,9 @@ def coco80_to_coco91() -> list[int]:
 
 
 def image_ids(paths: Sequence[PathLike]) -> list[int]:
-    """Stable COCO image id per image: ``int(stem)`` when every stem is numeric and they are
-    unique (COCO files: ``000000000139.jpg`` -> 139), otherwise the 1-based position."""
+    """YOLO-format convention for COCO image ids: ``int(stem)`` when every stem is numeric and they are
+    unique (COCO files: ``000000000139.jpg`` -> 139), otherwise the 1-based position. A COCO JSON data
+    set keeps its own ids instead (``ImageRecord.image_id``)."""
     stems = [Path(p).stem for p in paths]
     if stems and all(s.isdigit() for s in stems) and len({int(s) for s in stems}) == len(stems):
         return [int(s) for s in stems]
@@ -157,6 +160,46 @@ def _run_cocoeval(gt: dict, dt: list[dict]) -> tuple[np.ndarray, np.ndarray, lis
     return np.asarray(ev.stats[:12], dtype=np.float64), np.asarray(ev.eval["precision"]), list(ev.params.catIds)
 
 
+def _unknown(values: Sequence[Any], known: set, what: str) -> str | None:
+    missing = sorted({v for v in values if v not in known}, key=str)
+    if not missing:
+        return None
+    shown = ", ".join(map(repr, missing[:5])) + (", ..." if len(missing) > 5 else "")
+    return f"{len(missing)} {what} not in the ground truth ({shown})"
+
+
+def check_results(gt: dict, dt: Any) -> None:
+    """Refuse results that cannot be scored against ``gt``: not a list of result dicts, or image or
+    category ids the ground truth does not have (COCOeval would silently score those categories 0)."""
+    if not isinstance(dt, list) or not all(isinstance(d, dict) for d in dt):
+        raise TypeError("detections must be a list of COCO result dicts")
+    problems = [
+        _unknown([d.get("image_id") for d in dt], {im["id"] for im in gt.get("images", [])}, "image ids"),
+        _unknown([d.get("category_id") for d in dt], {c["id"] for c in gt.get("categories", [])},
+                 "category ids"),
+    ]
+    problems = [p for p in problems if p]
+    if problems:
+        raise ValueError("the results do not belong to this ground truth: " + "; ".join(problems)
+                         + " (were they written for another annotation file, or with class indices "
+                           "instead of its category ids?)")
+
+
+def restrict_gt(gt: dict, image_ids: Sequence[Any]) -> tuple[dict, list[str]]:
+    """``gt`` limited to ``image_ids`` (the images actually scored) -> (new dict, file names left out)."""
+    keep = set(image_ids)
+    unknown = keep - {im["id"] for im in gt["images"]}
+    if unknown:
+        raise ValueError(f"image ids {sorted(unknown, key=str)[:5]} are not in the ground truth")
+    left_out = [str(im.get("file_name", im["id"])) for im in gt["images"] if im["id"] not in keep]
+    if not left_out:
+        return gt, []
+    out = dict(gt)
+    out["images"] = [im for im in gt["images"] if im["id"] in keep]
+    out["annotations"] = [a for a in gt.get("annotations", []) if a["image_id"] in keep]
+    return out, left_out
+
+
 def _mean_valid(a: np.ndarray) -> float:
     v = a[a > -1]
     return float(v.mean()) if v.size else 0.0
@@ -176,12 +219,8 @@ def evaluate_coco(
     Empty detections (or empty ground truth) give zeros without running the evaluator.
     """
     gt, dt = _load_json(gt), _load_json(dt)
-    if not isinstance(dt, list):
-        raise TypeError("detections must be a list of COCO result dicts")
+    check_results(gt, dt)
     img_set = {im["id"] for im in gt.get("images", [])}
-    missing = {d["image_id"] for d in dt} - img_set
-    if missing:
-        raise ValueError(f"{len(missing)} detection image ids are not in the ground truth, e.g. {sorted(missing)[:5]}")
     if names is None:
         names = {c["id"]: c["name"] for c in gt.get("categories", [])}
     elif not isinstance(names, Mapping):

@@ -7,6 +7,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -14,7 +15,13 @@ from tqdm import tqdm
 
 from yololab.data import DetectionDataset, ImageRecord, create_dataloader
 from yololab.eval.boxes import scale_boxes
-from yololab.eval.coco import detections_to_coco, evaluate_coco, image_ids, yolo_records_to_coco_gt
+from yololab.eval.coco import (
+    detections_to_coco,
+    evaluate_coco,
+    image_ids,
+    restrict_gt,
+    yolo_records_to_coco_gt,
+)
 from yololab.eval.nms import non_max_suppression
 from yololab.eval.protocol import ValModel, input_hw
 
@@ -43,9 +50,14 @@ def make_val_loader(records: Sequence[ImageRecord], settings: ValSettings, strid
 
 @torch.no_grad()
 def predict_dataset(model: ValModel, loader, settings: ValSettings, device: torch.device,
-                    ids_by_path: dict[str, int], category_map: Sequence[int] | None = None,
-                    progress: bool = True) -> tuple[list[dict], dict[str, float]]:
-    """COCO results for every image of ``loader`` plus per-image timings (ms)."""
+                    ids_by_path: dict[str, Any], category_map: Sequence[int] | None = None,
+                    progress: bool = True, frames: dict[str, tuple[float, float]] | None = None,
+                    ) -> tuple[list[dict], dict[str, float]]:
+    """COCO results for every image of ``loader`` plus per-image timings (ms).
+
+    ``frames`` maps a path to the (x, y) factors from the image file to the ground truth's frame (an
+    annotation file made for another size of the image); boxes are in the file's pixels otherwise.
+    """
     results: list[dict] = []
     times = {"preprocess": 0.0, "inference": 0.0, "nms": 0.0}
     count = 0
@@ -66,18 +78,46 @@ def predict_dataset(model: ValModel, loader, settings: ValSettings, device: torc
         for det, path, (shape0, ratio_pad) in zip(detections, paths, shapes):
             det = det.clone()
             det[:, :4] = scale_boxes(det[:, :4], x.shape[2:], shape0, ratio_pad)
+            if frames and path in frames:
+                sx, sy = frames[path]
+                det[:, [0, 2]] *= sx
+                det[:, [1, 3]] *= sy
             results.extend(detections_to_coco(ids_by_path[path], det.cpu(), category_map))
     return results, {k: 1000 * v / max(count, 1) for k, v in times.items()}
 
 
+def _ground_truth(records: Sequence[ImageRecord], gt: dict) -> tuple[dict, dict[str, Any], dict]:
+    """A data set's own ground truth limited to the scored ``records`` (left-out images named in a
+    warning), their image ids by path and the factors to its frame where the file's size differs."""
+    if any(r.image_id is None for r in records):
+        raise ValueError("records without image ids cannot be scored against an annotation file's ground truth")
+    ids_by_path = {r.path: r.image_id for r in records}
+    gt, left_out = restrict_gt(gt, list(ids_by_path.values()))
+    if left_out:
+        shown = ", ".join(left_out[:5]) + (", ..." if len(left_out) > 5 else "")
+        LOG.warning("%d of %d images of the annotation file could not be scored (see the dataset report) "
+                    "and are left out of the ground truth: %s", len(left_out), len(left_out) + len(records), shown)
+    listed = {im["id"]: im for im in gt["images"]}
+    frames = {}
+    for r in records:
+        w, h = listed[r.image_id].get("width") or r.width, listed[r.image_id].get("height") or r.height
+        if (w, h) != (r.width, r.height):
+            frames[r.path] = (w / r.width, h / r.height)
+    return gt, ids_by_path, frames
+
+
 def validate(model: ValModel, records: Sequence[ImageRecord], names: Sequence[str],
              settings: ValSettings | None = None, device: str | torch.device = "cpu",
-             category_map: Sequence[int] | None = None, progress: bool = True) -> dict:
+             category_map: Sequence[int] | None = None, progress: bool = True,
+             gt: dict | None = None) -> dict:
     """COCO metrics of ``model`` on ``records`` (the model is used as given: fuse it first for speed).
 
     ``model`` is anything that fits :class:`~yololab.eval.protocol.ValModel` (a Detector, or an export
     opened by ``yololab.deploy.model_adapter``); a fixed-shape export is scored with square letterboxed
-    batches.
+    batches. ``gt`` is the data set's own COCO ground truth (a COCO JSON's ``DataSplit.coco_gt``): it is
+    scored as written (crowd regions, areas, image ids; ``category_map`` gives its category ids), so
+    the result equals pycocotools on that file and the detections. Without it the ground truth is built
+    from the records' labels with the YOLO-format conventions of :func:`image_ids`.
     """
     settings = settings or ValSettings()
     if input_hw(model) and settings.rect:  # a fixed-shape export cannot take rect batches
@@ -87,15 +127,21 @@ def validate(model: ValModel, records: Sequence[ImageRecord], names: Sequence[st
     if len(names) != model.num_classes:
         raise ValueError(f"the dataset has {len(names)} classes but the model predicts "
                          f"{model.num_classes}; pass weights trained for this dataset")
+    if gt is not None and category_map is None:
+        raise ValueError("scoring against an annotation file's ground truth needs its category ids (category_map)")
+    frames: dict[str, tuple[float, float]] = {}
+    if gt is not None:
+        gt, ids_by_path, frames = _ground_truth(records, gt)
+    else:
+        ids_by_path = dict(zip((r.path for r in records), image_ids([r.path for r in records])))
     was_training = model.training
     model.eval()
     stride = int(getattr(model, "stride", 32))
     loader = make_val_loader(records, settings, stride)
-    ids = image_ids([r.path for r in records])
-    ids_by_path = {r.path: i for r, i in zip(records, ids)}
     started = time.perf_counter()
-    results, times = predict_dataset(model, loader, settings, device, ids_by_path, category_map, progress)
-    gt = yolo_records_to_coco_gt(records, names, category_map)
+    results, times = predict_dataset(model, loader, settings, device, ids_by_path, category_map, progress, frames)
+    if gt is None:
+        gt = yolo_records_to_coco_gt(records, names, category_map)
     metrics = evaluate_coco(gt, results, names=list(names) if category_map is None else None)
     metrics["speed_ms_per_image"] = times
     metrics["seconds"] = time.perf_counter() - started

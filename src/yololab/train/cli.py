@@ -36,6 +36,8 @@ def add_train_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser
     p.add_argument("--image-dir", default=S, help="image folder of a COCO JSON --data")
     p.add_argument("--val-data", default=S, help="COCO JSON of the validation images (with a COCO JSON --data)")
     p.add_argument("--val-image-dir", default=S, help="their image folder (default: --image-dir)")
+    p.add_argument("--best-on-train", action="store_true", default=S,
+                   help="COCO JSON --data without --val-data: pick best.pt on the training images anyway")
     p.add_argument("--epochs", type=int, default=S)
     p.add_argument("--imgsz", "--img-size", dest="imgsz", type=int, default=S, help="train/val image size")
     p.add_argument("--batch", "--batch-size", dest="batch", type=int, default=S, help="total batch size")
@@ -141,6 +143,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             print(f"final: mAP50 {final['map50']:.4f}  mAP50-95 {final['map50_95']:.4f}  mAP75 {final['map75']:.4f}")
         if best is not None:
             print(f"best mAP50-95 {best:.4f}: {summary['best']}")
+        elif not summary.get("selects_best", True):
+            print("no best.pt: there were no validation images (--val-data); last.pt is the result")
         print(f"last: {summary['last']}")
         if args.json:
             Path(args.json).parent.mkdir(parents=True, exist_ok=True)

@@ -18,6 +18,7 @@ class TrainConfig:
     image_dir: str | None = None           # image folder for a COCO JSON dataset
     val_data: str | None = None            # COCO JSON of the validation images (with a COCO JSON ``data``)
     val_image_dir: str | None = None       # their folder (default: image_dir)
+    best_on_train: bool = False            # no val_data: still pick best.pt (and early-stop) on the training images
     epochs: int = 100
     imgsz: int = 640
     batch: int = 16

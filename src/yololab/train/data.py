@@ -7,6 +7,7 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from yololab.data import DatasetReport, ImageRecord
 from yololab.data.source import is_coco_json, open_split
@@ -16,10 +17,17 @@ LOG = logging.getLogger("yololab")
 
 @dataclass
 class TrainData:
+    """Train/val records and names; for a COCO JSON val set also its category ids and own ground truth
+    (what :func:`yololab.eval.validate.validate` scores against). ``val_is_train``: no separate
+    validation images were given, so the val metrics are measured on the training images."""
+
     train: list[ImageRecord]
     val: list[ImageRecord]
     names: list[str]
     reports: dict[str, DatasetReport]
+    val_category_ids: list[int] | None = None
+    val_gt: dict[str, Any] | None = None
+    val_is_train: bool = False
 
     @property
     def nc(self) -> int:
@@ -35,7 +43,8 @@ def load_train_data(data: str, image_dir: str | None = None, val_data: str | Non
                     val_image_dir: str | None = None, log: bool = True) -> TrainData:
     """``data`` is a YOLO data YAML (train/val splits) or a COCO instances JSON of the training images
     (``image_dir`` holds them); the validation JSON is ``val_data`` (images in ``val_image_dir``,
-    default ``image_dir``), or the training JSON itself when none is given (logged)."""
+    default ``image_dir``), or the training JSON itself when none is given (logged; ``val_is_train``).
+    A COCO JSON val set is scored against its own annotations (crowd regions and areas as written)."""
     path = Path(data) if data else None
     if path is not None and is_coco_json(path):
         train = open_split(path, "train", image_dir, log=log)
@@ -44,11 +53,14 @@ def load_train_data(data: str, image_dir: str | None = None, val_data: str | Non
             if val.names != train.names:
                 raise ValueError(f"{val_data} and {data} have different categories")
         else:
-            LOG.warning("no val_data given: validating on the training annotations %s", data)
+            LOG.warning("no val_data given: the val metrics are measured on the training images of %s", data)
             val = train
         if not train.records:
             raise ValueError(f"{data}: no usable training images")
-        return TrainData(train.records, val.records, train.names, {"train": train.report, "val": val.report})
+        if val.category_ids != train.category_ids:
+            raise ValueError(f"{val_data} and {data} have different category ids")
+        return TrainData(train.records, val.records, train.names, {"train": train.report, "val": val.report},
+                         val.category_ids, val.coco_gt, val is train)
     train = open_split(data, "train", log=log)
     val = open_split(data, "val", log=log)
     if not train.records:

@@ -81,6 +81,12 @@ def peak_memory_mb(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
 
 
+def select_best(val_is_train: bool, best_on_train: bool) -> bool:
+    """best.pt and early stopping follow the val metrics only when those are not measured on the training
+    images, or when asked explicitly (``best_on_train``); otherwise last.pt is the run's result."""
+    return not val_is_train or best_on_train
+
+
 def _check_config(cfg: TrainConfig) -> None:
     for name in ("epochs", "imgsz", "batch", "nominal_batch", "val_every"):
         if int(getattr(cfg, name)) < 1:
@@ -237,6 +243,10 @@ class Trainer:
             LOG.info("training %s for epochs %d..%d on %s (%d train / %d val images, batch %d, %d process(es))",
                      unwrap(self.model).spec.model, self.start_epoch, cfg.epochs - 1, self.device,
                      len(self.data.train), len(self.data.val), cfg.batch, self.dist.world_size)
+            if not self.selects_best:
+                LOG.warning("no validation images (val_data): the val metrics come from the training images, so "
+                            "they pick no best.pt and stop nothing early; last.pt is the result "
+                            "(best_on_train: true / --best-on-train to select on the training images anyway)")
         for epoch in range(self.start_epoch, cfg.epochs):
             t0 = time.perf_counter()
             losses, images = self.train_one_epoch(epoch)
@@ -253,7 +263,7 @@ class Trainer:
                         epoch - self.stopper.best_epoch >= self.stopper.patience - 1:
                     metrics = self.validate_epoch()
                     last_val = metrics
-                    stop = self.stopper(epoch, fitness(metrics))
+                    stop = self.stopper(epoch, fitness(metrics)) if self.selects_best else False
                 self.results.append(epoch, losses, metrics, lrs, time.perf_counter() - t0)
                 self.save(epoch, metrics)
                 self._log_epoch(epoch, losses, metrics, time.perf_counter() - t0)
@@ -265,6 +275,7 @@ class Trainer:
             "best": str(self.best) if self.best.is_file() else None,
             "best_fitness": self.best_fitness,
             "best_map50_95": None,
+            "selects_best": self.selects_best,  # False: val metrics were on training images; last.pt is the result
             "final_metrics": summary_json(last_val) if last_val else None,
             "train_seconds": time.perf_counter() - started,
             "images_per_second": images_seen / train_time if train_time > 0 else 0.0,
@@ -362,16 +373,22 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         self.ema.update(self.model)
 
+    @property
+    def selects_best(self) -> bool:
+        """Whether val metrics may pick best.pt and stop early: not when they come from the training
+        images (a COCO JSON without val_data) unless ``best_on_train`` asks for it."""
+        return select_best(self.data.val_is_train, self.cfg.best_on_train)
+
     def validate_epoch(self) -> dict:
         """COCO metrics of the EMA model on the validation split (rank 0)."""
         metrics = validate(self.ema.ema, self.data.val, self.data.names, self.val_settings, self.device,
-                           progress=False)
+                           category_map=self.data.val_category_ids, progress=False, gt=self.data.val_gt)
         metrics.pop("detections", None)
         return metrics
 
     def save(self, epoch: int, metrics: dict | None) -> None:
         """last.pt every epoch; best.pt when this epoch's fitness is the best so far (both atomic)."""
-        is_best = metrics is not None and fitness(metrics) >= self.best_fitness
+        is_best = metrics is not None and self.selects_best and fitness(metrics) >= self.best_fitness
         if is_best:
             self.best_fitness = fitness(metrics)
         ckpt = training_checkpoint(
