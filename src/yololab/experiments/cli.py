@@ -115,7 +115,7 @@ def add_compare_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--executor", choices=["local", "process", "ray"], default="process",
                    help="process (default): a fresh process per cell, one cell at a time per --devices entry; "
                         "local: every cell in this process (debugging); ray: Ray tasks (pip install ray)")
-    p.add_argument("--devices", help="'cpu' (default), '0,1,2,3' (one cell per GPU), 'cpu,cpu' or 'cpu*2' "
+    p.add_argument("--devices", help="'auto' (default: GPU 0 if available, else cpu), '0,1,2,3' (one cell per GPU), 'cpu,cpu' or 'cpu*2' "
                                      "(two CPU workers)")
     p.add_argument("--dry-run", action="store_true", help="build and save untrained models instead of training: "
                                                           "checks the spec, the cells and the report in seconds")

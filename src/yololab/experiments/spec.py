@@ -64,7 +64,7 @@ class ExperimentSpec:
     imgsz: int = 640
     batch: int = 16
     workers: int = 2                                      # data-loader workers per cell
-    devices: str | list[str] = "cpu"                      # 'cpu', '0', '0,1,2,3' (one cell per device)
+    devices: str | list[str] = "auto"                     # 'auto' (GPU 0 if any, else cpu), 'cpu', '0,1,2,3' (one cell per device)
     hyp: Hyperparameters = field(default_factory=Hyperparameters)  # shared optimizer/loss settings
     augment: AugmentConfig = field(default_factory=AugmentConfig)  # shared augmentation strengths
     train: dict = field(default_factory=dict)             # other shared TrainConfig fields (cos_lr, patience...)
@@ -131,9 +131,12 @@ def safe_id(text: str) -> str:
 
 
 def parse_devices(text: str | None) -> list[str]:
-    """'0,1' -> ['0', '1']; 'cpu' -> ['cpu']; 'cpu,cpu' -> two CPU workers; 'cpu*2' likewise."""
-    if not text:
-        return ["cpu"]
+    """'0,1' -> ['0', '1']; 'cpu' -> ['cpu']; 'cpu,cpu' -> two CPU workers; 'cpu*2' likewise;
+    'auto' (or nothing) -> ['0'] when CUDA is available, else ['cpu']."""
+    if not text or str(text).strip().lower() == "auto":
+        import torch
+
+        return ["0"] if torch.cuda.is_available() else ["cpu"]
     devices: list[str] = []
     for part in str(text).split(","):
         part = part.strip().lower().removeprefix("cuda:")
