@@ -101,8 +101,10 @@ def test_point_estimate_with_crowd_ground_truth(real):
     assert abs(got["map50"][0] - stats[1]) < 1e-12
     w = resample_weights(m.num_images, 1, seed=3)
     stats = _pycocotools_stats(*_duplicated(gt, _distinct_scores(dt), m.image_ids, w[0]))
-    got = ImageMatches.from_coco(gt, _distinct_scores(dt)).map(w)
+    distinct = ImageMatches.from_coco(gt, _distinct_scores(dt))
+    got = distinct.map(w)
     assert abs(got["map50_95"][0] - stats[0]) < 1e-12
+    np.testing.assert_array_equal(distinct.map(w, max_bytes=1)["map50_95"], got["map50_95"])  # one category a chunk
 
 
 def _distinct_scores(dt: list[dict]) -> list[dict]:

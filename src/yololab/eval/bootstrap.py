@@ -181,60 +181,88 @@ class ImageMatches:
         ``weights`` (B, num_images), e.g. bootstrap counts; all ones gives COCO's own mAP.
 
         Categories whose weighted non-ignored ground truth is zero are left out, as COCO's -1; a row
-        with no ground truth at all gives NaN.  Rows go in chunks of about ``max_bytes`` of temporaries
-        (small, so that they stay in the CPU cache: larger chunks are slower, not faster).
+        with no ground truth at all gives NaN.  Work goes in chunks (rows x category groups) of about
+        ``max_bytes`` of temporaries: small, so that they stay in the CPU cache (larger is slower).
         """
         w = np.asarray(weights, np.float64)
         if w.ndim != 2 or w.shape[1] != self.num_images:
             raise ValueError(f"weights must have shape (B, {self.num_images}) (one column per image), got {w.shape}")
         if (w < 0).any():
             raise ValueError("weights must be non-negative image multiplicities")
-        per_row = 8 * 8 * max(len(self.iou_thresholds) * self.blocks[-1], 1)
-        chunk = max(1, int(max_bytes // per_row))
-        out = [self._map_chunk(w[s:s + chunk]) for s in range(0, len(w), chunk)]
-        return {key: np.concatenate([o[key] for o in out]) for key in ("map50_95", "map50")}
-
-    def _map_chunk(self, w: np.ndarray) -> dict[str, np.ndarray]:
-        n_thr, n_rec, n_key = len(self.iou_thresholds), len(self.rec_thresholds), int(self.blocks[-1])
-        npig = w @ self.gt_counts  # (B, K)
-        valid = npig > 0
-        sums = np.zeros((len(w), n_thr, len(self.cat_ids)))  # sum over recall thresholds of precision
-        if n_key:
-            starts, ends = self.blocks[:-1], self.blocks[1:]
-            nonempty = np.flatnonzero(ends > starts)
-            first = starts[nonempty]
-
-            def block_cumsum(x: np.ndarray) -> np.ndarray:
-                """Cumulative sum within each category block (integer-valued floats: exact)."""
-                c = np.cumsum(x, axis=-1)
-                before = np.where(first > 0, c[..., np.maximum(first - 1, 0)], 0.0)
-                return c - np.repeat(before, ends[nonempty] - first, axis=-1)
-
-            tp = block_cumsum(w[:, None, self.key_image] * self.key_tp)  # (B, T, P)
-            nonig = block_cumsum((self.segments @ w.T).T)[:, None, :]  # (B, 1, P)
-            if self.ignored is not None:
-                nonig = nonig - block_cumsum((self.ignored @ w.T).T.reshape(len(w), n_thr, n_key))
-            key_cat = np.repeat(np.arange(len(self.cat_ids)), ends - starts)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                rc = tp / npig[:, None, key_cat]
-            pr = tp / (nonig + np.spacing(1))  # as COCOeval: tp / (fp + tp + eps), fp + tp exact here
-            # COCO reads the precision envelope at the first detection with recall >= each threshold;
-            # cnt = how many thresholds a detection's recall reaches, so it serves cnt - previous cnt.
-            cnt = self._thresholds_reached(np.nan_to_num(rc, nan=-1.0))
-            prev = np.concatenate((np.zeros_like(cnt[..., :1]), cnt[..., :-1]), axis=-1)
-            prev[..., first] = 0
-            env = np.empty_like(pr)
-            for s, e in zip(first, ends[nonempty]):
-                env[..., s:e] = np.maximum.accumulate(pr[..., s:e][..., ::-1], axis=-1)[..., ::-1]
-            sums[..., nonempty] = np.add.reduceat(env * (cnt - prev), first, axis=-1)
+        n_thr, n_rec = len(self.iou_thresholds), len(self.rec_thresholds)
+        budget = max(1, max_bytes // (64 * n_thr))  # keys x rows per chunk (~8 float64 temporaries)
+        sums = np.zeros((len(w), n_thr, len(self.cat_ids)))  # per category: sum over recall thresholds
+        for k0, k1 in self._category_groups(budget):
+            part = self._categories(k0, k1)
+            rows = max(1, budget // max(int(part.blocks[-1]), 1))
+            for s in range(0, len(w), rows):
+                sums[s:s + rows, :, k0:k1] = part._precision_sums(w[s:s + rows])
+        valid = (w @ self.gt_counts) > 0  # (B, K): COCO's -1 where a category has no ground truth
         n_valid = valid.sum(1)
-        sums = np.where(valid[:, None, :], sums, 0.0)
+        sums[~np.broadcast_to(valid[:, None, :], sums.shape)] = 0.0
+        i50 = int(np.argmin(np.abs(self.iou_thresholds - 0.5)))
         with np.errstate(divide="ignore", invalid="ignore"):
-            map50_95 = sums.sum((1, 2)) / (n_thr * n_rec * n_valid)
-            i50 = int(np.argmin(np.abs(self.iou_thresholds - 0.5)))
-            map50 = sums[:, i50].sum(1) / (n_rec * n_valid)
-        return {"map50_95": map50_95, "map50": map50}
+            return {"map50_95": sums.sum((1, 2)) / (n_thr * n_rec * n_valid),
+                    "map50": sums[:, i50].sum(1) / (n_rec * n_valid)}
 
+    def _category_groups(self, budget: int) -> list[tuple[int, int]]:
+        """Consecutive category ranges of at most ``budget`` key detections (or one category)."""
+        groups, k0 = [], 0
+        for k in range(1, len(self.cat_ids) + 1):
+            if k == len(self.cat_ids) or self.blocks[k + 1] - self.blocks[k0] > budget:
+                groups.append((k0, k))
+                k0 = k
+        return groups
+
+    def _categories(self, k0: int, k1: int) -> ImageMatches:
+        """The same matches restricted to categories ``k0:k1``."""
+        b0, b1, n_thr, n_key = int(self.blocks[k0]), int(self.blocks[k1]), len(self.iou_thresholds), int(self.blocks[-1])
+        ignored = None
+        if self.ignored is not None:
+            rows = (np.arange(n_thr)[:, None] * n_key + np.arange(b0, b1)).ravel()
+            ignored = self.ignored[rows]
+        return ImageMatches(
+            image_ids=self.image_ids, cat_ids=self.cat_ids[k0:k1], iou_thresholds=self.iou_thresholds,
+            rec_thresholds=self.rec_thresholds, gt_counts=self.gt_counts[:, k0:k1],
+            blocks=self.blocks[k0:k1 + 1] - b0, key_image=self.key_image[b0:b1], key_tp=self.key_tp[:, b0:b1],
+            segments=self.segments[b0:b1], ignored=ignored, num_detections=self.num_detections,
+        )
+
+    def _precision_sums(self, w: np.ndarray) -> np.ndarray:
+        """(B, T, K) sum over COCO's recall thresholds of the interpolated precision (0 where a
+        category has no key detection)."""
+        n_thr, n_key = len(self.iou_thresholds), int(self.blocks[-1])
+        sums = np.zeros((len(w), n_thr, len(self.cat_ids)))
+        if not n_key:
+            return sums
+        starts, ends = self.blocks[:-1], self.blocks[1:]
+        nonempty = np.flatnonzero(ends > starts)
+        first = starts[nonempty]
+
+        def block_cumsum(x: np.ndarray) -> np.ndarray:
+            """Cumulative sum within each category block (integer-valued floats: exact)."""
+            c = np.cumsum(x, axis=-1)
+            before = np.where(first > 0, c[..., np.maximum(first - 1, 0)], 0.0)
+            return c - np.repeat(before, ends[nonempty] - first, axis=-1)
+
+        tp = block_cumsum(w[:, None, self.key_image] * self.key_tp)  # (B, T, P)
+        nonig = block_cumsum((self.segments @ w.T).T)[:, None, :]  # (B, 1, P)
+        if self.ignored is not None:
+            nonig = nonig - block_cumsum((self.ignored @ w.T).T.reshape(len(w), n_thr, n_key))
+        npig = (w @ self.gt_counts)[:, None, np.repeat(np.arange(len(self.cat_ids)), ends - starts)]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rc = tp / npig
+        pr = tp / (nonig + np.spacing(1))  # as COCOeval: tp / (fp + tp + eps), fp + tp exact here
+        # COCO reads the precision envelope at the first detection with recall >= each threshold;
+        # cnt = how many thresholds a detection's recall reaches, so it serves cnt - previous cnt.
+        cnt = self._thresholds_reached(np.nan_to_num(rc, nan=-1.0))
+        prev = np.concatenate((np.zeros_like(cnt[..., :1]), cnt[..., :-1]), axis=-1)
+        prev[..., first] = 0
+        env = np.empty_like(pr)
+        for s, e in zip(first, ends[nonempty]):
+            env[..., s:e] = np.maximum.accumulate(pr[..., s:e][..., ::-1], axis=-1)[..., ::-1]
+        sums[..., nonempty] = np.add.reduceat(env * (cnt - prev), first, axis=-1)
+        return sums
 
     def _thresholds_reached(self, rc: np.ndarray) -> np.ndarray:
         """``np.searchsorted(rec_thresholds, rc, side="right")`` (how many thresholds each recall
