@@ -82,14 +82,15 @@ def _eval_images(gt: dict, dt: list[dict]) -> COCOeval:
     return ev
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # arrays: compare fields explicitly
 class ImageMatches:
     """COCOeval's per-image matches of one result file, laid out for weighted accumulation.
 
     Only "key" detections matter for AP: those that are a true positive at some IoU threshold.  Any
-    other detection lowers precision at the next key detection but is never itself where the
-    precision envelope is read (its recall equals its predecessor's, its precision is lower), so it is
-    kept only as a count in the segment that ends at the next key detection of its category.
+    other detection lowers precision at the next key detection but never changes the interpolated
+    precision itself (its recall equals its predecessor's and its precision is no higher), so it is
+    kept only as a count in the segment that ends at the next key detection of its category; those
+    after a category's last key detection are dropped.
     Key detections are stored category by category (``block`` offsets), in COCO's score order.
     """
 
