@@ -11,6 +11,8 @@ _EXPORTS = {
     "non_max_suppression": "yololab.eval.nms",
     "ValModel": "yololab.eval.protocol",
     **dict.fromkeys(("ValSettings", "validate"), "yololab.eval.validate"),
+    **dict.fromkeys(("ImageMatches", "bootstrap_map", "bootstrap_matches", "format_bootstrap", "map_many",
+                     "resample_weights"), "yololab.eval.bootstrap"),
 }
 __getattr__ = lazy_getattr(__name__, _EXPORTS)
 __all__ = list(_EXPORTS)
