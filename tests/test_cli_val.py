@@ -161,3 +161,46 @@ def test_val_gt_dt_metric_and_plots(tmp_path) -> None:
     assert result["analysis"]["error_counts"]["bkg"] == 1 and result["analysis"]["error_counts"]["miss"] == 0
     for name in ("confusion_matrix.csv", "confusion_matrix.png", "pr_curve.png", "f1_curve.png", "errors.json"):
         assert (tmp_path / "plots" / name).stat().st_size > 0
+
+
+def test_val_bootstrap_cli_paired_and_single(tmp_path) -> None:
+    """--dt-ref: a file against itself is delta 0, CI [0, 0], p = 1; against a copy with one object
+    missed on every image the delta is negative with a CI below 0. --bootstrap alone gives CIs."""
+    import json
+
+    import numpy as np
+
+    from yololab.cli import main
+
+    rng = np.random.default_rng(0)
+    images, annotations, good, worse = [], [], [], []
+    for i in range(40):
+        images.append({"id": 1000 + i, "file_name": f"im{i}.jpg", "width": 200, "height": 200})
+        for k in range(2):
+            box = [float(rng.uniform(0, 100)), float(rng.uniform(0, 100)), 40.0, 40.0]
+            annotations.append({"id": len(annotations) + 1, "image_id": 1000 + i, "category_id": 5, "bbox": box,
+                                "area": 1600.0, "iscrowd": 0})
+            det = {"image_id": 1000 + i, "category_id": 5, "bbox": [box[0] + 1, box[1], 40, 40],
+                   "score": round(float(rng.uniform(0.3, 1.0)), 5)}
+            good.append(det)
+            if k == 0:
+                worse.append(det)
+    gt = {"images": images, "annotations": annotations, "categories": [{"id": 5, "name": "thing"}]}
+    paths = {}
+    for name, obj in (("gt", gt), ("good", good), ("worse", worse)):
+        paths[name] = tmp_path / f"{name}.json"
+        paths[name].write_text(json.dumps(obj))
+
+    def run(*extra: str) -> dict:
+        out = tmp_path / "out.json"
+        assert main(["val", "--gt", str(paths["gt"]), "--dt", str(paths["good"]), "--json", str(out), *extra]) == 0
+        return json.loads(out.read_text())
+
+    same = run("--dt-ref", str(paths["good"]), "--bootstrap", "200")
+    assert same["delta_map50_95"] == 0 and same["delta_map50_95_ci95"] == [0, 0] and same["p_value"] == 1
+    better = run("--dt-ref", str(paths["worse"]), "--bootstrap", "200", "--seed", "3")
+    assert better["delta_map50"] > 0.2 and better["delta_map50_ci95"][0] > 0 and better["p_value_map50"] < 0.01
+    assert better["map50"] == run()["map50"]  # the point estimate is the plain COCO mAP
+    single = run("--bootstrap", "200")
+    lo, hi = single["map50_95_ci95"]
+    assert lo <= single["map50_95"] <= hi and single["bootstrap"] == 200 and single["images"] == 40

@@ -43,8 +43,16 @@ def add_val_parser(sub: argparse._SubParsersAction, open_model: OpenModel,
                    help="runtime for an exported --weights (default: from the file; openvino-bf16: bf16 on AMX CPUs)")
     p.add_argument("--gt", default=None, help="COCO ground-truth JSON (with --dt: score a results file)")
     p.add_argument("--dt", default=None, help="COCO results JSON (with --gt)")
+    p.add_argument("--dt-ref", default=None, metavar="JSON",
+                   help="a reference results JSON on the same --gt: paired bootstrap of the mAP difference")
+    p.add_argument("--bootstrap", type=int, default=None, metavar="N",
+                   help="image-level bootstrap with N resamples: 95%% CIs (and with --dt-ref: delta, p-value); "
+                        "default 1000 with --dt-ref")
+    p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap resampling")
     p.add_argument("--json", default=None, help="write the metrics as JSON here")
     p.add_argument("--save-dt", default=None, metavar="FILE", help="write the detections as a COCO results JSON")
+    p.add_argument("--save-gt", default=None, metavar="FILE",
+                   help="write the ground truth scored against as a COCO JSON (for --gt/--dt/--dt-ref later)")
     p.add_argument("--per-class", action="store_true", help="print AP per class")
     p.add_argument("--metric", choices=("coco", "voc07", "voc12"), default="coco",
                    help="also report VOC AP50 (voc07: 11-point, voc12: all-point interpolation); COCO always")
@@ -80,9 +88,11 @@ def _score_files(args: argparse.Namespace) -> int:
         raise UserError("--gt and --dt go together (ground truth and results JSON)")
     if args.weights or args.data:
         raise UserError("give either --gt/--dt or --weights/--data, not both")
-    for path in (args.gt, args.dt):
-        if not Path(path).is_file():
+    for path in (args.gt, args.dt, args.dt_ref):
+        if path and not Path(path).is_file():
             raise FileNotFoundError(f"{path} does not exist")
+    if args.bootstrap is not None and args.bootstrap < 1:
+        raise UserError(f"--bootstrap {args.bootstrap}: the number of resamples must be >= 1")
     try:
         metrics = evaluate_files(args.gt, args.dt)
     except json.JSONDecodeError as err:
@@ -93,10 +103,23 @@ def _score_files(args: argparse.Namespace) -> int:
         raise UserError(f"--dt {args.dt} against --gt {args.gt}: {err}") from None
     print(format_metrics(metrics, per_class=args.per_class))
     out = summary_json(metrics)
-    out.update(_extras(args, json.loads(Path(args.gt).read_text()), json.loads(Path(args.dt).read_text())))
+    gt, dt = json.loads(Path(args.gt).read_text()), json.loads(Path(args.dt).read_text())
+    out.update(_extras(args, gt, dt))
+    if args.dt_ref or args.bootstrap:
+        out.update(_bootstrap(args, gt, dt))
     if args.json:
         _write_json(args.json, out)
     return 0
+
+
+def _bootstrap(args: argparse.Namespace, gt: dict, dt: list[dict]) -> dict[str, Any]:
+    """``--bootstrap N`` / ``--dt-ref``: image-level (paired) bootstrap, printed and returned for --json."""
+    from yololab.eval.bootstrap import bootstrap_map, format_bootstrap
+
+    dt_ref = json.loads(Path(args.dt_ref).read_text()) if args.dt_ref else None
+    result = bootstrap_map(gt, dt, dt_ref, n=args.bootstrap or 1000, seed=args.seed)
+    print(format_bootstrap(result))
+    return result
 
 
 def _extras(args: argparse.Namespace, gt: dict, dt: list[dict]) -> dict[str, Any]:
@@ -127,6 +150,9 @@ def _validate_model(args: argparse.Namespace, open_model: OpenModel) -> int:
 
     if not (args.weights and args.data):
         raise UserError("give --weights and --data (or --gt and --dt)")
+    if args.dt_ref:
+        raise UserError("--dt-ref compares two results files: use it with --gt and --dt "
+                        "(write each model's results with --save-dt first)")
     device = select_device(args.device)
     LOG.info("device: %s", device)
     data = open_split(args.data, args.split, args.image_dir)
@@ -144,8 +170,12 @@ def _validate_model(args: argparse.Namespace, open_model: OpenModel) -> int:
     print(f"{len(data.records)} images in {metrics['seconds']:.1f} s")
     if args.save_dt:
         _write_json(args.save_dt, metrics["detections"])
+    if args.save_gt:
+        _write_json(args.save_gt, metrics["ground_truth"])
     out = summary_json(metrics)
     out.update(_extras(args, metrics["ground_truth"], metrics["detections"]))
+    if args.bootstrap:
+        out.update(_bootstrap(args, metrics["ground_truth"], metrics["detections"]))
     if args.json:
         out.update(weights=str(args.weights), data=str(args.data), split=args.split, imgsz=args.imgsz,
                    batch=args.batch, conf=args.conf, iou=args.iou)
