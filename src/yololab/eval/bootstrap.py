@@ -1,0 +1,319 @@
+"""Paired image-level bootstrap of COCO mAP: confidence intervals and p-values for "A beats B".
+
+COCOeval's per-image matching (pycocotools ``evaluate()``: ``evalImgs`` at area "all", maxDets 100)
+runs ONCE per result file; a bootstrap resample only changes how many times each image counts, so
+:meth:`ImageMatches.map` re-runs just COCOeval's *accumulate* step with image weights, for a whole
+matrix of resamples at a time.  That weighted accumulate is hand-written because no library offers
+it: pycocotools and faster-coco-eval accumulate one unweighted image set, and re-running them per
+resample (on images duplicated under new ids) costs a full evaluation each time.
+
+With all weights 1 it reproduces COCO's mAP (``stats[0]``, ``stats[1]``); with integer weights it
+equals COCO on the images duplicated that many times (ties in score between two detections of one
+image and category may be ordered differently, as COCO's own tie order is arbitrary).
+
+Hierarchical bootstrap (seeds x images): build one :class:`ImageMatches` per result file on the SAME
+ground truth (their ``image_ids`` are then identical), draw one image-weight matrix ``W`` with
+:func:`resample_weights`, and evaluate every file on it with :func:`map_many` -> arrays (files, B).
+Resampling seeds is then a weighted mean over the files' rows per replicate (e.g. seed counts from
+``rng.multinomial``), with no further COCO work.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+import scipy.sparse as sp
+from pycocotools.coco import COCO
+from pycocotools.cocoeval import COCOeval
+
+__all__ = ["ImageMatches", "resample_weights", "map_many", "bootstrap_map", "format_bootstrap"]
+
+PathLike = str | os.PathLike
+_ALL_AREA = [0.0, 1e5**2]  # COCOeval's "all" area range
+_MAX_DETS = 100
+
+
+def _load_json(x: Any, what: str) -> Any:
+    if isinstance(x, (str, os.PathLike)):
+        with open(x) as f:
+            return json.load(f)
+    if x is None:
+        raise TypeError(f"{what} is None: expected a dict/list or a JSON path")
+    return x
+
+
+def _check_detections(gt: dict, dt: Any) -> None:
+    """The checks of ``evaluate_coco`` plus category ids (pycocotools would silently drop them)."""
+    if not isinstance(dt, list):
+        raise TypeError(f"detections must be a list of COCO result dicts, got {type(dt).__name__}")
+    img_set = {im["id"] for im in gt.get("images", [])}
+    missing = {d["image_id"] for d in dt} - img_set
+    if missing:
+        raise ValueError(f"{len(missing)} detection image ids are not in the ground truth, e.g. {sorted(missing)[:5]}")
+    cat_set = {c["id"] for c in gt.get("categories", [])}
+    missing = {d["category_id"] for d in dt} - cat_set
+    if missing:
+        raise ValueError(f"{len(missing)} detection category ids are not in the ground truth categories, "
+                         f"e.g. {sorted(missing)[:5]}")
+
+
+def _eval_images(gt: dict, dt: list[dict]) -> COCOeval:
+    """pycocotools' per-image matching at area "all", maxDets 100 (accumulate is never called)."""
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco_gt = COCO()
+        coco_gt.dataset = gt
+        coco_gt.createIndex()
+        if dt:
+            coco_dt = coco_gt.loadRes([dict(d) for d in dt])  # loadRes adds keys: keep the caller's dicts
+        else:  # loadRes cannot take an empty list
+            coco_dt = COCO()
+            coco_dt.dataset = {"images": list(gt.get("images", [])), "categories": list(gt.get("categories", [])),
+                               "annotations": []}
+            coco_dt.createIndex()
+        ev = COCOeval(coco_gt, coco_dt, "bbox")
+        ev.params.areaRng, ev.params.areaRngLbl, ev.params.maxDets = [_ALL_AREA], ["all"], [_MAX_DETS]
+        ev.evaluate()
+    return ev
+
+
+@dataclass(frozen=True)
+class ImageMatches:
+    """COCOeval's per-image matches of one result file, laid out for weighted accumulation.
+
+    Only "key" detections matter for AP: those that are a true positive at some IoU threshold.  Any
+    other detection lowers precision at the next key detection but is never itself where the
+    precision envelope is read (its recall equals its predecessor's, its precision is lower), so it is
+    kept only as a count in the segment that ends at the next key detection of its category.
+    Key detections are stored category by category (``block`` offsets), in COCO's score order.
+    """
+
+    image_ids: np.ndarray  # (I,) sorted GT image ids: the columns of every weight matrix
+    cat_ids: np.ndarray  # (K,) GT category ids (COCO's order)
+    iou_thresholds: np.ndarray  # (T,)
+    rec_thresholds: np.ndarray  # (R,)
+    gt_counts: np.ndarray  # (I, K) non-ignored ground truth per image and category
+    blocks: np.ndarray  # (K + 1,) offsets of each category's key detections
+    key_image: np.ndarray  # (P,) image index of each key detection
+    key_tp: np.ndarray  # (T, P) key detection is a true positive at threshold t
+    segments: sp.csr_matrix  # (P, I) detections per image in the segment ending at each key detection
+    ignored: sp.csr_matrix | None  # (T * P, I) the same, counting only those ignored at threshold t
+    num_detections: int
+
+    @classmethod
+    def from_coco(cls, gt: dict | PathLike, dt: list[dict] | PathLike) -> ImageMatches:
+        """Match detections ``dt`` to ground truth ``gt`` (dicts/lists or JSON paths) with pycocotools."""
+        gt, dt = _load_json(gt, "ground truth"), _load_json(dt, "detections")
+        _check_detections(gt, dt)
+        ev = _eval_images(gt, dt)
+        p = ev.params
+        img_ids, cat_ids = np.asarray(p.imgIds, np.int64), np.asarray(p.catIds, np.int64)
+        n_img, n_thr = len(img_ids), len(p.iouThrs)
+        gt_counts = np.zeros((n_img, len(cat_ids)))
+        blocks, key_image, key_tp = [0], [np.zeros(0, np.int64)], [np.zeros((n_thr, 0), bool)]
+        seg_key, seg_img, ig_t, ig_key, ig_img = ([np.zeros(0, np.int64)] for _ in range(5))
+        for k in range(len(cat_ids)):
+            entries = [(i, e) for i, e in enumerate(ev.evalImgs[k * n_img:(k + 1) * n_img]) if e is not None]
+            for i, e in entries:
+                gt_counts[i, k] = np.count_nonzero(np.asarray(e["gtIgnore"]) == 0)
+            offset = blocks[-1]
+            if entries:
+                scores = np.concatenate([np.asarray(e["dtScores"], np.float64) for _, e in entries])
+                order = np.argsort(-scores, kind="mergesort")  # exactly COCOeval.accumulate's order
+                image = np.concatenate([np.full(len(e["dtScores"]), i) for i, e in entries])[order]
+                dtm = np.concatenate([e["dtMatches"].reshape(n_thr, -1) for _, e in entries], 1)[:, order]
+                dtig = np.concatenate([e["dtIgnore"].reshape(n_thr, -1) for _, e in entries], 1)[:, order]
+                dtig = dtig.astype(bool)
+                tp = (dtm != 0) & ~dtig
+                keys = np.flatnonzero(tp.any(0))
+            else:
+                keys = np.zeros(0, np.int64)
+            if keys.size:
+                n = keys[-1] + 1  # detections after the last key one never matter
+                seg = np.searchsorted(keys, np.arange(n), side="left") + offset
+                seg_key.append(seg)
+                seg_img.append(image[:n])
+                t_idx, d_idx = np.nonzero(dtig[:, :n])
+                ig_t.append(t_idx)
+                ig_key.append(seg[d_idx])
+                ig_img.append(image[d_idx])
+                key_image.append(image[keys])
+                key_tp.append(tp[:, keys])
+            blocks.append(offset + keys.size)
+        n_key = blocks[-1]
+        rows, cols = np.concatenate(seg_key), np.concatenate(seg_img)
+        segments = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(n_key, n_img))  # duplicates add up
+        ig_rows = np.concatenate(ig_t) * n_key + np.concatenate(ig_key)
+        ignored = None if not ig_rows.size else sp.csr_matrix(
+            (np.ones(len(ig_rows)), (ig_rows, np.concatenate(ig_img))), shape=(n_thr * n_key, n_img))
+        return cls(
+            image_ids=img_ids,
+            cat_ids=cat_ids,
+            iou_thresholds=np.asarray(p.iouThrs, np.float64),
+            rec_thresholds=np.asarray(p.recThrs, np.float64),
+            gt_counts=gt_counts,
+            blocks=np.asarray(blocks, np.int64),
+            key_image=np.concatenate(key_image),
+            key_tp=np.concatenate(key_tp, 1),
+            segments=segments,
+            ignored=ignored,
+            num_detections=len(dt),
+        )
+
+    @property
+    def num_images(self) -> int:
+        return len(self.image_ids)
+
+    def map(self, weights: np.ndarray, max_bytes: int = 1 << 28) -> dict[str, np.ndarray]:
+        """COCO ``map50_95`` and ``map50`` (arrays of shape (B,)) under image multiplicities
+        ``weights`` (B, num_images), e.g. bootstrap counts; all ones gives COCO's own mAP.
+
+        Categories whose weighted non-ignored ground truth is zero are left out, as COCO's -1; a row
+        with no ground truth at all gives NaN.  Rows are processed in chunks of about ``max_bytes``.
+        """
+        w = np.asarray(weights, np.float64)
+        if w.ndim != 2 or w.shape[1] != self.num_images:
+            raise ValueError(f"weights must have shape (B, {self.num_images}) (one column per image), got {w.shape}")
+        if (w < 0).any():
+            raise ValueError("weights must be non-negative image multiplicities")
+        per_row = 8 * 8 * max(len(self.iou_thresholds) * self.blocks[-1], 1)
+        chunk = max(1, int(max_bytes // per_row))
+        out = [self._map_chunk(w[s:s + chunk]) for s in range(0, len(w), chunk)]
+        return {key: np.concatenate([o[key] for o in out]) for key in ("map50_95", "map50")}
+
+    def _map_chunk(self, w: np.ndarray) -> dict[str, np.ndarray]:
+        n_thr, n_rec, n_key = len(self.iou_thresholds), len(self.rec_thresholds), int(self.blocks[-1])
+        npig = w @ self.gt_counts  # (B, K)
+        valid = npig > 0
+        sums = np.zeros((len(w), n_thr, len(self.cat_ids)))  # sum over recall thresholds of precision
+        if n_key:
+            starts, ends = self.blocks[:-1], self.blocks[1:]
+            nonempty = np.flatnonzero(ends > starts)
+            first = starts[nonempty]
+
+            def block_cumsum(x: np.ndarray) -> np.ndarray:
+                """Cumulative sum within each category block (integer-valued floats: exact)."""
+                c = np.cumsum(x, axis=-1)
+                before = np.where(first > 0, c[..., np.maximum(first - 1, 0)], 0.0)
+                return c - np.repeat(before, ends[nonempty] - first, axis=-1)
+
+            tp = block_cumsum(w[:, None, self.key_image] * self.key_tp)  # (B, T, P)
+            nonig = block_cumsum((self.segments @ w.T).T)[:, None, :]  # (B, 1, P)
+            if self.ignored is not None:
+                nonig = nonig - block_cumsum((self.ignored @ w.T).T.reshape(len(w), n_thr, n_key))
+            key_cat = np.repeat(np.arange(len(self.cat_ids)), ends - starts)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                rc = tp / npig[:, None, key_cat]
+            pr = tp / (nonig + np.spacing(1))  # as COCOeval: tp / (fp + tp + eps), fp + tp exact here
+            # COCO reads the precision envelope at the first detection with recall >= each threshold;
+            # cnt = how many thresholds a detection's recall reaches, so it serves cnt - previous cnt.
+            cnt = np.searchsorted(self.rec_thresholds, np.nan_to_num(rc, nan=-1.0), side="right")
+            prev = np.concatenate((np.zeros_like(cnt[..., :1]), cnt[..., :-1]), axis=-1)
+            prev[..., first] = 0
+            env = np.empty_like(pr)
+            for s, e in zip(first, ends[nonempty]):
+                env[..., s:e] = np.maximum.accumulate(pr[..., s:e][..., ::-1], axis=-1)[..., ::-1]
+            sums[..., nonempty] = np.add.reduceat(env * (cnt - prev), first, axis=-1)
+        n_valid = valid.sum(1)
+        sums = np.where(valid[:, None, :], sums, 0.0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            map50_95 = sums.sum((1, 2)) / (n_thr * n_rec * n_valid)
+            i50 = int(np.argmin(np.abs(self.iou_thresholds - 0.5)))
+            map50 = sums[:, i50].sum(1) / (n_rec * n_valid)
+        return {"map50_95": map50_95, "map50": map50}
+
+
+def resample_weights(n_images: int, n: int, seed: int | np.random.Generator = 0) -> np.ndarray:
+    """``n`` bootstrap resamples of ``n_images`` images with replacement, as counts (n, n_images)."""
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    draws = rng.integers(0, n_images, size=(n, n_images))
+    flat = (draws + n_images * np.arange(n)[:, None]).ravel()
+    return np.bincount(flat, minlength=n * n_images).reshape(n, n_images).astype(np.int32)
+
+
+def map_many(matches: Sequence[ImageMatches], weights: np.ndarray) -> dict[str, np.ndarray]:
+    """Every result file's mAP on the same image weights: arrays of shape (len(matches), B).
+
+    All ``matches`` must come from the same ground truth (same ``image_ids``): that is what makes
+    the replicates paired.
+    """
+    for m in matches[1:]:
+        if not np.array_equal(m.image_ids, matches[0].image_ids):
+            raise ValueError("paired evaluation needs ImageMatches built on the same ground truth images")
+    rows = [m.map(weights) for m in matches]
+    return {key: np.stack([r[key] for r in rows]) for key in ("map50_95", "map50")}
+
+
+def _ci(x: np.ndarray) -> list[float]:
+    return [float(v) for v in np.nanpercentile(x, [2.5, 97.5])]
+
+
+def _p_value(delta: np.ndarray) -> float:
+    """Two-sided bootstrap p: 2 min(P(delta* <= 0), P(delta* >= 0)), capped at 1."""
+    d = delta[~np.isnan(delta)]
+    return float(min(1.0, 2 * min(np.mean(d <= 0), np.mean(d >= 0))))
+
+
+def bootstrap_map(
+    gt: dict | PathLike,
+    dt: list[dict] | PathLike,
+    dt_ref: list[dict] | PathLike | None = None,
+    n: int = 1000,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Bootstrap over images of COCO mAP50-95 and mAP50 of ``dt`` (and, paired, of ``dt - dt_ref``).
+
+    Point estimates are the plain COCO values.  Without ``dt_ref``: ``map50_95``, ``map50`` and their
+    95% percentile intervals ``map50_95_ci95``, ``map50_ci95``.  With ``dt_ref`` both files are
+    scored on the same resamples and the keys are ``map50_95``, ``map50_95_ref``, ``delta_map50_95``
+    (dt - dt_ref), ``delta_map50_95_ci95``, ``p_value`` (two-sided) and the same for mAP50
+    (``p_value_map50``).  Always: ``bootstrap`` (n), ``images``, ``seed``.
+    """
+    if n < 1:
+        raise ValueError(f"n (bootstrap resamples) must be >= 1, got {n}")
+    gt = _load_json(gt, "ground truth")
+    if not any(not a.get("iscrowd", 0) for a in gt.get("annotations", [])):
+        raise ValueError("the ground truth has no (non-crowd) annotations: there is no mAP to bootstrap")
+    files = [ImageMatches.from_coco(gt, dt)]
+    if dt_ref is not None:
+        files.append(ImageMatches.from_coco(gt, dt_ref))
+    n_img = files[0].num_images
+    point = map_many(files, np.ones((1, n_img)))
+    boot = map_many(files, resample_weights(n_img, n, seed))
+    out: dict[str, Any] = {}
+    for key in ("map50_95", "map50"):
+        out[key] = float(point[key][0, 0])
+        if dt_ref is None:
+            out[f"{key}_ci95"] = _ci(boot[key][0])
+        else:
+            out[f"{key}_ref"] = float(point[key][1, 0])
+            out[f"delta_{key}"] = out[key] - out[f"{key}_ref"]
+            delta = boot[key][0] - boot[key][1]
+            out[f"delta_{key}_ci95"] = _ci(delta)
+            out["p_value" if key == "map50_95" else "p_value_map50"] = _p_value(delta)
+    out.update(bootstrap=int(n), images=int(n_img), seed=int(seed))
+    return out
+
+
+def _fmt_p(p: float, n: int) -> str:
+    return f"p < {1 / n:.2g}" if p == 0 else f"p = {p:.3g}"
+
+
+def format_bootstrap(result: dict[str, Any]) -> str:
+    """A few human-readable lines for a :func:`bootstrap_map` result."""
+    n = result["bootstrap"]
+    lines = [f"bootstrap over {result['images']} images ({n} resamples, seed {result['seed']}), 95% CI:"]
+    for key, label, p_key in (("map50_95", "mAP50-95", "p_value"), ("map50", "mAP50", "p_value_map50")):
+        if f"delta_{key}" in result:
+            lo, hi = result[f"delta_{key}_ci95"]
+            lines.append(f"  {label:<9} {result[key]:.4f} vs ref {result[f'{key}_ref']:.4f}  "
+                         f"delta {result[f'delta_{key}']:+.4f} [{lo:+.4f}, {hi:+.4f}]  {_fmt_p(result[p_key], n)}")
+        else:
+            lo, hi = result[f"{key}_ci95"]
+            lines.append(f"  {label:<9} {result[key]:.4f} [{lo:.4f}, {hi:.4f}]")
+    return "\n".join(lines)
