@@ -50,7 +50,8 @@ def make_gt(n_images: int = 40, seed: int = 0) -> dict:
             x, y, w, h = (float(v) for v in (*rng.uniform(0, 120, 2), *rng.uniform(20, 70, 2)))
             annotations.append({"id": len(annotations) + 1, "image_id": i, "category_id": int(rng.integers(0, 2)),
                                 "bbox": [x, y, w, h], "area": w * h, "iscrowd": 0})
-    return {"images": images, "annotations": annotations, "categories": [{"id": 0, "name": "a"}, {"id": 1, "name": "b"}]}
+    categories = [{"id": 0, "name": "a"}, {"id": 1, "name": "b"}]
+    return {"images": images, "annotations": annotations, "categories": categories}
 
 
 def make_dt(gt: dict, quality: float, seed: int) -> list[dict]:
@@ -61,7 +62,8 @@ def make_dt(gt: dict, quality: float, seed: int) -> list[dict]:
         if rng.random() < quality:
             x, y, w, h = a["bbox"]
             j = (1.2 - quality) * 0.25
-            box = [x + rng.normal(0, j * w), y + rng.normal(0, j * h), w * (1 + rng.normal(0, j)), h * (1 + rng.normal(0, j))]
+            box = [x + rng.normal(0, j * w), y + rng.normal(0, j * h), w * (1 + rng.normal(0, j)),
+                   h * (1 + rng.normal(0, j))]
             out.append({"image_id": a["image_id"], "category_id": a["category_id"], "bbox": box,
                         "score": float(np.clip(quality + rng.normal(0, 0.2), 0.01, 1))})
     for im in gt["images"]:
@@ -116,3 +118,21 @@ def test_seed_resampling_adds_training_variance(gt):
 def test_paired_bootstrap_needs_matching_seeds():
     with pytest.raises(ValueError, match="same, non-zero number of seeds"):
         stats.paired_bootstrap([np.zeros(5)], [], np.random.default_rng(0), 3)
+
+
+def test_reference_and_scoring_keys_are_checked():
+    from yololab.config import ConfigError
+    from yololab.experiments.spec import expand_cells, spec_from_mapping
+
+    base = {"data": "d.yaml", "models": ["yolov5n"], "backbones": ["timm:resnet18", "native"], "seeds": [0]}
+    assert {c.reference for c in expand_cells(spec_from_mapping(base))} == {"cspdarknet"}  # native by default
+    for ref in ("cspdarknet", "native"):
+        assert {c.reference for c in expand_cells(spec_from_mapping({**base, "reference": ref}))} == {"cspdarknet"}
+    assert {c.reference for c in expand_cells(spec_from_mapping({**base, "reference": "timm:resnet18"}))} == \
+        {"timm:resnet18"}
+    with pytest.raises(ConfigError, match="reference 'resnet'"):
+        spec_from_mapping({**base, "reference": "resnet"})
+    with pytest.raises(ConfigError, match="score_split must be one of"):
+        spec_from_mapping({**base, "score_split": "train"})
+    with pytest.raises(ConfigError, match="checkpoint must be one of"):
+        spec_from_mapping({**base, "checkpoint": "final"})

@@ -42,7 +42,7 @@ LOG = logging.getLogger("yololab")
 TrainFn = Callable[[TrainConfig], dict]
 DEFAULT_TRAINER = "yololab.train.trainer:train"
 # Fields that may differ between attempts of the same cell without changing its result.
-_VOLATILE = ("device", "out", "resume", "progress", "workers")
+VOLATILE_KEYS = ("device", "out", "resume", "progress", "workers")
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
@@ -155,7 +155,7 @@ def cell_train_config(spec: ExperimentSpec, cell: Cell, out: Path, device: str =
 
 def config_fingerprint(cfg: TrainConfig, spec: ExperimentSpec) -> str:
     """Hash of everything that decides a cell's result (not device, folder or progress bars)."""
-    data = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in _VOLATILE}
+    data = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in VOLATILE_KEYS}
     data["eval"] = [spec.resolved_eval_imgsz, spec.eval_batch]
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
 

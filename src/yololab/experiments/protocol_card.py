@@ -18,14 +18,14 @@ from pathlib import Path
 from typing import Any
 
 from yololab.config import ConfigError
-from yololab.experiments.cells import _VOLATILE, cell_train_config, read_json, write_json_atomic
+from yololab.experiments.cells import VOLATILE_KEYS, cell_train_config, read_json, write_json_atomic
 from yololab.experiments.spec import Cell, ExperimentSpec, resolve_score_split
 
 LOG = logging.getLogger("yololab")
 PROTOCOL_VERSION = 1
 PER_ENTRY_KEYS = ("name", "label", "pretrained", "freeze", "backbone_lr_mult")
 # TrainConfig fields that belong to the cell, not to the shared protocol.
-_PER_CELL = {"model", "backbone", "seed", "pretrained_backbone", "freeze", "backbone_lr_mult", *_VOLATILE}
+_PER_CELL = {"model", "backbone", "seed", "pretrained_backbone", "freeze", "backbone_lr_mult", *VOLATILE_KEYS}
 _LIBRARIES = ("torch", "torchvision", "timm", "numpy", "scipy", "opencv-python-headless", "pycocotools",
               "faster-coco-eval", "onnx", "onnxruntime")
 BINDING = ("data", "selection_split", "score_split", "checkpoint", "determinism", "shared")
