@@ -97,10 +97,10 @@ def test_chromium_screenshot_is_not_blank(report, tmp_path):
     out, html_path = report
     shot = tmp_path / "shot.png"
     result = _chromium(f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=10000",
-                       "--window-size=1280,2400", "--hide-scrollbars", f"--screenshot={shot}", html_path.as_uri())
+                       "--window-size=1280,4000", "--hide-scrollbars", f"--screenshot={shot}", html_path.as_uri())
     assert shot.is_file(), result.stderr[-2000:]
     image = cv2.imread(str(shot))
-    assert image is not None and image.shape[:2] == (2400, 1280)
+    assert image is not None and image.shape[:2] == (4000, 1280)  # tall enough for the figures below both tables
     assert float(image.std()) > 10  # text, table shading and plots, not a blank page
     saturation = cv2.cvtColor(image, cv2.COLOR_BGR2HSV)[..., 1]
     assert (saturation > 100).mean() > 0.002  # the coloured plot markers/heatmap were painted

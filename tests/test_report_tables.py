@@ -7,6 +7,7 @@ import json
 
 import pytest
 import yaml
+from scipy import stats
 
 from yololab.experiments.metrics import aggregate_rows
 from yololab.experiments.plots import pareto_front
@@ -70,9 +71,12 @@ def test_markdown_rows_and_bold_best(report):
     out, paths = report
     md = paths["md"].read_text()
     lines = [ln for ln in md.splitlines() if ln.startswith("| yolov5n")]
-    assert len(lines) == 5 + 2  # the per-cell table, then mean ± std over the 2 seeds
+    assert len(lines) == 5 + 2  # the per-cell table, then the summary over the 2 seeds
     assert "| **50.0** |" in lines[2]  # best mAP50-95 (in %) of the cells
-    assert "48.0 ± 2.8" in md and "failed" in lines[4] and "RuntimeError: boom" in md
+    half = 100 * stats.t.ppf(0.975, 1) * 0.02828427 / 2 ** 0.5  # t-interval half-width of 0.50, 0.46
+    assert f"48.0 ± {half:.1f}" in lines[6] and "failed" in lines[4] and "RuntimeError: boom" in md
+    assert "| 10.5 ± 0.7 |" in lines[5].replace("**", "")  # latency: ± std, not an interval
+    assert lines[5].endswith("| ref |  |") and "| +7.0 | – |" in lines[6]  # no detections: no interval, no p
     assert "| – |" in lines[0]  # APs: no small objects -> a dash, not 0.0
 
 
@@ -91,7 +95,7 @@ def test_latex_booktabs_best_in_bold_and_conventions_in_caption(report):
     for needle in ("multiply-adds", "fused", "batch 1", "median of 20 runs after 5 warm-up", "Test CPU (2 cores)",
                    r"\%", "COCO"):
         assert needle in caption, needle
-    assert r"Mean $\pm$ std over seeds" in tex
+    assert r"Summary: mean $\pm$ 95\% CI half-width over seeds" in tex
 
 
 def test_nothing_is_bold_when_all_equal():

@@ -6,9 +6,12 @@ Layout of ``out_dir/cells/<cell_id>/``::
     weights/       written by the trainer (best.pt, last.pt); last.pt present = resumable
     results.csv    the trainer's per-epoch log
     train.json     what train() returned (written once training finished)
+    detections_<split>.json  COCO results on the scoring split (for the report's paired bootstrap)
     metrics.json   params, GFLOPs, mAP... -- written atomically last: its presence means DONE
     bench.json     latency per backend (measured later, one cell at a time)
     error.json     the traceback of the last failed attempt (removed on success)
+
+and ``out_dir/scoring/gt_<split>.json``: the COCO ground truth every cell was scored against.
 """
 
 from __future__ import annotations
@@ -32,14 +35,14 @@ import yaml
 from yololab.atomic import atomic_write_text
 from yololab.config import ConfigError, from_mapping
 from yololab.experiments.metrics import evaluate_cell
-from yololab.experiments.spec import Cell, ExperimentSpec
+from yololab.experiments.spec import Cell, ExperimentSpec, resolve_score_split
 from yololab.train.config import TrainConfig
 
 LOG = logging.getLogger("yololab")
 TrainFn = Callable[[TrainConfig], dict]
 DEFAULT_TRAINER = "yololab.train.trainer:train"
 # Fields that may differ between attempts of the same cell without changing its result.
-_VOLATILE = ("device", "out", "resume", "progress", "workers")
+VOLATILE_KEYS = ("device", "out", "resume", "progress", "workers")
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
@@ -102,6 +105,20 @@ class CellPaths:
     def onnx(self) -> Path:
         return self.root / "weights" / "best.onnx"
 
+    def detections(self, split: str) -> Path:
+        return self.root / f"detections_{split}.json"
+
+
+def scoring_gt_path(out_dir: str | Path, split: str) -> Path:
+    """The one COCO ground-truth file of ``split`` shared by every cell of a comparison."""
+    return Path(out_dir) / "scoring" / f"gt_{split}.json"
+
+
+def json_sha256(data: Any) -> str:
+    """Hash of canonical JSON (key order and whitespace do not matter)."""
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"), default=_json_default)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
 
 def cell_dir(out_dir: str | Path, cell: Cell) -> Path:
     return Path(out_dir) / "cells" / cell.cell_id
@@ -138,7 +155,7 @@ def cell_train_config(spec: ExperimentSpec, cell: Cell, out: Path, device: str =
 
 def config_fingerprint(cfg: TrainConfig, spec: ExperimentSpec) -> str:
     """Hash of everything that decides a cell's result (not device, folder or progress bars)."""
-    data = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in _VOLATILE}
+    data = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in VOLATILE_KEYS}
     data["eval"] = [spec.resolved_eval_imgsz, spec.eval_batch]
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
@@ -147,7 +164,8 @@ def describe_cell(cell: Cell) -> dict:
     return {"cell_id": cell.cell_id, "model": cell.model, "backbone": cell.label,
             "backbone_name": cell.backbone_name, "native": cell.backbone.is_native, "seed": cell.seed,
             "pretrained": cell.backbone.pretrained, "init": cell.backbone.init_label(),
-            "freeze": cell.backbone.freeze, "backbone_lr_mult": float(cell.backbone.backbone_lr_mult)}
+            "freeze": cell.backbone.freeze, "backbone_lr_mult": float(cell.backbone.backbone_lr_mult),
+            "reference": cell.reference}
 
 
 def check_same_config(paths: CellPaths, fingerprint: str) -> None:
@@ -241,10 +259,18 @@ def _run_locked(spec: ExperimentSpec, cell: Cell, paths: CellPaths, train_fn: Tr
             LOG.info("%s: %s on %s", cell.cell_id, "resuming from last.pt" if cfg.resume else "training", device)
             result = resolve_trainer(train_fn)(cfg)
             write_json_atomic(paths.train_json, {**_plain_result(result), "pid": os.getpid(), "device": device})
-        LOG.info("%s: evaluating at %d px", cell.cell_id, spec.resolved_eval_imgsz)
-        metrics = evaluate_cell(checkpoint_for_eval(paths), read_json(paths.train_json) or {}, spec.data,
-                                spec.resolved_eval_imgsz, spec.eval_batch, device, workers=spec.workers)
-        metrics.update(describe_cell(cell), fingerprint=fingerprint)
+        split = resolve_score_split(spec)
+        LOG.info("%s: scoring the %s checkpoint on %s at %d px", cell.cell_id, spec.checkpoint, split,
+                 spec.resolved_eval_imgsz)
+        metrics, detections, gt = evaluate_cell(checkpoint_for_eval(paths, spec.checkpoint),
+                                                read_json(paths.train_json) or {}, spec.data,
+                                                spec.resolved_eval_imgsz, spec.eval_batch, device,
+                                                workers=spec.workers, split=split)
+        metrics["gt_sha256"] = save_scoring_gt(paths.root.parent.parent, split, gt)
+        atomic_write_text(paths.detections(split), json.dumps(detections, separators=(",", ":")))
+        metrics.update(describe_cell(cell), fingerprint=fingerprint, checkpoint=spec.checkpoint,
+                       selection_split="val" if spec.checkpoint == "best" else None,
+                       detections_file=paths.detections(split).name, detections_sha256=json_sha256(detections))
         write_json_atomic(paths.metrics, metrics)  # the done marker: written last
         paths.error.unlink(missing_ok=True)
         return {"cell_id": cell.cell_id, "status": "done", "seconds": time.perf_counter() - started}
@@ -260,9 +286,22 @@ def _run_locked(spec: ExperimentSpec, cell: Cell, paths: CellPaths, train_fn: Tr
                 "seconds": time.perf_counter() - started}
 
 
-def checkpoint_for_eval(paths: CellPaths) -> Path:
-    """best.pt (the trainer's choice by validation mAP), else last.pt."""
-    for path in (paths.best, paths.last):
+def save_scoring_gt(out_dir: Path, split: str, gt: dict) -> str:
+    """Write the shared ground truth of ``split`` once; a different one already there is an error."""
+    digest = json_sha256(gt)
+    path = scoring_gt_path(out_dir, split)
+    old = read_json(path)
+    if old is not None and json_sha256(old) != digest:
+        raise ConfigError(f"{path} holds another ground truth of the {split} split than this cell was scored "
+                          f"on (the data changed?); use another --out folder")
+    if old is None:
+        atomic_write_text(path, json.dumps(gt, separators=(",", ":")))
+    return digest
+
+
+def checkpoint_for_eval(paths: CellPaths, which: str = "best") -> Path:
+    """best.pt (the trainer's choice by validation mAP), else last.pt; ``which='last'``: last.pt."""
+    for path in (paths.best, paths.last) if which == "best" else (paths.last,):
         if path.is_file():
             return path
     raise FileNotFoundError(f"no weights/best.pt or weights/last.pt in {paths.root}: did training save?")

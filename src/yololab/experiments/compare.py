@@ -1,6 +1,7 @@
 """``run_compare``: train and score every cell of an experiment, then benchmark and report.
 
-Phases: (1) cells train + evaluate (skipping finished ones, resuming interrupted ones, recording
+Phases: (0) protocol.json is written, or the folder refused when its protocol differs; (1) cells
+train + evaluate (skipping finished ones, resuming interrupted ones, recording
 failures) on the chosen executor; (2) latency of every finished cell, one at a time in this
 process so that no training competes with the timing; (3) tables, plots and report.html.
 """
@@ -24,6 +25,7 @@ from yololab.experiments import executors
 from yololab.experiments.cells import (CellPaths, TrainFn, cell_dir, cell_state, checkpoint_for_eval, read_json,
                                        write_json_atomic)
 from yololab.experiments.environment import environment
+from yololab.experiments.protocol_card import check_and_write_protocol
 from yololab.experiments.rows import collect_rows, load_rows  # noqa: F401 - re-exported
 from yololab.experiments.spec import Cell, ExperimentSpec, expand_cells, load_spec, parse_devices, validate_spec
 
@@ -87,6 +89,7 @@ def run_compare(spec: ExperimentSpec | str | Path | dict, out_dir: str | Path, e
     out.mkdir(parents=True, exist_ok=True)
     cells = expand_cells(spec)
     check_same_settings(spec, out, cells)
+    check_and_write_protocol(spec, cells, out)
     _write_run_info(out, spec, command, executor)
     todo = [c for c in cells if cell_state(CellPaths(cell_dir(out, c))) != "done"]
     LOG.info("%s: %d cell(s), %d finished already, %d to run (%s executor, devices %s) -> %s", spec.name,
@@ -174,8 +177,8 @@ def run_benchmarks(spec: ExperimentSpec, out: Path, cells: list[Cell]) -> None:
                  ", ".join(spec.latency_backends))
         load = _loadavg()
         try:
-            results = benchmark_model(checkpoint_for_eval(paths), settings["imgsz"], paths.onnx, spec.latency_runs,
-                                      spec.latency_warmup, tuple(spec.latency_backends))
+            results = benchmark_model(checkpoint_for_eval(paths, spec.checkpoint), settings["imgsz"], paths.onnx,
+                                      spec.latency_runs, spec.latency_warmup, tuple(spec.latency_backends))
         except Exception as err:  # noqa: BLE001 - recorded, the table shows it as missing
             LOG.warning("%s: latency failed: %s", cell.cell_id, err)
             results = {"error": f"{type(err).__name__}: {err}"}

@@ -29,6 +29,7 @@ figure img{max-width:min(100%,680px);height:auto;border:1px solid #eee}
 figcaption{font-size:.85em;color:#555;max-width:900px}
 pre{background:#f7f7f7;padding:.8em;overflow-x:auto;font-size:.8em}
 .kv td:first-child{color:#666}
+.warning{background:#fff3cd;border:2px solid #d9a400;padding:.7em 1em;font-weight:bold;max-width:1100px}
 """
 
 
@@ -58,9 +59,28 @@ def _kv_table(items: dict[str, Any]) -> str:
     return f'<table class="kv">{rows}</table>'
 
 
+def protocol_html(protocol: dict[str, Any]) -> str:
+    """The protocol card: the fields a reader checks first, then the whole protocol.json."""
+    splits = protocol.get("data", {}).get("splits", {})
+    software = protocol.get("software", {})
+    rows = {f"{name} split": f"{v.get('images')} images, {v.get('labels')} labels, files {v.get('files_sha256')}"
+            for name, v in splits.items()}
+    rows.update({"selection split": protocol.get("selection_split") or "none (last epoch)",
+                 "scoring split": protocol.get("score_split"), "checkpoint": protocol.get("checkpoint"),
+                 "seeds": ", ".join(map(str, protocol.get("seeds", []))),
+                 "deterministic": protocol.get("determinism", {}).get("deterministic"),
+                 "yololab": f"{software.get('yololab')} (commit {software.get('commit') or 'unknown'}"
+                            f"{', uncommitted changes' if software.get('dirty') else ''})",
+                 "differs per backbone entry": ", ".join(protocol.get("differs_per_backbone", [])) or "nothing"})
+    return ("<h2 id='protocol'>Protocol</h2>" + _kv_table(rows) +
+            "<details><summary>protocol.json</summary><pre id='protocol-json'>" +
+            html.escape(json.dumps(protocol, indent=1, default=str)) + "</pre></details>")
+
+
 def render_html(cell_rows: Sequence[dict], mean_rows: Sequence[dict], figures: Sequence[dict[str, Any]],
-                caption: str, spec: dict, run: dict) -> str:
-    """The whole report as one HTML string."""
+                caption: str, spec: dict, run: dict, warnings: Sequence[str] = (), notes: Sequence[str] = (),
+                protocol: dict[str, Any] | None = None) -> str:
+    """The whole report as one HTML string (``warnings`` at the top, ``notes`` under the summary)."""
     env = run.get("environment", {})
     name = spec.get("name", "compare")
     done = sum(r.get("status") == "done" for r in cell_rows)
@@ -69,10 +89,12 @@ def render_html(cell_rows: Sequence[dict], mean_rows: Sequence[dict], figures: S
              f"<h1>{html.escape(name)}: backbone comparison</h1>",
              f"<p>{done} of {len(cell_rows)} cells finished; report written "
              f"{time.strftime('%Y-%m-%d %H:%M:%S')}.</p>",
+             *(f'<p class="warning">Warning: {html.escape(w)}</p>' for w in warnings),
              "<h2>Results</h2>", _table_html(cell_rows, False, "results"),
              f'<p class="caption">{html.escape(caption)}</p>']
-    if any((r.get("n_seeds") or 0) > 1 for r in mean_rows):
-        parts += ["<h2>Mean ± std over seeds</h2>", _table_html(mean_rows, True, "results-mean")]
+    if mean_rows:
+        parts += [f"<h2>{html.escape(tables.SUMMARY_TITLE)}</h2>", _table_html(mean_rows, True, "results-mean"),
+                  *(f'<p class="caption">{html.escape(n)}</p>' for n in notes)]
     failed = [r for r in cell_rows if r.get("status") != "done"]
     if failed:
         parts.append("<h2>Cells not finished</h2><ul>")
@@ -82,6 +104,8 @@ def render_html(cell_rows: Sequence[dict], mean_rows: Sequence[dict], figures: S
     if figures:
         parts.append("<h2>Figures</h2>")
         parts += [_figure_html(f) for f in figures]
+    if protocol:
+        parts.append(protocol_html(protocol))
     parts += ["<h2>How this was run</h2>", "<h3>Command</h3>",
               f"<pre id='command'>{html.escape(str(run.get('command', '')))}</pre>",
               *([f"<p>Later invocations on this folder:</p><pre>{html.escape(chr(10).join(later))}</pre>"]

@@ -17,42 +17,47 @@ AGGREGATED_KEYS = ("params", "backbone_params", "adapter_params", "gflops", *ACC
 
 
 def evaluate_cell(weights: Path, train: dict[str, Any], data: str, imgsz: int, batch: int = 16,
-                  device: str = "cpu", workers: int = 2, progress: bool = False) -> dict[str, Any]:
-    """Parameters, fused GFLOPs at ``imgsz`` and COCO mAPs of a cell's checkpoint on the val split;
+                  device: str = "cpu", workers: int = 2, progress: bool = False,
+                  split: str = "val") -> tuple[dict[str, Any], list[dict], dict]:
+    """Parameters, fused GFLOPs at ``imgsz`` and COCO mAPs of a cell's checkpoint on ``split``;
     ``train`` is what the trainer reported (train.json).
 
+    Returns (row, COCO result dicts, COCO ground truth): the last two are kept for the bootstrap.
     Every cell is scored here by the same evaluator at the same size, whatever the trainer logged.
     """
     import torch
 
     from yololab.data import load_data_config, load_split
-    from yololab.models.flops import count_gflops
+    from yololab.eval.coco import yolo_records_to_coco_gt
     from yololab.eval.validate import ValSettings, validate
     from yololab.models.checkpoints import load_model
+    from yololab.models.flops import count_gflops
 
     model = load_model(weights)
     counts = model.parameter_counts()
     gflops = count_gflops(model, imgsz, fuse=True)
     data_cfg = load_data_config(data)
-    records, _ = load_split(data_cfg, "val", log=False)
+    records, _ = load_split(data_cfg, split, log=False)
     torch_device = torch.device("cuda:" + device if device.isdigit() else device)
     model = model.to(torch_device).fuse().channels_last()
     metrics = validate(model, records, data_cfg.names, ValSettings(image_size=imgsz, batch_size=batch,
                                                                     workers=workers),
                        torch_device, progress=progress)
     row: dict[str, Any] = {**counts, "gflops": round(gflops, 4), "eval_imgsz": imgsz, "weights": weights.name,
-                           "num_val_images": len(records)}
+                           "score_split": split, "num_score_images": len(records)}
+    if split == "val":
+        row["num_val_images"] = len(records)
     row.update({k: float(metrics[k]) for k in ACCURACY_KEYS})
     stats = metrics.get("stats")
     for i, key in ((3, "map_small"), (4, "map_medium"), (5, "map_large")):
         if stats is not None and len(stats) > i and float(stats[i]) < 0:
-            row[key] = None  # COCO's -1: no ground truth of that size in the val split
+            row[key] = None  # COCO's -1: no ground truth of that size in the scoring split
     row["per_class"] = {name: {"ap50_95": float(v.get("ap50_95", 0.0)), "ap50": float(v.get("ap50", 0.0)),
                                "instances": int(v.get("instances", 0))}
                         for name, v in metrics.get("per_class", {}).items()}
     row.update({k: train.get(k) for k in TRAIN_KEYS})
     row["train_device"] = _device_name(torch_device)
-    return row
+    return row, metrics.get("detections", []), yolo_records_to_coco_gt(records, data_cfg.names)
 
 
 def _device_name(device: Any) -> str:

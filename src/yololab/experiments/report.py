@@ -14,6 +14,7 @@ from yololab.experiments.cells import read_json
 from yololab.experiments.environment import environment
 from yololab.experiments.metrics import aggregate_rows
 from yololab.experiments.rows import load_rows
+from yololab.experiments.summary import summarise
 
 LOG = logging.getLogger("yololab")
 
@@ -41,15 +42,84 @@ def busy_warning(rows: list[dict]) -> str | None:
     return None
 
 
-def caption_parts(spec: dict, rows: list[dict], data_name: str) -> list[tuple[str, str]]:
+def _score_split(rows: list[dict]) -> tuple[str, int | None]:
+    """The scoring split of the cells (val for rows from before it was recorded) and its image count."""
+    done = [r for r in rows if r.get("status") == "done"]
+    splits = sorted({str(r.get("score_split") or "val") for r in done}) or ["val"]
+    counts = {r.get("num_score_images", r.get("num_val_images")) for r in done} - {None}
+    return "/".join(splits), (counts.pop() if len(counts) == 1 else None)
+
+
+def scoring_sentence(spec: dict, rows: list[dict]) -> str:
+    """Which weights were scored on which split; 'optimistic' when selection and scoring share val."""
+    split, images = _score_split(rows)
+    on = f"the {split} split" + (f" ({images} images)" if images else "")
+    if spec.get("checkpoint", "best") == "last":
+        return f"Weights of the last epoch (no checkpoint selection), scored on {on}."
+    if split == "val":
+        return (f"Best epoch chosen on val and scored on {on}: selected and scored on the same split "
+                f"(optimistic).")
+    return f"Best epoch chosen on the val split, scored on {on}."
+
+
+def statistics_sentences(spec: dict, facts: dict, rows: list[dict]) -> list[str]:
+    """How the summary's intervals, Δ and significance were computed (and what they leave out)."""
+    split, images = _score_split(rows)
+    n_seeds = facts.get("n_seeds") or 0
+    boot = facts.get("bootstrap")
+    ref = f"the entry '{spec['reference']}'" if spec.get("reference") else "the native backbone of the same model"
+    out = [f"Summary rows: mean over up to {n_seeds} seed(s) ± half-width of the 95% Student-t interval over seeds "
+           f"(accuracy; ± std for the other columns); Δ vs ref = mean over paired seeds of the row's mAP50-95 "
+           f"minus that of its reference ({ref})."]
+    if boot:
+        out.append(f"Δ's 95% interval and two-sided p come from a hierarchical paired bootstrap "
+                   f"({boot['resamples']} resamples, seed {facts.get('bootstrap_seed')}): the seeds are resampled "
+                   f"with one draw for both rows (paired by seed) and the {boot['images']} {boot['split']} images "
+                   f"with the same draw for both rows; p is Holm-corrected over the table's "
+                   f"{facts.get('comparisons')} comparison(s); * = p_Holm < {facts.get('alpha')}, n.s. otherwise.")
+        if n_seeds <= 1:
+            out.append("With one seed, the intervals and Δ come from the image-level bootstrap alone: training "
+                       "variance (seed to seed) is not covered.")
+    else:
+        out.append("No saved detections: Δ is the plain difference of seed means, without interval or test.")
+    return out
+
+
+def power_note(facts: dict) -> str:
+    """How many seeds would detect a 1-point difference, from the observed seed spread."""
+    std, n = facts.get("seed_std"), facts.get("seeds_for_power")
+    delta, power = 100 * facts.get("power_delta", 0.01), int(100 * facts.get("power", 0.8))
+    if std is None:
+        return (f"Seeds needed: with one seed per row there is no seed spread to estimate how many seeds would "
+                f"detect a {delta:g}-point difference; run at least 2 (better 3) seeds.")
+    if std == 0:
+        return "Seeds needed: the seed spread is zero (identical results across seeds), so it cannot be estimated."
+    need = f"about {n}" if n else "more than 100000"
+    return (f"Seeds needed: from the observed seed spread (pooled std of mAP50-95 over seeds {100 * std:.2f} points, "
+            f"{facts.get('seed_std_df')} degrees of freedom), {need} seeds per backbone would detect a {delta:g}-point "
+            f"mAP50-95 difference with {power}% power (two-sided two-sample t-test, alpha {facts.get('alpha')}).")
+
+
+def identical_seed_warnings(facts: dict) -> list[str]:
+    return [f"{w['model']} {w['backbone']}: seeds " + "; ".join(f"{a} and {b}" for a, b in w["seeds"]) +
+            " give identical metrics. The seed is not reaching data order, augmentation or initialisation, so the "
+            "spread over seeds (and every interval built on it) understates training variance."
+            for w in facts.get("identical_seeds", [])]
+
+
+def caption_parts(spec: dict, rows: list[dict], data_name: str,
+                  facts: dict | None = None) -> list[tuple[str, str]]:
     """Caption sentences as (plain text, LaTeX) pairs: metric, units and measuring conventions."""
     eval_size = spec.get("eval_imgsz") or spec.get("imgsz")
     devices = _latency_devices(rows)
     seeds = spec.get("seeds") or []
     esc = tables.tex_escape
+    split, _ = _score_split(rows)
+    scoring = scoring_sentence(spec, rows)
     parts = [
-        (f"Backbone comparison on {data_name} (val split) at {eval_size} px.",
-         f"Backbone comparison on {esc(data_name)} (val split) at {eval_size}\\,px."),
+        (f"Backbone comparison on {data_name} ({split} split) at {eval_size} px.",
+         f"Backbone comparison on {esc(data_name)} ({esc(split)} split) at {eval_size}\\,px."),
+        (scoring, esc(scoring)),
         ("mAP is the COCO protocol (faster-coco-eval) in %: AP50-95 averaged over IoU 0.50:0.95, "
          "APs/APm/APl by object area (<32^2, 32^2-96^2, >96^2 px; '–': no objects of that size).",
          r"AP in \%, COCO protocol (faster-coco-eval): AP$_{50:95}$ averaged over IoU 0.50:0.95; "
@@ -81,6 +151,8 @@ def caption_parts(spec: dict, rows: list[dict], data_name: str) -> list[tuple[st
     memory = ("Train: wall time of the training run; Peak mem: peak resident memory of the cell's training process "
               "on CPU, torch's peak allocation on CUDA.")
     parts.append((memory, esc(memory)))
+    for sentence in statistics_sentences(spec, facts, rows) if facts is not None else ():
+        parts.append((sentence, esc(sentence).replace("±", r"$\pm$").replace("Δ", r"$\Delta$")))
     parts.append(("Best value per column in bold.", "Best value per column in bold."))
     return parts
 
@@ -132,8 +204,14 @@ def write_report(out_dir: str | Path, rows: list[dict] | None = None) -> dict[st
         run["environment"] = environment()
     cell_rows = [r for r in rows if r.get("row_type", "cell") == "cell"]
     mean_rows = aggregate_rows(cell_rows)
+    facts = summarise(out, cell_rows, mean_rows, int(spec.get("bootstrap") or 1000))
+    warnings = identical_seed_warnings(facts)
+    for warning in warnings:
+        LOG.warning("%s", warning)
+    notes = [power_note(facts)]
+    protocol = read_json(out / "protocol.json")
     data_name = Path(spec.get("data", "data")).parent.name or "data"
-    parts = caption_parts(spec, cell_rows, data_name)
+    parts = caption_parts(spec, cell_rows, data_name, facts)
     caption, caption_tex = " ".join(p for p, _ in parts), " ".join(t for _, t in parts)
     name = tables.tex_escape(spec.get("name", "compare")).replace("\\_", "-")
 
@@ -142,10 +220,12 @@ def write_report(out_dir: str | Path, rows: list[dict] | None = None) -> dict[st
     tables.write_csv(paths["csv"], cell_rows + mean_rows)
     tables.write_per_class_csv(paths["per_class"], cell_rows + mean_rows)
     paths["json"].write_text(json.dumps({"rows": cell_rows + mean_rows, "caption": caption, "spec": spec,
-                                         "run": run}, indent=2, default=str))
-    paths["md"].write_text(tables.markdown_report(cell_rows, mean_rows, caption))
+                                         "run": run, "statistics": {**facts, "warnings": warnings, "notes": notes},
+                                         "protocol": protocol}, indent=2, default=str))
+    paths["md"].write_text(tables.markdown_report(cell_rows, mean_rows, caption, warnings, notes))
     paths["tex"].write_text(tables.latex_document(cell_rows, mean_rows, caption_tex, name))
     figures = make_plots(out, cell_rows, mean_rows)
-    paths["html"].write_text(render_html(cell_rows, mean_rows, figures, caption, spec, run), encoding="utf-8")
+    paths["html"].write_text(render_html(cell_rows, mean_rows, figures, caption, spec, run, warnings, notes,
+                                         protocol), encoding="utf-8")
     LOG.info("report: %s (tables results.{csv,json,md,tex}, %d figures in plots/)", paths["html"], len(figures))
     return paths

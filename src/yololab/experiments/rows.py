@@ -19,6 +19,7 @@ def collect_rows(out: Path, cells: list[Cell]) -> list[dict]:
         if metrics is not None:
             row.update(metrics)
             row["status"] = "done"
+            row["reference"] = cell.reference  # a report choice: the spec's, not the one when it was scored
             bench_file = read_json(paths.bench) or {}
             bench = bench_file.get("results", {})
             if "loadavg_1min" in bench_file:

@@ -2,6 +2,8 @@
 
 Everything except the per-backbone entry (name, pretrained, freeze, backbone_lr_mult) is shared
 by every cell, so a table row differs from another only in what its backbone entry says.
+Scoring: ``checkpoint: best`` is chosen on val by the trainer; ``score_split: auto`` scores on
+``test`` when the data has one (else on val, which the report calls optimistic).
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from yololab.train.hyp import Hyperparameters
 
 NATIVE = "native"  # the family's own backbone (CSPDarknet for YOLOv5, ELAN for YOLOv7)
 LATENCY_BACKENDS = ("torch", "onnxruntime", "cuda_fp16")
+SCORE_SPLITS = ("auto", "val", "test")
+CHECKPOINTS = ("best", "last")
 # TrainConfig fields that the spec or the cell sets; ``train:`` may not override them.
 MANAGED_TRAIN_KEYS = {
     "model": "models", "backbone": "backbones", "data": "data", "epochs": "epochs", "imgsz": "imgsz",
@@ -73,6 +77,10 @@ class ExperimentSpec:
     latency_runs: int = 50                                # timed runs per backend (median reported)
     latency_warmup: int = 10
     latency_backends: list[str] = field(default_factory=lambda: list(LATENCY_BACKENDS))
+    score_split: str = "auto"                             # 'auto' (test if the data has one, else val), 'val', 'test'
+    checkpoint: str = "best"                              # 'best' (chosen on val by the trainer) or 'last'
+    reference: str | None = None                          # backbone entry compared against (default: native)
+    bootstrap: int = 1000                                 # resamples of the paired bootstrap (report phase)
 
     def __post_init__(self) -> None:
         self.backbones = [parse_backbone(b, i) for i, b in enumerate(self.backbones)]
@@ -109,6 +117,7 @@ class Cell:
     backbone_name: str          # resolved: 'native' becomes the family's own backbone
     label: str                  # table label of the backbone
     seed: int
+    reference: str | None = None  # table label of the entry this cell's row is compared with
 
     @property
     def cell_id(self) -> str:
@@ -221,6 +230,14 @@ def validate_spec(spec: ExperimentSpec, source: str = "experiment") -> None:
         if key in MANAGED_TRAIN_KEYS:
             raise ConfigError(f"{source}: train: {key!r} is set by the experiment; use {MANAGED_TRAIN_KEYS[key]}")
     from_mapping(TrainConfig, spec.train, f"{source}: train")  # unknown keys and wrong types
+    if spec.score_split not in SCORE_SPLITS:
+        raise ConfigError(f"{source}: score_split must be one of {list(SCORE_SPLITS)}, got {spec.score_split!r}")
+    if spec.checkpoint not in CHECKPOINTS:
+        raise ConfigError(f"{source}: checkpoint must be one of {list(CHECKPOINTS)}, got {spec.checkpoint!r}")
+    if not isinstance(spec.bootstrap, int) or spec.bootstrap < 1:
+        raise ConfigError(f"{source}: bootstrap (resamples) must be an integer >= 1, got {spec.bootstrap!r}")
+    for model in spec.models:
+        reference_entry(spec, get_variant(model).native_backbone, source)
     bad = [b for b in spec.latency_backends if b not in LATENCY_BACKENDS]
     if bad:
         raise ConfigError(f"{source}: latency_backends: unknown {bad}; choose from {list(LATENCY_BACKENDS)}")
@@ -233,12 +250,45 @@ def expand_cells(spec: ExperimentSpec) -> list[Cell]:
     cells = []
     for model in spec.models:
         variant = get_variant(model)
+        ref = reference_entry(spec, variant.native_backbone)
+        reference = ref.label or (variant.native_backbone if ref.is_native else ref.name)
         for entry in spec.backbones:
             name = variant.native_backbone if entry.is_native else entry.name
             label = entry.label or name
             for seed in spec.seeds:
-                cells.append(Cell(variant.name, entry, name, label, int(seed)))
+                cells.append(Cell(variant.name, entry, name, label, int(seed), reference))
     ids = [c.cell_id for c in cells]
     if len(set(ids)) != len(ids):
         raise ConfigError(f"cell ids collide after making them folder-safe: {ids}; set distinct labels")
     return cells
+
+
+def reference_entry(spec: ExperimentSpec, native_backbone: str | None = None,
+                    source: str = "experiment") -> BackboneEntry:
+    """The entry every other one is compared with: ``reference`` (a label, a name, or the family's own
+    backbone name such as 'cspdarknet'), else the first native entry, else the first entry."""
+    if spec.reference is None:
+        return next((b for b in spec.backbones if b.is_native), spec.backbones[0])
+    for match in (lambda b: b.label == spec.reference, lambda b: b.name == spec.reference,
+                  lambda b: b.is_native and native_backbone == spec.reference):
+        found = [b for b in spec.backbones if match(b)]
+        if len(found) == 1:
+            return found[0]
+        if len(found) > 1:
+            raise ConfigError(f"{source}: reference {spec.reference!r} matches {len(found)} backbone entries; "
+                              f"give them distinct 'label's and name one")
+    choices = sorted({b.label or b.name for b in spec.backbones})
+    raise ConfigError(f"{source}: reference {spec.reference!r} names no backbone entry; choose a label or name "
+                      f"from {choices}")
+
+
+def resolve_score_split(spec: ExperimentSpec) -> str:
+    """'test' when ``score_split`` is auto and the data has a test split, else ``score_split`` or 'val'."""
+    from yololab.data import load_data_config
+
+    has_test = load_data_config(spec.data).test is not None
+    if spec.score_split == "test" and not has_test:
+        raise ConfigError(f"score_split: test, but {spec.data} has no 'test' split")
+    if spec.score_split == "auto":
+        return "test" if has_test else "val"
+    return spec.score_split

@@ -1,4 +1,8 @@
-"""The comparison table as CSV, JSON, Markdown and LaTeX (booktabs, best value per column in bold)."""
+"""The comparison table as CSV, JSON, Markdown and LaTeX (booktabs, best value per column in bold).
+
+Summary rows show accuracy as mean ± 95% CI half-width (``<key>_ci95``), other columns as mean ± std,
+and the difference to the reference row with its interval and a significance marker.
+"""
 
 from __future__ import annotations
 
@@ -47,6 +51,11 @@ COLUMNS: tuple[Column, ...] = (
     Column("peak_memory_mb", "Peak mem (MB)", "Peak mem (MB)", ".0f", 1.0, "min", optional=True),
 )
 SEEDS_COLUMN = Column("n_seeds", "Seeds", "$n$", "d")
+SUMMARY_COLUMNS: tuple[Column, ...] = (
+    Column("delta_map50_95", "Δ mAP50-95 vs ref [95% CI]", r"$\Delta$AP$_{50:95}$ vs ref [95\% CI]", "+.1f", 100.0),
+    Column("p_holm", "p (Holm)", r"$p_\mathrm{Holm}$", ".3f"),
+)
+SIGNIFICANT, NOT_SIGNIFICANT = "*", "n.s."
 
 
 def _number(value: Any) -> float | None:
@@ -70,16 +79,48 @@ def visible_columns(rows: Sequence[dict], aggregated: bool = False) -> list[Colu
             elif all(_number(v) is None for v in values):
                 continue
         cols.append(col)
+    if aggregated and any(r.get("reference") for r in rows):
+        cols += list(SUMMARY_COLUMNS)
     return cols
 
 
+def delta_text(row: dict, col: Column) -> str:
+    """'ref' for the reference row; else '+1.2 [-0.3, +2.7] n.s.' (or '*' when Holm-significant)."""
+    if row.get("is_reference"):
+        return "ref"
+    value = _number(row.get(col.key))
+    if value is None:
+        return "–"
+    text = format(value * col.scale, col.fmt)
+    ci = row.get(f"{col.key}_ci95")
+    if ci and all(_number(v) is not None for v in ci):
+        lo, hi = (format(v * col.scale, col.fmt) for v in ci)
+        text += f" [{lo}, {hi}] " + (SIGNIFICANT if row.get("significant") else NOT_SIGNIFICANT)
+    return text
+
+
+def p_text(row: dict) -> str:
+    p = _number(row.get("p_holm"))
+    if p is None:
+        return "–" if not row.get("is_reference") else ""
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
 def display(row: dict, col: Column, with_std: bool = False) -> str:
-    """The cell text: scaled and formatted; 'mean ± std' for aggregated rows with several seeds."""
+    """The cell text: scaled and formatted; for summary rows 'mean ± CI half-width' (accuracy) or
+    'mean ± std' (the rest)."""
+    if col.key == "delta_map50_95":
+        return delta_text(row, col)
+    if col.key == "p_holm":
+        return p_text(row)
     value = row.get(col.key)
     if col.fmt and col.fmt != "d" and _number(value) is not None:
         text = format(value * col.scale, col.fmt)
+        ci = row.get(f"{col.key}_ci95")
         std = _number(row.get(f"{col.key}_std"))
-        if with_std and std is not None and col.better and col.std:
+        if with_std and ci and col.better and all(_number(v) is not None for v in ci):
+            text += f" ± {format((ci[1] - ci[0]) / 2 * col.scale, col.fmt)}"
+        elif with_std and std is not None and col.better and col.std:
             text += f" ± {format(std * col.scale, col.fmt)}"
         return text
     if value is None:
@@ -124,14 +165,23 @@ def markdown_table(rows: Sequence[dict], aggregated: bool = False) -> str:
     lines = ["| " + " | ".join(c.header for c in cols) + " |",
              "|" + "|".join("---:" if c.fmt else ":---" for c in cols) + "|"]
     for cells in body:
-        lines.append("| " + " | ".join(f"**{t}**" if b and t else t for t, b in cells) + " |")
+        texts = [t.replace("*", "\\*") for t, _ in cells]
+        lines.append("| " + " | ".join(f"**{t}**" if b and t else t for t, (_, b) in zip(texts, cells)) + " |")
     return "\n".join(lines)
 
 
-def markdown_report(cell_rows: Sequence[dict], mean_rows: Sequence[dict], caption: str) -> str:
-    parts = [f"# {caption.split('.')[0]}", "", markdown_table(cell_rows), ""]
-    if any((r.get("n_seeds") or 0) > 1 for r in mean_rows):
-        parts += ["## Mean ± std over seeds", "", markdown_table(mean_rows, aggregated=True), ""]
+SUMMARY_TITLE = "Summary: mean ± 95% CI, Δ vs reference"
+
+
+def markdown_report(cell_rows: Sequence[dict], mean_rows: Sequence[dict], caption: str,
+                    warnings: Sequence[str] = (), notes: Sequence[str] = ()) -> str:
+    """``warnings`` go first (in bold), ``notes`` under the summary table."""
+    parts = [f"# {caption.split('.')[0]}", ""]
+    parts += [f"**Warning: {w}**\n" for w in warnings]
+    parts += [markdown_table(cell_rows), ""]
+    if mean_rows:
+        parts += [f"## {SUMMARY_TITLE}", "", markdown_table(mean_rows, aggregated=True), ""]
+        parts += [f"{n}\n" for n in notes]
     failed = [r for r in cell_rows if r.get("status") != "done"]
     if failed:
         parts += ["## Cells not finished", ""]
@@ -165,7 +215,8 @@ def latex_table(rows: Sequence[dict], caption_tex: str, label: str, aggregated: 
         previous_model = row.get("model")
         texts = []
         for text, is_best in cells:
-            text = tex_escape(text).replace("±", r"$\pm$").replace("–", "--")
+            text = (tex_escape(text).replace("±", r"$\pm$").replace("–", "--").replace("<", "$<$")
+                    .replace("Δ", r"$\Delta$"))
             texts.append(rf"\textbf{{{text}}}" if is_best and text else text)
         lines.append(" & ".join(texts) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}}", rf"\caption{{{caption_tex}}}", rf"\label{{{label}}}",
@@ -177,9 +228,10 @@ def latex_document(cell_rows: Sequence[dict], mean_rows: Sequence[dict], caption
     header = ["% yololab comparison table; needs \\usepackage{booktabs} and \\usepackage{graphicx}",
               "% (resizebox). Best value per column in bold."]
     tables = []
-    if any((r.get("n_seeds") or 0) > 1 for r in mean_rows):
-        tables.append(latex_table(mean_rows, caption_tex + r" Mean $\pm$ std over seeds.", f"tab:{name}-mean",
-                                  aggregated=True))
+    if mean_rows:
+        tables.append(latex_table(mean_rows, caption_tex + r" Summary: mean $\pm$ 95\% CI half-width over seeds "
+                                  r"(accuracy), mean $\pm$ std (other columns); $\Delta$ vs the reference row.",
+                                  f"tab:{name}-mean", aggregated=True))
     tables.append(latex_table(cell_rows, caption_tex, f"tab:{name}"))
     return "\n".join(header) + "\n\n" + "\n\n".join(tables) + "\n"
 

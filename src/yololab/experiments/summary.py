@@ -1,0 +1,166 @@
+"""Uncertainty and reference comparisons of the summary rows (report phase, deterministic seed).
+
+Every summary row gets ``map50_95_ci95`` (t over seeds with n >= 2, else the image bootstrap) and,
+against its ``reference`` row of the same model, ``delta_map50_95``, ``delta_map50_95_ci95``,
+``p_value``, ``p_holm`` and ``significant`` from :func:`stats.paired_bootstrap` on the cells' saved
+detections (``cells/<id>/detections_<split>.json``) and the shared ``scoring/gt_<split>.json``.
+Rows without those files (made elsewhere) keep the plain difference of seed means, no interval.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from yololab.experiments import stats
+from yololab.experiments.cells import read_json, scoring_gt_path
+from yololab.experiments.metrics import ACCURACY_KEYS
+
+LOG = logging.getLogger("yololab")
+POWER_DELTA = 0.01   # the difference the seed estimate is for: 1 mAP point
+POWER = 0.8
+
+
+def _members(cell_rows: Sequence[dict], model: str, backbone: str) -> dict[int, dict]:
+    return {r["seed"]: r for r in cell_rows
+            if r.get("status") == "done" and r.get("model") == model and r.get("backbone") == backbone}
+
+
+def _reference_label(mean_rows: Sequence[dict], row: dict, members: dict[int, dict]) -> str | None:
+    """The row's reference: what its cells say, else the model's native row, else its first row."""
+    named = {m.get("reference") for m in members.values() if m.get("reference")}
+    if len(named) == 1:
+        return named.pop()
+    same_model = [r for r in mean_rows if r["model"] == row["model"]]
+    native = [r for r in same_model if r.get("native")]
+    return (native or same_model)[0]["backbone"] if same_model else None
+
+
+def _identical_seeds(members: dict[int, dict]) -> list[list[int]]:
+    """Seed pairs whose scores (and saved detections, where known) are exactly the same."""
+    pairs, seeds = [], sorted(members)
+    for i, a in enumerate(seeds):
+        for b in seeds[i + 1:]:
+            ra, rb = members[a], members[b]
+            same = all(ra.get(k) == rb.get(k) for k in ACCURACY_KEYS) and ra.get("map50_95") is not None
+            da, db = ra.get("detections_sha256"), rb.get("detections_sha256")
+            if same and (da is None or db is None or da == db):
+                pairs.append([a, b])
+    return pairs
+
+
+def _load_replicates(out: Path | None, cell_rows: Sequence[dict], resamples: int,
+                     rng: np.random.Generator) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """cell_id -> (1 + B,) mAP50-95 replicates for every done cell with saved detections."""
+    from yololab.eval.bootstrap import ImageMatches
+
+    info: dict[str, Any] = {}
+    if out is None:
+        return {}, info
+    done = [r for r in cell_rows if r.get("status") == "done" and r.get("detections_file") and r.get("cell_dir")]
+    splits = {r.get("score_split") for r in done}
+    if len(splits) != 1 or not done:
+        if len(splits) > 1:
+            LOG.warning("cells were scored on different splits %s: no paired bootstrap", sorted(map(str, splits)))
+        return {}, info
+    split = splits.pop()
+    gt = read_json(scoring_gt_path(out, split))
+    if gt is None:
+        LOG.warning("%s is missing: no paired bootstrap", scoring_gt_path(out, split))
+        return {}, info
+    replicates: dict[str, np.ndarray] = {}
+    weights, first_ids = None, None
+    for row in done:
+        det_path = out / row["cell_dir"] / row["detections_file"]
+        detections = read_json(det_path) if det_path.is_file() else None
+        if detections is None:
+            LOG.warning("%s is missing: %s left out of the bootstrap", det_path, row["cell_id"])
+            continue
+        matches = ImageMatches.from_coco(gt, detections)
+        if weights is None:
+            first_ids = matches.image_ids
+            weights = stats.image_weights(matches.num_images, resamples, rng)
+        elif not np.array_equal(matches.image_ids, first_ids):
+            raise ValueError(f"{row['cell_id']} was scored on other images than the rest of the table")
+        replicates[row["cell_id"]] = matches.map(weights)["map50_95"]
+    if weights is not None:
+        info = {"split": split, "images": int(weights.shape[1]), "resamples": int(resamples)}
+    return replicates, info
+
+
+def summarise(out: Path | None, cell_rows: Sequence[dict], mean_rows: list[dict], resamples: int = 1000,
+              seed: int = 0) -> dict[str, Any]:
+    """Add the uncertainty and comparison columns to ``mean_rows`` in place; return table-wide facts
+    (bootstrap settings, comparisons, identical seeds, the seed power estimate) for captions."""
+    rng = np.random.default_rng(seed)
+    replicates, boot = _load_replicates(out, cell_rows, resamples, rng)
+    facts: dict[str, Any] = {"bootstrap": boot or None, "bootstrap_seed": seed, "alpha": stats.ALPHA,
+                             "identical_seeds": [], "comparisons": 0}
+    groups = {(r["model"], r["backbone"]): _members(cell_rows, r["model"], r["backbone"]) for r in mean_rows}
+    for row in mean_rows:
+        members = groups[(row["model"], row["backbone"])]
+        values = [members[s].get("map50_95") for s in sorted(members)]
+        splits = {m.get("score_split") for m in members.values()}
+        row["score_split"] = splits.pop() if len(splits) == 1 else "mixed"
+        for key in ACCURACY_KEYS:
+            ci = stats.t_interval([v for v in (m.get(key) for m in members.values()) if isinstance(v, (int, float))])
+            if ci is not None:
+                row[f"{key}_ci95"] = list(ci)
+        row["map50_95_ci_method"] = "t over seeds" if row.get("map50_95_ci95") else None
+        reps = [replicates[members[s]["cell_id"]] for s in sorted(members) if members[s]["cell_id"] in replicates]
+        if not row.get("map50_95_ci95") and reps and len(reps) == len(values):
+            interval = stats.image_interval(reps)
+            if interval is not None:
+                row["map50_95_ci95"], row["map50_95_ci_method"] = list(interval), "image bootstrap"
+        pairs = _identical_seeds(members)
+        row["identical_seeds"] = pairs or None
+        if pairs:
+            facts["identical_seeds"].append({"model": row["model"], "backbone": row["backbone"], "seeds": pairs})
+        row["reference"] = _reference_label(mean_rows, row, members)
+    for row in mean_rows:
+        _compare(row, groups, replicates, rng, boot)
+    comparisons = [r for r in mean_rows if r.get("p_value") is not None]
+    for row, p_holm in zip(comparisons, stats.holm([r["p_value"] for r in comparisons])):
+        row["p_holm"] = p_holm
+        row["significant"] = bool(p_holm < stats.ALPHA)
+    facts["comparisons"] = len(comparisons)
+    facts["n_seeds"] = max((r.get("n_seeds") or 0 for r in mean_rows), default=0)
+    std, df = stats.pooled_std([[m["map50_95"] for m in g.values() if isinstance(m.get("map50_95"), (int, float))]
+                                for g in groups.values()])
+    facts.update(seed_std=std, seed_std_df=df, power_delta=POWER_DELTA, power=POWER,
+                 seeds_for_power=stats.seeds_for_power(POWER_DELTA, std, POWER) if std else None)
+    return facts
+
+
+def _compare(row: dict, groups: dict, replicates: dict[str, np.ndarray], rng: np.random.Generator,
+             boot: dict[str, Any]) -> None:
+    for key in ("delta_map50_95", "delta_map50_95_ci95", "p_value", "p_holm", "significant", "paired_seeds"):
+        row.setdefault(key, None)
+    ref_label = row.get("reference")
+    row["is_reference"] = ref_label == row["backbone"]
+    ref = groups.get((row["model"], ref_label))
+    if row["is_reference"] or not ref:
+        return
+    mine = groups[(row["model"], row["backbone"])]
+    seeds = sorted(set(mine) & set(ref))
+    seeds = [s for s in seeds if isinstance(mine[s].get("map50_95"), (int, float))
+             and isinstance(ref[s].get("map50_95"), (int, float))]
+    if not seeds:
+        return
+    row["paired_seeds"] = len(seeds)
+    row["delta_map50_95"] = float(np.mean([mine[s]["map50_95"] - ref[s]["map50_95"] for s in seeds]))
+    ids = [(mine[s]["cell_id"], ref[s]["cell_id"]) for s in seeds]
+    if not all(a in replicates and b in replicates for a, b in ids):
+        row["delta_method"] = "difference of seed means (no saved detections: no interval)"
+        return
+    result = stats.paired_bootstrap([replicates[a] for a, _ in ids], [replicates[b] for _, b in ids], rng,
+                                    boot.get("images", 0))
+    row["delta_map50_95"] = result.delta
+    row["delta_map50_95_ci95"] = list(result.ci95)
+    row["p_value"] = result.p_value
+    row["delta_method"] = ("hierarchical paired bootstrap (seeds x images)" if len(seeds) > 1
+                           else "paired image bootstrap (one seed)")
