@@ -8,6 +8,7 @@ import logging
 import sys
 from pathlib import Path
 
+from yololab.data.cli import add_convert_parser
 from yololab.deploy.cli import add_deploy_commands
 from yololab.deploy.kinds import BACKEND_KINDS
 from yololab.eval.cli import add_val_parser
@@ -73,6 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_train_parser(sub)
     add_val_parser(sub, open_model=_open_model, backends=BACKEND_KINDS)
+
+    add_convert_parser(sub)
 
     add_compare_parser(sub)
     add_demo_parser(sub)
