@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from yololab.data.coco_format import load_coco_records
+from yololab.data.coco_format import load_coco_names, load_coco_records
 from yololab.data.records import ImageRecord, load_split
 from yololab.data.report import DatasetReport
 from yololab.data.voc_format import is_voc_data, load_voc_config, load_voc_split
@@ -75,3 +75,13 @@ def open_split(data: PathLike, split: str = "val", image_dir: PathLike | None = 
     cfg = load_data_config(path)
     records, report = load_split(cfg, split, log=log)
     return DataSplit(records, list(cfg.names), None, report, str(path), split)
+
+
+def dataset_names(data: PathLike) -> list[str]:
+    """The class names of a data YAML, VOC data set or COCO JSON, without loading any split."""
+    path = Path(data)
+    if is_voc_data(path):
+        return load_voc_config(path).class_names()
+    if is_coco_json(path):
+        return load_coco_names(path)
+    return list(load_data_config(path).names)

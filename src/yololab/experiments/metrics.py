@@ -25,7 +25,7 @@ def evaluate_cell(weights: Path, train: dict[str, Any], data: str, imgsz: int, b
     """
     import torch
 
-    from yololab.data import load_data_config, load_split
+    from yololab.data.source import open_split
     from yololab.models.flops import count_gflops
     from yololab.eval.validate import ValSettings, validate
     from yololab.models.checkpoints import load_model
@@ -33,13 +33,13 @@ def evaluate_cell(weights: Path, train: dict[str, Any], data: str, imgsz: int, b
     model = load_model(weights)
     counts = model.parameter_counts()
     gflops = count_gflops(model, imgsz, fuse=True)
-    data_cfg = load_data_config(data)
-    records, _ = load_split(data_cfg, "val", log=False)
+    split = open_split(data, "val", log=False)  # YOLO YAML or VOC (scored against its own ground truth)
+    records = split.records
     torch_device = torch.device("cuda:" + device if device.isdigit() else device)
     model = model.to(torch_device).fuse().channels_last()
-    metrics = validate(model, records, data_cfg.names, ValSettings(image_size=imgsz, batch_size=batch,
-                                                                    workers=workers),
-                       torch_device, progress=progress)
+    metrics = validate(model, records, split.names, ValSettings(image_size=imgsz, batch_size=batch,
+                                                                 workers=workers),
+                       torch_device, progress=progress, category_map=split.category_ids, gt=split.coco_gt)
     row: dict[str, Any] = {**counts, "gflops": round(gflops, 4), "eval_imgsz": imgsz, "weights": weights.name,
                            "num_val_images": len(records)}
     row.update({k: float(metrics[k]) for k in ACCURACY_KEYS})
