@@ -105,3 +105,44 @@ def _exported_map(models: dict, data: Path, imgsz: int) -> dict[str, dict]:
 def exported_map():
     """``exported_map(models, data, imgsz)``: label -> COCO metrics of exported models on data's val split."""
     return _exported_map
+
+
+def write_voc_from_yolo(images: list[Path], names: list[str], root: Path, sets: dict[str, list[Path]]) -> Path:
+    """A Pascal VOC root made from YOLO-labelled images the way LabelImg writes it: integer 1-based
+    inclusive boxes (``xmin = round(x1) + 1``, ``xmax = round(x2)``), objects under 32x32 pixels marked
+    difficult; images are linked into JPEGImages/ and each set's ids go to ImageSets/Main/<set>.txt."""
+    from PIL import Image
+
+    from yololab.data.voc_xml import VocObject, write_voc_xml
+
+    (root / "JPEGImages").mkdir(parents=True, exist_ok=True)
+    (root / "ImageSets" / "Main").mkdir(parents=True, exist_ok=True)
+    for im in images:
+        (root / "JPEGImages" / im.name).symlink_to(im)
+        with Image.open(im) as pil:
+            w, h = pil.size
+        objects = []
+        label = im.parent.parent.parent / "labels" / im.parent.name / f"{im.stem}.txt"
+        for line in label.read_text().splitlines() if label.is_file() else []:
+            c, cx, cy, bw, bh = (float(v) for v in line.split())
+            x1, y1, x2, y2 = (cx - bw / 2) * w, (cy - bh / 2) * h, (cx + bw / 2) * w, (cy + bh / 2) * h
+            box = (max(1, round(x1) + 1), max(1, round(y1) + 1), min(w, round(x2)), min(h, round(y2)))
+            objects.append(VocObject(names[int(c)], box, difficult=(x2 - x1) * (y2 - y1) < 32 * 32))
+        write_voc_xml(root / "Annotations" / f"{im.stem}.xml", im.name, (w, h), objects)
+    for name, members in sets.items():
+        (root / "ImageSets" / "Main" / f"{name}.txt").write_text("".join(f"{m.stem}\n" for m in members))
+    return root
+
+
+@pytest.fixture(scope="session")
+def coco128_voc(coco128, tmp_path_factory) -> Path:
+    """A VOC root over real coco128 photos: train = 12 train2017 images, val = 8 val2017 images, with
+    LabelImg-style integer boxes from their YOLO labels (small objects difficult)."""
+    import yaml
+
+    names = yaml.safe_load((coco128 / "data.yaml").read_text())["names"]
+    names = [names[i] for i in sorted(names)] if isinstance(names, dict) else list(names)
+    train = sorted((coco128 / "images" / "train2017").glob("*.jpg"))[:12]
+    val = sorted((coco128 / "images" / "val2017").glob("*.jpg"))[:8]
+    return write_voc_from_yolo(train + val, names, tmp_path_factory.mktemp("voc") / "VOC2007",
+                               {"train": train, "val": val})

@@ -11,6 +11,7 @@ from pathlib import Path
 from yololab.deploy.cli import add_deploy_commands
 from yololab.deploy.kinds import BACKEND_KINDS
 from yololab.eval.cli import add_val_parser
+from yololab.errors import print_error
 from yololab.experiments.cli import add_compare_parser, add_demo_parser
 from yololab.train.cli import add_train_parser
 
@@ -54,6 +55,46 @@ def _open_model(path: str, backend: str | None):
     return load_val_model(path, kind=backend)
 
 
+# -------------------------------------------------------------------- convert
+# (here, not in yololab.data: importing that package loads torch, and ``--help`` must stay instant)
+def add_convert_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser("convert", help="convert a VOC / COCO / YOLO data set into a YOLO or COCO one",
+                       description="yololab convert --from voc|coco|yolo --to yolo|coco SRC DST: DST (a new "
+                                   "folder) gets images/<split>/ (links, or copies) and labels + data.yaml "
+                                   "(yolo) or annotations/instances_<split>.json (coco); the labels are "
+                                   "checked and a summary printed.")
+    p.add_argument("--from", dest="fmt_from", required=True, choices=("voc", "coco", "yolo"),
+                   help="source format: a VOC root or format: voc YAML, a COCO JSON, a YOLO data YAML")
+    p.add_argument("--to", dest="fmt_to", required=True, choices=("yolo", "coco"))
+    p.add_argument("src", help="the source data set")
+    p.add_argument("dst", help="output folder (new or empty)")
+    p.add_argument("--image-dir", default=None, help="image folder of a COCO JSON source")
+    p.add_argument("--split", default=None, choices=("train", "val", "test"),
+                   help="split name of a COCO JSON source (default: train if its file name says so, else val)")
+    p.add_argument("--voc-difficult", default=None, choices=("drop", "keep"),
+                   help="VOC difficult objects in YOLO output (default: the YAML's voc_difficult, else drop)")
+    p.add_argument("--copy", action="store_true", help="copy the images instead of linking them")
+    p.set_defaults(func=cmd_convert)
+    return p
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    from yololab.data.convert import convert
+
+    try:
+        result = convert(args.fmt_from, args.fmt_to, args.src, args.dst, image_dir=args.image_dir,
+                         split=args.split, voc_difficult=args.voc_difficult, copy_images=args.copy)
+    except (ValueError, OSError, KeyError) as err:
+        return print_error("convert", err)
+    for split, report in result.source_reports.items():
+        print(report.summary(f"source {split}"))
+    for split, report in result.splits.items():
+        print(report.summary(f"written {split}"))
+    print(f"{args.fmt_to} data set in {result.out}: --data {result.data}"
+          + (f" (--image-dir {result.out / 'images' / '<split>'})" if args.fmt_to == "coco" else ""))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="yololab", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -73,6 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_train_parser(sub)
     add_val_parser(sub, open_model=_open_model, backends=BACKEND_KINDS)
+
+    add_convert_parser(sub)
 
     add_compare_parser(sub)
     add_demo_parser(sub)

@@ -83,6 +83,12 @@ def _read_json(path: str | os.PathLike) -> dict:
     return data
 
 
+def load_coco_names(instances_json: str | os.PathLike) -> list[str]:
+    """Class names of a COCO annotation file, in category-id order (the contiguous class order)."""
+    cats = sorted(_read_json(instances_json)["categories"], key=lambda c: int(c["id"]))
+    return [str(c.get("name", c["id"])) for c in cats]
+
+
 def load_coco_records(instances_json: str | os.PathLike, image_dir: str | os.PathLike, *,
                       check_images: bool = True, log: bool = True) -> CocoRecords:
     """Load a COCO detection annotation file; boxes become normalised [cls, cx, cy, w, h] float32.

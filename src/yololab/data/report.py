@@ -25,6 +25,7 @@ PROBLEMS: dict[str, str] = {
     "clipped": "boxes extending past the image border (clipped to it)",
     "degenerate_box": "boxes with zero width or height (dropped)",
     "class_out_of_range": "boxes with a class id outside [0, nc) (dropped)",
+    "unknown_class": "VOC objects whose class name is not in names (dropped)",
     "duplicate_box": "duplicate boxes (removed)",
     "unknown_reference": "COCO annotations with an unknown image or category id (skipped)",
     "size_mismatch": "images whose size is a rescale of the annotation file's (boxes rescaled to the image)",
@@ -35,6 +36,7 @@ INFO: dict[str, str] = {
     "empty_label": "empty label files (background images)",
     "polygon_converted": "polygon labels converted to boxes",
     "crowd_box": "COCO crowd annotations (not trained on; the evaluator ignores detections on them)",
+    "difficult_box": "VOC difficult objects (the evaluator ignores detections on them; trained on per voc_difficult)",
 }
 
 
@@ -62,9 +64,11 @@ class DatasetReport:
     clipped: int = 0
     degenerate_box: int = 0
     class_out_of_range: int = 0
+    unknown_class: int = 0
     duplicate_box: int = 0
     polygon_converted: int = 0
     crowd_box: int = 0
+    difficult_box: int = 0
     unknown_reference: int = 0
     size_mismatch: int = 0
     size_refused: int = 0

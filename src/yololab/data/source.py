@@ -1,4 +1,5 @@
-"""One place that decides what a ``--data`` argument is: a YOLO data YAML or a COCO instances JSON."""
+"""One place that decides what a ``--data`` argument is: a YOLO data YAML, a COCO instances JSON, or a
+Pascal VOC data set (a VOC root folder or a data YAML with ``format: voc``)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from yololab.data.coco_format import load_coco_records
+from yololab.data.coco_format import load_coco_names, load_coco_records
 from yololab.data.records import ImageRecord, load_split
 from yololab.data.report import DatasetReport
+from yololab.data.voc_format import is_voc_data, load_voc_config, load_voc_split
 from yololab.data.yolo_format import load_data_config
 from yololab.errors import UserError
 
@@ -21,9 +23,10 @@ class DataSplit:
     """The usable images of one split, its class names and, for COCO JSON, the data set's identity.
 
     ``category_ids[i]`` is the JSON's category id of class index ``i`` (None for YOLO format, whose
-    categories are the indices 0..N-1 by convention); ``coco_json`` is the annotation file itself and
-    ``coco_gt`` its ground truth as the evaluator needs it (image ids, crowd regions and areas as written;
-    None for YOLO format, whose ground truth is built from the labels).
+    categories are the indices 0..N-1 by convention; 0..N-1 for VOC); ``coco_json`` is the annotation
+    file itself and ``coco_gt`` its ground truth as the evaluator needs it (image ids, crowd regions and
+    areas as written; for VOC built from the XMLs with difficult objects as crowd regions; None for YOLO
+    format, whose ground truth is built from the labels).
     """
 
     records: list[ImageRecord]
@@ -47,10 +50,20 @@ def is_coco_json(data: PathLike) -> bool:
 
 def open_split(data: PathLike, split: str = "val", image_dir: PathLike | None = None, *,
                log: bool = True) -> DataSplit:
-    """Records of ``split`` of a data YAML, or all images of a COCO JSON (``image_dir`` holds them)."""
+    """Records of ``split`` of a data YAML or VOC data set, or all images of a COCO JSON (``image_dir``
+    holds them)."""
     if not data:
-        raise UserError("no dataset given: set --data to a data YAML or a COCO instances JSON")
+        raise UserError("no dataset given: set --data to a data YAML, a COCO instances JSON or a VOC folder")
     path = Path(data)
+    if is_voc_data(path):
+        if image_dir:
+            raise UserError(f"--image-dir is for a COCO JSON --data; {data} is a VOC data set (images in JPEGImages/)")
+        voc = load_voc_split(load_voc_config(path), split, log=log)
+        return DataSplit(voc.records, voc.names, list(range(len(voc.names))), voc.report, str(path), split,
+                         None, voc.gt)
+    if path.is_dir():
+        raise FileNotFoundError(f"--data {data} is a folder but not a VOC root (expected Annotations/ and "
+                                f"ImageSets/Main/ in it)")
     if not path.is_file():
         raise FileNotFoundError(f"dataset file {data} does not exist")
     if is_coco_json(path):
@@ -62,3 +75,13 @@ def open_split(data: PathLike, split: str = "val", image_dir: PathLike | None = 
     cfg = load_data_config(path)
     records, report = load_split(cfg, split, log=log)
     return DataSplit(records, list(cfg.names), None, report, str(path), split)
+
+
+def dataset_names(data: PathLike) -> list[str]:
+    """The class names of a data YAML, VOC data set or COCO JSON, without loading any split."""
+    path = Path(data)
+    if is_voc_data(path):
+        return load_voc_config(path).class_names()
+    if is_coco_json(path):
+        return load_coco_names(path)
+    return list(load_data_config(path).names)

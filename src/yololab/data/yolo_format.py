@@ -16,7 +16,7 @@ LOG = logging.getLogger("yololab")
 #: Image suffixes yololab reads (OpenCV decodes them; PIL is the fallback).
 IMG_FORMATS: frozenset[str] = frozenset({"bmp", "jpeg", "jpg", "mpo", "png", "tif", "tiff", "webp"})
 #: YAML keys understood by :func:`load_data_config` (``download`` is accepted and ignored, as upstream uses it).
-KNOWN_KEYS: frozenset[str] = frozenset({"path", "train", "val", "test", "names", "nc", "download"})
+KNOWN_KEYS: frozenset[str] = frozenset({"path", "train", "val", "test", "names", "nc", "download", "format"})
 
 PathLike = Union[str, os.PathLike]
 SplitSpec = Union[PathLike, Sequence[PathLike]]
@@ -93,6 +93,8 @@ def load_data_config(path: PathLike) -> DataConfig:
         cfg = yaml.safe_load(f)
     if not isinstance(cfg, dict):
         raise ValueError(f"{where}: expected a YAML mapping, got {type(cfg).__name__}")
+    if str(cfg.get("format", "yolo")).lower() != "yolo":
+        raise ValueError(f"{where}: format {cfg['format']!r} is not a YOLO data YAML (format: yolo or voc)")
     missing = [k for k in ("train", "val", "names") if cfg.get(k) in (None, "", [])]
     if missing:
         raise ValueError(f"{where}: missing required key(s) {missing} (need train, val and names)")

@@ -21,15 +21,15 @@ def train(cfg: TrainConfig) -> dict:
     import torch
 
     from yololab.config import save_yaml_config
-    from yololab.data import load_data_config
+    from yololab.data.source import dataset_names
     from yololab.models import build_model
     from yololab.models.checkpoints import save_model
 
     started = time.perf_counter()
     torch.manual_seed(cfg.seed)
-    data = load_data_config(cfg.data)
-    model = build_model(cfg.model, cfg.backbone, data.nc, pretrained_backbone=cfg.pretrained_backbone,
-                        names=data.names)
+    names = dataset_names(cfg.data)
+    model = build_model(cfg.model, cfg.backbone, len(names), pretrained_backbone=cfg.pretrained_backbone,
+                        names=names)
     out = Path(cfg.out)
     save_yaml_config(cfg, out / "config.yaml")
     # epoch -1: no epoch finished (a resume would start at epoch 0)

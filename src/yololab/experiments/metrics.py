@@ -27,8 +27,7 @@ def evaluate_cell(weights: Path, train: dict[str, Any], data: str, imgsz: int, b
     """
     import torch
 
-    from yololab.data import load_data_config, load_split
-    from yololab.eval.coco import yolo_records_to_coco_gt
+    from yololab.data.source import open_split
     from yololab.eval.validate import ValSettings, validate
     from yololab.models.checkpoints import load_model
     from yololab.models.flops import count_gflops
@@ -36,13 +35,13 @@ def evaluate_cell(weights: Path, train: dict[str, Any], data: str, imgsz: int, b
     model = load_model(weights)
     counts = model.parameter_counts()
     gflops = count_gflops(model, imgsz, fuse=True)
-    data_cfg = load_data_config(data)
-    records, _ = load_split(data_cfg, split, log=False)
+    scoring = open_split(data, split, log=False)  # YOLO YAML or VOC (scored against its own ground truth)
+    records = scoring.records
     torch_device = torch.device("cuda:" + device if device.isdigit() else device)
     model = model.to(torch_device).fuse().channels_last()
-    metrics = validate(model, records, data_cfg.names, ValSettings(image_size=imgsz, batch_size=batch,
-                                                                    workers=workers),
-                       torch_device, progress=progress)
+    metrics = validate(model, records, scoring.names, ValSettings(image_size=imgsz, batch_size=batch,
+                                                                   workers=workers),
+                       torch_device, progress=progress, category_map=scoring.category_ids, gt=scoring.coco_gt)
     row: dict[str, Any] = {**counts, "gflops": round(gflops, 4), "eval_imgsz": imgsz, "weights": weights.name,
                            "score_split": split, "num_score_images": len(records)}
     if split == "val":
@@ -57,7 +56,7 @@ def evaluate_cell(weights: Path, train: dict[str, Any], data: str, imgsz: int, b
                         for name, v in metrics.get("per_class", {}).items()}
     row.update({k: train.get(k) for k in TRAIN_KEYS})
     row["train_device"] = _device_name(torch_device)
-    return row, metrics.get("detections", []), yolo_records_to_coco_gt(records, data_cfg.names)
+    return row, metrics["detections"], metrics["ground_truth"]
 
 
 def _device_name(device: Any) -> str:

@@ -65,6 +65,13 @@ def add_train_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser
                    help="hyperparameter/augmentation overrides (upstream hyp.*.yaml style)")
     p.add_argument("--no-progress", action="store_false", default=S, help="no progress bar")
     p.add_argument("--no-plots", action="store_false", default=S, help="no results.png")
+    p.add_argument("--tensorboard", action="store_true", default=S,
+                   help="TensorBoard event files in the run folder (pip install -e \".[tracking]\")")
+    p.add_argument("--tensorboard-images-every", type=int, default=S, metavar="N",
+                   help="val prediction images to TensorBoard every N epochs and at the last (default 10, 0: none)")
+    p.add_argument("--mlflow", default=S, metavar="URI", help="log params, metrics and artifacts to this MLflow "
+                                                              "tracking URI (file:./mlruns, http://host:5000)")
+    p.add_argument("--mlflow-experiment", default=S, help="MLflow experiment name (default yololab)")
     p.add_argument("--json", default=None, help="write the run summary as JSON here")
     p.set_defaults(func=cmd_train)
     return p

@@ -47,6 +47,10 @@ class TrainConfig:
     resume: bool = False                   # continue from out/weights/last.pt
     progress: bool = True
     plots: bool = True                     # results.png at the end of the run
+    tensorboard: bool = False              # TensorBoard event files in the run folder (pip install ".[tracking]")
+    tensorboard_images_every: int = 10     # val prediction images every N epochs and at the last (0: none)
+    mlflow: str | None = None              # MLflow tracking URI (file:..., http://...): params, metrics, artifacts
+    mlflow_experiment: str = "yololab"     # MLflow experiment of the run
 
     def __post_init__(self) -> None:  # partial mappings (overrides) become the typed sections
         if isinstance(self.hyp, Mapping):

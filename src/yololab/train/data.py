@@ -41,7 +41,8 @@ class TrainData:
 
 def load_train_data(data: str, image_dir: str | None = None, val_data: str | None = None,
                     val_image_dir: str | None = None, log: bool = True) -> TrainData:
-    """``data`` is a YOLO data YAML (train/val splits) or a COCO instances JSON of the training images
+    """``data`` is a YOLO data YAML or a VOC data set (train/val splits; VOC is scored against its own
+    ground truth, difficult objects ignored) or a COCO instances JSON of the training images
     (``image_dir`` holds them); the validation JSON is ``val_data`` (images in ``val_image_dir``,
     default ``image_dir``), or the training JSON itself when none is given (logged; ``val_is_train``).
     A COCO JSON val set is scored against its own annotations (crowd regions and areas as written)."""
@@ -67,4 +68,7 @@ def load_train_data(data: str, image_dir: str | None = None, val_data: str | Non
         raise ValueError(f"{data}: the train split has no usable images")
     if not val.records:
         raise ValueError(f"{data}: the val split has no usable images")
-    return TrainData(train.records, val.records, train.names, {"train": train.report, "val": val.report})
+    if val.names != train.names:
+        raise ValueError(f"{data}: the train and val splits have different class names")
+    return TrainData(train.records, val.records, train.names, {"train": train.report, "val": val.report},
+                     val.category_ids, val.coco_gt)

@@ -19,6 +19,19 @@ def fitness(metrics: Mapping[str, float]) -> float:
     return 0.1 * float(metrics["map50"]) + 0.9 * float(metrics["map50_95"])
 
 
+def epoch_row(losses: Sequence[float], metrics: Mapping[str, float] | None, lrs: Mapping[str, float],
+              seconds: float) -> dict[str, float]:
+    """One epoch's values by results.csv column (metric columns only when it was validated): the names
+    every tracker logs too."""
+    row = {c: float(v) for c, v in zip(LOSS_COLUMNS, losses)}
+    if metrics is not None:
+        row.update({"metrics/map50": float(metrics["map50"]), "metrics/map50_95": float(metrics["map50_95"]),
+                    "metrics/map75": float(metrics["map75"]), "fitness": fitness(metrics)})
+    row.update({f"lr/{k}": float(v) for k, v in lrs.items()})
+    row["epoch_seconds"] = float(seconds)
+    return row
+
+
 class ResultsCSV:
     """``results.csv``: one row per epoch (losses, metrics, learning rates, seconds).
 
@@ -44,12 +57,10 @@ class ResultsCSV:
 
     def append(self, epoch: int, losses: Sequence[float], metrics: Mapping[str, float] | None,
                lrs: Mapping[str, float], seconds: float) -> None:
+        values = epoch_row(losses, metrics, lrs, seconds)
         row: dict[str, object] = {"epoch": epoch, "epoch_seconds": f"{seconds:.2f}"}
-        row.update({c: f"{float(v):.5f}" for c, v in zip(LOSS_COLUMNS, losses)})
-        if metrics is not None:
-            row.update({"metrics/map50": f"{metrics['map50']:.5f}", "metrics/map50_95": f"{metrics['map50_95']:.5f}",
-                        "metrics/map75": f"{metrics['map75']:.5f}", "fitness": f"{fitness(metrics):.5f}"})
-        row.update({f"lr/{k}": f"{v:.6g}" for k, v in lrs.items()})
+        row.update({c: f"{values[c]:.5f}" for c in (*LOSS_COLUMNS, *METRIC_COLUMNS) if c in values})
+        row.update({c: f"{v:.6g}" for c, v in values.items() if c.startswith("lr/")})
         with open(self.path, "a", newline="") as f:
             csv.DictWriter(f, fieldnames=self.columns, extrasaction="ignore").writerow(row)
 

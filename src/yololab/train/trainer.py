@@ -40,7 +40,7 @@ from yololab.train.freeze import freeze_backbone_stages
 from yololab.train.hyp import Hyperparameters, scale_loss_gains
 from yololab.train.loss import YOLOLoss
 from yololab.train.optim import build_optimizer
-from yololab.train.results import EarlyStopping, ResultsCSV, fitness
+from yololab.train.results import EarlyStopping, ResultsCSV, epoch_row, fitness
 from yololab.train.schedule import (
     accumulate_steps,
     build_scheduler,
@@ -49,6 +49,7 @@ from yololab.train.schedule import (
     warmup_step,
 )
 from yololab.train.state import read_training_checkpoint, set_rng_state, training_checkpoint
+from yololab.train.tracking import Tracking
 
 LOG = logging.getLogger("yololab")
 
@@ -167,6 +168,7 @@ class Trainer:
             save_yaml_config(cfg, self.out / "config.yaml")
             self.data.save_report(self.out / "data_report.json")
             self.results.start(self.start_epoch)
+            self.tracking = Tracking(cfg, self.out, self.data.names)
 
     def _build_model(self, ckpt: dict | None) -> Detector:
         cfg, names = self.cfg, self.data.names
@@ -264,8 +266,11 @@ class Trainer:
                     metrics = self.validate_epoch()
                     last_val = metrics
                     stop = self.stopper(epoch, fitness(metrics)) if self.selects_best else False
-                self.results.append(epoch, losses, metrics, lrs, time.perf_counter() - t0)
+                seconds = time.perf_counter() - t0
+                self.results.append(epoch, losses, metrics, lrs, seconds)
                 self.save(epoch, metrics)
+                self.tracking.epoch(epoch, epoch_row(losses, metrics, lrs, seconds), self.ema.ema,
+                                    [r.path for r in self.data.val])
                 self._log_epoch(epoch, losses, metrics, time.perf_counter() - t0)
             if ddp.broadcast_from_main(stop, self.device, self.dist):
                 break
@@ -288,6 +293,7 @@ class Trainer:
             summary["best_map50_95"] = self._best_map()
             if cfg.plots:
                 self._plot()
+            self.tracking.finish()
         return summary
 
     def train_one_epoch(self, epoch: int, max_batches: int | None = None) -> tuple[list[float], int]:
