@@ -85,3 +85,14 @@ def dataset_names(data: PathLike) -> list[str]:
     if is_coco_json(path):
         return load_coco_names(path)
     return list(load_data_config(path).names)
+
+
+def split_names(data: PathLike) -> list[str]:
+    """The splits ('train', 'val', 'test') a data YAML or VOC data set defines; a COCO JSON is one split."""
+    path = Path(data)
+    if is_voc_data(path):
+        return [s for s in ("train", "val", "test") if s in load_voc_config(path).splits]
+    if is_coco_json(path):
+        return ["val"]
+    cfg = load_data_config(path)
+    return [s for s in ("train", "val", "test") if getattr(cfg, s) is not None]

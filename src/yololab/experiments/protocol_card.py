@@ -31,17 +31,18 @@ _LIBRARIES = ("torch", "torchvision", "timm", "numpy", "scipy", "opencv-python-h
 BINDING = ("data", "selection_split", "score_split", "checkpoint", "determinism", "shared")
 
 
-def split_fingerprint(cfg: Any, split: str) -> dict[str, Any]:
+def split_fingerprint(data: str, split: str) -> dict[str, Any]:
     """Image and label counts and a hash of the (relative) names and sizes of the split's files."""
-    from yololab.data import load_split
+    from yololab.data.source import open_split
 
-    records, _ = load_split(cfg, split, log=False)
+    records = open_split(data, split, log=False).records
+    root = Path(data).resolve().parent
     digest = hashlib.sha256()
     lines = []
     for r in records:
         for path in (r.path, r.label_path):
             if path and os.path.exists(path):
-                lines.append(f"{os.path.relpath(path, cfg.root)}\t{os.path.getsize(path)}\n")
+                lines.append(f"{os.path.relpath(path, root)}\t{os.path.getsize(path)}\n")
     for line in sorted(lines):
         digest.update(line.encode())
     return {"images": len(records), "labels": int(sum(len(r.labels) for r in records)),
@@ -75,13 +76,12 @@ def _versions() -> dict[str, str | None]:
 
 def build_protocol(spec: ExperimentSpec, cells: list[Cell], out: Path) -> dict[str, Any]:
     """The protocol card of ``spec`` (data fingerprints are computed here: one pass over the file sizes)."""
-    from yololab.data import load_data_config
+    from yololab.data.source import split_names
     from yololab.eval.validate import ValSettings
     from yololab.experiments.environment import environment
     from yololab.version import __version__
 
-    data = load_data_config(spec.data)
-    splits = {s: split_fingerprint(data, s) for s in ("train", "val", "test") if getattr(data, s) is not None}
+    splits = {s: split_fingerprint(spec.data, s) for s in split_names(spec.data)}
     cfg = dataclasses.asdict(cell_train_config(spec, cells[0], out))
     shared = {k: v for k, v in cfg.items() if k not in _PER_CELL}
     val = ValSettings(image_size=spec.resolved_eval_imgsz, batch_size=spec.eval_batch)

@@ -284,9 +284,9 @@ def reference_entry(spec: ExperimentSpec, native_backbone: str | None = None,
 
 def resolve_score_split(spec: ExperimentSpec) -> str:
     """'test' when ``score_split`` is auto and the data has a test split, else ``score_split`` or 'val'."""
-    from yololab.data import load_data_config
+    from yololab.data.source import split_names
 
-    has_test = load_data_config(spec.data).test is not None
+    has_test = "test" in split_names(spec.data)
     if spec.score_split == "test" and not has_test:
         raise ConfigError(f"score_split: test, but {spec.data} has no 'test' split")
     if spec.score_split == "auto":
