@@ -144,3 +144,23 @@ def test_seeds_that_change_nothing_are_reported(data_with_test, tmp_path):
     run_compare(spec_from_mapping(values), tmp_path / "seeded", train_fn=dryrun.train, bench=False, progress=False)
     data = json.loads((tmp_path / "seeded" / "results.json").read_text())
     assert data["statistics"]["identical_seeds"] == []  # untrained models: the same mAP, other detections
+
+
+def test_each_cell_has_its_error_analysis_and_the_report_overlays_them(compared):
+    """Issue 10: every cell's confusion matrix, PR/F1 curves and TIDE breakdown; the report overlays
+    the PR curves per model, puts the error breakdowns side by side and lists per-class AP by name."""
+    out, results = compared
+    cells = [r for r in results["rows"] if r.get("row_type", "cell") == "cell" and r["status"] == "done"]
+    assert len(cells) == 6
+    for row in cells:
+        folder = out / row["cell_dir"] / "analysis"
+        for name in ("confusion_matrix.csv", "pr_curve.json", "f1_curve.csv", "errors.json"):
+            assert (folder / name).stat().st_size > 0, (row["cell_id"], name)
+        assert set(row["analysis"]["errors"]) == {"cls", "loc", "both", "dupe", "bkg", "miss"}
+        assert all(v >= 0 for v in row["analysis"]["errors"].values())
+    for stem in ("pr_overlay_yolov5n", "errors_side_by_side"):
+        assert (out / "plots" / f"{stem}.png").stat().st_size > 0 and (out / "plots" / f"{stem}.svg").is_file()
+    html = (out / "report.html").read_text()
+    assert "Precision-recall, yolov5n" in html and "Error breakdown (TIDE)" in html
+    names = {n for r in cells for n in r["per_class"]}
+    assert "Per-class AP50-95 (%)" in html and all(f"<td>{n}</td>" in html for n in names)

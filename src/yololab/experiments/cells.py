@@ -34,6 +34,7 @@ import yaml
 
 from yololab.atomic import atomic_write_text
 from yololab.config import ConfigError, from_mapping
+from yololab.eval.analysis import analyze
 from yololab.experiments.metrics import evaluate_cell
 from yololab.experiments.spec import Cell, ExperimentSpec, resolve_score_split
 from yololab.train.config import TrainConfig
@@ -92,6 +93,10 @@ class CellPaths:
     @property
     def metrics(self) -> Path:
         return self.root / "metrics.json"
+
+    @property
+    def analysis(self) -> Path:
+        return self.root / "analysis"
 
     @property
     def bench(self) -> Path:
@@ -268,6 +273,7 @@ def _run_locked(spec: ExperimentSpec, cell: Cell, paths: CellPaths, train_fn: Tr
                                                 workers=spec.workers, split=split)
         metrics["gt_sha256"] = save_scoring_gt(paths.root.parent.parent, split, gt)
         atomic_write_text(paths.detections(split), json.dumps(detections, separators=(",", ":")))
+        metrics["analysis"] = analyze_cell(gt, detections, paths.analysis, cell.cell_id)
         metrics.update(describe_cell(cell), fingerprint=fingerprint, checkpoint=spec.checkpoint,
                        selection_split="val" if spec.checkpoint == "best" else None,
                        detections_file=paths.detections(split).name, detections_sha256=json_sha256(detections))
@@ -305,6 +311,17 @@ def checkpoint_for_eval(paths: CellPaths, which: str = "best") -> Path:
         if path.is_file():
             return path
     raise FileNotFoundError(f"no weights/best.pt or weights/last.pt in {paths.root}: did training save?")
+
+
+def analyze_cell(gt: dict, detections: list[dict], out: Path, cell_id: str) -> dict[str, Any] | None:
+    """Error analysis of a cell's scoring detections into ``out`` (confusion matrix, PR/F1 curves, TIDE
+    breakdown); a failure is logged and leaves the cell's metrics intact."""
+    try:
+        summary = analyze(gt, detections, out)
+    except Exception as err:  # noqa: BLE001 - the analysis is an extra; the scores stand without it
+        LOG.warning("%s: error analysis failed: %s", cell_id, err)
+        return None
+    return {k: summary[k] for k in ("best_conf", "best_f1", "errors", "error_counts", "voc07_map", "voc12_map")}
 
 
 def finished_epochs(last: Path) -> int:

@@ -50,7 +50,8 @@ def _figure_html(fig: dict[str, Any]) -> str:
     data = base64.b64encode(Path(fig["png"]).read_bytes()).decode("ascii")
     return (f'<figure><img alt="{html.escape(fig["title"])}" src="data:image/png;base64,{data}">'
             f'<figcaption><b>{html.escape(fig["title"])}.</b> {html.escape(fig["caption"])} '
-            f'(vector version: plots/{html.escape(Path(fig["svg"]).name)})</figcaption></figure>')
+            f'(vector version: plots/{html.escape(Path(fig["svg"]).name)})</figcaption></figure>'
+            + fig.get("after_html", ""))
 
 
 def _kv_table(items: dict[str, Any]) -> str:

@@ -111,5 +111,7 @@ def _mean_per_class(members: Sequence[dict[str, Any]]) -> dict[str, dict[str, fl
         for key in ("ap50_95", "ap50"):
             values = _numbers((m.get("per_class") or {}).get(name, {}).get(key) for m in members)
             entry[key] = statistics.fmean(values) if values else None
+        counts = [(m.get("per_class") or {}).get(name, {}).get("instances") for m in members]
+        entry["instances"] = next((c for c in counts if c is not None), None)  # the same split for every seed
         out[name] = entry
     return out

@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from yololab.experiments import plots, tables
+from yololab.experiments import analysis_figures, plots, tables
 from yololab.experiments.cells import read_json
 from yololab.experiments.environment import environment
 from yololab.experiments.metrics import aggregate_rows
@@ -187,7 +187,14 @@ def make_plots(out: Path, cell_rows: list[dict], mean_rows: list[dict]) -> list[
         "Training curves", "Validation mAP50-95 and training loss per epoch of every cell, from each cell's "
         "results.csv.")
     add(plots.per_class_heatmap(mean_rows, plot_dir / "per_class_ap"),
-        "Per-class AP", "AP50-95 per class (mean over seeds) for each model and backbone.")
+        "Per-class AP", "AP50-95 per class (mean over seeds) for each model and backbone; the table "
+        "below gives the values with class names and instance counts.")
+    if figures and figures[-1]["title"] == "Per-class AP":
+        figures[-1]["after_html"] = analysis_figures.per_class_table_html(mean_rows)
+    figures += analysis_figures.pr_overlays(out, cell_rows, plot_dir)
+    breakdown = analysis_figures.error_breakdown(cell_rows, plot_dir)
+    if breakdown:
+        figures.append(breakdown)
     return figures
 
 
