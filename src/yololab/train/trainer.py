@@ -41,6 +41,7 @@ from yololab.train.hyp import Hyperparameters, scale_loss_gains
 from yololab.train.loss import YOLOLoss
 from yololab.train.optim import build_optimizer
 from yololab.train.results import EarlyStopping, ResultsCSV, fitness
+from yololab.train.runlock import RunLock, acquire_run_lock
 from yololab.train.schedule import (
     accumulate_steps,
     build_scheduler,
@@ -113,10 +114,13 @@ class Trainer:
             raise ValueError(f"batch {cfg.batch} must be a multiple of the number of processes "
                              f"({self.dist.world_size})")
         self.rank_batch = cfg.batch // self.dist.world_size
+        self.run_lock: RunLock | None = None
 
     # ------------------------------------------------------------------ setup
     def setup(self) -> None:
         cfg = self.cfg
+        if self.main:  # one writer per run folder, before anything in it is read (resume) or written
+            self.run_lock = acquire_run_lock(self.out)
         init_seeds(cfg.seed, cfg.deterministic)
         if self.device.type == "cuda" and not cfg.deterministic:
             torch.backends.cudnn.benchmark = True  # fixed training shapes: let cuDNN pick its kernels
@@ -167,6 +171,11 @@ class Trainer:
             save_yaml_config(cfg, self.out / "config.yaml")
             self.data.save_report(self.out / "data_report.json")
             self.results.start(self.start_epoch)
+
+    def release(self) -> None:
+        """Let another process write the run folder (process exit does the same)."""
+        if self.run_lock is not None:
+            self.run_lock.release()
 
     def _build_model(self, ckpt: dict | None) -> Detector:
         cfg, names = self.cfg, self.data.names
@@ -434,6 +443,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         ok = True
         return summary
     finally:
+        trainer.release()
         if ok:
             ddp.cleanup(trainer.dist)
         else:
