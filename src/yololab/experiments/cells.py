@@ -39,7 +39,7 @@ LOG = logging.getLogger("yololab")
 TrainFn = Callable[[TrainConfig], dict]
 DEFAULT_TRAINER = "yololab.train.trainer:train"
 # Fields that may differ between attempts of the same cell without changing its result.
-_VOLATILE = ("device", "out", "resume", "progress", "workers")
+_VOLATILE = ("device", "out", "resume", "progress", "workers", "cache")
 
 
 def write_json_atomic(path: Path, data: Any) -> None:

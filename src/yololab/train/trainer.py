@@ -28,6 +28,8 @@ from tqdm import tqdm
 
 from yololab.config import save_yaml_config
 from yololab.data import AugmentConfig, DetectionDataset, collate_fn
+from yololab.data.dataset import loader_worker_init
+from yololab.data.imcache import check_cache_kind
 from yololab.eval.validate import ValSettings, summary_json, validate
 from yololab.models import Detector, build_model
 from yololab.models.checkpoints import atomic_save, load_model
@@ -94,6 +96,7 @@ def _check_config(cfg: TrainConfig) -> None:
             raise ValueError(f"{name} must be >= 1, got {getattr(cfg, name)}")
     if cfg.freeze < 0 or cfg.close_mosaic < 0 or cfg.workers < 0:
         raise ValueError("freeze, close_mosaic and workers must be >= 0")
+    check_cache_kind(cfg.cache)
     if cfg.backbone_lr_mult < 0:
         raise ValueError(f"backbone_lr_mult must be >= 0, got {cfg.backbone_lr_mult}")
 
@@ -230,8 +233,10 @@ class Trainer:
 
     def _build_loader(self) -> None:
         cfg = self.cfg
+        local_processes = int(os.environ.get("LOCAL_WORLD_SIZE", 1))  # torchrun: each holds its own cache
         self.dataset = DetectionDataset(self.data.train, cfg.imgsz, augment=True, aug=self.aug, rect=False,
-                                        batch_size=self.rank_batch, stride=unwrap(self.model).stride)
+                                        batch_size=self.rank_batch, stride=unwrap(self.model).stride,
+                                        cache=cfg.cache, cache_processes=local_processes)
         self.mosaic = self.dataset.mosaic
         self.sampler = ddp.train_sampler(self.dataset, self.dist, cfg.seed)
         self.generator = torch.Generator()
@@ -239,7 +244,8 @@ class Trainer:
         # workers are not persistent: each epoch's workers are seeded from that epoch's generator state
         self.loader = DataLoader(self.dataset, batch_size=self.rank_batch, shuffle=self.sampler is None,
                                  sampler=self.sampler, num_workers=workers, collate_fn=collate_fn,
-                                 pin_memory=self.device.type == "cuda", generator=self.generator)
+                                 pin_memory=self.device.type == "cuda", generator=self.generator,
+                                 worker_init_fn=loader_worker_init if workers > 0 else None)
 
     # ------------------------------------------------------------------ loop
     def fit(self) -> dict[str, Any]:
