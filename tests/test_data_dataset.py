@@ -137,7 +137,7 @@ def test_augmented_items(synth):
 
 def test_cache_images_gives_identical_items(synth):
     plain = DetectionDataset(synth[:3], img_size=64, rect=True, batch_size=3)
-    cached = DetectionDataset(synth[:3], img_size=64, rect=True, batch_size=3, cache_images=True)
+    cached = DetectionDataset(synth[:3], img_size=64, rect=True, batch_size=3, cache="ram")
     for i in range(3):
         assert torch.equal(plain[i][0], cached[i][0]) and torch.equal(plain[i][1], cached[i][1])
 

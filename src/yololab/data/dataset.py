@@ -6,6 +6,7 @@ import logging
 import math
 import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import cv2
 import numpy as np
@@ -21,6 +22,7 @@ from yololab.data.augment import (
     random_flip,
     random_perspective,
 )
+from yololab.data import imcache
 from yololab.data.boxes import xywhn_to_xyxy, xyxy_to_xywhn
 from yololab.data.images import read_image
 from yololab.data.records import ImageRecord
@@ -62,11 +64,13 @@ class DetectionDataset(Dataset):
     back to the original image (None for mosaics). With ``rect`` the records are re-ordered by aspect ratio
     and each consecutive ``batch_size`` block shares one letterbox shape (use the same batch size and no
     shuffling in the loader). Without augmentation images are only ever scaled down (as upstream's val).
+    ``cache`` 'ram' or 'disk' keeps the decoded, resized images (:mod:`yololab.data.imcache`); its size is
+    checked against this machine for ``cache_processes`` processes holding one copy each.
     """
 
     def __init__(self, records: Sequence[ImageRecord], img_size: int = 640, augment: bool = False,
                  aug: AugmentConfig | None = None, rect: bool = False, batch_size: int = 16, stride: int = 32,
-                 pad: float = 0.5, cache_images: bool = False):
+                 pad: float = 0.5, cache: str | None = None, cache_processes: int = 1):
         if not records:
             raise ValueError("DetectionDataset needs at least one image record")
         if img_size % stride:
@@ -88,12 +92,44 @@ class DetectionDataset(Dataset):
         self.labels = [r.labels for r in self.records]
         self.shapes = np.array([[r.width, r.height] for r in self.records])  # (n, 2) wh, as upstream
         self._cache: list[tuple[np.ndarray, tuple[int, int]] | None] = [None] * n
-        if cache_images:
-            for i in range(n):
-                self._cache[i] = self._read_resized(i)
+        self._npy: list[os.PathLike] | None = None
+        self.cache = imcache.check_cache_kind(cache)
+        if self.cache == "ram":
+            self._fill_ram(cache_processes)
+        elif self.cache == "disk":
+            self._fill_disk()
 
     def __len__(self) -> int:
         return len(self.records)
+
+    @staticmethod
+    def _threads() -> int:
+        return max(1, min(8, os.cpu_count() or 1))
+
+    def _fill_ram(self, processes: int) -> None:
+        need = imcache.cache_bytes(self.records, self.img_size)
+        available = imcache.available_memory()
+        LOG.info("caching %d images in RAM: %.2f GB per process (%d process(es)), %.2f GB available",
+                 len(self), need / 2**30, processes, available / 2**30)
+        imcache.check_ram(need, available, processes)
+        with ThreadPoolExecutor(self._threads()) as pool:  # decoding and resizing release the GIL
+            self._cache = list(pool.map(self._read_resized, range(len(self))))
+
+    def _fill_disk(self) -> None:
+        interp = imcache.cv2_interpolation(self.augment)
+        paths = [imcache.npy_path(r.path, self.img_size, interp) for r in self.records]
+        total = imcache.cache_bytes(self.records, self.img_size)
+        todo = imcache.check_disk(paths, self.records, self.img_size)
+        LOG.info("caching %d images on disk (%s): %.2f GB, %.2f GB still to write", len(self), paths[0].parent,
+                 total / 2**30, todo / 2**30)
+
+        def write(i: int) -> None:
+            if not paths[i].is_file():
+                imcache.save_npy(paths[i], self._read_resized(i)[0])
+
+        with ThreadPoolExecutor(self._threads()) as pool:
+            list(pool.map(write, range(len(self))))
+        self._npy = paths
 
     def _read_resized(self, i: int) -> tuple[np.ndarray, tuple[int, int]]:
         im = read_image(self.records[i].path)
@@ -104,16 +140,26 @@ class DetectionDataset(Dataset):
             im = cv2.resize(im, (math.ceil(w0 * r), math.ceil(h0 * r)), interpolation=interp)
         return im, (h0, w0)
 
-    def load_image(self, i: int) -> tuple[np.ndarray, tuple[int, int], tuple[int, int]]:
-        """Image ``i`` (RGB) resized so its long side is ``img_size`` -> (image, (h0, w0), (h, w))."""
+    def load_image(self, i: int, copy: bool = True) -> tuple[np.ndarray, tuple[int, int], tuple[int, int]]:
+        """Image ``i`` (RGB) resized so its long side is ``img_size`` -> (image, (h0, w0), (h, w)).
+
+        ``copy=False`` may return the RAM cache's own array: only for callers that do not write to it.
+        """
         cached = self._cache[i]
-        im, hw0 = (cached[0].copy(), cached[1]) if cached is not None else self._read_resized(i)
+        if cached is not None:
+            im, hw0 = (cached[0].copy() if copy else cached[0]), cached[1]
+        else:
+            im = imcache.load_npy(self._npy[i]) if self._npy is not None else None
+            if im is not None:
+                hw0 = (self.records[i].height, self.records[i].width)
+            else:
+                im, hw0 = self._read_resized(i)
         return im, hw0, im.shape[:2]
 
     def _load_mosaic(self, index: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         picks = [index, *rng.integers(0, len(self), 3).tolist()]
         rng.shuffle(picks)
-        images = [self.load_image(i)[0] for i in picks]
+        images = [self.load_image(i, copy=False)[0] for i in picks]  # mosaic4 copies them onto its canvas
         img, labels = mosaic4(images, [self.labels[i] for i in picks], self.img_size, rng)
         return random_perspective(img, labels, self.aug, rng, border=self.mosaic_border)
 
@@ -160,6 +206,12 @@ class DetectionDataset(Dataset):
 collate_fn = DetectionDataset.collate_fn
 
 
+def loader_worker_init(worker_id: int) -> None:
+    """A loader worker's OpenCV runs on one thread: the workers are the parallelism (as upstream sets it),
+    so that ``workers`` processes use ``workers`` cores and no more."""
+    cv2.setNumThreads(0)
+
+
 def create_dataloader(dataset: Dataset, batch_size: int, shuffle: bool = False, workers: int = 0,
                       sampler: Sampler | None = None, seed: int | None = None,
                       drop_last: bool = False) -> DataLoader:
@@ -181,4 +233,5 @@ def create_dataloader(dataset: Dataset, batch_size: int, shuffle: bool = False, 
     generator = torch.Generator().manual_seed(seed) if seed is not None else None
     return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, sampler=sampler, num_workers=workers,
                       pin_memory=torch.cuda.is_available(), collate_fn=collate_fn, drop_last=drop_last,
-                      persistent_workers=workers > 0, generator=generator)
+                      persistent_workers=workers > 0, generator=generator,
+                      worker_init_fn=loader_worker_init if workers > 0 else None)

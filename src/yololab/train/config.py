@@ -27,6 +27,7 @@ class TrainConfig:
     device: str = "auto"                   # 'auto' (GPU 0 if available), 'cpu', '0', '0,1' (several: torchrun)
     out: str = "runs/train"
     workers: int = 2
+    cache: str | None = None               # decoded, resized training images kept in 'ram' or on 'disk' (.npy)
     seed: int = 0
     deterministic: bool = False
     freeze: int = 0                        # freeze the first N backbone stages

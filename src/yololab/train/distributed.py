@@ -1,7 +1,7 @@
 """Distributed data parallel (DDP) plumbing for ``torchrun --nproc_per_node K -m yololab train ...``.
 
-torchrun sets RANK / LOCAL_RANK / WORLD_SIZE; with a world size above one the trainer joins the process
-group (gloo on CPU, nccl on CUDA), shards the training set with a ``DistributedSampler``, averages
+torchrun sets RANK / LOCAL_RANK / WORLD_SIZE; under torchrun the trainer joins the process group (gloo on
+CPU, nccl on CUDA) even with one process, as upstream does (so one GPU exercises the whole DDP path), shards the training set with a ``DistributedSampler``, averages
 gradients through DDP and keeps logging, validation and checkpoints on rank 0. Without torchrun every
 helper here is a no-op, so the single-process path runs the same code.
 """
@@ -30,10 +30,11 @@ class DistInfo:
     rank: int = 0
     local_rank: int = 0
     world_size: int = 1
+    launched: bool = False  # started by torchrun (its rendezvous variables are set)
 
     @property
     def enabled(self) -> bool:
-        return self.world_size > 1
+        return self.world_size > 1 or self.launched
 
     @property
     def is_main(self) -> bool:
@@ -43,8 +44,9 @@ class DistInfo:
 def dist_env() -> DistInfo:
     """Read torchrun's environment (RANK, LOCAL_RANK, WORLD_SIZE)."""
     try:
+        launched = all(k in os.environ for k in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"))
         return DistInfo(int(os.environ.get("RANK", 0)), int(os.environ.get("LOCAL_RANK", 0)),
-                        int(os.environ.get("WORLD_SIZE", 1)))
+                        int(os.environ.get("WORLD_SIZE", 1)), launched)
     except ValueError as err:
         raise ValueError(f"bad torchrun environment (RANK/LOCAL_RANK/WORLD_SIZE): {err}") from None
 

@@ -28,6 +28,8 @@ from tqdm import tqdm
 
 from yololab.config import save_yaml_config
 from yololab.data import AugmentConfig, DetectionDataset, collate_fn
+from yololab.data.dataset import loader_worker_init
+from yololab.data.imcache import check_cache_kind
 from yololab.eval.validate import ValSettings, summary_json, validate
 from yololab.models import Detector, build_model
 from yololab.models.checkpoints import atomic_save, load_model
@@ -41,6 +43,7 @@ from yololab.train.hyp import Hyperparameters, scale_loss_gains
 from yololab.train.loss import YOLOLoss
 from yololab.train.optim import build_optimizer
 from yololab.train.results import EarlyStopping, ResultsCSV, epoch_row, fitness
+from yololab.train.runlock import RunLock, acquire_run_lock
 from yololab.train.schedule import (
     accumulate_steps,
     build_scheduler,
@@ -94,6 +97,7 @@ def _check_config(cfg: TrainConfig) -> None:
             raise ValueError(f"{name} must be >= 1, got {getattr(cfg, name)}")
     if cfg.freeze < 0 or cfg.close_mosaic < 0 or cfg.workers < 0:
         raise ValueError("freeze, close_mosaic and workers must be >= 0")
+    check_cache_kind(cfg.cache)
     if cfg.backbone_lr_mult < 0:
         raise ValueError(f"backbone_lr_mult must be >= 0, got {cfg.backbone_lr_mult}")
 
@@ -114,10 +118,13 @@ class Trainer:
             raise ValueError(f"batch {cfg.batch} must be a multiple of the number of processes "
                              f"({self.dist.world_size})")
         self.rank_batch = cfg.batch // self.dist.world_size
+        self.run_lock: RunLock | None = None
 
     # ------------------------------------------------------------------ setup
     def setup(self) -> None:
         cfg = self.cfg
+        if self.main:  # one writer per run folder, before anything in it is read (resume) or written
+            self.run_lock = acquire_run_lock(self.out)
         init_seeds(cfg.seed, cfg.deterministic)
         if self.device.type == "cuda" and not cfg.deterministic:
             torch.backends.cudnn.benchmark = True  # fixed training shapes: let cuDNN pick its kernels
@@ -169,6 +176,11 @@ class Trainer:
             self.data.save_report(self.out / "data_report.json")
             self.results.start(self.start_epoch)
             self.tracking = Tracking(cfg, self.out, self.data.names)
+
+    def release(self) -> None:
+        """Let another process write the run folder (process exit does the same)."""
+        if self.run_lock is not None:
+            self.run_lock.release()
 
     def _build_model(self, ckpt: dict | None) -> Detector:
         cfg, names = self.cfg, self.data.names
@@ -223,8 +235,10 @@ class Trainer:
 
     def _build_loader(self) -> None:
         cfg = self.cfg
+        local_processes = int(os.environ.get("LOCAL_WORLD_SIZE", 1))  # torchrun: each holds its own cache
         self.dataset = DetectionDataset(self.data.train, cfg.imgsz, augment=True, aug=self.aug, rect=False,
-                                        batch_size=self.rank_batch, stride=unwrap(self.model).stride)
+                                        batch_size=self.rank_batch, stride=unwrap(self.model).stride,
+                                        cache=cfg.cache, cache_processes=local_processes)
         self.mosaic = self.dataset.mosaic
         self.sampler = ddp.train_sampler(self.dataset, self.dist, cfg.seed)
         self.generator = torch.Generator()
@@ -232,7 +246,8 @@ class Trainer:
         # workers are not persistent: each epoch's workers are seeded from that epoch's generator state
         self.loader = DataLoader(self.dataset, batch_size=self.rank_batch, shuffle=self.sampler is None,
                                  sampler=self.sampler, num_workers=workers, collate_fn=collate_fn,
-                                 pin_memory=self.device.type == "cuda", generator=self.generator)
+                                 pin_memory=self.device.type == "cuda", generator=self.generator,
+                                 worker_init_fn=loader_worker_init if workers > 0 else None)
 
     # ------------------------------------------------------------------ loop
     def fit(self) -> dict[str, Any]:
@@ -440,6 +455,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         ok = True
         return summary
     finally:
+        trainer.release()
         if ok:
             ddp.cleanup(trainer.dist)
         else:

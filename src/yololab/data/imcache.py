@@ -1,0 +1,147 @@
+"""Decoded, resized training images kept in RAM or as ``.npy`` files (``--cache ram|disk``), as upstream's
+``--cache``: each image resized so that its long side is the training size, stored as uint8 RGB.
+
+The size of the cache is known before anything is decoded (the records hold every image's size), so
+it is estimated first and refused with a :class:`UserError` naming both figures when it will not fit
+(RAM: ``MemAvailable`` of /proc/meminfo, less a margin; disk: the free space of the cache folder).
+
+Disk entries live in a folder beside the images' folder (``images/train2017.yololab-npy/``), or in the
+user cache folder when that is read-only. An entry's name hashes the image's absolute path, size, mtime,
+the training size and the interpolation, so an edited image is decoded again; each entry is written
+atomically, so concurrent ranks may fill the same folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import os
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from yololab.data.cache import folder_writable, user_cache_dir
+from yololab.data.records import ImageRecord
+from yololab.errors import UserError
+
+LOG = logging.getLogger("yololab")
+
+CACHE_KINDS = ("ram", "disk")
+SAFETY_MARGIN = 0.1  # refuse when the estimate plus this fraction does not fit (upstream's margin)
+NPY_SUFFIX = ".yololab-npy"
+
+
+def check_cache_kind(cache: str | None) -> str | None:
+    """``None``/''/'none' -> None; 'ram' or 'disk' as given; anything else is a :class:`UserError`."""
+    if cache is None or str(cache).strip().lower() in ("", "none", "false"):
+        return None
+    kind = str(cache).strip().lower()
+    if kind not in CACHE_KINDS:
+        raise UserError(f"cache {cache!r}: expected 'ram', 'disk' or none")
+    return kind
+
+
+def resized_hw(width: int, height: int, img_size: int) -> tuple[int, int]:
+    """(h, w) of an image resized so that its long side is ``img_size`` (the dataset's rounding)."""
+    r = img_size / max(width, height)
+    if r == 1:
+        return height, width
+    return math.ceil(height * r), math.ceil(width * r)
+
+
+def cv2_interpolation(augment: bool) -> int:
+    """The interpolation a dataset scales images down with (upstream's: area only without augmentation)."""
+    return cv2.INTER_LINEAR if augment else cv2.INTER_AREA
+
+
+def cache_bytes(records: Sequence[ImageRecord], img_size: int) -> int:
+    """Bytes of all images resized for ``img_size``: the sum over images of h * w * 3."""
+    return sum(h * w * 3 for h, w in (resized_hw(r.width, r.height, img_size) for r in records))
+
+
+def available_memory() -> int:
+    """Bytes of memory available to new allocations (``MemAvailable``; psutil where /proc is absent)."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        import psutil  # optional: only for systems without /proc/meminfo
+
+        return int(psutil.virtual_memory().available)
+    except ImportError:
+        raise UserError("cannot tell the available memory (no /proc/meminfo and no psutil): "
+                        "install psutil or train without --cache ram") from None
+
+
+def _gb(n: float) -> str:
+    return f"{n / 2**30:.2f} GB"
+
+
+def check_ram(need: int, available: int, processes: int = 1) -> None:
+    """Refuse a RAM cache of ``need`` bytes per process (``processes`` on this machine) that does not fit."""
+    total = need * processes
+    if total * (1 + SAFETY_MARGIN) > available:
+        who = f" x {processes} processes = {_gb(total)}" if processes > 1 else ""
+        raise UserError(f"--cache ram needs {_gb(need)}{who} (+{SAFETY_MARGIN:.0%} margin) but only "
+                        f"{_gb(available)} of memory is available: use --cache disk, a smaller --imgsz, "
+                        f"or no cache")
+
+
+def disk_folder(image_path: str | os.PathLike) -> Path:
+    """Where the .npy entries of the images in ``image_path``'s folder go (see the module docstring)."""
+    folder = Path(image_path).resolve().parent
+    preferred = folder.with_name(folder.name + NPY_SUFFIX)
+    if folder_writable(folder.parent) and (not preferred.exists() or folder_writable(preferred)):
+        return preferred
+    key = hashlib.sha1(str(folder).encode()).hexdigest()[:16]
+    return user_cache_dir() / "images" / f"{folder.name}-{key}"
+
+
+def npy_path(image_path: str | os.PathLike, img_size: int, interpolation: int) -> Path:
+    """The .npy entry of one image resized for ``img_size`` with OpenCV ``interpolation``."""
+    p = Path(image_path).resolve()
+    st = p.stat()
+    key = hashlib.sha1(f"{p}\0{st.st_size}\0{st.st_mtime_ns}\0{img_size}\0{interpolation}".encode()).hexdigest()
+    return disk_folder(p) / f"{p.stem}-{key[:16]}.npy"
+
+
+def check_disk(paths: Sequence[Path], records: Sequence[ImageRecord], img_size: int) -> int:
+    """Bytes still to write for the entries that do not exist yet; refuse when a folder lacks the space."""
+    todo: dict[Path, int] = {}
+    for path, rec in zip(paths, records):
+        if not path.is_file():
+            h, w = resized_hw(rec.width, rec.height, img_size)
+            todo[path.parent] = todo.get(path.parent, 0) + h * w * 3 + 128  # + the .npy header
+    for folder, need in todo.items():
+        folder.mkdir(parents=True, exist_ok=True)
+        free = shutil.disk_usage(folder).free
+        if need * (1 + SAFETY_MARGIN) > free:
+            raise UserError(f"--cache disk needs {_gb(need)} more in {folder} but only {_gb(free)} is free: "
+                            f"free some space, use a smaller --imgsz, or no cache")
+    return sum(todo.values())
+
+
+def save_npy(path: Path, image: np.ndarray) -> None:
+    """Write one entry atomically (a temporary file in the same folder, then a rename)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as f:
+        np.save(f, image, allow_pickle=False)
+    os.replace(tmp, path)
+
+
+def load_npy(path: Path) -> np.ndarray | None:
+    """One entry, or None when it is missing or unreadable (then the image is decoded again)."""
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as err:
+        if not isinstance(err, FileNotFoundError):
+            LOG.warning("ignoring unreadable cache entry %s (%s)", path, err)
+        return None
