@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from yololab.data.images import ImageCheckError, check_image
+from yololab.data.report import DatasetReport
 
 #: Coordinates more than this outside [0, 1] mean the label is not normalised: the box is dropped.
 RANGE_TOLERANCE = 0.01
@@ -139,3 +140,36 @@ def apply_class_check(labels: np.ndarray, nc: int | None) -> tuple[np.ndarray, i
     if nc is not None:
         ok &= labels[:, 0] < nc
     return labels[ok], int((~ok).sum())
+
+
+#: How far the two scale factors of a resized image may differ (relative) and still count as a resize.
+ASPECT_TOLERANCE = 0.01
+
+
+def check_image_file(path: str) -> tuple[str, tuple[int, int] | None, str]:
+    """(status, (width, height) or None, note) of one image file: 'ok', 'missing_image' or a check kind."""
+    if not os.path.isfile(path):
+        return "missing_image", None, "image file does not exist"
+    try:
+        return "ok", check_image(path), ""
+    except ImageCheckError as e:
+        return e.kind, None, str(e)
+
+
+def frame_decision(real: tuple[int, int], listed: tuple[int, int]) -> str:
+    """'ok', 'rescale' (the file is the listed image resized: boxes follow) or 'refuse' (another aspect)."""
+    if real == listed:
+        return "ok"
+    sx, sy = real[0] / listed[0], real[1] / listed[1]
+    return "rescale" if abs(sx - sy) <= ASPECT_TOLERANCE * max(sx, sy) else "refuse"
+
+
+def report_frame(report: DatasetReport, name: str, real: tuple[int, int], listed: tuple[int, int],
+                 source: str) -> bool:
+    """Count a size mismatch between an image file and its annotation (``source``: 'JSON', 'XML');
+    False when the image must be skipped (another aspect ratio), True when it can be used."""
+    decision = frame_decision(real, listed)
+    if decision != "ok":
+        detail = f"{name} (file {real[0]}x{real[1]}, {source} {listed[0]}x{listed[1]})"
+        report.add("size_mismatch" if decision == "rescale" else "size_refused", 1, detail)
+    return decision != "refuse"

@@ -11,14 +11,12 @@ from typing import Any
 
 import numpy as np
 
-from yololab.data.checks import EMPTY_LABELS, clean_box
-from yololab.data.images import ImageCheckError, check_image
+from yololab.data.checks import EMPTY_LABELS, check_image_file, clean_box, report_frame
 from yololab.data.records import ImageRecord
 from yololab.data.report import DatasetReport
 
 
 #: Largest relative difference of the width and height scale factors that still counts as a rescale.
-ASPECT_TOLERANCE = 0.01
 
 
 @dataclass
@@ -42,15 +40,6 @@ class CocoRecords:
         return {c: i for i, c in enumerate(self.category_ids)}
 
 
-def _check(path: str) -> tuple[str, tuple[int, int] | None, str]:
-    if not os.path.isfile(path):
-        return "missing_image", None, "image file does not exist"
-    try:
-        return "ok", check_image(path), ""
-    except ImageCheckError as e:
-        return e.kind, None, str(e)
-
-
 def _eval_annotation(ann: dict, next_id: int) -> dict[str, Any]:
     """What COCOeval reads of a ground-truth annotation (segmentation dropped: boxes are scored).
 
@@ -62,14 +51,6 @@ def _eval_annotation(ann: dict, next_id: int) -> dict[str, Any]:
     if "ignore" in ann:
         out["ignore"] = ann["ignore"]
     return out
-
-
-def _size_decision(real: tuple[int, int], listed: tuple[int, int]) -> str:
-    """'ok', 'rescale' (the file is the listed image resized: boxes follow) or 'refuse' (another aspect)."""
-    if real == listed:
-        return "ok"
-    sx, sy = real[0] / listed[0], real[1] / listed[1]
-    return "rescale" if abs(sx - sy) <= ASPECT_TOLERANCE * max(sx, sy) else "refuse"
 
 
 def _read_json(path: str | os.PathLike) -> dict:
@@ -149,7 +130,7 @@ def load_coco_records(instances_json: str | os.PathLike, image_dir: str | os.Pat
     paths = [str(image_dir / str(im.get("file_name", ""))) for im in infos]
     if check_images:
         with ThreadPoolExecutor(min(8, os.cpu_count() or 1)) as ex:
-            checks = list(ex.map(_check, paths))
+            checks = list(ex.map(check_image_file, paths))
     else:
         checks = [("ok", (int(im["width"]), int(im["height"])), "") for im in infos]
     records = []
@@ -159,12 +140,8 @@ def load_coco_records(instances_json: str | os.PathLike, image_dir: str | os.Pat
             report.add(status, 1, f"{base} ({note})")
             continue
         listed = (int(im.get("width") or size[0]), int(im.get("height") or size[1]))
-        decision = _size_decision(size, listed)
-        if decision != "ok":
-            detail = f"{base} (file {size[0]}x{size[1]}, JSON {listed[0]}x{listed[1]})"
-            report.add("size_mismatch" if decision == "rescale" else "size_refused", 1, detail)
-            if decision == "refuse":
-                continue
+        if not report_frame(report, base, size, listed, "JSON"):
+            continue
         labels = np.asarray(boxes[im["id"]], dtype=np.float32).reshape(-1, 5) if boxes[im["id"]] else EMPTY_LABELS
         if len(labels):
             _, first = np.unique(labels, axis=0, return_index=True)

@@ -30,8 +30,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from yololab.data.checks import EMPTY_LABELS, clean_box
-from yololab.data.coco_format import _check, _size_decision
+from yololab.data.checks import EMPTY_LABELS, check_image_file, clean_box, report_frame
 from yololab.data.records import ImageRecord
 from yololab.data.report import DatasetReport
 from yololab.data.voc_xml import VOC_CLASSES, VocAnnotation, VocXmlError, parse_voc_xml, voc_to_pixels
@@ -186,7 +185,7 @@ def _read_item(root: Path, image_id: str) -> dict[str, Any]:
         except VocXmlError as err:
             out["error"] = str(err)
     out["image"] = _image_path(root, image_id, out["ann"])
-    out["check"] = _check(str(out["image"]))
+    out["check"] = check_image_file(str(out["image"]))
     return out
 
 
@@ -262,12 +261,8 @@ def load_voc_split(cfg: VocConfig, split: str = "val", *, names: list[str] | Non
             continue
         ann: VocAnnotation | None = item["ann"]
         frame = ann.size if ann is not None and ann.size else size
-        decision = _size_decision(size, frame)
-        if decision != "ok":
-            detail = f"{name} (file {size[0]}x{size[1]}, XML {frame[0]}x{frame[1]})"
-            report.add("size_mismatch" if decision == "rescale" else "size_refused", 1, detail)
-            if decision == "refuse":
-                continue
+        if not report_frame(report, name, size, frame, "XML"):
+            continue
         if ann is None:
             report.add("missing_label", 1, name)
             labels, anns = EMPTY_LABELS.copy(), []
