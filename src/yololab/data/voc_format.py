@@ -34,7 +34,7 @@ from yololab.data.checks import EMPTY_LABELS, check_image_file, clean_box, repor
 from yololab.data.records import ImageRecord
 from yololab.data.report import DatasetReport
 from yololab.data.voc_xml import VOC_CLASSES, VocAnnotation, VocXmlError, parse_voc_xml, voc_to_pixels
-from yololab.data.yolo_format import IMG_FORMATS, PathLike, _parse_names
+from yololab.data.yolo_format import IMG_FORMATS, PathLike, parse_names
 
 SPLITS = ("train", "val", "test")
 DIFFICULT_MODES = ("drop", "keep")
@@ -135,7 +135,7 @@ def load_voc_config(path: PathLike) -> VocConfig:
     splits = {s: _split_files(cfg[s], root, s, where) for s in SPLITS if cfg.get(s) not in (None, "", [])}
     if "train" not in splits or "val" not in splits:
         raise ValueError(f"{where}: a format: voc YAML needs 'train' and 'val' (set names or ImageSets .txt files)")
-    names = _parse_names(cfg["names"], cfg.get("nc"), where) if cfg.get("names") else None
+    names = parse_names(cfg["names"], cfg.get("nc"), where) if cfg.get("names") else None
     return VocConfig(path.resolve(), splits, names, difficult)
 
 

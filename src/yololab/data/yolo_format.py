@@ -47,7 +47,7 @@ class DataConfig:
         return spec
 
 
-def _parse_names(names: object, nc: object, where: str) -> list[str]:
+def parse_names(names: object, nc: object, where: str) -> list[str]:
     """Class names from a YAML list or ``{index: name}`` dict; indices must be 0..n-1."""
     if isinstance(names, dict):
         try:
@@ -108,7 +108,7 @@ def load_data_config(path: PathLike) -> DataConfig:
     else:
         root = Path(os.path.expanduser(str(root_value)))
         root = root if root.is_absolute() else (base / root).resolve()
-    names = _parse_names(cfg["names"], cfg.get("nc"), where)
+    names = parse_names(cfg["names"], cfg.get("nc"), where)
     extra = {k: v for k, v in cfg.items() if k not in KNOWN_KEYS}
     return DataConfig(
         root=root,
