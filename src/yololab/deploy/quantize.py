@@ -16,6 +16,15 @@ Choices (the README's INT8 section has the measurements behind them):
   Sigmoid, the grid/anchor Mul/Add/Pow, the final Concat, whose output mixes pixel coordinates and
   probabilities that no single 8-bit scale holds) and the three head convolutions themselves
   (their outputs are the box/objectness logits, which lost accuracy when quantized);
+- weights (``weights=``): ``s8-7bit`` by default, INT8 in [-64, 64] (ORT's ``reduce_range``) with
+  the stem convolution in float. ONNX Runtime's U8S8 kernels on x86 CPUs without VNNI (AVX2-only:
+  VPMADDUBSW) add pairs of u8 x s8 products in saturating 16 bits; 255 x 64 x 2 fits, 255 x 127 x 2
+  does not, so full-range weights (``s8``) are exact only on CPUs with VNNI/AMX and lose several mAP
+  points elsewhere. The saturation happens where the file runs, not where it was made, so the
+  default is the scheme exact everywhere: its cost on VNNI is within the 1-point budget, and the
+  stem (3 raw-pixel input channels) is where 7-bit weights cost most. ``u8`` (U8U8) is exact too
+  but less accurate and slower on VNNI. ``s8`` is for VNNI-only deployments; an ORT INT8 file with
+  it warns when loaded where U8S8 saturates (``saturation_warning``, probed by ``u8s8_saturates``);
 - everything else is quantized, SiLU included: leaving Sigmoid/Mul in float is a little more
   accurate but slower in ONNX Runtime (no fused integer SiLU, and a Dequantize/Quantize pair
   around every activation).
@@ -43,8 +52,8 @@ from yololab.deploy.calibration import LetterboxCalibrationReader, calibration_f
 
 LOG = logging.getLogger("yololab")
 CALIB_METHODS = ("minmax", "percentile", "entropy")
-# Weight schemes: s8-7bit = INT8 weights in [-64, 63] (ORT's reduce_range), s8 = full INT8 range,
-# u8 = asymmetric UINT8 weights (ORT's U8U8 kernels).
+# Weight schemes: s8-7bit = INT8 weights in [-64, 64] (ORT's reduce_range) with the stem conv in
+# float, s8 = full INT8 range, u8 = asymmetric UINT8 weights (ORT's U8U8 kernels).
 WEIGHT_SCHEMES = ("s8-7bit", "s8", "u8")
 WEIGHT_NOTES = {"s8-7bit": "7-bit INT8, exact on every x86 CPU",
                 "s8": "full-range INT8, exact only on CPUs with VNNI/AMX (or ARM)",
@@ -113,6 +122,12 @@ def head_conv_nodes(proto: Any) -> list[str]:
     producer = {out: node for node in proto.graph.node for out in node.output}
     return sorted({producer[i].name for node in proto.graph.node if node.name in tail
                    for i in node.input if i in producer and producer[i].op_type == "Conv"})
+
+
+def input_conv_nodes(proto: Any) -> list[str]:
+    """The convolutions that read the graph input (the stem: 3 input channels, raw pixels)."""
+    inputs = {i.name for i in proto.graph.input}
+    return [n.name for n in proto.graph.node if n.op_type == "Conv" and n.input and n.input[0] in inputs]
 
 
 def _name_nodes(proto: Any) -> None:
@@ -190,6 +205,8 @@ def quantize_onnx(model: str | os.PathLike, out: str | os.PathLike, data: str | 
         skip = list(exclude) + (decode_tail_nodes(proto) if exclude_tail else [])
         if exclude_head:
             skip += head_conv_nodes(proto)
+        if weights == "s8-7bit":  # 7-bit weights cost most on the stem's few raw-pixel channels
+            skip += input_conv_nodes(proto)
         reader = LetterboxCalibrationReader(images, hw, stride, proto.graph.input[0].name)
         # Not CalibMaxIntermediateOutputs: ORT 1.32's MinMax calibrator drops the chunks it clears.
         options = {"ActivationSymmetric": activation_type == "int8", "WeightSymmetric": weights != "u8"}
