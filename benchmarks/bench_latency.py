@@ -79,15 +79,15 @@ def _backends(name: str, pt: Path, upstream: Path | None, tmp: Path, threads: in
     out: dict[str, Backend] = {"yololab torch eager (fused)": Backend(pt, threads=threads)}
     if yolov5 is not None:
         out["upstream torch eager (fused)"] = UpstreamEager(yolov5, name, threads)
-    onnx_path = export_model(pt, "onnx", IMGSZ, out=tmp / f"{name}.onnx", sample=sample)
+    onnx_path = export_model(pt, "onnx", IMGSZ, dynamic=False, out=tmp / f"{name}.onnx", sample=sample)
     out["yololab onnx + onnxruntime"] = Backend(onnx_path, threads=threads)
     try:
-        xml = export_model(pt, "openvino", IMGSZ, out=tmp / f"{name}_openvino_model", sample=sample)
+        xml = export_model(pt, "openvino", IMGSZ, dynamic=False, out=tmp / f"{name}_openvino_model", sample=sample)
         out["yololab openvino IR (f32)"] = Backend(xml, threads=threads)
         out["yololab openvino IR (bf16, not FP32)"] = Backend(xml, threads=threads, kind="openvino-bf16")
     except ImportError:
         print("openvino not installed: its rows are left out", file=sys.stderr)
-    ts = export_model(pt, "torchscript", IMGSZ, out=tmp / f"{name}.torchscript", sample=sample)
+    ts = export_model(pt, "torchscript", IMGSZ, dynamic=False, out=tmp / f"{name}.torchscript", sample=sample)
     out["yololab torchscript (frozen)"] = Backend(ts, threads=threads)
     if upstream is not None and upstream.is_file():
         out["upstream onnx + onnxruntime"] = Backend(upstream, threads=threads)

@@ -59,6 +59,7 @@ def exports(v5n, tmp_path_factory):
         if key not in made:
             suffix = {"onnx": ".onnx", "openvino": "_openvino_model", "torchscript": ".torchscript"}[fmt]
             kw.setdefault("check", False)  # the tests compare themselves, on four images
+            kw.setdefault("dynamic", False)  # fixed 1 x 3 x IMGSZ x IMGSZ unless a test says otherwise
             made[key] = export_model(v5n, fmt, imgsz=IMGSZ, out=root / f"m{len(made)}{suffix}", **kw)
         return made[key]
 

@@ -22,8 +22,10 @@ def models(yolov5n_pt, coco128_mini, tmp_path_factory) -> dict[str, Path]:
 
     tmp = tmp_path_factory.mktemp("ov_int8")
     return {
-        "fp32": export_model(yolov5n_pt, "openvino", imgsz=IMGSZ, out=tmp / "fp32_openvino_model", check=False),
-        "int8": export_model(yolov5n_pt, "openvino", imgsz=IMGSZ, int8=True, data=coco128_mini, calib_images=16,
+        "fp32": export_model(yolov5n_pt, "openvino", imgsz=IMGSZ, dynamic=False, out=tmp / "fp32_openvino_model",
+                             check=False),
+        "int8": export_model(yolov5n_pt, "openvino", imgsz=IMGSZ, dynamic=False, int8=True, data=coco128_mini,
+                             calib_images=16,
                              out=tmp / "int8_openvino_model", check=False),
     }
 

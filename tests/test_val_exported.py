@@ -35,7 +35,7 @@ def exports(yolov5n_pt, tmp_path_factory) -> dict[str, Path]:
     tmp = tmp_path_factory.mktemp("exports")
     return {
         "dynamic": export_model(yolov5n_pt, "onnx", imgsz=IMGSZ, dynamic=True, out=tmp / "dyn.onnx", check=False),
-        "static": export_model(yolov5n_pt, "onnx", imgsz=IMGSZ, out=tmp / "static.onnx", check=False),
+        "static": export_model(yolov5n_pt, "onnx", imgsz=IMGSZ, dynamic=False, out=tmp / "static.onnx", check=False),
     }
 
 
@@ -102,6 +102,22 @@ def test_val_cli_runs_an_onnx_export(exports, coco128_mini, pt_metrics, tmp_path
                  "--workers", "0", "--json", str(out)])
     assert code == 0, capsys.readouterr().err
     assert json.loads(out.read_text())["map50_95"] == pytest.approx(pt_metrics["rect"]["map50_95"], abs=0.002)
+
+
+def test_val_of_the_default_cli_export_equals_pt(yolov5n_pt, coco128_mini, pt_metrics, tmp_path, capsys) -> None:
+    """`yololab export` with no shape flags writes a dynamic file, so `yololab val` scores it with
+    the .pt's rect batches and gets the .pt's mAP (a --static file would get the square letterbox's)."""
+    from yololab.cli import main
+
+    onnx_path, out = tmp_path / "default.onnx", tmp_path / "m.json"
+    assert main(["export", "--weights", str(yolov5n_pt), "--imgsz", str(IMGSZ), "--out", str(onnx_path),
+                 "--no-check"]) == 0
+    code = main(["val", "--weights", str(onnx_path), "--data", str(coco128_mini), "--imgsz", str(IMGSZ),
+                 "--batch", "16", "--workers", "0", "--json", str(out)])
+    assert code == 0, capsys.readouterr().err
+    got = json.loads(out.read_text())
+    assert got["map50_95"] == pytest.approx(pt_metrics["rect"]["map50_95"], abs=0.002)
+    assert got["map50"] == pytest.approx(pt_metrics["rect"]["map50"], abs=0.002)
 
 
 def test_val_cli_backend_switch(exports, coco128_mini, pt_metrics, yolov5n_pt, tmp_path, capsys) -> None:

@@ -28,6 +28,29 @@ def cpu_name() -> str:
     return f"{name} ({os.cpu_count()} logical cores)"
 
 
+@lru_cache(maxsize=1)
+def cpu_flags() -> frozenset[str]:
+    """The CPU feature flags of /proc/cpuinfo (e.g. 'avx2', 'avx512_vnni'); empty where it has none.
+
+    What the kernel reports for the host: under user-mode emulation (QEMU) or a VM that masks CPUID
+    bits, the instructions a library actually dispatches on can differ (``quantize.u8s8_saturates``
+    probes ONNX Runtime itself)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("flags"):
+                return frozenset(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return frozenset()
+
+
+def has_vnni(flags: frozenset[str] | None = None) -> bool:
+    """Whether the CPU has an 8-bit dot-product instruction set (AVX512-VNNI, AVX-VNNI or AMX-INT8),
+    i.e. integer u8 x s8 kernels that do not saturate 16-bit intermediate sums."""
+    flags = cpu_flags() if flags is None else flags
+    return bool({"avx512_vnni", "avx_vnni", "amx_int8"} & flags)
+
+
 def cuda_name(index: int = 0) -> str:
     """The name of CUDA device ``index``, or 'no CUDA device'."""
     import torch

@@ -266,6 +266,12 @@ class OnnxRuntimeBackend(Backend):
         props = self.session.get_modelmeta().custom_metadata_map
         self.meta = md.loads(props.get(md.KEY)) or {
             "names": md.names_from_upstream(props.get("names")), "stride": int(props.get("stride", 32))}
+        if isinstance(self.meta.get("int8"), dict):
+            from yololab.deploy.quantize import saturation_warning
+
+            warning = saturation_warning(self.meta["int8"])
+            if warning:
+                LOG.warning("%s: %s", self.path.name, warning)
 
     def _run(self, images: np.ndarray) -> list[np.ndarray]:
         return self.session.run(self.output_names, {self.input_name: images})

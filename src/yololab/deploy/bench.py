@@ -29,7 +29,9 @@ def model_for_backend(weights: str | os.PathLike, backend: str, imgsz: int, batc
                       folder: str | os.PathLike, sample: str | os.PathLike | None = None,
                       stem: str = "model") -> Path:
     """The file ``backend`` runs: ``weights`` itself, or a fresh export of a .pt into ``folder``
-    (``<stem>.onnx``, ``<stem>_openvino_model``, ``<stem>.torchscript``), parity-checked on ``sample``."""
+    (``<stem>.onnx``, ``<stem>_openvino_model``, ``<stem>.torchscript``), parity-checked on ``sample``.
+    The export is static (``imgsz`` x ``imgsz``, ``batch``): latency is timed on the fixed-shape file
+    one deploys, as before exports became dynamic by default."""
     from yololab.deploy.export import FORMATS, export_model
 
     weights = Path(weights)
@@ -37,7 +39,7 @@ def model_for_backend(weights: str | os.PathLike, backend: str, imgsz: int, batc
         raise ValueError(f"unknown backend {backend!r}; expected one of {', '.join(KINDS)}")
     if backend_kind(weights) == "torch" and backend != "torch":
         fmt = EXPORT_FORMAT[backend]
-        return export_model(weights, fmt, imgsz=imgsz, batch=batch, sample=sample,
+        return export_model(weights, fmt, imgsz=imgsz, batch=batch, dynamic=False, sample=sample,
                             out=Path(folder) / f"{stem}{FORMATS[fmt]}")
     check_backend_fits(weights, backend)
     return weights

@@ -15,6 +15,7 @@ def _export(args: argparse.Namespace) -> int:
                         half=args.half, nms=args.nms, out=args.out, conf=args.conf, iou=args.iou,
                         max_det=args.max_det, opset=args.opset, check=not args.no_check, int8=args.int8,
                         data=args.data, calib_images=args.calib_images, calib_method=args.calib_method,
+                        int8_weights=args.int8_weights,
                         sample=args.sample)
     if args.int8 and not args.no_check:  # FP32 vs INT8 side by side: mAP on the val split, latency
         from yololab.deploy.int8_report import compare_int8
@@ -77,8 +78,15 @@ def add_deploy_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--weights", required=True, help="a yololab or upstream .pt")
     p.add_argument("--format", default="onnx", choices=["onnx", "openvino", "torchscript"])
     p.add_argument("--imgsz", type=int, default=640, help="square input size")
-    p.add_argument("--batch", type=int, default=1)
-    p.add_argument("--dynamic", action="store_true", help="free batch/height/width")
+    p.add_argument("--batch", type=int, default=1, help="the fixed batch of a --static export")
+    shape = p.add_mutually_exclusive_group()
+    shape.add_argument("--dynamic", dest="dynamic", action="store_true", default=True,
+                       help="free batch/height/width (the default): `yololab val` then scores the export "
+                            "with the .pt's rect batches and gets the .pt's mAP")
+    shape.add_argument("--static", dest="dynamic", action="store_false",
+                       help="fixed --batch x 3 x --imgsz input, for runtimes and benchmarks that want fixed "
+                            "shapes (faster on OpenVINO); `yololab val` scores it with square letterboxed "
+                            "batches, a little lower than the .pt's rect batches")
     p.add_argument("--half", action="store_true", help="FP16 weights and compute")
     p.add_argument("--nms", action="store_true", help="append ONNX NonMaxSuppression (onnx/openvino)")
     p.add_argument("--conf", type=float, default=0.25, help="in-graph NMS score threshold")
@@ -96,6 +104,10 @@ def add_deploy_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--calib-images", type=int, default=300, help="training images to calibrate on")
     p.add_argument("--calib-method", default="percentile", choices=["minmax", "percentile", "entropy"],
                    help="activation range estimation for --int8 --format onnx")
+    p.add_argument("--int8-weights", default="s8-7bit", choices=["s8-7bit", "s8", "u8"],
+                   help="weight scheme for --int8 --format onnx: s8-7bit (default: exact on every x86 "
+                        "CPU), s8 (full range: saturates in ONNX Runtime on CPUs without VNNI, e.g. "
+                        "AVX2-only), u8 (U8U8 kernels)")
     p.add_argument("--sample", default=None, metavar="IMAGE",
                    help="image for the parity check and the INT8 latency (default: a deterministic "
                         "synthetic picture)")

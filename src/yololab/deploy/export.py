@@ -132,15 +132,19 @@ def export_torchscript(wrapper: DecodedDetector, images: torch.Tensor, path: Pat
 
 
 def export_model(model_or_weights: Detector | str | os.PathLike, fmt: str = "onnx",
-                 imgsz: int | tuple[int, int] = 640, batch: int = 1, dynamic: bool = False,
+                 imgsz: int | tuple[int, int] = 640, batch: int = 1, dynamic: bool = True,
                  half: bool = False, nms: bool = False, out: str | os.PathLike | None = None, *,
                  conf: float = 0.25, iou: float = 0.45, max_det: int = 300, opset: int = OPSET,
                  check: bool = True, sample: str | os.PathLike | None = None, int8: bool = False,
                  data: str | os.PathLike | None = None, calib_images: int = 300,
-                 calib_method: str = "percentile") -> Path:
+                 calib_method: str = "percentile", int8_weights: str = "s8-7bit") -> Path:
     """Export the fused model with in-graph decoding; returns the written file (.onnx, .xml, .torchscript).
 
-    ``dynamic`` makes batch, height and width free (ONNX/OpenVINO; a trace is shape-generic anyway).
+    ``dynamic`` (the default) makes batch, height and width free (ONNX/OpenVINO; a trace is
+    shape-generic anyway), so ``validate`` scores the export with the .pt's rectangular batches and
+    gets the .pt's metrics. ``dynamic=False`` fixes the input to ``batch`` x 3 x ``imgsz`` (runtimes
+    and latency benchmarks that want fixed shapes; OpenVINO runs faster on them); ``validate``
+    then scores it with square letterboxed batches instead, a little lower than rect batches.
     ``half`` stores FP16 weights/compute (ONNX via onnxconverter-common with float32 input/output,
     OpenVINO FP16-compressed weights, TorchScript traced in half); the check then only reports. ``nms`` (ONNX/OpenVINO) appends ONNX NonMaxSuppression with ``conf``, ``iou`` and
     ``max_det`` baked in, adding a ``detections`` (K, 7) output after ``output0``.
@@ -173,7 +177,8 @@ def export_model(model_or_weights: Detector | str | os.PathLike, fmt: str = "onn
     if int8 and fmt == "openvino":
         path = export_openvino_int8(wrapper, images, out, meta, dynamic, opset, data, calib_images)
     elif int8:
-        path = export_onnx_int8(wrapper, images, out, meta, dynamic, opset, data, calib_images, calib_method)
+        path = export_onnx_int8(wrapper, images, out, meta, dynamic, opset, data, calib_images, calib_method,
+                                int8_weights)
     elif fmt == "onnx":
         path = export_onnx(wrapper, images, out, meta, dynamic, half, nms_cfg, opset)
     elif fmt == "openvino":
@@ -195,7 +200,7 @@ def export_model(model_or_weights: Detector | str | os.PathLike, fmt: str = "onn
 
 def export_onnx_int8(wrapper: DecodedDetector, images: torch.Tensor, out: Path, meta: dict[str, Any],
                      dynamic: bool, opset: int, data: str | os.PathLike | None, calib_images: int,
-                     method: str) -> Path:
+                     method: str, weights: str = "s8-7bit") -> Path:
     """FP32 ONNX (temporary) -> ONNX Runtime static INT8 (QDQ) at ``out``, calibrated at the
     export's size."""
     from yololab.deploy.quantize import quantize_onnx
@@ -203,7 +208,7 @@ def export_onnx_int8(wrapper: DecodedDetector, images: torch.Tensor, out: Path, 
     with tempfile.TemporaryDirectory() as tmp:
         fp32 = export_onnx(wrapper, images, Path(tmp) / "fp32.onnx", meta, dynamic, False, None, opset)
         return quantize_onnx(fp32, out, data, calib_images=calib_images, imgsz=tuple(images.shape[2:]),
-                             method=method)
+                             method=method, weights=weights)
 
 
 def export_openvino_int8(wrapper: DecodedDetector, images: torch.Tensor, out: Path, meta: dict[str, Any],

@@ -16,6 +16,15 @@ Choices (the README's INT8 section has the measurements behind them):
   Sigmoid, the grid/anchor Mul/Add/Pow, the final Concat, whose output mixes pixel coordinates and
   probabilities that no single 8-bit scale holds) and the three head convolutions themselves
   (their outputs are the box/objectness logits, which lost accuracy when quantized);
+- weights (``weights=``): ``s8-7bit`` by default, INT8 in [-64, 64] (ORT's ``reduce_range``) with
+  the stem convolution in float. ONNX Runtime's U8S8 kernels on x86 CPUs without VNNI (AVX2-only:
+  VPMADDUBSW) add pairs of u8 x s8 products in saturating 16 bits; 255 x 64 x 2 fits, 255 x 127 x 2
+  does not, so full-range weights (``s8``) are exact only on CPUs with VNNI/AMX and lose several mAP
+  points elsewhere. The saturation happens where the file runs, not where it was made, so the
+  default is the scheme exact everywhere: its cost on VNNI is within the 1-point budget, and the
+  stem (3 raw-pixel input channels) is where 7-bit weights cost most. ``u8`` (U8U8) is exact too
+  but less accurate and slower on VNNI. ``s8`` is for VNNI-only deployments; an ORT INT8 file with
+  it warns when loaded where U8S8 saturates (``saturation_warning``, probed by ``u8s8_saturates``);
 - everything else is quantized, SiLU included: leaving Sigmoid/Mul in float is a little more
   accurate but slower in ONNX Runtime (no fused integer SiLU, and a Dequantize/Quantize pair
   around every activation).
@@ -32,6 +41,7 @@ import os
 import tempfile
 import time
 from collections.abc import Sequence
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +52,48 @@ from yololab.deploy.calibration import LetterboxCalibrationReader, calibration_f
 
 LOG = logging.getLogger("yololab")
 CALIB_METHODS = ("minmax", "percentile", "entropy")
+# Weight schemes: s8-7bit = INT8 weights in [-64, 64] (ORT's reduce_range) with the stem conv in
+# float, s8 = full INT8 range, u8 = asymmetric UINT8 weights (ORT's U8U8 kernels).
+WEIGHT_SCHEMES = ("s8-7bit", "s8", "u8")
+WEIGHT_NOTES = {"s8-7bit": "7-bit INT8, exact on every x86 CPU",
+                "s8": "full-range INT8, exact only on CPUs with VNNI/AMX (or ARM)",
+                "u8": "UINT8 (U8U8 kernels), exact on every x86 CPU"}
+
+
+# ------------------------------------------------------------------------------ CPU check
+@lru_cache(maxsize=1)
+def u8s8_saturates() -> bool:
+    """Whether ONNX Runtime's U8S8 integer GEMM saturates on this CPU (x86 without VNNI: AVX2's
+    VPMADDUBSW adds pairs of u8 x s8 products in saturating 16 bits).
+
+    Probes ORT itself (a 255 x 127 MatMulInteger) rather than /proc/cpuinfo: ORT dispatches on
+    CPUID, which emulators and VMs can report differently from the host's flags."""
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    k = 64
+    weight = helper.make_tensor("b", TensorProto.INT8, [k, 1], np.full((k, 1), 127, np.int8).tobytes(), raw=True)
+    graph = helper.make_graph([helper.make_node("MatMulInteger", ["a", "b"], ["y"])], "probe",
+                              [helper.make_tensor_value_info("a", TensorProto.UINT8, [1, k])],
+                              [helper.make_tensor_value_info("y", TensorProto.INT32, [1, 1])], [weight])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    y = session.run(None, {"a": np.full((1, k), 255, np.uint8)})[0]
+    return int(y.item()) != 255 * 127 * k
+
+
+def saturation_warning(int8: dict[str, Any]) -> str | None:
+    """A warning when an ONNX Runtime INT8 export (its metadata's ``int8`` entry) computes wrong
+    convolutions on this CPU: full-range INT8 weights (``s8``; also exports made before the scheme
+    was recorded) on a CPU whose U8S8 kernels saturate. None when it is safe here."""
+    if int8.get("backend") != "onnxruntime" or int8.get("weights", "s8") != "s8" or not u8s8_saturates():
+        return None
+    return ("its INT8 weights use the full 8-bit range, and ONNX Runtime's U8S8 kernels saturate on "
+            "this CPU (x86 without VNNI, e.g. AVX2 only): its convolutions are wrong here and its mAP "
+            "several points lower; re-export with --int8-weights s8-7bit (the default) or u8")
 
 
 # ------------------------------------------------------------------------------ graph helpers
@@ -72,6 +124,12 @@ def head_conv_nodes(proto: Any) -> list[str]:
                    for i in node.input if i in producer and producer[i].op_type == "Conv"})
 
 
+def input_conv_nodes(proto: Any) -> list[str]:
+    """The convolutions that read the graph input (the stem: 3 input channels, raw pixels)."""
+    inputs = {i.name for i in proto.graph.input}
+    return [n.name for n in proto.graph.node if n.op_type == "Conv" and n.input and n.input[0] in inputs]
+
+
 def _name_nodes(proto: Any) -> None:
     """Give unnamed nodes a name (the quantizer's exclusion list works by node name)."""
     for i, node in enumerate(proto.graph.node):
@@ -100,7 +158,7 @@ def quantize_onnx(model: str | os.PathLike, out: str | os.PathLike, data: str | 
                   per_channel: bool = True, exclude_tail: bool = True, exclude: Sequence[str] = (),
                   activation_type: str = "uint8", preprocess: bool = True, seed: int = 0,
                   op_types: Sequence[str] | None = None, exclude_head: bool = True,
-                  extra_options: dict[str, Any] | None = None) -> Path:
+                  extra_options: dict[str, Any] | None = None, weights: str = "s8-7bit") -> Path:
     """Quantize an FP32 ONNX detector to INT8 (QDQ) with ONNX Runtime static quantization.
 
     Calibration images: ``images`` if given, else ``calib_images`` training images of ``data``.
@@ -113,6 +171,8 @@ def quantize_onnx(model: str | os.PathLike, out: str | os.PathLike, data: str | 
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
+    if weights not in WEIGHT_SCHEMES:
+        raise ValueError(f"unknown INT8 weight scheme {weights!r}; expected one of {', '.join(WEIGHT_SCHEMES)}")
     if method not in CALIB_METHODS:
         raise ValueError(f"unknown calibration method {method!r}; expected one of {', '.join(CALIB_METHODS)}")
     model, out = Path(model), Path(out)
@@ -145,9 +205,11 @@ def quantize_onnx(model: str | os.PathLike, out: str | os.PathLike, data: str | 
         skip = list(exclude) + (decode_tail_nodes(proto) if exclude_tail else [])
         if exclude_head:
             skip += head_conv_nodes(proto)
+        if weights == "s8-7bit":  # 7-bit weights cost most on the stem's few raw-pixel channels
+            skip += input_conv_nodes(proto)
         reader = LetterboxCalibrationReader(images, hw, stride, proto.graph.input[0].name)
         # Not CalibMaxIntermediateOutputs: ORT 1.32's MinMax calibrator drops the chunks it clears.
-        options = {"ActivationSymmetric": activation_type == "int8", "WeightSymmetric": True}
+        options = {"ActivationSymmetric": activation_type == "int8", "WeightSymmetric": weights != "u8"}
         if method == "percentile":
             options["CalibPercentile"] = 99.999
         # Calibrate in chunks (ORT merges the ranges/histograms): the histogram methods would
@@ -157,7 +219,8 @@ def quantize_onnx(model: str | os.PathLike, out: str | os.PathLike, data: str | 
         out.parent.mkdir(parents=True, exist_ok=True)
         quantize_static(str(src), str(out), reader, quant_format=QuantFormat.QDQ, per_channel=per_channel,
                         activation_type=QuantType.QUInt8 if activation_type == "uint8" else QuantType.QInt8,
-                        weight_type=QuantType.QInt8, nodes_to_exclude=skip,
+                        weight_type=QuantType.QUInt8 if weights == "u8" else QuantType.QInt8,
+                        reduce_range=weights == "s8-7bit", nodes_to_exclude=skip,
                         op_types_to_quantize=list(op_types) if op_types else None,
                         calibrate_method={"minmax": CalibrationMethod.MinMax,
                                           "percentile": CalibrationMethod.Percentile,
@@ -166,12 +229,16 @@ def quantize_onnx(model: str | os.PathLike, out: str | os.PathLike, data: str | 
     q = onnx.load(str(out))
     meta.update(int8={"backend": "onnxruntime", "format": "QDQ", "calibration": method,
                       "calib_images": len(images), "per_channel": per_channel,
-                      "activations": activation_type, "float_nodes": len(skip)})
+                      "activations": activation_type, "weights": weights, "float_nodes": len(skip)})
     props[md.KEY] = md.dumps(meta)
     del q.metadata_props[:]
     for key, value in props.items():
         q.metadata_props.add(key=key, value=value)
     onnx.save(q, str(out))
-    LOG.info("INT8 %s: %d calibration images at %dx%d (%s), %d float tail nodes, %.1f s",
-             out, len(images), *hw, method, len(skip), time.perf_counter() - started)
+    LOG.info("INT8 %s: %s weights (%s), %d calibration images at %dx%d (%s), %d float nodes, %.1f s",
+             out, weights, WEIGHT_NOTES[weights], len(images), *hw, method, len(skip),
+             time.perf_counter() - started)
+    warning = saturation_warning(meta["int8"])
+    if warning:
+        LOG.warning("%s: %s", out.name, warning)
     return out
