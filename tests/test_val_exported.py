@@ -11,8 +11,8 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import require_module
 import torch
+from conftest import require_module
 
 IMGSZ = 320
 N_VAL = 16
@@ -58,8 +58,8 @@ def test_dynamic_onnx_equals_pt(exports, records, pt_metrics) -> None:
     from yololab.deploy.model_adapter import ExportedModel
 
     model = ExportedModel(exports["dynamic"], threads=1)
-    assert model.input_hw is None and model.head.num_classes == 80 and model.stride == 32
-    metrics = _val(str(exports["dynamic"]), records)  # validate() takes an exported file's path too
+    assert model.input_hw is None and model.num_classes == 80 and model.stride == 32
+    metrics = _val(model, records)  # an export fits validate's ValModel protocol like a Detector
     ref = pt_metrics["rect"]
     assert ref["map50_95"] > 0.2  # a real model on real images
     assert metrics["map50_95"] == pytest.approx(ref["map50_95"], abs=0.002)
