@@ -113,3 +113,14 @@ def test_cli_flags_build_the_same_spec_as_yaml(tmp_path):
     config = write(tmp_path, {**BASE, "epochs": 50})
     args = build_parser().parse_args(["compare", "--config", str(config), "--epochs", "2", "--out", str(tmp_path)])
     assert spec_from_mapping(spec_values(args)).epochs == 2  # a flag overrides the YAML
+
+
+def test_init_column_names_a_whole_model_checkpoint():
+    from yololab.experiments.cells import init_label
+
+    spec = spec_from_mapping({**BASE, "backbones": ["native", {"name": "resnet50", "pretrained": "r50.pth"}],
+                              "train": {"weights": "ckpt/yolov5n.pt"}})
+    native, r50 = [c for c in expand_cells(spec)]
+    assert init_label(native) == "scratch" and init_label(r50) == "r50.pth"
+    assert init_label(native, spec.train["weights"]) == "yolov5n.pt"
+    assert init_label(r50, spec.train["weights"]) == "yolov5n.pt + backbone r50.pth"

@@ -165,10 +165,20 @@ def config_fingerprint(cfg: TrainConfig, spec: ExperimentSpec) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def describe_cell(cell: Cell) -> dict:
+def init_label(cell: Cell, weights: str | None = None) -> str:
+    """How a cell starts: the whole-model checkpoint (``train: {weights: ...}``) if any, then the backbone's
+    own initialisation ('scratch', 'pretrained' or a weights file) when that is not implied by it."""
+    backbone = cell.backbone.init_label()
+    if not weights:
+        return backbone
+    return Path(str(weights)).name + ("" if backbone == "scratch" else f" + backbone {backbone}")
+
+
+def describe_cell(cell: Cell, weights: str | None = None) -> dict:
+    """The cell's identity columns; ``weights`` is the spec's whole-model initial checkpoint, if any."""
     return {"cell_id": cell.cell_id, "model": cell.model, "backbone": cell.label,
             "backbone_name": cell.backbone_name, "native": cell.backbone.is_native, "seed": cell.seed,
-            "pretrained": cell.backbone.pretrained, "init": cell.backbone.init_label(),
+            "pretrained": cell.backbone.pretrained, "init": init_label(cell, weights),
             "freeze": cell.backbone.freeze, "backbone_lr_mult": float(cell.backbone.backbone_lr_mult),
             "reference": cell.reference}
 
@@ -253,7 +263,7 @@ def _run_locked(spec: ExperimentSpec, cell: Cell, paths: CellPaths, train_fn: Tr
         check_same_config(paths, fingerprint)
         paths.root.mkdir(parents=True, exist_ok=True)
         paths.cell_yaml.write_text(yaml.safe_dump(
-            {"cell": describe_cell(cell), "fingerprint": fingerprint,
+            {"cell": describe_cell(cell, spec.train.get("weights")), "fingerprint": fingerprint,
              "train_config": json.loads(json.dumps(dataclasses.asdict(cfg), default=str))}, sort_keys=False))
         if state == "interrupted" and finished_epochs(paths.last) >= cfg.epochs:
             LOG.info("%s: last.pt holds all %d epochs; evaluating without training", cell.cell_id, cfg.epochs)
@@ -274,7 +284,7 @@ def _run_locked(spec: ExperimentSpec, cell: Cell, paths: CellPaths, train_fn: Tr
         metrics["gt_sha256"] = save_scoring_gt(paths.root.parent.parent, split, gt)
         atomic_write_text(paths.detections(split), json.dumps(detections, separators=(",", ":")))
         metrics["analysis"] = analyze_cell(gt, detections, paths.analysis, cell.cell_id)
-        metrics.update(describe_cell(cell), fingerprint=fingerprint, checkpoint=spec.checkpoint,
+        metrics.update(describe_cell(cell, spec.train.get("weights")), fingerprint=fingerprint, checkpoint=spec.checkpoint,
                        selection_split="val" if spec.checkpoint == "best" else None,
                        detections_file=paths.detections(split).name, detections_sha256=json_sha256(detections))
         write_json_atomic(paths.metrics, metrics)  # the done marker: written last

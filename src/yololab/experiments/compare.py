@@ -115,7 +115,7 @@ def run_compare(spec: ExperimentSpec | str | Path | dict, out_dir: str | Path, e
             executors.run_ray(spec, todo, out, train_fn, spec.devices, on_result)
     if bench:
         run_benchmarks(spec, out, cells)
-    rows = collect_rows(out, cells)
+    rows = collect_rows(out, cells, spec.train.get("weights"))
     result = CompareResult(out, rows, outcomes)
     if report:
         from yololab.experiments.report import write_report

@@ -146,7 +146,7 @@ def caption_parts(spec: dict, rows: list[dict], data_name: str,
         parts.append((busy, esc(busy)))
     train = (f"Every row: {spec.get('epochs')} epochs at {spec.get('imgsz')} px, batch {spec.get('batch')}, the "
              f"same schedule, augmentation, evaluator and seeds ({', '.join(map(str, seeds))}); only the "
-             f"backbone entry differs (Init: scratch = random initialisation).")
+             f"backbone entry differs ({init_note(spec)}).")
     parts.append((train, esc(train)))
     memory = ("Train: wall time of the training run; Peak mem: peak resident memory of the cell's training process "
               "on CPU, torch's peak allocation on CUDA.")
@@ -196,6 +196,15 @@ def make_plots(out: Path, cell_rows: list[dict], mean_rows: list[dict]) -> list[
     if breakdown:
         figures.append(breakdown)
     return figures
+
+
+def init_note(spec: dict) -> str:
+    """What the Init column means for this spec (a whole-model checkpoint, or the backbone's own init)."""
+    weights = (spec.get("train") or {}).get("weights")
+    if weights:
+        return (f"Init: every cell starts from the whole-model checkpoint {Path(str(weights)).name}, "
+                f"then trains on this data")
+    return "Init: scratch = random initialisation"
 
 
 def write_report(out_dir: str | Path, rows: list[dict] | None = None) -> dict[str, Path]:

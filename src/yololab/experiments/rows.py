@@ -5,21 +5,23 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from yololab.experiments.cells import CellPaths, cell_dir, cell_state, describe_cell, read_json
+from yololab.experiments.cells import CellPaths, cell_dir, cell_state, describe_cell, init_label, read_json
 from yololab.experiments.spec import Cell, expand_cells, load_spec
 
 
-def collect_rows(out: Path, cells: list[Cell]) -> list[dict]:
-    """One flat row per cell from its files (metrics.json, bench.json, error.json)."""
+def collect_rows(out: Path, cells: list[Cell], weights: str | None = None) -> list[dict]:
+    """One flat row per cell from its files (metrics.json, bench.json, error.json); ``weights`` is the
+    spec's whole-model initial checkpoint (for the Init column)."""
     rows = []
     for cell in cells:
         paths = CellPaths(cell_dir(out, cell))
-        row: dict[str, Any] = {"row_type": "cell", **describe_cell(cell)}
+        row: dict[str, Any] = {"row_type": "cell", **describe_cell(cell, weights)}
         metrics = read_json(paths.metrics)
         if metrics is not None:
             row.update(metrics)
             row["status"] = "done"
             row["reference"] = cell.reference  # a report choice: the spec's, not the one when it was scored
+            row["init"] = init_label(cell, weights)
             bench_file = read_json(paths.bench) or {}
             bench = bench_file.get("results", {})
             if "loadavg_1min" in bench_file:
@@ -51,4 +53,4 @@ def load_rows(out_dir: str | Path) -> list[dict]:
     if not spec_path.is_file():
         raise FileNotFoundError(f"{spec_path} not found: is {out} a comparison folder?")
     spec = load_spec(spec_path)
-    return collect_rows(out.resolve(), expand_cells(spec))
+    return collect_rows(out.resolve(), expand_cells(spec), spec.train.get("weights"))
