@@ -222,3 +222,20 @@ def test_recall_threshold_count_is_searchsorted():
     rc = np.concatenate([rc, m.rec_thresholds, np.nextafter(m.rec_thresholds, 2), np.nextafter(m.rec_thresholds, -1),
                          [-1.0, 0.0, 1.0, 5.0]])
     np.testing.assert_array_equal(m._thresholds_reached(rc), np.searchsorted(m.rec_thresholds, rc, side="right"))
+
+
+def test_pair_matched_in_a_second_process_equals_one_after_the_other(real, monkeypatch):
+    """match_pair forks a process for the reference file on two cores: same matches as sequential."""
+    from yololab.eval import bootstrap as bs
+
+    gt, dt = real
+    ref = _jitter(dt, 0.2, seed=1)
+    sequential = bs.map_many([bs.ImageMatches.from_coco(gt, dt), bs.ImageMatches.from_coco(gt, ref)],
+                             bs.resample_weights(len(gt["images"]), 50, seed=4))
+    monkeypatch.setattr(bs, "PARALLEL_MIN_DETECTIONS", 0)
+    monkeypatch.setattr(bs.os, "cpu_count", lambda: 2)
+    pair = bs.match_pair(gt, dt, ref)
+    parallel = bs.map_many(list(pair), bs.resample_weights(len(gt["images"]), 50, seed=4))
+    for key in ("map50_95", "map50"):
+        assert np.array_equal(sequential[key], parallel[key])
+    assert bs._PENDING is None
