@@ -93,3 +93,28 @@ def test_validation_on_gpu_equals_cpu(cuda, coco128, yolov5n_pt) -> None:
     cpu, gpu = results["cpu"], results[str(cuda)]
     for key in ("map50_95", "map50", "map75"):
         assert abs(cpu[key] - gpu[key]) < 1e-3, (key, cpu[key], gpu[key])
+
+
+def test_torch_backend_on_gpu_equals_cpu(cuda, yolov5n_pt, coco128, monkeypatch) -> None:
+    """``--device 0`` for predict/bench/serve: the torch backend on the GPU gives the CPU's boxes within
+    1e-3 of the input size. TF32 (PyTorch's cuDNN default, 10 mantissa bits) is off here, so the test
+    compares FP32 with FP32."""
+    from yololab.deploy.images import decode_image_bytes
+    from yololab.deploy.pipeline import Predictor
+
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
+    monkeypatch.setattr(torch.backends.cuda.matmul, "allow_tf32", False)
+    images = [decode_image_bytes(p.read_bytes()) for p in sorted((coco128 / "images" / "val2017").glob("*.jpg"))[:4]]
+    cpu = Predictor(yolov5n_pt, 640, device="cpu")
+    gpu = Predictor(yolov5n_pt, 640, device="0")
+    assert gpu.backend.device == "cuda:0" and gpu.backend.info()["device"] == "cuda:0"
+    assert next(gpu.backend.model.parameters()).is_cuda
+    x, _ = cpu.preprocess(images)
+    raw_cpu, raw_gpu = cpu.infer(x), gpu.infer(x)
+    keep = raw_cpu[..., 4] > 0.1
+    assert keep.any()
+    assert abs(raw_gpu[..., :4][keep] - raw_cpu[..., :4][keep]).max() / 640 <= 1e-3
+    for a, b in zip(cpu(images), gpu(images)):
+        assert a.shape == b.shape and len(a) > 0
+        assert abs(b[:, :4] - a[:, :4]).max() / 640 <= 1e-3 and abs(b[:, 4] - a[:, 4]).max() <= 1e-3
+        assert (a[:, 5] == b[:, 5]).all()

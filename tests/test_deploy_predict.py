@@ -7,6 +7,7 @@ import json
 import cv2
 import numpy as np
 import pytest
+import torch
 
 from yololab.cli import main
 
@@ -96,5 +97,8 @@ def test_bench_json(yolov5n_pt, coco128_image, tmp_path):
     for key in ("preprocess_ms", "inference_ms", "postprocess_ms", "preprocess_p90_ms", "inference_p90_ms",
                 "postprocess_p90_ms", "fps"):
         assert np.isfinite(r[key]) and r[key] > 0, key
-    assert r["backend"] == "torch" and r["device"].startswith("CPU") and r["batch"] == 1
+    assert r["backend"] == "torch" and r["batch"] == 1
+    if not torch.cuda.is_available():  # --device auto: the CPU here (tests/test_deploy_device.py: the choice)
+        assert r["device"].startswith("CPU") and r["runtime_device"] == "cpu"
+    assert r["requested_device"] == "auto"
     assert r["image"] == str(coco128_image)

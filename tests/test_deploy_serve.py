@@ -6,6 +6,7 @@ import signal
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+import torch
 from conftest import require_module
 
 httpx = require_module("httpx", "to talk to the server")
@@ -21,7 +22,7 @@ LIMIT_MB = 1.0
 def server(yolov5n_pt, tmp_path_factory):
     log = tmp_path_factory.mktemp("serve") / "server.log"
     args = ["--weights", str(yolov5n_pt), "--imgsz", "320", "--threads", "1", "--max-wait-ms", "50",
-            "--max-upload-mb", str(LIMIT_MB)]
+            "--max-upload-mb", str(LIMIT_MB), "--device", "auto"]
     with serve_subprocess(args, log) as (url, proc):
         client = httpx.Client(base_url=url, timeout=60)
         yield client, proc, log
@@ -39,6 +40,9 @@ def test_health_info_docs(server):
     info = client.get("/info").json()
     assert info["model"]["num_classes"] == 80 and info["imgsz"] == [320, 320]
     assert info["max_upload_bytes"] == int(LIMIT_MB * 2**20)
+    # --device auto: CUDA device 0 where the server's torch sees one, else the CPU
+    assert info["config"]["device"] == "auto"
+    assert info["model"]["device"] == ("cuda:0" if torch.cuda.is_available() else "cpu")
     assert "/predict" in client.get("/openapi.json").json()["paths"]
     assert client.get("/docs").status_code == 200
 

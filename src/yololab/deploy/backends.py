@@ -3,6 +3,14 @@
 ``Backend(path)`` picks the implementation from the file suffix (``kind`` overrides it, e.g.
 ``kind="openvino"`` runs an ``.onnx`` file with OpenVINO). ``infer`` takes a float (B, 3, H, W)
 array in [0, 1] and returns the decoded (B, N, 5+nc) float32 array.
+
+``device`` is a ``--device`` string; ``Backend`` itself defaults to 'cpu' (the comparison's latency
+cells and ``yololab val`` of an export rely on that), the predict/bench/serve commands to 'auto'.
+PyTorch runs on CUDA; ONNX Runtime only through its CUDAExecutionProvider (the onnxruntime-gpu
+package); OpenVINO (whose GPU plugin is for Intel GPUs) and TorchScript (traced on the CPU) run on
+the CPU. When a backend cannot use the CUDA device asked for: 'auto' logs a one-line notice and runs
+on the CPU; an explicit GPU ('0', 'cuda:1') is a :class:`UserError`, so a forced choice is never
+silently ignored.
 """
 
 from __future__ import annotations
@@ -19,6 +27,8 @@ import numpy as np
 
 from yololab.deploy import metadata as md
 from yololab.deploy.kinds import BACKEND_KINDS
+from yololab.errors import UserError
+from yololab.hardware import cpu_name, cuda_name
 
 LOG = logging.getLogger("yololab")
 KINDS = BACKEND_KINDS
@@ -63,6 +73,27 @@ def torch_threads(threads: int | None) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
+def inference_device(device: str | None) -> str:
+    """'cpu' or 'cuda:N' for a ``--device`` string (see :func:`yololab.device.select_device`; None = 'auto').
+
+    Inference runs in one process on one device, so a list of GPUs ('0,1') is refused."""
+    from yololab.device import select_device
+
+    text = "auto" if device is None else str(device)
+    if len([d for d in text.split(",") if d.strip()]) > 1:
+        raise UserError(f"--device {device!r}: predict, bench and serve run on one device; pick one, e.g. "
+                        f"--device {text.split(',')[0].strip()}")
+    try:
+        return str(select_device(text))
+    except ValueError as err:
+        raise UserError(str(err)) from None
+
+
+def _forced(device: str | None) -> bool:
+    """Whether ``--device`` named a device (anything but 'auto'/None)."""
+    return device is not None and str(device).strip().lower() != "auto"
+
+
 def backend_kind(path: str | os.PathLike) -> str:
     """The backend a file runs on by default, from its suffix (an OpenVINO folder counts as .xml)."""
     path = Path(path)
@@ -85,7 +116,8 @@ class Backend:
         super().__init_subclass__(**kwargs)
         Backend._registry[cls.kind] = cls
 
-    def __new__(cls, path: str | os.PathLike, threads: int | None = None, kind: str | None = None):
+    def __new__(cls, path: str | os.PathLike, threads: int | None = None, kind: str | None = None,
+                device: str | None = "cpu"):
         impl = cls
         if cls is Backend:
             kind = kind or backend_kind(path)
@@ -96,7 +128,8 @@ class Backend:
             impl = cls._registry[kind]
         return super().__new__(impl)
 
-    def __init__(self, path: str | os.PathLike, threads: int | None = None, kind: str | None = None) -> None:
+    def __init__(self, path: str | os.PathLike, threads: int | None = None, kind: str | None = None,
+                 device: str | None = "cpu") -> None:
         self.path = Path(path)
         if not self.path.exists():
             raise FileNotFoundError(f"model file not found: {self.path}")
@@ -105,6 +138,7 @@ class Backend:
         self.input_dtype: type = np.float32
         self.static_batch: int | None = None
         self.static_hw: tuple[int, int] | None = None
+        self.device = "cpu"  # what runs the model: 'cpu' or 'cuda:N' (set by the subclass)
 
     # -- what callers use ---------------------------------------------------------------------
     @property
@@ -125,7 +159,14 @@ class Backend:
                 "num_classes": len(self.names), "stride": self.stride,
                 "imgsz": list(self.static_hw) if self.static_hw else None,
                 "batch": self.static_batch, "half": bool(self.meta.get("half")),
-                "nms_in_graph": self.meta.get("nms"), "threads": self.threads}
+                "nms_in_graph": self.meta.get("nms"), "threads": self.threads, "device": self.device,
+                "device_name": self.device_name()}
+
+    def device_name(self) -> str:
+        """The CPU's or the GPU's name, as timing and bench report it."""
+        if self.device == "cpu":
+            return cpu_name()
+        return cuda_name(int(self.device.partition(":")[2] or 0))
 
     def infer(self, images: np.ndarray) -> np.ndarray:
         """(B, 3, H, W) in [0, 1] -> float32 (B, N, 5+nc); splits/pads to a fixed export batch."""
@@ -159,6 +200,17 @@ class Backend:
                              f"re-export with dynamic=True")
 
     # -- implementation helpers ---------------------------------------------------------------
+    def _pick_device(self, device: str | None, cuda: bool, why: str = "") -> str:
+        """The device this backend runs on for ``--device`` ``device``: CUDA when asked and ``cuda``
+        (it can run there), else the CPU, with a notice ('auto') or a UserError (explicit GPU)."""
+        wanted = inference_device(device)
+        if wanted == "cpu" or cuda:
+            return wanted
+        if _forced(device):
+            raise UserError(f"--device {device!r}: backend {self.kind} {why}; use --device cpu (or auto)")
+        LOG.info("device: auto chose %s, but backend %s %s: running on the CPU", wanted, self.kind, why)
+        return "cpu"
+
     def _chunks(self, images: np.ndarray):
         self.check_input(images)
         step = self.static_batch or len(images)
@@ -188,19 +240,22 @@ class Backend:
 
 
 class TorchBackend(Backend):
-    """A .pt checkpoint (yololab or upstream) run eagerly, fused."""
+    """A .pt checkpoint (yololab or upstream) run eagerly, fused, FP32, on the CPU or a CUDA device
+    (inputs go there, outputs come back to the CPU)."""
 
     kind = "torch"
 
-    def __init__(self, path: str | os.PathLike, threads: int | None = None, kind: str | None = None) -> None:
+    def __init__(self, path: str | os.PathLike, threads: int | None = None, kind: str | None = None,
+                 device: str | None = "cpu") -> None:
         super().__init__(path, threads)
         import torch
 
         from yololab.deploy.graph import DecodedDetector
         from yololab.models.checkpoints import load_model
 
+        self.device = self._pick_device(device, cuda=True)
         model = load_model(self.path).fuse().channels_last().eval()
-        self.model = DecodedDetector(model).eval()
+        self.model = DecodedDetector(model).to(self.device).eval()
         self.meta = {"names": list(model.names) or [str(i) for i in range(model.spec.num_classes)],
                      "stride": model.stride, "spec": model.spec.to_dict(), "nms": None}
         self.threads = threads or torch.get_num_threads()
@@ -210,7 +265,7 @@ class TorchBackend(Backend):
         import torch
 
         with torch_threads(self._set_threads), torch.inference_mode():
-            return [self.model(torch.from_numpy(images)).numpy()]
+            return [self.model(torch.from_numpy(images).to(self.device)).cpu().numpy()]
 
 
 class TorchScriptBackend(Backend):
@@ -218,10 +273,12 @@ class TorchScriptBackend(Backend):
 
     kind = "torchscript"
 
-    def __init__(self, path: str | os.PathLike, threads: int | None = None, kind: str | None = None) -> None:
+    def __init__(self, path: str | os.PathLike, threads: int | None = None, kind: str | None = None,
+                 device: str | None = "cpu") -> None:
         super().__init__(path, threads)
         import torch
 
+        self.device = self._pick_device(device, cuda=False, why="runs on the CPU only (traced there)")
         extra = {"config.txt": ""}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)  # torch.jit is deprecated, still works
@@ -243,13 +300,19 @@ class TorchScriptBackend(Backend):
 
 
 class OnnxRuntimeBackend(Backend):
-    """An .onnx file on ONNX Runtime's CPU provider (any ONNX with a (B, N, 5+nc) first output)."""
+    """An .onnx file on ONNX Runtime (any ONNX with a (B, N, 5+nc) first output): its CPU provider,
+    or its CUDAExecutionProvider for a CUDA device when this onnxruntime has it (onnxruntime-gpu)."""
 
     kind = "onnxruntime"
 
-    def __init__(self, path: str | os.PathLike, threads: int | None = None, kind: str | None = None) -> None:
+    def __init__(self, path: str | os.PathLike, threads: int | None = None, kind: str | None = None,
+                 device: str | None = "cpu") -> None:
         super().__init__(path, threads)
         import onnxruntime as ort
+
+        cuda = "CUDAExecutionProvider" in ort.get_available_providers()
+        self.device = self._pick_device(device, cuda, why="has no CUDAExecutionProvider in this onnxruntime "
+                                                          "(install onnxruntime-gpu)")
 
         opts = ort.SessionOptions()
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -257,7 +320,17 @@ class OnnxRuntimeBackend(Backend):
         opts.inter_op_num_threads = 1
         if threads:
             opts.intra_op_num_threads = threads
-        self.session = ort.InferenceSession(str(self.path), opts, providers=["CPUExecutionProvider"])
+        providers: list[Any] = ["CPUExecutionProvider"]
+        if self.device != "cpu":
+            providers.insert(0, ("CUDAExecutionProvider", {"device_id": int(self.device.partition(":")[2])}))
+        self.session = ort.InferenceSession(str(self.path), opts, providers=providers)
+        if self.device != "cpu" and "CUDAExecutionProvider" not in self.session.get_providers():
+            # ONNX Runtime falls back to the CPU on its own when the CUDA libraries fail to load
+            if _forced(device):
+                raise UserError(f"--device {device!r}: ONNX Runtime could not start its CUDAExecutionProvider "
+                                f"(see its log above); use --device cpu (or auto)")
+            LOG.info("device: ONNX Runtime could not start its CUDAExecutionProvider: running on the CPU")
+            self.device = "cpu"
         inp = self.session.get_inputs()[0]
         self.input_name = inp.name
         self.input_dtype = np.float16 if inp.type == "tensor(float16)" else np.float32
@@ -287,9 +360,13 @@ class OpenVinoBackend(Backend):
     kind = "openvino"
     precision = "f32"
 
-    def __init__(self, path: str | os.PathLike, threads: int | None = None, kind: str | None = None) -> None:
+    def __init__(self, path: str | os.PathLike, threads: int | None = None, kind: str | None = None,
+                 device: str | None = "cpu") -> None:
         super().__init__(path, threads)
         import openvino as ov
+
+        self.device = self._pick_device(device, cuda=False, why="runs on the CPU only (OpenVINO's GPU "
+                                                                "plugin is for Intel GPUs)")
 
         if self.path.is_dir():
             self.path = min(self.path.glob("*.xml"))
@@ -337,6 +414,7 @@ class OpenVinoBf16Backend(OpenVinoBackend):
         return {**super().info(), "precision": self.precision}
 
 
-def load_backend(path: str | os.PathLike, threads: int | None = None, kind: str | None = None) -> Backend:
-    """Same as ``Backend(path, threads, kind)``."""
-    return Backend(path, threads=threads, kind=kind)
+def load_backend(path: str | os.PathLike, threads: int | None = None, kind: str | None = None,
+                 device: str | None = "cpu") -> Backend:
+    """Same as ``Backend(path, threads, kind, device)``."""
+    return Backend(path, threads=threads, kind=kind, device=device)

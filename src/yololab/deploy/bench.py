@@ -18,11 +18,14 @@ from yololab.deploy import timing
 from yololab.deploy.backends import EXPORT_FORMAT, KINDS, Backend, backend_kind, check_backend_fits
 from yololab.deploy.pipeline import Predictor
 from yololab.deploy.samples import sample_batch, sample_image, sample_name
-from yololab.hardware import cpu_name
+from yololab.hardware import cpu_name, cuda_name
 
 
-def device_string(threads: int | None) -> str:
-    return f"CPU: {cpu_name()}, threads={threads or 'default'}"
+def device_string(threads: int | None, device: str = "cpu") -> str:
+    """What ran the model: 'CPU: <name>, threads=N', or 'CUDA: <name> (cuda:N)'."""
+    if device == "cpu":
+        return f"CPU: {cpu_name()}, threads={threads or 'default'}"
+    return f"CUDA: {cuda_name(int(device.partition(':')[2] or 0))} ({device})"
 
 
 def model_for_backend(weights: str | os.PathLike, backend: str, imgsz: int, batch: int,
@@ -58,9 +61,10 @@ def model_latency(weights: str | os.PathLike, backend: str, imgsz: int, folder: 
 
 def run_bench(weights: str | os.PathLike, backend: str = "torch", imgsz: int = 640, batch: int = 1,
               threads: int | None = None, runs: int = 50, warmup: int = 10,
-              image: str | os.PathLike | None = None) -> dict[str, Any]:
+              image: str | os.PathLike | None = None, device: str | None = "auto") -> dict[str, Any]:
     """Median and p90 (ms) of preprocess, model and postprocess, and end-to-end fps, on ``image``
-    (default: the synthetic sample image)."""
+    (default: the synthetic sample image). ``device``: a ``--device`` string; the JSON's
+    ``runtime_device`` is what ran the model ('cpu', 'cuda:0'), ``device`` describes it."""
     if backend not in KINDS:
         raise ValueError(f"unknown backend {backend!r}; expected one of {', '.join(KINDS)}")
     if runs < 1 or batch < 1:
@@ -68,7 +72,8 @@ def run_bench(weights: str | os.PathLike, backend: str = "torch", imgsz: int = 6
     images = [sample_image(image)] * batch
     with tempfile.TemporaryDirectory() as tmp:
         model_path = model_for_backend(weights, backend, imgsz, batch, tmp, image)
-        predictor = Predictor(model_path, imgsz, conf=0.25, iou=0.45, threads=threads, backend=backend)
+        predictor = Predictor(model_path, imgsz, conf=0.25, iou=0.45, threads=threads, backend=backend,
+                              device=device)
         x, infos = predictor.preprocess(images)
         raw = predictor.infer(x)
         pre = timing.summarize(timing.time_calls(lambda: predictor.preprocess(images), runs, warmup))
@@ -81,7 +86,8 @@ def run_bench(weights: str | os.PathLike, backend: str = "torch", imgsz: int = 6
     return {
         "weights": str(weights), "backend": backend, "imgsz": imgsz, "batch": batch,
         "threads": info["threads"], "runs": runs, "warmup": warmup, "image": sample_name(image),
-        "device": device_string(threads),
+        "device": device_string(threads, info["device"]), "runtime_device": info["device"],
+        "requested_device": "auto" if device is None else str(device),
         "preprocess_ms": pre["median_ms"], "inference_ms": model["median_ms"],
         "postprocess_ms": post["median_ms"],
         "preprocess_p90_ms": pre["p90_ms"], "inference_p90_ms": model["p90_ms"],

@@ -31,7 +31,8 @@ def _predict(args: argparse.Namespace) -> int:
     summary = predict(args.weights, args.source, imgsz=args.imgsz, conf=args.conf, iou=args.iou,
                       max_det=args.max_det, batch=args.batch, out=args.out, save_txt=args.save_txt,
                       save_conf=args.save_conf, save_images=not args.no_images, threads=args.threads,
-                      backend=args.backend, coco_json=args.coco_json, image_dir=args.image_dir)
+                      backend=args.backend, coco_json=args.coco_json, image_dir=args.image_dir,
+                      device=args.device)
     print(json.dumps(summary.to_dict(), indent=2))
     return 0
 
@@ -40,7 +41,7 @@ def _bench(args: argparse.Namespace) -> int:
     from yololab.deploy.bench import format_bench, run_bench, write_json
 
     result = run_bench(args.weights, args.backend, imgsz=args.imgsz, batch=args.batch, threads=args.threads,
-                       runs=args.runs, warmup=args.warmup, image=args.sample)
+                       runs=args.runs, warmup=args.warmup, image=args.sample, device=args.device)
     print(format_bench(result))
     if args.json:
         write_json(result, args.json)
@@ -52,7 +53,8 @@ def _serve(args: argparse.Namespace) -> int:
 
     config = ServeConfig(args.weights, imgsz=args.imgsz, conf=args.conf, iou=args.iou, max_det=args.max_det,
                          threads=args.threads, backend=args.backend, max_batch=args.max_batch,
-                         max_wait_ms=args.max_wait_ms, max_upload_mb=args.max_upload_mb)
+                         max_wait_ms=args.max_wait_ms, max_upload_mb=args.max_upload_mb,
+                         device=args.device)
     serve(config, host=args.host, port=args.port)
     return 0
 
@@ -62,6 +64,10 @@ def _common(p: argparse.ArgumentParser, imgsz: int | None) -> None:
     p.add_argument("--imgsz", type=int, default=imgsz,
                    help="square input size" + ("" if imgsz else " (default: the export's, else 640)"))
     p.add_argument("--threads", type=int, default=None, help="inference threads (default: backend's)")
+    p.add_argument("--device", default="auto",
+                   help="auto (default: CUDA GPU 0 if available, else CPU), cpu, or one GPU index like 0. "
+                        "torch runs on the GPU; onnxruntime only with onnxruntime-gpu; openvino and "
+                        "torchscript on the CPU (auto falls back, saying so; an explicit GPU is an error)")
 
 
 def _thresholds(p: argparse.ArgumentParser) -> None:
@@ -126,7 +132,7 @@ def add_deploy_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--image-dir", default=None, help="its image folder (default: --source)")
     p.set_defaults(func=_predict)
 
-    p = sub.add_parser("bench", help="CPU latency of preprocess, model and NMS, and throughput")
+    p = sub.add_parser("bench", help="latency of preprocess, model and NMS, and throughput (CPU or GPU)")
     _common(p, 640)
     p.add_argument("--backend", default="torch", choices=list(KINDS),
                    help="openvino-bf16: OpenVINO with bfloat16 inference (fast on CPUs with AMX)")

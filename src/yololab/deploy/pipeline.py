@@ -22,8 +22,11 @@ class Predictor:
 
     def __init__(self, weights: str | os.PathLike, imgsz: int | None = None, conf: float = 0.25,
                  iou: float = 0.45, max_det: int = 300, threads: int | None = None,
-                 backend: str | None = None, agnostic: bool = False) -> None:
-        self.backend = Backend(weights, threads=threads, kind=backend)
+                 backend: str | None = None, agnostic: bool = False, device: str | None = "cpu") -> None:
+        """``device``: a ``--device`` string (see :mod:`yololab.deploy.backends`); the chosen one is logged."""
+        self.backend = Backend(weights, threads=threads, kind=backend, device=device)
+        LOG.info("device: %s (%s, %s backend)", self.backend.device, self.backend.device_name(),
+                 self.backend.kind)
         self.imgsz = self._resolve_imgsz(imgsz)
         self.conf, self.iou, self.max_det, self.agnostic = conf, iou, max_det, agnostic
         baked = self.backend.meta.get("nms")

@@ -140,13 +140,14 @@ def predict(weights: str | os.PathLike, source: str, imgsz: int | None = None, c
             save_txt: bool = False, save_conf: bool = False, save_images: bool = True,
             threads: int | None = None, backend: str | None = None, progress: bool = True,
             coco_json: str | os.PathLike | None = None, image_dir: str | os.PathLike | None = None,
-            ) -> PredictSummary:
+            device: str | None = "auto") -> PredictSummary:
     """Run ``weights`` (.pt, .onnx, .xml, .torchscript) on ``source``; returns what was written.
 
-    ``coco_json`` (images in ``image_dir``, default ``source``): write its image and category ids."""
+    ``coco_json`` (images in ``image_dir``, default ``source``): write its image and category ids.
+    ``device``: 'auto' (CUDA device 0 if available, else the CPU), 'cpu' or a GPU index."""
     if batch < 1:
         raise ValueError(f"--batch must be >= 1, got {batch}")
-    predictor = Predictor(weights, imgsz, conf, iou, max_det, threads=threads, backend=backend)
+    predictor = Predictor(weights, imgsz, conf, iou, max_det, threads=threads, backend=backend, device=device)
     files = resolve_source(str(source))
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -39,6 +39,7 @@ class ServeConfig:
     max_batch: int = 8
     max_wait_ms: float = 5.0
     max_upload_mb: float = 20.0
+    device: str = "auto"  # a --device string; /info's model.device says what runs the model
 
     @property
     def max_upload_bytes(self) -> int:
@@ -60,13 +61,15 @@ def create_app(config: ServeConfig, predictor: Predictor | None = None) -> FastA
     from yololab.version import __version__
 
     predictor = predictor or Predictor(config.weights, config.imgsz, config.conf, config.iou,
-                                       config.max_det, threads=config.threads, backend=config.backend)
+                                       config.max_det, threads=config.threads, backend=config.backend,
+                                       device=config.device)
     batcher = MicroBatcher(predictor, config.max_batch, config.max_wait_ms)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await batcher.start()
-        LOG.info("serving %s (%s, %dx%d)", config.weights, predictor.backend.kind, *predictor.imgsz)
+        LOG.info("serving %s (%s on %s, %dx%d)", config.weights, predictor.backend.kind,
+                 predictor.backend.device, *predictor.imgsz)
         try:
             yield
         finally:

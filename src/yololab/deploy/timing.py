@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from yololab.hardware import cpu_name
 
 if TYPE_CHECKING:
     from yololab.deploy.backends import Backend
@@ -57,10 +56,10 @@ def summarize(ms: np.ndarray | list[float]) -> dict[str, float | int]:
 
 def time_backend(backend: Backend, images: np.ndarray, runs: int, warmup: int) -> dict[str, Any]:
     """Model latency of ``backend.infer(images)``: ``summarize``'s figures plus the backend kind,
-    its threads and the CPU it ran on."""
+    its threads and the device it ran on (the CPU's or the GPU's name)."""
     result = summarize(time_calls(lambda: backend.infer(images), runs, warmup))
     return {**result, "warmup": warmup, "backend": backend.kind, "threads": backend.threads,
-            "batch": int(images.shape[0]), "device": cpu_name()}
+            "batch": int(images.shape[0]), "device": backend.device_name()}
 
 
 def time_interleaved(calls: Mapping[str, Callable[[], Any]], runs: int, warmup: int, block: int = 5,
