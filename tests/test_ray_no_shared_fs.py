@@ -5,7 +5,8 @@ has no CPUs, so every cell runs on the worker node. One machine cannot hide the 
 the worker, so the test checks what a node-local run leaves as evidence instead: the cell's recorded
 output folder lies under the worker's work root, the driver's cell lock names the driver's pid (a
 cell run in the driver's folder would have locked it from the worker), and the work roots are empty
-afterwards. A second run proves that an interrupted cell's last.pt travels to the node.
+afterwards. A second run proves that an interrupted cell's last.pt travels to the node, and that a file
+the node removed (a stale error.json) is removed from the driver's folder too.
 """
 
 from __future__ import annotations
@@ -85,10 +86,12 @@ def test_cells_run_node_local_and_come_back(tiny_data, tmp_path, cluster):
     torch.save({**ckpt, "epoch": 0}, done.last)
     for path in (done.metrics, done.train_json, done.detections("val"), done.best):
         path.unlink()
+    done.error.write_text('{"error": "an earlier attempt"}')  # removed on the node by the success: here too
     again = run_compare(spec, out, executor="ray", devices="cpu,cpu", train_fn=DRY_RUN, bench=False, report=False)
     assert [r["status"] for r in again.rows] == ["done", "failed"]
     assert read_json(done.train_json)["recovered_from_last"] is True  # the node evaluated the shipped last.pt
     assert read_json(done.metrics)["gt_sha256"] == metrics["gt_sha256"]
+    assert not done.error.exists()
 
 
 def test_node_without_the_data_fails_the_cell_clearly(tmp_path):

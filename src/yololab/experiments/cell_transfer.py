@@ -9,6 +9,7 @@ clear error rather than an out-of-memory node.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 
 from yololab.atomic import atomic_write
@@ -49,10 +50,10 @@ def unpack_folder(files: Files, root: Path) -> None:
         atomic_write(target, lambda handle, data=files[rel]: handle.write(data))
 
 
-def write_back(cell_root: Path, files: Files, sent: Files) -> None:
+def write_back(cell_root: Path, files: Files, sent: Collection[str]) -> None:
     """Replace the driver's cell folder contents with what the node returned: files the node removed
     (e.g. error.json after a success) are removed here, and metrics.json is written last."""
-    for rel in sent.keys() - files.keys():
+    for rel in set(sent) - files.keys():
         _inside(cell_root, rel).unlink(missing_ok=True)
     unpack_folder(files, cell_root)
 

@@ -89,7 +89,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0 if not result.failed else 1
 
 
-COMPARE_ORDER = ["config", *_SPEC_FLAGS, "out", "executor", "ray_shared_fs", "devices", "dry_run", "report_only", "retime"]
+COMPARE_ORDER = ["config", *_SPEC_FLAGS, "out", "executor", "ray_shared_fs", "devices", "dry_run", "report_only",
+                 "retime"]
 DEMO_ORDER = ["out", "quick", "executor", "devices"]
 
 

@@ -1,4 +1,5 @@
-"""Where cells run: in this process, in a local process pool (one cell per device), or on Ray.
+"""Where cells run: in this process, in a local process pool (one cell per device), or on Ray (each cell in
+a node-local folder, its files sent back to the driver: see ``ray_node``; or, on a shared filesystem, in place).
 
 Each executor calls ``run_cell`` (which never raises for a failing cell) and reports every
 outcome through ``on_result`` as it arrives. A worker that dies (killed, out of memory) is
@@ -192,11 +193,11 @@ def _submit_node_local(task, spec: ExperimentSpec, cells: Sequence[Cell], out_di
     refs = {}
     for cell in cells:
         local = NodeLocalCell(cell, out_dir)
-        refused = local.prepare()
-        if refused is not None:
-            on_result(cell, refused)
+        shipped = local.prepare()
+        if isinstance(shipped, dict):  # refused: locked by another process, or too large
+            on_result(cell, shipped)
             continue
-        refs[task.remote(spec, cell, local.sent, local.scoring, train_fn, device, threads)] = (cell, local)
+        refs[task.remote(spec, cell, *shipped, train_fn, device, threads)] = (cell, local)
     return refs
 
 

@@ -66,16 +66,16 @@ class NodeLocalCell:
 
     cell: Cell
     out_dir: Path
-    sent: Files = field(default_factory=dict)
-    scoring: Files = field(default_factory=dict)
+    sent: frozenset[str] = frozenset()  # names only: the bytes live in Ray's object store once submitted
     _stack: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
 
     @property
     def paths(self) -> CellPaths:
         return CellPaths(cell_dir(self.out_dir, self.cell))
 
-    def prepare(self) -> dict | None:
-        """Lock the driver's cell folder and pack what the node needs; a failed outcome if that is impossible."""
+    def prepare(self) -> tuple[Files, Files] | dict:
+        """Lock the driver's cell folder and pack what the node needs (its cell files, the scoring files);
+        a failed outcome if that is impossible."""
         self.paths.root.mkdir(parents=True, exist_ok=True)
         owner = self._stack.enter_context(cell_lock(self.paths))
         if owner is not None:
@@ -83,12 +83,12 @@ class NodeLocalCell:
             return _failed(self.cell, f"cell {self.cell.cell_id} is being run by another process (pid {owner}); "
                                       f"not started twice", time.perf_counter())
         try:
-            self.sent = pack_folder(self.paths.root)
-            self.scoring = pack_folder(self.out_dir / "scoring")
+            files, scoring = pack_folder(self.paths.root), pack_folder(self.out_dir / "scoring")
         except TransferTooLarge as err:
             self.release()
             return _failed(self.cell, str(err), time.perf_counter())
-        return None
+        self.sent = frozenset(files)
+        return files, scoring
 
     def finish(self, result: NodeResult) -> dict:
         """Write what the node returned into the driver's folder; release the lock; the cell's outcome."""
@@ -105,4 +105,3 @@ class NodeLocalCell:
 
     def release(self) -> None:
         self._stack.close()
-        self.sent, self.scoring = {}, {}
