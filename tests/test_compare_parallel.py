@@ -43,12 +43,13 @@ def test_process_pool_with_two_cpu_workers(tiny_data, tmp_path):
     assert trained["pid"] != os.getpid()  # the cell ran in a pool worker
 
 
-def test_ray_executor(tiny_data, tmp_path):
+@pytest.mark.parametrize("shared_fs", [False, True], ids=["node-local", "shared-fs"])
+def test_ray_executor(tiny_data, tmp_path, shared_fs):
     ray = require_module("ray", "the optional Ray executor")
     spec = tiny_spec(tiny_data, backbones=("native", "timm:nope"))
     try:
         result = run_compare(spec, tmp_path, executor="ray", devices="cpu,cpu", train_fn=DRY_RUN, bench=False,
-                             report=False)
+                             report=False, ray_shared_fs=shared_fs)
     finally:
         if ray.is_initialized():
             ray.shutdown()

@@ -70,11 +70,12 @@ def check_devices(devices: list[str]) -> None:
 def run_compare(spec: ExperimentSpec | str | Path | dict, out_dir: str | Path, executor: str = "local",
                 devices: str | list[str] | None = None, train_fn: TrainFn | str | None = None,
                 command: str | None = None, bench: bool = True, report: bool = True,
-                progress: bool = True) -> CompareResult:
+                progress: bool = True, ray_shared_fs: bool = False) -> CompareResult:
     """Run (or continue) the comparison in ``out_dir`` and write its report.
 
     ``executor``: 'local' (one cell after another here), 'process' (a process pool, one worker per
-    entry of ``devices``: '0,1,2,3' for GPUs, 'cpu,cpu' for two CPU workers), or 'ray'.
+    entry of ``devices``: '0,1,2,3' for GPUs, 'cpu,cpu' for two CPU workers), or 'ray' (cells in
+    node-local folders, their files sent back here; ``ray_shared_fs``: every node writes ``out_dir`` directly).
     ``train_fn``: the trainer (a callable or 'module:function'; default yololab.train.trainer:train).
     Re-running skips cells with metrics.json and resumes those with weights/last.pt.
     """
@@ -112,7 +113,7 @@ def run_compare(spec: ExperimentSpec | str | Path | dict, out_dir: str | Path, e
         elif executor == "process":
             executors.run_process_pool(spec, todo, out, train_fn, spec.devices, on_result, progress)
         else:
-            executors.run_ray(spec, todo, out, train_fn, spec.devices, on_result)
+            executors.run_ray(spec, todo, out, train_fn, spec.devices, on_result, shared_fs=ray_shared_fs)
     if bench:
         run_benchmarks(spec, out, cells)
     rows = collect_rows(out, cells, spec.train.get("weights"))

@@ -1,4 +1,5 @@
-"""Where cells run: in this process, in a local process pool (one cell per device), or on Ray.
+"""Where cells run: in this process, in a local process pool (one cell per device), or on Ray (each cell in
+a node-local folder, its files sent back to the driver: see ``ray_node``; or, on a shared filesystem, in place).
 
 Each executor calls ``run_cell`` (which never raises for a failing cell) and reports every
 outcome through ``on_result`` as it arrives. A worker that dies (killed, out of memory) is
@@ -15,7 +16,9 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
+from yololab.experiments.cell_transfer import Files
 from yololab.experiments.cells import TrainFn, run_cell
+from yololab.experiments.ray_node import NodeLocalCell, NodeResult, run_on_node
 from yololab.experiments.spec import Cell, ExperimentSpec
 
 LOG = logging.getLogger("yololab")
@@ -122,20 +125,40 @@ def _run_pool(ctx, spec: ExperimentSpec, cells: Sequence[Cell], out_dir: Path, t
             on_result(cell, outcome)
 
 
-def _ray_run(spec: ExperimentSpec, cell: Cell, out_dir: Path, train_fn: TrainFn | str | None,
-             device: str, threads: int) -> dict:
+def _limit_threads(device: str, threads: int) -> None:
     if device == "cpu":
         import torch
 
         torch.set_num_threads(threads)
+
+
+def _ray_run(spec: ExperimentSpec, cell: Cell, out_dir: Path, train_fn: TrainFn | str | None,
+             device: str, threads: int) -> dict:
+    _limit_threads(device, threads)
     return run_cell(spec, cell, out_dir, train_fn, device, progress=False)
 
 
+def _ray_run_node_local(spec: ExperimentSpec, cell: Cell, cell_files: Files, scoring_files: Files,
+                        train_fn: TrainFn | str | None, device: str, threads: int) -> NodeResult:
+    import ray
+
+    _limit_threads(device, threads)
+    outcome, files, scoring = run_on_node(spec, cell, cell_files, scoring_files, train_fn, device)
+    return {**outcome, "node": ray.get_runtime_context().get_node_id()}, files, scoring
+
+
 def run_ray(spec: ExperimentSpec, cells: Sequence[Cell], out_dir: Path, train_fn: TrainFn | str | None,
-            devices: Sequence[str], on_result: OnResult) -> None:
+            devices: Sequence[str], on_result: OnResult, shared_fs: bool = False) -> None:
     """Ray tasks, one GPU each (Ray sets CUDA_VISIBLE_DEVICES, so the cell sees device '0'), or
     ``cpu_count / len(devices)`` CPUs each on CPU. Uses a running cluster (RAY_ADDRESS) or starts a
-    local one sized to this machine, shut down afterwards."""
+    local one sized to this machine, shut down afterwards.
+
+    Default: no shared filesystem is assumed. A cell runs in a node-local folder (``$YOLOLAB_WORK_DIR``
+    on that node, else its temp folder) and its files travel back through Ray's object store; the driver
+    writes them into ``out_dir``, metrics.json last (see ``ray_node``). The data set must be at the
+    driver's path on every node. ``shared_fs=True`` (``--ray-shared-fs``): every node sees ``out_dir``
+    at the same path and cells write there directly (no copying of weights).
+    """
     try:
         import ray
     except ImportError as err:
@@ -150,19 +173,47 @@ def run_ray(spec: ExperimentSpec, cells: Sequence[Cell], out_dir: Path, train_fn
     try:
         gpu = any(d != "cpu" for d in devices)
         threads = cpu_threads_per_worker(devices)
-        task = ray.remote(num_gpus=1 if gpu else 0, num_cpus=1 if gpu else threads, max_retries=0)(_ray_run)
-        refs = {task.remote(spec, cell, Path(out_dir), train_fn, "0" if gpu else "cpu", threads): cell
-                for cell in cells}
-        pending = list(refs)
-        while pending:
-            done, pending = ray.wait(pending, num_returns=1)
-            cell = refs[done[0]]
-            try:
-                outcome = ray.get(done[0])
-            except Exception as err:  # noqa: BLE001 - worker crash or unpicklable input
-                outcome = {"cell_id": cell.cell_id, "status": "failed", "seconds": 0.0,
-                           "error": f"ray task failed: {type(err).__name__}: {err}"}
-            on_result(cell, outcome)
+        device = "0" if gpu else "cpu"
+        options = {"num_gpus": 1 if gpu else 0, "num_cpus": 1 if gpu else threads, "max_retries": 0}
+        if shared_fs:
+            task = ray.remote(**options)(_ray_run)
+            refs = {task.remote(spec, cell, Path(out_dir), train_fn, device, threads): (cell, None) for cell in cells}
+        else:
+            refs = _submit_node_local(ray.remote(**options)(_ray_run_node_local), spec, cells, Path(out_dir),
+                                      train_fn, device, threads, on_result)
+        _collect(ray, refs, on_result)
     finally:
         if started:
             ray.shutdown()
+
+
+def _submit_node_local(task, spec: ExperimentSpec, cells: Sequence[Cell], out_dir: Path,
+                       train_fn: TrainFn | str | None, device: str, threads: int,
+                       on_result: OnResult) -> dict:
+    refs = {}
+    for cell in cells:
+        local = NodeLocalCell(cell, out_dir)
+        shipped = local.prepare()
+        if isinstance(shipped, dict):  # refused: locked by another process, or too large
+            on_result(cell, shipped)
+            continue
+        refs[task.remote(spec, cell, *shipped, train_fn, device, threads)] = (cell, local)
+    return refs
+
+
+def _collect(ray, refs: dict, on_result: OnResult) -> None:
+    """Report each task's outcome as it finishes (a node-local cell's files written back first)."""
+    pending = list(refs)
+    while pending:
+        done, pending = ray.wait(pending, num_returns=1)
+        cell, local = refs[done[0]]
+        try:
+            result = ray.get(done[0])
+        except Exception as err:  # noqa: BLE001 - worker crash or unpicklable input
+            if local is not None:
+                local.release()
+            outcome = {"cell_id": cell.cell_id, "status": "failed", "seconds": 0.0,
+                       "error": f"ray task failed: {type(err).__name__}: {err}"}
+        else:
+            outcome = result if local is None else local.finish(result)
+        on_result(cell, outcome)

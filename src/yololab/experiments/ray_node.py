@@ -1,0 +1,107 @@
+"""Ray cells without a shared filesystem: each runs in a node-local folder and sends its files back.
+
+Node side (``run_on_node``): the cell runs in a fresh folder under the node's work root --
+``$YOLOLAB_WORK_DIR`` when set on that node (its raylet's environment), else the node's temp folder --
+seeded with the files the driver shipped (an interrupted cell's last.pt, so it resumes wherever it
+lands, and the scoring ground truth, so its consistency check still holds); the folder is packed
+into bytes, returned and deleted. The data set is read at the driver's path: every node needs it
+there (a mount or a copy at the same absolute path).
+
+Driver side (``NodeLocalCell``): holds the driver's cell lock from submission to write-back and
+writes the returned files into ``out_dir`` -- the scoring ground truth first, metrics.json (the
+done marker) last. A task that dies returns nothing: the cell restarts from what the driver has
+(the last.pt of an earlier attempt that came back, else from scratch).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from yololab.experiments.cell_transfer import (Files, TransferTooLarge, pack_folder, unpack_folder, write_back,
+                                               write_scoring_back)
+from yololab.experiments.cells import CellPaths, TrainFn, cell_dir, cell_lock, run_cell
+from yololab.experiments.spec import Cell, ExperimentSpec
+
+WORK_DIR_ENV = "YOLOLAB_WORK_DIR"
+NodeResult = tuple[dict, Files | None, Files | None]  # outcome, cell files, scoring files
+
+
+def node_work_root() -> Path:
+    """Where this node runs cells: ``$YOLOLAB_WORK_DIR`` or the temp folder."""
+    return Path(os.environ.get(WORK_DIR_ENV) or tempfile.gettempdir())
+
+
+def run_on_node(spec: ExperimentSpec, cell: Cell, cell_files: Files, scoring_files: Files,
+                train_fn: TrainFn | str | None, device: str) -> NodeResult:
+    """Run ``cell`` in a temporary folder on this node; return its outcome and files (None: nothing to keep)."""
+    started = time.perf_counter()
+    if not Path(spec.data).is_file():
+        return _failed(cell, f"data YAML {spec.data} not found on this node: every Ray node needs the data at "
+                             f"the driver's path", started), None, None
+    root = node_work_root()
+    root.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f"yololab-{cell.cell_id}-", dir=root) as tmp:
+        out = Path(tmp)
+        unpack_folder(cell_files, cell_dir(out, cell))
+        unpack_folder(scoring_files, out / "scoring")
+        outcome = run_cell(spec, cell, out, train_fn, device, progress=False)
+        try:
+            return outcome, pack_folder(cell_dir(out, cell)), pack_folder(out / "scoring")
+        except TransferTooLarge as err:
+            return _failed(cell, str(err), started), None, None
+
+
+def _failed(cell: Cell, message: str, started: float) -> dict:
+    return {"cell_id": cell.cell_id, "status": "failed", "error": message, "seconds": time.perf_counter() - started}
+
+
+@dataclass
+class NodeLocalCell:
+    """The driver's half of one node-local cell: its lock, the files shipped, the write-back."""
+
+    cell: Cell
+    out_dir: Path
+    sent: frozenset[str] = frozenset()  # names only: the bytes live in Ray's object store once submitted
+    _stack: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
+
+    @property
+    def paths(self) -> CellPaths:
+        return CellPaths(cell_dir(self.out_dir, self.cell))
+
+    def prepare(self) -> tuple[Files, Files] | dict:
+        """Lock the driver's cell folder and pack what the node needs (its cell files, the scoring files);
+        a failed outcome if that is impossible."""
+        self.paths.root.mkdir(parents=True, exist_ok=True)
+        owner = self._stack.enter_context(cell_lock(self.paths))
+        if owner is not None:
+            self.release()
+            return _failed(self.cell, f"cell {self.cell.cell_id} is being run by another process (pid {owner}); "
+                                      f"not started twice", time.perf_counter())
+        try:
+            files, scoring = pack_folder(self.paths.root), pack_folder(self.out_dir / "scoring")
+        except TransferTooLarge as err:
+            self.release()
+            return _failed(self.cell, str(err), time.perf_counter())
+        self.sent = frozenset(files)
+        return files, scoring
+
+    def finish(self, result: NodeResult) -> dict:
+        """Write what the node returned into the driver's folder; release the lock; the cell's outcome."""
+        outcome, files, scoring = result
+        try:
+            if files is not None:
+                write_scoring_back(self.out_dir / "scoring", scoring or {})
+                write_back(self.paths.root, files, self.sent)
+        except Exception as err:  # noqa: BLE001 - a cell that cannot be written back is a failed cell
+            outcome = {**outcome, "status": "failed", "error": f"writing back: {type(err).__name__}: {err}"}
+        finally:
+            self.release()
+        return outcome
+
+    def release(self) -> None:
+        self._stack.close()
