@@ -73,7 +73,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     result = run_compare(spec, args.out, executor=args.executor, devices=args.devices,
                          train_fn="yololab.experiments.dryrun:train" if args.dry_run else None,
                          command=command_line(args, COMPARE_ORDER), progress=not args.no_progress,
-                         ray_shared_fs=args.ray_shared_fs)
+                         ray_shared_fs=args.ray_shared_fs, ray_work_dir=args.ray_work_dir)
     print((Path(args.out) / "results.md").read_text())
     print(f"report: {result.report.get('html')}")
     return 0 if not result.failed else 1
@@ -89,7 +89,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0 if not result.failed else 1
 
 
-COMPARE_ORDER = ["config", *_SPEC_FLAGS, "out", "executor", "ray_shared_fs", "devices", "dry_run", "report_only",
+COMPARE_ORDER = ["config", *_SPEC_FLAGS, "out", "executor", "ray_shared_fs", "ray_work_dir", "devices", "dry_run", "report_only",
                  "retime"]
 DEMO_ORDER = ["out", "quick", "executor", "devices"]
 
@@ -117,10 +117,12 @@ def add_compare_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--executor", choices=["local", "process", "ray"], default="process",
                    help="process (default): a fresh process per cell, one cell at a time per --devices entry; "
                         "local: every cell in this process (debugging); ray: Ray tasks (pip install ray), each in "
-                        "a node-local folder ($YOLOLAB_WORK_DIR or the node's temp folder), its files sent back "
+                        "a node-local folder (--ray-work-dir, else the node's temp folder), its files sent back "
                         "into --out; every node needs the data at the same path as here")
     p.add_argument("--ray-shared-fs", action="store_true", help="with --executor ray: every node sees --out at the "
                                                                 "same path; cells write there directly")
+    p.add_argument("--ray-work-dir", default=None, metavar="DIR",
+                   help="with --executor ray: where each node runs its cells (default: the node's temp folder)")
     p.add_argument("--devices", help="'auto' (default: GPU 0 if available, else cpu), '0,1,2,3' (one cell per GPU), 'cpu,cpu' or 'cpu*2' "
                                      "(two CPU workers)")
     p.add_argument("--dry-run", action="store_true", help="build and save untrained models instead of training: "

@@ -70,7 +70,7 @@ def check_devices(devices: list[str]) -> None:
 def run_compare(spec: ExperimentSpec | str | Path | dict, out_dir: str | Path, executor: str = "local",
                 devices: str | list[str] | None = None, train_fn: TrainFn | str | None = None,
                 command: str | None = None, bench: bool = True, report: bool = True,
-                progress: bool = True, ray_shared_fs: bool = False) -> CompareResult:
+                progress: bool = True, ray_shared_fs: bool = False, ray_work_dir: str | None = None) -> CompareResult:
     """Run (or continue) the comparison in ``out_dir`` and write its report.
 
     ``executor``: 'local' (one cell after another here), 'process' (a process pool, one worker per
@@ -113,7 +113,8 @@ def run_compare(spec: ExperimentSpec | str | Path | dict, out_dir: str | Path, e
         elif executor == "process":
             executors.run_process_pool(spec, todo, out, train_fn, spec.devices, on_result, progress)
         else:
-            executors.run_ray(spec, todo, out, train_fn, spec.devices, on_result, shared_fs=ray_shared_fs)
+            executors.run_ray(spec, todo, out, train_fn, spec.devices, on_result, shared_fs=ray_shared_fs,
+                              work_dir=ray_work_dir)
     if bench:
         run_benchmarks(spec, out, cells)
     rows = collect_rows(out, cells, spec.train.get("weights"))

@@ -139,21 +139,23 @@ def _ray_run(spec: ExperimentSpec, cell: Cell, out_dir: Path, train_fn: TrainFn 
 
 
 def _ray_run_node_local(spec: ExperimentSpec, cell: Cell, cell_files: Files, scoring_files: Files,
-                        train_fn: TrainFn | str | None, device: str, threads: int) -> NodeResult:
+                        train_fn: TrainFn | str | None, device: str, threads: int,
+                        work_dir: str | None = None) -> NodeResult:
     import ray
 
     _limit_threads(device, threads)
-    outcome, files, scoring = run_on_node(spec, cell, cell_files, scoring_files, train_fn, device)
+    outcome, files, scoring = run_on_node(spec, cell, cell_files, scoring_files, train_fn, device, work_dir)
     return {**outcome, "node": ray.get_runtime_context().get_node_id()}, files, scoring
 
 
 def run_ray(spec: ExperimentSpec, cells: Sequence[Cell], out_dir: Path, train_fn: TrainFn | str | None,
-            devices: Sequence[str], on_result: OnResult, shared_fs: bool = False) -> None:
+            devices: Sequence[str], on_result: OnResult, shared_fs: bool = False,
+            work_dir: str | None = None) -> None:
     """Ray tasks, one GPU each (Ray sets CUDA_VISIBLE_DEVICES, so the cell sees device '0'), or
     ``cpu_count / len(devices)`` CPUs each on CPU. Uses a running cluster (RAY_ADDRESS) or starts a
     local one sized to this machine, shut down afterwards.
 
-    Default: no shared filesystem is assumed. A cell runs in a node-local folder (``$YOLOLAB_WORK_DIR``
+    Default: no shared filesystem is assumed. A cell runs in a node-local folder (``work_dir`` / ``--ray-work-dir``, else the node's temp folder
     on that node, else its temp folder) and its files travel back through Ray's object store; the driver
     writes them into ``out_dir``, metrics.json last (see ``ray_node``). The data set must be at the
     driver's path on every node. ``shared_fs=True`` (``--ray-shared-fs``): every node sees ``out_dir``
@@ -180,7 +182,7 @@ def run_ray(spec: ExperimentSpec, cells: Sequence[Cell], out_dir: Path, train_fn
             refs = {task.remote(spec, cell, Path(out_dir), train_fn, device, threads): (cell, None) for cell in cells}
         else:
             refs = _submit_node_local(ray.remote(**options)(_ray_run_node_local), spec, cells, Path(out_dir),
-                                      train_fn, device, threads, on_result)
+                                      train_fn, device, threads, on_result, work_dir)
         _collect(ray, refs, on_result)
     finally:
         if started:
@@ -189,7 +191,7 @@ def run_ray(spec: ExperimentSpec, cells: Sequence[Cell], out_dir: Path, train_fn
 
 def _submit_node_local(task, spec: ExperimentSpec, cells: Sequence[Cell], out_dir: Path,
                        train_fn: TrainFn | str | None, device: str, threads: int,
-                       on_result: OnResult) -> dict:
+                       on_result: OnResult, work_dir: str | None = None) -> dict:
     refs = {}
     for cell in cells:
         local = NodeLocalCell(cell, out_dir)
@@ -197,7 +199,7 @@ def _submit_node_local(task, spec: ExperimentSpec, cells: Sequence[Cell], out_di
         if isinstance(shipped, dict):  # refused: locked by another process, or too large
             on_result(cell, shipped)
             continue
-        refs[task.remote(spec, cell, *shipped, train_fn, device, threads)] = (cell, local)
+        refs[task.remote(spec, cell, *shipped, train_fn, device, threads, work_dir)] = (cell, local)
     return refs
 
 

@@ -1,7 +1,7 @@
 """Ray cells without a shared filesystem: each runs in a node-local folder and sends its files back.
 
 Node side (``run_on_node``): the cell runs in a fresh folder under the node's work root --
-``$YOLOLAB_WORK_DIR`` when set on that node (its raylet's environment), else the node's temp folder --
+``--ray-work-dir`` when given, else the node's temp folder --
 seeded with the files the driver shipped (an interrupted cell's last.pt, so it resumes wherever it
 lands, and the scoring ground truth, so its consistency check still holds); the folder is packed
 into bytes, returned and deleted. The data set is read at the driver's path: every node needs it
@@ -16,7 +16,6 @@ done marker) last. A task that dies returns nothing: the cell restarts from what
 from __future__ import annotations
 
 import contextlib
-import os
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -27,23 +26,23 @@ from yololab.experiments.cell_transfer import (Files, TransferTooLarge, pack_fol
 from yololab.experiments.cells import CellPaths, TrainFn, cell_dir, cell_lock, run_cell
 from yololab.experiments.spec import Cell, ExperimentSpec
 
-WORK_DIR_ENV = "YOLOLAB_WORK_DIR"
 NodeResult = tuple[dict, Files | None, Files | None]  # outcome, cell files, scoring files
 
 
-def node_work_root() -> Path:
-    """Where this node runs cells: ``$YOLOLAB_WORK_DIR`` or the temp folder."""
-    return Path(os.environ.get(WORK_DIR_ENV) or tempfile.gettempdir())
+def node_work_root(work_dir: str | None = None) -> Path:
+    """Where this node runs cells: ``work_dir`` (``--ray-work-dir``, a path that exists or can be made on
+    every node) or the node's temp folder."""
+    return Path(work_dir) if work_dir else Path(tempfile.gettempdir())
 
 
 def run_on_node(spec: ExperimentSpec, cell: Cell, cell_files: Files, scoring_files: Files,
-                train_fn: TrainFn | str | None, device: str) -> NodeResult:
+                train_fn: TrainFn | str | None, device: str, work_dir: str | None = None) -> NodeResult:
     """Run ``cell`` in a temporary folder on this node; return its outcome and files (None: nothing to keep)."""
     started = time.perf_counter()
     if not Path(spec.data).is_file():
         return _failed(cell, f"data YAML {spec.data} not found on this node: every Ray node needs the data at "
                              f"the driver's path", started), None, None
-    root = node_work_root()
+    root = node_work_root(work_dir)
     root.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f"yololab-{cell.cell_id}-", dir=root) as tmp:
         out = Path(tmp)
