@@ -229,3 +229,35 @@ def test_predict_writes_the_json_ids(coco128: Path, yolov5n_pt: Path, tmp_path: 
     with pytest.raises(ValueError, match="not images of"):
         predict(yolov5n_pt, str(coco128 / "images" / "val2017" / "*.jpg"), imgsz=320, out=tmp_path / "p2",
                 save_images=False, threads=1, progress=False, coco_json=gt_json, image_dir=image_dir)
+
+
+def test_compare_on_coco_json_scores_with_the_files_identity(coco128, yolov5n_pt, tmp_path) -> None:
+    """compare on COCO JSON data (``train: {image_dir, val_data}`` as for ``yololab train``): each cell is
+    scored against the val JSON's own annotations, and its detections carry the JSON's ids. The cell's
+    "training" saves upstream's yolov5n.pt as its weights, so the detections are real."""
+    from yololab.experiments.compare import run_compare
+    from yololab.experiments.spec import spec_from_mapping
+    from yololab.models.checkpoints import load_model, save_model
+
+    def checkpoint_as_trained(cfg) -> dict:
+        model = load_model(yolov5n_pt)
+        for name in ("last.pt", "best.pt"):
+            save_model(model, Path(cfg.out) / "weights" / name, epoch=0)
+        return {"epochs_run": 1, "train_seconds": 0.0, "images_per_second": 0.0, "peak_memory_mb": 0.0}
+
+    gt_path, image_dir, gt = build_export(coco128, tmp_path / "export")
+    spec = spec_from_mapping({"name": "coco", "data": str(gt_path), "models": ["yolov5n"], "backbones": ["native"],
+                              "seeds": [0], "epochs": 1, "imgsz": 64, "eval_imgsz": 320, "batch": 4, "workers": 0,
+                              "eval_batch": 8, "train": {"image_dir": str(image_dir), "val_data": str(gt_path)}})
+    out = tmp_path / "cmp"
+    row = run_compare(spec, out, train_fn=checkpoint_as_trained, bench=False, report=False).rows[0]
+    assert row["status"] == "done", row.get("error")
+    assert row["map50_95"] > 0.1  # a real model scored against the JSON's annotations
+    stats = pycocotools_stats(gt_path, out / row["cell_dir"] / "detections_val.json")
+    assert abs(stats[0] - row["map50_95"]) < 1e-6 and abs(stats[1] - row["map50"]) < 1e-6
+    detections = json.loads((out / row["cell_dir"] / "detections_val.json").read_text())
+    assert detections and {d["image_id"] for d in detections} <= {im["id"] for im in gt["images"]}
+    assert {d["category_id"] for d in detections} <= {c["id"] for c in gt["categories"]}
+    scored = json.loads((out / "scoring" / "gt_val.json").read_text())
+    assert sum(a.get("iscrowd", 0) for a in scored["annotations"]) > 0  # the file's crowd regions, kept
+    assert set(json.loads((out / "protocol.json").read_text())["data"]["splits"]) == {"train", "val"}

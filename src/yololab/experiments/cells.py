@@ -36,7 +36,7 @@ from yololab.atomic import atomic_write_text
 from yololab.config import ConfigError, from_mapping
 from yololab.eval.analysis import analyze
 from yololab.experiments.metrics import evaluate_cell
-from yololab.experiments.spec import Cell, ExperimentSpec, resolve_score_split
+from yololab.experiments.spec import Cell, ExperimentSpec, resolve_score_split, split_source
 from yololab.train.config import TrainConfig
 
 LOG = logging.getLogger("yololab")
@@ -277,10 +277,11 @@ def _run_locked(spec: ExperimentSpec, cell: Cell, paths: CellPaths, train_fn: Tr
         split = resolve_score_split(spec)
         LOG.info("%s: scoring the %s checkpoint on %s at %d px", cell.cell_id, spec.checkpoint, split,
                  spec.resolved_eval_imgsz)
+        data, image_dir = split_source(spec, split)
         metrics, detections, gt = evaluate_cell(checkpoint_for_eval(paths, spec.checkpoint),
-                                                read_json(paths.train_json) or {}, spec.data,
+                                                read_json(paths.train_json) or {}, data,
                                                 spec.resolved_eval_imgsz, spec.eval_batch, device,
-                                                workers=spec.workers, split=split)
+                                                workers=spec.workers, split=split, image_dir=image_dir)
         metrics["gt_sha256"] = save_scoring_gt(paths.root.parent.parent, split, gt)
         atomic_write_text(paths.detections(split), json.dumps(detections, separators=(",", ":")))
         metrics["analysis"] = analyze_cell(gt, detections, paths.analysis, cell.cell_id)

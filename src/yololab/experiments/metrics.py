@@ -18,7 +18,7 @@ AGGREGATED_KEYS = ("params", "backbone_params", "adapter_params", "gflops", *ACC
 
 def evaluate_cell(weights: Path, train: dict[str, Any], data: str, imgsz: int, batch: int = 16,
                   device: str = "cpu", workers: int = 2, progress: bool = False,
-                  split: str = "val") -> tuple[dict[str, Any], list[dict], dict]:
+                  split: str = "val", image_dir: str | None = None) -> tuple[dict[str, Any], list[dict], dict]:
     """Parameters, fused GFLOPs at ``imgsz`` and COCO mAPs of a cell's checkpoint on ``split``;
     ``train`` is what the trainer reported (train.json).
 
@@ -35,7 +35,7 @@ def evaluate_cell(weights: Path, train: dict[str, Any], data: str, imgsz: int, b
     model = load_model(weights)
     counts = model.parameter_counts()
     gflops = count_gflops(model, imgsz, fuse=True)
-    scoring = open_split(data, split, log=False)  # YOLO YAML or VOC (scored against its own ground truth)
+    scoring = open_split(data, split, image_dir, log=False)  # YOLO YAML or VOC (scored against its own ground truth)
     records = scoring.records
     torch_device = torch.device("cuda:" + device if device.isdigit() else device)
     model = model.to(torch_device).fuse().channels_last()

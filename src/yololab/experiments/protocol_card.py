@@ -19,7 +19,7 @@ from typing import Any
 
 from yololab.config import ConfigError
 from yololab.experiments.cells import VOLATILE_KEYS, cell_train_config, read_json, write_json_atomic
-from yololab.experiments.spec import Cell, ExperimentSpec, resolve_score_split
+from yololab.experiments.spec import Cell, ExperimentSpec, resolve_score_split, split_source
 
 LOG = logging.getLogger("yololab")
 PROTOCOL_VERSION = 1
@@ -31,11 +31,11 @@ _LIBRARIES = ("torch", "torchvision", "timm", "numpy", "scipy", "opencv-python-h
 BINDING = ("data", "selection_split", "score_split", "checkpoint", "determinism", "shared")
 
 
-def split_fingerprint(data: str, split: str) -> dict[str, Any]:
+def split_fingerprint(data: str, split: str, image_dir: str | None = None) -> dict[str, Any]:
     """Image and label counts and a hash of the (relative) names and sizes of the split's files."""
     from yololab.data.source import open_split
 
-    records = open_split(data, split, log=False).records
+    records = open_split(data, split, image_dir, log=False).records
     root = Path(data).resolve().parent
     digest = hashlib.sha256()
     lines = []
@@ -74,14 +74,25 @@ def _versions() -> dict[str, str | None]:
     return out
 
 
+def _splits(spec: ExperimentSpec) -> list[str]:
+    """The splits to fingerprint: those of a data YAML or VOC folder; train (and val) of COCO JSON data."""
+    from yololab.data.source import is_coco_json, split_names
+
+    if is_coco_json(spec.data):
+        return ["train", "val"] if spec.train.get("val_data") else ["train"]
+    return split_names(spec.data)
+
+
 def build_protocol(spec: ExperimentSpec, cells: list[Cell], out: Path) -> dict[str, Any]:
     """The protocol card of ``spec`` (data fingerprints are computed here: one pass over the file sizes)."""
-    from yololab.data.source import split_names
     from yololab.eval.validate import ValSettings
     from yololab.experiments.environment import environment
     from yololab.version import __version__
 
-    splits = {s: split_fingerprint(spec.data, s) for s in split_names(spec.data)}
+    splits = {}
+    for split in _splits(spec):
+        data, image_dir = split_source(spec, split)
+        splits[split] = split_fingerprint(data, split, image_dir)
     cfg = dataclasses.asdict(cell_train_config(spec, cells[0], out))
     shared = {k: v for k, v in cfg.items() if k not in _PER_CELL}
     val = ValSettings(image_size=spec.resolved_eval_imgsz, batch_size=spec.eval_batch)

@@ -60,7 +60,7 @@ class ExperimentSpec:
     """A comparison: every model x backbone x seed is one cell, trained and scored the same way."""
 
     name: str = "compare"
-    data: str = ""                                        # data YAML (YOLO format)
+    data: str = ""                                        # data YAML, VOC folder or COCO JSON (see split_source)
     models: list[str] = field(default_factory=lambda: ["yolov5s"])
     backbones: list[str | BackboneEntry] = field(default_factory=lambda: [NATIVE])  # names or mappings
     seeds: list[int] = field(default_factory=lambda: [0])
@@ -194,7 +194,7 @@ def validate_spec(spec: ExperimentSpec, source: str = "experiment") -> None:
     from yololab.train.config import TrainConfig
 
     if not spec.data:
-        raise ConfigError(f"{source}: 'data' (a data YAML) is required")
+        raise ConfigError(f"{source}: 'data' (a data YAML, VOC folder or COCO JSON) is required")
     if not spec.models or not spec.backbones or not spec.seeds:
         raise ConfigError(f"{source}: 'models', 'backbones' and 'seeds' must each list at least one entry")
     for model in spec.models:
@@ -280,6 +280,20 @@ def reference_entry(spec: ExperimentSpec, native_backbone: str | None = None,
     choices = sorted({b.label or b.name for b in spec.backbones})
     raise ConfigError(f"{source}: reference {spec.reference!r} names no backbone entry; choose a label or name "
                       f"from {choices}")
+
+
+def split_source(spec: ExperimentSpec, split: str) -> tuple[str, str | None]:
+    """(data, image_dir) that hold ``split``: the data YAML or VOC folder itself; for COCO JSON data (the
+    training file, with ``train: {image_dir, val_data, val_image_dir}`` as for ``yololab train``), the
+    training JSON for 'train' and ``val_data`` (else the training JSON) for the other splits."""
+    from yololab.data.source import is_coco_json
+
+    if not is_coco_json(spec.data):
+        return spec.data, None
+    image_dir = spec.train.get("image_dir")
+    if split == "train" or not spec.train.get("val_data"):
+        return spec.data, image_dir
+    return spec.train["val_data"], spec.train.get("val_image_dir") or image_dir
 
 
 def resolve_score_split(spec: ExperimentSpec) -> str:
