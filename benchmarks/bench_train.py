@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 
 import torch
+from bench_loader import time_batches  # benchmarks/ is on sys.path when run as a script
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -97,17 +98,8 @@ def bench_loader(imgsz: int, batch: int, batches: int, workers: int) -> float:
     records, _ = load_split(COCO128, "train", log=False)
     dataset = DetectionDataset(records, imgsz, augment=True, aug=AugmentConfig(), batch_size=batch)
     loader = create_dataloader(dataset, batch, shuffle=True, workers=workers, seed=0)
-    it = iter(loader)
-    next(it)  # worker start-up
-    start, n = time.perf_counter(), 0
-    for _ in range(batches):
-        try:
-            images = next(it)[0]
-        except StopIteration:
-            it = iter(loader)
-            images = next(it)[0]
-        n += images.shape[0]
-    return n / (time.perf_counter() - start)
+    timed = time_batches(loader, batches)  # the loader benchmark's timing loop
+    return timed["images"] / timed["seconds"]
 
 
 def bench_val_cli() -> float:
