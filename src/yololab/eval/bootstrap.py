@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import multiprocessing as mp
 import os
 from dataclasses import dataclass
@@ -33,35 +32,13 @@ import scipy.sparse as sp
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
+from yololab.eval.coco import check_results, load_json
+
 __all__ = ["ImageMatches", "resample_weights", "map_many", "bootstrap_matches", "bootstrap_map", "format_bootstrap"]
 
 PathLike = str | os.PathLike
 _ALL_AREA = [0.0, 1e5**2]  # COCOeval's "all" area range
 _MAX_DETS = 100
-
-
-def _load_json(x: Any, what: str) -> Any:
-    if isinstance(x, (str, os.PathLike)):
-        with open(x) as f:
-            return json.load(f)
-    if x is None:
-        raise TypeError(f"{what} is None: expected a dict/list or a JSON path")
-    return x
-
-
-def _check_detections(gt: dict, dt: Any) -> None:
-    """The checks of ``evaluate_coco`` plus category ids (pycocotools would silently drop them)."""
-    if not isinstance(dt, list):
-        raise TypeError(f"detections must be a list of COCO result dicts, got {type(dt).__name__}")
-    img_set = {im["id"] for im in gt.get("images", [])}
-    missing = {d["image_id"] for d in dt} - img_set
-    if missing:
-        raise ValueError(f"{len(missing)} detection image ids are not in the ground truth, e.g. {sorted(missing)[:5]}")
-    cat_set = {c["id"] for c in gt.get("categories", [])}
-    missing = {d["category_id"] for d in dt} - cat_set
-    if missing:
-        raise ValueError(f"{len(missing)} detection category ids are not in the ground truth categories, "
-                         f"e.g. {sorted(missing)[:5]}")
 
 
 def _eval_images(gt: dict, dt: list[dict]) -> COCOeval:
@@ -110,8 +87,8 @@ class ImageMatches:
     @classmethod
     def from_coco(cls, gt: dict | PathLike, dt: list[dict] | PathLike) -> ImageMatches:
         """Match detections ``dt`` to ground truth ``gt`` (dicts/lists or JSON paths) with pycocotools."""
-        gt, dt = _load_json(gt, "ground truth"), _load_json(dt, "detections")
-        _check_detections(gt, dt)
+        gt, dt = load_json(gt), load_json(dt)
+        check_results(gt, dt)
         ev = _eval_images(gt, dt)
         p = ev.params
         img_ids, cat_ids = np.asarray(p.imgIds, np.int64), np.asarray(p.catIds, np.int64)
@@ -354,7 +331,7 @@ def bootstrap_map(
     """
     if n < 1:
         raise ValueError(f"n (bootstrap resamples) must be >= 1, got {n}")
-    gt = _load_json(gt, "ground truth")
+    gt = load_json(gt)
     if not any(not a.get("iscrowd", 0) for a in gt.get("annotations", [])):
         raise ValueError("the ground truth has no (non-crowd) annotations: there is no mAP to bootstrap")
     if dt_ref is None:
@@ -378,7 +355,7 @@ def match_pair(gt: Any, dt: Any, dt_ref: Any) -> tuple[ImageMatches, ImageMatche
     more cores the reference file is matched in a forked process at the same time (its inputs are
     inherited, only the compact result comes back); elsewhere, or for small files, one after the other."""
     global _PENDING
-    dt, dt_ref = _load_json(dt, "results"), _load_json(dt_ref, "reference results")
+    dt, dt_ref = load_json(dt), load_json(dt_ref)
     small = len(dt) + len(dt_ref) < PARALLEL_MIN_DETECTIONS
     if small or (os.cpu_count() or 1) < 2 or "fork" not in mp.get_all_start_methods():
         return ImageMatches.from_coco(gt, dt), ImageMatches.from_coco(gt, dt_ref)

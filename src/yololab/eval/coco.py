@@ -129,7 +129,8 @@ def detections_to_coco(
     ]
 
 
-def _load_json(x: Any) -> Any:
+def load_json(x: Any) -> Any:
+    """A JSON file's content, or ``x`` itself when it is already loaded (a dict or list)."""
     if isinstance(x, (str, os.PathLike)):
         with open(x) as f:
             return json.load(f)
@@ -160,12 +161,12 @@ def _run_cocoeval(gt: dict, dt: list[dict]) -> tuple[np.ndarray, np.ndarray, lis
     return np.asarray(ev.stats[:12], dtype=np.float64), np.asarray(ev.eval["precision"]), list(ev.params.catIds)
 
 
-def _unknown(values: Sequence[Any], known: set, what: str) -> str | None:
+def _unknown(values: Sequence[Any], known: set, what: str, where: str) -> str | None:
     missing = sorted({v for v in values if v not in known}, key=str)
     if not missing:
         return None
     shown = ", ".join(map(repr, missing[:5])) + (", ..." if len(missing) > 5 else "")
-    return f"{len(missing)} {what} not in the ground truth ({shown})"
+    return f"{len(missing)} {what} are not in the {where}, e.g. [{shown}]"
 
 
 def check_results(gt: dict, dt: Any) -> None:
@@ -174,9 +175,10 @@ def check_results(gt: dict, dt: Any) -> None:
     if not isinstance(dt, list) or not all(isinstance(d, dict) for d in dt):
         raise TypeError("detections must be a list of COCO result dicts")
     problems = [
-        _unknown([d.get("image_id") for d in dt], {im["id"] for im in gt.get("images", [])}, "image ids"),
+        _unknown([d.get("image_id") for d in dt], {im["id"] for im in gt.get("images", [])}, "image ids",
+                 "ground truth"),
         _unknown([d.get("category_id") for d in dt], {c["id"] for c in gt.get("categories", [])},
-                 "category ids"),
+                 "category ids", "ground truth categories"),
     ]
     problems = [p for p in problems if p]
     if problems:
@@ -218,7 +220,7 @@ def evaluate_coco(
     ``num_images`` and ``num_detections``.  ``names`` maps category id -> name (default: the GT's).
     Empty detections (or empty ground truth) give zeros without running the evaluator.
     """
-    gt, dt = _load_json(gt), _load_json(dt)
+    gt, dt = load_json(gt), load_json(dt)
     check_results(gt, dt)
     img_set = {im["id"] for im in gt.get("images", [])}
     if names is None:

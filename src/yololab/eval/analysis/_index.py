@@ -13,6 +13,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from yololab.eval.coco import check_results
+
 try:  # a project dependency; pycocotools (same function) where it is absent
     from faster_coco_eval.core import mask as mask_utils
 except ImportError:  # pragma: no cover
@@ -65,12 +67,8 @@ def index(gt: Mapping[str, Any], dt: list[Mapping[str, Any]], names: Mapping[int
           max_dets: int | None = MAX_DETS) -> Dataset:
     """Group ``gt`` and ``dt`` per image.  With ``max_dets``, each image keeps only its top-scoring
     ``max_dets`` detections per category, as COCOeval does before computing AP."""
-    if not isinstance(dt, list):
-        raise TypeError("detections must be a list of COCO result dicts")
+    check_results(dict(gt), dt)
     img_ids = sorted({im["id"] for im in gt.get("images", [])})
-    missing = {d["image_id"] for d in dt} - set(img_ids)
-    if missing:
-        raise ValueError(f"{len(missing)} detection image ids are not in the ground truth, e.g. {sorted(missing)[:5]}")
     cat_names = {int(c["id"]): str(c.get("name", c["id"])) for c in gt.get("categories", [])}
     if names:
         cat_names.update({int(k): str(v) for k, v in names.items()})
@@ -80,9 +78,6 @@ def index(gt: Mapping[str, Any], dt: list[Mapping[str, Any]], names: Mapping[int
         cat_names.setdefault(int(a["category_id"]), str(a["category_id"]))
     for d in dt:
         dts[d["image_id"]].append(d)
-    unknown = {int(d["category_id"]) for d in dt} - set(cat_names)
-    if unknown:
-        raise ValueError(f"detection category ids not in the ground truth: {sorted(unknown)[:10]}")
 
     images, num_gt = {}, defaultdict(int)
     for i in img_ids:
