@@ -81,7 +81,7 @@ def cmd_val(args: argparse.Namespace, open_model: OpenModel) -> int:
 
 
 def _score_files(args: argparse.Namespace) -> int:
-    from yololab.eval.coco import evaluate_files
+    from yololab.eval.coco import evaluate_coco, load_json
     from yololab.eval.validate import format_metrics, summary_json
 
     if not (args.gt and args.dt):
@@ -94,7 +94,8 @@ def _score_files(args: argparse.Namespace) -> int:
     if args.bootstrap is not None and args.bootstrap < 1:
         raise UserError(f"--bootstrap {args.bootstrap}: the number of resamples must be >= 1")
     try:
-        metrics = evaluate_files(args.gt, args.dt)
+        gt, dt = load_json(Path(args.gt)), load_json(Path(args.dt))  # read once: scoring, extras, bootstrap
+        metrics = evaluate_coco(gt, dt)
     except json.JSONDecodeError as err:
         raise UserError(f"not valid JSON: {err}") from None
     except (KeyError, TypeError) as err:
@@ -103,7 +104,6 @@ def _score_files(args: argparse.Namespace) -> int:
         raise UserError(f"--dt {args.dt} against --gt {args.gt}: {err}") from None
     print(format_metrics(metrics, per_class=args.per_class))
     out = summary_json(metrics)
-    gt, dt = json.loads(Path(args.gt).read_text()), json.loads(Path(args.dt).read_text())
     out.update(_extras(args, gt, dt))
     if args.dt_ref or args.bootstrap:
         out.update(_bootstrap(args, gt, dt))
