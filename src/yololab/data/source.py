@@ -23,8 +23,8 @@ class DataSplit:
     """The usable images of one split, its class names and, for COCO JSON, the data set's identity.
 
     ``category_ids[i]`` is the JSON's category id of class index ``i`` (None for YOLO format, whose
-    categories are the indices 0..N-1 by convention; 0..N-1 for VOC); ``coco_json`` is the annotation
-    file itself and ``coco_gt`` its ground truth as the evaluator needs it (image ids, crowd regions and
+    categories are the indices 0..N-1 by convention; 0..N-1 for VOC); ``coco_gt`` is the annotation
+    file's ground truth as the evaluator needs it (image ids, crowd regions and
     areas as written; for VOC built from the XMLs with difficult objects as crowd regions; None for YOLO
     format, whose ground truth is built from the labels).
     """
@@ -35,12 +35,7 @@ class DataSplit:
     report: DatasetReport = field(default_factory=DatasetReport)
     source: str = ""
     split: str = "val"
-    coco_json: Path | None = None
     coco_gt: dict[str, Any] | None = None
-
-    @property
-    def is_coco(self) -> bool:
-        return self.coco_json is not None
 
 
 def is_coco_json(data: PathLike) -> bool:
@@ -60,7 +55,7 @@ def open_split(data: PathLike, split: str = "val", image_dir: PathLike | None = 
             raise UserError(f"--image-dir is for a COCO JSON --data; {data} is a VOC data set (images in JPEGImages/)")
         voc = load_voc_split(load_voc_config(path), split, log=log)
         return DataSplit(voc.records, voc.names, list(range(len(voc.names))), voc.report, str(path), split,
-                         None, voc.gt)
+                         coco_gt=voc.gt)
     if path.is_dir():
         raise FileNotFoundError(f"--data {data} is a folder but not a VOC root (expected Annotations/ and "
                                 f"ImageSets/Main/ in it)")
@@ -70,8 +65,8 @@ def open_split(data: PathLike, split: str = "val", image_dir: PathLike | None = 
         if not image_dir:
             raise UserError(f"--data {data} is a COCO JSON: also give --image-dir (the folder of its images)")
         coco = load_coco_records(path, image_dir, log=log)
-        return DataSplit(coco.records, coco.names, coco.category_ids, coco.report, str(path), split, path,
-                         coco.gt)
+        return DataSplit(coco.records, coco.names, coco.category_ids, coco.report, str(path), split,
+                         coco_gt=coco.gt)
     cfg = load_data_config(path)
     records, report = load_split(cfg, split, log=log)
     return DataSplit(records, list(cfg.names), None, report, str(path), split)

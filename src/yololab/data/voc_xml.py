@@ -51,11 +51,6 @@ def voc_to_pixels(box: tuple[float, float, float, float]) -> tuple[float, float,
     return xmin - 1.0, ymin - 1.0, float(xmax), float(ymax)
 
 
-def pixels_to_voc(x1: float, y1: float, x2: float, y2: float) -> tuple[int, int, int, int]:
-    """Continuous pixel box -> integer VOC (xmin, ymin, xmax, ymax), the inverse of :func:`voc_to_pixels`."""
-    return int(round(x1)) + 1, int(round(y1)) + 1, int(round(x2)), int(round(y2))
-
-
 def _number(node: ET.Element | None, tag: str) -> float:
     text = node.findtext(tag) if node is not None else None
     if text is None or not text.strip():

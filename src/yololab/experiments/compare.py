@@ -16,7 +16,6 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import yaml
 
@@ -26,7 +25,7 @@ from yololab.experiments.cells import (CellPaths, TrainFn, cell_dir, cell_state,
                                        write_json_atomic)
 from yololab.experiments.environment import environment
 from yololab.experiments.protocol_card import check_and_write_protocol
-from yololab.experiments.rows import collect_rows, load_rows  # noqa: F401 - re-exported
+from yololab.experiments.rows import collect_rows
 from yololab.experiments.spec import Cell, ExperimentSpec, expand_cells, load_spec, parse_devices, validate_spec
 
 LOG = logging.getLogger("yololab")

@@ -24,10 +24,6 @@ class RunLock:
     def __init__(self, path: Path, handle: IO[str]) -> None:
         self.path, self._handle = path, handle
 
-    @property
-    def held(self) -> bool:
-        return self._handle is not None
-
     def release(self) -> None:
         if self._handle is not None:
             fcntl.flock(self._handle, fcntl.LOCK_UN)

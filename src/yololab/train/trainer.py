@@ -27,7 +27,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from yololab.config import save_yaml_config
-from yololab.data import AugmentConfig, DetectionDataset, collate_fn
+from yololab.data import DetectionDataset, collate_fn
 from yololab.data.dataset import loader_worker_init
 from yololab.data.imcache import check_cache_kind
 from yololab.eval.validate import ValSettings, summary_json, validate
@@ -39,7 +39,7 @@ from yololab.train.config import TrainConfig
 from yololab.train.data import TrainData, load_train_data
 from yololab.train.ema import ModelEMA, unwrap
 from yololab.train.freeze import freeze_backbone_stages
-from yololab.train.hyp import Hyperparameters, scale_loss_gains
+from yololab.train.hyp import scale_loss_gains
 from yololab.train.loss import YOLOLoss
 from yololab.train.optim import build_optimizer
 from yololab.train.results import EarlyStopping, ResultsCSV, epoch_row, fitness
