@@ -278,14 +278,17 @@ def map_many(matches: Sequence[ImageMatches], weights: np.ndarray) -> dict[str, 
     return {key: np.stack([r[key] for r in rows]) for key in ("map50_95", "map50")}
 
 
-def _ci(x: np.ndarray) -> list[float]:
+def percentile_ci(x: np.ndarray) -> list[float]:
+    """95% percentile interval of bootstrap replicates (undefined replicates, NaN, left out)."""
     return [float(v) for v in np.nanpercentile(x, [2.5, 97.5])]
 
 
-def _p_value(delta: np.ndarray) -> float:
-    """Two-sided bootstrap p: 2 min(P(delta* <= 0), P(delta* >= 0)), capped at 1."""
+def bootstrap_p_value(delta: np.ndarray) -> float:
+    """Two-sided bootstrap p of a difference: 2 min(P(d* <= 0), P(d* >= 0)), each counted as
+    (count + 1) / (B + 1) so that a finite number of resamples never claims p = 0; capped at 1."""
     d = delta[~np.isnan(delta)]
-    return float(min(1.0, 2 * min(np.mean(d <= 0), np.mean(d >= 0))))
+    n = d.size + 1
+    return float(min(1.0, 2 * min((np.sum(d <= 0) + 1) / n, (np.sum(d >= 0) + 1) / n)))
 
 
 def bootstrap_matches(
@@ -302,13 +305,13 @@ def bootstrap_matches(
     for key in ("map50_95", "map50"):
         out[key] = float(point[key][0, 0])
         if ref is None:
-            out[f"{key}_ci95"] = _ci(boot[key][0])
+            out[f"{key}_ci95"] = percentile_ci(boot[key][0])
         else:
             out[f"{key}_ref"] = float(point[key][1, 0])
             out[f"delta_{key}"] = out[key] - out[f"{key}_ref"]
             delta = boot[key][0] - boot[key][1]
-            out[f"delta_{key}_ci95"] = _ci(delta)
-            out["p_value" if key == "map50_95" else "p_value_map50"] = _p_value(delta)
+            out[f"delta_{key}_ci95"] = percentile_ci(delta)
+            out["p_value" if key == "map50_95" else "p_value_map50"] = bootstrap_p_value(delta)
     out.update(bootstrap=int(n), images=int(n_img), seed=int(seed))
     return out
 
@@ -326,7 +329,7 @@ def bootstrap_map(
     for both files.  Point estimates are the plain COCO values.  Without ``dt_ref``: ``map50_95``,
     ``map50`` and their 95% percentile intervals ``map50_95_ci95``, ``map50_ci95``.  With ``dt_ref``:
     ``map50_95``, ``map50_95_ref``, ``delta_map50_95`` (dt - dt_ref), ``delta_map50_95_ci95``,
-    ``p_value`` (two-sided: 2 min(P(delta* <= 0), P(delta* >= 0)), capped at 1) and the same for
+    ``p_value`` (two-sided, see :func:`bootstrap_p_value`) and the same for
     mAP50 (``p_value_map50``).  Always: ``bootstrap`` (n), ``images``, ``seed``.
     """
     if n < 1:
@@ -370,7 +373,7 @@ def match_pair(gt: Any, dt: Any, dt_ref: Any) -> tuple[ImageMatches, ImageMatche
 
 
 def _fmt_p(p: float, n: int) -> str:
-    return f"p < {1 / n:.2g}" if p == 0 else f"p = {p:.3g}"
+    return f"p = {p:.3g}" + (" (the smallest p that many resamples can give)" if p <= 2 / (n + 1) else "")
 
 
 def format_bootstrap(result: dict[str, Any]) -> str:

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats as sps
 
+from yololab.eval.bootstrap import bootstrap_p_value, percentile_ci, resample_weights
+
 ALPHA = 0.05
 
 
@@ -99,8 +101,6 @@ class PairedResult:
 def image_weights(n_images: int, n: int, rng: np.random.Generator) -> np.ndarray:
     """(1 + n, n_images) image multiplicities: row 0 all ones (the point estimate), then ``n`` bootstrap
     resamples.  Score every cell of a table on the same matrix: that pairs their replicates."""
-    from yololab.eval.bootstrap import resample_weights
-
     return np.vstack([np.ones((1, n_images), np.int32), resample_weights(n_images, n, rng)])
 
 
@@ -127,17 +127,14 @@ def paired_bootstrap(candidate: Sequence[np.ndarray], reference: Sequence[np.nda
     boot = boot[np.isfinite(boot)]
     if not boot.size:
         raise ValueError("every bootstrap replicate was undefined (no ground truth in any resample?)")
-    lo, hi = np.percentile(boot, [2.5, 97.5])
-    n_ok = boot.size
-    p = min(1.0, 2 * min((np.sum(boot <= 0) + 1) / (n_ok + 1), (np.sum(boot >= 0) + 1) / (n_ok + 1)))
-    return PairedResult(point, (float(lo), float(hi)), float(p), k, n_images, b)
+    lo, hi = percentile_ci(boot)
+    return PairedResult(point, (lo, hi), bootstrap_p_value(boot), k, n_images, b)
 
 
 def image_interval(replicates: Sequence[np.ndarray]) -> tuple[float, float] | None:
     """Percentile 95% interval of the seed-mean mAP over the image resamples alone (one-seed rows)."""
     rows = np.stack(replicates)[:, 1:].mean(0)
-    rows = rows[np.isfinite(rows)]
-    if not rows.size:
+    if not np.isfinite(rows).any():
         return None
-    lo, hi = np.percentile(rows, [2.5, 97.5])
-    return float(lo), float(hi)
+    lo, hi = percentile_ci(rows)
+    return lo, hi
