@@ -150,3 +150,26 @@ def test_seeds_needed_and_the_test_set_ceiling():
     # a test set whose own spread is 0.5 points: 1 point can never reach 80% power (ceiling ~52%)
     assert stats.power_ceiling(0.01, 0.005) < 0.8 and stats.seeds_needed(0.01, 0.001, 0.005) is None
     assert stats.seeds_needed(0.01, None, 0.001) is None  # one seed: unknown
+
+
+def test_simulated_tables_are_calibrated():
+    """A reduced calibration grid (benchmarks/calibration.py runs the full one): false positives at most
+    5% + 3 Monte-Carlo SE and 95% intervals covering the truth at least 95% - 3 MC SE, for 2+ seeds and
+    seed / test-set spread ratios 0.1, 1 and 10; with one seed no table is ever marked significant."""
+    import math
+
+    from yololab.experiments.calibration import Scenario, run_scenario
+
+    tables, se = 500, math.sqrt(0.05 * 0.95 / 500)
+    for k in (1, 2, 3, 5):
+        for ratio in (0.1, 1.0, 10.0):
+            s_seed, s_img = 0.3 * math.sqrt(ratio), 0.3 / math.sqrt(ratio)
+            aa = run_scenario(Scenario(k, s_seed, s_img, 100, 200, 0.0), tables, seed=17 * k)
+            if k == 1:
+                assert aa.significant == 0 and aa.tested == 0
+                continue
+            ab = run_scenario(Scenario(k, s_seed, s_img, 100, 200, 1.0), tables, seed=19 * k)
+            assert aa.significant <= 0.05 + 3 * se, (k, ratio, aa)
+            assert min(aa.coverage, ab.coverage) >= 0.95 - 3 * se, (k, ratio, aa, ab)
+    strong = run_scenario(Scenario(5, 0.3, 0.1, 100, 200, 1.0), 200, seed=3)  # 1 point vs ~0.2-point noise
+    assert strong.significant > 0.9

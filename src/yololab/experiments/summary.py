@@ -118,7 +118,7 @@ def summarise(out: Path | None, cell_rows: Sequence[dict], mean_rows: list[dict]
         if not row.get("map50_95_ci95") and reps and len(reps) == len(values):
             interval = stats.image_interval(reps)
             if interval is not None:
-                row["map50_95_ci95"], row["map50_95_ci_method"] = list(interval), "image bootstrap"
+                row["map50_95_ci95"], row["map50_95_ci_method"] = list(interval), "test set (image bootstrap)"
         pairs = _identical_seeds(members)
         row["identical_seeds"] = pairs or None
         if pairs:
