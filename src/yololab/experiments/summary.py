@@ -168,8 +168,13 @@ def _compare(row: dict, groups: dict, replicates: dict[str, np.ndarray], boot: d
     if not all(a in replicates and b in replicates for a, b in ids):
         row["delta_method"] = "difference of seed means (no saved detections: no interval)"
         return
-    result = stats.paired_test([replicates[a] for a, _ in ids], [replicates[b] for _, b in ids],
-                               n_images=boot.get("images"))
+    try:
+        result = stats.paired_test([replicates[a] for a, _ in ids], [replicates[b] for _, b in ids],
+                                   n_images=boot.get("images"))
+    except ValueError as err:  # e.g. no objects in the scoring split: say so in the row, keep the table
+        LOG.warning("%s %s: no comparison test: %s", row["model"], row["backbone"], err)
+        row["delta_method"] = f"difference of seed means (no test: {err})"
+        return
     row["delta_map50_95"] = result.delta
     row["delta_map50_95_ci95"] = list(result.ci95)
     row["delta_ci_kind"] = result.interval
