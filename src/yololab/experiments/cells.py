@@ -43,7 +43,7 @@ LOG = logging.getLogger("yololab")
 TrainFn = Callable[[TrainConfig], dict]
 DEFAULT_TRAINER = "yololab.train.trainer:train"
 # Fields that may differ between attempts of the same cell without changing its result.
-VOLATILE_KEYS = ("device", "out", "resume", "progress", "workers", "cache")
+VOLATILE_KEYS = ("device", "out", "resume", "exist_ok", "progress", "workers", "cache")
 
 
 def write_json_atomic(path: Path, data: Any) -> None:

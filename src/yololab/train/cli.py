@@ -47,6 +47,8 @@ def add_train_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser
     p.add_argument("--device", default=S, help="cpu, 0, or 0,1 (several GPUs: launch with torchrun)")
     p.add_argument("--out", default=S, help="run folder (weights/, results.csv, config.yaml)")
     p.add_argument("--resume", action="store_true", default=S, help="continue from OUT/weights/last.pt")
+    p.add_argument("--exist-ok", action="store_true", default=S,
+                   help="start over in an --out that holds a run (its last.pt, best.pt and results.csv are replaced)")
     p.add_argument("--freeze", type=int, default=S, help="freeze the first N backbone stages")
     p.add_argument("--backbone-lr-mult", type=float, default=S, help="lr multiplier of the backbone")
     p.add_argument("--workers", type=int, default=S, help="data-loader worker processes")
