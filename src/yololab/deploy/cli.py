@@ -32,7 +32,7 @@ def _predict(args: argparse.Namespace) -> int:
                       max_det=args.max_det, batch=args.batch, out=args.out, save_txt=args.save_txt,
                       save_conf=args.save_conf, save_images=not args.no_images, threads=args.threads,
                       backend=args.backend, coco_json=args.coco_json, image_dir=args.image_dir,
-                      device=args.device)
+                      device=args.device, allow_network=args.allow_network)
     print(json.dumps(summary.to_dict(), indent=2))
     return 0
 
@@ -130,6 +130,9 @@ def add_deploy_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-images", action="store_true", help="do not write annotated images/videos")
     p.add_argument("--coco-json", default=None, help="write this annotation file's image and category ids")
     p.add_argument("--image-dir", default=None, help="its image folder (default: --source)")
+    p.add_argument("--allow-network", action="store_true",
+                   help="let --source (or a line of a .txt list) be a URL or stream (http://, rtsp://...), "
+                        "opened by OpenCV/FFmpeg; refused otherwise")
     p.set_defaults(func=_predict)
 
     p = sub.add_parser("bench", help="latency of preprocess, model and NMS, and throughput (CPU or GPU)")

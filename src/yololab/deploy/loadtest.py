@@ -28,6 +28,8 @@ import httpx
 import numpy as np
 from PIL import Image
 
+from yololab.atomic import open_nofollow
+
 
 @dataclass
 class LoadResult:
@@ -172,7 +174,8 @@ def serve_subprocess(serve_args: Sequence[str], log: str | Path, port: int | Non
     (base URL, process) once /health answers, and stops it with SIGINT (graceful) on exit."""
     port = port or free_port()
     cmd = [sys.executable, "-m", "yololab", "serve", *serve_args, "--host", "127.0.0.1", "--port", str(port)]
-    with open(log, "w") as handle:
+    fd = open_nofollow(log, os.O_WRONLY | os.O_TRUNC)  # a log stream: not atomic, never through a link
+    with os.fdopen(fd, "w") as handle:
         proc = subprocess.Popen(cmd, stdout=handle, stderr=subprocess.STDOUT, env=dict(os.environ))
     base_url = f"http://127.0.0.1:{port}"
     try:

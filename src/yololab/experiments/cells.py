@@ -262,9 +262,10 @@ def _run_locked(spec: ExperimentSpec, cell: Cell, paths: CellPaths, train_fn: Tr
         fingerprint = config_fingerprint(cfg, spec)
         check_same_config(paths, fingerprint)
         paths.root.mkdir(parents=True, exist_ok=True)
-        paths.cell_yaml.write_text(yaml.safe_dump(
+        atomic_write_text(paths.cell_yaml, yaml.safe_dump(
             {"cell": describe_cell(cell, spec.train.get("weights")), "fingerprint": fingerprint,
-             "train_config": json.loads(json.dumps(dataclasses.asdict(cfg), default=str))}, sort_keys=False))
+             "train_config": json.loads(json.dumps(dataclasses.asdict(cfg), default=str))}, sort_keys=False),
+            paths.root)
         if state == "interrupted" and finished_epochs(paths.last) >= cfg.epochs:
             LOG.info("%s: last.pt holds all %d epochs; evaluating without training", cell.cell_id, cfg.epochs)
             write_json_atomic(paths.train_json, {"last": str(paths.last), "epochs_run": None,

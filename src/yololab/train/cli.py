@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from yololab.atomic import atomic_write_text
 from yololab.errors import UserError, print_error
 
 LOG = logging.getLogger("yololab")
@@ -158,6 +159,5 @@ def cmd_train(args: argparse.Namespace) -> int:
             print("no best.pt: there were no validation images (--val-data); last.pt is the result")
         print(f"last: {summary['last']}")
         if args.json:
-            Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-            Path(args.json).write_text(json.dumps(summary, indent=2))
+            atomic_write_text(args.json, json.dumps(summary, indent=2))
     return 0
