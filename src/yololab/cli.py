@@ -6,7 +6,6 @@ import argparse
 import json
 import logging
 import sys
-from pathlib import Path
 
 from yololab.atomic import atomic_write_text
 from yololab.deploy.cli import add_deploy_commands

@@ -54,7 +54,7 @@ def _serve(args: argparse.Namespace) -> int:
     config = ServeConfig(args.weights, imgsz=args.imgsz, conf=args.conf, iou=args.iou, max_det=args.max_det,
                          threads=args.threads, backend=args.backend, max_batch=args.max_batch,
                          max_wait_ms=args.max_wait_ms, max_upload_mb=args.max_upload_mb,
-                         device=args.device)
+                         device=args.device, max_pixels=args.max_pixels, memory_mb=args.memory_mb)
     serve(config, host=args.host, port=args.port)
     return 0
 
@@ -155,4 +155,10 @@ def add_deploy_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-batch", type=int, default=8, help="requests per batched inference")
     p.add_argument("--max-wait-ms", type=float, default=5.0, help="wait for more requests this long")
     p.add_argument("--max-upload-mb", type=float, default=20.0, help="larger uploads get 413")
+    p.add_argument("--max-pixels", type=int, default=60_000_000,
+                   help="pixel budget of one upload (width x height); larger images get 422")
+    p.add_argument("--memory-mb", type=float, default=1024.0,
+                   help="decode memory of all requests in flight (each reserves what its image needs, known "
+                        "from its header); when it is in use, 503 with Retry-After. It also bounds how many "
+                        "of the largest uploads decode at once (see /info)")
     p.set_defaults(func=_serve)
