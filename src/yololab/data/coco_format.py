@@ -116,14 +116,16 @@ def load_coco_records(instances_json: str | os.PathLike, image_dir: str | os.Pat
         except (KeyError, TypeError, ValueError):
             report.add("malformed_line", 1, f"{name} (annotation {ann.get('id')})")
             continue
+        if w <= 0 or h <= 0 or not all(map(math.isfinite, (x, y, w, h))):
+            report.add("degenerate_box", 1, name)
+            eval_anns.pop()  # an invalid box: dropped from the score (and --save-gt) as from training
+            continue
         if eval_anns[-1]["iscrowd"]:
             report.add("crowd_box", 1, name)
             continue
         kind, box = clean_box([cat_index[cid], (x + w / 2) / iw, (y + h / 2) / ih, w / iw, h / ih])
-        if box is None or not all(map(math.isfinite, (x, y, w, h))):
-            report.add(kind or "degenerate_box", 1, name)
-            if w <= 0 or h <= 0 or not all(map(math.isfinite, (x, y, w, h))):
-                eval_anns.pop()  # an invalid box: dropped from the score (and --save-gt) as from training
+        if box is None:
+            report.add(kind, 1, name)
             continue
         if kind == "clipped":
             report.add("clipped", 1, name)

@@ -165,9 +165,13 @@ def coco_from_source(part: SourceSplit) -> dict[str, Any]:
 def _refuse_output_over_inputs(out: Path, src: str | os.PathLike, images: list[str]) -> None:
     """The output folder may not be the source, nor hold the source or any of its images."""
     top = out.resolve()
-    source = Path(src).resolve()
-    inside = [p for p in images if top in Path(p).resolve().parents]
-    if source == top or top in source.parents or inside:
+
+    def within(path: str | os.PathLike) -> bool:  # a linked file counts where the link is
+        folder = Path(os.path.abspath(path)).parent.resolve()
+        return folder == top or top in folder.parents
+
+    inside = [p for p in images if within(p)]
+    if Path(src).resolve() == top or within(src) or inside:
         what = f"the image {inside[0]}" if inside else f"the source {src}"
         raise UserError(f"convert output {out} holds {what}; choose a new folder outside the source")
 

@@ -119,11 +119,17 @@ class _Writer:
                 os.replace(tmp, path)
 
 
+def _within(file: Path, top: Path) -> bool:
+    """Whether ``file`` (its folder resolved; a linked file counts where the link is) is under ``top``."""
+    folder = Path(os.path.abspath(file)).parent.resolve()
+    return folder == top or top in folder.parents
+
+
 def refuse_output_over_inputs(out: Path, files: list[Path], source: str) -> None:
     """Raise :class:`UserError` when the output folder ``out`` is, or holds, one of the input files (the
     annotated copies would replace the photos)."""
     top = out.resolve()
-    inside = [f for f in files if not is_url(f) and top in Path(f).resolve().parents]
+    inside = [f for f in files if not is_url(f) and _within(Path(f), top)]
     if inside:
         raise UserError(f"--out {out} holds {len(inside)} of the input images (e.g. {inside[0]}); the annotated "
                         f"copies would replace them. Choose an --out outside {source}")
