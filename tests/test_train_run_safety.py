@@ -161,3 +161,23 @@ def test_disk_full_while_saving_is_one_sentence(one_epoch_run: Path, tiny_data: 
     assert f"could not save epoch 1 to {last}" in message and "No space left on device" in message
     assert "previous last.pt" in message and "intact" in message and "--resume" in message
     assert last.read_bytes() == before and not list(last.parent.glob(".*.tmp"))
+
+
+def test_permission_refused_on_results_csv_is_one_sentence(one_epoch_run: Path, tiny_data: Path, tmp_path: Path,
+                                                           monkeypatch) -> None:
+    from yololab import atomic
+
+    out = _copy_run(one_epoch_run, tmp_path / "run")
+    real_open = os.open
+
+    def refuse(path, flags, *args, **kwargs):
+        if str(path).endswith("results.csv") and flags & os.O_APPEND:
+            raise OSError(errno.EACCES, os.strerror(errno.EACCES))
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(atomic.os, "open", refuse)
+    with pytest.raises(WriteError) as info:
+        train(_cfg(tiny_data, out, epochs=2, resume=True))
+    message = str(info.value)
+    assert f"{out / 'results.csv'}: Permission denied" in message and "--resume" in message
+    assert "previous last.pt" in message and torch.load(out / "weights" / "last.pt", weights_only=True)["epoch"] == 0

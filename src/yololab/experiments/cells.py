@@ -32,7 +32,7 @@ from typing import Any
 
 import yaml
 
-from yololab.atomic import atomic_write_text
+from yololab.atomic import atomic_write_text, open_nofollow
 from yololab.config import ConfigError, from_mapping
 from yololab.eval.analysis import analyze
 from yololab.experiments.metrics import evaluate_cell
@@ -234,7 +234,7 @@ def cell_lock(paths: CellPaths) -> Iterator[int | None]:
 
     Yields None when acquired, else the pid recorded by the process that holds it.
     """
-    with open(paths.root / ".lock", "a+") as handle:
+    with os.fdopen(open_nofollow(paths.root / ".lock", os.O_RDWR, paths.root), "r+") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:

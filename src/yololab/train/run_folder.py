@@ -51,7 +51,8 @@ def check_resume_matches(ckpt: dict[str, Any], cfg: TrainConfig, num_classes: in
 def save_failure_message(err: WriteError, epoch: int, last: Path, out: Path) -> str:
     """What a failed checkpoint save tells the user: the file, what is intact, how to go on."""
     kept = (f"the previous {last.name} (the last finished epoch before {epoch}) is intact"
-            if last.exists() else "no checkpoint of this run was saved yet")
+            if last.exists() and err.path != last.with_name("best.pt") else
+            f"{last.name} holds epoch {epoch}" if last.exists() else "no checkpoint of this run was saved yet")
     return (f"could not save epoch {epoch} to {err.path}: {os.strerror(err.cause.errno)} (errno "
             f"{err.cause.errno}); {kept}. Free space or fix the permissions, then continue with "
             f"yololab train --out {out} --resume")

@@ -288,7 +288,11 @@ class Trainer:
                     last_val = metrics
                     stop = self.stopper(epoch, fitness(metrics)) if self.selects_best else False
                 seconds = time.perf_counter() - t0
-                self.results.append(epoch, losses, metrics, lrs, seconds)
+                try:
+                    self.results.append(epoch, losses, metrics, lrs, seconds)
+                except WriteError as err:
+                    raise WriteError(save_failure_message(err, epoch, self.last, self.out), err.path,
+                                     err.cause) from None
                 self.save(epoch, metrics)
                 self.tracking.epoch(epoch, epoch_row(losses, metrics, lrs, seconds), self.ema.ema,
                                     [r.path for r in self.data.val])
