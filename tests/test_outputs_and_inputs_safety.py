@@ -47,7 +47,9 @@ def test_writer_refuses_links_and_folders_outside_its_root(tmp_path: Path) -> No
     (out / "sub").symlink_to(tmp_path, target_is_directory=True)
     with pytest.raises(UnsafePathError, match="outside the output folder"):
         atomic_write_text(out / "sub" / "b.json", "x", out)
-    assert victim.read_text() == "keep" and not (tmp_path / "b.json").exists()
+    with pytest.raises(UnsafePathError, match="outside the output folder"):  # no folder made out there
+        atomic_write_text(out / "sub" / "new" / "c.json", "x", out)
+    assert victim.read_text() == "keep" and not (tmp_path / "b.json").exists() and not (tmp_path / "new").exists()
 
 
 def test_writer_turns_a_full_disk_into_one_sentence(tmp_path: Path, monkeypatch) -> None:

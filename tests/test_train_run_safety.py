@@ -87,7 +87,9 @@ def test_train_into_a_finished_run_is_refused(one_epoch_run: Path, tiny_data: Pa
     err = capsys.readouterr().err
     assert str(out) in err and "--resume" in err and "--exist-ok" in err and "--out" in err
     assert "Traceback" not in err and (out / "weights" / "last.pt").read_bytes() == before
-    assert main(_train_args(tiny_data, out, "--epochs", "1", "--exist-ok")) == 0  # starting over, as asked
+    assert main(_train_args(tiny_data, out, "--exist-ok")) == 0  # starting over (2 epochs), as asked
+    assert (out / "results.csv").read_text().count("\n") == 3  # header + the new run's two epochs
+    assert torch.load(out / "weights" / "last.pt", weights_only=True)["epoch"] == 1
 
 
 def test_resume_refuses_another_family(one_epoch_run: Path, tiny_data: Path, tmp_path: Path) -> None:

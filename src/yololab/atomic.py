@@ -40,19 +40,26 @@ def check_target(path: str | os.PathLike, root: str | os.PathLike | None = None)
     """``path`` after creating its folder; raises :class:`UnsafePathError` when ``path`` is a symbolic
     link or its resolved folder is not inside the resolved ``root``."""
     path = Path(path)
-    if root is not None and not Path(root).exists():
+    if root is not None:
         Path(root).mkdir(parents=True, exist_ok=True)
+        existing = path.parent
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+        _check_inside(path, existing.resolve(), Path(root).resolve())  # before creating any folder
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.is_symlink():
         raise UnsafePathError(f"refusing to write {path}: it is a symbolic link (to {os.readlink(path)}); "
                               f"writing would change the file it points to. Remove the link or choose "
                               f"another output folder")
     if root is not None:
-        top, parent = Path(root).resolve(), path.parent.resolve()
-        if parent != top and top not in parent.parents:
-            raise UnsafePathError(f"refusing to write {path}: its folder resolves to {parent}, outside the "
-                                  f"output folder {top} (a symbolic link in between?)")
+        _check_inside(path, path.parent.resolve(), Path(root).resolve())
     return path
+
+
+def _check_inside(path: Path, folder: Path, top: Path) -> None:
+    if folder != top and top not in folder.parents:
+        raise UnsafePathError(f"refusing to write {path}: its folder resolves to {folder}, outside the "
+                              f"output folder {top} (a symbolic link in between?)")
 
 
 def _storage_error(exc: BaseException) -> OSError | None:

@@ -129,6 +129,9 @@ class Trainer:
             self.run_lock = acquire_run_lock(self.out)
             if not cfg.resume and not cfg.exist_ok:
                 refuse_existing_run(self.out)
+            elif not cfg.resume:  # --exist-ok: start over, so no stale best.pt outlives the new run
+                for old in (self.last, self.best):
+                    old.unlink(missing_ok=True)
         init_seeds(cfg.seed, cfg.deterministic)
         if self.device.type == "cuda" and not cfg.deterministic:
             torch.backends.cudnn.benchmark = True  # fixed training shapes: let cuDNN pick its kernels
