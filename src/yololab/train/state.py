@@ -109,8 +109,9 @@ def read_training_checkpoint(path: str | Path) -> dict:
     try:
         ckpt = read_weights_only(path)
     except CheckpointError as err:
+        start_from = f" (to train from it, start a new run with --weights {path})" if "pickled" in str(err) else ""
         raise CheckpointError(f"cannot resume: {err}. Resume from a good copy of last.pt, or start over "
-                              f"with --exist-ok (or another --out)") from None
+                              f"with --exist-ok (or another --out){start_from}") from None
     missing = [k for k in RESUME_KEYS if k not in ckpt] if isinstance(ckpt, dict) else list(RESUME_KEYS)
     if missing:
         raise CheckpointError(f"cannot resume from {path}: it has no training state ({', '.join(missing)} "
