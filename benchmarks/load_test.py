@@ -8,7 +8,10 @@ coco128 val2017 images, then posts every malformed upload (empty, text, corrupt,
 decompression bomb, over the size limit, no file field) and checks each gets its 4xx and that /health
 still answers; finally stops the server with SIGINT and checks it exits 0. Prints p50/p90/p99 latency,
 requests/s, the status counts and the mean batch size; exits 1 on any 5xx, transport error, wrong
-status or unclean shutdown.
+status or unclean shutdown. Last, ten clients post a 7700 x 7700 all-zero PNG at the same moment
+(``--bomb-clients``): the server's peak resident memory (VmHWM) is printed against ``--memory-mb``
+and the run fails if it grows by more than that budget plus 160 MiB, or if a burst answer is other
+than 200 or 503 with Retry-After.
 """
 
 from __future__ import annotations
@@ -34,16 +37,19 @@ def main() -> int:
     parser.add_argument("--max-batch", type=int, default=8)
     parser.add_argument("--max-wait-ms", type=float, default=5.0)
     parser.add_argument("--max-upload-mb", type=float, default=20.0)
+    parser.add_argument("--memory-mb", type=float, default=1024.0, help="yololab serve --memory-mb")
+    parser.add_argument("--bomb-clients", type=int, default=10)
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
-    from yololab.deploy.loadtest import format_load, probe_malformed, run_load, serve_subprocess
+    from yololab.deploy.loadtest import format_load, probe_malformed, run_burst, run_load, serve_subprocess, zero_png
 
     photos = sorted(Path(args.images).glob("*.jpg"))
     if not Path(args.weights).is_file() or not photos:
         raise SystemExit(f"need {args.weights} and JPEGs in {args.images} (../shared beside the checkout)")
     images = [(p.name, p.read_bytes()) for p in photos]
     serve_args = ["--weights", args.weights, "--imgsz", str(args.imgsz), "--max-batch", str(args.max_batch),
-                  "--max-wait-ms", str(args.max_wait_ms), "--max-upload-mb", str(args.max_upload_mb)]
+                  "--max-wait-ms", str(args.max_wait_ms), "--max-upload-mb", str(args.max_upload_mb),
+                  "--memory-mb", str(args.memory_mb)]
     if args.threads:
         serve_args += ["--threads", str(args.threads)]
     limit = int(args.max_upload_mb * 2**20)
@@ -55,17 +61,23 @@ def main() -> int:
             result = run_load(url, images, clients=args.clients, seconds=args.seconds)
             print(format_load(result))
             rows = probe_malformed(url, images[0][1], limit)
+            burst = run_burst(url, proc.pid, "bomb.png", zero_png(7700), clients=args.bomb_clients)
         shutdown_ok = proc.returncode == 0 and "Application shutdown complete" in log.read_text()
     wrong = [r for r in rows if r["status"] != r["expected"] or not r["healthy_after"]]
     for r in rows:
         mark = "ok " if r not in wrong else "BAD"
         print(f"  {mark} {r['case']:<40} -> {r['status']} (expected {r['expected']}), healthy after: "
               f"{r['healthy_after']}; {r['detail']}")
+    grown = burst.peak_rss_mb - burst.rss_before_mb
+    burst_ok = set(burst.status_counts) <= {200, 503} and burst.retry_after and grown < args.memory_mb + 160
+    print(f"{burst.clients} x 7700x7700 PNG at once: {burst.status_counts} in {burst.seconds:.1f} s; server RSS "
+          f"{burst.rss_before_mb:.0f} MiB -> peak {burst.peak_rss_mb:.0f} MiB (+{grown:.0f}, budget "
+          f"{args.memory_mb:.0f}) -> {burst.rss_after_mb:.0f} MiB after: {'ok' if burst_ok else 'BAD'}")
     print(f"graceful shutdown (SIGINT, exit 0): {shutdown_ok}")
     if args.json:
-        Path(args.json).write_text(json.dumps({"load": result.to_dict(), "malformed": rows,
+        Path(args.json).write_text(json.dumps({"load": result.to_dict(), "malformed": rows, "burst": burst.to_dict(),
                                                "graceful_shutdown": shutdown_ok}, indent=2))
-    failed = result.server_errors or result.transport_errors or wrong or not shutdown_ok
+    failed = result.server_errors or result.transport_errors or wrong or not shutdown_ok or not burst_ok
     return 1 if failed else 0
 
 

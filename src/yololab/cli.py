@@ -6,8 +6,8 @@ import argparse
 import json
 import logging
 import sys
-from pathlib import Path
 
+from yololab.atomic import atomic_write_text
 from yololab.deploy.cli import add_deploy_commands
 from yololab.deploy.kinds import BACKEND_KINDS
 from yololab.eval.cli import add_val_parser
@@ -43,8 +43,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
     summary = summarize(model, args.imgsz)
     print(format_summary(model, summary))
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(summary, indent=2))
+        atomic_write_text(args.json, json.dumps(summary, indent=2))
     return 0
 
 

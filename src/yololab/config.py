@@ -18,6 +18,8 @@ from typing import Any, TypeVar
 
 import yaml
 
+from yololab.atomic import atomic_write_text
+
 T = TypeVar("T")
 
 
@@ -130,12 +132,10 @@ def load_yaml_config(cls: type[T], path: str | Path) -> T:
     return from_mapping(cls, values, str(path))
 
 
-def save_yaml_config(config: Any, path: str | Path) -> None:
-    """Write the resolved config (every field, defaults included) next to a run."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+def save_yaml_config(config: Any, path: str | Path, root: str | Path | None = None) -> None:
+    """Write the resolved config (every field, defaults included) next to a run (inside ``root``)."""
     data = dataclasses.asdict(config)
-    path.write_text(yaml.safe_dump(_plain(data), sort_keys=False))
+    atomic_write_text(path, yaml.safe_dump(_plain(data), sort_keys=False), root)
 
 
 def _plain(value: Any) -> Any:

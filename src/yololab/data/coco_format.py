@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -12,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from yololab.data.checks import EMPTY_LABELS, check_image_file, clean_box, report_frame
+from yololab.data.paths import inside_root
 from yololab.data.records import ImageRecord
 from yololab.data.report import DatasetReport
 
@@ -114,6 +116,10 @@ def load_coco_records(instances_json: str | os.PathLike, image_dir: str | os.Pat
         except (KeyError, TypeError, ValueError):
             report.add("malformed_line", 1, f"{name} (annotation {ann.get('id')})")
             continue
+        if w <= 0 or h <= 0 or not all(map(math.isfinite, (x, y, w, h))):
+            report.add("degenerate_box", 1, name)
+            eval_anns.pop()  # an invalid box: dropped from the score (and --save-gt) as from training
+            continue
         if eval_anns[-1]["iscrowd"]:
             report.add("crowd_box", 1, name)
             continue
@@ -127,7 +133,7 @@ def load_coco_records(instances_json: str | os.PathLike, image_dir: str | os.Pat
 
     image_dir = Path(image_dir)
     infos = list(images.values())
-    paths = [str(image_dir / str(im.get("file_name", ""))) for im in infos]
+    paths = [str(inside_root(image_dir, str(im.get("file_name", "")), f"{where} file_name")) for im in infos]
     if check_images:
         with ThreadPoolExecutor(min(8, os.cpu_count() or 1)) as ex:
             checks = list(ex.map(check_image_file, paths))

@@ -27,11 +27,13 @@ from typing import Any
 import numpy as np
 import yaml
 
+from yololab.atomic import atomic_write, atomic_write_text, check_target
 from yololab.data.coco_format import load_coco_records
 from yololab.data.records import ImageRecord
 from yololab.data.report import DatasetReport
 from yololab.data.source import open_split
 from yololab.data.voc_format import DIFFICULT_MODES, load_voc_config, load_voc_split
+from yololab.errors import UserError
 
 LOG = logging.getLogger("yololab")
 
@@ -118,9 +120,11 @@ def _place_images(records: list[ImageRecord], folder: Path, copy: bool) -> list[
         by_name[name] = r.path
     placed = []
     for name, path in by_name.items():
-        dst = folder / name
+        dst = check_target(folder / name, folder)
         if copy:
-            shutil.copy2(path, dst)
+            with open(path, "rb") as src:
+                atomic_write(dst, lambda handle, src=src: shutil.copyfileobj(src, handle), folder)
+            shutil.copystat(path, dst)
         else:
             dst.symlink_to(Path(path).resolve())
         placed.append(dst)
@@ -129,10 +133,9 @@ def _place_images(records: list[ImageRecord], folder: Path, copy: bool) -> list[
 
 def write_yolo_labels(records: list[ImageRecord], folder: Path) -> None:
     """One ``<stem>.txt`` per image (empty for a background image), 6 significant digits as upstream writes."""
-    folder.mkdir(parents=True, exist_ok=True)
     for r in records:
         lines = [f"{int(c)} {cx:.6g} {cy:.6g} {w:.6g} {h:.6g}\n" for c, cx, cy, w, h in r.labels.tolist()]
-        (folder / f"{Path(r.path).stem}.txt").write_text("".join(lines))
+        atomic_write_text(folder / f"{Path(r.path).stem}.txt", "".join(lines), folder)
 
 
 def coco_from_source(part: SourceSplit) -> dict[str, Any]:
@@ -159,6 +162,20 @@ def coco_from_source(part: SourceSplit) -> dict[str, Any]:
     return {"info": {}, "licenses": [], "images": images, "annotations": anns, "categories": categories}
 
 
+def _refuse_output_over_inputs(out: Path, src: str | os.PathLike, images: list[str]) -> None:
+    """The output folder may not be the source, nor hold the source or any of its images."""
+    top = out.resolve()
+
+    def within(path: str | os.PathLike) -> bool:  # a linked file counts where the link is
+        folder = Path(os.path.abspath(path)).parent.resolve()
+        return folder == top or top in folder.parents
+
+    inside = [p for p in images if within(p)]
+    if Path(src).resolve() == top or within(src) or inside:
+        what = f"the image {inside[0]}" if inside else f"the source {src}"
+        raise UserError(f"convert output {out} holds {what}; choose a new folder outside the source")
+
+
 def _empty_dir(out: Path) -> None:
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise FileExistsError(f"convert output {out} exists and is not an empty folder")
@@ -176,14 +193,14 @@ def convert(fmt_from: str, fmt_to: str, src: str | os.PathLike, dst: str | os.Pa
         raise ValueError(f"{src}: no splits to convert")
     names = next(iter(parts.values())).names
     out = Path(dst)
+    _refuse_output_over_inputs(out, src, [r.path for part in parts.values() for r in part.records])
     _empty_dir(out)
     for s, part in parts.items():
         _place_images(part.records, out / "images" / s, copy_images)
         if fmt_to == "yolo":
             write_yolo_labels(part.records, out / "labels" / s)
         else:
-            (out / "annotations").mkdir(exist_ok=True)
-            (out / "annotations" / f"instances_{s}.json").write_text(json.dumps(coco_from_source(part)))
+            atomic_write_text(out / "annotations" / f"instances_{s}.json", json.dumps(coco_from_source(part)), out)
     result = ConvertResult(out, out / "data.yaml" if fmt_to == "yolo" else out / "annotations",
                            source_reports={s: p.report for s, p in parts.items()})
     if fmt_to == "yolo":
@@ -205,4 +222,4 @@ def _write_data_yaml(out: Path, splits: list[str], names: list[str]) -> None:
             note += f"# only {', '.join(splits)} converted: {need} names the same images\n"
             LOG.warning("%s: no %s split in the source; data.yaml's %s names %s", out, need, need, entries[need])
     body = {"path": ".", **{s: entries[s] for s in SPLITS if s in entries}, "names": dict(enumerate(names))}
-    (out / "data.yaml").write_text(note + yaml.safe_dump(body, sort_keys=False, allow_unicode=True))
+    atomic_write_text(out / "data.yaml", note + yaml.safe_dump(body, sort_keys=False, allow_unicode=True), out)

@@ -24,6 +24,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from yololab.atomic import atomic_write
 from yololab.data.cache import folder_writable, user_cache_dir
 from yololab.data.records import ImageRecord
 from yololab.errors import UserError
@@ -131,10 +132,7 @@ def check_disk(paths: Sequence[Path], records: Sequence[ImageRecord], img_size: 
 
 def save_npy(path: Path, image: np.ndarray) -> None:
     """Write one entry atomically (a temporary file in the same folder, then a rename)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        np.save(f, image, allow_pickle=False)
-    os.replace(tmp, path)
+    atomic_write(path, lambda handle: np.save(handle, image, allow_pickle=False), path.parent)
 
 
 def load_npy(path: Path) -> np.ndarray | None:

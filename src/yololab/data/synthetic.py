@@ -11,6 +11,8 @@ import cv2
 import numpy as np
 import yaml
 
+from yololab.atomic import atomic_write_bytes, atomic_write_text
+
 Points = np.ndarray  # (k, 2) int32 polygon
 
 
@@ -124,13 +126,14 @@ def make_synthetic_dataset(root: str | os.PathLike, num_train: int = 160, num_va
             rng = np.random.default_rng([seed, split_idx, i])
             img, labels = _draw_image(rng, img_size, list(classes), max_objects)
             stem = f"{split}_{i:05d}"
-            ok = cv2.imwrite(str(img_dir / f"{stem}.jpg"), cv2.cvtColor(img, cv2.COLOR_RGB2BGR),
-                             [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality])
+            ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(img, cv2.COLOR_RGB2BGR),
+                                    [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality])
             if not ok:
-                raise OSError(f"could not write {img_dir / stem}.jpg")
-            (lab_dir / f"{stem}.txt").write_text(
-                "".join(f"{c} {x:.6f} {y:.6f} {w:.6f} {h:.6f}\n" for c, x, y, w, h in labels))
+                raise OSError(f"could not encode {img_dir / stem}.jpg")
+            atomic_write_bytes(img_dir / f"{stem}.jpg", jpeg.tobytes(), root)
+            atomic_write_text(lab_dir / f"{stem}.txt",
+                              "".join(f"{c} {x:.6f} {y:.6f} {w:.6f} {h:.6f}\n" for c, x, y, w, h in labels), root)
     cfg = {"path": ".", "train": "images/train", "val": "images/val", "names": dict(enumerate(classes))}
     yaml_path = root / "data.yaml"
-    yaml_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    atomic_write_text(yaml_path, yaml.safe_dump(cfg, sort_keys=False), root)
     return yaml_path

@@ -31,6 +31,7 @@ import numpy as np
 import yaml
 
 from yololab.data.checks import EMPTY_LABELS, check_image_file, clean_box, report_frame
+from yololab.data.paths import inside_root
 from yololab.data.records import ImageRecord
 from yololab.data.report import DatasetReport
 from yololab.data.voc_xml import VOC_CLASSES, VocAnnotation, VocXmlError, parse_voc_xml, voc_to_pixels
@@ -166,8 +167,10 @@ def _image_path(root: Path, image_id: str, ann: VocAnnotation | None) -> Path:
     jpg = root / "JPEGImages" / f"{image_id}.jpg"
     if jpg.is_file():
         return jpg
-    if ann is not None and ann.filename and (root / "JPEGImages" / ann.filename).is_file():
-        return root / "JPEGImages" / ann.filename
+    if ann is not None and ann.filename:
+        named = inside_root(root / "JPEGImages", ann.filename, f"{root / 'Annotations' / image_id}.xml <filename>")
+        if named.is_file():
+            return named
     for suffix in sorted(IMG_FORMATS):
         p = root / "JPEGImages" / f"{image_id}.{suffix}"
         if p.is_file():

@@ -14,6 +14,8 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from yololab.atomic import atomic_write
+
 #: The 20 Pascal VOC classes in the devkit's (alphabetical) order, as upstream VOC.yaml numbers them.
 VOC_CLASSES: tuple[str, ...] = (
     "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow", "diningtable",
@@ -115,5 +117,4 @@ def write_voc_xml(path: str | os.PathLike, filename: str, size: tuple[int, int],
         for tag, v in zip(("xmin", "ymin", "xmax", "ymax"), o.box):
             ET.SubElement(bb, tag).text = str(int(v)) if float(v).is_integer() else str(v)
     ET.indent(root)
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=False)
+    atomic_write(path, lambda handle: ET.ElementTree(root).write(handle, encoding="utf-8", xml_declaration=False))

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from yololab.deploy.images import LetterboxInfo
-from yololab.deploy.pipeline import Predictor
+from yololab.deploy.pipeline import Predictor, Thresholds
 
 LOG = logging.getLogger("yololab")
 
@@ -31,6 +31,7 @@ class _Job:
     image: np.ndarray  # (3, H, W) preprocessed
     info: LetterboxInfo
     future: asyncio.Future
+    thresholds: Thresholds | None = None
 
 
 @dataclass
@@ -65,11 +66,11 @@ class MicroBatcher:
             await self.task
         self.executor.shutdown(wait=True)
 
-    async def submit(self, image: np.ndarray, info: LetterboxInfo) -> BatchResult:
+    async def submit(self, image: np.ndarray, info: LetterboxInfo, thresholds: Thresholds | None = None) -> BatchResult:
         if self.closing or self.queue is None or self.task is None or self.task.done():
             raise BatcherClosed("not accepting requests (server starting or shutting down)")
         future = asyncio.get_running_loop().create_future()
-        await self.queue.put(_Job(image, info, future))
+        await self.queue.put(_Job(image, info, future, thresholds))
         return await future
 
     async def _collect(self, first: _Job) -> tuple[list[_Job], bool]:
@@ -124,7 +125,8 @@ class MicroBatcher:
 
     def _infer(self, jobs: list[_Job]) -> tuple[list[np.ndarray], float]:
         t = time.perf_counter()
-        dets = self.predictor.run_batch(np.stack([j.image for j in jobs]), [j.info for j in jobs])
+        dets = self.predictor.run_batch(np.stack([j.image for j in jobs]), [j.info for j in jobs],
+                                        [j.thresholds for j in jobs])
         return dets, (time.perf_counter() - t) * 1000
 
     def _record(self, n: int) -> None:

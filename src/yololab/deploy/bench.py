@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from yololab.atomic import atomic_write_text
 from yololab.deploy import timing
 from yololab.deploy.backends import EXPORT_FORMAT, KINDS, Backend, backend_kind, check_backend_fits
 from yololab.deploy.pipeline import Predictor
@@ -106,5 +107,4 @@ def format_bench(r: dict[str, Any]) -> str:
 
 
 def write_json(result: dict[str, Any], path: str | os.PathLike) -> None:
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text(json.dumps(result, indent=2))
+    atomic_write_text(path, json.dumps(result, indent=2))

@@ -32,7 +32,7 @@ def _predict(args: argparse.Namespace) -> int:
                       max_det=args.max_det, batch=args.batch, out=args.out, save_txt=args.save_txt,
                       save_conf=args.save_conf, save_images=not args.no_images, threads=args.threads,
                       backend=args.backend, coco_json=args.coco_json, image_dir=args.image_dir,
-                      device=args.device)
+                      device=args.device, allow_network=args.allow_network)
     print(json.dumps(summary.to_dict(), indent=2))
     return 0
 
@@ -54,7 +54,7 @@ def _serve(args: argparse.Namespace) -> int:
     config = ServeConfig(args.weights, imgsz=args.imgsz, conf=args.conf, iou=args.iou, max_det=args.max_det,
                          threads=args.threads, backend=args.backend, max_batch=args.max_batch,
                          max_wait_ms=args.max_wait_ms, max_upload_mb=args.max_upload_mb,
-                         device=args.device)
+                         device=args.device, max_pixels=args.max_pixels, memory_mb=args.memory_mb)
     serve(config, host=args.host, port=args.port)
     return 0
 
@@ -130,6 +130,9 @@ def add_deploy_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-images", action="store_true", help="do not write annotated images/videos")
     p.add_argument("--coco-json", default=None, help="write this annotation file's image and category ids")
     p.add_argument("--image-dir", default=None, help="its image folder (default: --source)")
+    p.add_argument("--allow-network", action="store_true",
+                   help="let --source (or a line of a .txt list) be a URL or stream (http://, rtsp://...), "
+                        "opened by OpenCV/FFmpeg; refused otherwise")
     p.set_defaults(func=_predict)
 
     p = sub.add_parser("bench", help="latency of preprocess, model and NMS, and throughput (CPU or GPU)")
@@ -152,4 +155,10 @@ def add_deploy_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-batch", type=int, default=8, help="requests per batched inference")
     p.add_argument("--max-wait-ms", type=float, default=5.0, help="wait for more requests this long")
     p.add_argument("--max-upload-mb", type=float, default=20.0, help="larger uploads get 413")
+    p.add_argument("--max-pixels", type=int, default=60_000_000,
+                   help="pixel budget of one upload (width x height); larger images get 422")
+    p.add_argument("--memory-mb", type=float, default=1024.0,
+                   help="decode memory of all requests in flight (each reserves what its image needs, known "
+                        "from its header); when it is in use, 503 with Retry-After. It also bounds how many "
+                        "of the largest uploads decode at once (see /info)")
     p.set_defaults(func=_serve)

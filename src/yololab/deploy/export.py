@@ -22,6 +22,7 @@ from typing import Any
 
 import torch
 
+from yololab.atomic import atomic_write, atomic_write_path, check_target
 from yololab.deploy import metadata as md
 from yololab.deploy.graph import RAW_OUTPUT, DecodedDetector, append_nms
 from yololab.deploy.parity import Parity, compare_outputs
@@ -85,8 +86,7 @@ def export_onnx(wrapper: DecodedDetector, images: torch.Tensor, path: Path, meta
         proto.metadata_props.add(key=key, value=value)
     proto.producer_name, proto.producer_version = "yololab", meta["yololab_version"]
     onnx.checker.check_model(proto)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    onnx.save(proto, str(path))
+    atomic_write(path, lambda handle: handle.write(proto.SerializeToString()))
     return path
 
 
@@ -114,8 +114,13 @@ def export_openvino(onnx_path: Path, out: Path, meta: dict[str, Any], half: bool
     model = model if model is not None else ov.convert_model(str(onnx_path))
     model.set_rt_info(md.dumps(meta), [md.KEY])
     xml = out if out.suffix == ".xml" else out / f"{out.name.removesuffix('_openvino_model')}.xml"
-    xml.parent.mkdir(parents=True, exist_ok=True)
-    ov.save_model(model, str(xml), compress_to_fp16=half)
+    weights = check_target(xml.with_suffix(".bin"), xml.parent)
+
+    def save(tmp_xml: Path) -> None:  # the .bin is named after the .xml: rename both
+        ov.save_model(model, str(tmp_xml), compress_to_fp16=half)
+        os.replace(tmp_xml.with_suffix(".bin"), weights)
+
+    atomic_write_path(xml, save, xml.parent)
     return xml
 
 
@@ -126,8 +131,7 @@ def export_torchscript(wrapper: DecodedDetector, images: torch.Tensor, path: Pat
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         traced = torch.jit.freeze(torch.jit.trace(wrapper, images, check_trace=False).eval())
-        path.parent.mkdir(parents=True, exist_ok=True)
-        torch.jit.save(traced, str(path), _extra_files={"config.txt": md.dumps(meta)})
+        atomic_write(path, lambda handle: torch.jit.save(traced, handle, _extra_files={"config.txt": md.dumps(meta)}))
     return path
 
 

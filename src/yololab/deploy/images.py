@@ -54,14 +54,26 @@ def _jpeg_complete(data: bytes) -> bool:
     return data[-1024:].rstrip(b"\x00 \r\n\t").endswith(b"\xff\xd9")
 
 
-def decode_image_bytes(data: bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray:
-    """RGB uint8 (H, W, 3) of an encoded image; raises :class:`ImageDecodeError` (400/415/422)."""
+@dataclass(frozen=True)
+class UploadHeader:
+    """What an upload's header says, read without decoding its pixels."""
+
+    format: str  # PIL's name: JPEG, PNG, ...
+    mode: str  # PIL's pixel mode: 1, L, P, RGB, RGBA, ...
+    width: int  # as stored (before EXIF orientation)
+    height: int
+
+
+def inspect_upload(data: bytes, max_pixels: int = MAX_PIXELS) -> UploadHeader:
+    """Check an upload without decoding it (format, size limits, JPEG completeness); raises
+    :class:`ImageDecodeError` (400/415/422)."""
     if not data:
         raise ImageDecodeError(400, "empty upload: the file has no bytes")
     try:
         with Image.open(io.BytesIO(data)) as im:
             fmt = (im.format or "").upper()
             w, h = im.size
+            mode = im.mode
             im.verify()
     except UnidentifiedImageError:
         kind = _magic(data)
@@ -75,13 +87,20 @@ def decode_image_bytes(data: bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     if w * h > max_pixels:
         raise ImageDecodeError(422, f"image is {w}x{h} pixels, above the limit of {max_pixels} pixels")
     if fmt in ("JPEG", "MPO") and not _jpeg_complete(data):
-        try:  # trailing junk after EOI is fine; a missing tail is not
+        try:  # trailing junk after EOI is fine; a missing tail is not (decoded at 1/8 scale: cheap)
             with Image.open(io.BytesIO(data)) as im:
+                im.draft("RGB", (max(1, w // 8), max(1, h // 8)))
                 im.load()
         except Exception as err:
             raise ImageDecodeError(422, f"truncated JPEG: {err}") from None
+    return UploadHeader(fmt, mode, w, h)
+
+
+def decode_image_bytes(data: bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """RGB uint8 (H, W, 3) of an encoded image; raises :class:`ImageDecodeError` (400/415/422)."""
+    header = inspect_upload(data, max_pixels)
     try:
-        return decode_image(data, f"the {fmt or 'image'} data")  # the decoder of train and val
+        return decode_image(data, f"the {header.format or 'image'} data")  # the decoder of train and val
     except OSError as err:
         raise ImageDecodeError(422, str(err)) from None
 

@@ -14,9 +14,11 @@ import os
 import signal
 import socket
 import statistics
+import struct
 import subprocess
 import sys
 import time
+import zlib
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -27,6 +29,8 @@ from typing import Any
 import httpx
 import numpy as np
 from PIL import Image
+
+from yololab.atomic import open_nofollow
 
 
 @dataclass
@@ -118,6 +122,70 @@ def _huge_png(side: int = 9000) -> bytes:
     return buf.getvalue()
 
 
+def zero_png(side: int = 7700) -> bytes:
+    """An all-zero RGB PNG of side x side pixels, compressed row by row (never held decoded): about
+    170 kB for 7700 x 7700, 180 MB as pixels."""
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    packer, row, parts = zlib.compressobj(9), b"\0" * (1 + 3 * side), []
+    for _ in range(side):
+        parts.append(packer.compress(row))
+    parts.append(packer.flush())
+    header = struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", b"".join(parts)) + chunk(b"IEND", b"")
+
+
+@dataclass
+class BurstResult:
+    """N simultaneous uploads of one image: the answers and the server's resident memory (MiB)."""
+
+    clients: int
+    status_counts: dict[int, int]
+    retry_after: bool  # every 503 carried Retry-After
+    rss_before_mb: float
+    peak_rss_mb: float  # the server's VmHWM (peak resident set) after the burst
+    rss_after_mb: float
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def process_memory_mb(pid: int) -> dict[str, float]:
+    """VmRSS and VmHWM (peak resident) of a Linux process, in MiB."""
+    values = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, rest = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            values[key] = int(rest.split()[0]) / 1024
+    return values
+
+
+def run_burst(base_url: str, pid: int, name: str, data: bytes, clients: int = 10,
+              timeout: float = 300.0) -> BurstResult:
+    """``clients`` uploads of ``data`` at the same moment; the server process's memory around it."""
+    async def burst() -> list[httpx.Response]:
+        limits = httpx.Limits(max_connections=clients)
+        async with httpx.AsyncClient(base_url=base_url, timeout=timeout, limits=limits) as client:
+            return await asyncio.gather(*(client.post("/predict", files={"file": (name, data, "image/png")})
+                                          for _ in range(clients)))
+
+    try:  # reset the peak (VmHWM) to the current RSS, so that it is the burst's peak
+        Path(f"/proc/{pid}/clear_refs").write_text("5")
+    except OSError:
+        pass
+    before = process_memory_mb(pid)["VmRSS"]
+    start = time.perf_counter()
+    responses = asyncio.run(burst())
+    seconds = time.perf_counter() - start
+    after = process_memory_mb(pid)
+    codes = Counter(r.status_code for r in responses)
+    retry = all("retry-after" in r.headers for r in responses if r.status_code == 503)
+    return BurstResult(clients, dict(sorted(codes.items())), retry, round(before, 1), round(after["VmHWM"], 1),
+                       round(after["VmRSS"], 1), round(seconds, 2))
+
+
 def malformed_uploads(jpeg: bytes, max_upload_bytes: int) -> dict[str, tuple[bytes, int]]:
     """Each bad upload a server must survive, with the 4xx it should get (name -> (bytes, status))."""
     return {
@@ -172,7 +240,8 @@ def serve_subprocess(serve_args: Sequence[str], log: str | Path, port: int | Non
     (base URL, process) once /health answers, and stops it with SIGINT (graceful) on exit."""
     port = port or free_port()
     cmd = [sys.executable, "-m", "yololab", "serve", *serve_args, "--host", "127.0.0.1", "--port", str(port)]
-    with open(log, "w") as handle:
+    fd = open_nofollow(log, os.O_WRONLY | os.O_TRUNC)  # a log stream: not atomic, never through a link
+    with os.fdopen(fd, "w") as handle:
         proc = subprocess.Popen(cmd, stdout=handle, stderr=subprocess.STDOUT, env=dict(os.environ))
     base_url = f"http://127.0.0.1:{port}"
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -14,6 +15,15 @@ from yololab.deploy.postprocess import postprocess, scale_detections
 
 LOG = logging.getLogger("yololab")
 DEFAULT_IMGSZ = 640
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Post-processing settings of one request."""
+
+    conf: float
+    iou: float
+    max_det: int
 
 
 class Predictor:
@@ -59,13 +69,29 @@ class Predictor:
     def postprocess(self, raw: np.ndarray, infos: Sequence[LetterboxInfo]) -> list[np.ndarray]:
         return postprocess(raw, self.imgsz, infos, self.conf, self.iou, self.max_det, agnostic=self.agnostic)
 
-    def run_batch(self, batch: np.ndarray, infos: Sequence[LetterboxInfo]) -> list[np.ndarray]:
-        """Model + NMS on an already preprocessed batch."""
+    def run_batch(self, batch: np.ndarray, infos: Sequence[LetterboxInfo],
+                  thresholds: Sequence[Thresholds | None] | None = None) -> list[np.ndarray]:
+        """Model + NMS on an already preprocessed batch; ``thresholds``: per image, its own conf, iou
+        and max_det (None: the predictor's)."""
+        if thresholds is not None and any(t is not None for t in thresholds):
+            return self._run_per_image(batch, infos, thresholds)
         if self.backend.has_nms:
             dets = self.backend.infer_nms(batch)
             return [scale_detections(d[d[:, 4] > self.conf][:self.max_det], self.imgsz, info)
                     for d, info in zip(dets, infos)]
         return self.postprocess(self.infer(batch), infos)
+
+    def _run_per_image(self, batch: np.ndarray, infos: Sequence[LetterboxInfo],
+                       thresholds: Sequence[Thresholds | None]) -> list[np.ndarray]:
+        """One model run, then each image's NMS (or, for a graph with NMS, its conf and max_det)."""
+        own = [t or Thresholds(self.conf, self.iou, self.max_det) for t in thresholds]
+        if self.backend.has_nms:
+            dets = self.backend.infer_nms(batch)
+            return [scale_detections(d[d[:, 4] > t.conf][:t.max_det], self.imgsz, info)
+                    for d, info, t in zip(dets, infos, own)]
+        raw = self.infer(batch)
+        return [postprocess(raw[i:i + 1], self.imgsz, [info], t.conf, t.iou, t.max_det, agnostic=self.agnostic)[0]
+                for i, (info, t) in enumerate(zip(infos, own))]
 
     def __call__(self, images: Sequence[np.ndarray]) -> list[np.ndarray]:
         if not len(images):

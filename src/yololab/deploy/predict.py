@@ -21,9 +21,11 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from yololab.atomic import atomic_write_bytes, atomic_write_text, check_target
 from yololab.deploy.annotate import draw_detections
 from yololab.deploy.pipeline import Predictor
-from yololab.deploy.sources import Frame, count_frames, is_video, iter_frames, resolve_source
+from yololab.deploy.sources import Frame, count_frames, is_url, is_video, iter_frames, resolve_source
+from yololab.errors import UserError
 from yololab.eval.boxes import xyxy2xywh
 from yololab.eval.coco import detections_to_coco, image_ids
 
@@ -54,6 +56,7 @@ class _Writer:
         self.results: list[dict[str, Any]] = []
         self.images: list[dict[str, Any]] = []
         self.videos: dict[Path, cv2.VideoWriter] = {}
+        self.video_paths: dict[Path, tuple[Path, Path]] = {}  # source -> (temporary file, final file)
         self.used: set[str] = set()
         self.names_by_path: dict[Path, str] = {}
 
@@ -82,29 +85,54 @@ class _Writer:
         if self.save_images:
             drawn = cv2.cvtColor(draw_detections(frame.image, dets, self.names), cv2.COLOR_RGB2BGR)
             if frame.frame is None:
-                cv2.imwrite(str(self.out / name), drawn)
+                ok, encoded = cv2.imencode(Path(name).suffix if Path(name).suffix else ".jpg", drawn)
+                if not ok:
+                    raise ValueError(f"OpenCV could not encode {name}")
+                atomic_write_bytes(self.out / name, encoded.tobytes(), self.out)
             else:
                 self._video(frame, name, w, h).write(drawn)
 
     def _video(self, frame: Frame, name: str, w: int, h: int) -> cv2.VideoWriter:
+        """The video's writer, on a temporary file that :meth:`close` renames to ``<stem>.mp4``."""
         if frame.path not in self.videos:
-            path = self.out / f"{Path(name).stem}.mp4"
-            self.videos[frame.path] = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"),
+            path = check_target(self.out / f"{Path(name).stem}.mp4", self.out)
+            tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.mp4")
+            self.videos[frame.path] = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"),
                                                       frame.fps or 30.0, (w, h))
+            self.video_paths[frame.path] = (tmp, path)
         return self.videos[frame.path]
 
     def _write_txt(self, path: Path, dets: np.ndarray, w: int, h: int) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         xywh = xyxy2xywh(dets[:, :4]) / np.array([w, h, w, h], np.float32) if len(dets) else dets[:, :4]
         lines = []
         for (cx, cy, bw, bh), score, cls in zip(xywh.tolist(), dets[:, 4].tolist(), dets[:, 5].tolist()):
             tail = f" {score:.5f}" if self.save_conf else ""
             lines.append(f"{int(cls)} {cx:.6f} {cy:.6f} {bw:.6f} {bh:.6f}{tail}")
-        path.write_text("\n".join(lines) + ("\n" if lines else ""))
+        atomic_write_text(path, "\n".join(lines) + ("\n" if lines else ""), self.out)
 
     def close(self) -> None:
-        for writer in self.videos.values():
+        for source, writer in self.videos.items():
             writer.release()
+            tmp, path = self.video_paths[source]
+            if tmp.exists():
+                check_target(path, self.out)
+                os.replace(tmp, path)
+
+
+def _within(file: Path, top: Path) -> bool:
+    """Whether ``file`` (its folder resolved; a linked file counts where the link is) is under ``top``."""
+    folder = Path(os.path.abspath(file)).parent.resolve()
+    return folder == top or top in folder.parents
+
+
+def refuse_output_over_inputs(out: Path, files: list[Path], source: str) -> None:
+    """Raise :class:`UserError` when the output folder ``out`` is, or holds, one of the input files (the
+    annotated copies would replace the photos)."""
+    top = out.resolve()
+    inside = [f for f in files if not is_url(f) and _within(Path(f), top)]
+    if inside:
+        raise UserError(f"--out {out} holds {len(inside)} of the input images (e.g. {inside[0]}); the annotated "
+                        f"copies would replace them. Choose an --out outside {source}")
 
 
 def _batches(frames: Iterator[Frame], size: int) -> Iterator[list[Frame]]:
@@ -140,16 +168,18 @@ def predict(weights: str | os.PathLike, source: str, imgsz: int | None = None, c
             save_txt: bool = False, save_conf: bool = False, save_images: bool = True,
             threads: int | None = None, backend: str | None = None, progress: bool = True,
             coco_json: str | os.PathLike | None = None, image_dir: str | os.PathLike | None = None,
-            device: str | None = "auto") -> PredictSummary:
+            device: str | None = "auto", allow_network: bool = False) -> PredictSummary:
     """Run ``weights`` (.pt, .onnx, .xml, .torchscript) on ``source``; returns what was written.
 
     ``coco_json`` (images in ``image_dir``, default ``source``): write its image and category ids.
-    ``device``: 'auto' (CUDA device 0 if available, else the CPU), 'cpu' or a GPU index."""
+    ``device``: 'auto' (CUDA device 0 if available, else the CPU), 'cpu' or a GPU index.
+    ``allow_network``: URLs and streams may be among the sources (refused otherwise)."""
     if batch < 1:
         raise ValueError(f"--batch must be >= 1, got {batch}")
-    predictor = Predictor(weights, imgsz, conf, iou, max_det, threads=threads, backend=backend, device=device)
-    files = resolve_source(str(source))
+    files = resolve_source(str(source), allow_network)
     out = Path(out)
+    refuse_output_over_inputs(out, files, str(source))
+    predictor = Predictor(weights, imgsz, conf, iou, max_det, threads=threads, backend=backend, device=device)
     out.mkdir(parents=True, exist_ok=True)
     videos = any(is_video(f) for f in files)
     category_ids = None
@@ -173,8 +203,8 @@ def predict(weights: str | os.PathLike, source: str, imgsz: int | None = None, c
     finally:
         bar.close()
         writer.close()
-    (out / "predictions.json").write_text(json.dumps(writer.results))
-    (out / "images.json").write_text(json.dumps(writer.images, indent=1))
+    atomic_write_text(out / "predictions.json", json.dumps(writer.results), out)
+    atomic_write_text(out / "images.json", json.dumps(writer.images, indent=1), out)
     summary.files = {"predictions": str(out / "predictions.json"), "images": str(out / "images.json")}
     if save_txt:
         summary.files["labels"] = str(out / "labels")

@@ -47,6 +47,7 @@ from typing import Any
 
 import numpy as np
 
+from yololab.atomic import atomic_write, check_target
 from yololab.deploy import metadata as md
 from yololab.deploy.calibration import LetterboxCalibrationReader, calibration_files
 
@@ -216,7 +217,7 @@ def quantize_onnx(model: str | os.PathLike, out: str | os.PathLike, data: str | 
         # otherwise keep every activation of every image in memory (tens of GB at 640).
         options["CalibStridedMinMax"] = max(d for d in range(1, 17) if len(images) % d == 0)
         options.update(extra_options or {})
-        out.parent.mkdir(parents=True, exist_ok=True)
+        check_target(out)  # ORT writes ``out`` itself: never through a planted link
         quantize_static(str(src), str(out), reader, quant_format=QuantFormat.QDQ, per_channel=per_channel,
                         activation_type=QuantType.QUInt8 if activation_type == "uint8" else QuantType.QInt8,
                         weight_type=QuantType.QUInt8 if weights == "u8" else QuantType.QInt8,
@@ -234,7 +235,7 @@ def quantize_onnx(model: str | os.PathLike, out: str | os.PathLike, data: str | 
     del q.metadata_props[:]
     for key, value in props.items():
         q.metadata_props.add(key=key, value=value)
-    onnx.save(q, str(out))
+    atomic_write(out, lambda handle: handle.write(q.SerializeToString()))
     LOG.info("INT8 %s: %s weights (%s), %d calibration images at %dx%d (%s), %d float nodes, %.1f s",
              out, weights, WEIGHT_NOTES[weights], len(images), *hw, method, len(skip),
              time.perf_counter() - started)

@@ -1,9 +1,13 @@
 """``yololab serve``: a FastAPI app on uvicorn with micro-batched inference.
 
-POST /predict (multipart field ``file``) -> detections as JSON; GET /health; GET /info; OpenAPI
-docs at /docs. Uploads above the size limit get 413; empty ones 400; non-images 415; corrupt or
-truncated images 422 (missing ``file`` field: FastAPI's 422). The server keeps serving after any
-of them. SIGINT/SIGTERM stop it gracefully: in-flight requests finish, then the batcher drains.
+POST /predict (multipart field ``file``; query parameters ``conf``, ``iou``, ``max_det``, ``imgsz``)
+-> detections as JSON; GET /health; GET /info; OpenAPI docs at /docs. Uploads above the size limit get
+413; empty ones 400; non-images 415; corrupt, truncated or over-the-pixel-limit images 422, as are
+query parameters out of range or unknown (missing ``file`` field: FastAPI's 422). Memory is bounded:
+each upload reserves what its decode may take from ``memory_mb`` (see :mod:`yololab.deploy.admission`;
+large images are decoded at reduced size, :mod:`yololab.deploy.reduced_decode`) and gets 503 with
+Retry-After when that budget is in use. The server keeps serving after any of them. SIGINT/SIGTERM stop
+it gracefully: in-flight requests finish, then the batcher drains.
 """
 
 from __future__ import annotations
@@ -16,13 +20,15 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-from fastapi import FastAPI, File, UploadFile
+from fastapi import FastAPI, File, Query, Request, UploadFile
 from fastapi.responses import JSONResponse
 
+from yololab.deploy.admission import BudgetFull, MemoryBudget
 from yololab.deploy.batching import BatcherClosed, MicroBatcher
-from yololab.deploy.images import ImageDecodeError, decode_image_bytes
+from yololab.deploy.images import MAX_PIXELS, ImageDecodeError, inspect_upload
 from yololab.deploy.limits import BodySizeLimit
-from yololab.deploy.pipeline import Predictor
+from yololab.deploy.pipeline import Predictor, Thresholds
+from yololab.deploy.reduced_decode import DecodedUpload, decode_cost, decode_reduced, worst_decode_cost
 
 LOG = logging.getLogger("yololab")
 
@@ -40,10 +46,19 @@ class ServeConfig:
     max_wait_ms: float = 5.0
     max_upload_mb: float = 20.0
     device: str = "auto"  # a --device string; /info's model.device says what runs the model
+    max_pixels: int = MAX_PIXELS  # per upload (width x height); larger ones get 422
+    memory_mb: float = 1024.0  # decode memory of all requests in flight; beyond it 503 + Retry-After
 
     @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 2**20)
+
+    @property
+    def memory_bytes(self) -> int:
+        return int(self.memory_mb * 2**20)
+
+
+QUERY_PARAMS = ("conf", "iou", "max_det", "imgsz")
 
 
 def _detections_json(dets: np.ndarray, names: list[str]) -> list[dict[str, Any]]:
@@ -56,6 +71,20 @@ def _detections_json(dets: np.ndarray, names: list[str]) -> list[dict[str, Any]]
     return out
 
 
+def _query_problem(request: Request, iou: float | None, imgsz: int | None, predictor: Predictor) -> str | None:
+    """Why the query string cannot be served (unknown names, an imgsz other than the model's, an iou
+    for a model with NMS in its graph), or None."""
+    unknown = sorted(set(request.query_params) - set(QUERY_PARAMS))
+    if unknown:
+        return f"unknown query parameter(s) {', '.join(unknown)}; /predict accepts {', '.join(QUERY_PARAMS)}"
+    if imgsz is not None and (imgsz, imgsz) != tuple(predictor.imgsz):
+        return (f"imgsz={imgsz}: this server runs the model at {predictor.imgsz[0]}x{predictor.imgsz[1]} (requests "
+                f"are batched together); omit imgsz or start a server with --imgsz {imgsz}")
+    if iou is not None and predictor.backend.has_nms:
+        return "iou: this model has NMS in its graph, with its own IoU threshold; omit iou"
+    return None
+
+
 def create_app(config: ServeConfig, predictor: Predictor | None = None) -> FastAPI:
     """The app; the model is loaded here (before serving) so a bad --weights fails at once."""
     from yololab.version import __version__
@@ -64,6 +93,13 @@ def create_app(config: ServeConfig, predictor: Predictor | None = None) -> FastA
                                        config.max_det, threads=config.threads, backend=config.backend,
                                        device=config.device)
     batcher = MicroBatcher(predictor, config.max_batch, config.max_wait_ms)
+    target = max(predictor.imgsz)
+    worst = worst_decode_cost(config.max_pixels, target)
+    if worst > config.memory_bytes:
+        raise ValueError(f"--memory-mb {config.memory_mb:g} cannot hold one upload of --max-pixels "
+                         f"{config.max_pixels} ({worst / 2**20:.0f} MiB to decode): raise --memory-mb or lower "
+                         f"--max-pixels")
+    budget = MemoryBudget(config.memory_bytes)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -83,37 +119,66 @@ def create_app(config: ServeConfig, predictor: Predictor | None = None) -> FastA
     @app.get("/health")
     async def health() -> dict[str, Any]:
         """Liveness plus batching counters."""
-        return {"status": "ok", **batcher.snapshot()}
+        return {"status": "ok", **batcher.snapshot(), **budget.snapshot()}
 
     @app.get("/info")
     async def info() -> dict[str, Any]:
         """The model and the server settings."""
         return {"yololab_version": __version__, "model": predictor.backend.info(),
                 "imgsz": list(predictor.imgsz), "config": asdict(config),
-                "max_upload_bytes": config.max_upload_bytes}
+                "max_upload_bytes": config.max_upload_bytes, "max_pixels": config.max_pixels,
+                "memory_budget_bytes": config.memory_bytes,
+                "concurrent_largest_uploads": config.memory_bytes // worst}
 
     @app.post("/predict", responses={400: {"description": "empty upload"},
                                      413: {"description": "upload too large"},
                                      415: {"description": "not an image"},
-                                     422: {"description": "corrupt or truncated image"}})
-    async def predict(file: UploadFile = File(..., description="an image (JPEG, PNG, BMP, WebP...)")):
+                                     422: {"description": "corrupt, truncated or too many pixels; or a query "
+                                                          "parameter out of range or unknown"},
+                                     503: {"description": "memory budget in use: retry after Retry-After s"}})
+    async def predict(request: Request,
+                      file: UploadFile = File(..., description="an image (JPEG, PNG, BMP, WebP...)"),
+                      conf: float | None = Query(None, ge=0.0, le=1.0, description="score threshold"),
+                      iou: float | None = Query(None, gt=0.0, le=1.0, description="NMS IoU threshold"),
+                      max_det: int | None = Query(None, ge=1, le=10_000, description="detections at most"),
+                      imgsz: int | None = Query(None, ge=1, description="must be the server's model size")):
         """Detect objects; boxes are x1, y1, x2, y2 in the uploaded image's pixels."""
+        problem = _query_problem(request, iou, imgsz, predictor)
+        if problem:
+            return JSONResponse({"detail": problem}, status_code=422)
+        thresholds = None if (conf, iou, max_det) == (None, None, None) else Thresholds(
+            predictor.conf if conf is None else conf, predictor.iou if iou is None else iou,
+            predictor.max_det if max_det is None else max_det)
         data = await file.read()
         try:
-            image = await asyncio.to_thread(decode_image_bytes, data)
+            header = await asyncio.to_thread(inspect_upload, data, config.max_pixels)
+            held = budget.reserve(decode_cost(header, target))
         except ImageDecodeError as err:
             return JSONResponse({"detail": err.message}, status_code=err.status)
-        x, infos = await asyncio.to_thread(predictor.preprocess, [image])
+        except BudgetFull as err:
+            return JSONResponse({"detail": str(err)}, status_code=503,
+                                headers={"Retry-After": str(err.retry_after)})
         try:
-            result = await batcher.submit(x[0], infos[0])
+            try:
+                upload: DecodedUpload = await asyncio.to_thread(decode_reduced, data, header, target)
+                del data
+                x, infos = await asyncio.to_thread(predictor.preprocess, [upload.image])
+            except ImageDecodeError as err:
+                return JSONResponse({"detail": err.message}, status_code=err.status)
+            budget.shrink(held, x.nbytes + upload.image.nbytes)
+            result = await batcher.submit(x[0], infos[0], thresholds)
         except BatcherClosed as err:
-            return JSONResponse({"detail": str(err)}, status_code=503)
+            return JSONResponse({"detail": str(err)}, status_code=503, headers={"Retry-After": "5"})
         except Exception as err:  # logged by the batcher; this request fails, the server stays up
             return JSONResponse({"detail": f"inference failed: {type(err).__name__}: {err}"},
                                 status_code=500)
-        h, w = image.shape[:2]
-        return {"file_name": file.filename, "width": w, "height": h,
-                "detections": _detections_json(result.detections, predictor.names),
+        finally:
+            budget.release(held)
+        dets = np.asarray(result.detections, np.float64).copy()
+        dets[:, [0, 2]] *= upload.scale_x
+        dets[:, [1, 3]] *= upload.scale_y
+        return {"file_name": file.filename, "width": upload.width, "height": upload.height,
+                "detections": _detections_json(dets, predictor.names),
                 "batch_size": result.batch_size, "inference_ms": round(result.inference_ms, 2)}
 
     return app

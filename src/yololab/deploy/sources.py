@@ -1,9 +1,14 @@
-"""What ``yololab predict --source`` accepts: an image, a folder, a glob, a video or a .txt list."""
+"""What ``yololab predict --source`` accepts: an image, a folder, a glob, a video or a .txt list.
+
+Network sources (``http://``, ``rtsp://`` ... URLs, as the source or a line of a list) are refused
+unless ``allow_network``; then OpenCV/FFmpeg opens them as streams, one frame after another.
+"""
 
 from __future__ import annotations
 
 import glob
 import logging
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,11 +17,46 @@ import cv2
 import numpy as np
 
 from yololab.deploy.images import load_image
+from yololab.errors import UserError
 
 LOG = logging.getLogger("yololab")
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".dng", ".mpo", ".pfm"}
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".m4v", ".mpg", ".mpeg", ".wmv", ".webm", ".gif",
                   ".ts", ".asf"}
+
+
+URL_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")  # http://, rtsp://, rtmp://, udp://, file://...
+
+
+class NetworkSourceError(UserError):
+    """A URL or stream among the sources without ``--allow-network``."""
+
+
+class Url(str):
+    """A network source (kept as text: ``Path`` would fold its ``//``)."""
+
+    @property
+    def name(self) -> str:
+        return Path(self.split("?", 1)[0].rstrip("/")).name or "stream"
+
+    @property
+    def stem(self) -> str:
+        return Path(self.name).stem
+
+    @property
+    def suffix(self) -> str:
+        return ""
+
+
+def is_url(text: str | Path) -> bool:
+    return isinstance(text, Url) or bool(URL_PATTERN.match(str(text)))
+
+
+def _refuse_urls(urls: list[str], where: str, allow_network: bool) -> None:
+    if urls and not allow_network:
+        shown = ", ".join(urls[:3]) + (f" (+{len(urls) - 3} more)" if len(urls) > 3 else "")
+        raise NetworkSourceError(f"{where} names {len(urls)} network source(s): {shown}; yololab reads local "
+                                 f"files only unless --allow-network is given")
 
 
 @dataclass
@@ -33,8 +73,11 @@ def _is_glob(text: str) -> bool:
     return any(ch in text for ch in "*?[")
 
 
-def resolve_source(source: str) -> list[Path]:
-    """The files a source names, sorted (a video file is one entry)."""
+def resolve_source(source: str, allow_network: bool = False) -> list[Path]:
+    """The files a source names, sorted (a video file is one entry; a URL is a :class:`Url`)."""
+    if is_url(source):
+        _refuse_urls([source], "--source", allow_network)
+        return [Url(source)]
     path = Path(source)
     if _is_glob(source) and not path.exists():
         files = [Path(p) for p in sorted(glob.glob(source, recursive=True)) if Path(p).is_file()]
@@ -42,7 +85,9 @@ def resolve_source(source: str) -> list[Path]:
         files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES | VIDEO_SUFFIXES)
     elif path.suffix.lower() == ".txt" and path.is_file():
         lines = [ln.strip() for ln in path.read_text().splitlines() if ln.strip() and not ln.startswith("#")]
-        files = [p if p.is_absolute() else path.parent / p for p in map(Path, lines)]
+        _refuse_urls([ln for ln in lines if is_url(ln)], f"the list {source}", allow_network)
+        files = [Url(ln) if is_url(ln) else (Path(ln) if Path(ln).is_absolute() else path.parent / ln)
+                 for ln in lines]
     elif path.is_file():
         files = [path]
     else:
@@ -53,13 +98,16 @@ def resolve_source(source: str) -> list[Path]:
 
 
 def is_video(path: Path) -> bool:
-    return path.suffix.lower() in VIDEO_SUFFIXES
+    """A video file or a network stream (read frame by frame)."""
+    return is_url(path) or path.suffix.lower() in VIDEO_SUFFIXES
 
 
 def count_frames(files: list[Path]) -> int:
     """Images + video frames (as reported by the container; an estimate for some codecs)."""
     total = 0
     for f in files:
+        if is_url(f):
+            continue  # a stream's length is unknown (and counting would connect twice)
         if is_video(f):
             cap = cv2.VideoCapture(str(f))
             total += max(int(cap.get(cv2.CAP_PROP_FRAME_COUNT)), 0)

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from yololab.atomic import atomic_write_text
 from yololab.errors import UserError, print_error
 
 LOG = logging.getLogger("yololab")
@@ -67,8 +68,7 @@ def add_val_parser(sub: argparse._SubParsersAction, open_model: OpenModel,
 
 
 def _write_json(path: str, obj: Any) -> None:
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text(json.dumps(obj, indent=2))
+    atomic_write_text(path, json.dumps(obj, indent=2))
 
 
 def cmd_val(args: argparse.Namespace, open_model: OpenModel) -> int:

@@ -14,6 +14,8 @@ from typing import Any, Mapping, Protocol, Sequence
 import numpy as np
 import torch
 
+from yololab.eval.scoring_input import validate_detections, validate_ground_truth
+
 try:  # C++ evaluator, same numbers as pycocotools
     from faster_coco_eval import COCO, COCOeval_faster
 
@@ -170,10 +172,11 @@ def _unknown(values: Sequence[Any], known: set, what: str, where: str) -> str | 
 
 
 def check_results(gt: dict, dt: Any) -> None:
-    """Refuse results that cannot be scored against ``gt``: not a list of result dicts, or image or
-    category ids the ground truth does not have (COCOeval would silently score those categories 0)."""
-    if not isinstance(dt, list) or not all(isinstance(d, dict) for d in dt):
-        raise TypeError("detections must be a list of COCO result dicts")
+    """Refuse results that cannot be scored against ``gt``: invalid ground truth or detections (see
+    :mod:`yololab.eval.scoring_input`), or image or category ids the ground truth does not have
+    (COCOeval would silently score those categories 0). Every scorer calls this once."""
+    validate_ground_truth(gt)
+    validate_detections(dt)
     problems = [
         _unknown([d.get("image_id") for d in dt], {im["id"] for im in gt.get("images", [])}, "image ids",
                  "ground truth"),

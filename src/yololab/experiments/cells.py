@@ -32,7 +32,7 @@ from typing import Any
 
 import yaml
 
-from yololab.atomic import atomic_write_text
+from yololab.atomic import atomic_write_text, open_nofollow
 from yololab.config import ConfigError, from_mapping
 from yololab.eval.analysis import analyze
 from yololab.experiments.metrics import evaluate_cell
@@ -43,7 +43,7 @@ LOG = logging.getLogger("yololab")
 TrainFn = Callable[[TrainConfig], dict]
 DEFAULT_TRAINER = "yololab.train.trainer:train"
 # Fields that may differ between attempts of the same cell without changing its result.
-VOLATILE_KEYS = ("device", "out", "resume", "progress", "workers", "cache")
+VOLATILE_KEYS = ("device", "out", "resume", "exist_ok", "progress", "workers", "cache")
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
@@ -235,7 +235,7 @@ def cell_lock(paths: CellPaths) -> Iterator[int | None]:
 
     Yields None when acquired, else the pid recorded by the process that holds it.
     """
-    with open(paths.root / ".lock", "a+") as handle:
+    with os.fdopen(open_nofollow(paths.root / ".lock", os.O_RDWR, paths.root), "r+") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -263,9 +263,10 @@ def _run_locked(spec: ExperimentSpec, cell: Cell, paths: CellPaths, train_fn: Tr
         fingerprint = config_fingerprint(cfg, spec)
         check_same_config(paths, fingerprint)
         paths.root.mkdir(parents=True, exist_ok=True)
-        paths.cell_yaml.write_text(yaml.safe_dump(
+        atomic_write_text(paths.cell_yaml, yaml.safe_dump(
             {"cell": describe_cell(cell, spec.train.get("weights")), "fingerprint": fingerprint,
-             "train_config": json.loads(json.dumps(dataclasses.asdict(cfg), default=str))}, sort_keys=False))
+             "train_config": json.loads(json.dumps(dataclasses.asdict(cfg), default=str))}, sort_keys=False),
+            paths.root)
         if state == "interrupted" and finished_epochs(paths.last) >= cfg.epochs:
             LOG.info("%s: last.pt holds all %d epochs; evaluating without training", cell.cell_id, cfg.epochs)
             write_json_atomic(paths.train_json, {"last": str(paths.last), "epochs_run": None,

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import yaml
 
+from yololab.atomic import atomic_write_text
 from yololab.config import ConfigError
 from yololab.experiments import executors
 from yololab.experiments.cells import (CellPaths, TrainFn, cell_dir, cell_state, checkpoint_for_eval, read_json,
@@ -146,7 +147,7 @@ def check_same_settings(spec: ExperimentSpec, out: Path, cells: list[Cell]) -> N
 
 def _write_run_info(out: Path, spec: ExperimentSpec, command: str | None, executor: str) -> None:
     """experiment.yaml (the resolved spec) and run.json (command, versions, device) for the report."""
-    (out / "experiment.yaml").write_text(yaml.safe_dump(spec.to_dict(), sort_keys=False))
+    atomic_write_text(out / "experiment.yaml", yaml.safe_dump(spec.to_dict(), sort_keys=False), out)
     previous = read_json(out / "run.json") or {}
     info = {"command": previous.get("command") or command or "run_compare(...) from Python",  # the first one
             "executor": executor, "devices": spec.devices, "environment": environment(),

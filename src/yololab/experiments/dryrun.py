@@ -9,10 +9,12 @@ before committing hours of training. The scores in a dry-run report are those of
 from __future__ import annotations
 
 import csv
+import io
 import resource
 import time
 from pathlib import Path
 
+from yololab.atomic import atomic_write_text
 from yololab.train.config import TrainConfig
 
 
@@ -31,13 +33,14 @@ def train(cfg: TrainConfig) -> dict:
     model = build_model(cfg.model, cfg.backbone, len(names), pretrained_backbone=cfg.pretrained_backbone,
                         names=names)
     out = Path(cfg.out)
-    save_yaml_config(cfg, out / "config.yaml")
+    save_yaml_config(cfg, out / "config.yaml", out)
     # epoch -1: no epoch finished (a resume would start at epoch 0)
     save_model(model, out / "weights" / "last.pt", epoch=-1, dry_run=True)
     save_model(model, out / "weights" / "best.pt", epoch=-1, dry_run=True)
-    with open(out / "results.csv", "w", newline="") as handle:
-        csv.writer(handle).writerow(["epoch", "train/box_loss", "train/obj_loss", "train/cls_loss",
-                                     "metrics/map50", "metrics/map50_95"])
+    header = io.StringIO(newline="")
+    csv.writer(header).writerow(["epoch", "train/box_loss", "train/obj_loss", "train/cls_loss",
+                                 "metrics/map50", "metrics/map50_95"])
+    atomic_write_text(out / "results.csv", header.getvalue(), out)
     return {"best": str(out / "weights" / "best.pt"), "last": str(out / "weights" / "last.pt"),
             "best_map50_95": 0.0, "metrics": {}, "train_seconds": time.perf_counter() - started,
             "images_per_second": 0.0, "peak_memory_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,

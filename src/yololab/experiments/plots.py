@@ -11,16 +11,18 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
+from yololab.atomic import atomic_write
+
 MAP_COLUMN = re.compile(r"(map50.?95|map_?0?\.5:0?\.95|map50-95)", re.IGNORECASE)
 
 
 def _save(fig: Figure, stem: Path) -> dict[str, Path]:
-    stem.parent.mkdir(parents=True, exist_ok=True)
     paths = {}
     for ext in ("png", "svg"):
         path = stem.with_suffix(f".{ext}")
-        fig.savefig(path, dpi=150 if ext == "png" else None, bbox_inches="tight",
-                    metadata={"Date": None} if ext == "svg" else None)
+        atomic_write(path, lambda handle, ext=ext: fig.savefig(
+            handle, format=ext, dpi=150 if ext == "png" else None, bbox_inches="tight",
+            metadata={"Date": None} if ext == "svg" else None), stem.parent)
         paths[ext] = path
     return paths
 

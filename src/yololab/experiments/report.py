@@ -9,6 +9,7 @@ from typing import Any
 
 import yaml
 
+from yololab.atomic import atomic_write_text
 from yololab.experiments import analysis_figures, plots, tables
 from yololab.experiments.cells import read_json
 from yololab.experiments.environment import environment
@@ -269,13 +270,13 @@ def write_report(out_dir: str | Path, rows: list[dict] | None = None) -> dict[st
              "tex": out / "results.tex", "per_class": out / "per_class.csv", "html": out / "report.html"}
     tables.write_csv(paths["csv"], cell_rows + mean_rows)
     tables.write_per_class_csv(paths["per_class"], cell_rows + mean_rows)
-    paths["json"].write_text(json.dumps({"rows": cell_rows + mean_rows, "caption": caption, "spec": spec,
+    atomic_write_text(paths["json"], json.dumps({"rows": cell_rows + mean_rows, "caption": caption, "spec": spec,
                                          "run": run, "statistics": {**facts, "warnings": warnings, "notes": notes},
-                                         "protocol": protocol}, indent=2, default=str))
-    paths["md"].write_text(tables.markdown_report(cell_rows, mean_rows, caption, warnings, notes))
-    paths["tex"].write_text(tables.latex_document(cell_rows, mean_rows, caption_tex, name))
+                                         "protocol": protocol}, indent=2, default=str), out)
+    atomic_write_text(paths["md"], tables.markdown_report(cell_rows, mean_rows, caption, warnings, notes), out)
+    atomic_write_text(paths["tex"], tables.latex_document(cell_rows, mean_rows, caption_tex, name), out)
     figures = make_plots(out, cell_rows, mean_rows)
-    paths["html"].write_text(render_html(cell_rows, mean_rows, figures, caption, spec, run, warnings, notes,
-                                         protocol), encoding="utf-8")
+    atomic_write_text(paths["html"], render_html(cell_rows, mean_rows, figures, caption, spec, run, warnings,
+                                                 notes, protocol), out)
     LOG.info("report: %s (tables results.{csv,json,md,tex}, %d figures in plots/)", paths["html"], len(figures))
     return paths

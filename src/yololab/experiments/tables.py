@@ -7,12 +7,15 @@ and the difference to the reference row with its interval and a significance mar
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from yololab.atomic import atomic_write_text
 
 
 @dataclass(frozen=True)
@@ -255,21 +258,23 @@ def write_csv(path: Path, rows: Sequence[dict]) -> None:
     keys: list[str] = []
     for row in rows:
         keys += [k for k in row if k not in keys and k != "per_class"]
-    with open(path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=keys, extrasaction="ignore")
-        writer.writeheader()
-        for row in rows:
-            writer.writerow(flat_row(row))
+    handle = io.StringIO(newline="")
+    writer = csv.DictWriter(handle, fieldnames=keys, extrasaction="ignore")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow(flat_row(row))
+    atomic_write_text(path, handle.getvalue(), Path(path).parent)
 
 
 def write_per_class_csv(path: Path, rows: Sequence[dict]) -> None:
     """Long format: one line per (cell, class)."""
-    with open(path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["row_type", "cell_id", "model", "backbone", "seed", "class", "ap50_95", "ap50",
-                         "instances"])
-        for row in rows:
-            for name, ap in (row.get("per_class") or {}).items():
-                writer.writerow([row.get("row_type"), row.get("cell_id"), row.get("model"), row.get("backbone"),
-                                 row.get("seed", ""), name, ap.get("ap50_95"), ap.get("ap50"),
-                                 ap.get("instances", "")])
+    handle = io.StringIO(newline="")
+    writer = csv.writer(handle)
+    writer.writerow(["row_type", "cell_id", "model", "backbone", "seed", "class", "ap50_95", "ap50",
+                     "instances"])
+    for row in rows:
+        for name, ap in (row.get("per_class") or {}).items():
+            writer.writerow([row.get("row_type"), row.get("cell_id"), row.get("model"), row.get("backbone"),
+                             row.get("seed", ""), name, ap.get("ap50_95"), ap.get("ap50"),
+                             ap.get("instances", "")])
+    atomic_write_text(path, handle.getvalue(), Path(path).parent)

@@ -12,7 +12,9 @@ from typing import Any
 import torch
 
 from yololab.atomic import atomic_write
+from yololab.errors import UserError
 from yololab.models.build import build_model
+from yololab.models.content_hash import HASH_KEY, content_hash, with_hash
 from yololab.models.detector import Detector, ModelSpec
 from yololab.models.safe_pickle import UnsafeCheckpointError, safe_torch_load
 from yololab.models.upstream import load_upstream_checkpoint
@@ -21,16 +23,17 @@ LOG = logging.getLogger("yololab")
 FORMAT_VERSION = 1
 
 
-class CheckpointError(ValueError):
+class CheckpointError(UserError):
     """A checkpoint that cannot be read; the message names the file and the reason."""
 
 
-def atomic_save(obj: Any, path: str | Path) -> None:
-    """torch.save to a temporary file in the same folder, fsync, then rename over ``path``.
-
-    A kill at any moment leaves either the old file or the new one, never a truncated one.
-    """
-    atomic_write(path, lambda handle: torch.save(obj, handle))
+def atomic_save(obj: Any, path: str | Path, root: str | Path | None = None) -> None:
+    """torch.save to a temporary file in the same folder, fsync, then rename over ``path`` (inside
+    ``root``, never through a symbolic link; see :mod:`yololab.atomic`). A yololab checkpoint gets
+    its content hash. A kill at any moment leaves either the old file or the new one."""
+    if isinstance(obj, dict) and "yololab_format" in obj:
+        obj = with_hash(obj)
+    atomic_write(path, lambda handle: torch.save(obj, handle), root)
 
 
 def model_checkpoint(model: Detector, fused: bool = False, **extra: Any) -> dict:
@@ -44,25 +47,55 @@ def save_model(model: Detector, path: str | Path, **extra: Any) -> None:
     atomic_save(model_checkpoint(model, fused=fused, **extra), path)
 
 
-def _read(path: Path) -> tuple[Any, bool]:
-    """Returns (object, is_upstream). Tries weights-only first, then the restricted unpickler."""
+def verify_hash(obj: Any, path: Path) -> None:
+    """Compare a yololab checkpoint's tensors with the content hash saved with them (old files
+    without one are loaded as they are, and the log says so)."""
+    if not (isinstance(obj, dict) and "yololab_format" in obj):
+        return
+    saved = obj.get(HASH_KEY)
+    if saved is None:
+        LOG.info("%s has no content hash (saved by an older yololab): loaded without verifying it", path)
+        return
+    actual = content_hash(obj)
+    if actual != saved:
+        raise CheckpointError(f"{path} is damaged: its tensors do not match the content hash saved with them "
+                              f"(sha256 {str(saved)[:12]}..., now {actual[:12]}...); restore it from a copy")
+
+
+def read_weights_only(path: Path) -> Any:
+    """``torch.load(weights_only=True)`` of a yololab file, verified; one clear sentence for a missing,
+    truncated, damaged or foreign (pickled-objects) file instead of torch's own text."""
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
     if not zipfile.is_zipfile(path):
-        raise CheckpointError(f"{path} is not a PyTorch checkpoint (not a zip archive; corrupt or "
-                              f"truncated download?)")
+        raise CheckpointError(f"{path} is not a PyTorch checkpoint (not a zip archive: truncated, or not a "
+                              f".pt file)")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True), False
+        obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:
-        pass  # holds pickled classes: maybe an upstream model, read it the restricted way
-    except (RuntimeError, EOFError, zipfile.BadZipFile) as err:
-        raise CheckpointError(f"{path} is corrupt or truncated: {err}") from err
+        raise CheckpointError(f"{path} is not a yololab checkpoint: it holds pickled Python objects (an "
+                              f"upstream YOLOv5/YOLOv7 .pt, or a foreign file)") from None
+    except Exception as err:  # noqa: BLE001 - torch raises many types for a damaged archive
+        raise CheckpointError(f"{path} is damaged: PyTorch could not read its archive "
+                              f"({type(err).__name__}); restore it from a copy") from None
+    verify_hash(obj, path)
+    return obj
+
+
+def _read(path: Path) -> tuple[Any, bool]:
+    """Returns (object, is_upstream). Tries weights-only first, then the restricted unpickler."""
+    try:
+        return read_weights_only(path), False
+    except CheckpointError as err:
+        if "pickled Python objects" not in str(err):
+            raise
     try:
         return safe_torch_load(str(path)), True
     except UnsafeCheckpointError as err:
         raise UnsafeCheckpointError(f"refused to load {path}: {err}") from None
-    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile) as err:
-        raise CheckpointError(f"{path} is corrupt or truncated: {err}") from err
+    except Exception as err:  # noqa: BLE001 - torch raises many types for a damaged archive
+        raise CheckpointError(f"{path} is damaged: it could not be read ({type(err).__name__}); restore it "
+                              f"from a copy") from None
 
 
 def load_model(path: str | Path, num_classes: int | None = None, map_location: str = "cpu") -> Detector:

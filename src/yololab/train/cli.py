@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from yololab.atomic import atomic_write_text
 from yololab.errors import UserError, print_error
 
 LOG = logging.getLogger("yololab")
@@ -47,6 +48,8 @@ def add_train_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser
     p.add_argument("--device", default=S, help="cpu, 0, or 0,1 (several GPUs: launch with torchrun)")
     p.add_argument("--out", default=S, help="run folder (weights/, results.csv, config.yaml)")
     p.add_argument("--resume", action="store_true", default=S, help="continue from OUT/weights/last.pt")
+    p.add_argument("--exist-ok", action="store_true", default=S,
+                   help="start over in an --out that holds a run (its last.pt, best.pt and results.csv are replaced)")
     p.add_argument("--freeze", type=int, default=S, help="freeze the first N backbone stages")
     p.add_argument("--backbone-lr-mult", type=float, default=S, help="lr multiplier of the backbone")
     p.add_argument("--workers", type=int, default=S, help="data-loader worker processes")
@@ -156,6 +159,5 @@ def cmd_train(args: argparse.Namespace) -> int:
             print("no best.pt: there were no validation images (--val-data); last.pt is the result")
         print(f"last: {summary['last']}")
         if args.json:
-            Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-            Path(args.json).write_text(json.dumps(summary, indent=2))
+            atomic_write_text(args.json, json.dumps(summary, indent=2))
     return 0

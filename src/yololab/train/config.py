@@ -46,6 +46,7 @@ class TrainConfig:
     val_conf: float = 0.001
     val_iou: float = 0.6
     resume: bool = False                   # continue from out/weights/last.pt
+    exist_ok: bool = False                 # train into a folder that holds a run (its weights are replaced)
     progress: bool = True
     plots: bool = True                     # results.png at the end of the run
     tensorboard: bool = False              # TensorBoard event files in the run folder (pip install ".[tracking]")

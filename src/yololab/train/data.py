@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from yololab.atomic import atomic_write_text
 from yololab.data import DatasetReport, ImageRecord
 from yololab.data.source import is_coco_json, open_split
 
@@ -33,10 +34,10 @@ class TrainData:
     def nc(self) -> int:
         return len(self.names)
 
-    def save_report(self, path: str | Path) -> None:
-        """Counts of what the dataset checks found, per split, as JSON."""
+    def save_report(self, path: str | Path, root: str | Path | None = None) -> None:
+        """Counts of what the dataset checks found, per split, as JSON (inside ``root``)."""
         out = {split: dataclasses.asdict(rep) for split, rep in self.reports.items()}
-        Path(path).write_text(json.dumps(out, indent=2))
+        atomic_write_text(path, json.dumps(out, indent=2), root)
 
 
 def load_train_data(data: str, image_dir: str | None = None, val_data: str | None = None,

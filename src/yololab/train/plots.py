@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from yololab.atomic import atomic_write
 from yololab.train.results import LOSS_COLUMNS, read_results
 
 PANELS = (
@@ -46,7 +47,7 @@ def plot_results(csv_path: str | Path, png_path: str | Path | None = None) -> Pa
             ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
     fig.suptitle(str(csv_path.parent.name))
-    fig.savefig(png_path, dpi=100)
+    atomic_write(png_path, lambda handle: fig.savefig(handle, format="png", dpi=100), csv_path.parent)
     plt.close(fig)
     return png_path
 

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import csv
+import io
 import logging
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+
+from yololab.atomic import append_text, atomic_write_text
 
 LOG = logging.getLogger("yololab")
 
@@ -39,8 +42,8 @@ class ResultsCSV:
     trained again (a kill between writing the row and the checkpoint) are dropped first.
     """
 
-    def __init__(self, path: str | Path, lr_names: Sequence[str]) -> None:
-        self.path = Path(path)
+    def __init__(self, path: str | Path, lr_names: Sequence[str], root: str | Path | None = None) -> None:
+        self.path, self.root = Path(path), root
         self.columns = ["epoch", *LOSS_COLUMNS, *METRIC_COLUMNS, *(f"lr/{n}" for n in lr_names), "epoch_seconds"]
 
     def start(self, start_epoch: int) -> None:
@@ -49,11 +52,11 @@ class ResultsCSV:
         if start_epoch > 0 and self.path.is_file():
             with open(self.path, newline="") as f:
                 kept = [row for row in csv.DictReader(f) if int(row.get("epoch", -1)) < start_epoch]
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=self.columns, extrasaction="ignore")
-            writer.writeheader()
-            writer.writerows(kept)
+        text = io.StringIO(newline="")
+        writer = csv.DictWriter(text, fieldnames=self.columns, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(kept)
+        atomic_write_text(self.path, text.getvalue(), self.root)
 
     def append(self, epoch: int, losses: Sequence[float], metrics: Mapping[str, float] | None,
                lrs: Mapping[str, float], seconds: float) -> None:
@@ -61,8 +64,9 @@ class ResultsCSV:
         row: dict[str, object] = {"epoch": epoch, "epoch_seconds": f"{seconds:.2f}"}
         row.update({c: f"{values[c]:.5f}" for c in (*LOSS_COLUMNS, *METRIC_COLUMNS) if c in values})
         row.update({c: f"{v:.6g}" for c, v in values.items() if c.startswith("lr/")})
-        with open(self.path, "a", newline="") as f:
-            csv.DictWriter(f, fieldnames=self.columns, extrasaction="ignore").writerow(row)
+        text = io.StringIO(newline="")
+        csv.DictWriter(text, fieldnames=self.columns, extrasaction="ignore").writerow(row)
+        append_text(self.path, text.getvalue(), self.root)
 
 
 def read_results(path: str | Path) -> dict[str, list[float]]:

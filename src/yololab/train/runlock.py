@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 from typing import IO
 
+from yololab.atomic import open_nofollow
 from yololab.errors import UserError
 
 LOCK_NAME = ".train.lock"
@@ -46,7 +47,8 @@ def acquire_run_lock(out: str | os.PathLike) -> RunLock:
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / LOCK_NAME
-    handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115 - kept open for as long as the lock is held
+    fd = open_nofollow(path, os.O_RDWR, folder)  # a planted symbolic link is refused, never followed
+    handle = os.fdopen(fd, "r+", encoding="utf-8")  # kept open for as long as the lock is held
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from yololab.models.checkpoints import CheckpointError, model_checkpoint
+from yololab.models.checkpoints import CheckpointError, model_checkpoint, read_weights_only
 
 RESUME_KEYS = ("model_state", "optimizer", "scheduler", "epoch", "ema_updates")
 
@@ -107,9 +107,11 @@ def read_training_checkpoint(path: str | Path) -> dict:
         raise FileNotFoundError(f"cannot resume: {path} does not exist (nothing was saved yet in this run "
                                 f"folder; start without --resume)")
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - any failure here means the file cannot be used
-        raise CheckpointError(f"cannot resume from {path}: {err}") from err
+        ckpt = read_weights_only(path)
+    except CheckpointError as err:
+        start_from = f" (to train from it, start a new run with --weights {path})" if "pickled" in str(err) else ""
+        raise CheckpointError(f"cannot resume: {err}. Resume from a good copy of last.pt, or start over "
+                              f"with --exist-ok (or another --out){start_from}") from None
     missing = [k for k in RESUME_KEYS if k not in ckpt] if isinstance(ckpt, dict) else list(RESUME_KEYS)
     if missing:
         raise CheckpointError(f"cannot resume from {path}: it has no training state ({', '.join(missing)} "

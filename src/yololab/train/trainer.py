@@ -32,7 +32,8 @@ from yololab.data.dataset import loader_worker_init
 from yololab.data.imcache import check_cache_kind
 from yololab.eval.validate import ValSettings, summary_json, validate
 from yololab.models import Detector, build_model
-from yololab.models.checkpoints import atomic_save, load_model
+from yololab.atomic import WriteError
+from yololab.models.checkpoints import atomic_save, load_model, read_weights_only
 from yololab.models.detector import ModelSpec
 from yololab.train import distributed as ddp
 from yololab.train.config import TrainConfig
@@ -43,6 +44,7 @@ from yololab.train.hyp import scale_loss_gains
 from yololab.train.loss import YOLOLoss
 from yololab.train.optim import build_optimizer
 from yololab.train.results import EarlyStopping, ResultsCSV, epoch_row, fitness
+from yololab.train.run_folder import check_resume_matches, refuse_existing_run, save_failure_message
 from yololab.train.runlock import RunLock, acquire_run_lock
 from yololab.train.schedule import (
     accumulate_steps,
@@ -125,6 +127,11 @@ class Trainer:
         cfg = self.cfg
         if self.main:  # one writer per run folder, before anything in it is read (resume) or written
             self.run_lock = acquire_run_lock(self.out)
+            if not cfg.resume and not cfg.exist_ok:
+                refuse_existing_run(self.out)
+            elif not cfg.resume:  # --exist-ok: start over, so no stale best.pt outlives the new run
+                for old in (self.last, self.best):
+                    old.unlink(missing_ok=True)
         init_seeds(cfg.seed, cfg.deterministic)
         if self.device.type == "cuda" and not cfg.deterministic:
             torch.backends.cudnn.benchmark = True  # fixed training shapes: let cuDNN pick its kernels
@@ -167,13 +174,14 @@ class Trainer:
         self.val_settings = ValSettings(image_size=cfg.imgsz, batch_size=max(1, min(32, self.rank_batch * 2)),
                                         conf_thres=cfg.val_conf, iou_thres=cfg.val_iou,
                                         workers=min(cfg.workers, 2))
-        self.results = ResultsCSV(self.out / "results.csv", [g["name"] for g in self.optimizer.param_groups])
+        self.results = ResultsCSV(self.out / "results.csv", [g["name"] for g in self.optimizer.param_groups],
+                                  self.out)
         if self.main:
             self.wdir.mkdir(parents=True, exist_ok=True)
             for stale in self.wdir.glob(".*.tmp"):  # left by a kill during an atomic save
                 stale.unlink(missing_ok=True)
-            save_yaml_config(cfg, self.out / "config.yaml")
-            self.data.save_report(self.out / "data_report.json")
+            save_yaml_config(cfg, self.out / "config.yaml", self.out)
+            self.data.save_report(self.out / "data_report.json", self.out)
             self.results.start(self.start_epoch)
             self.tracking = Tracking(cfg, self.out, self.data.names)
 
@@ -186,6 +194,7 @@ class Trainer:
         cfg, names = self.cfg, self.data.names
         if ckpt is not None:  # resume: the architecture and the raw training weights of last.pt
             spec = ModelSpec(**ckpt["spec"])
+            check_resume_matches(ckpt, cfg, self.data.nc, self.last)
             model = build_model(spec.model, spec.backbone, spec.num_classes, names=spec.names, anchors=spec.anchors)
             model.load_state_dict(ckpt["model_state"])
             LOG.info("resuming %s (%s backbone) from %s", spec.model, spec.backbone, self.last)
@@ -282,7 +291,11 @@ class Trainer:
                     last_val = metrics
                     stop = self.stopper(epoch, fitness(metrics)) if self.selects_best else False
                 seconds = time.perf_counter() - t0
-                self.results.append(epoch, losses, metrics, lrs, seconds)
+                try:
+                    self.results.append(epoch, losses, metrics, lrs, seconds)
+                except WriteError as err:
+                    raise WriteError(save_failure_message(err, epoch, self.last, self.out), err.path,
+                                     err.cause) from None
                 self.save(epoch, metrics)
                 self.tracking.epoch(epoch, epoch_row(losses, metrics, lrs, seconds), self.ema.ema,
                                     [r.path for r in self.data.val])
@@ -417,9 +430,11 @@ class Trainer:
             scaler=self.scaler, ema_updates=self.ema.updates, epoch=epoch, best_fitness=self.best_fitness,
             best_epoch=self.stopper.best_epoch, config=self.cfg, hyp=self.hyp,
             metrics=summary_json(metrics) if metrics else None)
-        atomic_save(ckpt, self.last)
-        if is_best:
-            atomic_save(ckpt, self.best)
+        for path in (self.last, self.best) if is_best else (self.last,):
+            try:
+                atomic_save(ckpt, path, self.out)
+            except WriteError as err:
+                raise WriteError(save_failure_message(err, epoch, self.last, self.out), err.path, err.cause) from None
 
     def _log_epoch(self, epoch: int, losses: list[float], metrics: dict | None, seconds: float) -> None:
         text = f"epoch {epoch}/{self.cfg.epochs - 1}: loss box {losses[0]:.4f} obj {losses[1]:.4f} cls {losses[2]:.4f}"
@@ -431,7 +446,7 @@ class Trainer:
     def _best_map(self) -> float | None:
         if not self.best.is_file():
             return None
-        ckpt = torch.load(self.best, map_location="cpu", weights_only=True)
+        ckpt = read_weights_only(self.best)
         value = (ckpt.get("metrics") or {}).get("map50_95")
         return float(value) if value is not None else None
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 from pathlib import Path
 from typing import Any, Mapping
 
+from yololab.atomic import atomic_write_text
 from yololab.eval.analysis._index import index
 from yololab.eval.analysis.confusion import confusion_matrix
 from yololab.eval.analysis.curves import Curves, pr_curves
@@ -16,12 +18,13 @@ from yololab.eval.analysis.voc import voc_ap
 
 
 def _write_f1_csv(curves: Curves, path: Path) -> None:
-    with open(path, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["conf", "precision", "recall", "f1"])
-        means = (curves.mean(curves.p_conf), curves.mean(curves.r_conf), curves.mean(curves.f1_conf))
-        for row in zip(curves.conf, *means):
-            w.writerow([f"{v:.6g}" for v in row])
+    f = io.StringIO(newline="")
+    w = csv.writer(f)
+    w.writerow(["conf", "precision", "recall", "f1"])
+    means = (curves.mean(curves.p_conf), curves.mean(curves.r_conf), curves.mean(curves.f1_conf))
+    for row in zip(curves.conf, *means):
+        w.writerow([f"{v:.6g}" for v in row])
+    atomic_write_text(path, f.getvalue(), path.parent)
 
 
 def analyze(gt: Mapping[str, Any], dt: list[Mapping[str, Any]], out_dir: Path,
@@ -44,13 +47,13 @@ def analyze(gt: Mapping[str, Any], dt: list[Mapping[str, Any]], out_dir: Path,
              plot_confusion(cm, out / "confusion_matrix_normalised.png", normalise=True)]
 
     curves = pr_curves(ds)
-    (out / "pr_curve.json").write_text(json.dumps(curves.to_json()))
+    atomic_write_text(out / "pr_curve.json", json.dumps(curves.to_json()), out)
     _write_f1_csv(curves, out / "f1_curve.csv")
     files += [out / "pr_curve.json", out / "f1_curve.csv", plot_pr(curves, out / "pr_curve.png"),
               plot_f1(curves, out / "f1_curve.png")]
 
     errors = tide_errors(gt, dt)
-    (out / "errors.json").write_text(json.dumps(errors, indent=2))
+    atomic_write_text(out / "errors.json", json.dumps(errors, indent=2), out)
     files += [out / "errors.json", plot_errors(errors, out / "errors.png")]
 
     best_conf, best_f1 = curves.best()

@@ -11,11 +11,13 @@ Hand-written: upstream's version is not importable and no library matches boxes 
 from __future__ import annotations
 
 import csv
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from yololab.atomic import atomic_write_text
 from yololab.eval.analysis._index import Dataset, iou
 
 BACKGROUND = "background"
@@ -39,11 +41,12 @@ class ConfusionMatrix:
 
     def to_csv(self, path: Path) -> None:
         """Counts with class names: first column = true class, header = predicted class."""
-        with open(path, "w", newline="") as f:
-            w = csv.writer(f)
-            w.writerow(["true \\ predicted", *self.labels])
-            for name, row in zip(self.labels, self.counts.tolist()):
-                w.writerow([name, *row])
+        f = io.StringIO(newline="")
+        w = csv.writer(f)
+        w.writerow(["true \\ predicted", *self.labels])
+        for name, row in zip(self.labels, self.counts.tolist()):
+            w.writerow([name, *row])
+        atomic_write_text(path, f.getvalue(), Path(path).parent)
 
 
 def confusion_matrix(ds: Dataset, conf: float = 0.25, iou_thr: float = 0.45) -> ConfusionMatrix:

@@ -8,6 +8,7 @@ from typing import Any, Mapping
 import numpy as np
 from matplotlib.figure import Figure
 
+from yololab.atomic import atomic_write
 from yololab.eval.analysis.confusion import ConfusionMatrix
 from yololab.eval.analysis.curves import Curves
 from yololab.eval.analysis.tide import ERROR_LABELS, ERROR_TYPES
@@ -15,8 +16,8 @@ from yololab.eval.analysis.tide import ERROR_LABELS, ERROR_TYPES
 
 def _save(fig: Figure, path: Path) -> Path:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=150, bbox_inches="tight")
+    atomic_write(path, lambda handle: fig.savefig(handle, format=path.suffix.lstrip(".") or "png", dpi=150,
+                                                  bbox_inches="tight"), path.parent)
     return path
 
 
