@@ -29,7 +29,7 @@ def real(coco128, yolov5n_pt, one_thread) -> tuple[dict, list[dict]]:
     records, names = load_split(data, "val", cache=False, log=False)[0], load_data_config(data).names
     model = load_model(yolov5n_pt).eval().fuse()
     metrics = validate(model, records, names, ValSettings(batch_size=16, workers=0), progress=False)
-    return yolo_records_to_coco_gt(records, names), metrics["detections"]
+    return yolo_records_to_coco_gt(records, names), metrics.detections
 
 
 def _pycocotools_stats(gt: dict, dt: list[dict]) -> np.ndarray:
