@@ -31,8 +31,8 @@ def real_detections(weights: Path, data: Path) -> tuple[dict, list[dict]]:
 
     torch.set_num_threads(1)
     records, names = load_split(data, "val", cache=False, log=False)[0], load_data_config(data).names
-    metrics = validate(load_model(weights).eval().fuse(), records, names, ValSettings(workers=0), progress=False)
-    return yolo_records_to_coco_gt(records, names), metrics["detections"]
+    result = validate(load_model(weights).eval().fuse(), records, names, ValSettings(workers=0), progress=False)
+    return yolo_records_to_coco_gt(records, names), result.detections
 
 
 def jitter(dt: list[dict], frac: float, seed: int) -> list[dict]:

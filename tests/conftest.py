@@ -98,7 +98,7 @@ def _exported_map(models: dict, data: Path, imgsz: int) -> dict[str, dict]:
 
     records, names = load_split(data, "val", log=False)[0], load_data_config(data).names
     settings = ValSettings(image_size=imgsz, batch_size=8, workers=0)
-    return {label: validate(ExportedModel(path, threads=1), records, names, settings, progress=False)
+    return {label: validate(ExportedModel(path, threads=1), records, names, settings, progress=False).metrics.as_dict()
             for label, path in models.items()}
 
 

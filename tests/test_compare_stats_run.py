@@ -173,3 +173,23 @@ def test_each_cell_has_its_error_analysis_and_the_report_overlays_them(compared)
     assert "Precision-recall, yolov5n" in html and "Error breakdown (TIDE)" in html
     names = {n for r in cells for n in r["per_class"]}
     assert "Per-class AP50-95 (%)" in html and all(f"<td>{n}</td>" in html for n in names)
+
+
+def test_report_only_does_no_coco_matching(compared, monkeypatch):
+    """Issue 17: each cell's per-image matches are saved when it is scored; the report re-weights them
+    and never runs pycocotools (made unimportable here); a folder without them is matched once."""
+    import sys
+
+    out, data = compared
+    cells = [r for r in data["rows"] if r["row_type"] == "cell"]
+    assert all((out / r["cell_dir"] / r["matches_file"]).is_file() for r in cells)
+    pick = lambda d: [(r.get("delta_map50_95_ci95"), r.get("p_value")) for r in d["rows"]]  # noqa: E731
+    with monkeypatch.context() as m:
+        for name in ("pycocotools", "pycocotools.coco", "pycocotools.cocoeval", "pycocotools.mask"):
+            m.setitem(sys.modules, name, None)
+        write_report(out)
+    assert pick(json.loads((out / "results.json").read_text())) == pick(data)
+    old_style = out / cells[0]["cell_dir"] / cells[0]["matches_file"]
+    old_style.unlink()  # a folder made before matches were saved
+    write_report(out)
+    assert old_style.is_file() and pick(json.loads((out / "results.json").read_text())) == pick(data)

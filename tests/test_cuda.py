@@ -89,7 +89,7 @@ def test_validation_on_gpu_equals_cpu(cuda, coco128, yolov5n_pt) -> None:
     results = {}
     for device in ("cpu", cuda):
         model = load_model(yolov5n_pt).fuse().eval()
-        results[str(device)] = validate(model, records, names, settings, device, progress=False)
+        results[str(device)] = validate(model, records, names, settings, device, progress=False).metrics.as_dict()
     cpu, gpu = results["cpu"], results[str(cuda)]
     for key in ("map50_95", "map50", "map75"):
         assert abs(cpu[key] - gpu[key]) < 1e-3, (key, cpu[key], gpu[key])

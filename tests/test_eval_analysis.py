@@ -207,12 +207,12 @@ def test_real_yolov5n_on_coco128_mini(coco128_mini, yolov5n_pt, one_thread, tmp_
 
     records, names = load_split(coco128_mini, "val", log=False)[0], load_data_config(coco128_mini).names
     model = yololab.load_model(yolov5n_pt).fuse()
-    metrics = validate(model, records, names, ValSettings(image_size=320, batch_size=8, workers=0), progress=False)
+    result = validate(model, records, names, ValSettings(image_size=320, batch_size=8, workers=0), progress=False)
     gt = yolo_records_to_coco_gt(records, names)
-    s = analyze(gt, metrics["detections"], tmp_path)
+    s = analyze(gt, result.detections, tmp_path)
     assert all(tmp_path.joinpath(f).is_file() for f in ("confusion_matrix.png", "pr_curve.png", "errors.png"))
     assert 0 < s["best_conf"] < 1 and 0 < s["best_f1"] <= 1
-    assert s["map50"] == pytest.approx(metrics["map50"], abs=1e-6)  # the PR curves are COCO's
-    assert s["tide_ap50"] == pytest.approx(100 * metrics["map50"], abs=1e-4)
+    assert s["map50"] == pytest.approx(result.metrics.map50, abs=1e-6)  # the PR curves are COCO's
+    assert s["tide_ap50"] == pytest.approx(100 * result.metrics.map50, abs=1e-4)
     assert all(v >= 0 for v in s["errors"].values()) and s["errors"]["miss"] + s["errors"]["bkg"] > 0
     assert 0 < s["voc07_map"] <= 1 and 0 < s["voc12_map"] <= 1

@@ -29,7 +29,7 @@ def real(coco128, yolov5n_pt, one_thread) -> tuple[dict, list[dict]]:
     records, names = load_split(data, "val", cache=False, log=False)[0], load_data_config(data).names
     model = load_model(yolov5n_pt).eval().fuse()
     metrics = validate(model, records, names, ValSettings(batch_size=16, workers=0), progress=False)
-    return yolo_records_to_coco_gt(records, names), metrics["detections"]
+    return yolo_records_to_coco_gt(records, names), metrics.detections
 
 
 def _pycocotools_stats(gt: dict, dt: list[dict]) -> np.ndarray:
@@ -239,3 +239,14 @@ def test_pair_matched_in_a_second_process_equals_one_after_the_other(real, monke
     for key in ("map50_95", "map50"):
         assert np.array_equal(sequential[key], parallel[key])
     assert bs._PENDING is None
+
+
+def test_saved_matches_reweight_exactly(real, tmp_path):
+    """ImageMatches.save/load round-trips every array: the same mAP under any weights, no pickle."""
+    gt, dt = real[0], real[1]
+    matches = ImageMatches.from_coco(gt, dt)
+    matches.save(tmp_path / "m.npz")
+    again = ImageMatches.load(tmp_path / "m.npz")
+    w = resample_weights(matches.num_images, 20, 3)
+    for key in ("map50_95", "map50"):
+        assert np.array_equal(matches.map(w)[key], again.map(w)[key])

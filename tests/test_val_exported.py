@@ -43,7 +43,7 @@ def _val(model, records, rect: bool = True) -> dict:
     from yololab.eval.validate import ValSettings, validate
 
     settings = ValSettings(image_size=IMGSZ, batch_size=16, workers=0, rect=rect)
-    return validate(model, *records, settings, progress=False)
+    return validate(model, *records, settings, progress=False).metrics.as_dict()
 
 
 @pytest.fixture(scope="module")

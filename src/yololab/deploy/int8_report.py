@@ -59,8 +59,8 @@ def measure_map(model: Any, data: str | os.PathLike, imgsz: int = 640, split: st
     net = ExportedModel(path, kind=kind) if kind else load_val_model(path)
     net = net.float().fuse().eval()
     settings = ValSettings(image_size=imgsz, batch_size=batch, workers=workers)
-    metrics = validate(net, records, load_data_config(data).names, settings, progress=False)
-    return {"map50_95": float(metrics["map50_95"]), "map50": float(metrics["map50"]),
+    metrics = validate(net, records, load_data_config(data).names, settings, progress=False).metrics
+    return {"map50_95": metrics.map50_95, "map50": metrics.map50,
             "images": len(records), "rect": getattr(net, "input_hw", None) is None}
 
 

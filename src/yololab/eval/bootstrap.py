@@ -29,8 +29,6 @@ from typing import Any, Sequence
 
 import numpy as np
 import scipy.sparse as sp
-from pycocotools.coco import COCO
-from pycocotools.cocoeval import COCOeval
 
 from yololab.eval.coco import check_results, load_json
 
@@ -41,8 +39,11 @@ _ALL_AREA = [0.0, 1e5**2]  # COCOeval's "all" area range
 _MAX_DETS = 100
 
 
-def _eval_images(gt: dict, dt: list[dict]) -> COCOeval:
+def _eval_images(gt: dict, dt: list[dict]) -> Any:
     """pycocotools' per-image matching at area "all", maxDets 100 (accumulate is never called)."""
+    from pycocotools.coco import COCO  # only matching needs it: saved matches are re-weighted without it
+    from pycocotools.cocoeval import COCOeval
+
     with contextlib.redirect_stdout(io.StringIO()):
         coco_gt = COCO()
         coco_gt.dataset = gt
@@ -146,6 +147,35 @@ class ImageMatches:
             ignored=ignored,
             num_detections=len(dt),
         )
+
+    _ARRAYS = ("image_ids", "cat_ids", "iou_thresholds", "rec_thresholds", "gt_counts", "blocks", "key_image",
+               "key_tp")
+
+    def save(self, path: PathLike) -> None:
+        """Write the matches to ``path`` (.npz, atomically): re-weighting them later needs no COCO matching."""
+        arrays: dict[str, np.ndarray] = {name: getattr(self, name) for name in self._ARRAYS}
+        arrays["num_detections"] = np.asarray(self.num_detections)
+        for name in ("segments", "ignored"):
+            m = getattr(self, name)
+            if m is not None:
+                arrays.update({f"{name}_data": m.data, f"{name}_indices": m.indices, f"{name}_indptr": m.indptr,
+                               f"{name}_shape": np.asarray(m.shape)})
+        from yololab.atomic import atomic_write
+
+        atomic_write(path, lambda handle: np.savez(handle, **arrays))
+
+    @classmethod
+    def load(cls, path: PathLike) -> ImageMatches:
+        """Matches written by :meth:`save` (plain arrays: nothing in the file is executed)."""
+        with np.load(path, allow_pickle=False) as z:
+            def csr(name: str) -> sp.csr_matrix | None:
+                if f"{name}_data" not in z:
+                    return None
+                return sp.csr_matrix((z[f"{name}_data"], z[f"{name}_indices"], z[f"{name}_indptr"]),
+                                     shape=tuple(int(v) for v in z[f"{name}_shape"]))
+
+            return cls(**{name: z[name] for name in cls._ARRAYS}, segments=csr("segments"), ignored=csr("ignored"),
+                       num_detections=int(z["num_detections"]))
 
     @property
     def _thr_pad(self) -> np.ndarray:

@@ -86,7 +86,8 @@ def cmd_val(args: argparse.Namespace, open_model: OpenModel) -> int:
 
 def _score_files(args: argparse.Namespace) -> int:
     from yololab.eval.coco import evaluate_coco, load_json
-    from yololab.eval.validate import format_metrics, summary_json
+    from yololab.eval.results import CocoMetrics
+    from yololab.eval.validate import format_metrics
 
     if not (args.gt and args.dt):
         raise UserError("--gt and --dt go together (ground truth and results JSON)")
@@ -99,7 +100,7 @@ def _score_files(args: argparse.Namespace) -> int:
         raise UserError(f"--bootstrap {args.bootstrap}: the number of resamples must be >= 1")
     try:
         gt, dt = load_json(Path(args.gt)), load_json(Path(args.dt))  # read once: scoring, extras, bootstrap
-        metrics = evaluate_coco(gt, dt)
+        metrics = CocoMetrics.from_coco(evaluate_coco(gt, dt))
     except json.JSONDecodeError as err:
         raise UserError(f"not valid JSON: {err}") from None
     except (KeyError, TypeError) as err:
@@ -107,7 +108,7 @@ def _score_files(args: argparse.Namespace) -> int:
     except ValueError as err:
         raise UserError(f"--dt {args.dt} against --gt {args.gt}: {err}") from None
     print(format_metrics(metrics, per_class=args.per_class))
-    out = summary_json(metrics)
+    out = metrics.as_dict()
     out.update(_extras(args, gt, dt))
     if args.dt_ref or args.bootstrap:
         out.update(_bootstrap(args, gt, dt))
@@ -150,7 +151,7 @@ def _extras(args: argparse.Namespace, gt: dict, dt: list[dict]) -> dict[str, Any
 def _validate_model(args: argparse.Namespace, open_model: OpenModel) -> int:
     from yololab.data.source import open_split
     from yololab.device import select_device
-    from yololab.eval.validate import ValSettings, format_metrics, summary_json, validate
+    from yololab.eval.validate import ValSettings, format_metrics, validate
 
     if not (args.weights and args.data):
         raise UserError("give --weights and --data (or --gt and --dt)")
@@ -169,18 +170,18 @@ def _validate_model(args: argparse.Namespace, open_model: OpenModel) -> int:
     settings = ValSettings(image_size=args.imgsz, batch_size=args.batch, conf_thres=args.conf,
                            iou_thres=args.iou, max_det=args.max_det, workers=args.workers,
                            rect_batches=args.upstream_rect)
-    metrics = validate(model, data.records, data.names, settings, device, category_map=data.category_ids,
-                       gt=data.coco_gt)
-    print(format_metrics(metrics, data.names, per_class=args.per_class))
-    print(f"{len(data.records)} images in {metrics['seconds']:.1f} s")
+    result = validate(model, data.records, data.names, settings, device, category_map=data.category_ids,
+                      gt=data.coco_gt)
+    print(format_metrics(result.metrics, per_class=args.per_class, speed=result.speed_ms_per_image))
+    print(f"{len(data.records)} images in {result.seconds:.1f} s")
     if args.save_dt:
-        _write_json(args.save_dt, metrics["detections"])
+        _write_json(args.save_dt, result.detections)
     if args.save_gt:
-        _write_json(args.save_gt, metrics["ground_truth"])
-    out = summary_json(metrics)
-    out.update(_extras(args, metrics["ground_truth"], metrics["detections"]))
+        _write_json(args.save_gt, result.ground_truth)
+    out = result.summary()
+    out.update(_extras(args, result.ground_truth, result.detections))
     if args.bootstrap:
-        out.update(_bootstrap(args, metrics["ground_truth"], metrics["detections"]))
+        out.update(_bootstrap(args, result.ground_truth, result.detections))
     if args.json:
         out.update(weights=str(args.weights), data=str(args.data), split=args.split, imgsz=args.imgsz,
                    batch=args.batch, conf=args.conf, iou=args.iou, upstream_rect=args.upstream_rect)

@@ -9,7 +9,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import torch
 from tqdm import tqdm
 
@@ -24,6 +23,7 @@ from yololab.eval.coco import (
 )
 from yololab.eval.nms import non_max_suppression
 from yololab.eval.protocol import ValModel, input_hw
+from yololab.eval.results import CocoMetrics, ValResult
 
 LOG = logging.getLogger("yololab")
 
@@ -114,8 +114,9 @@ def _ground_truth(records: Sequence[ImageRecord], gt: dict) -> tuple[dict, dict[
 def validate(model: ValModel, records: Sequence[ImageRecord], names: Sequence[str],
              settings: ValSettings | None = None, device: str | torch.device = "cpu",
              category_map: Sequence[int] | None = None, progress: bool = True,
-             gt: dict | None = None) -> dict:
-    """COCO metrics of ``model`` on ``records`` (the model is used as given: fuse it first for speed).
+             gt: dict | None = None) -> ValResult:
+    """COCO metrics of ``model`` on ``records`` with the detections and ground truth they come from (the
+    model is used as given: fuse it first for speed).
 
     ``model`` is anything that fits :class:`~yololab.eval.protocol.ValModel` (a Detector, or an export
     opened by ``yololab.deploy.model_adapter``); a fixed-shape export is scored with square letterboxed
@@ -147,33 +148,27 @@ def validate(model: ValModel, records: Sequence[ImageRecord], names: Sequence[st
     results, times = predict_dataset(model, loader, settings, device, ids_by_path, category_map, progress, frames)
     if gt is None:
         gt = yolo_records_to_coco_gt(records, names, category_map)
-    metrics = evaluate_coco(gt, results, names=list(names) if category_map is None else None)
-    metrics["speed_ms_per_image"] = times
-    metrics["seconds"] = time.perf_counter() - started
-    metrics["detections"] = results
-    metrics["ground_truth"] = gt
+    metrics = CocoMetrics.from_coco(evaluate_coco(gt, results, names=list(names) if category_map is None else None))
     model.train(was_training)
-    return metrics
+    return ValResult(metrics, results, gt, times, time.perf_counter() - started)
 
 
-def format_metrics(metrics: dict, names: Sequence[str] | None = None, per_class: bool = False) -> str:
-    """A compact text table like upstream's val printout, plus the full COCO line."""
+def _num(value: float | None, width: int) -> str:
+    return f"{'–':>{width}}" if value is None else f"{value:>{width}.3f}"
+
+
+def format_metrics(metrics: CocoMetrics, per_class: bool = False,
+                   speed: dict[str, float] | None = None) -> str:
+    """A compact text table like upstream's val printout ('–' where COCO has no value)."""
     lines = [f"{'images':>8}{'instances':>11}{'mAP50':>9}{'mAP75':>9}{'mAP50-95':>10}{'APs':>7}{'APm':>7}{'APl':>7}"]
-    instances = sum(v.get("instances", 0) for v in metrics.get("per_class", {}).values())
-    lines.append(f"{metrics.get('num_images', 0):>8}{instances:>11}{metrics['map50']:>9.3f}{metrics['map75']:>9.3f}"
-                 f"{metrics['map50_95']:>10.3f}{metrics['map_small']:>7.3f}{metrics['map_medium']:>7.3f}"
-                 f"{metrics['map_large']:>7.3f}")
+    instances = sum(c.instances for c in metrics.per_class.values())
+    lines.append(f"{metrics.num_images:>8}{instances:>11}{metrics.map50:>9.3f}{metrics.map75:>9.3f}"
+                 f"{metrics.map50_95:>10.3f}{_num(metrics.map_small, 7)}{_num(metrics.map_medium, 7)}"
+                 f"{_num(metrics.map_large, 7)}")
     if per_class:
         lines.append(f"{'class':>20}{'instances':>11}{'AP50':>8}{'AP50-95':>9}")
-        for name, row in metrics.get("per_class", {}).items():
-            lines.append(f"{name:>20}{row['instances']:>11}{row['ap50']:>8.3f}{row['ap50_95']:>9.3f}")
-    speed = metrics.get("speed_ms_per_image")
+        for name, c in metrics.per_class.items():
+            lines.append(f"{name:>20}{c.instances:>11}{c.ap50:>8.3f}{c.ap50_95:>9.3f}")
     if speed:
         lines.append("speed: " + ", ".join(f"{k} {v:.1f} ms" for k, v in speed.items()) + " per image")
     return "\n".join(lines)
-
-
-def summary_json(metrics: dict) -> dict:
-    """The metrics without the raw detections and ground truth (what ``--json`` writes)."""
-    return {k: (float(v) if isinstance(v, (np.floating,)) else v) for k, v in metrics.items()
-            if k not in ("detections", "ground_truth")}

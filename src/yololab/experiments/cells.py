@@ -6,7 +6,8 @@ Layout of ``out_dir/cells/<cell_id>/``::
     weights/       written by the trainer (best.pt, last.pt); last.pt present = resumable
     results.csv    the trainer's per-epoch log
     train.json     what train() returned (written once training finished)
-    detections_<split>.json  COCO results on the scoring split (for the report's paired bootstrap)
+    detections_<split>.json  COCO results on the scoring split
+    matches_<split>.npz      their per-image COCO matches (the report's paired test re-weights these)
     metrics.json   params, GFLOPs, mAP... -- written atomically last: its presence means DONE
     bench.json     latency per backend (measured later, one cell at a time)
     error.json     the traceback of the last failed attempt (removed on success)
@@ -112,6 +113,9 @@ class CellPaths:
 
     def detections(self, split: str) -> Path:
         return self.root / f"detections_{split}.json"
+
+    def matches(self, split: str) -> Path:
+        return self.root / f"matches_{split}.npz"
 
 
 def scoring_gt_path(out_dir: str | Path, split: str) -> Path:
@@ -286,10 +290,12 @@ def _run_locked(spec: ExperimentSpec, cell: Cell, paths: CellPaths, train_fn: Tr
                                                 workers=spec.workers, split=split, image_dir=image_dir)
         metrics["gt_sha256"] = save_scoring_gt(paths.root.parent.parent, split, gt)
         atomic_write_text(paths.detections(split), json.dumps(detections, separators=(",", ":")))
+        save_matches(gt, detections, paths.matches(split))
         metrics["analysis"] = analyze_cell(gt, detections, paths.analysis, cell.cell_id)
         metrics.update(describe_cell(cell, spec.train.get("weights")), fingerprint=fingerprint, checkpoint=spec.checkpoint,
                        selection_split="val" if spec.checkpoint == "best" else None,
-                       detections_file=paths.detections(split).name, detections_sha256=json_sha256(detections))
+                       detections_file=paths.detections(split).name, detections_sha256=json_sha256(detections),
+                       matches_file=paths.matches(split).name)
         write_json_atomic(paths.metrics, metrics)  # the done marker: written last
         paths.error.unlink(missing_ok=True)
         return {"cell_id": cell.cell_id, "status": "done", "seconds": time.perf_counter() - started}
@@ -303,6 +309,14 @@ def _run_locked(spec: ExperimentSpec, cell: Cell, paths: CellPaths, train_fn: Tr
             pass
         return {"cell_id": cell.cell_id, "status": "failed", "error": message,
                 "seconds": time.perf_counter() - started}
+
+
+def save_matches(gt: dict, detections: list[dict], path: Path) -> None:
+    """The cell's per-image COCO matches on the scoring split (pycocotools, once, when the cell is
+    scored): the report re-weights them for the paired test and never matches again."""
+    from yololab.eval.bootstrap import ImageMatches
+
+    ImageMatches.from_coco(gt, detections).save(path)
 
 
 def save_scoring_gt(out_dir: Path, split: str, gt: dict) -> str:

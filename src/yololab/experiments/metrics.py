@@ -39,24 +39,20 @@ def evaluate_cell(weights: Path, train: dict[str, Any], data: str, imgsz: int, b
     records = scoring.records
     torch_device = torch.device("cuda:" + device if device.isdigit() else device)
     model = model.to(torch_device).fuse().channels_last()
-    metrics = validate(model, records, scoring.names, ValSettings(image_size=imgsz, batch_size=batch,
-                                                                   workers=workers),
-                       torch_device, progress=progress, category_map=scoring.category_ids, gt=scoring.coco_gt)
+    result = validate(model, records, scoring.names, ValSettings(image_size=imgsz, batch_size=batch,
+                                                                  workers=workers),
+                      torch_device, progress=progress, category_map=scoring.category_ids, gt=scoring.coco_gt)
+    metrics = result.metrics
     row: dict[str, Any] = {**counts, "gflops": round(gflops, 4), "eval_imgsz": imgsz, "weights": weights.name,
                            "score_split": split, "num_score_images": len(records)}
     if split == "val":
         row["num_val_images"] = len(records)
-    row.update({k: float(metrics[k]) for k in ACCURACY_KEYS})
-    stats = metrics.get("stats")
-    for i, key in ((3, "map_small"), (4, "map_medium"), (5, "map_large")):
-        if stats is not None and len(stats) > i and float(stats[i]) < 0:
-            row[key] = None  # COCO's -1: no ground truth of that size in the scoring split
-    row["per_class"] = {name: {"ap50_95": float(v.get("ap50_95", 0.0)), "ap50": float(v.get("ap50", 0.0)),
-                               "instances": int(v.get("instances", 0))}
-                        for name, v in metrics.get("per_class", {}).items()}
+    row.update({k: getattr(metrics, k) for k in ACCURACY_KEYS})  # None: no ground truth of that size
+    row["per_class"] = {name: {"ap50_95": c.ap50_95, "ap50": c.ap50, "instances": c.instances}
+                        for name, c in metrics.per_class.items()}
     row.update({k: train.get(k) for k in TRAIN_KEYS})
     row["train_device"] = _device_name(torch_device)
-    return row, metrics["detections"], metrics["ground_truth"]
+    return row, result.detections, result.ground_truth
 
 
 def _device_name(device: Any) -> str:

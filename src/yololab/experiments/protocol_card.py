@@ -26,8 +26,6 @@ PROTOCOL_VERSION = 1
 PER_ENTRY_KEYS = ("name", "label", "pretrained", "freeze", "backbone_lr_mult")
 # TrainConfig fields that belong to the cell, not to the shared protocol.
 _PER_CELL = {"model", "backbone", "seed", "pretrained_backbone", "freeze", "backbone_lr_mult", *VOLATILE_KEYS}
-_LIBRARIES = ("torch", "torchvision", "timm", "numpy", "scipy", "opencv-python-headless", "pycocotools",
-              "faster-coco-eval", "onnx", "onnxruntime")
 BINDING = ("data", "selection_split", "score_split", "checkpoint", "determinism", "shared")
 
 
@@ -62,18 +60,6 @@ def git_commit() -> dict[str, Any]:
     return {"commit": commit or None, "dirty": bool(dirty)}
 
 
-def _versions() -> dict[str, str | None]:
-    from importlib import metadata
-
-    out: dict[str, str | None] = {}
-    for name in _LIBRARIES:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = None
-    return out
-
-
 def _splits(spec: ExperimentSpec) -> list[str]:
     """The splits to fingerprint: those of a data YAML or VOC folder; train (and val) of COCO JSON data."""
     from yololab.data.source import is_coco_json, split_names
@@ -86,8 +72,7 @@ def _splits(spec: ExperimentSpec) -> list[str]:
 def build_protocol(spec: ExperimentSpec, cells: list[Cell], out: Path) -> dict[str, Any]:
     """The protocol card of ``spec`` (data fingerprints are computed here: one pass over the file sizes)."""
     from yololab.eval.validate import ValSettings
-    from yololab.experiments.environment import environment
-    from yololab.version import __version__
+    from yololab.experiments.environment import environment, library_versions
 
     splits = {}
     for split in _splits(spec):
@@ -117,7 +102,7 @@ def build_protocol(spec: ExperimentSpec, cells: list[Cell], out: Path) -> dict[s
         "backbones": entries,
         "differs_per_backbone": differs,
         "reference": spec.reference,
-        "software": {"yololab": __version__, **git_commit(), **_versions(), "python": platform.python_version()},
+        "software": {**library_versions(), **git_commit(), "python": platform.python_version()},
         "hardware": {"cpu": env.get("cpu"), "cuda": env.get("cuda"), "devices": list(spec.devices),
                      "platform": env.get("platform")},
     }

@@ -58,9 +58,7 @@ def _identical_seeds(members: dict[int, dict]) -> list[list[int]]:
 
 def _load_replicates(out: Path | None, cell_rows: Sequence[dict], resamples: int,
                      rng: np.random.Generator) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """cell_id -> (1 + B,) mAP50-95 replicates for every done cell with saved detections."""
-    from yololab.eval.bootstrap import ImageMatches
-
+    """cell_id -> (1 + B,) mAP50-95 replicates for every done cell with saved matches (or detections)."""
     info: dict[str, Any] = {}
     if out is None:
         return {}, info
@@ -78,12 +76,9 @@ def _load_replicates(out: Path | None, cell_rows: Sequence[dict], resamples: int
     replicates: dict[str, np.ndarray] = {}
     weights, first_ids = None, None
     for row in done:
-        det_path = out / row["cell_dir"] / row["detections_file"]
-        detections = read_json(det_path) if det_path.is_file() else None
-        if detections is None:
-            LOG.warning("%s is missing: %s left out of the bootstrap", det_path, row["cell_id"])
+        matches = _cell_matches(out / row["cell_dir"], row, gt)
+        if matches is None:
             continue
-        matches = ImageMatches.from_coco(gt, detections)
         if weights is None:
             first_ids = matches.image_ids
             weights = stats.image_weights(matches.num_images, resamples, rng)
@@ -93,6 +88,25 @@ def _load_replicates(out: Path | None, cell_rows: Sequence[dict], resamples: int
     if weights is not None:
         info = {"split": split, "images": int(weights.shape[1]), "resamples": int(resamples)}
     return replicates, info
+
+
+def _cell_matches(folder: Path, row: dict, gt: dict) -> Any:
+    """The matches saved when the cell was scored; a folder from before they were saved is matched once
+    here (pycocotools) and the file written, so later reports do no COCO matching."""
+    from yololab.eval.bootstrap import ImageMatches
+
+    saved = folder / (row.get("matches_file") or f"matches_{row.get('score_split')}.npz")
+    if saved.is_file():
+        return ImageMatches.load(saved)
+    det_path = folder / row["detections_file"]
+    detections = read_json(det_path) if det_path.is_file() else None
+    if detections is None:
+        LOG.warning("%s is missing: %s left out of the paired test", det_path, row["cell_id"])
+        return None
+    LOG.info("%s: no saved matches (made by an older yololab): matching its detections once", row["cell_id"])
+    matches = ImageMatches.from_coco(gt, detections)
+    matches.save(saved)
+    return matches
 
 
 def summarise(out: Path | None, cell_rows: Sequence[dict], mean_rows: list[dict], resamples: int = 1000,

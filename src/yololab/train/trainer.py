@@ -30,7 +30,7 @@ from yololab.config import save_yaml_config
 from yololab.data import DetectionDataset, collate_fn
 from yololab.data.dataset import loader_worker_init
 from yololab.data.imcache import check_cache_kind
-from yololab.eval.validate import ValSettings, summary_json, validate
+from yololab.eval.validate import ValSettings, validate
 from yololab.models import Detector, build_model
 from yololab.atomic import WriteError
 from yololab.models.checkpoints import atomic_save, load_model, read_weights_only
@@ -309,7 +309,7 @@ class Trainer:
             "best_fitness": self.best_fitness,
             "best_map50_95": None,
             "selects_best": self.selects_best,  # False: val metrics were on training images; last.pt is the result
-            "final_metrics": summary_json(last_val) if last_val else None,
+            "final_metrics": last_val or None,
             "train_seconds": time.perf_counter() - started,
             "images_per_second": images_seen / train_time if train_time > 0 else 0.0,
             "peak_memory_mb": peak_memory_mb(self.device),
@@ -415,10 +415,9 @@ class Trainer:
 
     def validate_epoch(self) -> dict:
         """COCO metrics of the EMA model on the validation split (rank 0)."""
-        metrics = validate(self.ema.ema, self.data.val, self.data.names, self.val_settings, self.device,
-                           category_map=self.data.val_category_ids, progress=False, gt=self.data.val_gt)
-        metrics.pop("detections", None)
-        return metrics
+        result = validate(self.ema.ema, self.data.val, self.data.names, self.val_settings, self.device,
+                          category_map=self.data.val_category_ids, progress=False, gt=self.data.val_gt)
+        return result.summary()  # the epoch's log record (results.csv, checkpoint metadata, tracking)
 
     def save(self, epoch: int, metrics: dict | None) -> None:
         """last.pt every epoch; best.pt when this epoch's fitness is the best so far (both atomic)."""
@@ -429,7 +428,7 @@ class Trainer:
             ema_model=self.ema.ema, model=unwrap(self.model), optimizer=self.optimizer, scheduler=self.scheduler,
             scaler=self.scaler, ema_updates=self.ema.updates, epoch=epoch, best_fitness=self.best_fitness,
             best_epoch=self.stopper.best_epoch, config=self.cfg, hyp=self.hyp,
-            metrics=summary_json(metrics) if metrics else None)
+            metrics=metrics or None)
         for path in (self.last, self.best) if is_best else (self.last,):
             try:
                 atomic_save(ckpt, path, self.out)

@@ -1,0 +1,79 @@
+"""What an evaluation returns: COCO metrics as a typed record, and the validation result around them.
+
+COCO reports -1 for a statistic with no ground truth (e.g. APl on small images); here that is None, so
+no caller has to read the raw stats to tell "no objects of that size" from "AP 0".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from yololab.eval.coco import STAT_KEYS
+
+
+@dataclass(frozen=True)
+class ClassAP:
+    """AP of one class at area "all", 100 detections per image."""
+
+    ap50_95: float
+    ap50: float
+    instances: int
+
+
+@dataclass(frozen=True)
+class CocoMetrics:
+    """The 12 COCO bbox statistics by name (None where COCO has no value), per-class AP and counts."""
+
+    map50_95: float
+    map50: float
+    map75: float
+    map_small: float | None
+    map_medium: float | None
+    map_large: float | None
+    ar1: float | None
+    ar10: float | None
+    ar100: float | None
+    ar_small: float | None
+    ar_medium: float | None
+    ar_large: float | None
+    per_class: dict[str, ClassAP] = field(default_factory=dict)
+    num_images: int = 0
+    num_detections: int = 0
+    stats: tuple[float, ...] = ()  # COCO's raw 12 numbers (-1: no ground truth in that range)
+
+    @classmethod
+    def from_coco(cls, out: dict[str, Any]) -> CocoMetrics:
+        """From :func:`yololab.eval.coco.evaluate_coco`'s result (its raw ``stats`` decide what is None)."""
+        raw = [float(v) for v in out.get("stats") or [out.get(k, 0.0) for k in STAT_KEYS]]
+        values = {k: (None if v < 0 else v) for k, v in zip(STAT_KEYS, raw)}
+        for k in ("map50_95", "map50", "map75"):  # the headline numbers are always defined (0 without GT)
+            values[k] = values[k] or 0.0
+        per_class = {name: ClassAP(float(v.get("ap50_95", 0.0)), float(v.get("ap50", 0.0)), int(v.get("instances", 0)))
+                     for name, v in (out.get("per_class") or {}).items()}
+        return cls(**values, per_class=per_class, num_images=int(out.get("num_images", 0)),
+                   num_detections=int(out.get("num_detections", 0)), stats=tuple(raw))
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON form (``yololab val --json``, checkpoints, train.json): the same names as the fields."""
+        out: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("per_class", "stats")}
+        out["stats"] = list(self.stats)
+        out["per_class"] = {n: {"ap50_95": c.ap50_95, "ap50": c.ap50, "instances": c.instances}
+                            for n, c in self.per_class.items()}
+        return out
+
+
+@dataclass(frozen=True)
+class ValResult:
+    """One validation run: metrics, the COCO detections and ground truth they were computed from, timings."""
+
+    metrics: CocoMetrics
+    detections: list[dict]
+    ground_truth: dict
+    speed_ms_per_image: dict[str, float] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def summary(self) -> dict[str, Any]:
+        """Metrics and timings without the raw detections and ground truth (what ``--json`` writes)."""
+        return {**self.metrics.as_dict(), "speed_ms_per_image": dict(self.speed_ms_per_image),
+                "seconds": self.seconds}
