@@ -109,7 +109,7 @@ def add_compare_parser(sub: argparse._SubParsersAction) -> None:
                                                   "('native' = the family's own)")
     p.add_argument("--seeds", type=_ints, help="comma-separated, e.g. 0,1,2")
     p.add_argument("--epochs", type=int)
-    p.add_argument("--imgsz", type=int, help="training image size")
+    p.add_argument("--imgsz", "--img-size", "--img", dest="imgsz", type=int, help="training image size")
     p.add_argument("--batch", type=int)
     p.add_argument("--workers", type=int, help="data-loader workers per cell")
     p.add_argument("--eval-imgsz", type=int, help="size for mAP, GFLOPs and latency (default: --imgsz)")
