@@ -207,8 +207,39 @@ def init_note(spec: dict) -> str:
     return "Init: scratch = random initialisation"
 
 
-def write_report(out_dir: str | Path, rows: list[dict] | None = None) -> dict[str, Path]:
-    """Write every table, figure and report.html from ``rows`` (default: read from ``out_dir``)."""
+GENERIC_FOLDERS = {"data", "dataset", "datasets", "annotations", "labels", "images"}
+
+
+def data_set_name(data: str) -> str:
+    """What the title calls the data set: its YAML's ``name``, else the file's stem, else its folder
+    (skipping generic names such as 'data': '/x/shapes/data.yaml' -> 'shapes')."""
+    path = Path(str(data))
+    if path.suffix in (".yaml", ".yml") and path.is_file():
+        try:
+            named = (yaml.safe_load(path.read_text()) or {}).get("name")
+        except (OSError, yaml.YAMLError, AttributeError):
+            named = None
+        if isinstance(named, str) and named.strip():
+            return named.strip()
+    if path.suffix and path.stem.lower() not in GENERIC_FOLDERS and not path.stem.startswith("instances_"):
+        return path.stem
+    folders = [part for part in (path.parent if path.suffix else path).parts[::-1] if part not in ("/", "")]
+    return next((f for f in folders if f.lower() not in GENERIC_FOLDERS), folders[0] if folders else "data")
+
+
+def table_columns(spec: dict, columns: list[str] | None = None) -> list[str] | None:
+    """The main table's columns: ``columns`` (``--columns``), else the spec's ``table: {columns}``."""
+    chosen = columns or ((spec.get("table") or {}).get("columns")) or None
+    if chosen:
+        tables.check_columns(chosen, "table columns")
+    return chosen
+
+
+def write_report(out_dir: str | Path, rows: list[dict] | None = None,
+                 columns: list[str] | None = None) -> dict[str, Path]:
+    """Write every table, figure and report.html from ``rows`` (default: read from ``out_dir``);
+    ``columns`` chooses the main table's columns (default: the spec's, else ``tables.COMPACT_COLUMNS``)."""
+    from yololab.experiments.headline import headline
     from yololab.experiments.html import render_html
 
     out = Path(out_dir)
@@ -226,22 +257,27 @@ def write_report(out_dir: str | Path, rows: list[dict] | None = None) -> dict[st
         LOG.warning("%s", warning)
     notes = [power_note(facts)]
     protocol = read_json(out / "protocol.json")
-    data_name = Path(spec.get("data", "data")).parent.name or "data"
+    data_name = data_set_name(spec.get("data", "data"))
+    chosen = table_columns(spec, columns)
+    lines = headline(mean_rows)
     parts = caption_parts(spec, cell_rows, data_name, facts)
     caption, caption_tex = " ".join(p for p, _ in parts), " ".join(t for _, t in parts)
     name = tables.tex_escape(spec.get("name", "compare")).replace("\\_", "-")
 
     paths = {"csv": out / "results.csv", "json": out / "results.json", "md": out / "results.md",
-             "tex": out / "results.tex", "per_class": out / "per_class.csv", "html": out / "report.html"}
+             "tex": out / "results.tex", "tex_full": out / "results_full.tex", "per_class": out / "per_class.csv",
+             "html": out / "report.html"}
     tables.write_csv(paths["csv"], cell_rows + mean_rows)
     tables.write_per_class_csv(paths["per_class"], cell_rows + mean_rows)
     paths["json"].write_text(json.dumps({"rows": cell_rows + mean_rows, "caption": caption, "spec": spec,
-                                         "run": run, "statistics": {**facts, "warnings": warnings, "notes": notes},
+                                         "run": run, "statistics": {**facts, "warnings": warnings, "notes": notes, "headline": lines},
                                          "protocol": protocol}, indent=2, default=str))
-    paths["md"].write_text(tables.markdown_report(cell_rows, mean_rows, caption, warnings, notes))
-    paths["tex"].write_text(tables.latex_document(cell_rows, mean_rows, caption_tex, name))
+    paths["md"].write_text(tables.markdown_report(cell_rows, mean_rows, caption, warnings, notes, lines, chosen))
+    paths["tex"].write_text(tables.latex_document(cell_rows, mean_rows, caption_tex, name, chosen))
+    paths["tex_full"].write_text(tables.latex_full_document(cell_rows, mean_rows, caption_tex, name))
     figures = make_plots(out, cell_rows, mean_rows)
     paths["html"].write_text(render_html(cell_rows, mean_rows, figures, caption, spec, run, warnings, notes,
-                                         protocol), encoding="utf-8")
-    LOG.info("report: %s (tables results.{csv,json,md,tex}, %d figures in plots/)", paths["html"], len(figures))
+                                         protocol, headline=lines, columns=chosen), encoding="utf-8")
+    LOG.info("report: %s (tables results.{csv,json,md,tex}, results_full.tex, %d figures in plots/)", paths["html"],
+             len(figures))
     return paths
