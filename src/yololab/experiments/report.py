@@ -29,17 +29,24 @@ def _latency_devices(rows: list[dict]) -> dict[str, str]:
     return out
 
 
-def busy_warning(rows: list[dict]) -> str | None:
-    """A caution when latency was timed while other work loaded the CPU (1-min load > half the cores)."""
-    import os
+def _latency_threads(rows: list[dict], backend: str) -> str:
+    """', 2 threads' for a CPU backend's figures (all counts seen), '' when unknown."""
+    counts = sorted({r[f"latency_{backend}_threads"] for r in rows if r.get(f"latency_{backend}_threads")})
+    return f", {'/'.join(map(str, counts))} thread{'s' if counts != [1] else ''}" if counts else ""
 
-    loads = [r["latency_loadavg"] for r in rows if isinstance(r.get("latency_loadavg"), (int, float))]
-    cores = os.cpu_count() or 1
-    if loads and max(loads) > 0.5 * cores:
-        return (f"Caution: the CPU was busy while timing (1-minute load average up to {max(loads):.1f} on "
-                f"{cores} cores), so CPU latencies are inflated and noisy; re-time them on an idle machine "
-                f"with: yololab compare --out DIR --retime.")
-    return None
+
+def unreliable_note(rows: list[dict]) -> str | None:
+    """The caption's word on latency figures marked † (busy CPU or wide spread), None when there are none."""
+    from yololab.experiments.latency import BUSY_LOAD_SHARE, WIDE_SPREAD
+
+    reasons = sorted({str(r[k]) for r in rows for k in r if k.startswith("latency_") and k.endswith("_unreliable")
+                      and r.get(k)})
+    if not reasons:
+        return None
+    shown = "; ".join(reasons[:3]) + ("; ..." if len(reasons) > 3 else "")
+    return (f"{tables.UNRELIABLE} unreliable latency ({shown}): timed while the 1-minute load exceeded "
+            f"{BUSY_LOAD_SHARE:g} x the cores, or with p90 over {WIDE_SPREAD:g} x the median; never bold and left out "
+            f"of the Pareto fronts. Re-time on an idle machine with: yololab compare --out DIR --retime.")
 
 
 def _score_split(rows: list[dict]) -> tuple[str, int | None]:
@@ -135,15 +142,15 @@ def caption_parts(spec: dict, rows: list[dict], data_name: str,
     ]
     if devices:
         names = {"torch_cpu": "PyTorch CPU", "onnxruntime_cpu": "ONNX Runtime CPU", "cuda_fp16": "PyTorch CUDA FP16"}
-        where = "; ".join(f"{names[k]} on {v}" for k, v in devices.items())
+        where = "; ".join(f"{names[k]} on {v}{_latency_threads(rows, k)}" for k, v in devices.items())
         runs, warmup = spec.get("latency_runs"), spec.get("latency_warmup")
         parts.append((f"Latency: batch 1, fused, model + box decoding (no pre-processing, no NMS), median of "
                       f"{runs} runs after {warmup} warm-up runs, FP32 unless noted; {where}. FPS = 1000/latency.",
                       f"Latency: batch 1, fused, model + box decoding (no pre-processing, no NMS), median of "
                       f"{runs} runs after {warmup} warm-up runs, FP32 unless noted; {esc(where)}."))
-    busy = busy_warning(rows)
-    if busy:
-        parts.append((busy, esc(busy)))
+    shaky = unreliable_note(rows)
+    if shaky:
+        parts.append((shaky, esc(shaky).replace(tables.UNRELIABLE, r"$^\dagger$")))
     train = (f"Every row: {spec.get('epochs')} epochs at {spec.get('imgsz')} px, batch {spec.get('batch')}, the "
              f"same schedule, augmentation, evaluator and seeds ({', '.join(map(str, seeds))}); only the "
              f"backbone entry differs ({init_note(spec)}).")
@@ -172,17 +179,25 @@ def make_plots(out: Path, cell_rows: list[dict], mean_rows: list[dict]) -> list[
         if paths:
             figures.append({"title": title, "caption": caption, **paths})
 
+    bars = (" Error bars: std over seeds." if any((r.get("n_seeds") or 0) > 1 for r in mean_rows)
+            else " One seed per entry: no error bars.")
+
+    def front(key: str) -> str:
+        if plots.front_size(mean_rows, key) > 1:
+            return ("the dashed line is the Pareto front (no other model is both cheaper and more accurate); "
+                    "outlined markers lie on it")
+        return "one entry is the cheapest and the most accurate, so there is no front line"
+
     add(plots.pareto_plot(mean_rows, "gflops", "GFLOPs (fused, one image)", plot_dir / "map_vs_gflops",
                           "mAP50-95 vs GFLOPs"),
-        "mAP50-95 vs GFLOPs", "Accuracy against compute; the dashed line is the Pareto front (no other model is "
-        "both cheaper and more accurate); outlined markers lie on it. Error bars: std over seeds.")
+        "mAP50-95 vs GFLOPs", f"Accuracy against compute; {front('gflops')}.{bars}")
     for backend, label in (("onnxruntime_cpu", "ONNX Runtime CPU"), ("torch_cpu", "PyTorch CPU"),
                            ("cuda_fp16", "CUDA FP16")):
         key = f"latency_{backend}_ms"
         add(plots.pareto_plot(mean_rows, key, f"latency {label} (ms, batch 1)", plot_dir / f"map_vs_{key}",
                               f"mAP50-95 vs latency ({label})"),
-            f"mAP50-95 vs latency ({label})", f"Batch-1 latency on {devices.get(backend, label)}; dashed: "
-            "the Pareto front.")
+            f"mAP50-95 vs latency ({label})", f"Batch-1 latency on {devices.get(backend, label)}; {front(key)}, "
+            f"among the reliable figures (hollow, †: unreliable, left out of the front).{bars}")
     add(plots.training_curves(_curves(out, cell_rows), plot_dir / "training_curves"),
         "Training curves", "Validation mAP50-95 and training loss per epoch of every cell, from each cell's "
         "results.csv.")

@@ -56,6 +56,14 @@ SUMMARY_COLUMNS: tuple[Column, ...] = (
     Column("p_holm", "p (Holm)", r"$p_\mathrm{Holm}$", ".3f"),
 )
 SIGNIFICANT, NOT_SIGNIFICANT = "*", "n.s."
+UNRELIABLE = "†"  # a latency timed on a busy CPU or with a wide spread: never bold, not on Pareto fronts
+
+
+def unreliable(row: dict, key: str) -> str | None:
+    """Why ``row``'s latency ``key`` ('latency_<backend>_ms') is unreliable, or None (other keys: None)."""
+    if not (key.startswith("latency_") and key.endswith("_ms")):
+        return None
+    return row.get(key.removesuffix("_ms") + "_unreliable") or None
 
 
 def _number(value: Any) -> float | None:
@@ -189,7 +197,7 @@ def display(row: dict, col: Column, with_std: bool = False) -> str:
             text += f" ± {format((ci[1] - ci[0]) / 2 * col.scale, col.fmt)}"
         elif with_std and std is not None and col.better and col.std:
             text += f" ± {format(std * col.scale, col.fmt)}"
-        return text
+        return text + (UNRELIABLE if unreliable(row, col.key) else "")
     if value is None:
         return "–" if col.fmt else ""
     return str(value)
@@ -202,7 +210,7 @@ def best_rows(rows: Sequence[dict], col: Column) -> set[int]:
     shown = {}
     for i, row in enumerate(rows):
         v = _number(row.get(col.key))
-        if v is not None and row.get("status") == "done":
+        if v is not None and row.get("status") == "done" and not unreliable(row, col.key):
             shown[i] = round(v * col.scale, 6 if not col.fmt.endswith("f") else int(col.fmt[1:-1] or 0))
     if len(shown) < 2 or len(set(shown.values())) == 1:
         return set()  # nothing to single out
