@@ -81,3 +81,32 @@ def test_a_quiet_table_still_bolds_its_best_latency(tmp_path):
              for r in ROWS]
     md = write_report(tmp_path, shaky)["md"].read_text()
     assert "10.0†" in md and "**10.0" not in md and "**11.0**" in md  # the best reliable figure is bold
+
+
+def _mean(backbone, ap, gflops, n_seeds=1, std=None, **extra):
+    return {"model": "yolov5n", "backbone": backbone, "map50_95": ap, "gflops": gflops, "n_seeds": n_seeds,
+            "map50_95_std": std, "latency_torch_cpu_ms": 10 * gflops, **extra}
+
+
+def test_pareto_figure_draws_what_its_caption_says():
+    from yololab.experiments.plots import pareto_figure
+
+    def parts(rows, key="gflops"):
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+        fig = pareto_figure(rows, key, "x", "t")
+        canvas = FigureCanvasAgg(fig)
+        canvas.draw()
+        ax, renderer = fig.axes[0], canvas.get_renderer()
+        box = ax.get_window_extent(renderer)
+        texts = [t.get_window_extent(renderer) for t in ax.texts]
+        inside = all(box.x0 <= b.x0 and b.x1 <= box.x1 and box.y0 <= b.y0 and b.y1 <= box.y1 for b in texts)
+        return ax.get_legend_handles_labels()[1], [c for c in ax.containers if c.has_yerr], inside
+
+    labels, bars, inside = parts([_mean("a", 0.5, 1.0), _mean("b", 0.4, 2.0)])  # a dominates: a front of one
+    assert "Pareto front" not in labels and not bars and inside
+    labels, bars, inside = parts([_mean("a", 0.4, 1.0, 3, 0.01), _mean("a_very_long_backbone_name", 0.5, 2.0, 3, 0.02)])
+    assert "Pareto front" in labels and len(bars) == 2 and inside  # several seeds: error bars
+    labels, _, _ = parts([_mean("a", 0.4, 1.0), _mean("b", 0.5, 2.0, latency_torch_cpu_unreliable="busy")],
+                         "latency_torch_cpu_ms")
+    assert "yolov5n + b († unreliable)" in labels and "Pareto front" not in labels  # b is off the front

@@ -82,12 +82,18 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from yololab.experiments.demo import QUICK, run_demo
+    import time
 
+    from yololab.experiments.demo import QUICK, run_demo
+    from yololab.experiments.demo_estimate import minutes
+
+    started = time.perf_counter()
     result = run_demo(args.out, QUICK if args.quick else None, executor=args.executor, devices=args.devices,
                       command=command_line(args, DEMO_ORDER))
     print((Path(args.out) / "results.md").read_text())
     print(f"report: {result.report.get('html')}")
+    print(f"demo: done in {minutes(time.perf_counter() - started)}"
+          + (f", {len(result.failed)} cell(s) not finished" if result.failed else ""))
     return 0 if not result.failed else 1
 
 

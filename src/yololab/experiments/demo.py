@@ -71,8 +71,10 @@ def make_demo_data(out: Path, settings: DemoSettings) -> Path:
 
 
 def run_demo(out_dir: str | Path = "runs/demo", settings: DemoSettings | None = None, executor: str = "process",
-             devices: str | None = None, command: str | None = None, **overrides) -> CompareResult:
+             devices: str | None = None, command: str | None = None, estimate: bool = True,
+             **overrides) -> CompareResult:
     """Dataset -> comparison -> report in ``out_dir``; re-running continues where it stopped.
+    ``estimate``: first log how long it should take here (``demo_estimate``, a few timed training steps).
 
     By default the cells train side by side, one per CPU core (``devices='cpu*N'``).
     """
@@ -81,6 +83,15 @@ def run_demo(out_dir: str | Path = "runs/demo", settings: DemoSettings | None = 
         devices = f"cpu*{max(1, min(len(settings.backbones), os.cpu_count() or 1))}"
     out = Path(out_dir)
     started = time.perf_counter()
+    if estimate:
+        from yololab.experiments.demo_estimate import estimate_demo
+        from yololab.experiments.executors import cpu_threads_per_worker
+        from yololab.experiments.spec import parse_devices
+
+        workers = parse_devices(devices)
+        LOG.info("%s", estimate_demo(settings.imgsz, settings.batch, settings.epochs, settings.num_train,
+                                     len(settings.backbones), len(workers),
+                                     cpu_threads_per_worker(workers)).sentence())
     data = make_demo_data(out, settings)
     result = run_compare(demo_spec(data, settings), out, executor=executor, devices=devices,
                          command=command or f"yololab demo --out {out_dir}")

@@ -55,6 +55,12 @@ def front_size(rows: Sequence[dict], x_key: str) -> int:
 
 
 def pareto_plot(rows: Sequence[dict], x_key: str, xlabel: str, stem: Path, title: str) -> dict[str, Path] | None:
+    """``pareto_figure`` saved as ``stem``.png and .svg; None when no row has both values."""
+    fig = pareto_figure(rows, x_key, xlabel, title)
+    return _save(fig, stem) if fig is not None else None
+
+
+def pareto_figure(rows: Sequence[dict], x_key: str, xlabel: str, title: str) -> Figure | None:
     """mAP50-95 (%) against ``x_key`` per (model, backbone) mean row, std over seeds as error bars (where
     there are several seeds), the Pareto front as a line (with two or more points on it). Rows whose
     ``x_key`` latency is unreliable (``<x_key>`` minus '_ms' plus '_unreliable') are drawn hollow, marked
@@ -87,7 +93,7 @@ def pareto_plot(rows: Sequence[dict], x_key: str, xlabel: str, stem: Path, title
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="best")
-    return _save(fig, stem)
+    return fig
 
 
 def read_curve(path: Path) -> dict[str, list[float]]:
