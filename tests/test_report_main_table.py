@@ -105,7 +105,7 @@ def test_headline_one_sentence_per_comparison():
                "significant": False, "seeds_needed": 12}
     assert comparison_sentence(unclear) == ("yolov5n timm:x vs cspdarknet: no detectable difference (+0.4 points "
                                             "[-1.0, +1.8] (p_Holm 0.620)); about 12 seeds would be needed to detect "
-                                            "a difference of this size.")
+                                            "a 1-point difference.")
     hopeless = {**unclear, "seeds_needed": None, "more_seeds_cannot_help": True}
     assert "more seeds cannot help" in comparison_sentence(hopeless)
     one_seed = {**SIGNIFICANT, "n_seeds": 1, "paired_seeds": 1, "significant": None}

@@ -1,7 +1,8 @@
 """The report's headline: one sentence per comparison, read from the summary rows' fields.
 
 "yolov5n timm:resnet18 vs cspdarknet: +9.5 points [+6.2, +13.1], significant after Holm (p 0.004)",
-"... no detectable difference (+0.4 points [-1.0, +1.8]); about 12 seeds would be needed", or with one
+"... no detectable difference (+0.4 points [-1.0, +1.8]); about 12 seeds would be needed to detect a
+1-point difference" (``seeds_needed``, the summary's power figure for 1 point), or with one
 seed "... one seed: no test". Values are fractions (0.01 = 1 point), as everywhere in the rows.
 """
 
@@ -46,12 +47,13 @@ def comparison_sentence(row: dict) -> str | None:
     if significant is True:
         return f"{name}: {shown}, significant after Holm{_p(row)}."
     if significant is None:
-        return f"{name}: {shown}; no test (no saved detections or too few paired seeds)."
+        why = row.get("delta_method") or "no saved detections or too few paired seeds"
+        return f"{name}: {shown}; no test ({why})."
     need = row.get("seeds_needed")
     if row.get("more_seeds_cannot_help"):
         more = "more seeds cannot help (the test-set spread dominates: a larger test set would)"
     elif isinstance(need, int) and not isinstance(need, bool):
-        more = f"about {need} seeds would be needed to detect a difference of this size"
+        more = f"about {need} seeds would be needed to detect a 1-point difference"
     else:
         more = "more seeds would be needed"
     return f"{name}: no detectable difference ({shown}{_p(row)}); {more}."

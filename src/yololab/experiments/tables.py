@@ -55,7 +55,7 @@ SUMMARY_COLUMNS: tuple[Column, ...] = (
     Column("delta_map50_95", "Δ mAP50-95 vs ref [95% CI]", r"$\Delta$AP$_{50:95}$ vs ref [95\% CI]", "+.1f", 100.0),
     Column("p_holm", "p (Holm)", r"$p_\mathrm{Holm}$", ".3f"),
 )
-SIGNIFICANT, NOT_SIGNIFICANT = "*", "n.s."
+SIGNIFICANT, NOT_SIGNIFICANT, UNTESTED = "*", "n.s.", "(test set only)"
 UNRELIABLE = "†"  # a latency timed on a busy CPU or with a wide spread: never bold, not on Pareto fronts
 
 
@@ -160,7 +160,8 @@ def visible_columns(rows: Sequence[dict], aggregated: bool = False) -> list[Colu
 
 
 def delta_text(row: dict, col: Column) -> str:
-    """'ref' for the reference row; else '+1.2 [-0.3, +2.7] n.s.' (or '*' when Holm-significant)."""
+    """'ref' for the reference row; else '+1.2 [-0.3, +2.7] n.s.' ('*' when Holm-significant, '(test set
+    only)' for a one-seed row, which gets no test)."""
     if row.get("is_reference"):
         return "ref"
     value = _number(row.get(col.key))
@@ -170,8 +171,16 @@ def delta_text(row: dict, col: Column) -> str:
     ci = row.get(f"{col.key}_ci95")
     if ci and all(_number(v) is not None for v in ci):
         lo, hi = (format(v * col.scale, col.fmt) for v in ci)
-        text += f" [{lo}, {hi}] " + (SIGNIFICANT if row.get("significant") else NOT_SIGNIFICANT)
+        text += f" [{lo}, {hi}] " + significance_mark(row)
     return text
+
+
+def significance_mark(row: dict) -> str:
+    """'*' (Holm-significant), 'n.s.', or, where no test was made (one seed), the interval's kind."""
+    significant = row.get("significant")
+    if significant is None:
+        return UNTESTED if row.get("delta_ci_kind") == "test set" else ""
+    return SIGNIFICANT if significant else NOT_SIGNIFICANT
 
 
 def p_text(row: dict) -> str:
@@ -313,15 +322,15 @@ def tex_cell(text: str) -> str:
 
 
 def tex_header(col: Column, stacked: bool = False) -> str:
-    """The LaTeX header; '(ms)' becomes siunitx's unit. ``stacked``: the unit or the 'vs ...' part on
-    a second line, so that the header is no wider than its numbers."""
+    """The LaTeX header; '(ms)' becomes siunitx's unit. ``stacked``: the unit or the '[95% CI]' part on
+    a second line (after ``\\{}``, so that a '[' is not read as the line break's option), so that the
+    header is no wider than its numbers."""
     text = col.tex.replace("(ms)", r"(\si{\milli\second})")
-    for sep in (" vs ", " ("):
+    for sep in (" [", " ("):
         head, found, tail = text.partition(sep)
         if stacked and found:
-            tail = (found.strip() + " " + tail) if sep == " vs " else "(" + tail
             align = "r" if col.fmt else "l"
-            return rf"\begin{{tabular}}[b]{{@{{}}{align}@{{}}}}{head}\\{tail}\end{{tabular}}"
+            return rf"\begin{{tabular}}[b]{{@{{}}{align}@{{}}}}{head}\\{{}}{found.strip()}{tail}\end{{tabular}}"
     return text
 
 
