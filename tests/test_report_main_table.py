@@ -44,7 +44,7 @@ def test_main_table_is_compact_and_full_table_has_every_column(tmp_path):
     header_tex = main_tex.split(r"\toprule")[1].split(r"\midrule")[0]
     assert header_tex.count(" & ") == len(main) - 1 and r"\si{\milli\second}" in header_tex
     full = paths["tex_full"].read_text()
-    assert full.count(r"\begin{longtable}") == 2 and "PyTorch CPU" in full and "Peak mem" in full
+    assert full.count(r"\begin{longtable}") == 4 and "PyTorch CPU" in full and "Peak mem" in full  # accuracy, cost
 
 
 def test_columns_choose_the_main_table(tmp_path):
@@ -95,7 +95,7 @@ def test_both_tables_compile_with_pdflatex(tmp_path):
                             capture_output=True, text=True, timeout=180)
     assert result.returncode == 0, result.stdout[-3000:]
     assert (tmp_path / "paper.pdf").stat().st_size > 1000
-    assert "Overfull \\hbox" not in result.stdout.split("results.tex")[1].split("results_full.tex")[0]
+    assert "Overfull \\hbox" not in result.stdout  # the main table fits a table*, each full table a landscape page
 
 
 def test_headline_one_sentence_per_comparison():

@@ -89,14 +89,19 @@ def test_latex_booktabs_best_in_bold_and_conventions_in_caption(report):
     for needle in (r"\toprule", r"\midrule", r"\bottomrule", r"\begin{tabular}", r"\caption{", r"\label{tab:unit-test}"):
         assert needle in main
     tex = paths["tex_full"].read_text()
-    for needle in (r"\begin{landscape}", r"\begin{longtable}", r"\endhead", r"\label{tab:unit-test-full}"):
+    for needle in (r"\begin{landscape}", r"\begin{longtable}", r"\endhead", r"\label{tab:unit-test-cell-accuracy}",
+                   r"\label{tab:unit-test-cell-cost}", r"\label{tab:unit-test-mean-accuracy}"):
         assert needle in tex
-    body = tex[tex.rindex(r"\endlastfoot"):]  # the per-cell table
-    rows = [ln for ln in body.splitlines() if ln.startswith("yolov5n")]
-    assert len(rows) == 5
-    assert r"\textbf{50.0}" in rows[2] and r"\textbf{0.17}" in rows[0] and r"\textbf{10.0}" in rows[0]
-    assert r"\textbf{" not in rows[3].split("&")[-8]  # 46.0 is not the best mAP
-    assert r"timm:resnet\_18" in rows[2]  # escaped
+
+    def cell_rows(kind: str) -> list[str]:
+        body = tex.split(rf"\label{{tab:unit-test-cell-{kind}}}")[1].split(r"\endlastfoot")[1].split(r"\end{longtable}")[0]
+        return [ln for ln in body.splitlines() if ln.startswith("yolov5n")]
+
+    accuracy, cost = cell_rows("accuracy"), cell_rows("cost")
+    assert len(accuracy) == len(cost) == 5
+    assert r"\textbf{50.0}" in accuracy[2] and r"\textbf{0.17}" in cost[0] and r"\textbf{10.0}" in cost[0]
+    assert r"\textbf{" not in accuracy[3].split("&")[4]  # 46.0 is not the best mAP
+    assert r"timm:resnet\_18" in accuracy[2]  # escaped
     caption = tex[tex.rindex(r"\caption{"):]
     for needle in ("multiply-adds", "fused", "batch 1", "median of 20 runs after 5 warm-up", "Test CPU (2 cores)",
                    r"\%", "COCO"):

@@ -351,18 +351,20 @@ def latex_table(rows: Sequence[dict], caption_tex: str, label: str, aggregated: 
     """A booktabs table* at its natural width (no \\resizebox); ``caption_tex`` is LaTeX already."""
     cols, body = table_cells(rows, aggregated, columns)
     align = "".join("r" if c.fmt else "l" for c in cols)
-    lines = [r"\begin{table*}[t]", r"\centering", r"\footnotesize", r"\setlength{\tabcolsep}{4pt}",
+    lines = [r"\begin{table*}[t]", r"\centering", r"\footnotesize", r"\setlength{\tabcolsep}{3pt}",
              rf"\begin{{tabular}}{{{align}}}", r"\toprule", " & ".join(tex_header(c, True) for c in cols) + r" \\",
              r"\midrule", *_tex_body(rows, cols, body), r"\bottomrule", r"\end{tabular}",
              rf"\caption{{{caption_tex}}}", rf"\label{{{label}}}", r"\end{table*}"]
     return "\n".join(lines)
 
 
-def latex_longtable(rows: Sequence[dict], caption_tex: str, label: str, aggregated: bool = False) -> str:
-    """Every column, as a landscape longtable (pdflscape): breaks across pages, header repeated."""
-    cols, body = table_cells(rows, aggregated)
-    header = " & ".join(tex_header(c) for c in cols) + r" \\"
-    lines = [r"\begin{landscape}", r"\footnotesize", r"\setlength{\tabcolsep}{3pt}",
+def latex_longtable(rows: Sequence[dict], caption_tex: str, label: str, aggregated: bool = False,
+                    columns: Sequence[str] | None = None) -> str:
+    """A landscape longtable (pdflscape): breaks across pages, header repeated; ``columns`` as for
+    ``table_cells`` (default: every visible one)."""
+    cols, body = table_cells(rows, aggregated, columns)
+    header = " & ".join(tex_header(c, True) for c in cols) + r" \\"
+    lines = [r"\begin{landscape}", r"\scriptsize", r"\setlength{\tabcolsep}{2.5pt}",
              rf"\begin{{longtable}}{{{''.join('r' if c.fmt else 'l' for c in cols)}}}",
              rf"\caption{{{caption_tex}}}\label{{{label}}}\\", r"\toprule", header, r"\midrule", r"\endfirsthead",
              r"\toprule", header, r"\midrule", r"\endhead", r"\bottomrule", r"\endlastfoot",
@@ -387,15 +389,30 @@ def latex_document(cell_rows: Sequence[dict], mean_rows: Sequence[dict], caption
     return "\n".join(header) + "\n\n" + table + "\n"
 
 
+#: results_full.tex splits every table in two, so that each fits a landscape page
+COST_KEYS = ("params", "backbone_params", "gflops", *LATENCY_PREFERENCE[::-1], "train_seconds", "peak_memory_mb")
+
+
+def column_groups(rows: Sequence[dict], aggregated: bool = False) -> tuple[list[str], list[str]]:
+    """(identity + accuracy columns, identity + cost columns): every visible column, once each."""
+    keys = [c.key for c in visible_columns(rows, aggregated)]
+    identity = [k for k in keys if k in ("model", "backbone", "init", "freeze", "backbone_lr_mult", "seed",
+                                         "n_seeds")]
+    cost = [k for k in keys if k in COST_KEYS]
+    accuracy = [k for k in keys if k not in identity and k not in cost]
+    return identity + accuracy, identity + cost
+
+
 def latex_full_document(cell_rows: Sequence[dict], mean_rows: Sequence[dict], caption_tex: str, name: str) -> str:
-    """results_full.tex: the supplementary tables, every column (summary rows, then every cell)."""
+    """results_full.tex: the supplementary tables, every column (summary rows, then every cell), each as
+    an accuracy and a cost table."""
     header = [f"% yololab comparison, supplementary tables; needs \\usepackage{{{FULL_PACKAGES}}}."]
     tables = []
-    if mean_rows:
-        caption = _with_note(caption_tex + " Summary rows, every column.", mean_rows, True)
-        tables.append(latex_longtable(mean_rows, caption, f"tab:{name}-full-mean", aggregated=True))
-    caption = _with_note(caption_tex + " One row per cell (model, backbone, seed).", cell_rows, False)
-    tables.append(latex_longtable(cell_rows, caption, f"tab:{name}-full"))
+    parts = [(mean_rows, True, "Summary rows", "mean"), (cell_rows, False, "One row per cell", "cell")]
+    for rows, aggregated, what, tag in parts if mean_rows else parts[1:]:
+        for kind, columns in zip(("accuracy", "cost"), column_groups(rows, aggregated)):
+            caption = _with_note(f"{what}, {kind}. " + caption_tex, rows, aggregated, columns)
+            tables.append(latex_longtable(rows, caption, f"tab:{name}-{tag}-{kind}", aggregated, columns))
     return "\n".join(header) + "\n\n" + "\n\n".join(tables) + "\n"
 
 
