@@ -17,13 +17,30 @@ def test_default_demo_is_yolov5n_against_two_swapped_backbones_from_scratch(tmp_
     assert all(c.backbone.pretrained is False for c in cells)  # nothing to download
 
 
-def test_quick_demo_from_the_command_line(tmp_path, capsys):
+def test_estimate_scales_the_calibrated_step(monkeypatch):
+    import yololab.experiments.demo_estimate as est
+
+    monkeypatch.setattr(est, "time_training_step", lambda imgsz, batch, threads: 0.5)
+    e = est.estimate_demo(imgsz=128, batch=8, epochs=28, num_train=240, cells=3, workers=2, threads=1)
+    assert e.steps_per_cell == 28 * 30 and e.seconds == est.OVERHEAD * 0.5 * 840 * 2  # 3 cells, 2 at a time
+    assert e.sentence().startswith("demo: expected to take about ") and "on this machine" in e.sentence()
+    assert est.minutes(45) == "45 s" and est.minutes(600) == "10.0 min"
+
+
+def test_quick_demo_from_the_command_line(tmp_path, capsys, caplog):
+    import logging
+
     from yololab.cli import main
 
     out = tmp_path / "demo"
-    assert main(["demo", "--quick", "--out", str(out)]) == 0
+    with caplog.at_level(logging.INFO, logger="yololab"):
+        assert main(["demo", "--quick", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "| yolov5n | cspdarknet |" in printed and "report:" in printed
+    assert printed.strip().splitlines()[-1].startswith("demo: done in ")  # how long it took, last
+    assert "demo: expected to take about" in caplog.text  # before it trains
+    assert "# Backbone comparison on synthetic-shapes (val split)" in (out / "results.md").read_text()
+    assert (out / "results_full.tex").is_file()
     data = json.loads((out / "results.json").read_text())
     cells = [r for r in data["rows"] if r["row_type"] == "cell"]
     assert len(cells) == len(QUICK.backbones) and all(r["status"] == "done" for r in cells)

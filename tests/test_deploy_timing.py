@@ -80,9 +80,9 @@ def test_bench_and_compare_time_through_the_same_function(tiny_pt, tmp_path, mon
     exported: list[dict] = []
     real_time, real_export = timing.time_backend, export_module.export_model
 
-    def spy_time(backend, images, runs, warmup):
+    def spy_time(backend, images, runs, warmup, **stages):
         timed.append((backend.kind, type(backend)))
-        return real_time(backend, images, runs, warmup)
+        return real_time(backend, images, runs, warmup, **stages)
 
     def spy_export(weights, fmt, **kw):
         exported.append({"weights": str(weights), "fmt": fmt, **{k: v for k, v in kw.items() if k != "out"}})
@@ -100,6 +100,37 @@ def test_bench_and_compare_time_through_the_same_function(tiny_pt, tmp_path, mon
     assert bench["inference_ms"] > 0 and "error" not in cell["onnxruntime_cpu"]
     assert cell["onnxruntime_cpu"]["backend"] == "onnxruntime" and cell["onnxruntime_cpu"]["median_ms"] > 0
     assert "logical cores" in cell["torch_cpu"]["device"]
+
+
+def test_time_stages_times_every_stage_in_the_same_runs() -> None:
+    seen: list[tuple[str, object]] = []
+    ms = timing.time_stages({"a": lambda x: seen.append(("a", x)) or 1, "b": lambda x: seen.append(("b", x))},
+                            0, runs=3, warmup=1)
+    assert seen == [("a", 0), ("b", 1)] * 4 and ms["a"].shape == ms["b"].shape == (3,)
+    assert np.allclose(ms["total"], ms["a"] + ms["b"])
+
+
+def test_bench_end_to_end_is_never_below_the_model_median(tiny_pt, monkeypatch) -> None:
+    """Stage medians come from the same runs (end to end = per-run sum), and the threads printed are
+    the ones that ran, under a fake load that makes single runs slow at random."""
+    import random
+    import time
+
+    from yololab.deploy.backends import TorchBackend
+    from yololab.deploy.bench import format_bench, run_bench
+
+    real_infer, rng = TorchBackend.infer, random.Random(0)
+
+    def noisy(self, x):  # the busy machine: every few runs is ten times slower
+        time.sleep(0.02 if rng.random() < 0.4 else 0.0)
+        return real_infer(self, x)
+
+    monkeypatch.setattr(TorchBackend, "infer", noisy)
+    r = run_bench(tiny_pt, "torch", imgsz=IMGSZ, runs=9, warmup=1, threads=1)
+    assert r["end_to_end_ms"] >= r["inference_ms"] and r["end_to_end_ms"] >= r["preprocess_ms"]
+    text = format_bench(r)
+    assert "threads=1" in text and "default" not in text
+    assert re.search(r"end to end +[\d.]+ ms median", text)
 
 
 @pytest.mark.parametrize("fmt", ["torch", "torchscript"])

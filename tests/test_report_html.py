@@ -104,3 +104,45 @@ def test_chromium_screenshot_is_not_blank(report, tmp_path):
     assert float(image.std()) > 10  # text, table shading and plots, not a blank page
     saturation = cv2.cvtColor(image, cv2.COLOR_BGR2HSV)[..., 1]
     assert (saturation > 100).mean() > 0.002  # the coloured plot markers/heatmap were painted
+
+
+WIDTH_PROBE = """<script>
+window.addEventListener('load', () => {
+  const main = document.getElementById('results-main');
+  const head = document.getElementById('headline');
+  const probe = document.createElement('div');
+  probe.id = 'probe';
+  probe.textContent = `inner=${window.innerWidth} scroll=${document.documentElement.scrollWidth} ` +
+    `main_right=${Math.ceil(main.getBoundingClientRect().right)} main_box=${main.parentElement.clientWidth} ` +
+    `headline_top=${Math.round(head.getBoundingClientRect().top)} main_top=${Math.round(main.getBoundingClientRect().top)} ` +
+    `sentences=${head.querySelectorAll('li').length}`;
+  document.body.appendChild(probe);
+});
+</script></body>"""
+
+
+def test_headline_and_main_table_fit_a_1366px_laptop(report, tmp_path):
+    """At 1366 px the page has no sideways scroll, the main table is inside its box, and the headline comes
+    first; the screenshot of the first screen shows it (not blank)."""
+    import cv2
+
+    out, html_path = report
+    probe = out / "report_width.html"
+    probe.write_text(html_path.read_text().replace("</body>", WIDTH_PROBE))
+    result = _chromium(f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=10000",
+                       "--window-size=1366,768", "--dump-dom", probe.as_uri())
+    match = re.search(r'id="probe">inner=(\d+) scroll=(\d+) main_right=(\d+) main_box=(\d+) headline_top=(-?\d+) '
+                      r'main_top=(-?\d+) sentences=(\d+)<', result.stdout)
+    assert match, f"probe missing from the DOM; chromium stderr:\n{result.stderr[-2000:]}"
+    inner, scroll, right, box, head_top, main_top, sentences = map(int, match.groups())
+    assert inner == 1366 and scroll <= inner, (inner, scroll)
+    assert right <= inner and box <= inner
+    assert head_top < main_top < 768 and sentences == 2  # two comparisons with the native backbone, above the fold
+    shot = tmp_path / "laptop.png"
+    _chromium(f"--user-data-dir={tmp_path / 'profile2'}", "--virtual-time-budget=10000", "--window-size=1366,768",
+              "--hide-scrollbars", f"--screenshot={shot}", html_path.as_uri())
+    image = cv2.imread(str(shot))
+    assert image is not None and image.shape[:2] == (768, 1366) and float(image.std()) > 10
+    text = html_path.read_text()
+    assert "one seed: no test" in text and text.index('id="headline"') < text.index('id="results-main"') < \
+        text.index('id="results"')

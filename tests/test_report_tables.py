@@ -71,31 +71,42 @@ def test_markdown_rows_and_bold_best(report):
     out, paths = report
     md = paths["md"].read_text()
     lines = [ln for ln in md.splitlines() if ln.startswith("| yolov5n")]
-    assert len(lines) == 5 + 2  # the per-cell table, then the summary over the 2 seeds
+    assert len(lines) == 2 + 5 + 2  # the main table, then the per-cell table and the summary over the 2 seeds
+    lines = lines[2:]
     assert "| **50.0** |" in lines[2]  # best mAP50-95 (in %) of the cells
     half = 100 * stats.t.ppf(0.975, 1) * 0.02828427 / 2 ** 0.5  # t-interval half-width of 0.50, 0.46
     assert f"48.0 ± {half:.1f}" in lines[6] and "failed" in lines[4] and "RuntimeError: boom" in md
     assert "| 10.5 ± 0.7 |" in lines[5].replace("**", "")  # latency: ± std, not an interval
-    assert lines[5].endswith("| ref |  |") and "| +7.0 | – |" in lines[6]  # no detections: no interval, no p
-    assert "| – |" in lines[0]  # APs: no small objects -> a dash, not 0.0
+    assert lines[5].endswith("| ref |") and lines[6].endswith("| +7.0 |")  # no detections: no interval, no p
+    assert "| p (Holm) |" not in md and "Left out for having no value in any row: APs, p (Holm)." in md
+    assert "APs" not in md.split("## Full tables")[1].split("\n")[4]  # APs: no small objects -> no column
+    assert "Left out for having no value in any row: APs." in md
 
 
 def test_latex_booktabs_best_in_bold_and_conventions_in_caption(report):
     out, paths = report
-    tex = paths["tex"].read_text()
+    main = paths["tex"].read_text()
     for needle in (r"\toprule", r"\midrule", r"\bottomrule", r"\begin{tabular}", r"\caption{", r"\label{tab:unit-test}"):
+        assert needle in main
+    tex = paths["tex_full"].read_text()
+    for needle in (r"\begin{landscape}", r"\begin{longtable}", r"\endhead", r"\label{tab:unit-test-cell-accuracy}",
+                   r"\label{tab:unit-test-cell-cost}", r"\label{tab:unit-test-mean-accuracy}"):
         assert needle in tex
-    body = tex[tex.rindex(r"\midrule"):tex.rindex(r"\bottomrule")]  # the per-cell table
-    rows = [ln for ln in body.splitlines() if ln.startswith("yolov5n")]
-    assert len(rows) == 5
-    assert r"\textbf{50.0}" in rows[2] and r"\textbf{0.17}" in rows[0] and r"\textbf{10.0}" in rows[0]
-    assert r"\textbf{" not in rows[3].split("&")[-8]  # 46.0 is not the best mAP
-    assert r"timm:resnet\_18" in rows[2]  # escaped
+
+    def cell_rows(kind: str) -> list[str]:
+        body = tex.split(rf"\label{{tab:unit-test-cell-{kind}}}")[1].split(r"\endlastfoot")[1].split(r"\end{longtable}")[0]
+        return [ln for ln in body.splitlines() if ln.startswith("yolov5n")]
+
+    accuracy, cost = cell_rows("accuracy"), cell_rows("cost")
+    assert len(accuracy) == len(cost) == 5
+    assert r"\textbf{50.0}" in accuracy[2] and r"\textbf{0.17}" in cost[0] and r"\textbf{10.0}" in cost[0]
+    assert r"\textbf{" not in accuracy[3].split("&")[4]  # 46.0 is not the best mAP
+    assert r"timm:resnet\_18" in accuracy[2]  # escaped
     caption = tex[tex.rindex(r"\caption{"):]
     for needle in ("multiply-adds", "fused", "batch 1", "median of 20 runs after 5 warm-up", "Test CPU (2 cores)",
                    r"\%", "COCO"):
         assert needle in caption, needle
-    assert r"Summary: mean $\pm$ 95\% CI half-width over seeds" in tex
+    assert "resizebox" not in main + tex and main.count("Best value per column in bold") == 1
 
 
 def test_nothing_is_bold_when_all_equal():

@@ -85,3 +85,17 @@ def test_tracking_off_by_default_and_missing_package_named(monkeypatch, tmp_path
     monkeypatch.setitem(sys.modules, "mlflow.tracking", None)
     with pytest.raises(UserError, match=r"mlflow is not installed: pip install -e \"\.\[tracking\]\""):
         Tracking(TrainConfig(mlflow=tmp_path.as_uri()), tmp_path, ["a"])
+
+
+def test_mlflow_file_store_works_without_the_mlflow3_opt_in(tmp_path: Path, monkeypatch) -> None:
+    """MLflow 3 refuses ``file:`` stores unless MLFLOW_ALLOW_FILE_STORE is set: yololab sets it for them."""
+    require_module("mlflow", "train --mlflow")
+    from yololab.train.config import TrainConfig
+    from yololab.train.tracking import Tracking, is_file_store
+
+    assert is_file_store("file:./mlruns") and is_file_store("mlruns") and not is_file_store("sqlite:///m.db")
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "")   # recorded, so the variable set below is undone
+    monkeypatch.delenv("MLFLOW_ALLOW_FILE_STORE")
+    monkeypatch.chdir(tmp_path)
+    tracking = Tracking(TrainConfig(mlflow="file:./mlruns"), tmp_path / "run", ["a"])
+    assert tracking.trackers and (tmp_path / "mlruns").is_dir()

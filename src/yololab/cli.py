@@ -107,7 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backbone", default=None, help="backbone name (default: the family's own)")
     p.add_argument("--weights", default=None, help="a checkpoint instead of --model/--backbone")
     p.add_argument("--nc", type=int, default=80, help="number of classes")
-    p.add_argument("--imgsz", type=int, default=640, help="square image size for GFLOPs")
+    p.add_argument("--imgsz", "--img-size", "--img", dest="imgsz", type=int, default=640,
+                   help="square image size for GFLOPs")
     p.add_argument("--json", default=None, help="write the summary as JSON here")
     p.set_defaults(func=_cmd_info)
 

@@ -61,7 +61,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _common(p: argparse.ArgumentParser, imgsz: int | None) -> None:
     p.add_argument("--weights", required=True, help=".pt, .onnx, .xml (OpenVINO) or .torchscript")
-    p.add_argument("--imgsz", type=int, default=imgsz,
+    p.add_argument("--imgsz", "--img-size", "--img", dest="imgsz", type=int, default=imgsz,
                    help="square input size" + ("" if imgsz else " (default: the export's, else 640)"))
     p.add_argument("--threads", type=int, default=None, help="inference threads (default: backend's)")
     p.add_argument("--device", default="auto",
@@ -83,7 +83,8 @@ def add_deploy_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export", help="export a fused model (decoding in-graph) to ONNX/OpenVINO/TorchScript")
     p.add_argument("--weights", required=True, help="a yololab or upstream .pt")
     p.add_argument("--format", default="onnx", choices=["onnx", "openvino", "torchscript"])
-    p.add_argument("--imgsz", type=int, default=640, help="square input size")
+    p.add_argument("--imgsz", "--img-size", "--img", dest="imgsz", type=int, default=640,
+                   help="square input size")
     p.add_argument("--batch", type=int, default=1, help="the fixed batch of a --static export")
     shape = p.add_mutually_exclusive_group()
     shape.add_argument("--dynamic", dest="dynamic", action="store_true", default=True,

@@ -54,10 +54,44 @@ def summarize(ms: np.ndarray | list[float]) -> dict[str, float | int]:
             "std_ms": float(a.std()), "min_ms": float(a.min()), "runs": int(a.size)}
 
 
-def time_backend(backend: Backend, images: np.ndarray, runs: int, warmup: int) -> dict[str, Any]:
+def time_stages(stages: Mapping[str, Callable[[Any], Any]], first: Any, runs: int,
+                warmup: int) -> dict[str, np.ndarray]:
+    """Wall-clock ms per stage of a pipeline, every stage timed within the same ``runs`` passes: each
+    stage gets the previous one's output (the first gets ``first``). Besides one array per stage label,
+    ``'total'`` is each pass's sum, so the median of the total is never below a stage's median."""
+    if runs < 1 or warmup < 0:
+        raise ValueError(f"runs must be >= 1 and warmup >= 0, got runs={runs}, warmup={warmup}")
+    out = {label: np.empty(runs) for label in stages}
+    for i in range(-warmup, runs):
+        value = first
+        for label, fn in stages.items():
+            t = time.perf_counter()
+            value = fn(value)
+            if i >= 0:
+                out[label][i] = (time.perf_counter() - t) * 1000
+    out["total"] = np.sum([out[label] for label in stages], axis=0)
+    return out
+
+
+def time_backend(backend: Backend, images: np.ndarray, runs: int, warmup: int,
+                 pre: Callable[[], np.ndarray] | None = None,
+                 post: Callable[[Any], Any] | None = None) -> dict[str, Any]:
     """Model latency of ``backend.infer(images)``: ``summarize``'s figures plus the backend kind,
-    its threads and the device it ran on (the CPU's or the GPU's name)."""
-    result = summarize(time_calls(lambda: backend.infer(images), runs, warmup))
+    its threads and the device it ran on (the CPU's or the GPU's name).
+
+    With ``pre`` (returns the batch to infer) and/or ``post`` (takes the raw output), each run is a
+    whole pipeline pass and ``'stages'`` holds ``summarize``'s figures of ``'preprocess'``,
+    ``'postprocess'`` and ``'total'`` from the same runs as the model's (see ``time_stages``)."""
+    stages: dict[str, Callable[[Any], Any]] = {}
+    if pre is not None:
+        stages["preprocess"] = lambda _: pre()
+    stages["model"] = backend.infer
+    if post is not None:
+        stages["postprocess"] = post
+    ms = time_stages(stages, images, runs, warmup)
+    result = summarize(ms["model"])
+    if len(stages) > 1:
+        result["stages"] = {k: summarize(v) for k, v in ms.items() if k != "model"}
     return {**result, "warmup": warmup, "backend": backend.kind, "threads": backend.threads,
             "batch": int(images.shape[0]), "device": backend.device_name()}
 

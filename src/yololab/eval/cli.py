@@ -32,7 +32,8 @@ def add_val_parser(sub: argparse._SubParsersAction, open_model: OpenModel,
     p.add_argument("--data", default=None, help="data YAML, or a COCO instances JSON (with --image-dir)")
     p.add_argument("--image-dir", default=None, help="image folder of a COCO JSON --data")
     p.add_argument("--split", default="val", choices=("train", "val", "test"), help="split of a data YAML")
-    p.add_argument("--imgsz", "--img-size", dest="imgsz", type=int, default=640)
+    p.add_argument("--imgsz", "--img-size", "--img", dest="imgsz", type=int, default=640,
+                   help="inference size (default 640)")
     p.add_argument("--batch", "--batch-size", dest="batch", type=int, default=16)
     p.add_argument("--conf", type=float, default=0.001, help="confidence threshold")
     p.add_argument("--iou", type=float, default=0.6, help="NMS IoU threshold")

@@ -50,6 +50,8 @@ def spec_values(args: argparse.Namespace) -> dict:
         value = getattr(args, dest)
         if value is not None:
             values[key] = value
+    if getattr(args, "columns", None):
+        values["table"] = {**(values.get("table") or {}), "columns": args.columns}
     return values
 
 
@@ -59,7 +61,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from yololab.experiments.spec import spec_from_mapping
 
     if args.report_only:
-        paths = write_report(args.out)
+        paths = write_report(args.out, columns=args.columns)
         print(f"report: {paths['html']}")
         return 0
     if args.retime and not args.config and not args.data:  # the folder's own spec
@@ -80,16 +82,22 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from yololab.experiments.demo import QUICK, run_demo
+    import time
 
+    from yololab.experiments.demo import QUICK, run_demo
+    from yololab.experiments.demo_estimate import minutes
+
+    started = time.perf_counter()
     result = run_demo(args.out, QUICK if args.quick else None, executor=args.executor, devices=args.devices,
                       command=command_line(args, DEMO_ORDER))
     print((Path(args.out) / "results.md").read_text())
     print(f"report: {result.report.get('html')}")
+    print(f"demo: done in {minutes(time.perf_counter() - started)}"
+          + (f", {len(result.failed)} cell(s) not finished" if result.failed else ""))
     return 0 if not result.failed else 1
 
 
-COMPARE_ORDER = ["config", *_SPEC_FLAGS, "out", "executor", "ray_shared_fs", "ray_work_dir", "devices", "dry_run", "report_only",
+COMPARE_ORDER = ["config", *_SPEC_FLAGS, "columns", "out", "executor", "ray_shared_fs", "ray_work_dir", "devices", "dry_run", "report_only",
                  "retime"]
 DEMO_ORDER = ["out", "quick", "executor", "devices"]
 
@@ -109,7 +117,7 @@ def add_compare_parser(sub: argparse._SubParsersAction) -> None:
                                                   "('native' = the family's own)")
     p.add_argument("--seeds", type=_ints, help="comma-separated, e.g. 0,1,2")
     p.add_argument("--epochs", type=int)
-    p.add_argument("--imgsz", type=int, help="training image size")
+    p.add_argument("--imgsz", "--img-size", "--img", dest="imgsz", type=int, help="training image size")
     p.add_argument("--batch", type=int)
     p.add_argument("--workers", type=int, help="data-loader workers per cell")
     p.add_argument("--eval-imgsz", type=int, help="size for mAP, GFLOPs and latency (default: --imgsz)")
@@ -127,6 +135,10 @@ def add_compare_parser(sub: argparse._SubParsersAction) -> None:
                                      "(two CPU workers)")
     p.add_argument("--dry-run", action="store_true", help="build and save untrained models instead of training: "
                                                           "checks the spec, the cells and the report in seconds")
+    p.add_argument("--columns", type=_csv, metavar="NAMES",
+                   help="main table columns, comma-separated (default: model,backbone,init,seeds,params,gflops,"
+                        "latency,map50_95,map50,delta; also p, map75, map_small, backbone_params, train_seconds...); "
+                        "results_full.tex always has every column")
     p.add_argument("--report-only", action="store_true", help="only rewrite the tables/plots/report from --out")
     p.add_argument("--retime", action="store_true", help="measure every cell's latency again (e.g. on an idle "
                                                           "machine), then rewrite the report; nothing is retrained")

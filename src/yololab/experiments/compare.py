@@ -165,7 +165,7 @@ def _bench_settings(spec: ExperimentSpec) -> dict:
 
 def run_benchmarks(spec: ExperimentSpec, out: Path, cells: list[Cell]) -> None:
     """Latency of each finished cell without bench.json (or with other settings), one at a time."""
-    from yololab.experiments.latency import benchmark_model
+    from yololab.experiments.latency import available_backends, benchmark_model
 
     settings = _bench_settings(spec)
     todo = []
@@ -174,13 +174,14 @@ def run_benchmarks(spec: ExperimentSpec, out: Path, cells: list[Cell]) -> None:
         old = read_json(paths.bench) or {}
         if paths.metrics.is_file() and old.get("settings") != settings:
             todo.append((cell, paths))
+    backends = tuple(available_backends(spec.latency_backends))
     for i, (cell, paths) in enumerate(todo, 1):
         LOG.info("latency [%d/%d] %s at %d px (%s)", i, len(todo), cell.cell_id, settings["imgsz"],
-                 ", ".join(spec.latency_backends))
+                 ", ".join(backends))
         load = _loadavg()
         try:
             results = benchmark_model(checkpoint_for_eval(paths, spec.checkpoint), settings["imgsz"], paths.onnx,
-                                      spec.latency_runs, spec.latency_warmup, tuple(spec.latency_backends))
+                                      spec.latency_runs, spec.latency_warmup, backends)
         except Exception as err:  # noqa: BLE001 - recorded, the table shows it as missing
             LOG.warning("%s: latency failed: %s", cell.cell_id, err)
             results = {"error": f"{type(err).__name__}: {err}"}

@@ -57,22 +57,30 @@ def demo_spec(data_yaml: Path, settings: DemoSettings) -> ExperimentSpec:
         latency_runs=settings.latency_runs, latency_warmup=settings.latency_warmup)
 
 
+#: the demo's data YAML: its name is what the report's title calls the data set
+DEMO_DATA_YAML = "synthetic-shapes.yaml"
+
+
 def make_demo_data(out: Path, settings: DemoSettings) -> Path:
-    """The synthetic dataset under ``out/data`` (reused when it is already there)."""
+    """The synthetic dataset under ``out/data`` (reused when it is already there; folders from before
+    the YAML was named keep their ``data.yaml``)."""
     from yololab.data import make_synthetic_dataset
 
-    yaml_path = out / "data" / "data.yaml"
-    if yaml_path.is_file():
-        return yaml_path
+    for name in (DEMO_DATA_YAML, "data.yaml"):
+        if (out / "data" / name).is_file():
+            return out / "data" / name
     LOG.info("demo: writing %d + %d synthetic images (%s) to %s", settings.num_train, settings.num_val,
-             ", ".join(settings.classes), yaml_path.parent)
-    return make_synthetic_dataset(yaml_path.parent, settings.num_train, settings.num_val, settings.imgsz,
-                                  settings.classes, settings.data_seed, max_objects=settings.max_objects)
+             ", ".join(settings.classes), out / "data")
+    written = make_synthetic_dataset(out / "data", settings.num_train, settings.num_val, settings.imgsz,
+                                     settings.classes, settings.data_seed, max_objects=settings.max_objects)
+    return written.rename(written.with_name(DEMO_DATA_YAML))
 
 
 def run_demo(out_dir: str | Path = "runs/demo", settings: DemoSettings | None = None, executor: str = "process",
-             devices: str | None = None, command: str | None = None, **overrides) -> CompareResult:
+             devices: str | None = None, command: str | None = None, estimate: bool = True,
+             **overrides) -> CompareResult:
     """Dataset -> comparison -> report in ``out_dir``; re-running continues where it stopped.
+    ``estimate``: first log how long it should take here (``demo_estimate``, a few timed training steps).
 
     By default the cells train side by side, one per CPU core (``devices='cpu*N'``).
     """
@@ -81,6 +89,15 @@ def run_demo(out_dir: str | Path = "runs/demo", settings: DemoSettings | None = 
         devices = f"cpu*{max(1, min(len(settings.backbones), os.cpu_count() or 1))}"
     out = Path(out_dir)
     started = time.perf_counter()
+    if estimate:
+        from yololab.experiments.demo_estimate import estimate_demo
+        from yololab.experiments.executors import cpu_threads_per_worker
+        from yololab.experiments.spec import parse_devices
+
+        workers = parse_devices(devices)
+        LOG.info("%s", estimate_demo(settings.imgsz, settings.batch, settings.epochs, settings.num_train,
+                                     len(settings.backbones), len(workers),
+                                     cpu_threads_per_worker(workers)).sentence())
     data = make_demo_data(out, settings)
     result = run_compare(demo_spec(data, settings), out, executor=executor, devices=devices,
                          command=command or f"yololab demo --out {out_dir}")

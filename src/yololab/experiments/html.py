@@ -29,12 +29,13 @@ figure img{max-width:min(100%,680px);height:auto;border:1px solid #eee}
 figcaption{font-size:.85em;color:#555;max-width:900px}
 pre{background:#f7f7f7;padding:.8em;overflow-x:auto;font-size:.8em}
 .kv td:first-child{color:#666}
+ul.headline{font-size:1.05em;max-width:1100px;padding-left:1.2em} ul.headline li{margin:.2em 0}
 .warning{background:#fff3cd;border:2px solid #d9a400;padding:.7em 1em;font-weight:bold;max-width:1100px}
 """
 
 
-def _table_html(rows: Sequence[dict], aggregated: bool, table_id: str) -> str:
-    cols, body = tables.table_cells(rows, aggregated)
+def _table_html(rows: Sequence[dict], aggregated: bool, table_id: str, columns: Sequence[str] | None = None) -> str:
+    cols, body = tables.table_cells(rows, aggregated, columns)
     head = "".join(f"<th>{html.escape(c.header)}</th>" for c in cols)
     lines = [f'<div class="scroll"><table id="{table_id}"><thead><tr>{head}</tr></thead><tbody>']
     for row, cells in zip(rows, body):
@@ -44,6 +45,24 @@ def _table_html(rows: Sequence[dict], aggregated: bool, table_id: str) -> str:
         lines.append(f'<tr data-cell="{html.escape(str(row.get("cell_id")))}"{cls}>{tds}</tr>')
     lines.append("</tbody></table></div>")
     return "\n".join(lines)
+
+
+def _headline_html(sentences: Sequence[str]) -> list[str]:
+    """One line per comparison, before everything else."""
+    if not sentences:
+        return []
+    items = "".join(f"<li>{html.escape(s)}</li>" for s in sentences)
+    return [f'<section id="headline"><h2>Headline</h2><ul class="headline">{items}</ul></section>']
+
+
+def _main_table_html(cell_rows: Sequence[dict], mean_rows: Sequence[dict], columns: Sequence[str] | None) -> list[str]:
+    """The compact main table (the paper's results.tex) with the note on the columns it leaves out."""
+    rows, aggregated = tables.main_rows(cell_rows, mean_rows)
+    names = columns or tables.COMPACT_COLUMNS
+    note = " ".join(n for n in (tables.dropped_note(rows, aggregated, names), "Every column, every cell and the conventions "
+                                "(units, protocol, statistics): below.") if n)
+    return [f"<h2>{tables.MAIN_TITLE}</h2>", _table_html(rows, aggregated, "results-main", names),
+            f'<p class="caption">{html.escape(note)}</p>']
 
 
 def _figure_html(fig: dict[str, Any]) -> str:
@@ -80,22 +99,30 @@ def protocol_html(protocol: dict[str, Any]) -> str:
 
 def render_html(cell_rows: Sequence[dict], mean_rows: Sequence[dict], figures: Sequence[dict[str, Any]],
                 caption: str, spec: dict, run: dict, warnings: Sequence[str] = (), notes: Sequence[str] = (),
-                protocol: dict[str, Any] | None = None) -> str:
-    """The whole report as one HTML string (``warnings`` at the top, ``notes`` under the summary)."""
+                protocol: dict[str, Any] | None = None, headline: Sequence[str] = (),
+                columns: Sequence[str] | None = None) -> str:
+    """The whole report as one HTML string: ``warnings``, the ``headline`` sentences and the main table
+    (``columns``, default ``tables.COMPACT_COLUMNS``) first, then the full tables (``notes`` under the
+    summary), figures and details."""
     env = run.get("environment", {})
     name = spec.get("name", "compare")
     done = sum(r.get("status") == "done" for r in cell_rows)
     parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
              f"<title>{html.escape(name)}: yololab backbone comparison</title><style>{CSS}</style></head><body>",
-             f"<h1>{html.escape(name)}: backbone comparison</h1>",
+             f"<h1>{html.escape(name)}: {html.escape(caption.split('. ')[0].rstrip('.') or 'backbone comparison')}</h1>",
              f"<p>{done} of {len(cell_rows)} cells finished; report written "
              f"{time.strftime('%Y-%m-%d %H:%M:%S')}.</p>",
              *(f'<p class="warning">Warning: {html.escape(w)}</p>' for w in warnings),
-             "<h2>Results</h2>", _table_html(cell_rows, False, "results"),
+             *_headline_html(headline),
+             *_main_table_html(cell_rows, mean_rows, columns),
+             "<h2>Results, every cell</h2>", _table_html(cell_rows, False, "results"),
+             *(f'<p class="caption">{html.escape(n)}</p>' for n in (tables.dropped_note(cell_rows),) if n),
              f'<p class="caption">{html.escape(caption)}</p>']
     if mean_rows:
-        parts += [f"<h2>{html.escape(tables.SUMMARY_TITLE)}</h2>", _table_html(mean_rows, True, "results-mean"),
-                  *(f'<p class="caption">{html.escape(n)}</p>' for n in notes)]
+        parts += [f"<h2>{html.escape(tables.SUMMARY_TITLE)}, every column</h2>",
+                  _table_html(mean_rows, True, "results-mean"),
+                  *(f'<p class="caption">{html.escape(n)}</p>' for n in (tables.dropped_note(mean_rows, True), *notes)
+                    if n)]
     failed = [r for r in cell_rows if r.get("status") != "done"]
     if failed:
         parts.append("<h2>Cells not finished</h2><ul>")

@@ -36,23 +36,50 @@ def cuda_fp16_latency(checkpoint: Path, imgsz: int, runs: int, warmup: int, inde
             "precision": "fp16", "threads": None}
 
 
+#: a figure is unreliable when the 1-minute load exceeded this share of the cores while timing ...
+BUSY_LOAD_SHARE = 0.5
+#: ... or when its runs spread wide: p90 above this multiple of the median
+WIDE_SPREAD = 1.5
+
+
+def available_backends(backends: tuple[str, ...] | list[str]) -> list[str]:
+    """The requested latency backends this machine can run (cuda_fp16 only with a CUDA GPU)."""
+    import torch
+
+    return [b for b in backends if b != "cuda_fp16" or torch.cuda.is_available()]
+
+
+def unreliable_reason(result: dict[str, Any], load: float | None, cores: int | None) -> str | None:
+    """Why a latency figure cannot be trusted (a busy CPU, a wide spread of its runs), or None.
+    GPU figures ignore the CPU load."""
+    median, p90 = result.get("median_ms"), result.get("p90_ms")
+    if result.get("backend") != "cuda_fp16" and load is not None and cores and load > BUSY_LOAD_SHARE * cores:
+        return f"1-min load {load:.1f} on {cores} cores"
+    if isinstance(median, (int, float)) and isinstance(p90, (int, float)) and median > 0 and p90 > WIDE_SPREAD * median:
+        return f"p90 {p90:.1f} ms = {p90 / median:.1f}x the median"
+    return None
+
+
 def benchmark_model(checkpoint: str | Path, imgsz: int, onnx_path: Path, runs: int = 50, warmup: int = 10,
-                    backends: tuple[str, ...] = ("torch", "onnxruntime", "cuda_fp16")) -> dict[str, dict]:
+                    backends: tuple[str, ...] = ("torch", "onnxruntime", "cuda_fp16"),
+                    threads: int | None = None) -> dict[str, dict]:
     """Latency per backend of a checkpoint: {'torch_cpu': {...}, 'onnxruntime_cpu': {...}, 'cuda_fp16': {...}}.
 
-    The ONNX export is written to ``onnx_path``. A backend that cannot run here is recorded as
-    {'error': ...} (CUDA is simply left out without a GPU).
+    The ONNX export is written to ``onnx_path``. CPU backends run with ``threads`` threads (default:
+    PyTorch's current count, so that both CPU backends use the same, stated number). A backend that
+    cannot run here is recorded as {'error': ...} (CUDA is simply left out without a GPU).
     """
     import torch
 
     from yololab.deploy.bench import model_latency
 
     checkpoint = Path(checkpoint)
+    threads = threads or torch.get_num_threads()
     out: dict[str, dict] = {}
     for kind, key in CPU_BACKENDS.items():
         if kind in backends:
             out[key] = _guard(lambda kind=kind: model_latency(checkpoint, kind, imgsz, onnx_path.parent, runs,
-                                                              warmup, stem=onnx_path.stem))
+                                                              warmup, threads=threads, stem=onnx_path.stem))
     if "cuda_fp16" in backends and torch.cuda.is_available():
         out["cuda_fp16"] = _guard(lambda: cuda_fp16_latency(checkpoint, imgsz, runs, warmup))
     return out

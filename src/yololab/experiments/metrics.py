@@ -60,6 +60,9 @@ def _device_name(device: Any) -> str:
 
     return cuda_name(device.index or 0) if device.type == "cuda" else cpu_name()
 
+#: the reason a cell's latency figure is unreliable (see ``latency.unreliable_reason``), per backend
+UNRELIABLE_KEYS = ("latency_torch_cpu_unreliable", "latency_onnxruntime_cpu_unreliable", "latency_cuda_fp16_unreliable")
+
 
 def _numbers(values: Iterable[Any]) -> list[float]:
     out = []
@@ -91,6 +94,8 @@ def aggregate_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
             if values:
                 agg[key] = statistics.fmean(values)
                 agg[f"{key}_std"] = statistics.stdev(values) if len(values) > 1 else None
+        for key in UNRELIABLE_KEYS:  # a mean over seeds is unreliable when one of its figures is
+            agg[key] = next((m[key] for m in members if m.get(key)), None)
         agg["per_class"] = _mean_per_class(members)
         out.append(agg)
     return out

@@ -42,31 +42,60 @@ def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
     return front
 
 
-def pareto_plot(rows: Sequence[dict], x_key: str, xlabel: str, stem: Path, title: str) -> dict[str, Path] | None:
-    """mAP50-95 (%) against ``x_key`` per (model, backbone) mean row, std as error bars, front marked."""
+def _front(rows: Sequence[dict], x_key: str) -> tuple[list[dict], list[tuple[float, float]], list[bool], list[int]]:
+    """(rows with both values, their (x, mAP %) points, which are unreliable, the front of the others)."""
     pts = [r for r in rows if _finite(r.get(x_key)) and _finite(r.get("map50_95"))]
+    xy = [(float(r[x_key]), 100 * float(r["map50_95"])) for r in pts]
+    shaky = [bool(x_key.endswith("_ms") and r.get(x_key.removesuffix("_ms") + "_unreliable")) for r in pts]
+    trusted = [i for i in range(len(pts)) if not shaky[i]]
+    return pts, xy, shaky, [trusted[j] for j in pareto_front([xy[i] for i in trusted])]
+
+
+def front_size(rows: Sequence[dict], x_key: str) -> int:
+    """How many points the Pareto front of ``pareto_plot`` has (drawn as a line from two on)."""
+    return len(_front(rows, x_key)[3])
+
+
+def pareto_plot(rows: Sequence[dict], x_key: str, xlabel: str, stem: Path, title: str) -> dict[str, Path] | None:
+    """``pareto_figure`` saved as ``stem``.png and .svg; None when no row has both values."""
+    fig = pareto_figure(rows, x_key, xlabel, title)
+    return _save(fig, stem) if fig is not None else None
+
+
+def pareto_figure(rows: Sequence[dict], x_key: str, xlabel: str, title: str) -> Figure | None:
+    """mAP50-95 (%) against ``x_key`` per (model, backbone) mean row, std over seeds as error bars (where
+    there are several seeds), the Pareto front as a line (with two or more points on it). Rows whose
+    ``x_key`` latency is unreliable (``<x_key>`` minus '_ms' plus '_unreliable') are drawn hollow, marked
+    †, and left out of the front."""
+    pts, xy, shaky, front = _front(rows, x_key)
     if not pts:
         return None
-    xy = [(float(r[x_key]), 100 * float(r["map50_95"])) for r in pts]
-    front = pareto_front(xy)
     fig = Figure(figsize=(6.4, 4.4))
     ax = fig.subplots()
+    middle = (min(x for x, _ in xy) + max(x for x, _ in xy)) / 2
     for i, (r, (x, y)) in enumerate(zip(pts, xy)):
         yerr = 100 * r["map50_95_std"] if _finite(r.get("map50_95_std")) else None
         xerr = r.get(f"{x_key}_std") if _finite(r.get(f"{x_key}_std")) else None
-        on_front = i in front
+        on_front = i in front and len(front) > 1
+        color = f"C{i % 10}"
         ax.errorbar(x, y, yerr=yerr, xerr=xerr, fmt="o", ms=8 if on_front else 6, capsize=3,
-                    mfc=f"C{i % 10}", mec="black" if on_front else f"C{i % 10}", mew=1.5 if on_front else 1,
-                    color=f"C{i % 10}", label=f"{r['model']} + {r['backbone']}")
-        ax.annotate(f"{r['model']}+{r['backbone']}", (x, y), textcoords="offset points", xytext=(6, 5), fontsize=7)
-    fx, fy = zip(*(xy[i] for i in front))
-    ax.step(fx, fy, where="post", color="black", ls="--", lw=1, label="Pareto front")
+                    mfc="none" if shaky[i] else color, mec="black" if on_front else color,
+                    mew=1.5 if on_front else 1, color=color,
+                    label=f"{r['model']} + {r['backbone']}" + (" († unreliable)" if shaky[i] else ""))
+        left = len(pts) > 1 and x > middle  # labels grow towards the middle, so they stay inside the axes
+        ax.annotate(f"{r['backbone']}" + ("†" if shaky[i] else ""), (x, y), textcoords="offset points",
+                    xytext=(-6 if left else 6, 5), ha="right" if left else "left", fontsize=7,
+                    annotation_clip=True)
+    if len(front) > 1:
+        fx, fy = zip(*(xy[i] for i in front))
+        ax.step(fx, fy, where="post", color="black", ls="--", lw=1, label="Pareto front")
+    ax.margins(x=0.15, y=0.12)
     ax.set_xlabel(xlabel)
     ax.set_ylabel("mAP50-95 (%)")
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="best")
-    return _save(fig, stem)
+    return fig
 
 
 def read_curve(path: Path) -> dict[str, list[float]]:

@@ -30,17 +30,24 @@ def _latency_devices(rows: list[dict]) -> dict[str, str]:
     return out
 
 
-def busy_warning(rows: list[dict]) -> str | None:
-    """A caution when latency was timed while other work loaded the CPU (1-min load > half the cores)."""
-    import os
+def _latency_threads(rows: list[dict], backend: str) -> str:
+    """', 2 threads' for a CPU backend's figures (all counts seen), '' when unknown."""
+    counts = sorted({r[f"latency_{backend}_threads"] for r in rows if r.get(f"latency_{backend}_threads")})
+    return f", {'/'.join(map(str, counts))} thread{'s' if counts != [1] else ''}" if counts else ""
 
-    loads = [r["latency_loadavg"] for r in rows if isinstance(r.get("latency_loadavg"), (int, float))]
-    cores = os.cpu_count() or 1
-    if loads and max(loads) > 0.5 * cores:
-        return (f"Caution: the CPU was busy while timing (1-minute load average up to {max(loads):.1f} on "
-                f"{cores} cores), so CPU latencies are inflated and noisy; re-time them on an idle machine "
-                f"with: yololab compare --out DIR --retime.")
-    return None
+
+def unreliable_note(rows: list[dict]) -> str | None:
+    """The caption's word on latency figures marked † (busy CPU or wide spread), None when there are none."""
+    from yololab.experiments.latency import BUSY_LOAD_SHARE, WIDE_SPREAD
+
+    reasons = sorted({str(r[k]) for r in rows for k in r if k.startswith("latency_") and k.endswith("_unreliable")
+                      and r.get(k)})
+    if not reasons:
+        return None
+    shown = "; ".join(reasons[:3]) + ("; ..." if len(reasons) > 3 else "")
+    return (f"{tables.UNRELIABLE} unreliable latency ({shown}): timed while the 1-minute load exceeded "
+            f"{BUSY_LOAD_SHARE:g} x the cores, or with p90 over {WIDE_SPREAD:g} x the median; never bold and left out "
+            f"of the Pareto fronts. Re-time on an idle machine with: yololab compare --out DIR --retime.")
 
 
 def _score_split(rows: list[dict]) -> tuple[str, int | None]:
@@ -170,15 +177,15 @@ def caption_parts(spec: dict, rows: list[dict], data_name: str,
     ]
     if devices:
         names = {"torch_cpu": "PyTorch CPU", "onnxruntime_cpu": "ONNX Runtime CPU", "cuda_fp16": "PyTorch CUDA FP16"}
-        where = "; ".join(f"{names[k]} on {v}" for k, v in devices.items())
+        where = "; ".join(f"{names[k]} on {v}{_latency_threads(rows, k)}" for k, v in devices.items())
         runs, warmup = spec.get("latency_runs"), spec.get("latency_warmup")
         parts.append((f"Latency: batch 1, fused, model + box decoding (no pre-processing, no NMS), median of "
                       f"{runs} runs after {warmup} warm-up runs, FP32 unless noted; {where}. FPS = 1000/latency.",
                       f"Latency: batch 1, fused, model + box decoding (no pre-processing, no NMS), median of "
                       f"{runs} runs after {warmup} warm-up runs, FP32 unless noted; {esc(where)}."))
-    busy = busy_warning(rows)
-    if busy:
-        parts.append((busy, esc(busy)))
+    shaky = unreliable_note(rows)
+    if shaky:
+        parts.append((shaky, esc(shaky).replace(tables.UNRELIABLE, r"$^\dagger$")))
     train = (f"Every row: {spec.get('epochs')} epochs at {spec.get('imgsz')} px, batch {spec.get('batch')}, the "
              f"same schedule, augmentation, evaluator and seeds ({', '.join(map(str, seeds))}); only the "
              f"backbone entry differs ({init_note(spec)}).")
@@ -207,17 +214,25 @@ def make_plots(out: Path, cell_rows: list[dict], mean_rows: list[dict]) -> list[
         if paths:
             figures.append({"title": title, "caption": caption, **paths})
 
+    bars = (" Error bars: std over seeds." if any((r.get("n_seeds") or 0) > 1 for r in mean_rows)
+            else " One seed per entry: no error bars.")
+
+    def front(key: str) -> str:
+        if plots.front_size(mean_rows, key) > 1:
+            return ("the dashed line is the Pareto front (no other model is both cheaper and more accurate); "
+                    "outlined markers lie on it")
+        return "one entry is the cheapest and the most accurate, so there is no front line"
+
     add(plots.pareto_plot(mean_rows, "gflops", "GFLOPs (fused, one image)", plot_dir / "map_vs_gflops",
                           "mAP50-95 vs GFLOPs"),
-        "mAP50-95 vs GFLOPs", "Accuracy against compute; the dashed line is the Pareto front (no other model is "
-        "both cheaper and more accurate); outlined markers lie on it. Error bars: std over seeds.")
+        "mAP50-95 vs GFLOPs", f"Accuracy against compute; {front('gflops')}.{bars}")
     for backend, label in (("onnxruntime_cpu", "ONNX Runtime CPU"), ("torch_cpu", "PyTorch CPU"),
                            ("cuda_fp16", "CUDA FP16")):
         key = f"latency_{backend}_ms"
         add(plots.pareto_plot(mean_rows, key, f"latency {label} (ms, batch 1)", plot_dir / f"map_vs_{key}",
                               f"mAP50-95 vs latency ({label})"),
-            f"mAP50-95 vs latency ({label})", f"Batch-1 latency on {devices.get(backend, label)}; dashed: "
-            "the Pareto front.")
+            f"mAP50-95 vs latency ({label})", f"Batch-1 latency on {devices.get(backend, label)}; {front(key)}, "
+            f"among the reliable figures (hollow, †: unreliable, left out of the front).{bars}")
     add(plots.training_curves(_curves(out, cell_rows), plot_dir / "training_curves"),
         "Training curves", "Validation mAP50-95 and training loss per epoch of every cell, from each cell's "
         "results.csv.")
@@ -242,8 +257,39 @@ def init_note(spec: dict) -> str:
     return "Init: scratch = random initialisation"
 
 
-def write_report(out_dir: str | Path, rows: list[dict] | None = None) -> dict[str, Path]:
-    """Write every table, figure and report.html from ``rows`` (default: read from ``out_dir``)."""
+GENERIC_FOLDERS = {"data", "dataset", "datasets", "annotations", "labels", "images"}
+
+
+def data_set_name(data: str) -> str:
+    """What the title calls the data set: its YAML's ``name``, else the file's stem, else its folder
+    (skipping generic names such as 'data': '/x/shapes/data.yaml' -> 'shapes')."""
+    path = Path(str(data))
+    if path.suffix in (".yaml", ".yml") and path.is_file():
+        try:
+            named = (yaml.safe_load(path.read_text()) or {}).get("name")
+        except (OSError, yaml.YAMLError, AttributeError):
+            named = None
+        if isinstance(named, str) and named.strip():
+            return named.strip()
+    if path.suffix and path.stem.lower() not in GENERIC_FOLDERS and not path.stem.startswith("instances_"):
+        return path.stem
+    folders = [part for part in (path.parent if path.suffix else path).parts[::-1] if part not in ("/", "")]
+    return next((f for f in folders if f.lower() not in GENERIC_FOLDERS), folders[0] if folders else "data")
+
+
+def table_columns(spec: dict, columns: list[str] | None = None) -> list[str] | None:
+    """The main table's columns: ``columns`` (``--columns``), else the spec's ``table: {columns}``."""
+    chosen = columns or ((spec.get("table") or {}).get("columns")) or None
+    if chosen:
+        tables.check_columns(chosen, "table columns")
+    return chosen
+
+
+def write_report(out_dir: str | Path, rows: list[dict] | None = None,
+                 columns: list[str] | None = None) -> dict[str, Path]:
+    """Write every table, figure and report.html from ``rows`` (default: read from ``out_dir``);
+    ``columns`` chooses the main table's columns (default: the spec's, else ``tables.COMPACT_COLUMNS``)."""
+    from yololab.experiments.headline import headline
     from yololab.experiments.html import render_html
 
     out = Path(out_dir)
@@ -261,22 +307,29 @@ def write_report(out_dir: str | Path, rows: list[dict] | None = None) -> dict[st
         LOG.warning("%s", warning)
     notes = seeds_notes(facts)
     protocol = read_json(out / "protocol.json")
-    data_name = Path(spec.get("data", "data")).parent.name or "data"
+    data_name = data_set_name(spec.get("data", "data"))
+    chosen = table_columns(spec, columns)
+    lines = headline(mean_rows)
     parts = caption_parts(spec, cell_rows, data_name, facts)
     caption, caption_tex = " ".join(p for p, _ in parts), " ".join(t for _, t in parts)
     name = tables.tex_escape(spec.get("name", "compare")).replace("\\_", "-")
 
     paths = {"csv": out / "results.csv", "json": out / "results.json", "md": out / "results.md",
-             "tex": out / "results.tex", "per_class": out / "per_class.csv", "html": out / "report.html"}
+             "tex": out / "results.tex", "tex_full": out / "results_full.tex", "per_class": out / "per_class.csv",
+             "html": out / "report.html"}
     tables.write_csv(paths["csv"], cell_rows + mean_rows)
     tables.write_per_class_csv(paths["per_class"], cell_rows + mean_rows)
-    atomic_write_text(paths["json"], json.dumps({"rows": cell_rows + mean_rows, "caption": caption, "spec": spec,
-                                         "run": run, "statistics": {**facts, "warnings": warnings, "notes": notes},
-                                         "protocol": protocol}, indent=2, default=str), out)
-    atomic_write_text(paths["md"], tables.markdown_report(cell_rows, mean_rows, caption, warnings, notes), out)
-    atomic_write_text(paths["tex"], tables.latex_document(cell_rows, mean_rows, caption_tex, name), out)
+    atomic_write_text(paths["json"], json.dumps({
+        "rows": cell_rows + mean_rows, "caption": caption, "spec": spec, "run": run,
+        "statistics": {**facts, "warnings": warnings, "notes": notes, "headline": lines},
+        "protocol": protocol}, indent=2, default=str), out)
+    atomic_write_text(paths["md"], tables.markdown_report(cell_rows, mean_rows, caption, warnings, notes, lines,
+                                                          chosen), out)
+    atomic_write_text(paths["tex"], tables.latex_document(cell_rows, mean_rows, caption_tex, name, chosen), out)
+    atomic_write_text(paths["tex_full"], tables.latex_full_document(cell_rows, mean_rows, caption_tex, name), out)
     figures = make_plots(out, cell_rows, mean_rows)
-    atomic_write_text(paths["html"], render_html(cell_rows, mean_rows, figures, caption, spec, run, warnings,
-                                                 notes, protocol), out)
-    LOG.info("report: %s (tables results.{csv,json,md,tex}, %d figures in plots/)", paths["html"], len(figures))
+    atomic_write_text(paths["html"], render_html(cell_rows, mean_rows, figures, caption, spec, run, warnings, notes,
+                                                 protocol, headline=lines, columns=chosen), out)
+    LOG.info("report: %s (tables results.{csv,json,md,tex}, results_full.tex, %d figures in plots/)", paths["html"],
+             len(figures))
     return paths

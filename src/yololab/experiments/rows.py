@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from yololab.experiments.cells import CellPaths, cell_dir, cell_state, describe_cell, init_label, read_json
+from yololab.experiments.latency import unreliable_reason
 from yololab.experiments.spec import Cell, expand_cells, load_spec
 
 
@@ -29,6 +30,9 @@ def collect_rows(out: Path, cells: list[Cell], weights: str | None = None) -> li
             for backend, res in bench.items():
                 if isinstance(res, dict) and res.get("median_ms"):
                     row[f"latency_{backend}_ms"] = res["median_ms"]
+                    row[f"latency_{backend}_p90_ms"] = res.get("p90_ms")
+                    row[f"latency_{backend}_unreliable"] = unreliable_reason(
+                        res, bench_file.get("loadavg_1min"), bench_file.get("cpu_count"))
                     row[f"fps_{backend}"] = 1000.0 / res["median_ms"]
                     row[f"latency_{backend}_device"] = res.get("device")
                     row[f"latency_{backend}_threads"] = res.get("threads")

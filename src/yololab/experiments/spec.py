@@ -16,6 +16,7 @@ from typing import Any
 
 from yololab.config import ConfigError, from_mapping, load_yaml_config
 from yololab.data.augment import AugmentConfig
+from yololab.experiments.tables import check_columns
 from yololab.train.hyp import Hyperparameters
 
 NATIVE = "native"  # the family's own backbone (CSPDarknet for YOLOv5, ELAN for YOLOv7)
@@ -57,6 +58,13 @@ class BackboneEntry:
 
 
 @dataclass
+class TableSpec:
+    """The report's main table (results.tex, results.md, the top of report.html)."""
+
+    columns: list[str] | None = None   # column names (yololab.experiments.tables.column_names()); None: compact
+
+
+@dataclass
 class ExperimentSpec:
     """A comparison: every model x backbone x seed is one cell, trained and scored the same way."""
 
@@ -82,6 +90,7 @@ class ExperimentSpec:
     checkpoint: str = "best"                              # 'best' (chosen on val by the trainer) or 'last'
     reference: str | None = None                          # backbone entry compared against (default: native)
     bootstrap: int = 1000                                 # resamples of the paired bootstrap (report phase)
+    table: TableSpec = field(default_factory=TableSpec)  # main table columns: table: {columns: [model, ...]}
 
     def __post_init__(self) -> None:
         self.backbones = [parse_backbone(b, i) for i, b in enumerate(self.backbones)]
@@ -89,6 +98,8 @@ class ExperimentSpec:
             self.hyp = from_mapping(Hyperparameters, self.hyp, "hyp")
         if isinstance(self.augment, dict):
             self.augment = from_mapping(AugmentConfig, self.augment, "augment")
+        if isinstance(self.table, dict):
+            self.table = from_mapping(TableSpec, self.table, "table")
         if isinstance(self.devices, (int, str)):
             self.devices = parse_devices(str(self.devices))
         else:
@@ -239,6 +250,13 @@ def validate_spec(spec: ExperimentSpec, source: str = "experiment") -> None:
         raise ConfigError(f"{source}: bootstrap (resamples) must be an integer >= 1, got {spec.bootstrap!r}")
     for model in spec.models:
         reference_entry(spec, get_variant(model).native_backbone, source)
+    if spec.table.columns is not None:
+        if isinstance(spec.table.columns, str) or not all(isinstance(c, str) for c in spec.table.columns):
+            raise ConfigError(f"{source}: table.columns must be a list of column names")
+        try:
+            check_columns(spec.table.columns, f"{source}: table.columns")
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
     bad = [b for b in spec.latency_backends if b not in LATENCY_BACKENDS]
     if bad:
         raise ConfigError(f"{source}: latency_backends: unknown {bad}; choose from {list(LATENCY_BACKENDS)}")

@@ -40,12 +40,14 @@ def add_train_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser
     p.add_argument("--best-on-train", action="store_true", default=S,
                    help="COCO JSON --data without --val-data: pick best.pt on the training images anyway")
     p.add_argument("--epochs", type=int, default=S)
-    p.add_argument("--imgsz", "--img-size", dest="imgsz", type=int, default=S, help="train/val image size")
+    p.add_argument("--imgsz", "--img-size", "--img", dest="imgsz", type=int, default=S,
+                   help="train/val image size")
     p.add_argument("--batch", "--batch-size", dest="batch", type=int, default=S, help="total batch size")
     p.add_argument("--weights", default=S, help="initial weights: yololab or upstream YOLOv5/YOLOv7 .pt")
     p.add_argument("--pretrained-backbone", nargs="?", const=True, default=S, metavar="PATH",
                    help="ImageNet backbone weights: a local file, or no value for the hub weights")
-    p.add_argument("--device", default=S, help="cpu, 0, or 0,1 (several GPUs: launch with torchrun)")
+    p.add_argument("--device", default=S, help="auto (default: GPU 0 if available, else cpu), cpu, 0, or 0,1 "
+                                                "(several GPUs: launch with torchrun)")
     p.add_argument("--out", default=S, help="run folder (weights/, results.csv, config.yaml)")
     p.add_argument("--resume", action="store_true", default=S, help="continue from OUT/weights/last.pt")
     p.add_argument("--exist-ok", action="store_true", default=S,
@@ -74,8 +76,10 @@ def add_train_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser
                    help="TensorBoard event files in the run folder (pip install -e \".[tracking]\")")
     p.add_argument("--tensorboard-images-every", type=int, default=S, metavar="N",
                    help="val prediction images to TensorBoard every N epochs and at the last (default 10, 0: none)")
-    p.add_argument("--mlflow", default=S, metavar="URI", help="log params, metrics and artifacts to this MLflow "
-                                                              "tracking URI (file:./mlruns, http://host:5000)")
+    p.add_argument("--mlflow", default=S, metavar="URI",
+                   help="log params, metrics and artifacts to this MLflow tracking URI: sqlite:///mlflow.db, "
+                        "http://host:5000, or file:./mlruns (on MLflow 3 yololab sets MLFLOW_ALLOW_FILE_STORE=true "
+                        "for a file store)")
     p.add_argument("--mlflow-experiment", default=S, help="MLflow experiment name (default yololab)")
     p.add_argument("--json", default=None, help="write the run summary as JSON here")
     p.set_defaults(func=cmd_train)

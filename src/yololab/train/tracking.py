@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -66,12 +67,27 @@ class TensorBoardTracker:
         self.writer.close()
 
 
+def is_file_store(uri: str) -> bool:
+    """A local MLflow file store: ``file:...`` or a plain path (no ``scheme://``)."""
+    return uri.startswith("file:") or "://" not in uri
+
+
+def allow_file_store(uri: str) -> None:
+    """MLflow 3 refuses file stores unless ``MLFLOW_ALLOW_FILE_STORE=true``: set it for a file ``uri``
+    (the store still works; MLflow recommends a database such as ``sqlite:///mlflow.db``)."""
+    if is_file_store(uri) and "MLFLOW_ALLOW_FILE_STORE" not in os.environ:
+        os.environ["MLFLOW_ALLOW_FILE_STORE"] = "true"
+        LOG.info("--mlflow %s: a file store (MLflow 3 keeps it in maintenance mode; for its newer features "
+                 "use --mlflow sqlite:///mlflow.db)", uri)
+
+
 class MLflowTracker:
     def __init__(self, uri: str, experiment: str, cfg: TrainConfig, out: Path) -> None:
         try:
             from mlflow.tracking import MlflowClient
         except ImportError:
             raise _missing("mlflow") from None
+        allow_file_store(uri)
         try:
             self.client = MlflowClient(tracking_uri=uri)
             found = self.client.get_experiment_by_name(experiment)

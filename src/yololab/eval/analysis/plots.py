@@ -98,8 +98,9 @@ def plot_errors_side_by_side(errors: Mapping[str, Mapping[str, Any]], path: Path
         ax.bar_label(bars, fmt="%.2f", fontsize=7)
     ax.set_xticks(x, [ERROR_LABELS[k] for k in ERROR_TYPES])
     ax.set(ylabel="dAP50 (points)", title=title)
-    if len(daps) > 1:
-        ax.legend()
+    ax.margins(y=0.15)  # room for the bar labels
+    if len(daps) > 1:  # outside the axes, so that it hides no bar
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, fontsize=8)
     return _save(fig, path)
 
 

@@ -1,0 +1,64 @@
+"""The report's headline: one sentence per comparison, read from the summary rows' fields.
+
+"yolov5n timm:resnet18 vs cspdarknet: +9.5 points [+6.2, +13.1], significant after Holm (p 0.004)",
+"... no detectable difference (+0.4 points [-1.0, +1.8]); about 12 seeds would be needed to detect a
+1-point difference" (``seeds_needed``, the summary's power figure for 1 point), or with one
+seed "... one seed: no test". Values are fractions (0.01 = 1 point), as everywhere in the rows.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def points(value: float) -> str:
+    """A difference in mAP points, signed: 0.095 -> '+9.5'."""
+    return f"{100 * value:+.1f}"
+
+
+def _p(row: dict) -> str:
+    p = _number(row.get("p_holm"))
+    return "" if p is None else (" (p_Holm < 0.001)" if p < 0.001 else f" (p_Holm {p:.3f})")
+
+
+def comparison_sentence(row: dict) -> str | None:
+    """The headline of one summary row against its reference; None for the reference itself."""
+    if row.get("is_reference") or not row.get("reference") or row.get("status", "done") != "done":
+        return None
+    name = f"{row.get('model')} {row.get('backbone')} vs {row.get('reference')}"
+    delta = _number(row.get("delta_map50_95"))
+    if delta is None:
+        return f"{name}: no paired result (no seed finished for both)."
+    ci = row.get("delta_map50_95_ci95") or [None, None]
+    lo, hi = (_number(v) for v in ci[:2]) if len(ci) >= 2 else (None, None)
+    shown = f"{points(delta)} points" + (f" [{points(lo)}, {points(hi)}]" if lo is not None and hi is not None else "")
+    seeds = row.get("paired_seeds", row.get("n_seeds"))
+    if isinstance(seeds, int) and seeds <= 1:
+        return f"{name}: {shown} over the test images; one seed: no test."
+    significant = row.get("significant")
+    if significant is True:
+        return f"{name}: {shown}, significant after Holm{_p(row)}."
+    if significant is None:
+        why = row.get("delta_method") or "no saved detections or too few paired seeds"
+        return f"{name}: {shown}; no test ({why})."
+    need = row.get("seeds_needed")
+    if row.get("more_seeds_cannot_help"):
+        more = "more seeds cannot help (the test-set spread dominates: a larger test set would)"
+    elif isinstance(need, int) and not isinstance(need, bool):
+        more = f"about {need} seeds would be needed to detect a 1-point difference"
+    else:
+        more = "more seeds would be needed"
+    return f"{name}: no detectable difference ({shown}{_p(row)}); {more}."
+
+
+def headline(mean_rows: Sequence[dict]) -> list[str]:
+    """One sentence per comparison in the table, in row order."""
+    return [s for s in (comparison_sentence(r) for r in mean_rows) if s]
