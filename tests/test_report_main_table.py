@@ -124,3 +124,12 @@ def test_title_names_the_data_set(tmp_path):
     assert data_set_name("/x/voc/annotations/instances_val.json") == "voc"
     paths = _report(tmp_path / "r" if (tmp_path / "r").mkdir() is None else None)
     assert paths["md"].read_text().startswith("# Backbone comparison on shapes (val split)")
+
+
+def test_headline_of_an_untested_comparison_says_why_once():
+    row = {**SIGNIFICANT, "significant": None, "delta_map50_95_ci95": [0.0, 0.0], "delta_map50_95": 0.0,
+           "delta_method": "difference of seed means (no spread over seeds or images: no test)"}
+    assert comparison_sentence(row) == ("yolov5n timm:x vs cspdarknet: +0.0 points [+0.0, +0.0]; difference of seed "
+                                        "means (no spread over seeds or images: no test).")
+    assert comparison_sentence({**row, "delta_method": None}).endswith(
+        "; no test (no saved detections or too few paired seeds).")

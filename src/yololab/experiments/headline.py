@@ -48,7 +48,7 @@ def comparison_sentence(row: dict) -> str | None:
         return f"{name}: {shown}, significant after Holm{_p(row)}."
     if significant is None:
         why = row.get("delta_method") or "no saved detections or too few paired seeds"
-        return f"{name}: {shown}; no test ({why})."
+        return f"{name}: {shown}; " + (f"{why}." if "no test" in why else f"no test ({why}).")
     need = row.get("seeds_needed")
     if row.get("more_seeds_cannot_help"):
         more = "more seeds cannot help (the test-set spread dominates: a larger test set would)"
