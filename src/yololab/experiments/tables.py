@@ -174,7 +174,8 @@ def delta_text(row: dict, col: Column) -> str:
     ci = row.get(f"{col.key}_ci95")
     if ci and all(_number(v) is not None for v in ci):
         lo, hi = (format(v * col.scale, col.fmt) for v in ci)
-        text += f" [{lo}, {hi}] " + significance_mark(row)
+        mark = significance_mark(row)
+        text += f" [{lo}, {hi}]" + (f" {mark}" if mark else "")
     return text
 
 
