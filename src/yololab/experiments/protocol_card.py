@@ -28,7 +28,7 @@ PER_ENTRY_KEYS = ("name", "label", "pretrained", "freeze", "backbone_lr_mult")
 _PER_CELL = {"model", "backbone", "seed", "pretrained_backbone", "freeze", "backbone_lr_mult", *VOLATILE_KEYS}
 _LIBRARIES = ("torch", "torchvision", "timm", "numpy", "scipy", "opencv-python-headless", "pycocotools",
               "faster-coco-eval", "onnx", "onnxruntime")
-BINDING = ("data", "selection_split", "score_split", "checkpoint", "determinism", "shared")
+BINDING = ("data", "selection_split", "score_split", "checkpoint", "determinism", "shared", "tune")
 
 
 def split_fingerprint(data: str, split: str, image_dir: str | None = None) -> dict[str, Any]:
@@ -117,6 +117,7 @@ def build_protocol(spec: ExperimentSpec, cells: list[Cell], out: Path) -> dict[s
         "backbones": entries,
         "differs_per_backbone": differs,
         "reference": spec.reference,
+        "tune": spec.tune.describe() if spec.tune is not None else None,  # space, budget, sampler, pruner
         "software": {"yololab": __version__, **git_commit(), **_versions(), "python": platform.python_version()},
         "hardware": {"cpu": env.get("cpu"), "cuda": env.get("cuda"), "devices": list(spec.devices),
                      "platform": env.get("platform")},

@@ -16,6 +16,7 @@ from typing import Any
 
 from yololab.config import ConfigError, from_mapping, load_yaml_config
 from yololab.data.augment import AugmentConfig
+from yololab.experiments.tuning.space import TuneSpec
 from yololab.train.hyp import Hyperparameters
 
 NATIVE = "native"  # the family's own backbone (CSPDarknet for YOLOv5, ELAN for YOLOv7)
@@ -42,6 +43,7 @@ class BackboneEntry:
     backbone_lr_mult: float = 1.0       # lr multiplier of the backbone's parameters
     label: str | None = None            # name in tables and cell ids (default: the backbone name)
     seed_offset: int = 0                # trains seed k as k + offset (paired by k): the same entry twice, independently (A/A check)
+    hyp: dict = field(default_factory=dict)  # this entry's overrides of the shared hyp (what ``tune:`` chose)
 
     @property
     def is_native(self) -> bool:
@@ -82,6 +84,7 @@ class ExperimentSpec:
     checkpoint: str = "best"                              # 'best' (chosen on val by the trainer) or 'last'
     reference: str | None = None                          # backbone entry compared against (default: native)
     bootstrap: int = 1000                                 # resamples of the paired bootstrap (report phase)
+    tune: TuneSpec | None = None                          # an equal tuning budget per entry, run before the seeds
 
     def __post_init__(self) -> None:
         self.backbones = [parse_backbone(b, i) for i, b in enumerate(self.backbones)]
@@ -89,6 +92,8 @@ class ExperimentSpec:
             self.hyp = from_mapping(Hyperparameters, self.hyp, "hyp")
         if isinstance(self.augment, dict):
             self.augment = from_mapping(AugmentConfig, self.augment, "augment")
+        if isinstance(self.tune, dict):
+            self.tune = from_mapping(TuneSpec, self.tune, "tune")
         if isinstance(self.devices, (int, str)):
             self.devices = parse_devices(str(self.devices))
         else:
@@ -106,7 +111,12 @@ class ExperimentSpec:
         """Plain data (for YAML/JSON), backbone entries as mappings."""
         data = dataclasses.asdict(self)
         data["backbones"] = [dataclasses.asdict(b) for b in self.backbones]
+        data["tune"] = self.tune.describe() if self.tune is not None else None
         return data
+
+    def entry_hyp(self, entry: BackboneEntry) -> Hyperparameters:
+        """The shared hyp with ``entry``'s overrides (tuned values) applied."""
+        return dataclasses.replace(self.hyp, **entry.hyp) if entry.hyp else self.hyp
 
 
 @dataclass(frozen=True)
@@ -213,6 +223,8 @@ def validate_spec(spec: ExperimentSpec, source: str = "experiment") -> None:
                               f"{NATIVE}, {', '.join(names)}")
         if not isinstance(entry.freeze, int) or entry.freeze < 0:
             raise ConfigError(f"{source}: backbones[{i}].freeze must be an integer >= 0")
+        if entry.hyp:
+            from_mapping(Hyperparameters, {**spec.hyp.to_dict(), **entry.hyp}, f"{source}: backbones[{i}].hyp")
     labels = [b.label or b.name for b in spec.backbones]
     dupes = sorted({lab for lab in labels if labels.count(lab) > 1})
     if dupes:
@@ -239,6 +251,8 @@ def validate_spec(spec: ExperimentSpec, source: str = "experiment") -> None:
         raise ConfigError(f"{source}: bootstrap (resamples) must be an integer >= 1, got {spec.bootstrap!r}")
     for model in spec.models:
         reference_entry(spec, get_variant(model).native_backbone, source)
+    if spec.tune is not None:
+        spec.tune.check(f"{source}: tune")
     bad = [b for b in spec.latency_backends if b not in LATENCY_BACKENDS]
     if bad:
         raise ConfigError(f"{source}: latency_backends: unknown {bad}; choose from {list(LATENCY_BACKENDS)}")
