@@ -80,9 +80,10 @@ class TuneSpec:
     startup_trials: int = 5                             # TPE: random trials before the model takes over
     seed: int = 0                                       # the sampler's seed
     train_seed: int | None = None                       # each trial's training seed (default: the first of seeds)
-    pruner: Literal["successive_halving", "hyperband", "median", "none"] = "successive_halving"
+    pruner: Literal["successive_halving", "hyperband", "median", "threshold", "none"] = "successive_halving"
     min_resource: int = 1                               # pruner: epochs before a trial may be stopped
     reduction_factor: int = 3                           # pruner: keep the top 1/reduction_factor at each rung
+    prune_below: float = 0.0                            # threshold pruner: stop a trial whose val value is below
     storage: str | None = None                          # SQLAlchemy URL (default: sqlite in <out>/tuning/study.db)
     max_failed: int | None = None                       # failed trials per entry before it gives up (default: trials)
 

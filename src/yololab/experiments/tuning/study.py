@@ -67,7 +67,14 @@ def open_storage(url: str):
     kwargs = {"connect_args": {"timeout": 120}} if url.startswith("sqlite") else {"pool_pre_ping": True}
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+    for attempt in range(5):
+        try:
+            return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+        except Exception as err:  # noqa: BLE001 - two processes creating the same new database race once
+            if attempt == 4 or "constraint" not in str(err).lower() and "locked" not in str(err).lower():
+                raise
+            time.sleep(0.5 + attempt)
+    raise AssertionError("unreachable")
 
 
 def make_sampler(tune: TuneSpec, offset: int = 0):
@@ -80,7 +87,7 @@ def make_sampler(tune: TuneSpec, offset: int = 0):
 
 
 def make_pruner(tune: TuneSpec):
-    """Successive halving (default) or Hyperband on the per-epoch val value; 'median'; 'none'."""
+    """Successive halving (default) or Hyperband on the per-epoch val value; 'median', 'threshold', 'none'."""
     import optuna
 
     if tune.pruner == "successive_halving":
@@ -89,6 +96,8 @@ def make_pruner(tune: TuneSpec):
     if tune.pruner == "hyperband":
         return optuna.pruners.HyperbandPruner(min_resource=tune.min_resource, max_resource=tune.epochs,
                                               reduction_factor=tune.reduction_factor)
+    if tune.pruner == "threshold":  # dead trials: val still below prune_below after min_resource epochs
+        return optuna.pruners.ThresholdPruner(lower=tune.prune_below, n_warmup_steps=tune.min_resource - 1)
     if tune.pruner == "median":
         return optuna.pruners.MedianPruner(n_startup_trials=tune.startup_trials, n_warmup_steps=tune.min_resource)
     return optuna.pruners.NopPruner()
