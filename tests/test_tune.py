@@ -112,7 +112,8 @@ def test_real_study_equal_budget_pruned_unseen_test_split_and_best_values_in_cel
     from yololab.experiments.tuning.study import run_tuning
 
     # aggressive: any trial whose val mAP is still below 0.5 after its first epoch is stopped there
-    spec = tiny_spec(tiny_data, {"pruner": "threshold", "prune_below": 0.5, "min_resource": 1})
+    spec = tiny_spec(tiny_data, {"pruner": "threshold", "prune_below": 0.5, "min_resource": 1},
+                     backbones=["native", "timm:mobilenetv3_small_050"])
     opened = []
     real_open = source.open_split
 
@@ -130,7 +131,7 @@ def test_real_study_equal_budget_pruned_unseen_test_split_and_best_values_in_cel
     finally:
         hidden.rename(test_dir)
     assert "test" not in opened and {"train", "val"} <= set(opened)
-    assert [s.key.label for s in result.studies] == ["cspdarknet", "timm:resnet18"]
+    assert [s.key.label for s in result.studies] == ["cspdarknet", "timm:mobilenetv3_small_050"]
     for study in result.studies:  # the same budget for every entry, all of it pruned after one epoch
         assert study.finished == 4 and study.count("failed") == 0
         assert study.count("pruned") == 4 and all(t.epochs_run == 1 for t in study.trials)
@@ -154,33 +155,50 @@ def test_real_study_equal_budget_pruned_unseen_test_split_and_best_values_in_cel
     assert row["score_split"] == "test"
     protocol = json.loads((tmp_path / "protocol.json").read_text())
     assert protocol["tune"]["trials"] == 4 and protocol["tune"]["sampler"] == "tpe"
-    assert [s["entry"] for s in protocol["tuning"]["studies"]] == ["cspdarknet", "timm:resnet18"]
+    assert [s["entry"] for s in protocol["tuning"]["studies"]] == ["cspdarknet", "timm:mobilenetv3_small_050"]
     html = (tmp_path / "report.html").read_text()
     assert "Tuning budget" in html and (tmp_path / "plots" / "tuning_budget.png").is_file()
     md = (tmp_path / "results.md").read_text()
     assert "Tuned" in md and "never read while tuning" in md
 
-    # other tuned values for the same folder are refused (they are in the cells' config fingerprint)
-    other = tiny_spec(tiny_data, {"pruner": "threshold", "prune_below": 0.5, "min_resource": 1, "seed": 7})
-    with pytest.raises(ConfigError):
-        run_compare(other, tmp_path, executor="local", train_fn="yololab.experiments.dryrun:train", bench=False,
-                    report=False)
+    # other tuned values for the same folder are refused: they are in the cells' config fingerprint
+    from yololab.experiments.compare import check_same_settings
+    from yololab.experiments.tuning.apply import tuned_cells
+    from yololab.experiments.tuning.trial import with_values
+
+    cells = tuned_cells(expand_cells(spec), result)
+    check_same_settings(spec, tmp_path, cells)  # the values it ran with: accepted
+    with pytest.raises(ConfigError, match="different settings"):
+        check_same_settings(spec, tmp_path, [with_values(c, {"lr0": 0.0123}) for c in cells])
+    other = tiny_spec(tiny_data, {"pruner": "threshold", "prune_below": 0.5, "min_resource": 1, "seed": 7},
+                      backbones=["native", "timm:mobilenetv3_small_050"])
+    with pytest.raises(ConfigError, match="tune.seed"):  # another tuning protocol in the same folder
+        run_compare(other, tmp_path, executor="local", bench=False, report=False)
 
 
-def test_successive_halving_prunes_and_process_pool_runs_trials(tiny_data, tmp_path):
+def test_successive_halving_prunes_weak_trials(tiny_data, tmp_path):
     from yololab.experiments.tuning.study import run_tuning
 
     spec = tiny_spec(tiny_data, {"trials": 4, "epochs": 3, "pruner": "successive_halving", "reduction_factor": 2,
                                  "startup_trials": 4})
-    result = run_tuning(spec, tmp_path, "process", ["cpu", "cpu"], SCRIPTED)
+    result = run_tuning(spec, tmp_path, "local", ["cpu"], SCRIPTED)
     for study in result.studies:
         assert study.finished == 4 and study.count("failed") == 0
         assert study.count("pruned") >= 1  # weak trials stopped before their last epoch
         assert all(t.epochs_run < 3 for t in study.trials if t.state == "pruned")
         best = max((t for t in study.trials if t.state == "complete"), key=lambda t: t.value)
         assert study.best_number == best.number and study.params == dict(best.params)
-    devices = {json.loads(p.read_text())["device"] for p in tmp_path.glob("tuning/*/trial_*/trial.json")}
-    assert devices == {"cpu"} and len(list(tmp_path.glob("tuning/*/trial_*/trial.json"))) == 8
+    assert [s.params for s in result.studies][0] != {}
+
+
+def test_process_pool_runs_trials_one_per_device(tiny_data, tmp_path):
+    from yololab.experiments.tuning.study import run_tuning
+
+    spec = tiny_spec(tiny_data, {"trials": 2, "epochs": 1, "pruner": "none"}, backbones=["native"])
+    result = run_tuning(spec, tmp_path, "process", ["cpu", "cpu"], SCRIPTED)
+    assert result.studies[0].count("complete") == 2
+    trials = [json.loads(p.read_text()) for p in tmp_path.glob("tuning/*/trial_*/trial.json")]
+    assert len(trials) == 2 and {t["device"] for t in trials} == {"cpu"}
 
 
 def _tune_in_subprocess(spec_values: dict, out: Path, env: dict) -> subprocess.Popen:
@@ -192,8 +210,8 @@ def _tune_in_subprocess(spec_values: dict, out: Path, env: dict) -> subprocess.P
                             env={**os.environ, **env, "PYTHONPATH": path, "OMP_NUM_THREADS": "1"})
 
 
-def _values(data, **tune):
-    return {"name": "tune", "data": str(data), "models": ["yolov5n"], "backbones": ["native", "timm:resnet18"],
+def _values(data, backbones=("native",), **tune):
+    return {"name": "tune", "data": str(data), "models": ["yolov5n"], "backbones": list(backbones),
             "seeds": [0], "imgsz": 64, "tune": {"trials": 4, "epochs": 2, "space": SPACE, "pruner": "none", **tune}}
 
 
@@ -201,25 +219,22 @@ def test_resume_after_kill_keeps_finished_trials_and_reruns_the_killed_one(tiny_
     import optuna
 
     calls = tmp_path / "calls"
-    first = _tune_in_subprocess(_values(tiny_data), tmp_path / "exp", {"TUNE_CALLS": str(calls), "TUNE_KILL_AT": "5"})
-    assert first.wait(timeout=120) == -signal.SIGKILL  # killed during its 5th trial
-    assert len(list(calls.iterdir())) == 5
-    second = _tune_in_subprocess(_values(tiny_data), tmp_path / "exp", {"TUNE_CALLS": str(calls)})
+    values = _values(tiny_data, trials=3)
+    first = _tune_in_subprocess(values, tmp_path / "exp", {"TUNE_CALLS": str(calls), "TUNE_KILL_AT": "2"})
+    assert first.wait(timeout=120) == -signal.SIGKILL  # killed during its 2nd trial
+    assert len(list(calls.iterdir())) == 2
+    second = _tune_in_subprocess(values, tmp_path / "exp", {"TUNE_CALLS": str(calls)})
     assert second.wait(timeout=120) == 0
-    assert len(list(calls.iterdir())) == 5 + 4  # 4 finished trials kept; the killed one and the other 3 run now
+    assert len(list(calls.iterdir())) == 2 + 2  # the finished trial is kept; the killed one's place and the last run now
     storage = f"sqlite:///{tmp_path / 'exp' / 'tuning' / 'study.db'}"
-    for name in ("tune:yolov5n/cspdarknet", "tune:yolov5n/timm:resnet18"):
-        trials = optuna.load_study(study_name=name, storage=storage).trials
-        finished = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
-        assert len(finished) == 4  # exactly the budget: nothing lost, nothing run twice
-        assert len({t.number for t in finished}) == 4
-        assert all(t.state != optuna.trial.TrialState.RUNNING for t in trials)
-    killed = [t for n in ("tune:yolov5n/cspdarknet", "tune:yolov5n/timm:resnet18")
-              for t in optuna.load_study(study_name=n, storage=storage).trials
-              if t.state == optuna.trial.TrialState.FAIL]
-    assert len(killed) == 1 and "killed" in killed[0].user_attrs["error"]
+    trials = optuna.load_study(study_name="tune:yolov5n/cspdarknet", storage=storage).trials
+    finished = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(finished) == 3 and len({t.number for t in finished}) == 3  # exactly the budget, nothing twice
+    assert [t.state for t in trials].count(optuna.trial.TrialState.FAIL) == 1
+    killed = next(t for t in trials if t.state == optuna.trial.TrialState.FAIL)
+    assert killed.number == 1 and "killed" in killed.user_attrs["error"]
     summary = json.loads((tmp_path / "exp" / "tuning" / "tuning.json").read_text())
-    assert [(s["complete"], s["failed"]) for s in summary["studies"]] in ([(4, 1), (4, 0)], [(4, 0), (4, 1)])
+    assert [(s["complete"], s["failed"]) for s in summary["studies"]] == [(3, 1)]
 
 
 def test_second_process_joins_the_same_study_through_the_storage_url(tiny_data, tmp_path):
@@ -227,18 +242,14 @@ def test_second_process_joins_the_same_study_through_the_storage_url(tiny_data, 
 
     url = f"sqlite:///{tmp_path / 'shared' / 'study.db'}"  # e.g. postgresql://user:pw@host/db across machines
     values = _values(tiny_data, storage=url, trials=6)
-    env = {"TUNE_DELAY": "0.3"}
+    env = {"TUNE_DELAY": "0.4"}
     workers = [_tune_in_subprocess(values, tmp_path / f"machine{i}", env) for i in range(2)]
     assert [w.wait(timeout=180) for w in workers] == [0, 0]
-    for name in ("tune:yolov5n/cspdarknet", "tune:yolov5n/timm:resnet18"):
-        trials = optuna.load_study(study_name=name, storage=url).trials
-        counted = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
-        assert len(counted) == 6  # one budget shared by both processes, not 6 each
-        extra = [t for t in trials if t.state != optuna.trial.TrialState.COMPLETE]
-        assert all(t.user_attrs.get("over_budget") for t in extra)
-    pids = {t.user_attrs["pid"] for n in ("tune:yolov5n/cspdarknet", "tune:yolov5n/timm:resnet18")
-            for t in optuna.load_study(study_name=n, storage=url).trials if "pid" in t.user_attrs}
-    assert len(pids) == 2  # both processes ran trials of the study
+    trials = optuna.load_study(study_name="tune:yolov5n/cspdarknet", storage=url).trials
+    counted = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(counted) == 6  # one budget shared by both processes, not 6 each
+    assert all(t.user_attrs.get("over_budget") for t in trials if t.state != optuna.trial.TrialState.COMPLETE)
+    assert len({t.user_attrs["pid"] for t in counted}) == 2  # both processes ran trials of the study
 
 
 def test_yololab_tune_cli_prints_the_chosen_values(tiny_data, tmp_path, capsys):
@@ -249,5 +260,5 @@ def test_yololab_tune_cli_prints_the_chosen_values(tiny_data, tmp_path, capsys):
     assert main(["tune", "--config", str(config), "--out", str(tmp_path / "out"), "--executor", "local",
                  "--devices", "cpu", "--dry-run"]) == 0
     text = capsys.readouterr().out
-    assert "yolov5n cspdarknet: 2/2 trials" in text and "yolov5n timm:resnet18: 2/2 trials" in text
+    assert "yolov5n cspdarknet: 2/2 trials" in text
     assert "lr0=" in text and "study.db" in text
