@@ -21,6 +21,7 @@ from yololab.experiments.cells import TrainFn, cell_train_config, resolve_traine
 from yololab.experiments.spec import Cell, ExperimentSpec, expand_cells, safe_id
 from yololab.experiments.tuning.records import EntryKey, TrialOutcome, TrialTask
 from yololab.experiments.tuning.space import TuneSpec, split_values
+from yololab.experiments.tuning.storage import make_pruner, open_storage
 from yololab.train.config import TrainConfig
 
 LOG = logging.getLogger("yololab")
@@ -63,7 +64,6 @@ def open_trial(tune: TuneSpec, task: TrialTask):
     """The study's live trial (its pruner decides from every trial's reports in the shared storage)."""
     import optuna
 
-    from yololab.experiments.tuning.study import make_pruner, open_storage
 
     study = optuna.load_study(study_name=task.study_name, storage=open_storage(task.storage),
                               pruner=make_pruner(tune))
