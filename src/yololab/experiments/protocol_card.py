@@ -117,11 +117,18 @@ def build_protocol(spec: ExperimentSpec, cells: list[Cell], out: Path) -> dict[s
         "backbones": entries,
         "differs_per_backbone": differs,
         "reference": spec.reference,
-        "tune": spec.tune.describe() if spec.tune is not None else None,  # space, budget, sampler, pruner
+        "tune": tune_protocol(spec),  # space, budget, sampler, pruner (binding)
         "software": {"yololab": __version__, **git_commit(), **_versions(), "python": platform.python_version()},
         "hardware": {"cpu": env.get("cpu"), "cuda": env.get("cuda"), "devices": list(spec.devices),
                      "platform": env.get("platform")},
     }
+
+
+def tune_protocol(spec: ExperimentSpec) -> dict[str, Any] | None:
+    """The binding part of ``tune:`` (where the study is stored may change; it is recorded under 'tuning')."""
+    if spec.tune is None:
+        return None
+    return {k: v for k, v in spec.tune.describe().items() if k != "storage"}
 
 
 def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
