@@ -262,3 +262,14 @@ def test_yololab_tune_cli_prints_the_chosen_values(tiny_data, tmp_path, capsys):
     text = capsys.readouterr().out
     assert "yolov5n cspdarknet: 2/2 trials" in text
     assert "lr0=" in text and "study.db" in text
+
+
+def test_compare_tune_flags_fill_in_the_common_case(tiny_data):
+    from yololab.cli import build_parser
+    from yololab.experiments.cli import spec_values
+
+    args = build_parser().parse_args(["compare", "--data", str(tiny_data), "--out", "x", "--tune-trials", "3",
+                                      "--tune-epochs", "2"])
+    spec = spec_from_mapping(spec_values(args))
+    assert (spec.tune.trials, spec.tune.epochs) == (3, 2) and set(spec.tune.space) == {"lr0", "weight_decay",
+                                                                                        "backbone_lr_mult"}

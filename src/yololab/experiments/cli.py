@@ -50,6 +50,15 @@ def spec_values(args: argparse.Namespace) -> dict:
         value = getattr(args, dest)
         if value is not None:
             values[key] = value
+    for dest, key in (("tune_trials", "trials"), ("tune_epochs", "epochs")):
+        value = getattr(args, dest, None)
+        if value is not None:  # --tune-trials/--tune-epochs: the common case, over DEFAULT_SPACE unless the file has one
+            from yololab.experiments.tuning.space import DEFAULT_SPACE
+
+            tune = values.setdefault("tune", {}) or {}
+            tune.setdefault("space", DEFAULT_SPACE)
+            tune[key] = value
+            values["tune"] = tune
     return values
 
 
@@ -110,7 +119,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0 if not result.failed else 1
 
 
-COMPARE_ORDER = ["config", *_SPEC_FLAGS, "out", "executor", "ray_shared_fs", "ray_work_dir", "devices", "dry_run", "report_only",
+COMPARE_ORDER = ["config", *_SPEC_FLAGS, "tune_trials", "tune_epochs", "out", "executor", "ray_shared_fs", "ray_work_dir", "devices", "dry_run", "report_only",
                  "retime"]
 DEMO_ORDER = ["out", "quick", "executor", "devices"]
 
@@ -135,6 +144,9 @@ def add_compare_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, help="data-loader workers per cell")
     p.add_argument("--eval-imgsz", type=int, help="size for mAP, GFLOPs and latency (default: --imgsz)")
     p.add_argument("--latency-runs", type=int, help="timed runs per latency backend (median reported)")
+    p.add_argument("--tune-trials", type=int, help="tune every entry first with this many trials (the tune: "
+                                                   "section's space, else lr0, weight_decay, backbone_lr_mult)")
+    p.add_argument("--tune-epochs", type=int, help="epochs per tuning trial (with --tune-trials)")
     p.add_argument("--executor", choices=["local", "process", "ray"], default="process",
                    help="process (default): a fresh process per cell, one cell at a time per --devices entry; "
                         "local: every cell in this process (debugging); ray: Ray tasks (pip install ray), each in "

@@ -18,6 +18,10 @@ from yololab.train.hyp import Hyperparameters
 
 ENTRY_KNOBS = ("backbone_lr_mult", "freeze")  # BackboneEntry fields a study may tune
 HYP_KEYS = tuple(f.name for f in dataclasses.fields(Hyperparameters))
+# the space of ``yololab compare --tune-trials N`` when the experiment file names none
+DEFAULT_SPACE = {"lr0": {"low": 0.001, "high": 0.05, "log": True},
+                 "weight_decay": {"low": 0.0001, "high": 0.001, "log": True},
+                 "backbone_lr_mult": {"choices": [0.1, 0.3, 1.0]}}
 OBJECTIVES = ("map50_95", "map50", "fitness")  # val metric maximised (fitness: 0.1 mAP50 + 0.9 mAP50-95)
 
 
