@@ -273,3 +273,4 @@ def test_compare_tune_flags_fill_in_the_common_case(tiny_data):
     spec = spec_from_mapping(spec_values(args))
     assert (spec.tune.trials, spec.tune.epochs) == (3, 2) and set(spec.tune.space) == {"lr0", "weight_decay",
                                                                                         "backbone_lr_mult"}
+
