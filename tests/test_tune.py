@@ -274,3 +274,4 @@ def test_compare_tune_flags_fill_in_the_common_case(tiny_data):
     assert (spec.tune.trials, spec.tune.epochs) == (3, 2) and set(spec.tune.space) == {"lr0", "weight_decay",
                                                                                         "backbone_lr_mult"}
 
+
