@@ -97,6 +97,10 @@ def test_tune_section_is_strict(tiny_data):
         spec_from_mapping({"data": str(tiny_data), "tune": {"space": {"lr0": {"low": 0.1, "hihg": 1}}}})
     with pytest.raises(ConfigError, match="log range needs low > 0"):
         spec_from_mapping({"data": str(tiny_data), "tune": {"space": {"lr0": {"low": 0, "high": 1, "log": True}}}})
+    with pytest.raises(ConfigError, match="every value must be a number"):
+        spec_from_mapping({"data": str(tiny_data), "tune": {"space": {"lr0": {"choices": ["fast", 0.1]}}}})
+    with pytest.raises(ConfigError, match="freeze: must be >= 0"):
+        spec_from_mapping({"data": str(tiny_data), "tune": {"space": {"freeze": {"low": -1, "high": 2, "int": True}}}})
     with pytest.raises(ConfigError, match="space is empty"):
         spec_from_mapping({"data": str(tiny_data), "tune": {"trials": 2}})
 

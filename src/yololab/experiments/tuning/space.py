@@ -133,6 +133,13 @@ def parse_space(values: Any, where: str = "tune.space") -> dict[str, ParamRange]
             raise ConfigError(f"{where}: unknown parameter {name!r}{hint}; valid: {', '.join(valid)}")
         rng = spec if isinstance(spec, ParamRange) else from_mapping(ParamRange, spec, f"{where}.{name}")
         rng.check(f"{where}.{name}")
+        values = rng.choices if rng.choices is not None else [rng.low, rng.high]
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+            raise ConfigError(f"{where}.{name}: every value must be a number, got {values}")
+        if name in ENTRY_KNOBS and min(values) < 0:
+            raise ConfigError(f"{where}.{name}: must be >= 0, got {values}")
+        if name == "freeze" and not all(float(v).is_integer() for v in values):
+            raise ConfigError(f"{where}.freeze: counts stages; give whole numbers, got {values}")
         space[name] = rng
     return space
 
