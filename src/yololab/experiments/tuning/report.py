@@ -110,6 +110,9 @@ def tuning_figure(out: Path, plot_dir: Path) -> dict[str, Any] | None:
             ns = list(range(1, len(finished) + 1))
             ax.plot(ns, [100 * expected_max(complete, n) for n in ns], "--", color=color,
                     label=f"{label}: expected max")
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("trials (finished)")
     ax.set_ylabel("val objective (%)")
     ax.grid(alpha=0.3)
