@@ -229,7 +229,7 @@ def test_resume_after_kill_keeps_finished_trials_and_reruns_the_killed_one(tiny_
     assert len(list(calls.iterdir())) == 2
     second = _tune_in_subprocess(values, tmp_path / "exp", {"TUNE_CALLS": str(calls)})
     assert second.wait(timeout=120) == 0
-    assert len(list(calls.iterdir())) == 2 + 2  # the finished trial is kept; the killed one's place and the last run now
+    assert len(list(calls.iterdir())) == 2 + 2  # finished trial kept; the killed one's place and the last run now
     storage = f"sqlite:///{tmp_path / 'exp' / 'tuning' / 'study.db'}"
     trials = optuna.load_study(study_name="tune:yolov5n/cspdarknet", storage=storage).trials
     finished = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]

@@ -52,7 +52,7 @@ def spec_values(args: argparse.Namespace) -> dict:
             values[key] = value
     for dest, key in (("tune_trials", "trials"), ("tune_epochs", "epochs")):
         value = getattr(args, dest, None)
-        if value is not None:  # --tune-trials/--tune-epochs: the common case, over DEFAULT_SPACE unless the file has one
+        if value is not None:  # the common case: over DEFAULT_SPACE unless the file names a space
             from yololab.experiments.tuning.space import DEFAULT_SPACE
 
             tune = values.setdefault("tune", {}) or {}

@@ -94,17 +94,6 @@ class StudyResult:
     def params(self) -> dict[str, Any]:
         return dict(self.best_params)
 
-    def best_so_far(self) -> list[float | None]:
-        """The best objective after each finished trial (complete trials only), in number order."""
-        best, curve = None, []
-        for t in self.trials:
-            if t.state == "failed":
-                continue
-            if t.state == "complete" and t.value is not None:
-                best = t.value if best is None else max(best, t.value)
-            curve.append(best)
-        return curve
-
     def describe(self) -> dict[str, Any]:
         """Plain data for protocol.json / tuning.json."""
         return {"model": self.key.model, "entry": self.key.label, "study": self.study_name, "budget": self.budget,

@@ -22,7 +22,6 @@ HYP_KEYS = tuple(f.name for f in dataclasses.fields(Hyperparameters))
 DEFAULT_SPACE = {"lr0": {"low": 0.001, "high": 0.05, "log": True},
                  "weight_decay": {"low": 0.0001, "high": 0.001, "log": True},
                  "backbone_lr_mult": {"choices": [0.1, 0.3, 1.0]}}
-OBJECTIVES = ("map50_95", "map50", "fitness")  # val metric maximised (fitness: 0.1 mAP50 + 0.9 mAP50-95)
 
 
 @dataclass
@@ -79,7 +78,8 @@ class TuneSpec:
     trials: int = 20                                    # finished (complete or pruned) trials per entry
     epochs: int = 10                                    # training epochs per trial
     space: dict = field(default_factory=dict)           # parameter name -> ParamRange mapping
-    objective: Literal["map50_95", "map50", "fitness"] = "map50_95"  # best val value over the epochs
+    # maximised: the best val value over a trial's epochs (fitness: 0.1 mAP50 + 0.9 mAP50-95)
+    objective: Literal["map50_95", "map50", "fitness"] = "map50_95"
     sampler: Literal["tpe", "random"] = "tpe"
     startup_trials: int = 5                             # TPE: random trials before the model takes over
     seed: int = 0                                       # the sampler's seed
