@@ -45,7 +45,7 @@ def tiny_data(tmp_path_factory):
 def tiny_spec(data, tune: dict, **extra):
     values = {"name": "tune", "data": str(data), "models": ["yolov5n"], "backbones": ["native", "timm:resnet18"],
               "seeds": [0], "epochs": 1, "imgsz": 64, "batch": 2, "workers": 0, "eval_batch": 4,
-              "latency_runs": 2, "latency_warmup": 1, "latency_backends": ["torch"],
+              "latency_runs": 2, "latency_warmup": 1, "latency_backends": ["torch"], "bootstrap": 20,
               "tune": {"trials": 4, "epochs": 2, "space": SPACE, **tune}}
     values.update(extra)
     return spec_from_mapping(values)
@@ -53,7 +53,8 @@ def tiny_spec(data, tune: dict, **extra):
 
 def scripted_train(cfg, on_epoch_end=None):
     """No training: epoch e 'scores' lr0 * (e + 1) on val, so trials differ and a pruner has something to
-    rank. Each call is logged in $TUNE_CALLS; $TUNE_KILL_AT=n SIGKILLs this process at the n-th call."""
+    rank. Each call is logged in $TUNE_CALLS; $TUNE_KILL_AT=n SIGKILLs this process at the n-th call,
+    $TUNE_FAIL_AT=n raises there."""
     calls = os.environ.get("TUNE_CALLS")
     if calls:
         Path(calls).mkdir(parents=True, exist_ok=True)
@@ -61,6 +62,8 @@ def scripted_train(cfg, on_epoch_end=None):
         (Path(calls) / f"{n:03d}_{os.getpid()}").write_text(json.dumps({"lr0": cfg.hyp.lr0, "out": cfg.out}))
         if os.environ.get("TUNE_KILL_AT") == str(n):
             os.kill(os.getpid(), signal.SIGKILL)
+        if os.environ.get("TUNE_FAIL_AT") == str(n):
+            raise RuntimeError("injected trial failure")
     delay = float(os.environ.get("TUNE_DELAY", "0"))
     epochs = 0
     for epoch in range(cfg.epochs):
@@ -193,6 +196,21 @@ def test_successive_halving_prunes_weak_trials(tiny_data, tmp_path):
         best = max((t for t in study.trials if t.state == "complete"), key=lambda t: t.value)
         assert study.best_number == best.number and study.params == dict(best.params)
     assert [s.params for s in result.studies][0] != {}
+
+
+def test_a_failing_trial_is_recorded_and_not_counted(tiny_data, tmp_path, monkeypatch):
+    import optuna
+
+    from yololab.experiments.tuning.study import run_tuning
+
+    monkeypatch.setenv("TUNE_CALLS", str(tmp_path / "calls"))
+    monkeypatch.setenv("TUNE_FAIL_AT", "1")
+    spec = tiny_spec(tiny_data, {"trials": 2, "epochs": 1, "pruner": "none"}, backbones=["native"])
+    study = run_tuning(spec, tmp_path, "local", ["cpu"], SCRIPTED).studies[0]
+    assert (study.count("failed"), study.count("complete")) == (1, 2)  # the study went on to its full budget
+    storage = f"sqlite:///{tmp_path / 'tuning' / 'study.db'}"
+    trial = optuna.load_study(study_name=study.study_name, storage=storage).trials[0]
+    assert trial.state == optuna.trial.TrialState.FAIL and "injected trial failure" in trial.user_attrs["error"]
 
 
 def test_process_pool_runs_trials_one_per_device(tiny_data, tmp_path):
