@@ -54,7 +54,7 @@ def tiny_spec(data, tune: dict, **extra):
 def scripted_train(cfg, on_epoch_end=None):
     """No training: epoch e 'scores' lr0 * (e + 1) on val, so trials differ and a pruner has something to
     rank. Each call is logged in $TUNE_CALLS; $TUNE_KILL_AT=n SIGKILLs this process at the n-th call,
-    $TUNE_FAIL_AT=n raises there."""
+    $TUNE_FAIL_AT=n raises there; $TUNE_PARTNER: wait until another process has logged a call too."""
     calls = os.environ.get("TUNE_CALLS")
     if calls:
         Path(calls).mkdir(parents=True, exist_ok=True)
@@ -64,6 +64,10 @@ def scripted_train(cfg, on_epoch_end=None):
             os.kill(os.getpid(), signal.SIGKILL)
         if os.environ.get("TUNE_FAIL_AT") == str(n):
             raise RuntimeError("injected trial failure")
+        if os.environ.get("TUNE_PARTNER"):  # two processes: wait until the other one has started a trial
+            deadline = time.time() + 30
+            while time.time() < deadline and all(p.name.endswith(f"_{os.getpid()}") for p in Path(calls).iterdir()):
+                time.sleep(0.2)
     delay = float(os.environ.get("TUNE_DELAY", "0"))
     epochs = 0
     for epoch in range(cfg.epochs):
@@ -264,7 +268,7 @@ def test_second_process_joins_the_same_study_through_the_storage_url(tiny_data, 
 
     url = f"sqlite:///{tmp_path / 'shared' / 'study.db'}"  # e.g. postgresql://user:pw@host/db across machines
     values = _values(tiny_data, storage=url, trials=6)
-    env = {"TUNE_DELAY": "0.4"}
+    env = {"TUNE_DELAY": "0.2", "TUNE_CALLS": str(tmp_path / "calls"), "TUNE_PARTNER": "1"}
     workers = [_tune_in_subprocess(values, tmp_path / f"machine{i}", env) for i in range(2)]
     assert [w.wait(timeout=180) for w in workers] == [0, 0]
     trials = optuna.load_study(study_name="tune:yolov5n/cspdarknet", storage=url).trials

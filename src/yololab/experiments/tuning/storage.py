@@ -29,7 +29,8 @@ def open_storage(url: str):
         try:
             return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
         except Exception as err:  # noqa: BLE001 - two processes creating the same new database race once
-            if attempt == 4 or "constraint" not in str(err).lower() and "locked" not in str(err).lower():
+            race = any(word in str(err).lower() for word in ("constraint", "locked", "already exists"))
+            if attempt == 4 or not race:
                 raise
             time.sleep(0.5 + attempt)
     raise AssertionError("unreachable")
