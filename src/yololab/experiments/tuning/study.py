@@ -235,6 +235,11 @@ def run_tuning(spec: ExperimentSpec, out: str | Path, executor: str = "local", d
             runner.close()
     result = TuningResult(masked(url), tuple(s.result() for s in studies))
     for s in result.studies:
+        values = {t.value for t in s.trials if t.state != "failed"}
+        if len(values) == 1 and s.finished > 1:
+            LOG.warning("%s: every trial scored %s on val: the study cannot tell its configurations apart, so the "
+                        "chosen values (trial %s, the first) are arbitrary; train longer per trial", s.study_name,
+                        values.pop(), s.best_number)
         if s.finished < tune.trials:
             LOG.warning("%s: %d of %d trials finished (%d failed): its budget is short", s.study_name, s.finished,
                         tune.trials, s.count("failed"))
