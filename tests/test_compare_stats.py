@@ -103,7 +103,8 @@ def test_paired_test_by_hand():
     boot = (np.stack(cand) - np.stack(ref))[:, 1:].mean(0)
     a, v = d.var(ddof=1) / k, boot.var(ddof=1)
     a_up = a * (k - 1) / sps.chi2.ppf(stats.DF_BOUND_QUANTILE, k - 1)
-    df = (a_up + v) ** 2 / (a_up ** 2 / (k - 1) + v ** 2 / 499)
+    image_df = 1 / (1 / 499 + 1 / 399)  # 500 images, 400 resamples
+    df = (a_up + v) ** 2 / (a_up ** 2 / (k - 1) + v ** 2 / image_df)
     se = np.sqrt(a + v)
     assert result.delta == pytest.approx(d.mean()) and result.df == pytest.approx(df)
     assert result.p_value == pytest.approx(2 * sps.t.sf(d.mean() / se, df))

@@ -62,7 +62,7 @@ def test_the_end_of_training_score_is_what_val_gives(yolov5n_pt, coco128_mini, t
     with open(out / "results.csv", newline="") as f:
         trained = float(list(csv.DictReader(f))[-1]["metrics/map50_95"])
     for b in (1, 7):
-        scored = _val(out / "weights" / "last.pt", coco128_mini, b, tmp_path, "--no-fuse")
+        scored = _val(out / "weights" / "last.pt", coco128_mini, b, tmp_path)  # fused, as val runs by default
         assert scored["map50_95"] == pytest.approx(trained, abs=1e-4), b
 
 

@@ -114,6 +114,14 @@ def satterthwaite_df(seed_var_of_mean: float, image_var: float, n_seeds: int, im
     return float(total ** 2 / denom) if denom > 0 else math.inf
 
 
+def image_variance_df(n_images: int | None, resamples: int) -> float:
+    """Degrees of freedom of the image-bootstrap variance: it varies with the ``n_images`` scored (n - 1
+    df) and with the ``resamples`` drawn (B - 1 df); relative variances add, so 1/df = 1/(n-1) + 1/(B-1).
+    Without ``n_images`` the scoring set is taken as large (B - 1)."""
+    inverse = 1.0 / max(resamples - 1, 1) + (1.0 / max(n_images - 1, 1) if n_images else 0.0)
+    return 1.0 / inverse
+
+
 def paired_test(candidate: Sequence[np.ndarray], reference: Sequence[np.ndarray], seed: int = 0, *,
                 n_images: int | None = None, confidence: float = 0.95) -> PairedTest:
     """Paired comparison of two table rows from their per-seed replicate rows.
@@ -121,8 +129,8 @@ def paired_test(candidate: Sequence[np.ndarray], reference: Sequence[np.ndarray]
     ``candidate[k]`` and ``reference[k]`` come from the same seed k; each row is the full-set mAP, then
     B paired image-resample mAPs (the same resamples in every row).  With d_k the per-seed full-set
     difference, the estimate is mean(d); its variance is var(d)/k (seed to seed, k - 1 df) plus the
-    variance over image resamples of the seed-mean difference (the finite test set, ``n_images - 1``
-    df where known, else B - 1), combined with Welch-Satterthwaite degrees of freedom and a Student-t
+    variance over image resamples of the seed-mean difference (the finite test set,
+    :func:`image_variance_df`), combined with Welch-Satterthwaite degrees of freedom and a Student-t
     reference distribution.  The percentile bootstrap over 2-5 seeds this replaces claimed
     significance 9-35% of the time between equal entries (issue 16); ``benchmarks/calibration.py``
     measures this test.  With one seed no test is made: the interval is the test-set (image
@@ -157,7 +165,7 @@ def paired_test(candidate: Sequence[np.ndarray], reference: Sequence[np.ndarray]
     if se == 0 or not math.isfinite(se):
         return PairedTest(delta, (delta, delta), None, k, b, math.sqrt(seed_var), image_sd, None,
                           "seeds and test set", "no spread over seeds or images: no test")
-    image_df = float((n_images or b + 1) - 1)
+    image_df = image_variance_df(n_images, b)
     df = satterthwaite_df(seed_var / k, image_var, k, image_df)
     half = float(sps.t.ppf(0.5 + confidence / 2, df)) * se
     p = float(2 * sps.t.sf(abs(delta) / se, df))
