@@ -12,7 +12,7 @@ from yololab.deploy.cli import add_deploy_commands
 from yololab.deploy.kinds import BACKEND_KINDS
 from yololab.eval.cli import add_val_parser
 from yololab.errors import print_error
-from yololab.experiments.cli import add_compare_parser, add_demo_parser
+from yololab.experiments.cli import add_compare_parser, add_demo_parser, add_tune_parser
 from yololab.train.cli import add_train_parser
 
 
@@ -118,6 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_convert_parser(sub)
 
     add_compare_parser(sub)
+    add_tune_parser(sub)
     add_demo_parser(sub)
 
     add_deploy_commands(sub)

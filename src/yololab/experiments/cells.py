@@ -158,7 +158,7 @@ def cell_train_config(spec: ExperimentSpec, cell: Cell, out: Path, device: str =
                   epochs=spec.epochs, imgsz=spec.imgsz, batch=spec.batch, workers=spec.workers,
                   seed=cell.seed + entry.seed_offset,
                   device=device, out=str(out), pretrained_backbone=pretrained, freeze=entry.freeze,
-                  backbone_lr_mult=float(entry.backbone_lr_mult), hyp=spec.hyp, augment=spec.augment,
+                  backbone_lr_mult=float(entry.backbone_lr_mult), hyp=spec.entry_hyp(entry), augment=spec.augment,
                   resume=False, progress=progress)
     return from_mapping(TrainConfig, values, f"cell {cell.cell_id}")
 

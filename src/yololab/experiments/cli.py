@@ -52,6 +52,15 @@ def spec_values(args: argparse.Namespace) -> dict:
             values[key] = value
     if getattr(args, "columns", None):
         values["table"] = {**(values.get("table") or {}), "columns": args.columns}
+    for dest, key in (("tune_trials", "trials"), ("tune_epochs", "epochs")):
+        value = getattr(args, dest, None)
+        if value is not None:  # the common case: over DEFAULT_SPACE unless the file names a space
+            from yololab.experiments.tuning.space import DEFAULT_SPACE
+
+            tune = values.setdefault("tune", {}) or {}
+            tune.setdefault("space", DEFAULT_SPACE)
+            tune[key] = value
+            values["tune"] = tune
     return values
 
 
@@ -81,6 +90,27 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0 if not result.failed else 1
 
 
+def cmd_tune(args: argparse.Namespace) -> int:
+    """Only the studies of an experiment's ``tune:`` section; prints each entry's chosen values."""
+    from yololab.experiments.compare import prepare_spec
+    from yololab.experiments.spec import spec_from_mapping
+    from yololab.experiments.tuning.apply import values_text
+    from yololab.experiments.tuning.study import run_tuning
+
+    spec = prepare_spec(spec_from_mapping(spec_values(args), args.config or "command line"), args.devices)
+    if spec.tune is None:
+        raise SystemExit(f"yololab tune: {args.config or 'the experiment'} has no 'tune:' section")
+    result = run_tuning(spec, args.out, executor=args.executor, devices=spec.devices,
+                        train_fn="yololab.experiments.dryrun:train" if args.dry_run else None)
+    print(f"study storage: {result.storage}")
+    for s in result.studies:
+        best = "–" if s.best_value is None else f"{100 * s.best_value:.2f}"
+        print(f"{s.key.model} {s.key.label}: {s.finished}/{s.budget} trials ({s.count('pruned')} pruned, "
+              f"{s.count('failed')} failed, {s.seconds / 60:.1f} min); best trial {s.best_number} val "
+              f"{spec.tune.objective} {best}: {values_text(s.params) or '–'}")
+    return 0 if all(s.finished >= s.budget for s in result.studies) else 1
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     import time
 
@@ -97,7 +127,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0 if not result.failed else 1
 
 
-COMPARE_ORDER = ["config", *_SPEC_FLAGS, "columns", "out", "executor", "ray_shared_fs", "ray_work_dir", "devices", "dry_run", "report_only",
+COMPARE_ORDER = ["config", *_SPEC_FLAGS, "columns", "tune_trials", "tune_epochs", "out", "executor", "ray_shared_fs", "ray_work_dir", "devices", "dry_run", "report_only",
                  "retime"]
 DEMO_ORDER = ["out", "quick", "executor", "devices"]
 
@@ -122,6 +152,9 @@ def add_compare_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, help="data-loader workers per cell")
     p.add_argument("--eval-imgsz", type=int, help="size for mAP, GFLOPs and latency (default: --imgsz)")
     p.add_argument("--latency-runs", type=int, help="timed runs per latency backend (median reported)")
+    p.add_argument("--tune-trials", type=int, help="tune every entry first with this many trials (the tune: "
+                                                   "section's space, else lr0, weight_decay, backbone_lr_mult)")
+    p.add_argument("--tune-epochs", type=int, help="epochs per tuning trial (with --tune-trials)")
     p.add_argument("--executor", choices=["local", "process", "ray"], default="process",
                    help="process (default): a fresh process per cell, one cell at a time per --devices entry; "
                         "local: every cell in this process (debugging); ray: Ray tasks (pip install ray), each in "
@@ -144,6 +177,26 @@ def add_compare_parser(sub: argparse._SubParsersAction) -> None:
                                                           "machine), then rewrite the report; nothing is retrained")
     p.add_argument("--no-progress", action="store_true", help="no per-batch progress bars")
     p.set_defaults(func=cmd_compare)
+
+
+def add_tune_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("tune", help="run only the tuning studies of an experiment's tune: section",
+                       description="Every model x backbone entry gets the same number of trials (tune.trials) "
+                                   "on train/val; the study lives in --out/tuning/study.db (or tune.storage) and "
+                                   "re-running continues it. `yololab compare` with the same --out reuses it.")
+    p.add_argument("--config", required=True, help="experiment YAML with a tune: section")
+    p.add_argument("--out", required=True, help="comparison folder (the study goes into its tuning/)")
+    for dest in ("name", "data"):
+        p.add_argument(f"--{dest}")
+    p.add_argument("--models", type=_csv)
+    p.add_argument("--backbones", type=_csv)
+    p.add_argument("--seeds", type=_ints)
+    for dest in ("epochs", "imgsz", "batch", "workers", "eval_imgsz", "latency_runs"):
+        p.add_argument(f"--{dest.replace('_', '-')}", type=int)
+    p.add_argument("--executor", choices=["local", "process", "ray"], default="process")
+    p.add_argument("--devices", help="as for compare: one trial per device entry")
+    p.add_argument("--dry-run", action="store_true", help="untrained models (checks the plumbing in seconds)")
+    p.set_defaults(func=cmd_tune)
 
 
 def add_demo_parser(sub: argparse._SubParsersAction) -> None:

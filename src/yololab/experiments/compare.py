@@ -56,6 +56,16 @@ def _as_spec(spec: ExperimentSpec | str | Path | dict) -> ExperimentSpec:
     return load_spec(spec)
 
 
+def prepare_spec(spec: ExperimentSpec | str | Path | dict, devices: str | list[str] | None = None) -> ExperimentSpec:
+    """The checked spec with its data path resolved and ``devices`` (if given) applied and checked."""
+    spec = _as_spec(spec)
+    spec.data = str(Path(spec.data).expanduser().resolve())
+    if devices is not None:
+        spec.devices = parse_devices(devices) if isinstance(devices, str) else [str(d) for d in devices]
+    check_devices(spec.devices)
+    return spec
+
+
 def check_devices(devices: list[str]) -> None:
     if any(d != "cpu" for d in devices):
         import torch
@@ -81,16 +91,20 @@ def run_compare(spec: ExperimentSpec | str | Path | dict, out_dir: str | Path, e
     """
     if executor not in executors.EXECUTORS:
         raise ConfigError(f"unknown executor {executor!r}; choose from {', '.join(executors.EXECUTORS)}")
-    spec = _as_spec(spec)
-    spec.data = str(Path(spec.data).expanduser().resolve())
-    if devices is not None:
-        spec.devices = parse_devices(devices) if isinstance(devices, str) else [str(d) for d in devices]
-    check_devices(spec.devices)
+    spec = prepare_spec(spec, devices)
     out = Path(out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
     cells = expand_cells(spec)
-    check_same_settings(spec, out, cells)
     check_and_write_protocol(spec, cells, out)
+    if spec.tune is not None:  # an equal tuning budget per entry, then every seed trains the chosen values
+        from yololab.experiments.tuning.report import record_studies
+        from yololab.experiments.tuning.study import run_tuning
+        from yololab.experiments.tuning.apply import tuned_cells
+
+        tuning = run_tuning(spec, out, executor, spec.devices, train_fn)
+        cells = tuned_cells(cells, tuning)
+        record_studies(out, tuning)
+    check_same_settings(spec, out, cells)
     _write_run_info(out, spec, command, executor)
     todo = [c for c in cells if cell_state(CellPaths(cell_dir(out, c))) != "done"]
     LOG.info("%s: %d cell(s), %d finished already, %d to run (%s executor, devices %s) -> %s", spec.name,

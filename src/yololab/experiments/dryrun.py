@@ -18,8 +18,9 @@ from yololab.atomic import atomic_write_text
 from yololab.train.config import TrainConfig
 
 
-def train(cfg: TrainConfig) -> dict:
-    """Build and save the untrained model where the trainer would save the trained one."""
+def train(cfg: TrainConfig, on_epoch_end=None) -> dict:
+    """Build and save the untrained model where the trainer would save the trained one (no epochs, so
+    ``on_epoch_end`` is never called)."""
     import torch
 
     from yololab.config import save_yaml_config

@@ -72,6 +72,10 @@ def _numbers(values: Iterable[Any]) -> list[float]:
     return out
 
 
+TUNING_KEYS = ("tuned", "tune_trials", "tune_pruned", "tune_failed", "tune_epochs", "tune_seconds", "tune_device",
+               "tune_best_val")
+
+
 def aggregate_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """One row per (model, backbone) over its finished seeds: ``key`` = mean, ``key_std``, ``n_seeds``.
 
@@ -89,6 +93,7 @@ def aggregate_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
                                "seeds": [m["seed"] for m in members]}
         for key in ("backbone_name", "native", "init", "pretrained", "freeze", "backbone_lr_mult", "eval_imgsz"):
             agg[key] = first.get(key)
+        agg.update({k: first[k] for k in TUNING_KEYS if k in first})  # one study per entry: the same for all seeds
         for key in AGGREGATED_KEYS:
             values = _numbers(m.get(key) for m in members)
             if values:

@@ -26,7 +26,7 @@ PROTOCOL_VERSION = 1
 PER_ENTRY_KEYS = ("name", "label", "pretrained", "freeze", "backbone_lr_mult")
 # TrainConfig fields that belong to the cell, not to the shared protocol.
 _PER_CELL = {"model", "backbone", "seed", "pretrained_backbone", "freeze", "backbone_lr_mult", *VOLATILE_KEYS}
-BINDING = ("data", "selection_split", "score_split", "checkpoint", "determinism", "shared")
+BINDING = ("data", "selection_split", "score_split", "checkpoint", "determinism", "shared", "tune")
 
 
 def split_fingerprint(data: str, split: str, image_dir: str | None = None) -> dict[str, Any]:
@@ -102,10 +102,18 @@ def build_protocol(spec: ExperimentSpec, cells: list[Cell], out: Path) -> dict[s
         "backbones": entries,
         "differs_per_backbone": differs,
         "reference": spec.reference,
+        "tune": tune_protocol(spec),  # space, budget, sampler, pruner (binding)
         "software": {**library_versions(), **git_commit(), "python": platform.python_version()},
         "hardware": {"cpu": env.get("cpu"), "cuda": env.get("cuda"), "devices": list(spec.devices),
                      "platform": env.get("platform")},
     }
+
+
+def tune_protocol(spec: ExperimentSpec) -> dict[str, Any] | None:
+    """The binding part of ``tune:`` (where the study is stored may change; it is recorded under 'tuning')."""
+    if spec.tune is None:
+        return None
+    return {k: v for k, v in spec.tune.describe().items() if k != "storage"}
 
 
 def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:

@@ -195,6 +195,11 @@ def caption_parts(spec: dict, rows: list[dict], data_name: str,
     parts.append((memory, esc(memory)))
     for sentence in statistics_sentences(spec, facts, rows) if facts is not None else ():
         parts.append((sentence, esc(sentence).replace("±", r"$\pm$").replace("Δ", r"$\Delta$")))
+    from yololab.experiments.tuning.report import caption_sentence
+
+    tuning = caption_sentence(spec, split)
+    if tuning:
+        parts.append((tuning, esc(tuning)))
     parts.append(("Best value per column in bold.", "Best value per column in bold."))
     return parts
 
@@ -241,6 +246,11 @@ def make_plots(out: Path, cell_rows: list[dict], mean_rows: list[dict]) -> list[
         "below gives the values with class names and instance counts.")
     if figures and figures[-1]["title"] == "Per-class AP":
         figures[-1]["after_html"] = analysis_figures.per_class_table_html(mean_rows)
+    from yololab.experiments.tuning.report import tuning_figure
+
+    tuning = tuning_figure(out, plot_dir)
+    if tuning:
+        figures.append(tuning)
     figures += analysis_figures.pr_overlays(out, cell_rows, plot_dir)
     breakdown = analysis_figures.error_breakdown(cell_rows, plot_dir)
     if breakdown:

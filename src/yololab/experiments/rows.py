@@ -8,15 +8,20 @@ from typing import Any
 from yololab.experiments.cells import CellPaths, cell_dir, cell_state, describe_cell, init_label, read_json
 from yololab.experiments.latency import unreliable_reason
 from yololab.experiments.spec import Cell, expand_cells, load_spec
+from yololab.experiments.tuning.records import EntryKey
 
 
 def collect_rows(out: Path, cells: list[Cell], weights: str | None = None) -> list[dict]:
     """One flat row per cell from its files (metrics.json, bench.json, error.json); ``weights`` is the
     spec's whole-model initial checkpoint (for the Init column)."""
+    from yololab.experiments.tuning.report import tuning_columns
+
+    tuned = tuning_columns(out)
     rows = []
     for cell in cells:
         paths = CellPaths(cell_dir(out, cell))
         row: dict[str, Any] = {"row_type": "cell", **describe_cell(cell, weights)}
+        row.update(tuned.get(EntryKey(cell.model, cell.label), {}))
         metrics = read_json(paths.metrics)
         if metrics is not None:
             row.update(metrics)
@@ -57,4 +62,7 @@ def load_rows(out_dir: str | Path) -> list[dict]:
     if not spec_path.is_file():
         raise FileNotFoundError(f"{spec_path} not found: is {out} a comparison folder?")
     spec = load_spec(spec_path)
-    return collect_rows(out.resolve(), expand_cells(spec), spec.train.get("weights"))
+    from yololab.experiments.tuning.apply import tuned_cells_from_folder
+
+    cells = tuned_cells_from_folder(expand_cells(spec), out)
+    return collect_rows(out.resolve(), cells, spec.train.get("weights"))

@@ -17,6 +17,7 @@ from typing import Any
 from yololab.config import ConfigError, from_mapping, load_yaml_config
 from yololab.data.augment import AugmentConfig
 from yololab.experiments.tables import check_columns
+from yololab.experiments.tuning.space import TuneSpec
 from yololab.train.hyp import Hyperparameters
 
 NATIVE = "native"  # the family's own backbone (CSPDarknet for YOLOv5, ELAN for YOLOv7)
@@ -43,6 +44,7 @@ class BackboneEntry:
     backbone_lr_mult: float = 1.0       # lr multiplier of the backbone's parameters
     label: str | None = None            # name in tables and cell ids (default: the backbone name)
     seed_offset: int = 0                # trains seed k as k + offset (paired by k): the same entry twice, independently (A/A check)
+    hyp: dict = field(default_factory=dict)  # this entry's overrides of the shared hyp (what ``tune:`` chose)
 
     @property
     def is_native(self) -> bool:
@@ -91,6 +93,7 @@ class ExperimentSpec:
     reference: str | None = None                          # backbone entry compared against (default: native)
     bootstrap: int = 1000                                 # resamples of the paired bootstrap (report phase)
     table: TableSpec = field(default_factory=TableSpec)  # main table columns: table: {columns: [model, ...]}
+    tune: TuneSpec | None = None                          # an equal tuning budget per entry, run before the seeds
 
     def __post_init__(self) -> None:
         self.backbones = [parse_backbone(b, i) for i, b in enumerate(self.backbones)]
@@ -100,6 +103,8 @@ class ExperimentSpec:
             self.augment = from_mapping(AugmentConfig, self.augment, "augment")
         if isinstance(self.table, dict):
             self.table = from_mapping(TableSpec, self.table, "table")
+        if isinstance(self.tune, dict):
+            self.tune = from_mapping(TuneSpec, self.tune, "tune")
         if isinstance(self.devices, (int, str)):
             self.devices = parse_devices(str(self.devices))
         else:
@@ -117,7 +122,12 @@ class ExperimentSpec:
         """Plain data (for YAML/JSON), backbone entries as mappings."""
         data = dataclasses.asdict(self)
         data["backbones"] = [dataclasses.asdict(b) for b in self.backbones]
+        data["tune"] = self.tune.describe() if self.tune is not None else None
         return data
+
+    def entry_hyp(self, entry: BackboneEntry) -> Hyperparameters:
+        """The shared hyp with ``entry``'s overrides (tuned values) applied."""
+        return dataclasses.replace(self.hyp, **entry.hyp) if entry.hyp else self.hyp
 
 
 @dataclass(frozen=True)
@@ -224,6 +234,8 @@ def validate_spec(spec: ExperimentSpec, source: str = "experiment") -> None:
                               f"{NATIVE}, {', '.join(names)}")
         if not isinstance(entry.freeze, int) or entry.freeze < 0:
             raise ConfigError(f"{source}: backbones[{i}].freeze must be an integer >= 0")
+        if entry.hyp:
+            from_mapping(Hyperparameters, {**spec.hyp.to_dict(), **entry.hyp}, f"{source}: backbones[{i}].hyp")
     labels = [b.label or b.name for b in spec.backbones]
     dupes = sorted({lab for lab in labels if labels.count(lab) > 1})
     if dupes:
@@ -257,6 +269,8 @@ def validate_spec(spec: ExperimentSpec, source: str = "experiment") -> None:
             check_columns(spec.table.columns, f"{source}: table.columns")
         except ValueError as err:
             raise ConfigError(str(err)) from None
+    if spec.tune is not None:
+        spec.tune.check(f"{source}: tune")
     bad = [b for b in spec.latency_backends if b not in LATENCY_BACKENDS]
     if bad:
         raise ConfigError(f"{source}: latency_backends: unknown {bad}; choose from {list(LATENCY_BACKENDS)}")

@@ -51,6 +51,8 @@ COLUMNS: tuple[Column, ...] = (
     Column("map_medium", "APm", r"AP$_M$", ".1f", 100.0, "max"),
     Column("map_large", "APl", r"AP$_L$", ".1f", 100.0, "max"),
     Column("train_seconds", "Train (min)", "Train (min)", ".1f", 1 / 60, "min", optional=True),
+    Column("tuned", "Tuned", "Tuned", optional=True, default=""),
+    Column("tune_seconds", "Tuning (min)", "Tuning (min)", ".1f", 1 / 60, None, optional=True, std=False),
     Column("peak_memory_mb", "Peak mem (MB)", "Peak mem (MB)", ".0f", 1.0, "min", optional=True),
 )
 SEEDS_COLUMN = Column("n_seeds", "Seeds", "$n$", "d")

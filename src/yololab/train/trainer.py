@@ -19,6 +19,7 @@ import random
 import resource
 import time
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -57,6 +58,9 @@ from yololab.train.state import read_training_checkpoint, set_rng_state, trainin
 from yololab.train.tracking import Tracking
 
 LOG = logging.getLogger("yololab")
+#: called on the main process after every validated epoch with (epoch, val metrics as plain numbers);
+#: returning True stops training there (e.g. a tuning trial that a pruner stops early)
+EpochHook = Callable[[int, dict], bool]
 
 
 class NonFiniteLossError(RuntimeError):
@@ -107,9 +111,11 @@ def _check_config(cfg: TrainConfig) -> None:
 class Trainer:
     """One training run. ``Trainer(cfg).fit()`` is what :func:`train` does; the steps are methods."""
 
-    def __init__(self, cfg: TrainConfig) -> None:
+    def __init__(self, cfg: TrainConfig, on_epoch_end: EpochHook | None = None) -> None:
         _check_config(cfg)
         self.cfg = cfg
+        self.on_epoch_end = on_epoch_end
+        self.stopped_by_hook = False
         self.dist, self.device = ddp.init_distributed(cfg.device)
         self.main = self.dist.is_main
         self.out = Path(cfg.out)
@@ -290,6 +296,8 @@ class Trainer:
                     metrics = self.validate_epoch()
                     last_val = metrics
                     stop = self.stopper(epoch, fitness(metrics)) if self.selects_best else False
+                    if self.on_epoch_end is not None and self.on_epoch_end(epoch, summary_json(metrics)):
+                        stop = self.stopped_by_hook = True
                 seconds = time.perf_counter() - t0
                 try:
                     self.results.append(epoch, losses, metrics, lrs, seconds)
@@ -316,6 +324,7 @@ class Trainer:
             "epochs_run": epochs_run,
             "stopped_early": epochs_run < cfg.epochs - self.start_epoch,
             "world_size": self.dist.world_size,
+            "stopped_by_hook": self.stopped_by_hook,
         }
         if self.main:
             summary["best_map50_95"] = self._best_map()
@@ -458,10 +467,11 @@ class Trainer:
             LOG.warning("could not plot %s: %s", self.out / "results.csv", err)
 
 
-def train(cfg: TrainConfig) -> dict[str, Any]:
+def train(cfg: TrainConfig, on_epoch_end: EpochHook | None = None) -> dict[str, Any]:
     """Train as ``cfg`` says; returns a summary: ``best``/``last`` paths, ``best_map50_95``,
-    ``final_metrics``, ``train_seconds``, ``images_per_second``, ``peak_memory_mb``, ``epochs_run``."""
-    trainer = Trainer(cfg)
+    ``final_metrics``, ``train_seconds``, ``images_per_second``, ``peak_memory_mb``, ``epochs_run``.
+    ``on_epoch_end(epoch, val_metrics) -> bool``: called after each validated epoch; True stops the run."""
+    trainer = Trainer(cfg, on_epoch_end)
     ok = False
     try:
         trainer.setup()
@@ -476,4 +486,4 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
             ddp.shutdown(trainer.dist)
 
 
-__all__ = ["train", "Trainer", "TrainConfig", "NonFiniteLossError", "init_seeds", "epoch_seed"]
+__all__ = ["train", "Trainer", "EpochHook", "TrainConfig", "NonFiniteLossError", "init_seeds", "epoch_seed"]

@@ -1,0 +1,139 @@
+"""Tuning in the report: the row columns, protocol.json's studies, the caption sentence and the figure.
+
+The figure shows, per entry, the best val objective after each finished trial and the expected
+maximum over n trials (Dodge et al. 2019, "Show your work"): with the k complete trials' values sorted
+v_1 <= ... <= v_k, E[max of n draws] = sum_i v_i ((i/k)^n - ((i-1)/k)^n), the budget curve a reader
+needs to judge whether a ranking could flip with more tuning.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+from typing import Any
+
+from yololab.experiments.cells import read_json, write_json_atomic
+from yololab.experiments.tuning.apply import values_text
+from yololab.experiments.tuning.records import EntryKey
+from yololab.experiments.tuning.study import RESULT_FILE, TuningResult
+
+ROW_KEYS = ("tuned", "tune_trials", "tune_pruned", "tune_failed", "tune_epochs", "tune_seconds", "tune_device",
+            "tune_best_val")
+
+
+def record_studies(out: Path, result: TuningResult) -> None:
+    """protocol.json gains each entry's study (budget spent, best trial, chosen values)."""
+    path = Path(out) / "protocol.json"
+    protocol = read_json(path) or {}
+    protocol["tuning"] = {"storage": result.storage,
+                          "studies": [{k: v for k, v in s.describe().items() if k != "trials"}
+                                      for s in result.studies]}
+    write_json_atomic(path, protocol)
+
+
+def _load(out: Path) -> dict | None:
+    path = Path(out) / "tuning" / RESULT_FILE
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def tuning_columns(out: Path) -> dict[EntryKey, dict[str, Any]]:
+    """Per entry the row columns that say how it was tuned ({} for a folder that was not)."""
+    data = _load(out)
+    if not data:
+        return {}
+    columns = {}
+    for s in data["studies"]:
+        devices = {t.get("device") for t in s["trials"]} if "trials" in s else set()
+        kind = "GPU" if any(d not in (None, "cpu") for d in devices) else "CPU"
+        columns[EntryKey(s["model"], s["entry"])] = {
+            "tuned": values_text(s["best_params"]) or "–", "tune_trials": s["complete"] + s["pruned"],
+            "tune_pruned": s["pruned"], "tune_failed": s["failed"], "tune_epochs": s["epochs"],
+            "tune_seconds": s["seconds"], "tune_device": kind, "tune_best_val": s["best_value"]}
+    return columns
+
+
+def caption_sentence(spec: dict, score_split: str) -> str | None:
+    """How the rows were tuned; with no test split, that tuning, selection and scoring shared val."""
+    tune = spec.get("tune")
+    if not tune:
+        return None
+    space = ", ".join(tune.get("space") or {})
+    text = (f"Every entry was tuned with the same budget before its seeds: {tune['trials']} trials of "
+            f"{tune['epochs']} epoch(s) ({tune['sampler'].upper()} sampler, seed {tune['seed']}; "
+            f"{tune['pruner'].replace('_', ' ')} pruning on the per-epoch val {tune['objective']}) over {space}, "
+            f"trained on train and chosen on val; Tuned: the chosen values; Tuning (min): the wall time "
+            f"of the entry's trials.")
+    if score_split == "val":
+        text += (" Tuning, selection and scoring all used val (optimistic: the chosen values fit val); "
+                 "add a test split to score on images the tuning never saw.")
+    else:
+        text += f" The {score_split} split was never read while tuning."
+    return text
+
+
+def expected_max(values: list[float], n: int) -> float:
+    """Expected maximum of ``n`` draws (with replacement) from ``values`` (Dodge et al. 2019)."""
+    v = sorted(values)
+    k = len(v)
+    return sum(x * ((i / k) ** n - ((i - 1) / k) ** n) for i, x in enumerate(v, 1))
+
+
+def tuning_figure(out: Path, plot_dir: Path) -> dict[str, Any] | None:
+    """Best-so-far and expected-max val objective against trials, one line per entry; the chosen values
+    as a table below it."""
+    data = _load(out)
+    if not data or not data.get("studies"):
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from yololab.experiments.plots import _save
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    for i, s in enumerate(data["studies"]):
+        color = f"C{i}"
+        label = f"{s['model']} {s['entry']}"
+        best, xs, ys = None, [], []
+        finished = [t for t in s["trials"] if t["state"] != "failed"]
+        for n, t in enumerate(finished, 1):
+            if t["state"] == "complete" and t["value"] is not None:
+                best = t["value"] if best is None else max(best, t["value"])
+            if best is not None:
+                xs.append(n)
+                ys.append(100 * best)
+        ax.step(xs, ys, where="post", color=color, label=f"{label}: best so far")
+        complete = [t["value"] for t in finished if t["state"] == "complete" and t["value"] is not None]
+        if complete:
+            ns = list(range(1, len(finished) + 1))
+            ax.plot(ns, [100 * expected_max(complete, n) for n in ns], "--", color=color,
+                    label=f"{label}: expected max")
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("trials (finished)")
+    ax.set_ylabel("val objective (%)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    paths = _save(fig, plot_dir / "tuning_budget")
+    plt.close(fig)
+    return {"title": "Tuning budget", "caption": "Best val objective after each finished trial (solid) and the "
+            "expected maximum over n trials (dashed; Dodge et al. 2019, from the complete trials), per entry: "
+            "where the curves still rise, a larger budget could change the ranking.",
+            **paths, "after_html": chosen_values_html(data)}
+
+
+def chosen_values_html(data: dict) -> str:
+    names = sorted({k for s in data["studies"] for k in s["best_params"]})
+    head = "".join(f"<th>{html.escape(n)}</th>" for n in ["entry", *names, "best val", "trials", "pruned", "failed"])
+    body = []
+    for s in data["studies"]:
+        cells = [f"{s['model']} {s['entry']}"] + [
+            (f"{s['best_params'][n]:.3g}" if isinstance(s['best_params'].get(n), float)
+             else str(s['best_params'].get(n, "–"))) for n in names]
+        value = "–" if s["best_value"] is None else f"{100 * s['best_value']:.1f}"
+        cells += [value, str(s["complete"] + s["pruned"]), str(s["pruned"]), str(s["failed"])]
+        body.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
+    return f"<table class='tuning'><tr>{head}</tr>{''.join(body)}</table>"
