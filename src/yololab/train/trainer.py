@@ -296,7 +296,7 @@ class Trainer:
                     metrics = self.validate_epoch()
                     last_val = metrics
                     stop = self.stopper(epoch, fitness(metrics)) if self.selects_best else False
-                    if self.on_epoch_end is not None and self.on_epoch_end(epoch, summary_json(metrics)):
+                    if self.on_epoch_end is not None and self.on_epoch_end(epoch, dict(metrics)):
                         stop = self.stopped_by_hook = True
                 seconds = time.perf_counter() - t0
                 try:
