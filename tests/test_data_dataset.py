@@ -145,7 +145,7 @@ def test_cache_images_gives_identical_items(synth):
 def test_coco128_val_rect_batches_like_upstream(coco128):
     """Shapes as upstream's LoadImagesAndLabels(rect=True, pad=0.5, batch 16) computes them for val2017."""
     records, _ = load_split(coco128 / "data.yaml", "val", log=False)
-    ds = DetectionDataset(records, img_size=640, rect=True, batch_size=16, pad=0.5)
+    ds = DetectionDataset(records, img_size=640, rect=True, batch_size=16, pad=0.5, rect_batches=True)
     assert ds.batch_shapes.tolist() == [[448, 672]] * 3 + [[512, 672]] * 2 + [[672, 672]] * 2 + [[672, 512]]
     ratios = ds.shapes[:, 1] / ds.shapes[:, 0]
     assert (np.diff(ratios) >= 0).all()
