@@ -25,11 +25,14 @@ from yololab.data.augment import (
 from yololab.data import imcache
 from yololab.data.boxes import xywhn_to_xyxy, xyxy_to_xywhn
 from yololab.data.images import read_image
+from yololab.data.jpeg_scaled import read_image_scaled
+from yololab.data.mosaic import new_output, plan_mosaic, render_tile, tile_region
 from yololab.data.records import ImageRecord
 
 LOG = logging.getLogger("yololab")
 
 Shapes = tuple[tuple[int, int], tuple[tuple[float, float], tuple[float, float]]]
+MOSAIC_KINDS = ("warp", "canvas")  # one composed warp per tile (yololab.data.mosaic), or upstream's 2x canvas
 
 
 def rect_batch_shapes(wh: np.ndarray, img_size: int, batch_size: int, stride: int,
@@ -66,11 +69,15 @@ class DetectionDataset(Dataset):
     shuffling in the loader). Without augmentation images are only ever scaled down (as upstream's val).
     ``cache`` 'ram' or 'disk' keeps the decoded, resized images (:mod:`yololab.data.imcache`); its size is
     checked against this machine for ``cache_processes`` processes holding one copy each.
+    ``mosaic`` 'warp' (default) builds mosaics with one warp per tile from images decoded at reduced size
+    where they are at least twice as large as needed (:mod:`yololab.data.mosaic`); 'canvas' is upstream's
+    resize -> 2x canvas -> warp. Both draw the same labels from the same seed.
     """
 
     def __init__(self, records: Sequence[ImageRecord], img_size: int = 640, augment: bool = False,
                  aug: AugmentConfig | None = None, rect: bool = False, batch_size: int = 16, stride: int = 32,
-                 pad: float = 0.5, cache: str | None = None, cache_processes: int = 1):
+                 pad: float = 0.5, cache: str | None = None, cache_processes: int = 1,
+                 mosaic: str = "warp"):
         if not records:
             raise ValueError("DetectionDataset needs at least one image record")
         if img_size % stride:
@@ -79,6 +86,9 @@ class DetectionDataset(Dataset):
         self.batch_size, self.pad = batch_size, pad
         self.aug = (aug or AugmentConfig()) if augment else aug
         self.mosaic = augment and not rect
+        if mosaic not in MOSAIC_KINDS:
+            raise ValueError(f"mosaic {mosaic!r}: expected one of {', '.join(MOSAIC_KINDS)}")
+        self.mosaic_kind = mosaic
         self.mosaic_border = (-img_size // 2, -img_size // 2)
         self.records = list(records)
         n = len(self.records)
@@ -156,12 +166,41 @@ class DetectionDataset(Dataset):
                 im, hw0 = self._read_resized(i)
         return im, hw0, im.shape[:2]
 
+    def _frame_hw(self, i: int) -> tuple[int, int]:
+        """(h, w) of image ``i`` resized for ``img_size`` (known from its record, before any decoding)."""
+        cached = self._cache[i]
+        if cached is not None:
+            return cached[0].shape[:2]
+        return imcache.resized_hw(self.records[i].width, self.records[i].height, self.img_size)
+
+    def _mosaic_source(self, i: int, min_long: int) -> np.ndarray:
+        """Image ``i`` at any size whose long side is at least ``min_long`` (read-only): the cached frame,
+        else decoded at reduced size where the file allows it."""
+        cached = self._cache[i]
+        if cached is not None:
+            return cached[0]
+        if self._npy is not None:
+            im = imcache.load_npy(self._npy[i], mmap=True)
+            if im is not None:
+                return im
+        return read_image_scaled(self.records[i].path, min_long)
+
     def _load_mosaic(self, index: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         picks = [index, *rng.integers(0, len(self), 3).tolist()]
         rng.shuffle(picks)
-        images = [self.load_image(i, copy=False)[0] for i in picks]  # mosaic4 copies them onto its canvas
-        img, labels = mosaic4(images, [self.labels[i] for i in picks], self.img_size, rng)
-        return random_perspective(img, labels, self.aug, rng, border=self.mosaic_border)
+        labels = [self.labels[i] for i in picks]
+        if self.mosaic_kind == "canvas":
+            images = [self.load_image(i, copy=False)[0] for i in picks]  # mosaic4 copies them onto its canvas
+            img, labels = mosaic4(images, labels, self.img_size, rng)
+            return random_perspective(img, labels, self.aug, rng, border=self.mosaic_border)
+        plan = plan_mosaic([self._frame_hw(i) for i in picks], labels, self.img_size, self.aug, rng)
+        img = new_output(plan)
+        min_long = math.ceil(self.img_size * min(1.0, plan.scale))  # what the output resolves of a tile
+        for i, tile in zip(picks, plan.tiles):
+            region = tile_region(plan, tile)
+            if region is not None:  # a tile out of sight is not decoded
+                render_tile(img, plan, tile, self._mosaic_source(i, min_long), region)
+        return img, plan.labels
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, str, Shapes | None]:
         rng = np.random.default_rng(int(torch.randint(0, 2**62, ()).item())) if self.augment else None

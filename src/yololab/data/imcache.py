@@ -137,10 +137,11 @@ def save_npy(path: Path, image: np.ndarray) -> None:
     os.replace(tmp, path)
 
 
-def load_npy(path: Path) -> np.ndarray | None:
-    """One entry, or None when it is missing or unreadable (then the image is decoded again)."""
+def load_npy(path: Path, mmap: bool = False) -> np.ndarray | None:
+    """One entry (``mmap``: memory-mapped read-only, shared through the page cache by every process that
+    maps it), or None when it is missing or unreadable (then the image is decoded again)."""
     try:
-        return np.load(path, allow_pickle=False)
+        return np.load(path, allow_pickle=False, mmap_mode="r" if mmap else None)
     except (OSError, ValueError) as err:
         if not isinstance(err, FileNotFoundError):
             LOG.warning("ignoring unreadable cache entry %s (%s)", path, err)
