@@ -105,4 +105,6 @@ def test_train_flag_sets_the_config() -> None:
     add_train_parser(parser.add_subparsers(dest="command"))
     cfg = resolve_train_config(parser.parse_args(["train", "--data", "d.yaml", "--cache", "disk"]))
     assert cfg.cache == "disk"
-    assert resolve_train_config(parser.parse_args(["train", "--data", "d.yaml"])).cache is None
+    assert resolve_train_config(parser.parse_args(["train", "--data", "d.yaml"])).cache == "auto"
+    cfg = resolve_train_config(parser.parse_args(["train", "--data", "d.yaml", "--cache", "none"]))
+    assert imcache.check_cache_kind(cfg.cache) is None

@@ -67,8 +67,9 @@ class DetectionDataset(Dataset):
     back to the original image (None for mosaics). With ``rect`` the records are re-ordered by aspect ratio
     and each consecutive ``batch_size`` block shares one letterbox shape (use the same batch size and no
     shuffling in the loader). Without augmentation images are only ever scaled down (as upstream's val).
-    ``cache`` 'ram' or 'disk' keeps the decoded, resized images (:mod:`yololab.data.imcache`); its size is
-    checked against this machine for ``cache_processes`` processes holding one copy each.
+    ``cache`` 'auto', 'ram' or 'disk' keeps the decoded, resized images (:mod:`yololab.data.imcache`: shared
+    .npy entries written once per machine and size; 'ram' also a copy in this process); its size is checked
+    against this machine for ``cache_processes`` processes holding one RAM copy each.
     ``mosaic`` 'warp' (default) builds mosaics with one warp per tile from images decoded at reduced size
     where they are at least twice as large as needed (:mod:`yololab.data.mosaic`); 'canvas' is upstream's
     resize -> 2x canvas -> warp. Both draw the same labels from the same seed.
@@ -103,11 +104,8 @@ class DetectionDataset(Dataset):
         self.shapes = np.array([[r.width, r.height] for r in self.records])  # (n, 2) wh, as upstream
         self._cache: list[tuple[np.ndarray, tuple[int, int]] | None] = [None] * n
         self._npy: list[os.PathLike] | None = None
-        self.cache = imcache.check_cache_kind(cache)
-        if self.cache == "ram":
-            self._fill_ram(cache_processes)
-        elif self.cache == "disk":
-            self._fill_disk()
+        self.cache_choice = self._setup_cache(cache, cache_processes)
+        self.cache = self.cache_choice.kind
 
     def __len__(self) -> int:
         return len(self.records)
@@ -116,30 +114,50 @@ class DetectionDataset(Dataset):
     def _threads() -> int:
         return max(1, min(8, os.cpu_count() or 1))
 
-    def _fill_ram(self, processes: int) -> None:
-        need = imcache.cache_bytes(self.records, self.img_size)
-        available = imcache.available_memory()
-        LOG.info("caching %d images in RAM: %.2f GB per process (%d process(es)), %.2f GB available",
-                 len(self), need / 2**30, processes, available / 2**30)
-        imcache.check_ram(need, available, processes)
-        with ThreadPoolExecutor(self._threads()) as pool:  # decoding and resizing release the GIL
-            self._cache = list(pool.map(self._read_resized, range(len(self))))
-
-    def _fill_disk(self) -> None:
+    def _setup_cache(self, cache: str | None, processes: int) -> imcache.CacheChoice:
+        """Resolve and fill the cache (:func:`imcache.choose_cache`); logs what was chosen and why."""
+        if imcache.check_cache_kind(cache) is None:
+            return imcache.CacheChoice(None, False, "cache: none")
         interp = imcache.cv2_interpolation(self.augment)
         paths = [imcache.npy_path(r.path, self.img_size, interp) for r in self.records]
-        total = imcache.cache_bytes(self.records, self.img_size)
-        todo = imcache.check_disk(paths, self.records, self.img_size)
-        LOG.info("caching %d images on disk (%s): %.2f GB, %.2f GB still to write", len(self), paths[0].parent,
-                 total / 2**30, todo / 2**30)
+        choice = imcache.choose_cache(cache, self.records, self.img_size, paths, processes)
+        LOG.info("%d images at %d: %s", len(self), self.img_size, choice.reason)
+        if choice.entries:
+            self._fill_entries(paths)
+        if choice.kind == "ram":
+            self._fill_ram(paths if choice.entries else None)
+        elif choice.kind == "disk":
+            self._npy = paths
+        return choice
 
-        def write(i: int) -> None:
-            if not paths[i].is_file():
-                imcache.save_npy(paths[i], self._read_resized(i)[0])
+    def _fill_ram(self, paths: Sequence[os.PathLike] | None) -> None:
+        """This process's copy of every image: read from the shared entries, or decoded where there are none."""
+        def load(i: int) -> tuple[np.ndarray, tuple[int, int]]:
+            im = imcache.load_npy(paths[i]) if paths is not None else None
+            if im is None:
+                return self._read_resized(i)
+            return im, (self.records[i].height, self.records[i].width)
 
-        with ThreadPoolExecutor(self._threads()) as pool:
-            list(pool.map(write, range(len(self))))
-        self._npy = paths
+        with ThreadPoolExecutor(self._threads()) as pool:  # decoding and resizing release the GIL
+            self._cache = list(pool.map(load, range(len(self))))
+
+    def _fill_entries(self, paths: Sequence[os.PathLike]) -> None:
+        """Write the missing .npy entries, one folder at a time under its fill lock (written once per machine)."""
+        by_folder: dict[os.PathLike, list[int]] = {}
+        for i, p in enumerate(paths):
+            by_folder.setdefault(p.parent, []).append(i)
+        for folder in sorted(by_folder):
+            with imcache.fill_lock(folder):
+                imcache.remove_partial_entries(folder)  # left by a fill that was killed
+                todo = [i for i in by_folder[folder] if not paths[i].is_file()]
+                if todo:
+                    LOG.info("decoding %d images into %s", len(todo), folder)
+
+                def write(i: int) -> None:
+                    imcache.save_npy(paths[i], self._read_resized(i)[0])
+
+                with ThreadPoolExecutor(self._threads()) as pool:
+                    list(pool.map(write, todo))
 
     def _read_resized(self, i: int) -> tuple[np.ndarray, tuple[int, int]]:
         im = read_image(self.records[i].path)

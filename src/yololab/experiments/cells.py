@@ -43,7 +43,7 @@ LOG = logging.getLogger("yololab")
 TrainFn = Callable[[TrainConfig], dict]
 DEFAULT_TRAINER = "yololab.train.trainer:train"
 # Fields that may differ between attempts of the same cell without changing its result.
-VOLATILE_KEYS = ("device", "out", "resume", "progress", "workers", "cache")
+VOLATILE_KEYS = ("device", "out", "resume", "progress", "workers", "cache", "cache_processes")
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
@@ -143,7 +143,7 @@ def cell_state(paths: CellPaths) -> str:
 
 
 def cell_train_config(spec: ExperimentSpec, cell: Cell, out: Path, device: str = "cpu",
-                      progress: bool = True) -> TrainConfig:
+                      progress: bool = True, concurrent: int = 1) -> TrainConfig:
     """The resolved TrainConfig of a cell: shared spec settings + the cell's backbone entry and seed."""
     entry = cell.backbone
     pretrained: bool | str = entry.pretrained
@@ -154,7 +154,7 @@ def cell_train_config(spec: ExperimentSpec, cell: Cell, out: Path, device: str =
                   epochs=spec.epochs, imgsz=spec.imgsz, batch=spec.batch, workers=spec.workers, seed=cell.seed,
                   device=device, out=str(out), pretrained_backbone=pretrained, freeze=entry.freeze,
                   backbone_lr_mult=float(entry.backbone_lr_mult), hyp=spec.hyp, augment=spec.augment,
-                  resume=False, progress=progress)
+                  resume=False, progress=progress, cache=spec.cache, cache_processes=concurrent)
     return from_mapping(TrainConfig, values, f"cell {cell.cell_id}")
 
 
@@ -258,7 +258,7 @@ def _run_locked(spec: ExperimentSpec, cell: Cell, paths: CellPaths, train_fn: Tr
     if state == "done":  # finished by another process while we waited
         return {"cell_id": cell.cell_id, "status": "skipped", "seconds": 0.0}
     try:
-        cfg = cell_train_config(spec, cell, paths.root, device, progress)
+        cfg = cell_train_config(spec, cell, paths.root, device, progress, concurrent=len(spec.devices))
         fingerprint = config_fingerprint(cfg, spec)
         check_same_config(paths, fingerprint)
         paths.root.mkdir(parents=True, exist_ok=True)

@@ -98,6 +98,8 @@ def _check_config(cfg: TrainConfig) -> None:
     if cfg.freeze < 0 or cfg.close_mosaic < 0 or cfg.workers < 0:
         raise ValueError("freeze, close_mosaic and workers must be >= 0")
     check_cache_kind(cfg.cache)
+    if cfg.cache_processes < 0:
+        raise ValueError(f"cache_processes must be >= 0, got {cfg.cache_processes}")
     if cfg.backbone_lr_mult < 0:
         raise ValueError(f"backbone_lr_mult must be >= 0, got {cfg.backbone_lr_mult}")
 
@@ -236,6 +238,7 @@ class Trainer:
     def _build_loader(self) -> None:
         cfg = self.cfg
         local_processes = int(os.environ.get("LOCAL_WORLD_SIZE", 1))  # torchrun: each holds its own cache
+        local_processes = max(local_processes, int(cfg.cache_processes))  # e.g. a comparison's concurrent cells
         self.dataset = DetectionDataset(self.data.train, cfg.imgsz, augment=True, aug=self.aug, rect=False,
                                         batch_size=self.rank_batch, stride=unwrap(self.model).stride,
                                         cache=cfg.cache, cache_processes=local_processes)
