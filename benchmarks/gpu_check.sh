@@ -4,7 +4,8 @@
 # writes OUTDIR/gpu_check.json (one entry per step: ok, figures or the error) and OUTDIR/gpu_check.log.
 # Before: benchmarks/gpu_prepare.sh here, which fills the git-ignored .gpu_wheels/ (packages that machine's
 # python3 lacks, and yololab's own wheel) and .gpu_data/ (coco128, yolov5n.pt); carry both there.
-# Steps (benchmarks/gpu_check.py): env, the tests marked cuda, loader and training throughput, FP16
+# Steps (benchmarks/gpu_check.py): env, the tests marked cuda, loader and training throughput, 1 vs 2 cells
+# per GPU with and without the shared image cache (packing), FP16
 # latency, a 1-process torchrun epoch (NCCL), a 2-backbone compare. A failing step is recorded and the
 # others go on. --dry-run: tiny CPU versions of every step (what tests/test_gpu_check.py runs).
 set -uo pipefail

@@ -29,6 +29,7 @@ class TrainConfig:
     workers: int = 2
     cache: str | None = "auto"             # decoded, resized training images: 'auto', 'ram', 'disk' (.npy) or 'none'
     cache_processes: int = 0               # processes on this machine holding a RAM copy (0: this run's own)
+    mosaic_impl: str = "warp"              # 'warp' (one composed warp per tile) or 'canvas' (upstream's 2x canvas)
     seed: int = 0
     deterministic: bool = False
     freeze: int = 0                        # freeze the first N backbone stages

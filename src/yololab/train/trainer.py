@@ -28,7 +28,7 @@ from tqdm import tqdm
 
 from yololab.config import save_yaml_config
 from yololab.data import DetectionDataset, collate_fn
-from yololab.data.dataset import loader_worker_init
+from yololab.data.dataset import MOSAIC_KINDS, loader_worker_init
 from yololab.data.imcache import check_cache_kind
 from yololab.eval.validate import ValSettings, summary_json, validate
 from yololab.models import Detector, build_model
@@ -98,6 +98,8 @@ def _check_config(cfg: TrainConfig) -> None:
     if cfg.freeze < 0 or cfg.close_mosaic < 0 or cfg.workers < 0:
         raise ValueError("freeze, close_mosaic and workers must be >= 0")
     check_cache_kind(cfg.cache)
+    if cfg.mosaic_impl not in MOSAIC_KINDS:
+        raise ValueError(f"mosaic_impl must be one of {', '.join(MOSAIC_KINDS)}, got {cfg.mosaic_impl!r}")
     if cfg.cache_processes < 0:
         raise ValueError(f"cache_processes must be >= 0, got {cfg.cache_processes}")
     if cfg.backbone_lr_mult < 0:
@@ -241,7 +243,7 @@ class Trainer:
         local_processes = max(local_processes, int(cfg.cache_processes))  # e.g. a comparison's concurrent cells
         self.dataset = DetectionDataset(self.data.train, cfg.imgsz, augment=True, aug=self.aug, rect=False,
                                         batch_size=self.rank_batch, stride=unwrap(self.model).stride,
-                                        cache=cfg.cache, cache_processes=local_processes)
+                                        cache=cfg.cache, cache_processes=local_processes, mosaic=cfg.mosaic_impl)
         self.mosaic = self.dataset.mosaic
         self.sampler = ddp.train_sampler(self.dataset, self.dist, cfg.seed)
         self.generator = torch.Generator()
