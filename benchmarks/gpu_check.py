@@ -30,7 +30,7 @@ STEPS = {
     "cuda_tests": (110, 60),
     "loader": (30, 60),
     "train": (90, 60),
-    "packing": (100, 120),
+    "packing": (100, 240),
     "latency": (60, 60),
     "torchrun": (60, 90),
     "compare": (110, 150),

@@ -29,7 +29,7 @@ def test_arguments_are_checked(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_dry_run_every_step(coco128, yolov5n_pt, tmp_path: Path) -> None:
     env = {**os.environ, "OUT": str(tmp_path / "out"), "OMP_NUM_THREADS": "1"}
-    proc = run("--dry-run", env=env, timeout=420)
+    proc = run("--dry-run", env=env, timeout=600)
     report = json.loads((tmp_path / "out" / "gpu_check.json").read_text())
     log = (tmp_path / "out" / "gpu_check.log").read_text()
     assert proc.returncode == 0, log[-4000:]
