@@ -32,8 +32,9 @@ def test_val_cli_upstream_yolov5n_on_coco128(yolov5n_pt: Path, coco128: Path, tm
                            "--save-dt", str(dt_json), "--per-class"], capsys)
     assert code == 0, err
     metrics = json.loads(metrics_json.read_text())
-    # upstream val.py prints mAP50 0.526, mAP50-95 0.343 for this checkpoint and split
-    assert metrics["map50_95"] == pytest.approx(0.343, abs=0.015)
+    # upstream val.py prints mAP50 0.526, mAP50-95 0.343 for this checkpoint and split (batch-dependent rect
+    # batches); every image at its own letterbox shape scores 0.348 (test_eval_batch_independence.py)
+    assert metrics["map50_95"] == pytest.approx(0.3479, abs=5e-4)
     assert metrics["map50"] == pytest.approx(0.526, abs=0.015)
     assert 0 < metrics["map75"] < metrics["map50"]
     assert "person" in metrics["per_class"] and metrics["per_class"]["person"]["instances"] > 0

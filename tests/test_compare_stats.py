@@ -26,20 +26,6 @@ def test_holm_by_hand():
     assert stats.holm([]) == []
 
 
-def test_seeds_for_power_textbook_values():
-    # two-sided two-sample t-test, alpha 0.05, 80% power: d = 1 needs 17 per group, d = 0.5 needs 64
-    assert stats.seeds_for_power(1.0, 1.0) == 17
-    assert stats.seeds_for_power(0.01, 0.02) == 64
-    assert stats.two_sample_power(17, 1.0, 1.0) == pytest.approx(0.807, abs=1e-3)
-    assert stats.two_sample_power(16, 1.0, 1.0) < 0.8
-    assert stats.seeds_for_power(0.01, 0.0) is None
-
-
-def test_pooled_std():
-    std, df = stats.pooled_std([[0.40, 0.42], [0.50, 0.46], [0.3]])
-    assert df == 2 and std == pytest.approx(np.sqrt((0.01 ** 2 * 2 + 0.02 ** 2 * 2) / 2))
-
-
 # -- paired bootstrap on synthetic COCO results --------------------------------------------------------
 def make_gt(n_images: int = 40, seed: int = 0) -> dict:
     rng = np.random.default_rng(seed)
@@ -85,54 +71,106 @@ def _replicates(gt, dts, n, seed):
     return [m.map(weights)["map50_95"] for m in matches], rng
 
 
-def test_one_seed_is_the_image_bootstrap_of_eval_bootstrap(gt):
+def test_one_seed_gets_the_test_set_interval_and_no_test(gt):
+    """One seed: the interval is eval.bootstrap's image-bootstrap interval (same resamples), p is None."""
     good, bad = make_dt(gt, 0.9, 1), make_dt(gt, 0.5, 2)
-    (rg, rb), rng = _replicates(gt, [good, bad], 300, seed=7)
-    result = stats.paired_bootstrap([rg], [rb], rng, len(gt["images"]))
+    (rg, rb), _ = _replicates(gt, [good, bad], 300, seed=7)
+    result = stats.paired_test([rg], [rb])
     reference = bootstrap_map(gt, good, bad, n=300, seed=7)  # same seed -> the same image resamples
     assert result.delta == pytest.approx(reference["delta_map50_95"], abs=1e-12)
     assert list(result.ci95) == pytest.approx(reference["delta_map50_95_ci95"], abs=1e-12)
-    assert result.delta > 0.1 and result.ci95[0] > 0 and result.p_value == pytest.approx(2 / 301)
+    assert result.p_value is None and not result.tested and result.interval == "test set"
+    assert result.seed_sd is None and result.image_sd > 0 and result.delta > 0.1
 
 
-def test_identical_cells_give_zero_delta_and_p_one(gt):
+def test_identical_cells_give_zero_delta_and_no_test(gt):
     dt = make_dt(gt, 0.7, 3)
-    (ra, rb), rng = _replicates(gt, [dt, dt], 200, seed=0)
-    result = stats.paired_bootstrap([ra], [rb], rng, len(gt["images"]))
-    assert result.delta == 0 and result.ci95 == (0.0, 0.0) and result.p_value == 1.0
+    (ra, rb), _ = _replicates(gt, [dt, dt], 200, seed=0)
+    result = stats.paired_test([ra, ra], [rb, rb])
+    assert result.delta == 0 and result.ci95 == (0.0, 0.0) and result.p_value is None
 
 
-def test_seed_resampling_adds_training_variance(gt):
-    """Seeds that agree add nothing to the interval; seeds that disagree widen it beyond the image bootstrap."""
-    mid, good, bad = make_dt(gt, 0.7, 4), make_dt(gt, 0.95, 5), make_dt(gt, 0.45, 6)
-    (rm, rg, rb), _ = _replicates(gt, [mid, good, bad], 400, seed=1)
-    same = stats.paired_bootstrap([rg, rg, rg], [rm, rm, rm], np.random.default_rng(0), 40)
-    single = stats.paired_bootstrap([rg], [rm], np.random.default_rng(0), 40)
-    assert same.ci95 == pytest.approx(single.ci95) and same.n_seeds == 3
-    mixed = stats.paired_bootstrap([rg, rb], [rm, rm], np.random.default_rng(0), 40)
-    averaged = stats.paired_bootstrap([(rg + rb) / 2], [rm], np.random.default_rng(0), 40)  # seed spread removed
-    assert mixed.delta == pytest.approx(averaged.delta)
-    assert mixed.ci95[1] - mixed.ci95[0] > 1.5 * (averaged.ci95[1] - averaged.ci95[0])
+def test_paired_test_by_hand():
+    """Two variance components: var(d)/k over seeds plus the image-bootstrap variance of the mean
+    difference, conservative Welch-Satterthwaite df, Student-t p and interval."""
+    rng = np.random.default_rng(0)
+    k, b = 3, 400
+    shared = rng.normal(0, 0.004, b)  # the same image resamples move every seed's difference alike
+    ref = [np.concatenate([[0.30], 0.30 + rng.normal(0, 0.001, b)]) for _ in range(k)]
+    d = np.array([0.012, 0.020, 0.007])
+    cand = [r + np.concatenate([[dk], dk + shared]) for r, dk in zip(ref, d)]
+    result = stats.paired_test(cand, ref, n_images=500)
+    boot = (np.stack(cand) - np.stack(ref))[:, 1:].mean(0)
+    a, v = d.var(ddof=1) / k, boot.var(ddof=1)
+    a_up = a * (k - 1) / sps.chi2.ppf(stats.DF_BOUND_QUANTILE, k - 1)
+    image_df = 1 / (1 / 499 + 1 / 399)  # 500 images, 400 resamples
+    df = (a_up + v) ** 2 / (a_up ** 2 / (k - 1) + v ** 2 / image_df)
+    se = np.sqrt(a + v)
+    assert result.delta == pytest.approx(d.mean()) and result.df == pytest.approx(df)
+    assert result.p_value == pytest.approx(2 * sps.t.sf(d.mean() / se, df))
+    half = sps.t.ppf(0.975, df) * se
+    assert result.ci95 == pytest.approx((d.mean() - half, d.mean() + half))
+    assert result.seed_sd == pytest.approx(d.std(ddof=1)) and result.image_sd == pytest.approx(np.sqrt(v))
+    assert k - 1 <= result.df  # never fewer df than the seeds give
 
 
-def test_paired_bootstrap_needs_matching_seeds():
+def test_paired_test_needs_matching_seeds():
     with pytest.raises(ValueError, match="same, non-zero number of seeds"):
-        stats.paired_bootstrap([np.zeros(5)], [], np.random.default_rng(0), 3)
+        stats.paired_test([np.zeros(5)], [])
+    with pytest.raises(ValueError, match="full-set mAP then B >= 1"):
+        stats.paired_test([np.zeros(1)], [np.zeros(1)])
 
 
-def test_reference_and_scoring_keys_are_checked():
-    from yololab.config import ConfigError
-    from yololab.experiments.spec import expand_cells, spec_from_mapping
+def _exact_false_positive_rate(k: int, rho: float) -> float:
+    """P(p < 0.05) under the null, by numerical integration: with the test-set variance known (ratio ``rho``
+    to the seed variance of the mean), the only random part of the test besides the normal numerator is
+    the chi-square seed variance."""
+    from scipy import integrate
 
-    base = {"data": "d.yaml", "models": ["yolov5n"], "backbones": ["timm:resnet18", "native"], "seeds": [0]}
-    assert {c.reference for c in expand_cells(spec_from_mapping(base))} == {"cspdarknet"}  # native by default
-    for ref in ("cspdarknet", "native"):
-        assert {c.reference for c in expand_cells(spec_from_mapping({**base, "reference": ref}))} == {"cspdarknet"}
-    assert {c.reference for c in expand_cells(spec_from_mapping({**base, "reference": "timm:resnet18"}))} == \
-        {"timm:resnet18"}
-    with pytest.raises(ConfigError, match="reference 'resnet'"):
-        spec_from_mapping({**base, "reference": "resnet"})
-    with pytest.raises(ConfigError, match="score_split must be one of"):
-        spec_from_mapping({**base, "score_split": "train"})
-    with pytest.raises(ConfigError, match="checkpoint must be one of"):
-        spec_from_mapping({**base, "checkpoint": "final"})
+    def integrand(x: float) -> float:
+        ratio = x / (k - 1)  # estimated / true seed variance of the mean
+        df = stats.satterthwaite_df(ratio, rho, k, 1e9)
+        crit = sps.t.ppf(0.975, df)
+        return 2 * sps.norm.sf(crit * np.sqrt((ratio + rho) / (1 + rho))) * sps.chi2.pdf(x, k - 1)
+
+    return integrate.quad(integrand, 0, np.inf, limit=200)[0]
+
+
+@pytest.mark.parametrize("k", [2, 3, 5, 10])
+def test_false_positive_rate_is_at_most_nominal_for_every_variance_ratio(k):
+    """The worst case over the ratio of test-set to seed variance, exactly (no Monte-Carlo error)."""
+    worst = max(_exact_false_positive_rate(k, rho) for rho in (0, 0.03, 0.1, 0.3, 1, 3, 10, 100))
+    assert worst <= 0.0501
+
+
+def test_seeds_needed_and_the_test_set_ceiling():
+    # seed spread only: more seeds always help; the answer grows with the spread
+    few, many = stats.seeds_needed(0.01, 0.005, 1e-6), stats.seeds_needed(0.01, 0.01, 1e-6)
+    assert 2 <= few < many
+    assert stats.paired_power(0.01, 0.01, 1e-6, many) >= 0.8 > stats.paired_power(0.01, 0.01, 1e-6, many - 1)
+    # a test set whose own spread is 0.5 points: 1 point can never reach 80% power (ceiling ~52%)
+    assert stats.power_ceiling(0.01, 0.005) < 0.8 and stats.seeds_needed(0.01, 0.001, 0.005) is None
+    assert stats.seeds_needed(0.01, None, 0.001) is None  # one seed: unknown
+
+
+def test_simulated_tables_are_calibrated():
+    """A reduced calibration grid (benchmarks/calibration.py runs the full one): false positives at most
+    5% + 3 Monte-Carlo SE and 95% intervals covering the truth at least 95% - 3 MC SE, for 2+ seeds and
+    seed / test-set spread ratios 0.1, 1 and 10; with one seed no table is ever marked significant."""
+    import math
+
+    from yololab.experiments.calibration import Scenario, run_scenario
+
+    tables, se = 500, math.sqrt(0.05 * 0.95 / 500)
+    for k in (1, 2, 3, 5):
+        for ratio in (0.1, 1.0, 10.0):
+            s_seed, s_img = 0.3 * math.sqrt(ratio), 0.3 / math.sqrt(ratio)
+            aa = run_scenario(Scenario(k, s_seed, s_img, 100, 200, 0.0), tables, seed=17 * k)
+            if k == 1:
+                assert aa.significant == 0 and aa.tested == 0
+                continue
+            ab = run_scenario(Scenario(k, s_seed, s_img, 100, 200, 1.0), tables, seed=19 * k)
+            assert aa.significant <= 0.05 + 3 * se, (k, ratio, aa)
+            assert min(aa.coverage, ab.coverage) >= 0.95 - 3 * se, (k, ratio, aa, ab)
+    strong = run_scenario(Scenario(5, 0.3, 0.1, 100, 200, 1.0), 200, seed=3)  # 1 point vs ~0.2-point noise
+    assert strong.significant > 0.9

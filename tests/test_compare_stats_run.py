@@ -80,10 +80,16 @@ def test_summary_rows_carry_interval_and_paired_comparison(compared):
     assert lo < hi and 0 < other["p_value"] <= 1  # two architectures: the replicates differ
     assert other["p_holm"] == other["p_value"]  # one comparison: Holm changes nothing
     assert other["significant"] == (other["p_holm"] < 0.05)
-    assert other["delta_method"].startswith("hierarchical")
+    assert other["delta_method"].startswith("paired t-test over seeds") and other["delta_ci_kind"] == "seeds and test set"
+    # variance components: the seed spread of the paired difference and its test-set spread, both present
+    assert other["delta_seed_sd"] > 0 and other["delta_image_sd"] > 0 and other["delta_df"] >= 2 - 1e-9
+    assert other["seeds_needed"] is None or other["seeds_needed"] >= 2
     stats = data["statistics"]
     assert stats["bootstrap"] == {"split": "test", "images": 6, "resamples": 300} and stats["comparisons"] == 1
-    assert stats["identical_seeds"] == [] and stats["seeds_for_power"] is None or stats["seeds_for_power"] >= 2
+    assert stats["identical_seeds"] == []
+    [component] = stats["variance_components"]
+    assert component["backbone"] == "mnv3" and component["paired_seeds"] == 3
+    assert component["delta_seed_sd"] == other["delta_seed_sd"] and component["delta_image_sd"] == other["delta_image_sd"]
 
 
 def test_files_for_the_bootstrap_and_the_report_phase_is_deterministic(compared):
@@ -105,11 +111,14 @@ def test_tables_and_html_show_the_comparison(compared):
     summary = [ln for ln in md.splitlines() if ln.startswith("| yolov5n")][-2:]
     assert "Δ mAP50-95 vs ref [95% CI]" in md and summary[0].endswith("| ref |  |")
     assert "n.s." in summary[1] or "\\*" in summary[1]
-    assert "scored on the test split (6 images)" in md and "hierarchical paired bootstrap (300 resamples" in md
-    assert "Seeds needed" in md
+    assert "scored on the test split (6 images)" in md and "paired t-test over seeds" in md
+    assert "300 paired resamples of the 6 test images" in md
+    assert "Seeds needed: mnv3 vs cspdarknet (yolov5n): seed spread of Δ" in md and "test-set spread" in md
+    assert "Variance components of Δ" in md
     tex = (out / "results.tex").read_text()
-    assert r"$\Delta$AP$_{50:95}$ vs ref" in tex and "mnv3" in tex
+    assert r"$\Delta$AP$_{50:95}$ vs ref" in tex and "mnv3" in tex and "Variance components of" in tex
     html = (out / "report.html").read_text()
+    assert "Seeds needed: mnv3 vs cspdarknet" in html and "Variance components of Δ" in html
     assert "id='protocol'" in html and "Δ mAP50-95 vs ref" in html and "backbone_lr_mult" in html
 
 

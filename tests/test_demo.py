@@ -32,6 +32,13 @@ def test_quick_demo_from_the_command_line(tmp_path, capsys):
     for name in ("report.html", "results.md", "results.tex", "results.csv", "plots/training_curves.png",
                  "plots/map_vs_gflops.svg", "plots/per_class_ap.png"):
         assert (out / name).is_file(), name
+    # one seed: no significance mark, the test-set interval labelled as such, and a caption that says why
+    summary = [r for r in data["rows"] if r["row_type"] != "cell" and not r.get("is_reference")]
+    assert summary and all(r["significant"] is None and r["p_value"] is None for r in summary)
+    assert all(r["delta_ci_kind"] in ("test set", None) and r["delta_seed_sd"] is None for r in summary)
+    md = (out / "results.md").read_text()
+    assert "(test set only)" in md and "no significance is claimed" in md and "\\*" not in md.split("## Summary")[1]
+    assert "Student-t interval over seeds" not in data["caption"]
     # a second run finds everything done and trains nothing
     mtimes = {p: p.stat().st_mtime_ns for p in out.glob("cells/*/metrics.json")}
     assert main(["demo", "--quick", "--out", str(out)]) == 0

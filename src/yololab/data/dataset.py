@@ -65,8 +65,12 @@ class DetectionDataset(Dataset):
     Items are (uint8 CHW RGB tensor, float (n, 6) [0, cls, cx, cy, w, h] labels normalised to the output
     image, path, shapes) with shapes = ((h0, w0), ((h / h0, w / w0), (pad w, pad h))) mapping output pixels
     back to the original image (None for mosaics). With ``rect`` the records are re-ordered by aspect ratio
-    and each consecutive ``batch_size`` block shares one letterbox shape (use the same batch size and no
-    shuffling in the loader). Without augmentation images are only ever scaled down (as upstream's val).
+    and each image gets its own letterbox shape (the stride multiple that fits its aspect ratio, plus
+    ``pad``), so its detections do not depend on its neighbours; :meth:`equal_shape_batches` groups images
+    of equal shape. ``rect_batches`` is upstream's batch-dependent mode instead: each consecutive
+    ``batch_size`` block shares the shape of its most extreme image, so scores change with the batch
+    size (use the same batch size and no shuffling in the loader). Without augmentation images are only
+    ever scaled down (as upstream's val).
     ``cache`` 'auto', 'ram' or 'disk' keeps the decoded, resized images (:mod:`yololab.data.imcache`: shared
     .npy entries written once per machine and size; 'ram' also a copy in this process); its size is checked
     against this machine for ``cache_processes`` processes holding one RAM copy each.
@@ -77,7 +81,7 @@ class DetectionDataset(Dataset):
 
     def __init__(self, records: Sequence[ImageRecord], img_size: int = 640, augment: bool = False,
                  aug: AugmentConfig | None = None, rect: bool = False, batch_size: int = 16, stride: int = 32,
-                 pad: float = 0.5, cache: str | None = None, cache_processes: int = 1,
+                 pad: float = 0.5, cache: str | None = None, cache_processes: int = 1, rect_batches: bool = False,
                  mosaic: str = "warp"):
         if not records:
             raise ValueError("DetectionDataset needs at least one image record")
@@ -85,6 +89,7 @@ class DetectionDataset(Dataset):
             LOG.warning("img_size %d is not a multiple of stride %d", img_size, stride)
         self.img_size, self.augment, self.rect, self.stride = img_size, augment, rect, stride
         self.batch_size, self.pad = batch_size, pad
+        self.rect_batches = rect and rect_batches
         self.aug = (aug or AugmentConfig()) if augment else aug
         self.mosaic = augment and not rect
         if mosaic not in MOSAIC_KINDS:
@@ -97,7 +102,8 @@ class DetectionDataset(Dataset):
         self.batch_shapes: np.ndarray | None = None
         if rect:
             wh = np.array([[r.width, r.height] for r in self.records])
-            order, self.batch, self.batch_shapes = rect_batch_shapes(wh, img_size, batch_size, stride, pad)
+            group = batch_size if self.rect_batches else 1  # one image per shape group: its own letterbox
+            order, self.batch, self.batch_shapes = rect_batch_shapes(wh, img_size, group, stride, pad)
             self.records = [self.records[i] for i in order]
         self.im_files = [r.path for r in self.records]
         self.labels = [r.labels for r in self.records]
@@ -109,6 +115,17 @@ class DetectionDataset(Dataset):
 
     def __len__(self) -> int:
         return len(self.records)
+
+    def equal_shape_batches(self) -> list[list[int]]:
+        """Indices in order, cut into batches of at most ``batch_size`` images that share one shape."""
+        shapes = [tuple(self.batch_shapes[b]) for b in self.batch]
+        batches: list[list[int]] = []
+        for i, shape in enumerate(shapes):
+            if batches and len(batches[-1]) < self.batch_size and shapes[batches[-1][0]] == shape:
+                batches[-1].append(i)
+            else:
+                batches.append([i])
+        return batches
 
     @staticmethod
     def _threads() -> int:
@@ -274,7 +291,8 @@ def create_dataloader(dataset: Dataset, batch_size: int, shuffle: bool = False, 
                       drop_last: bool = False) -> DataLoader:
     """A DataLoader with :func:`collate_fn`, persistent workers when ``workers > 0`` and pinned memory on CUDA.
 
-    Rectangular datasets need the dataset's own batch size and no shuffling (their batches share a shape).
+    Rectangular datasets need the dataset's own batch size and no shuffling; with per-image shapes the
+    loader batches only images of equal shape (:meth:`DetectionDataset.equal_shape_batches`).
     """
     if getattr(dataset, "rect", False):
         if batch_size != dataset.batch_size:
@@ -288,6 +306,10 @@ def create_dataloader(dataset: Dataset, batch_size: int, shuffle: bool = False, 
         shuffle = False  # the sampler decides the order
     workers = max(0, min(workers, os.cpu_count() or 1))
     generator = torch.Generator().manual_seed(seed) if seed is not None else None
+    if getattr(dataset, "rect", False) and not dataset.rect_batches and sampler is None:
+        return DataLoader(dataset, batch_sampler=dataset.equal_shape_batches(), num_workers=workers,
+                          pin_memory=torch.cuda.is_available(), collate_fn=collate_fn,
+                          persistent_workers=workers > 0, worker_init_fn=loader_worker_init if workers > 0 else None)
     return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, sampler=sampler, num_workers=workers,
                       pin_memory=torch.cuda.is_available(), collate_fn=collate_fn, drop_last=drop_last,
                       persistent_workers=workers > 0, generator=generator,

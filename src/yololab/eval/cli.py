@@ -39,6 +39,10 @@ def add_val_parser(sub: argparse._SubParsersAction, open_model: OpenModel,
     p.add_argument("--device", default="auto", help="auto (default: GPU 0 if available, else CPU), cpu, or a GPU index")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--no-fuse", action="store_true", help="validate the unfused model")
+    p.add_argument("--upstream-rect", action="store_true",
+                   help="upstream val.py's batch-dependent rect batches (every image of a batch padded to the "
+                        "batch's most extreme aspect ratio), to reproduce upstream's figures; by default every "
+                        "image gets its own letterbox shape, so scores do not depend on --batch")
     p.add_argument("--backend", default=None, choices=tuple(backends) or None,
                    help="runtime for an exported --weights (default: from the file; openvino-bf16: bf16 on AMX CPUs)")
     p.add_argument("--gt", default=None, help="COCO ground-truth JSON (with --dt: score a results file)")
@@ -163,7 +167,8 @@ def _validate_model(args: argparse.Namespace, open_model: OpenModel) -> int:
     if args.imgsz % model.stride:
         raise UserError(f"--imgsz {args.imgsz} is not a multiple of the model stride {model.stride}")
     settings = ValSettings(image_size=args.imgsz, batch_size=args.batch, conf_thres=args.conf,
-                           iou_thres=args.iou, max_det=args.max_det, workers=args.workers)
+                           iou_thres=args.iou, max_det=args.max_det, workers=args.workers,
+                           rect_batches=args.upstream_rect)
     metrics = validate(model, data.records, data.names, settings, device, category_map=data.category_ids,
                        gt=data.coco_gt)
     print(format_metrics(metrics, data.names, per_class=args.per_class))
@@ -178,6 +183,6 @@ def _validate_model(args: argparse.Namespace, open_model: OpenModel) -> int:
         out.update(_bootstrap(args, metrics["ground_truth"], metrics["detections"]))
     if args.json:
         out.update(weights=str(args.weights), data=str(args.data), split=args.split, imgsz=args.imgsz,
-                   batch=args.batch, conf=args.conf, iou=args.iou)
+                   batch=args.batch, conf=args.conf, iou=args.iou, upstream_rect=args.upstream_rect)
         _write_json(args.json, out)
     return 0

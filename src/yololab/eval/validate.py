@@ -30,7 +30,8 @@ LOG = logging.getLogger("yololab")
 
 @dataclass
 class ValSettings:
-    """Upstream val.py defaults: conf 0.001, NMS IoU 0.6, 300 detections, rect batches, pad 0.5."""
+    """Upstream val.py defaults (conf 0.001, NMS IoU 0.6, 300 detections, pad 0.5), except that every image
+    is letterboxed to its own shape, so the scores do not depend on the batch size."""
 
     image_size: int = 640
     batch_size: int = 16
@@ -39,12 +40,16 @@ class ValSettings:
     max_det: int = 300
     workers: int = 2
     half: bool = False
-    rect: bool = True  # rectangular batches; False: square letterbox at image_size (fixed-shape exports)
+    rect: bool = True  # each image at its own letterbox shape; False: square at image_size (fixed-shape exports)
+    #: upstream val.py's batch-dependent rect batches (each batch padded to its most extreme image): for
+    #: reproducing upstream's figures only, since an image's detections then depend on its batch neighbours
+    rect_batches: bool = False
 
 
 def make_val_loader(records: Sequence[ImageRecord], settings: ValSettings, stride: int = 32):
     dataset = DetectionDataset(records, settings.image_size, augment=False, rect=settings.rect,
-                               batch_size=settings.batch_size, stride=stride, pad=0.5)
+                               batch_size=settings.batch_size, stride=stride, pad=0.5,
+                               rect_batches=settings.rect_batches)
     return create_dataloader(dataset, settings.batch_size, shuffle=False, workers=settings.workers)
 
 

@@ -151,7 +151,8 @@ def cell_train_config(spec: ExperimentSpec, cell: Cell, out: Path, device: str =
         pretrained = str(Path(pretrained).expanduser().resolve())
     values = dict(spec.train)
     values.update(model=cell.model, backbone=cell.backbone_arg, data=str(Path(spec.data).expanduser().resolve()),
-                  epochs=spec.epochs, imgsz=spec.imgsz, batch=spec.batch, workers=spec.workers, seed=cell.seed,
+                  epochs=spec.epochs, imgsz=spec.imgsz, batch=spec.batch, workers=spec.workers,
+                  seed=cell.seed + entry.seed_offset,
                   device=device, out=str(out), pretrained_backbone=pretrained, freeze=entry.freeze,
                   backbone_lr_mult=float(entry.backbone_lr_mult), hyp=spec.hyp, augment=spec.augment,
                   resume=False, progress=progress, cache=spec.cache, cache_processes=concurrent)

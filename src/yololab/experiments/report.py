@@ -64,40 +64,74 @@ def scoring_sentence(spec: dict, rows: list[dict]) -> str:
 
 def statistics_sentences(spec: dict, facts: dict, rows: list[dict]) -> list[str]:
     """How the summary's intervals, Δ and significance were computed (and what they leave out)."""
-    split, images = _score_split(rows)
     n_seeds = facts.get("n_seeds") or 0
     boot = facts.get("bootstrap")
     ref = f"the entry '{spec['reference']}'" if spec.get("reference") else "the native backbone of the same model"
-    out = [f"Summary rows: mean over up to {n_seeds} seed(s) ± half-width of the 95% Student-t interval over seeds "
-           f"(accuracy; ± std for the other columns); Δ vs ref = mean over paired seeds of the row's mAP50-95 "
-           f"minus that of its reference ({ref})."]
-    if boot:
-        out.append(f"Δ's 95% interval and two-sided p come from a hierarchical paired bootstrap "
-                   f"({boot['resamples']} resamples, seed {facts.get('bootstrap_seed')}): the seeds are resampled "
-                   f"with one draw for both rows (paired by seed) and the {boot['images']} {boot['split']} images "
-                   f"with the same draw for both rows; p is Holm-corrected over the table's "
-                   f"{facts.get('comparisons')} comparison(s); * = p_Holm < {facts.get('alpha')}, n.s. otherwise.")
-        if n_seeds <= 1:
-            out.append("With one seed, the intervals and Δ come from the image-level bootstrap alone: training "
-                       "variance (seed to seed) is not covered.")
+    if n_seeds >= 2:
+        spread = ("± half-width of the 95% Student-t interval over seeds (accuracy; ± std for the other columns)")
+    elif boot:
+        spread = (f"± half-width of the 95% test-set interval (image bootstrap over the {boot['images']} "
+                  f"{boot['split']} images; seed-to-seed variance not covered)")
     else:
+        spread = "no interval (one seed, no saved detections)"
+    out = [f"Summary rows: mean over {n_seeds} seed(s) {spread}; Δ vs ref = mean over paired seeds of the row's "
+           f"mAP50-95 minus that of its reference ({ref})."]
+    if boot and facts.get("comparisons"):
+        out.append(f"Δ's 95% interval and two-sided p: {facts.get('method')} ({facts.get('method_reference')}); "
+                   f"the test-set variance from {boot['resamples']} paired resamples of the {boot['images']} "
+                   f"{boot['split']} images (seed {facts.get('bootstrap_seed')}); p Holm-corrected over the table's "
+                   f"{facts.get('comparisons')} comparison(s); * = p_Holm < {facts.get('alpha')}, n.s. otherwise. "
+                   f"Simulated false-positive rate at 2-10 seeds: at most the nominal 5% "
+                   f"(benchmarks/calibration.py).")
+    if boot and facts.get("untested"):
+        out.append("One seed: Δ's interval covers the finite test set only (image bootstrap), so no significance is "
+                   "claimed: the next seed may reverse such a difference. Run at least 2 (better 3) seeds.")
+    if not boot:
         out.append("No saved detections: Δ is the plain difference of seed means, without interval or test.")
+    components = facts.get("variance_components") or []
+    if components:
+        out.append("Variance components of Δ in points (seed sd / test-set sd; seeds for a 1-point difference at "
+                   "80% power): " + "; ".join(f"{c['backbone']} {_points(c['delta_seed_sd'])} / "
+                                              f"{_points(c['delta_image_sd'])} ({_seeds_short(c)})"
+                                              for c in components) + ".")
     return out
 
 
-def power_note(facts: dict) -> str:
-    """How many seeds would detect a 1-point difference, from the observed seed spread."""
-    std, n = facts.get("seed_std"), facts.get("seeds_for_power")
+def _seeds_short(c: dict) -> str:
+    if c.get("more_seeds_cannot_help"):
+        return "no number of seeds: the test set is too small"
+    if c.get("delta_seed_sd") is None:
+        return "unknown with one seed"
+    return f"{c['seeds_needed']} seeds" if c.get("seeds_needed") else "over 1000 seeds"
+
+
+def _points(x: float | None) -> str:
+    return "–" if x is None else f"{100 * x:.2f}"
+
+
+def seeds_notes(facts: dict) -> list[str]:
+    """Per comparison: the two variance components of Δ and the seeds needed to detect 1 point."""
     delta, power = 100 * facts.get("power_delta", 0.01), int(100 * facts.get("power", 0.8))
-    if std is None:
-        return (f"Seeds needed: with one seed per row there is no seed spread to estimate how many seeds would "
-                f"detect a {delta:g}-point difference; run at least 2 (better 3) seeds.")
-    if std == 0:
-        return "Seeds needed: the seed spread is zero (identical results across seeds), so it cannot be estimated."
-    need = f"about {n}" if n else "more than 100000"
-    return (f"Seeds needed: from the observed seed spread (pooled std of mAP50-95 over seeds {100 * std:.2f} points, "
-            f"{facts.get('seed_std_df')} degrees of freedom), {need} seeds per backbone would detect a {delta:g}-point "
-            f"mAP50-95 difference with {power}% power (two-sided two-sample t-test, alpha {facts.get('alpha')}).")
+    out = []
+    for c in facts.get("variance_components") or []:
+        head = (f"{c['backbone']} vs {c['reference']} ({c['model']}): seed spread of Δ "
+                f"{_points(c['delta_seed_sd'])} points (sd over {c['paired_seeds']} paired seeds), test-set spread "
+                f"{_points(c['delta_image_sd'])} points (image bootstrap)")
+        if c.get("more_seeds_cannot_help"):
+            tail = (f"the test-set spread alone makes a {delta:g}-point difference undetectable with {power}% power at "
+                    f"any number of seeds: more seeds cannot help, a larger scoring split would.")
+        elif c.get("delta_seed_sd") is None:
+            tail = (f"with one seed the seed spread is unknown, so the seeds needed to detect {delta:g} point cannot "
+                    f"be estimated; run at least 2 (better 3) seeds.")
+        elif c.get("seeds_needed"):
+            tail = f"about {c['seeds_needed']} seeds would detect a {delta:g}-point difference with {power}% power."
+        else:
+            tail = f"more than 1000 seeds would be needed to detect {delta:g} point with {power}% power."
+        out.append(f"Seeds needed: {head}; {tail}")
+    if not out:
+        out.append(f"Seeds needed: no comparison with saved detections, so the seeds needed to detect a "
+                   f"{delta:g}-point difference cannot be estimated.")
+    return out
 
 
 def identical_seed_warnings(facts: dict) -> list[str]:
@@ -224,7 +258,7 @@ def write_report(out_dir: str | Path, rows: list[dict] | None = None) -> dict[st
     warnings = identical_seed_warnings(facts)
     for warning in warnings:
         LOG.warning("%s", warning)
-    notes = [power_note(facts)]
+    notes = seeds_notes(facts)
     protocol = read_json(out / "protocol.json")
     data_name = Path(spec.get("data", "data")).parent.name or "data"
     parts = caption_parts(spec, cell_rows, data_name, facts)

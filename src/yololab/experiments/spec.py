@@ -42,6 +42,7 @@ class BackboneEntry:
     freeze: int = 0                     # freeze the first N backbone stages
     backbone_lr_mult: float = 1.0       # lr multiplier of the backbone's parameters
     label: str | None = None            # name in tables and cell ids (default: the backbone name)
+    seed_offset: int = 0                # trains seed k as k + offset (paired by k): the same entry twice, independently (A/A check)
 
     @property
     def is_native(self) -> bool:

@@ -2,9 +2,12 @@
 
 Every summary row gets ``map50_95_ci95`` (t over seeds with n >= 2, else the image bootstrap) and,
 against its ``reference`` row of the same model, ``delta_map50_95``, ``delta_map50_95_ci95``,
-``p_value``, ``p_holm`` and ``significant`` from :func:`stats.paired_bootstrap` on the cells' saved
-detections (``cells/<id>/detections_<split>.json``) and the shared ``scoring/gt_<split>.json``.
-Rows without those files (made elsewhere) keep the plain difference of seed means, no interval.
+``p_value``, ``p_holm``, ``significant`` and the variance components ``delta_seed_sd`` (seed to seed)
+and ``delta_image_sd`` (the scoring set) with ``seeds_needed`` for a 1-point difference, from
+:func:`stats.paired_test` on the cells' saved detections (``cells/<id>/detections_<split>.json``) and
+the shared ``scoring/gt_<split>.json``.  One-seed rows get the test-set interval and no test
+(``significant`` None).  Rows without those files (made elsewhere) keep the plain difference of seed
+means, no interval.
 """
 
 from __future__ import annotations
@@ -115,30 +118,38 @@ def summarise(out: Path | None, cell_rows: Sequence[dict], mean_rows: list[dict]
         if not row.get("map50_95_ci95") and reps and len(reps) == len(values):
             interval = stats.image_interval(reps)
             if interval is not None:
-                row["map50_95_ci95"], row["map50_95_ci_method"] = list(interval), "image bootstrap"
+                row["map50_95_ci95"], row["map50_95_ci_method"] = list(interval), "test set (image bootstrap)"
         pairs = _identical_seeds(members)
         row["identical_seeds"] = pairs or None
         if pairs:
             facts["identical_seeds"].append({"model": row["model"], "backbone": row["backbone"], "seeds": pairs})
         row["reference"] = _reference_label(mean_rows, row, members)
     for row in mean_rows:
-        _compare(row, groups, replicates, rng, boot)
+        _compare(row, groups, replicates, boot)
     comparisons = [r for r in mean_rows if r.get("p_value") is not None]
     for row, p_holm in zip(comparisons, stats.holm([r["p_value"] for r in comparisons])):
         row["p_holm"] = p_holm
         row["significant"] = bool(p_holm < stats.ALPHA)
     facts["comparisons"] = len(comparisons)
+    facts["untested"] = sum(1 for r in mean_rows if r.get("delta_map50_95") is not None and not r.get("is_reference")
+                            and r.get("p_value") is None)
     facts["n_seeds"] = max((r.get("n_seeds") or 0 for r in mean_rows), default=0)
-    std, df = stats.pooled_std([[m["map50_95"] for m in g.values() if isinstance(m.get("map50_95"), (int, float))]
-                                for g in groups.values()])
-    facts.update(seed_std=std, seed_std_df=df, power_delta=POWER_DELTA, power=POWER,
-                 seeds_for_power=stats.seeds_for_power(POWER_DELTA, std, POWER) if std else None)
+    facts["method"] = stats.METHOD
+    facts["method_reference"] = stats.METHOD_REF
+    facts.update(power_delta=POWER_DELTA, power=POWER, variance_components=[
+        {k: r.get(k) for k in ("model", "backbone", "reference", "paired_seeds", "delta_seed_sd", "delta_image_sd",
+                               "seeds_needed", "more_seeds_cannot_help")}
+        for r in mean_rows if r.get("delta_image_sd") is not None])
     return facts
 
 
-def _compare(row: dict, groups: dict, replicates: dict[str, np.ndarray], rng: np.random.Generator,
-             boot: dict[str, Any]) -> None:
-    for key in ("delta_map50_95", "delta_map50_95_ci95", "p_value", "p_holm", "significant", "paired_seeds"):
+COMPARE_KEYS = ("delta_map50_95", "delta_map50_95_ci95", "delta_ci_kind", "p_value", "p_holm", "significant",
+                "paired_seeds", "delta_seed_sd", "delta_image_sd", "delta_df", "seeds_needed",
+                "more_seeds_cannot_help")
+
+
+def _compare(row: dict, groups: dict, replicates: dict[str, np.ndarray], boot: dict[str, Any]) -> None:
+    for key in COMPARE_KEYS:
         row.setdefault(key, None)
     ref_label = row.get("reference")
     row["is_reference"] = ref_label == row["backbone"]
@@ -157,10 +168,20 @@ def _compare(row: dict, groups: dict, replicates: dict[str, np.ndarray], rng: np
     if not all(a in replicates and b in replicates for a, b in ids):
         row["delta_method"] = "difference of seed means (no saved detections: no interval)"
         return
-    result = stats.paired_bootstrap([replicates[a] for a, _ in ids], [replicates[b] for _, b in ids], rng,
-                                    boot.get("images", 0))
+    try:
+        result = stats.paired_test([replicates[a] for a, _ in ids], [replicates[b] for _, b in ids],
+                                   n_images=boot.get("images"))
+    except ValueError as err:  # e.g. no objects in the scoring split: say so in the row, keep the table
+        LOG.warning("%s %s: no comparison test: %s", row["model"], row["backbone"], err)
+        row["delta_method"] = f"difference of seed means (no test: {err})"
+        return
     row["delta_map50_95"] = result.delta
     row["delta_map50_95_ci95"] = list(result.ci95)
+    row["delta_ci_kind"] = result.interval
     row["p_value"] = result.p_value
-    row["delta_method"] = ("hierarchical paired bootstrap (seeds x images)" if len(seeds) > 1
-                           else "paired image bootstrap (one seed)")
+    row["delta_df"] = result.df
+    row["delta_seed_sd"] = result.seed_sd
+    row["delta_image_sd"] = result.image_sd
+    row["seeds_needed"] = stats.seeds_needed(POWER_DELTA, result.seed_sd, result.image_sd, POWER)
+    row["more_seeds_cannot_help"] = stats.power_ceiling(POWER_DELTA, result.image_sd) < POWER
+    row["delta_method"] = result.method

@@ -55,7 +55,7 @@ SUMMARY_COLUMNS: tuple[Column, ...] = (
     Column("delta_map50_95", "Δ mAP50-95 vs ref [95% CI]", r"$\Delta$AP$_{50:95}$ vs ref [95\% CI]", "+.1f", 100.0),
     Column("p_holm", "p (Holm)", r"$p_\mathrm{Holm}$", ".3f"),
 )
-SIGNIFICANT, NOT_SIGNIFICANT = "*", "n.s."
+SIGNIFICANT, NOT_SIGNIFICANT, UNTESTED = "*", "n.s.", "(test set only)"
 
 
 def _number(value: Any) -> float | None:
@@ -85,7 +85,8 @@ def visible_columns(rows: Sequence[dict], aggregated: bool = False) -> list[Colu
 
 
 def delta_text(row: dict, col: Column) -> str:
-    """'ref' for the reference row; else '+1.2 [-0.3, +2.7] n.s.' (or '*' when Holm-significant)."""
+    """'ref' for the reference row; else '+1.2 [-0.3, +2.7] n.s.' ('*' when Holm-significant, '(test set
+    only)' for a one-seed row, which gets no test)."""
     if row.get("is_reference"):
         return "ref"
     value = _number(row.get(col.key))
@@ -95,8 +96,16 @@ def delta_text(row: dict, col: Column) -> str:
     ci = row.get(f"{col.key}_ci95")
     if ci and all(_number(v) is not None for v in ci):
         lo, hi = (format(v * col.scale, col.fmt) for v in ci)
-        text += f" [{lo}, {hi}] " + (SIGNIFICANT if row.get("significant") else NOT_SIGNIFICANT)
+        text += f" [{lo}, {hi}] " + significance_mark(row)
     return text
+
+
+def significance_mark(row: dict) -> str:
+    """'*' (Holm-significant), 'n.s.', or, where no test was made (one seed), the interval's kind."""
+    significant = row.get("significant")
+    if significant is None:
+        return UNTESTED if row.get("delta_ci_kind") == "test set" else ""
+    return SIGNIFICANT if significant else NOT_SIGNIFICANT
 
 
 def p_text(row: dict) -> str:
