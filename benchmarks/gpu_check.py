@@ -32,7 +32,8 @@ STEPS = {
     "train": (90, 60),
     "latency": (60, 60),
     "torchrun": (60, 90),
-    "compare": (110, 150),
+    "compare": (110, 300),
+    "packing": (100, 240),  # last: on a GPU it takes what the deadline leaves, never time from the others
 }
 
 
@@ -154,13 +155,14 @@ def step_loader(args: argparse.Namespace) -> dict:
     return out
 
 
-def _trainer(args: argparse.Namespace, model: str, imgsz: int, batch: int, cache: str | None, out: Path):
+def _trainer(args: argparse.Namespace, model: str, imgsz: int, batch: int, cache: str | None, out: Path,
+             workers: int | None = None):
     from yololab.train.config import TrainConfig
     from yololab.train.trainer import Trainer
 
     cfg = TrainConfig(model=model, data=str(data_yaml(args)), imgsz=imgsz, batch=batch, epochs=1, amp=True,
-                      workers=loader_workers(args), device="auto", out=str(out), progress=False, plots=False,
-                      cache=cache)
+                      workers=loader_workers(args) if workers is None else workers, device="auto", out=str(out),
+                      progress=False, plots=False, cache=cache)
     trainer = Trainer(cfg)
     trainer.setup()
     if not args.dry_run:  # coco128 x 8 per epoch: no worker restarts inside the timed batches
@@ -200,6 +202,45 @@ def step_train(args: argparse.Namespace) -> dict:
     ms = summarize(time_calls(step, runs=timed, warmup=warmup, sync=cuda_sync()))
     out["model_step_only"] = {"images_per_s": batch / (ms["median_ms"] / 1000), **ms}
     out["peak_memory_mb"] = (torch.cuda.max_memory_allocated() / 2**20) if torch.cuda.is_available() else None
+    return out
+
+
+def cell_child(args: argparse.Namespace) -> dict:
+    """One "cell" of the packing step: a training run of a few batches at the step's settings, its images/s."""
+    model, imgsz, batch, warmup, timed = ("yolov5n", 64, 4, 1, 2) if args.dry_run else ("yolov5n", 640, 64, 2, 6)
+    trainer = _trainer(args, model, imgsz, batch, args.cell_cache, Path(args.work) / f"cell-{os.getpid()}",
+                       workers=args.cell_workers)
+    try:
+        trainer.train_one_epoch(0, max_batches=warmup + timed)
+        return {"images_per_s": batch / statistics.median(trainer.batch_seconds[warmup:]), "cache": trainer.dataset.cache}
+    finally:
+        trainer.release()
+
+
+def step_packing(args: argparse.Namespace) -> dict:
+    """Training images/s of 1 vs 2 cells at once on the device, each without a cache and with the shared
+    .npy cache (written once, before, then memory-mapped by both cells): what ``cells_per_device`` and the
+    shared cache give a loader-bound small model."""
+    from yololab.data import DetectionDataset
+
+    DetectionDataset(_records(args), 64 if args.dry_run else 640, augment=True, cache="disk")  # written once
+    out: dict = {}
+    for cells in (1, 2):
+        workers = max(0, loader_workers(args) // cells)
+        for cache in ("none", "disk"):
+            procs, files = [], []
+            for i in range(cells):
+                files.append(Path(args.work) / f"packing-{cells}-{cache}-{i}.json")
+                cmd = [sys.executable, str(Path(__file__).resolve()), "--cell-child", str(files[-1]), "--work",
+                       str(args.work), "--out", str(args.out), "--data-root", str(args.data_root), "--cell-cache",
+                       cache, "--cell-workers", str(workers)] + (["--dry-run"] if args.dry_run else [])
+                procs.append(subprocess.Popen(cmd))
+            codes = [p.wait() for p in procs]
+            if any(codes):
+                raise RuntimeError(f"{cells} cell(s) with cache {cache}: exit codes {codes}")
+            each = [json.loads(f.read_text())["images_per_s"] for f in files]
+            out[f"cells_{cells}_cache_{cache}"] = {"images_per_s_total": sum(each), "per_cell": each,
+                                                   "workers_per_cell": workers}
     return out
 
 
@@ -322,7 +363,16 @@ def main() -> int:
     parser.add_argument("--steps", nargs="+", choices=list(STEPS), default=list(STEPS))
     parser.add_argument("--work", type=Path, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--step", choices=list(STEPS), help=argparse.SUPPRESS)
+    parser.add_argument("--cell-child", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--cell-cache", default="none", help=argparse.SUPPRESS)
+    parser.add_argument("--cell-workers", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.cell_child:
+        import torch
+
+        torch.set_num_threads(1 if args.dry_run else 4)
+        args.cell_child.write_text(json.dumps(cell_child(args)))
+        return 0
     if args.step:
         run_step(args.step, args)
         return 0

@@ -124,3 +124,39 @@ def test_init_column_names_a_whole_model_checkpoint():
     assert init_label(native) == "scratch" and init_label(r50) == "r50.pth"
     assert init_label(native, spec.train["weights"]) == "yolov5n.pt"
     assert init_label(r50, spec.train["weights"]) == "yolov5n.pt + backbone r50.pth"
+
+
+def test_cache_and_cells_per_device_are_checked_and_reach_every_cell(tmp_path):
+    from yololab.experiments.cells import cell_train_config
+
+    spec = load_spec(write(tmp_path, BASE))
+    assert spec.cache == "auto" and spec.cells_per_device == "auto"
+    cfg = cell_train_config(spec, expand_cells(spec)[0], tmp_path / "c", concurrent=3)
+    assert cfg.cache == "auto" and cfg.cache_processes == 3
+    spec = load_spec(write(tmp_path, {**BASE, "cache": "disk", "cells_per_device": 2}))
+    assert cell_train_config(spec, expand_cells(spec)[0], tmp_path / "c").cache == "disk"
+    with pytest.raises(ConfigError, match="cache must be one of"):
+        load_spec(write(tmp_path, {**BASE, "cache": "gpu"}))
+    with pytest.raises(ConfigError, match="cells_per_device must be 'auto' or an integer >= 1"):
+        load_spec(write(tmp_path, {**BASE, "cells_per_device": 0}))
+    with pytest.raises(ConfigError, match="'cache' is set by the experiment"):
+        load_spec(write(tmp_path, {**BASE, "train": {"cache": "ram"}}))
+
+
+def test_cells_per_device_auto_packs_what_fits_and_is_one_on_cpu(tmp_path):
+    from yololab.experiments import packing
+
+    spec = load_spec(write(tmp_path, BASE))
+    gib = 2**30
+    assert packing.resolve_cells_per_device(spec, ["cpu"]) == 1
+    fit = packing.resolve_cells_per_device(spec, ["0"], measure=lambda s, d: 4 * gib, free=lambda d: 30 * gib)
+    assert fit == 6  # 30 GB free / (4 GB x 1.25 margin)
+    assert packing.resolve_cells_per_device(spec, ["0"], measure=lambda s, d: 1, free=lambda d: 140 * gib) == 8
+
+    def broken(s, d):
+        raise RuntimeError("no CUDA")
+
+    assert packing.resolve_cells_per_device(spec, ["0"], measure=broken) == 1
+    spec = load_spec(write(tmp_path, {**BASE, "cells_per_device": 3}))
+    assert packing.resolve_cells_per_device(spec, ["0", "1"]) == 3
+    assert packing.expand_devices(["0", "1"], 2) == ["0", "0", "1", "1"]

@@ -35,7 +35,8 @@ def items(ds: DetectionDataset, seed: int = 0) -> list:
 
 @pytest.mark.parametrize("kind", ["ram", "disk"])
 def test_cached_items_equal_decoded_items(synth, kind: str) -> None:
-    for kwargs in ({"augment": True, "aug": AugmentConfig(degrees=5, mixup=0.5)}, {"rect": True, "batch_size": 3}):
+    aug = {"augment": True, "aug": AugmentConfig(degrees=5, mixup=0.5)}
+    for kwargs in ({**aug, "mosaic": "canvas"}, {"rect": True, "batch_size": 3}):
         plain = items(DetectionDataset(synth, img_size=64, **kwargs))
         cached_ds = DetectionDataset(synth, img_size=64, cache=kind, **kwargs)
         for a, b in zip(plain, items(cached_ds)):
@@ -43,6 +44,20 @@ def test_cached_items_equal_decoded_items(synth, kind: str) -> None:
         again = items(cached_ds)  # the cache itself is never written by augmentation
         for a, b in zip(plain, again):
             assert torch.equal(a[0], b[0])
+
+
+@pytest.mark.parametrize("kind", ["ram", "disk"])
+def test_cached_warped_mosaics_have_the_same_labels_and_close_pixels(synth, kind: str) -> None:
+    """The composed-warp mosaic samples a decoded image directly, or its cached resized copy: the same labels,
+    pixels apart only by one resampling step."""
+    kwargs = {"augment": True, "aug": AugmentConfig(degrees=5, mixup=0.5)}
+    plain = items(DetectionDataset(synth, img_size=64, **kwargs))
+    cached_ds = DetectionDataset(synth, img_size=64, cache=kind, **kwargs)
+    for a, b in zip(plain, items(cached_ds)):
+        assert torch.equal(a[1], b[1]) and a[3] == b[3]
+        assert (a[0].float() - b[0].float()).abs().mean() < 6
+    for a, b in zip(items(cached_ds), items(cached_ds)):  # the cache is never written by augmentation
+        assert torch.equal(a[0], b[0])
 
 
 def test_estimate_is_the_cached_bytes(synth) -> None:
@@ -90,4 +105,6 @@ def test_train_flag_sets_the_config() -> None:
     add_train_parser(parser.add_subparsers(dest="command"))
     cfg = resolve_train_config(parser.parse_args(["train", "--data", "d.yaml", "--cache", "disk"]))
     assert cfg.cache == "disk"
-    assert resolve_train_config(parser.parse_args(["train", "--data", "d.yaml"])).cache is None
+    assert resolve_train_config(parser.parse_args(["train", "--data", "d.yaml"])).cache == "auto"
+    cfg = resolve_train_config(parser.parse_args(["train", "--data", "d.yaml", "--cache", "none"]))
+    assert imcache.check_cache_kind(cfg.cache) is None

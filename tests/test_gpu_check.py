@@ -29,18 +29,21 @@ def test_arguments_are_checked(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_dry_run_every_step(coco128, yolov5n_pt, tmp_path: Path) -> None:
     env = {**os.environ, "OUT": str(tmp_path / "out"), "OMP_NUM_THREADS": "1"}
-    proc = run("--dry-run", env=env, timeout=240)
+    proc = run("--dry-run", env=env, timeout=960)
     report = json.loads((tmp_path / "out" / "gpu_check.json").read_text())
     log = (tmp_path / "out" / "gpu_check.log").read_text()
     assert proc.returncode == 0, log[-4000:]
     assert report["dry_run"] is True and report["ok"] is True
     steps = report["steps"]
-    assert list(steps) == ["env", "cuda_tests", "loader", "train", "latency", "torchrun", "compare"]
+    assert list(steps) == ["env", "cuda_tests", "loader", "train", "latency", "torchrun", "compare", "packing"]
     assert all(s["ok"] for s in steps.values()), {k: s.get("error") for k, s in steps.items()}
     cuda_tests = (Path(__file__).parent / "test_cuda.py").read_text().count("\ndef test_")
     assert steps["cuda_tests"]["skipped"] == cuda_tests  # no GPU here: every cuda test skips, saying why
     assert steps["torchrun"]["backend"] == "gloo" and steps["torchrun"]["world_size"] == 1
     assert steps["train"]["cache_ram"]["images_per_s"] > 0 and len(steps["compare"]["cells"]) == 2
+    packing = steps["packing"]  # 1 vs 2 cells at once, without and with the shared cache
+    assert set(packing) >= {f"cells_{n}_cache_{c}" for n in (1, 2) for c in ("none", "disk")}
+    assert len(packing["cells_2_cache_disk"]["per_cell"]) == 2 and packing["cells_1_cache_none"]["images_per_s_total"] > 0
     assert "needs an NVIDIA GPU" in log
 
 

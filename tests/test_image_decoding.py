@@ -65,3 +65,30 @@ def test_every_reader_and_format_applies_exif_orientation_alike(photo, orientati
             assert got.shape == expected.shape == (h, w, 3), where
             diff = np.abs(got.astype(np.int16) - expected).mean()
             assert diff == 0 if lossless else diff < 4, f"{where}: mean difference {diff:.1f}"
+
+
+@pytest.mark.parametrize("decoder", ["simplejpeg", "opencv"])
+def test_dct_scaled_decode_keeps_pixels_and_exif_orientation(photo, coco128, decoder, tmp_path, monkeypatch) -> None:
+    """The training mosaic's reduced decode (data/jpeg_scaled.py): full size gives the one decoder's pixels;
+    halved, the displayed image at half size, for every EXIF orientation, with simplejpeg or OpenCV."""
+    import cv2
+
+    from yololab.data import jpeg_scaled
+
+    if decoder == "opencv":
+        monkeypatch.setattr(jpeg_scaled, "simplejpeg", None)
+    elif jpeg_scaled.simplejpeg is None:
+        pytest.skip("simplejpeg is not installed (optional)")
+    assert [jpeg_scaled.dct_factor(640, n) for n in (640, 321, 320, 160, 80, 1)] == [1, 1, 2, 4, 8, 8]
+    for path in sorted((coco128 / "images" / "train2017").glob("*.jpg"))[:6]:
+        assert np.array_equal(jpeg_scaled.read_image_scaled(path, 10_000), read_image(path))
+    for orientation in (1, 3, 6, 8):
+        exif = Image.Exif()
+        exif[0x0112] = orientation
+        path = tmp_path / f"o{orientation}.jpg"
+        Image.fromarray(photo).save(path, "JPEG", quality=95, exif=exif.tobytes())
+        full = read_image(path)
+        half = jpeg_scaled.read_image_scaled(path, max(full.shape[:2]) // 2)
+        assert half.shape == (full.shape[0] // 2, full.shape[1] // 2, 3), orientation
+        ref = cv2.resize(full, half.shape[1::-1], interpolation=cv2.INTER_AREA)
+        assert np.abs(half.astype(np.int16) - ref).mean() < 4, orientation

@@ -98,7 +98,7 @@ def box_candidates(box1: np.ndarray, box2: np.ndarray, wh_thr: float = 2, ar_thr
     return (w2 > wh_thr) & (h2 > wh_thr) & (w2 * h2 / (w1 * h1 + eps) > area_thr) & (ar < ar_thr)
 
 
-def _warp_matrix(in_hw: tuple[int, int], out_hw: tuple[int, int], cfg: AugmentConfig,
+def warp_matrix(in_hw: tuple[int, int], out_hw: tuple[int, int], cfg: AugmentConfig,
                  rng: np.random.Generator) -> tuple[np.ndarray, float]:
     """3x3 matrix: centre, perspective, rotate+scale, shear, translate (applied in that order); and the scale."""
     centre = np.eye(3)
@@ -127,20 +127,28 @@ def random_perspective(im: np.ndarray, labels: np.ndarray, cfg: AugmentConfig, r
     :func:`box_candidates`.
     """
     out_h, out_w = im.shape[0] + 2 * border[0], im.shape[1] + 2 * border[1]
-    m, s = _warp_matrix(im.shape[:2], (out_h, out_w), cfg, rng)
+    m, s = warp_matrix(im.shape[:2], (out_h, out_w), cfg, rng)
     if border != (0, 0) or not np.array_equal(m, np.eye(3)):
         pad = (PAD_VALUE,) * 3
         if cfg.perspective:
             im = cv2.warpPerspective(im, m, dsize=(out_w, out_h), borderValue=pad)
         else:
             im = cv2.warpAffine(im, m[:2], dsize=(out_w, out_h), borderValue=pad)
+    return im, warp_boxes(labels, m, s, (out_h, out_w), bool(cfg.perspective))
+
+
+def warp_boxes(labels: np.ndarray, m: np.ndarray, s: float, out_hw: tuple[int, int],
+               perspective: bool) -> np.ndarray:
+    """Pixel [cls, x1, y1, x2, y2] labels (n, 5) through the 3x3 warp ``m`` of random scale ``s`` into an
+    ``out_hw`` image: the enclosing boxes of the warped corners, clipped, then kept by :func:`box_candidates`."""
     n = len(labels)
     if not n:
-        return im, labels
+        return labels
+    out_h, out_w = out_hw
     corners = np.ones((n * 4, 3))
     corners[:, :2] = labels[:, [1, 2, 3, 4, 1, 4, 3, 2]].reshape(n * 4, 2)
     corners = corners @ m.T
-    xy = (corners[:, :2] / corners[:, 2:3] if cfg.perspective else corners[:, :2]).reshape(n, 8)
+    xy = (corners[:, :2] / corners[:, 2:3] if perspective else corners[:, :2]).reshape(n, 8)
     xs, ys = xy[:, 0::2], xy[:, 1::2]
     new = np.stack([xs.min(1), ys.min(1), xs.max(1), ys.max(1)], 1)
     new[:, [0, 2]] = new[:, [0, 2]].clip(0, out_w)
@@ -148,7 +156,7 @@ def random_perspective(im: np.ndarray, labels: np.ndarray, cfg: AugmentConfig, r
     keep = box_candidates(labels[:, 1:5].T * s, new.T)
     out = labels[keep].copy()
     out[:, 1:5] = new[keep]
-    return im, out
+    return out
 
 
 def augment_hsv(im: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator) -> np.ndarray:
@@ -156,45 +164,74 @@ def augment_hsv(im: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator) ->
     if not (cfg.hsv_h or cfg.hsv_s or cfg.hsv_v):
         return im
     gains = rng.uniform(-1, 1, 3) * (cfg.hsv_h, cfg.hsv_s, cfg.hsv_v) + 1
-    hue, sat, val = cv2.split(cv2.cvtColor(im, cv2.COLOR_RGB2HSV))
+    hsv = cv2.cvtColor(im, cv2.COLOR_RGB2HSV)
     x = np.arange(256, dtype=np.float64)
     lut_h = ((x * gains[0]) % 180).astype(np.uint8)
     lut_s = np.clip(x * gains[1], 0, 255).astype(np.uint8)
     lut_v = np.clip(x * gains[2], 0, 255).astype(np.uint8)
-    hsv = cv2.merge((cv2.LUT(hue, lut_h), cv2.LUT(sat, lut_s), cv2.LUT(val, lut_v)))
-    cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB, dst=im)
+    lut = np.stack((lut_h, lut_s, lut_v), 1).reshape(256, 1, 3)  # one table per channel, one pass
+    cv2.cvtColor(cv2.LUT(hsv, lut), cv2.COLOR_HSV2RGB, dst=im)
     return im
 
 
-def mosaic4(images: Sequence[np.ndarray], labels: Sequence[np.ndarray], size: int,
-            rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Tile 4 images around a random centre of a (2*size, 2*size) canvas filled with 114.
+@dataclass(frozen=True)
+class MosaicTile:
+    """One image of a 4-image mosaic on its (2*size, 2*size) canvas: the image is ``frame_hw`` (h, w) big,
+    ``canvas_box`` (x1, y1, x2, y2) is where its crop lands and ``offset`` (x, y) where its pixel (0, 0) does."""
 
-    ``labels`` are normalised [cls, cx, cy, w, h] per image; returns the canvas and pixel [cls, x1, y1, x2, y2]
-    labels clipped to it. Image 0 goes top-left of the centre, 1 top-right, 2 bottom-left, 3 bottom-right.
-    """
-    if len(images) != 4 or len(labels) != 4:
-        raise ValueError("mosaic4 needs exactly 4 images and 4 label arrays")
+    frame_hw: tuple[int, int]
+    canvas_box: tuple[int, int, int, int]
+    offset: tuple[int, int]
+
+
+def mosaic_layout(frame_hws: Sequence[tuple[int, int]], size: int, rng: np.random.Generator) -> list[MosaicTile]:
+    """Upstream's 4-image layout around a random centre of the (2*size)^2 canvas: image 0 top-left of the
+    centre, 1 top-right, 2 bottom-left, 3 bottom-right, each touching the centre and cropped by the canvas."""
     s2 = 2 * size
     xc, yc = (int(v) for v in rng.uniform(size // 2, s2 - size // 2, 2))
-    canvas = np.full((s2, s2, images[0].shape[2]), PAD_VALUE, dtype=np.uint8)
-    out = []
-    for i, (img, lab) in enumerate(zip(images, labels)):
-        h, w = img.shape[:2]
+    tiles = []
+    for i, (h, w) in enumerate(frame_hws):
         # destination corner (on the canvas) touching the centre, then the matching source crop
         x1a, x2a = (max(xc - w, 0), xc) if i in (0, 2) else (xc, min(xc + w, s2))
         y1a, y2a = (max(yc - h, 0), yc) if i in (0, 1) else (yc, min(yc + h, s2))
         x1b = w - (x2a - x1a) if i in (0, 2) else 0
         y1b = h - (y2a - y1a) if i in (0, 1) else 0
-        canvas[y1a:y2a, x1a:x2a] = img[y1b:y1b + (y2a - y1a), x1b:x1b + (x2a - x1a)]
+        tiles.append(MosaicTile((int(h), int(w)), (x1a, y1a, x2a, y2a), (x1a - x1b, y1a - y1b)))
+    return tiles
+
+
+def mosaic_labels(tiles: Sequence[MosaicTile], labels: Sequence[np.ndarray], size: int) -> np.ndarray:
+    """Normalised [cls, cx, cy, w, h] labels per tile -> canvas pixel [cls, x1, y1, x2, y2], clipped to the
+    canvas (not to each tile, as upstream)."""
+    out = []
+    for tile, lab in zip(tiles, labels):
         lab = np.asarray(lab, dtype=np.float32).reshape(-1, 5)
         if len(lab):
             lab = lab.copy()
-            lab[:, 1:] = xywhn_to_xyxy(lab[:, 1:], w, h, x1a - x1b, y1a - y1b)
+            (h, w), (px, py) = tile.frame_hw, tile.offset
+            lab[:, 1:] = xywhn_to_xyxy(lab[:, 1:], w, h, px, py)
         out.append(lab)
     merged = np.concatenate(out, 0)
-    np.clip(merged[:, 1:], 0, s2, out=merged[:, 1:])
-    return canvas, merged
+    np.clip(merged[:, 1:], 0, 2 * size, out=merged[:, 1:])
+    return merged
+
+
+def mosaic4(images: Sequence[np.ndarray], labels: Sequence[np.ndarray], size: int,
+            rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Tile 4 images (:func:`mosaic_layout`) onto a (2*size, 2*size) canvas filled with 114.
+
+    ``labels`` are normalised [cls, cx, cy, w, h] per image; returns the canvas and pixel [cls, x1, y1, x2, y2]
+    labels clipped to it. :mod:`yololab.data.mosaic` builds the same mosaic, warped, without the canvas.
+    """
+    if len(images) != 4 or len(labels) != 4:
+        raise ValueError("mosaic4 needs exactly 4 images and 4 label arrays")
+    tiles = mosaic_layout([im.shape[:2] for im in images], size, rng)
+    canvas = np.full((2 * size, 2 * size, images[0].shape[2]), PAD_VALUE, dtype=np.uint8)
+    for img, tile in zip(images, tiles):
+        x1a, y1a, x2a, y2a = tile.canvas_box
+        x1b, y1b = x1a - tile.offset[0], y1a - tile.offset[1]
+        canvas[y1a:y2a, x1a:x2a] = img[y1b:y1b + (y2a - y1a), x1b:x1b + (x2a - x1a)]
+    return canvas, mosaic_labels(tiles, labels, size)
 
 
 def mixup(im: np.ndarray, labels: np.ndarray, im2: np.ndarray, labels2: np.ndarray,

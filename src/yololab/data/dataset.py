@@ -25,11 +25,14 @@ from yololab.data.augment import (
 from yololab.data import imcache
 from yololab.data.boxes import xywhn_to_xyxy, xyxy_to_xywhn
 from yololab.data.images import read_image
+from yololab.data.jpeg_scaled import read_image_scaled
+from yololab.data.mosaic import new_output, plan_mosaic, render_tile, tile_region
 from yololab.data.records import ImageRecord
 
 LOG = logging.getLogger("yololab")
 
 Shapes = tuple[tuple[int, int], tuple[tuple[float, float], tuple[float, float]]]
+MOSAIC_KINDS = ("warp", "canvas")  # one composed warp per tile (yololab.data.mosaic), or upstream's 2x canvas
 
 
 def rect_batch_shapes(wh: np.ndarray, img_size: int, batch_size: int, stride: int,
@@ -68,13 +71,18 @@ class DetectionDataset(Dataset):
     ``batch_size`` block shares the shape of its most extreme image, so scores change with the batch
     size (use the same batch size and no shuffling in the loader). Without augmentation images are only
     ever scaled down (as upstream's val).
-    ``cache`` 'ram' or 'disk' keeps the decoded, resized images (:mod:`yololab.data.imcache`); its size is
-    checked against this machine for ``cache_processes`` processes holding one copy each.
+    ``cache`` 'auto', 'ram' or 'disk' keeps the decoded, resized images (:mod:`yololab.data.imcache`: shared
+    .npy entries written once per machine and size; 'ram' also a copy in this process); its size is checked
+    against this machine for ``cache_processes`` processes holding one RAM copy each.
+    ``mosaic`` 'warp' (default) builds mosaics with one warp per tile from images decoded at reduced size
+    where they are at least twice as large as needed (:mod:`yololab.data.mosaic`); 'canvas' is upstream's
+    resize -> 2x canvas -> warp. Both draw the same labels from the same seed.
     """
 
     def __init__(self, records: Sequence[ImageRecord], img_size: int = 640, augment: bool = False,
                  aug: AugmentConfig | None = None, rect: bool = False, batch_size: int = 16, stride: int = 32,
-                 pad: float = 0.5, cache: str | None = None, cache_processes: int = 1, rect_batches: bool = False):
+                 pad: float = 0.5, cache: str | None = None, cache_processes: int = 1, rect_batches: bool = False,
+                 mosaic: str = "warp"):
         if not records:
             raise ValueError("DetectionDataset needs at least one image record")
         if img_size % stride:
@@ -84,6 +92,9 @@ class DetectionDataset(Dataset):
         self.rect_batches = rect and rect_batches
         self.aug = (aug or AugmentConfig()) if augment else aug
         self.mosaic = augment and not rect
+        if mosaic not in MOSAIC_KINDS:
+            raise ValueError(f"mosaic {mosaic!r}: expected one of {', '.join(MOSAIC_KINDS)}")
+        self.mosaic_kind = mosaic
         self.mosaic_border = (-img_size // 2, -img_size // 2)
         self.records = list(records)
         n = len(self.records)
@@ -99,11 +110,8 @@ class DetectionDataset(Dataset):
         self.shapes = np.array([[r.width, r.height] for r in self.records])  # (n, 2) wh, as upstream
         self._cache: list[tuple[np.ndarray, tuple[int, int]] | None] = [None] * n
         self._npy: list[os.PathLike] | None = None
-        self.cache = imcache.check_cache_kind(cache)
-        if self.cache == "ram":
-            self._fill_ram(cache_processes)
-        elif self.cache == "disk":
-            self._fill_disk()
+        self.cache_choice = self._setup_cache(cache, cache_processes)
+        self.cache = self.cache_choice.kind
 
     def __len__(self) -> int:
         return len(self.records)
@@ -123,30 +131,50 @@ class DetectionDataset(Dataset):
     def _threads() -> int:
         return max(1, min(8, os.cpu_count() or 1))
 
-    def _fill_ram(self, processes: int) -> None:
-        need = imcache.cache_bytes(self.records, self.img_size)
-        available = imcache.available_memory()
-        LOG.info("caching %d images in RAM: %.2f GB per process (%d process(es)), %.2f GB available",
-                 len(self), need / 2**30, processes, available / 2**30)
-        imcache.check_ram(need, available, processes)
-        with ThreadPoolExecutor(self._threads()) as pool:  # decoding and resizing release the GIL
-            self._cache = list(pool.map(self._read_resized, range(len(self))))
-
-    def _fill_disk(self) -> None:
+    def _setup_cache(self, cache: str | None, processes: int) -> imcache.CacheChoice:
+        """Resolve and fill the cache (:func:`imcache.choose_cache`); logs what was chosen and why."""
+        if imcache.check_cache_kind(cache) is None:
+            return imcache.CacheChoice(None, False, "cache: none")
         interp = imcache.cv2_interpolation(self.augment)
         paths = [imcache.npy_path(r.path, self.img_size, interp) for r in self.records]
-        total = imcache.cache_bytes(self.records, self.img_size)
-        todo = imcache.check_disk(paths, self.records, self.img_size)
-        LOG.info("caching %d images on disk (%s): %.2f GB, %.2f GB still to write", len(self), paths[0].parent,
-                 total / 2**30, todo / 2**30)
+        choice = imcache.choose_cache(cache, self.records, self.img_size, paths, processes)
+        LOG.info("%d images at %d: %s", len(self), self.img_size, choice.reason)
+        if choice.entries:
+            self._fill_entries(paths)
+        if choice.kind == "ram":
+            self._fill_ram(paths if choice.entries else None)
+        elif choice.kind == "disk":
+            self._npy = paths
+        return choice
 
-        def write(i: int) -> None:
-            if not paths[i].is_file():
-                imcache.save_npy(paths[i], self._read_resized(i)[0])
+    def _fill_ram(self, paths: Sequence[os.PathLike] | None) -> None:
+        """This process's copy of every image: read from the shared entries, or decoded where there are none."""
+        def load(i: int) -> tuple[np.ndarray, tuple[int, int]]:
+            im = imcache.load_npy(paths[i]) if paths is not None else None
+            if im is None:
+                return self._read_resized(i)
+            return im, (self.records[i].height, self.records[i].width)
 
-        with ThreadPoolExecutor(self._threads()) as pool:
-            list(pool.map(write, range(len(self))))
-        self._npy = paths
+        with ThreadPoolExecutor(self._threads()) as pool:  # decoding and resizing release the GIL
+            self._cache = list(pool.map(load, range(len(self))))
+
+    def _fill_entries(self, paths: Sequence[os.PathLike]) -> None:
+        """Write the missing .npy entries, one folder at a time under its fill lock (written once per machine)."""
+        by_folder: dict[os.PathLike, list[int]] = {}
+        for i, p in enumerate(paths):
+            by_folder.setdefault(p.parent, []).append(i)
+        for folder in sorted(by_folder):
+            with imcache.fill_lock(folder):
+                imcache.remove_partial_entries(folder)  # left by a fill that was killed
+                todo = [i for i in by_folder[folder] if not paths[i].is_file()]
+                if todo:
+                    LOG.info("decoding %d images into %s", len(todo), folder)
+
+                def write(i: int) -> None:
+                    imcache.save_npy(paths[i], self._read_resized(i)[0])
+
+                with ThreadPoolExecutor(self._threads()) as pool:
+                    list(pool.map(write, todo))
 
     def _read_resized(self, i: int) -> tuple[np.ndarray, tuple[int, int]]:
         im = read_image(self.records[i].path)
@@ -173,12 +201,41 @@ class DetectionDataset(Dataset):
                 im, hw0 = self._read_resized(i)
         return im, hw0, im.shape[:2]
 
+    def _frame_hw(self, i: int) -> tuple[int, int]:
+        """(h, w) of image ``i`` resized for ``img_size`` (known from its record, before any decoding)."""
+        cached = self._cache[i]
+        if cached is not None:
+            return cached[0].shape[:2]
+        return imcache.resized_hw(self.records[i].width, self.records[i].height, self.img_size)
+
+    def _mosaic_source(self, i: int, min_long: int) -> np.ndarray:
+        """Image ``i`` at any size whose long side is at least ``min_long`` (read-only): the cached frame,
+        else decoded at reduced size where the file allows it."""
+        cached = self._cache[i]
+        if cached is not None:
+            return cached[0]
+        if self._npy is not None:
+            im = imcache.load_npy(self._npy[i], mmap=True)
+            if im is not None:
+                return im
+        return read_image_scaled(self.records[i].path, min_long)
+
     def _load_mosaic(self, index: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         picks = [index, *rng.integers(0, len(self), 3).tolist()]
         rng.shuffle(picks)
-        images = [self.load_image(i, copy=False)[0] for i in picks]  # mosaic4 copies them onto its canvas
-        img, labels = mosaic4(images, [self.labels[i] for i in picks], self.img_size, rng)
-        return random_perspective(img, labels, self.aug, rng, border=self.mosaic_border)
+        labels = [self.labels[i] for i in picks]
+        if self.mosaic_kind == "canvas":
+            images = [self.load_image(i, copy=False)[0] for i in picks]  # mosaic4 copies them onto its canvas
+            img, labels = mosaic4(images, labels, self.img_size, rng)
+            return random_perspective(img, labels, self.aug, rng, border=self.mosaic_border)
+        plan = plan_mosaic([self._frame_hw(i) for i in picks], labels, self.img_size, self.aug, rng)
+        img = new_output(plan)
+        min_long = math.ceil(self.img_size * min(1.0, plan.scale))  # what the output resolves of a tile
+        for i, tile in zip(picks, plan.tiles):
+            region = tile_region(plan, tile)
+            if region is not None:  # a tile out of sight is not decoded
+                render_tile(img, plan, tile, self._mosaic_source(i, min_long), region)
+        return img, plan.labels
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, str, Shapes | None]:
         rng = np.random.default_rng(int(torch.randint(0, 2**62, ()).item())) if self.augment else None

@@ -1,5 +1,12 @@
-"""Decoded, resized training images kept in RAM or as ``.npy`` files (``--cache ram|disk``), as upstream's
-``--cache``: each image resized so that its long side is the training size, stored as uint8 RGB.
+"""Decoded, resized training images kept in RAM or as ``.npy`` files (``--cache auto|ram|disk|none``), as
+upstream's ``--cache``: each image resized so that its long side is the training size, stored as uint8 RGB.
+
+The ``.npy`` entries are the one cache of a machine: every run, cell and loader worker that trains at the
+same size on the same images reads the same entries (memory-mapped, so the page cache holds one copy),
+written once under a lock (:func:`fill_lock`), so a comparison decodes each image once per size. 'ram'
+loads them into each process (decoding only where the disk has no room for them); 'auto' (the default)
+takes RAM when every process's copy fits with the margin, else disk when it has room, else none
+(:func:`choose_cache`, which says why).
 
 The size of the cache is known before anything is decoded (the records hold every image's size), so
 it is estimated first and refused with a :class:`UserError` naming both figures when it will not fit
@@ -13,12 +20,15 @@ atomically, so concurrent ranks may fill the same folder.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import logging
 import math
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -31,18 +41,18 @@ from yololab.errors import UserError
 
 LOG = logging.getLogger("yololab")
 
-CACHE_KINDS = ("ram", "disk")
+CACHE_KINDS = ("auto", "ram", "disk")
 SAFETY_MARGIN = 0.1  # refuse when the estimate plus this fraction does not fit (upstream's margin)
 NPY_SUFFIX = ".yololab-npy"
 
 
 def check_cache_kind(cache: str | None) -> str | None:
-    """``None``/''/'none' -> None; 'ram' or 'disk' as given; anything else is a :class:`UserError`."""
+    """``None``/''/'none' -> None; 'auto', 'ram' or 'disk' as given; anything else is a :class:`UserError`."""
     if cache is None or str(cache).strip().lower() in ("", "none", "false"):
         return None
     kind = str(cache).strip().lower()
     if kind not in CACHE_KINDS:
-        raise UserError(f"cache {cache!r}: expected 'ram', 'disk' or none")
+        raise UserError(f"cache {cache!r}: expected 'auto', 'ram', 'disk' or 'none'")
     return kind
 
 
@@ -114,20 +124,96 @@ def npy_path(image_path: str | os.PathLike, img_size: int, interpolation: int) -
     return disk_folder(p) / f"{p.stem}-{key[:16]}.npy"
 
 
-def check_disk(paths: Sequence[Path], records: Sequence[ImageRecord], img_size: int) -> int:
-    """Bytes still to write for the entries that do not exist yet; refuse when a folder lacks the space."""
+def _disk_todo(paths: Sequence[Path], records: Sequence[ImageRecord], img_size: int) -> dict[Path, int]:
+    """Bytes still to write per folder, for the entries that do not exist yet."""
     todo: dict[Path, int] = {}
     for path, rec in zip(paths, records):
         if not path.is_file():
             h, w = resized_hw(rec.width, rec.height, img_size)
             todo[path.parent] = todo.get(path.parent, 0) + h * w * 3 + 128  # + the .npy header
+    return todo
+
+
+def _disk_short(todo: dict[Path, int]) -> tuple[Path, int, int] | None:
+    """The first folder without room for its entries (folder, need, free), or None when all fit."""
     for folder, need in todo.items():
-        folder.mkdir(parents=True, exist_ok=True)
-        free = shutil.disk_usage(folder).free
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            free = shutil.disk_usage(folder).free
+        except OSError:
+            return folder, need, 0
         if need * (1 + SAFETY_MARGIN) > free:
-            raise UserError(f"--cache disk needs {_gb(need)} more in {folder} but only {_gb(free)} is free: "
-                            f"free some space, use a smaller --imgsz, or no cache")
+            return folder, need, free
+    return None
+
+
+def check_disk(paths: Sequence[Path], records: Sequence[ImageRecord], img_size: int) -> int:
+    """Bytes still to write for the entries that do not exist yet; refuse when a folder lacks the space."""
+    todo = _disk_todo(paths, records, img_size)
+    short = _disk_short(todo)
+    if short is not None:
+        folder, need, free = short
+        raise UserError(f"--cache disk needs {_gb(need)} more in {folder} but only {_gb(free)} is free: "
+                        f"free some space, use a smaller --imgsz, or no cache")
     return sum(todo.values())
+
+
+@dataclass(frozen=True)
+class CacheChoice:
+    """What a dataset caches: ``kind`` 'ram', 'disk' or None, whether the shared ``.npy`` entries are
+    used (``entries``), and why (logged)."""
+
+    kind: str | None
+    entries: bool
+    reason: str
+
+
+def choose_cache(requested: str | None, records: Sequence[ImageRecord], img_size: int, paths: Sequence[Path],
+                 processes: int = 1) -> CacheChoice:
+    """Resolve ``requested`` ('auto', 'ram', 'disk' or None) for ``records`` at ``img_size`` with entries at
+    ``paths``; ``processes`` on this machine each hold their own RAM copy. An explicit kind that does not fit
+    is a :class:`UserError`; 'auto' falls back (RAM, else disk, else none) and says why."""
+    kind = check_cache_kind(requested)
+    if kind is None:
+        return CacheChoice(None, False, "cache: none")
+    need = cache_bytes(records, img_size)
+    todo = _disk_todo(paths, records, img_size)
+    short = _disk_short(todo)
+    disk_note = (f"{_gb(sum(todo.values()))} of .npy entries still to write" if short is None else
+                 f"no room for the .npy entries in {short[0]} ({_gb(short[1])} needed, {_gb(short[2])} free)")
+    if kind == "disk":
+        check_disk(paths, records, img_size)
+        return CacheChoice("disk", True, f"cache: disk ({_gb(need)}, {disk_note})")
+    available = available_memory()
+    copies = f"{_gb(need)} x {processes} process(es)" if processes > 1 else _gb(need)
+    if kind == "ram":
+        check_ram(need, available, processes)
+        return CacheChoice("ram", short is None, f"cache: ram ({copies}, {_gb(available)} available; {disk_note})")
+    if need * processes * (1 + SAFETY_MARGIN) <= available:
+        return CacheChoice("ram", short is None, f"cache auto -> ram: {copies} fits in {_gb(available)} available "
+                           f"with a {SAFETY_MARGIN:.0%} margin ({disk_note})")
+    if short is None:
+        return CacheChoice("disk", True, f"cache auto -> disk: RAM needs {copies} but {_gb(available)} is "
+                           f"available; {disk_note}")
+    return CacheChoice(None, False, f"cache auto -> none: RAM needs {copies} but {_gb(available)} is available, "
+                       f"and {disk_note}")
+
+
+@contextmanager
+def fill_lock(folder: Path) -> Iterator[None]:
+    """Hold ``folder``'s fill lock (an flock, released when its holder dies): a run that finds another filling
+    the same entries waits for it, then finds them written instead of decoding them again."""
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(folder / ".fill.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError:  # a folder we cannot lock in: atomic entries keep concurrent fills correct anyway
+        yield
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def save_npy(path: Path, image: np.ndarray) -> None:
@@ -135,10 +221,20 @@ def save_npy(path: Path, image: np.ndarray) -> None:
     atomic_write(path, lambda handle: np.save(handle, image, allow_pickle=False), path.parent)
 
 
-def load_npy(path: Path) -> np.ndarray | None:
-    """One entry, or None when it is missing or unreadable (then the image is decoded again)."""
+def remove_partial_entries(folder: Path) -> None:
+    """Delete the temporary files of fills that died before their rename (call under :func:`fill_lock`)."""
+    for tmp in folder.glob(".*.tmp"):
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
+
+
+def load_npy(path: Path, mmap: bool = False) -> np.ndarray | None:
+    """One entry (``mmap``: memory-mapped read-only, shared through the page cache by every process that
+    maps it), or None when it is missing or unreadable (then the image is decoded again)."""
     try:
-        return np.load(path, allow_pickle=False)
+        return np.load(path, allow_pickle=False, mmap_mode="r" if mmap else None)
     except (OSError, ValueError) as err:
         if not isinstance(err, FileNotFoundError):
             LOG.warning("ignoring unreadable cache entry %s (%s)", path, err)

@@ -44,7 +44,7 @@ LOG = logging.getLogger("yololab")
 TrainFn = Callable[[TrainConfig], dict]
 DEFAULT_TRAINER = "yololab.train.trainer:train"
 # Fields that may differ between attempts of the same cell without changing its result.
-VOLATILE_KEYS = ("device", "out", "resume", "exist_ok", "progress", "workers", "cache")
+VOLATILE_KEYS = ("device", "out", "resume", "exist_ok", "progress", "workers", "cache", "cache_processes")
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
@@ -147,7 +147,7 @@ def cell_state(paths: CellPaths) -> str:
 
 
 def cell_train_config(spec: ExperimentSpec, cell: Cell, out: Path, device: str = "cpu",
-                      progress: bool = True) -> TrainConfig:
+                      progress: bool = True, concurrent: int = 1) -> TrainConfig:
     """The resolved TrainConfig of a cell: shared spec settings + the cell's backbone entry and seed."""
     entry = cell.backbone
     pretrained: bool | str = entry.pretrained
@@ -159,7 +159,7 @@ def cell_train_config(spec: ExperimentSpec, cell: Cell, out: Path, device: str =
                   seed=cell.seed + entry.seed_offset,
                   device=device, out=str(out), pretrained_backbone=pretrained, freeze=entry.freeze,
                   backbone_lr_mult=float(entry.backbone_lr_mult), hyp=spec.entry_hyp(entry), augment=spec.augment,
-                  resume=False, progress=progress)
+                  resume=False, progress=progress, cache=spec.cache, cache_processes=concurrent)
     return from_mapping(TrainConfig, values, f"cell {cell.cell_id}")
 
 
@@ -263,7 +263,7 @@ def _run_locked(spec: ExperimentSpec, cell: Cell, paths: CellPaths, train_fn: Tr
     if state == "done":  # finished by another process while we waited
         return {"cell_id": cell.cell_id, "status": "skipped", "seconds": 0.0}
     try:
-        cfg = cell_train_config(spec, cell, paths.root, device, progress)
+        cfg = cell_train_config(spec, cell, paths.root, device, progress, concurrent=len(spec.devices))
         fingerprint = config_fingerprint(cfg, spec)
         check_same_config(paths, fingerprint)
         paths.root.mkdir(parents=True, exist_ok=True)

@@ -27,6 +27,7 @@ from yololab.experiments.cells import (CellPaths, TrainFn, cell_dir, cell_state,
 from yololab.experiments.environment import environment
 from yololab.experiments.protocol_card import check_and_write_protocol
 from yololab.experiments.rows import collect_rows
+from yololab.experiments import packing
 from yololab.experiments.spec import Cell, ExperimentSpec, expand_cells, load_spec, parse_devices, validate_spec
 
 LOG = logging.getLogger("yololab")
@@ -92,6 +93,12 @@ def run_compare(spec: ExperimentSpec | str | Path | dict, out_dir: str | Path, e
     if executor not in executors.EXECUTORS:
         raise ConfigError(f"unknown executor {executor!r}; choose from {', '.join(executors.EXECUTORS)}")
     spec = prepare_spec(spec, devices)
+    per_device = packing.resolve_cells_per_device(spec, spec.devices)
+    if per_device > 1:
+        spec.devices = packing.expand_devices(spec.devices, per_device)
+        if executor == "local":
+            LOG.info("cells_per_device %d: running the cells in a process pool", per_device)
+            executor = "process"
     out = Path(out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
     cells = expand_cells(spec)

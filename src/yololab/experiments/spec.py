@@ -30,8 +30,9 @@ MANAGED_TRAIN_KEYS = {
     "batch": "batch", "workers": "workers", "seed": "seeds", "device": "devices", "out": "--out",
     "resume": "(automatic)", "pretrained_backbone": "backbones[].pretrained", "freeze": "backbones[].freeze",
     "backbone_lr_mult": "backbones[].backbone_lr_mult", "hyp": "hyp", "augment": "augment",
-    "progress": "(automatic)",
+    "progress": "(automatic)", "cache": "cache", "cache_processes": "cells_per_device (automatic)",
 }
+CACHE_KINDS = ("auto", "ram", "disk", "none")
 
 
 @dataclass
@@ -79,6 +80,8 @@ class ExperimentSpec:
     imgsz: int = 640
     batch: int = 16
     workers: int = 2                                      # data-loader workers per cell
+    cache: str = "auto"                                   # decoded images: 'auto', 'ram', 'disk' or 'none' (shared by every cell)
+    cells_per_device: int | str = "auto"                  # cells trained at once per device ('auto': 1 on CPU, as many as fit on a GPU)
     devices: str | list[str] = "auto"                     # 'auto' (GPU 0 if any, else cpu), 'cpu', '0,1,2,3' (one cell per device)
     hyp: Hyperparameters = field(default_factory=Hyperparameters)  # shared optimizer/loss settings
     augment: AugmentConfig = field(default_factory=AugmentConfig)  # shared augmentation strengths
@@ -254,6 +257,11 @@ def validate_spec(spec: ExperimentSpec, source: str = "experiment") -> None:
         if key in MANAGED_TRAIN_KEYS:
             raise ConfigError(f"{source}: train: {key!r} is set by the experiment; use {MANAGED_TRAIN_KEYS[key]}")
     from_mapping(TrainConfig, spec.train, f"{source}: train")  # unknown keys and wrong types
+    if spec.cache not in CACHE_KINDS:
+        raise ConfigError(f"{source}: cache must be one of {list(CACHE_KINDS)}, got {spec.cache!r}")
+    cpd = spec.cells_per_device
+    if cpd != "auto" and (isinstance(cpd, bool) or not isinstance(cpd, int) or cpd < 1):
+        raise ConfigError(f"{source}: cells_per_device must be 'auto' or an integer >= 1, got {cpd!r}")
     if spec.score_split not in SCORE_SPLITS:
         raise ConfigError(f"{source}: score_split must be one of {list(SCORE_SPLITS)}, got {spec.score_split!r}")
     if spec.checkpoint not in CHECKPOINTS:

@@ -55,8 +55,9 @@ def add_train_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser
     p.add_argument("--freeze", type=int, default=S, help="freeze the first N backbone stages")
     p.add_argument("--backbone-lr-mult", type=float, default=S, help="lr multiplier of the backbone")
     p.add_argument("--workers", type=int, default=S, help="data-loader worker processes")
-    p.add_argument("--cache", choices=("ram", "disk"), default=S,
-                   help="keep decoded, resized training images in RAM or as .npy files (size checked first)")
+    p.add_argument("--cache", choices=("auto", "ram", "disk", "none"), default=S,
+                   help="decoded, resized training images: auto (default: RAM if it fits, else disk, else none), "
+                        "RAM, .npy files shared by every run at this size, or none")
     p.add_argument("--seed", type=int, default=S)
     p.add_argument("--deterministic", action="store_true", default=S, help="deterministic torch kernels")
     p.add_argument("--patience", type=int, default=S, help="early stopping: epochs without improvement")

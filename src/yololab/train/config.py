@@ -27,7 +27,9 @@ class TrainConfig:
     device: str = "auto"                   # 'auto' (GPU 0 if available), 'cpu', '0', '0,1' (several: torchrun)
     out: str = "runs/train"
     workers: int = 2
-    cache: str | None = None               # decoded, resized training images kept in 'ram' or on 'disk' (.npy)
+    cache: str | None = "auto"             # decoded, resized training images: 'auto', 'ram', 'disk' (.npy) or 'none'
+    cache_processes: int = 0               # processes on this machine holding a RAM copy (0: this run's own)
+    mosaic_impl: str = "warp"              # 'warp' (one composed warp per tile) or 'canvas' (upstream's 2x canvas)
     seed: int = 0
     deterministic: bool = False
     freeze: int = 0                        # freeze the first N backbone stages

@@ -29,7 +29,7 @@ from tqdm import tqdm
 
 from yololab.config import save_yaml_config
 from yololab.data import DetectionDataset, collate_fn
-from yololab.data.dataset import loader_worker_init
+from yololab.data.dataset import MOSAIC_KINDS, loader_worker_init
 from yololab.data.imcache import check_cache_kind
 from yololab.eval.validate import ValSettings, validate
 from yololab.models import Detector, build_model
@@ -104,6 +104,10 @@ def _check_config(cfg: TrainConfig) -> None:
     if cfg.freeze < 0 or cfg.close_mosaic < 0 or cfg.workers < 0:
         raise ValueError("freeze, close_mosaic and workers must be >= 0")
     check_cache_kind(cfg.cache)
+    if cfg.mosaic_impl not in MOSAIC_KINDS:
+        raise ValueError(f"mosaic_impl must be one of {', '.join(MOSAIC_KINDS)}, got {cfg.mosaic_impl!r}")
+    if cfg.cache_processes < 0:
+        raise ValueError(f"cache_processes must be >= 0, got {cfg.cache_processes}")
     if cfg.backbone_lr_mult < 0:
         raise ValueError(f"backbone_lr_mult must be >= 0, got {cfg.backbone_lr_mult}")
 
@@ -251,9 +255,10 @@ class Trainer:
     def _build_loader(self) -> None:
         cfg = self.cfg
         local_processes = int(os.environ.get("LOCAL_WORLD_SIZE", 1))  # torchrun: each holds its own cache
+        local_processes = max(local_processes, int(cfg.cache_processes))  # e.g. a comparison's concurrent cells
         self.dataset = DetectionDataset(self.data.train, cfg.imgsz, augment=True, aug=self.aug, rect=False,
                                         batch_size=self.rank_batch, stride=unwrap(self.model).stride,
-                                        cache=cfg.cache, cache_processes=local_processes)
+                                        cache=cfg.cache, cache_processes=local_processes, mosaic=cfg.mosaic_impl)
         self.mosaic = self.dataset.mosaic
         self.sampler = ddp.train_sampler(self.dataset, self.dist, cfg.seed)
         self.generator = torch.Generator()
