@@ -37,3 +37,13 @@ def test_tuning_on_coco_json_data(tiny_data, tmp_path, one_thread):
                             "val_image_dir": str(coco / "images" / "val")})
     result = run_tuning(spec, tmp_path / "out", "local", ["cpu"])
     assert result.studies[0].count("complete") == 2 and result.studies[0].count("failed") == 0
+
+
+def test_tuning_on_a_voc_folder(coco128_voc, tmp_path, one_thread):
+    """A Pascal VOC root (real coco128 photos, LabelImg-style XML): trials train on its train set and are
+    scored on its val set, as the cells would be."""
+    from yololab.experiments.tuning.study import run_tuning
+
+    spec = tiny_spec(coco128_voc, {"trials": 2, "epochs": 1, "pruner": "none"}, backbones=["native"])
+    result = run_tuning(spec, tmp_path / "out", "local", ["cpu"])
+    assert result.studies[0].count("complete") == 2 and result.studies[0].count("failed") == 0
