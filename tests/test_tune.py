@@ -266,7 +266,7 @@ def test_resume_after_kill_keeps_finished_trials_and_reruns_the_killed_one(tiny_
 def test_second_process_joins_the_same_study_through_the_storage_url(tiny_data, tmp_path):
     import optuna
 
-    url = f"sqlite:///{tmp_path / 'shared' / 'study.db'}"  # e.g. postgresql://user:pw@host/db across machines
+    url = f"sqlite:///{tmp_path / 'common' / 'study.db'}"  # e.g. postgresql://user:pw@host/db across machines
     values = _values(tiny_data, storage=url, trials=6)
     env = {"TUNE_DELAY": "0.2", "TUNE_CALLS": str(tmp_path / "calls"), "TUNE_PARTNER": "1"}
     workers = [_tune_in_subprocess(values, tmp_path / f"machine{i}", env) for i in range(2)]
