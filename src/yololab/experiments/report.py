@@ -122,8 +122,9 @@ def seeds_notes(facts: dict) -> list[str]:
     delta, power = 100 * facts.get("power_delta", 0.01), int(100 * facts.get("power", 0.8))
     out = []
     for c in facts.get("variance_components") or []:
-        head = (f"{c['backbone']} vs {c['reference']} ({c['model']}): seed spread of Δ "
-                f"{_points(c['delta_seed_sd'])} points (sd over {c['paired_seeds']} paired seeds), test-set spread "
+        seeds = (f"{_points(c['delta_seed_sd'])} points (sd over {c['paired_seeds']} paired seeds)"
+                 if c.get("delta_seed_sd") is not None else "unknown (one seed)")
+        head = (f"{c['backbone']} vs {c['reference']} ({c['model']}): seed spread of Δ {seeds}, test-set spread "
                 f"{_points(c['delta_image_sd'])} points (image bootstrap)")
         if c.get("more_seeds_cannot_help"):
             tail = (f"the test-set spread alone makes a {delta:g}-point difference undetectable with {power}% power at "
