@@ -93,6 +93,21 @@ def _create_temp(path: Path, suffix: str = ".tmp") -> tuple[int, Path]:
     raise FileExistsError(f"could not create a temporary file beside {path}")
 
 
+def _replace_from(tmp: Path, path: Path, root: str | os.PathLike | None, fill: Callable[[], None]) -> None:
+    """``fill()`` the temporary file ``tmp``, then rename it over ``path`` (checked again first: not
+    swapped for a link meanwhile); on any failure ``tmp`` is removed and a full disk is one sentence."""
+    try:
+        fill()
+        check_target(path, root)
+        os.replace(tmp, path)
+    except BaseException as exc:
+        tmp.unlink(missing_ok=True)
+        storage = _storage_error(exc)
+        if storage is not None:
+            raise _write_error(path, storage) from None
+        raise
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None],
                  root: str | os.PathLike | None = None) -> None:
     """Call ``write(handle)`` on a temporary file beside ``path``, fsync, then rename over ``path``
@@ -102,19 +117,14 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None],
         fd, tmp = _create_temp(path)
     except OSError as err:
         raise (_write_error(path, err) if err.errno in STORAGE_ERRNOS else err) from err
-    try:
+
+    def fill() -> None:
         with os.fdopen(fd, "wb") as handle:
             write(handle)
             handle.flush()
             os.fsync(handle.fileno())
-        check_target(path, root)  # not swapped for a link while we wrote
-        os.replace(tmp, path)
-    except BaseException as exc:
-        tmp.unlink(missing_ok=True)
-        storage = _storage_error(exc)
-        if storage is not None:
-            raise _write_error(path, storage) from None
-        raise
+
+    _replace_from(tmp, path, root, fill)
 
 
 def atomic_write_text(path: str | os.PathLike, text: str, root: str | os.PathLike | None = None) -> None:
@@ -134,16 +144,7 @@ def atomic_write_path(path: str | os.PathLike, write: Callable[[Path], None],
     path = check_target(path, root)
     fd, tmp = _create_temp(path, f".tmp{path.suffix}")
     os.close(fd)
-    try:
-        write(tmp)
-        check_target(path, root)
-        os.replace(tmp, path)
-    except BaseException as exc:
-        tmp.unlink(missing_ok=True)
-        storage = _storage_error(exc)
-        if storage is not None:
-            raise _write_error(path, storage) from None
-        raise
+    _replace_from(tmp, path, root, lambda: write(tmp))
 
 
 def open_nofollow(path: str | os.PathLike, flags: int, root: str | os.PathLike | None = None) -> int:

@@ -44,13 +44,16 @@ def _box_problem(bbox: Any, min_size_ok: bool) -> str | None:
     return None
 
 
+def _record_problem(r: Any, kind: str) -> str | None:
+    """Not a dict, or without its image and category ids."""
+    if not isinstance(r, dict):
+        return f"is a {type(r).__name__}, not {kind}"
+    missing = [k for k in ("image_id", "category_id") if k not in r]
+    return f"has no {' or '.join(missing)}" if missing else None
+
+
 def _detection_problem(d: Any) -> str | None:
-    if not isinstance(d, dict):
-        return f"is a {type(d).__name__}, not a result dict"
-    missing = [k for k in ("image_id", "category_id") if k not in d]
-    if missing:
-        return f"has no {' or '.join(missing)}"
-    problem = _box_problem(d.get("bbox"), min_size_ok=True)
+    problem = _record_problem(d, "a result dict") or _box_problem(d.get("bbox"), min_size_ok=True)
     if problem:
         return problem
     score = d.get("score")
@@ -62,12 +65,7 @@ def _detection_problem(d: Any) -> str | None:
 
 
 def _gt_problem(a: Any) -> str | None:
-    if not isinstance(a, dict):
-        return f"is a {type(a).__name__}, not an annotation dict"
-    missing = [k for k in ("image_id", "category_id") if k not in a]
-    if missing:
-        return f"has no {' or '.join(missing)}"
-    return _box_problem(a.get("bbox"), min_size_ok=False)
+    return _record_problem(a, "an annotation dict") or _box_problem(a.get("bbox"), min_size_ok=False)
 
 
 def _refuse(records: Iterable[Any], check, what: str, where: str, fix: str) -> None:
