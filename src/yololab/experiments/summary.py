@@ -13,7 +13,7 @@ means, no interval.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -69,10 +69,16 @@ def _load_replicates(out: Path | None, cell_rows: Sequence[dict], resamples: int
             LOG.warning("cells were scored on different splits %s: no paired bootstrap", sorted(map(str, splits)))
         return {}, info
     split = splits.pop()
-    gt = read_json(scoring_gt_path(out, split))
-    if gt is None:
-        LOG.warning("%s is missing: no paired bootstrap", scoring_gt_path(out, split))
+    gt_path = scoring_gt_path(out, split)
+    if not gt_path.is_file():
+        LOG.warning("%s is missing: no paired test", gt_path)
         return {}, info
+    gt_cache: dict[str, Any] = {}
+
+    def gt() -> dict:  # read only for a folder whose cells have no saved matches yet
+        if "gt" not in gt_cache:
+            gt_cache["gt"] = read_json(gt_path)
+        return gt_cache["gt"]
     replicates: dict[str, np.ndarray] = {}
     weights, first_ids = None, None
     for row in done:
@@ -90,7 +96,7 @@ def _load_replicates(out: Path | None, cell_rows: Sequence[dict], resamples: int
     return replicates, info
 
 
-def _cell_matches(folder: Path, row: dict, gt: dict) -> Any:
+def _cell_matches(folder: Path, row: dict, gt: Callable[[], dict]) -> Any:
     """The matches saved when the cell was scored; a folder from before they were saved is matched once
     here (pycocotools) and the file written, so later reports do no COCO matching."""
     from yololab.eval.bootstrap import ImageMatches
@@ -104,7 +110,7 @@ def _cell_matches(folder: Path, row: dict, gt: dict) -> Any:
         LOG.warning("%s is missing: %s left out of the paired test", det_path, row["cell_id"])
         return None
     LOG.info("%s: no saved matches (made by an older yololab): matching its detections once", row["cell_id"])
-    matches = ImageMatches.from_coco(gt, detections)
+    matches = ImageMatches.from_coco(gt(), detections)
     matches.save(saved)
     return matches
 
