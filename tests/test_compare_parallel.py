@@ -11,7 +11,8 @@ import time
 import pytest
 from conftest import require_module
 
-from yololab.experiments.cells import CellPaths, cell_dir, read_json
+from yololab.experiments.layout import CellPaths, cell_dir
+from yololab.jsonfile import read_json_if_present
 from yololab.experiments.compare import run_compare
 from yololab.experiments.spec import expand_cells, spec_from_mapping
 
@@ -39,7 +40,7 @@ def test_process_pool_with_two_cpu_workers(tiny_data, tmp_path):
     assert status == {"cspdarknet": "done", "timm:nope": "failed"}
     assert "nope" in next(r["error"] for r in result.rows if r["status"] == "failed")
     assert len(result.outcomes) == 2
-    trained = read_json(CellPaths(cell_dir(tmp_path, expand_cells(spec)[0])).train_json)
+    trained = read_json_if_present(CellPaths(cell_dir(tmp_path, expand_cells(spec)[0])).train_json)
     assert trained["pid"] != os.getpid()  # the cell ran in a pool worker
 
 
@@ -54,7 +55,7 @@ def test_ray_executor(tiny_data, tmp_path, shared_fs):
         if ray.is_initialized():
             ray.shutdown()
     assert [r["status"] for r in result.rows] == ["done", "failed"]
-    trained = read_json(CellPaths(cell_dir(tmp_path, expand_cells(spec)[0])).train_json)
+    trained = read_json_if_present(CellPaths(cell_dir(tmp_path, expand_cells(spec)[0])).train_json)
     assert trained["pid"] != os.getpid()
 
 

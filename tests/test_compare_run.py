@@ -8,7 +8,7 @@ import pytest
 
 from yololab.config import ConfigError
 from yololab.experiments import dryrun
-from yololab.experiments.cells import CellPaths, cell_dir
+from yololab.experiments.layout import CellPaths, cell_dir
 from yololab.experiments.compare import run_compare
 from yololab.experiments.spec import expand_cells, spec_from_mapping
 from yololab.train.config import TrainConfig

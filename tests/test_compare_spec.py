@@ -76,7 +76,7 @@ def test_cells_are_models_x_backbones_x_seeds_with_per_backbone_settings(tmp_pat
 
 
 def test_cell_train_config_differs_only_in_the_backbone_entry_and_seed(tmp_path):
-    from yololab.experiments.cells import cell_train_config
+    from yololab.experiments.cell_config import cell_train_config
 
     spec = spec_from_mapping({**BASE, "backbones": ["native", {"name": "resnet50", "freeze": 1}], "seeds": [0, 1],
                               "epochs": 7, "hyp": {"lr0": 0.02}, "train": {"cos_lr": True}})
@@ -116,7 +116,7 @@ def test_cli_flags_build_the_same_spec_as_yaml(tmp_path):
 
 
 def test_init_column_names_a_whole_model_checkpoint():
-    from yololab.experiments.cells import init_label
+    from yololab.experiments.cell_config import init_label
 
     spec = spec_from_mapping({**BASE, "backbones": ["native", {"name": "resnet50", "pretrained": "r50.pth"}],
                               "train": {"weights": "ckpt/yolov5n.pt"}})
@@ -127,7 +127,7 @@ def test_init_column_names_a_whole_model_checkpoint():
 
 
 def test_cache_and_cells_per_device_are_checked_and_reach_every_cell(tmp_path):
-    from yololab.experiments.cells import cell_train_config
+    from yololab.experiments.cell_config import cell_train_config
 
     spec = load_spec(write(tmp_path, BASE))
     assert spec.cache == "auto" and spec.cells_per_device == "auto"

@@ -18,7 +18,8 @@ import yaml
 from conftest import require_module
 
 from yololab.experiments.cell_transfer import TransferTooLarge, pack_folder
-from yololab.experiments.cells import CellPaths, cell_dir, read_json, scoring_gt_path
+from yololab.experiments.layout import CellPaths, cell_dir, scoring_gt_path
+from yololab.jsonfile import read_json_if_present
 from yololab.experiments.compare import run_compare
 from yololab.experiments.ray_node import run_on_node
 from yololab.experiments.spec import expand_cells, spec_from_mapping
@@ -63,20 +64,20 @@ def test_cells_run_node_local_and_come_back(tiny_data, tmp_path, cluster):
                          ray_work_dir=str(roots["worker"]))
 
     assert [r["status"] for r in result.rows] == ["done", "failed"]
-    assert {o["node"] for o in result.outcomes} == {worker_id}
+    assert {o.node for o in result.outcomes} == {worker_id}
     done, failed = (CellPaths(cell_dir(out, c)) for c in expand_cells(spec))
-    metrics = read_json(done.metrics)
+    metrics = read_json_if_present(done.metrics)
     for path in (done.cell_yaml, done.train_json, done.results_csv, done.best, done.last, done.detections("val"),
                  done.analysis / "confusion_matrix.csv", done.analysis / "pr_curve.json",
                  scoring_gt_path(out, "val")):
         assert path.is_file(), path
     assert metrics["detections_file"] == "detections_val.json" and metrics["analysis"] is not None
-    assert "nope" in read_json(failed.error)["error"]
+    assert "nope" in read_json_if_present(failed.error)["error"]
     for paths in (done, failed):  # the cell ran and wrote under the worker's own root, not in `out`
         ran_in = yaml.safe_load(paths.cell_yaml.read_text())["train_config"]["out"]
         assert ran_in.startswith(str(roots["worker"]) + os.sep)
         assert (paths.root / ".lock").read_text() == str(os.getpid())
-    assert read_json(done.train_json)["pid"] != os.getpid()
+    assert read_json_if_present(done.train_json)["pid"] != os.getpid()
     assert not any(roots["worker"].iterdir())  # the node's folders are deleted once their files are back
 
     # interrupted after training: only last.pt (holding every epoch) is left in the driver's folder
@@ -89,15 +90,15 @@ def test_cells_run_node_local_and_come_back(tiny_data, tmp_path, cluster):
     done.error.write_text('{"error": "an earlier attempt"}')  # removed on the node by the success: here too
     again = run_compare(spec, out, executor="ray", devices="cpu,cpu", train_fn=DRY_RUN, bench=False, report=False)
     assert [r["status"] for r in again.rows] == ["done", "failed"]
-    assert read_json(done.train_json)["recovered_from_last"] is True  # the node evaluated the shipped last.pt
-    assert read_json(done.metrics)["gt_sha256"] == metrics["gt_sha256"]
+    assert read_json_if_present(done.train_json)["recovered_from_last"] is True  # the node evaluated the shipped last.pt
+    assert read_json_if_present(done.metrics)["gt_sha256"] == metrics["gt_sha256"]
     assert not done.error.exists()
 
 
 def test_node_without_the_data_fails_the_cell_clearly(tmp_path):
     spec = tiny_spec(tmp_path / "elsewhere" / "data.yaml")
     outcome, files, scoring = run_on_node(spec, expand_cells(spec)[0], {}, {}, DRY_RUN, "cpu")
-    assert outcome["status"] == "failed" and "driver's path" in outcome["error"]
+    assert outcome.status == "failed" and "driver's path" in outcome.error
     assert files is None and scoring is None
 
 

@@ -36,7 +36,7 @@ def test_busy_cpu_marks_latency_unreliable_everywhere(tmp_path, monkeypatch, cap
     """run_benchmarks on two untrained cells with the load at twice the cores: bench.json records it, the
     table marks the figures †, bolds none of them, the caption says why, the front leaves them out."""
     from yololab import build_model
-    from yololab.experiments.cells import CellPaths, cell_dir
+    from yololab.experiments.layout import CellPaths, cell_dir
     from yololab.experiments.rows import collect_rows
     from yololab.models.checkpoints import save_model
 

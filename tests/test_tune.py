@@ -117,7 +117,7 @@ def test_real_study_equal_budget_pruned_unseen_test_split_and_best_values_in_cel
     import optuna
 
     import yololab.data.source as source
-    from yololab.experiments.cells import CellPaths, cell_dir
+    from yololab.experiments.layout import CellPaths, cell_dir
     from yololab.experiments.compare import run_compare
     from yololab.experiments.spec import expand_cells
     from yololab.experiments.tuning.study import run_tuning

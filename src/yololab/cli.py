@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 
-from yololab.atomic import atomic_write_text
 from yololab.deploy.cli import add_deploy_commands
 from yololab.deploy.kinds import BACKEND_KINDS
 from yololab.eval.cli import add_val_parser
 from yololab.errors import print_error
 from yololab.experiments.cli import add_compare_parser, add_demo_parser, add_tune_parser
 from yololab.train.cli import add_train_parser
+from yololab.jsonfile import write_json
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
@@ -43,7 +42,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
     summary = summarize(model, args.imgsz)
     print(format_summary(model, summary))
     if args.json:
-        atomic_write_text(args.json, json.dumps(summary, indent=2))
+        write_json(args.json, summary)
     return 0
 
 

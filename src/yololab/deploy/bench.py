@@ -8,18 +8,17 @@ model stage is ``timing.time_backend``, the same measurement as the compare cell
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from yololab.atomic import atomic_write_text
 from yololab.deploy import timing
 from yololab.deploy.backends import EXPORT_FORMAT, KINDS, Backend, backend_kind, check_backend_fits
 from yololab.deploy.pipeline import Predictor
 from yololab.deploy.samples import sample_batch, sample_image, sample_name
 from yololab.hardware import cpu_name, cuda_name
+from yololab.jsonfile import write_json
 
 
 def device_string(threads: int | None, device: str = "cpu") -> str:
@@ -108,4 +107,4 @@ def format_bench(r: dict[str, Any]) -> str:
 
 
 def write_json(result: dict[str, Any], path: str | os.PathLike) -> None:
-    atomic_write_text(path, json.dumps(result, indent=2))
+    write_json(path, result)

@@ -9,7 +9,6 @@ pycocotools can score them against it directly.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Iterator
@@ -28,6 +27,7 @@ from yololab.deploy.sources import Frame, count_frames, is_url, is_video, iter_f
 from yololab.errors import UserError
 from yololab.eval.boxes import xyxy2xywh
 from yololab.eval.coco import detections_to_coco, image_ids
+from yololab.jsonfile import write_json
 
 LOG = logging.getLogger("yololab")
 
@@ -203,8 +203,8 @@ def predict(weights: str | os.PathLike, source: str, imgsz: int | None = None, c
     finally:
         bar.close()
         writer.close()
-    atomic_write_text(out / "predictions.json", json.dumps(writer.results), out)
-    atomic_write_text(out / "images.json", json.dumps(writer.images, indent=1), out)
+    write_json(out / "predictions.json", writer.results, out, indent=None)
+    write_json(out / "images.json", writer.images, out, indent=1)
     summary.files = {"predictions": str(out / "predictions.json"), "images": str(out / "images.json")}
     if save_txt:
         summary.files["labels"] = str(out / "labels")

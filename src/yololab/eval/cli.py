@@ -14,8 +14,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from yololab.atomic import atomic_write_text
 from yololab.errors import UserError, print_error
+from yololab.jsonfile import read_json, write_json
 
 LOG = logging.getLogger("yololab")
 
@@ -69,7 +69,7 @@ def add_val_parser(sub: argparse._SubParsersAction, open_model: OpenModel,
 
 
 def _write_json(path: str, obj: Any) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=2))
+    write_json(path, obj)
 
 
 def cmd_val(args: argparse.Namespace, open_model: OpenModel) -> int:
@@ -122,7 +122,7 @@ def _bootstrap(args: argparse.Namespace, gt: dict, dt: list[dict]) -> dict[str, 
     """``--bootstrap N`` / ``--dt-ref``: image-level (paired) bootstrap, printed and returned for --json."""
     from yololab.eval.bootstrap import bootstrap_map, format_bootstrap
 
-    dt_ref = json.loads(Path(args.dt_ref).read_text()) if args.dt_ref else None
+    dt_ref = read_json(args.dt_ref) if args.dt_ref else None
     result = bootstrap_map(gt, dt, dt_ref, n=args.bootstrap or 1000, seed=args.seed)
     print(format_bootstrap(result))
     return result

@@ -8,12 +8,12 @@ the lowest seed of each backbone (one curve per backbone keeps the plot readable
 from __future__ import annotations
 
 import html
-import json
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 from yololab.eval.analysis import ERROR_TYPES, plot_errors_side_by_side, plot_pr_overlay
+from yololab.jsonfile import read_json
 
 
 def _done(rows: list[dict]) -> list[dict]:
@@ -36,7 +36,7 @@ def pr_overlays(out: Path, cell_rows: list[dict], plot_dir: Path) -> list[dict[s
         for backbone, row in by_backbone.items():
             path = out / row["cell_dir"] / "analysis" / "pr_curve.json"
             if path.is_file():
-                curves[f"{backbone} (seed {row.get('seed')})"] = json.loads(path.read_text())
+                curves[f"{backbone} (seed {row.get('seed')})"] = read_json(path)
         if curves:
             stem = plot_dir / f"pr_overlay_{model}"
             figures.append({"title": f"Precision-recall, {model}",

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from yololab.atomic import atomic_write
 from yololab.config import ConfigError
-from yololab.experiments.cells import json_sha256, read_json
+from yololab.jsonfile import json_sha256, read_json_if_present
 
 Files = dict[str, bytes]  # path relative to the folder (POSIX) -> content
 MAX_TRANSFER_BYTES = 4 << 30
@@ -63,7 +63,7 @@ def write_scoring_back(scoring_root: Path, files: Files) -> None:
     (the same rule as ``cells.save_scoring_gt``)."""
     for rel, data in files.items():
         target = _inside(scoring_root, rel)
-        old = read_json(target)
+        old = read_json_if_present(target)
         if old is None:
             atomic_write(target, lambda handle, data=data: handle.write(data))
         elif json_sha256(old) != json_sha256(_loads(data)):

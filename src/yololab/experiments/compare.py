@@ -22,12 +22,15 @@ import yaml
 from yololab.atomic import atomic_write_text
 from yololab.config import ConfigError
 from yololab.experiments import executors
-from yololab.experiments.cells import (CellPaths, TrainFn, cell_dir, cell_state, checkpoint_for_eval, read_json,
-                                       write_json_atomic)
+from yololab.experiments.layout import CellPaths, cell_dir, checkpoint_for_eval
+from yololab.experiments.run_cell import TrainFn
+from yololab.experiments.cell_config import cell_state
+from yololab.jsonfile import read_json_if_present, write_json
 from yololab.experiments.environment import environment
 from yololab.experiments.protocol_card import check_and_write_protocol
 from yololab.experiments.rows import collect_rows
 from yololab.experiments import packing
+from yololab.experiments.status import CellOutcome, CellStatus
 from yololab.experiments.spec import Cell, ExperimentSpec, expand_cells, load_spec, parse_devices, validate_spec
 
 LOG = logging.getLogger("yololab")
@@ -38,7 +41,7 @@ BENCH_VERSION = 2  # 2: timed through yololab bench's Backend and export (deploy
 class CompareResult:
     out_dir: Path
     rows: list[dict]                      # one per cell (status done / failed / interrupted / pending)
-    outcomes: list[dict] = field(default_factory=list)  # what this run did per cell
+    outcomes: list[CellOutcome] = field(default_factory=list)  # what this run did per cell
     report: dict[str, Path] = field(default_factory=dict)
 
     @property
@@ -113,17 +116,17 @@ def run_compare(spec: ExperimentSpec | str | Path | dict, out_dir: str | Path, e
         record_studies(out, tuning)
     check_same_settings(spec, out, cells)
     _write_run_info(out, spec, command, executor)
-    todo = [c for c in cells if cell_state(CellPaths(cell_dir(out, c))) != "done"]
+    todo = [c for c in cells if cell_state(CellPaths(cell_dir(out, c))) != CellStatus.DONE]
     LOG.info("%s: %d cell(s), %d finished already, %d to run (%s executor, devices %s) -> %s", spec.name,
              len(cells), len(cells) - len(todo), len(todo), executor, ",".join(spec.devices), out)
-    outcomes: list[dict] = []
+    outcomes: list[CellOutcome] = []
     started = time.perf_counter()
 
-    def on_result(cell: Cell, outcome: dict) -> None:
+    def on_result(cell: Cell, outcome: CellOutcome) -> None:
         outcomes.append(outcome)
-        extra = f": {outcome['error']}" if outcome.get("error") else ""
+        extra = f": {outcome.error}" if outcome.error else ""
         LOG.info("[%d/%d] %s %s in %.0f s (%.0f s elapsed)%s", len(outcomes), len(todo), cell.cell_id,
-                 outcome["status"], outcome.get("seconds", 0.0), time.perf_counter() - started, extra)
+                 outcome.status, outcome.seconds, time.perf_counter() - started, extra)
 
     if todo:
         if executor == "local":
@@ -152,7 +155,7 @@ def run_compare(spec: ExperimentSpec | str | Path | dict, out_dir: str | Path, e
 
 def check_same_settings(spec: ExperimentSpec, out: Path, cells: list[Cell]) -> None:
     """Refuse to mix results: a cell folder made with other settings (epochs, hyp, ...) is an error."""
-    from yololab.experiments.cells import cell_train_config, check_same_config, config_fingerprint
+    from yololab.experiments.cell_config import cell_train_config, check_same_config, config_fingerprint
 
     stale = []
     for cell in cells:
@@ -169,14 +172,14 @@ def check_same_settings(spec: ExperimentSpec, out: Path, cells: list[Cell]) -> N
 def _write_run_info(out: Path, spec: ExperimentSpec, command: str | None, executor: str) -> None:
     """experiment.yaml (the resolved spec) and run.json (command, versions, device) for the report."""
     atomic_write_text(out / "experiment.yaml", yaml.safe_dump(spec.to_dict(), sort_keys=False), out)
-    previous = read_json(out / "run.json") or {}
+    previous = read_json_if_present(out / "run.json") or {}
     info = {"command": previous.get("command") or command or "run_compare(...) from Python",  # the first one
             "executor": executor, "devices": spec.devices, "environment": environment(),
             "started": previous.get("started") or time.strftime("%Y-%m-%d %H:%M:%S"),
             "updated": time.strftime("%Y-%m-%d %H:%M:%S"),
             "argv": sys.argv, "commands": [*previous.get("commands", []), command] if command else
             previous.get("commands", [])}
-    write_json_atomic(out / "run.json", info)
+    write_json(out / "run.json", info)
 
 
 def _bench_settings(spec: ExperimentSpec) -> dict:
@@ -192,7 +195,7 @@ def run_benchmarks(spec: ExperimentSpec, out: Path, cells: list[Cell]) -> None:
     todo = []
     for cell in cells:
         paths = CellPaths(cell_dir(out, cell))
-        old = read_json(paths.bench) or {}
+        old = read_json_if_present(paths.bench) or {}
         if paths.metrics.is_file() and old.get("settings") != settings:
             todo.append((cell, paths))
     backends = tuple(available_backends(spec.latency_backends))
@@ -206,7 +209,7 @@ def run_benchmarks(spec: ExperimentSpec, out: Path, cells: list[Cell]) -> None:
         except Exception as err:  # noqa: BLE001 - recorded, the table shows it as missing
             LOG.warning("%s: latency failed: %s", cell.cell_id, err)
             results = {"error": f"{type(err).__name__}: {err}"}
-        write_json_atomic(paths.bench, {"settings": settings, "results": results,
+        write_json(paths.bench, {"settings": settings, "results": results,
                                         "loadavg_1min": max(load, _loadavg()), "cpu_count": os.cpu_count()})
 
 

@@ -8,6 +8,7 @@ recorded as a failure of its cell(s); re-running the comparison resumes them.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import multiprocessing as mp
 import os
@@ -17,12 +18,13 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 from yololab.experiments.cell_transfer import Files
-from yololab.experiments.cells import TrainFn, run_cell
+from yololab.experiments.run_cell import TrainFn, run_cell
 from yololab.experiments.ray_node import NodeLocalCell, NodeResult, run_on_node
 from yololab.experiments.spec import Cell, ExperimentSpec
+from yololab.experiments.status import CellOutcome
 
 LOG = logging.getLogger("yololab")
-OnResult = Callable[[Cell, dict], None]
+OnResult = Callable[[Cell, CellOutcome], None]
 EXECUTORS = ("local", "process", "ray")
 
 # Workers' OpenMP threads sleep instead of spinning while they wait: on a CPU shared with other work
@@ -74,7 +76,7 @@ def _init_worker(queue, threads: int, log_level: int) -> None:
 
 
 def _worker_run(spec: ExperimentSpec, cell: Cell, out_dir: Path, train_fn: TrainFn | str | None,
-                progress: bool) -> dict:
+                progress: bool) -> CellOutcome:
     try:
         return run_cell(spec, cell, out_dir, train_fn, _WORKER_DEVICE, progress=progress)
     finally:
@@ -116,12 +118,11 @@ def _run_pool(ctx, spec: ExperimentSpec, cells: Sequence[Cell], out_dir: Path, t
             try:
                 outcome = future.result()
             except BrokenProcessPool:
-                outcome = {"cell_id": cell.cell_id, "status": "failed", "seconds": 0.0,
-                           "error": "worker process died (killed, out of memory, or a calling script without "
-                                    "`if __name__ == '__main__':`, which spawned workers need); re-run to resume"}
+                outcome = CellOutcome.failed(cell.cell_id, "worker process died (killed, out of memory, or a "
+                                             "calling script without `if __name__ == '__main__':`, which "
+                                             "spawned workers need); re-run to resume")
             except Exception as err:  # noqa: BLE001 - e.g. an unpicklable train function
-                outcome = {"cell_id": cell.cell_id, "status": "failed", "seconds": 0.0,
-                           "error": f"{type(err).__name__}: {err}"}
+                outcome = CellOutcome.failed(cell.cell_id, f"{type(err).__name__}: {err}")
             on_result(cell, outcome)
 
 
@@ -133,7 +134,7 @@ def _limit_threads(device: str, threads: int) -> None:
 
 
 def _ray_run(spec: ExperimentSpec, cell: Cell, out_dir: Path, train_fn: TrainFn | str | None,
-             device: str, threads: int) -> dict:
+             device: str, threads: int) -> CellOutcome:
     _limit_threads(device, threads)
     return run_cell(spec, cell, out_dir, train_fn, device, progress=False)
 
@@ -145,7 +146,7 @@ def _ray_run_node_local(spec: ExperimentSpec, cell: Cell, cell_files: Files, sco
 
     _limit_threads(device, threads)
     outcome, files, scoring = run_on_node(spec, cell, cell_files, scoring_files, train_fn, device, work_dir)
-    return {**outcome, "node": ray.get_runtime_context().get_node_id()}, files, scoring
+    return dataclasses.replace(outcome, node=ray.get_runtime_context().get_node_id()), files, scoring
 
 
 def run_ray(spec: ExperimentSpec, cells: Sequence[Cell], out_dir: Path, train_fn: TrainFn | str | None,
@@ -196,7 +197,7 @@ def _submit_node_local(task, spec: ExperimentSpec, cells: Sequence[Cell], out_di
     for cell in cells:
         local = NodeLocalCell(cell, out_dir)
         shipped = local.prepare()
-        if isinstance(shipped, dict):  # refused: locked by another process, or too large
+        if isinstance(shipped, CellOutcome):  # refused: locked by another process, or too large
             on_result(cell, shipped)
             continue
         refs[task.remote(spec, cell, *shipped, train_fn, device, threads, work_dir)] = (cell, local)
@@ -214,8 +215,7 @@ def _collect(ray, refs: dict, on_result: OnResult) -> None:
         except Exception as err:  # noqa: BLE001 - worker crash or unpicklable input
             if local is not None:
                 local.release()
-            outcome = {"cell_id": cell.cell_id, "status": "failed", "seconds": 0.0,
-                       "error": f"ray task failed: {type(err).__name__}: {err}"}
+            outcome = CellOutcome.failed(cell.cell_id, f"ray task failed: {type(err).__name__}: {err}")
         else:
             outcome = result if local is None else local.finish(result)
         on_result(cell, outcome)

@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from yololab.config import ConfigError
-from yololab.experiments.cells import VOLATILE_KEYS, cell_train_config, read_json, write_json_atomic
+from yololab.experiments.cell_config import VOLATILE_KEYS, cell_train_config
+from yololab.jsonfile import read_json_if_present, write_json
 from yololab.experiments.spec import Cell, ExperimentSpec, resolve_score_split, split_source
 
 LOG = logging.getLogger("yololab")
@@ -148,7 +149,7 @@ def protocol_differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
 def check_and_write_protocol(spec: ExperimentSpec, cells: list[Cell], out: Path) -> dict[str, Any]:
     """Refuse a folder whose protocol.json differs in a binding field; else (re)write protocol.json."""
     new = build_protocol(spec, cells, out)
-    old = read_json(out / "protocol.json")
+    old = read_json_if_present(out / "protocol.json")
     if old:
         diffs = protocol_differences(old, new)
         if diffs:
@@ -161,5 +162,5 @@ def check_and_write_protocol(spec: ExperimentSpec, cells: list[Cell], out: Path)
             new["earlier"] = [*old.get("earlier", []), {k: old.get(k) for k in ("software", "hardware")}]
         elif old.get("earlier"):
             new["earlier"] = old["earlier"]
-    write_json_atomic(out / "protocol.json", new)
+    write_json(out / "protocol.json", new)
     return new

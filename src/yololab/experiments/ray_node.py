@@ -16,6 +16,7 @@ done marker) last. A task that dies returns nothing: the cell restarts from what
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -23,10 +24,13 @@ from pathlib import Path
 
 from yololab.experiments.cell_transfer import (Files, TransferTooLarge, pack_folder, unpack_folder, write_back,
                                                write_scoring_back)
-from yololab.experiments.cells import CellPaths, TrainFn, cell_dir, cell_lock, run_cell
+from yololab.experiments.layout import CellPaths, cell_dir
+from yololab.experiments.run_cell import TrainFn, run_cell
+from yololab.experiments.cell_lock import cell_lock
 from yololab.experiments.spec import Cell, ExperimentSpec
+from yololab.experiments.status import CellOutcome, CellStatus
 
-NodeResult = tuple[dict, Files | None, Files | None]  # outcome, cell files, scoring files
+NodeResult = tuple[CellOutcome, Files | None, Files | None]  # outcome, cell files, scoring files
 
 
 def node_work_root(work_dir: str | None = None) -> Path:
@@ -55,8 +59,8 @@ def run_on_node(spec: ExperimentSpec, cell: Cell, cell_files: Files, scoring_fil
             return _failed(cell, str(err), started), None, None
 
 
-def _failed(cell: Cell, message: str, started: float) -> dict:
-    return {"cell_id": cell.cell_id, "status": "failed", "error": message, "seconds": time.perf_counter() - started}
+def _failed(cell: Cell, message: str, started: float) -> CellOutcome:
+    return CellOutcome.failed(cell.cell_id, message, time.perf_counter() - started)
 
 
 @dataclass
@@ -72,7 +76,7 @@ class NodeLocalCell:
     def paths(self) -> CellPaths:
         return CellPaths(cell_dir(self.out_dir, self.cell))
 
-    def prepare(self) -> tuple[Files, Files] | dict:
+    def prepare(self) -> tuple[Files, Files] | CellOutcome:
         """Lock the driver's cell folder and pack what the node needs (its cell files, the scoring files);
         a failed outcome if that is impossible."""
         self.paths.root.mkdir(parents=True, exist_ok=True)
@@ -89,7 +93,7 @@ class NodeLocalCell:
         self.sent = frozenset(files)
         return files, scoring
 
-    def finish(self, result: NodeResult) -> dict:
+    def finish(self, result: NodeResult) -> CellOutcome:
         """Write what the node returned into the driver's folder; release the lock; the cell's outcome."""
         outcome, files, scoring = result
         try:
@@ -97,7 +101,8 @@ class NodeLocalCell:
                 write_scoring_back(self.out_dir / "scoring", scoring or {})
                 write_back(self.paths.root, files, self.sent)
         except Exception as err:  # noqa: BLE001 - a cell that cannot be written back is a failed cell
-            outcome = {**outcome, "status": "failed", "error": f"writing back: {type(err).__name__}: {err}"}
+            outcome = dataclasses.replace(outcome, status=CellStatus.FAILED,
+                                          error=f"writing back: {type(err).__name__}: {err}")
         finally:
             self.release()
         return outcome

@@ -11,7 +11,7 @@ import yaml
 
 from yololab.atomic import atomic_write_text
 from yololab.experiments import analysis_figures, plots, tables
-from yololab.experiments.cells import read_json
+from yololab.jsonfile import read_json_if_present
 from yololab.experiments.environment import environment
 from yololab.experiments.metrics import aggregate_rows
 from yololab.experiments.rows import load_rows
@@ -307,7 +307,7 @@ def write_report(out_dir: str | Path, rows: list[dict] | None = None,
     if rows is None:
         rows = load_rows(out)
     spec = yaml.safe_load((out / "experiment.yaml").read_text()) if (out / "experiment.yaml").is_file() else {}
-    run = read_json(out / "run.json") or {}
+    run = read_json_if_present(out / "run.json") or {}
     if not run.get("environment"):  # rows made elsewhere: at least say what wrote the report
         run["environment"] = environment()
     cell_rows = [r for r in rows if r.get("row_type", "cell") == "cell"]
@@ -317,7 +317,7 @@ def write_report(out_dir: str | Path, rows: list[dict] | None = None,
     for warning in warnings:
         LOG.warning("%s", warning)
     notes = seeds_notes(facts)
-    protocol = read_json(out / "protocol.json")
+    protocol = read_json_if_present(out / "protocol.json")
     data_name = data_set_name(spec.get("data", "data"))
     chosen = table_columns(spec, columns)
     lines = headline(mean_rows)

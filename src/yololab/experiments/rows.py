@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from yololab.experiments.cells import CellPaths, cell_dir, cell_state, describe_cell, init_label, read_json
+from yololab.experiments.layout import CellPaths, cell_dir
+from yololab.experiments.cell_config import cell_state, describe_cell, init_label
+from yololab.jsonfile import read_json_if_present
 from yololab.experiments.latency import unreliable_reason
 from yololab.experiments.spec import Cell, expand_cells, load_spec
 from yololab.experiments.tuning.records import EntryKey
@@ -22,13 +24,13 @@ def collect_rows(out: Path, cells: list[Cell], weights: str | None = None) -> li
         paths = CellPaths(cell_dir(out, cell))
         row: dict[str, Any] = {"row_type": "cell", **describe_cell(cell, weights)}
         row.update(tuned.get(EntryKey(cell.model, cell.label), {}))
-        metrics = read_json(paths.metrics)
+        metrics = read_json_if_present(paths.metrics)
         if metrics is not None:
             row.update(metrics)
             row["status"] = "done"
             row["reference"] = cell.reference  # a report choice: the spec's, not the one when it was scored
             row["init"] = init_label(cell, weights)
-            bench_file = read_json(paths.bench) or {}
+            bench_file = read_json_if_present(paths.bench) or {}
             bench = bench_file.get("results", {})
             if "loadavg_1min" in bench_file:
                 row["latency_loadavg"] = bench_file["loadavg_1min"]
@@ -46,7 +48,7 @@ def collect_rows(out: Path, cells: list[Cell], weights: str | None = None) -> li
         else:
             state = cell_state(paths)
             row["status"] = "failed" if state == "failed" else state if state != "new" else "pending"
-            error = read_json(paths.error)
+            error = read_json_if_present(paths.error)
             if error:
                 row["status"] = "failed"
                 row["error"] = error.get("error")

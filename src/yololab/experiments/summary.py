@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 
 from yololab.experiments import stats
-from yololab.experiments.cells import read_json, scoring_gt_path
+from yololab.jsonfile import read_json_if_present
+from yololab.experiments.layout import scoring_gt_path
 from yololab.experiments.metrics import ACCURACY_KEYS
 
 LOG = logging.getLogger("yololab")
@@ -77,7 +78,7 @@ def _load_replicates(out: Path | None, cell_rows: Sequence[dict], resamples: int
 
     def gt() -> dict:  # read only for a folder whose cells have no saved matches yet
         if "gt" not in gt_cache:
-            gt_cache["gt"] = read_json(gt_path)
+            gt_cache["gt"] = read_json_if_present(gt_path)
         return gt_cache["gt"]
     replicates: dict[str, np.ndarray] = {}
     weights, first_ids = None, None
@@ -105,7 +106,7 @@ def _cell_matches(folder: Path, row: dict, gt: Callable[[], dict]) -> Any:
     if saved.is_file():
         return ImageMatches.load(saved)
     det_path = folder / row["detections_file"]
-    detections = read_json(det_path) if det_path.is_file() else None
+    detections = read_json_if_present(det_path) if det_path.is_file() else None
     if detections is None:
         LOG.warning("%s is missing: %s left out of the paired test", det_path, row["cell_id"])
         return None

@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import logging
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from yololab.atomic import atomic_write_text
 from yololab.errors import UserError, print_error
+from yololab.jsonfile import write_json
 
 LOG = logging.getLogger("yololab")
 S = argparse.SUPPRESS
@@ -164,5 +163,5 @@ def cmd_train(args: argparse.Namespace) -> int:
             print("no best.pt: there were no validation images (--val-data); last.pt is the result")
         print(f"last: {summary['last']}")
         if args.json:
-            atomic_write_text(args.json, json.dumps(summary, indent=2))
+            write_json(args.json, summary)
     return 0

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from yololab.atomic import atomic_write_text
 from yololab.data import DatasetReport, ImageRecord
 from yololab.data.source import is_coco_json, open_split
+from yololab.jsonfile import write_json
 
 LOG = logging.getLogger("yololab")
 
@@ -37,7 +36,7 @@ class TrainData:
     def save_report(self, path: str | Path, root: str | Path | None = None) -> None:
         """Counts of what the dataset checks found, per split, as JSON (inside ``root``)."""
         out = {split: dataclasses.asdict(rep) for split, rep in self.reports.items()}
-        atomic_write_text(path, json.dumps(out, indent=2), root)
+        write_json(path, out, root)
 
 
 def load_train_data(data: str, image_dir: str | None = None, val_data: str | None = None,

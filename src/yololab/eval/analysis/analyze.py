@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -15,6 +14,7 @@ from yololab.eval.analysis.curves import Curves, pr_curves
 from yololab.eval.analysis.plots import plot_confusion, plot_errors, plot_f1, plot_pr
 from yololab.eval.analysis.tide import tide_errors
 from yololab.eval.analysis.voc import voc_ap
+from yololab.jsonfile import write_json
 
 
 def _write_f1_csv(curves: Curves, path: Path) -> None:
@@ -47,13 +47,13 @@ def analyze(gt: Mapping[str, Any], dt: list[Mapping[str, Any]], out_dir: Path,
              plot_confusion(cm, out / "confusion_matrix_normalised.png", normalise=True)]
 
     curves = pr_curves(ds)
-    atomic_write_text(out / "pr_curve.json", json.dumps(curves.to_json()), out)
+    write_json(out / "pr_curve.json", curves.to_json(), out, indent=None)
     _write_f1_csv(curves, out / "f1_curve.csv")
     files += [out / "pr_curve.json", out / "f1_curve.csv", plot_pr(curves, out / "pr_curve.png"),
               plot_f1(curves, out / "f1_curve.png")]
 
     errors = tide_errors(gt, dt)
-    atomic_write_text(out / "errors.json", json.dumps(errors, indent=2), out)
+    write_json(out / "errors.json", errors, out)
     files += [out / "errors.json", plot_errors(errors, out / "errors.png")]
 
     best_conf, best_f1 = curves.best()

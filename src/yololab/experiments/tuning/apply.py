@@ -7,7 +7,6 @@ cells were trained with other tuned values is refused, not silently reused.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from yololab.experiments.spec import Cell
 from yololab.experiments.tuning.records import EntryKey
 from yololab.experiments.tuning.study import RESULT_FILE, TuningResult
 from yololab.experiments.tuning.trial import with_values
+from yololab.jsonfile import read_json_if_present
 
 
 def tuned_cells(cells: Sequence[Cell], result: TuningResult) -> list[Cell]:
@@ -28,9 +28,9 @@ def tuned_cells(cells: Sequence[Cell], result: TuningResult) -> list[Cell]:
 def chosen_values(out_dir: str | Path) -> dict[EntryKey, dict]:
     """Each entry's chosen values as saved in ``tuning/tuning.json`` ({} when the folder was not tuned)."""
     path = Path(out_dir) / "tuning" / RESULT_FILE
-    if not path.is_file():
+    data = read_json_if_present(path)
+    if data is None:
         return {}
-    data = json.loads(path.read_text())
     return {EntryKey(s["model"], s["entry"]): s["best_params"] for s in data.get("studies", [])}
 
 

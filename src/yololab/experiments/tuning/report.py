@@ -9,11 +9,10 @@ needs to judge whether a ranking could flip with more tuning.
 from __future__ import annotations
 
 import html
-import json
 from pathlib import Path
 from typing import Any
 
-from yololab.experiments.cells import read_json, write_json_atomic
+from yololab.jsonfile import read_json_if_present, write_json
 from yololab.experiments.tuning.apply import values_text
 from yololab.experiments.tuning.records import EntryKey
 from yololab.experiments.tuning.study import RESULT_FILE, TuningResult
@@ -25,16 +24,16 @@ ROW_KEYS = ("tuned", "tune_trials", "tune_pruned", "tune_failed", "tune_epochs",
 def record_studies(out: Path, result: TuningResult) -> None:
     """protocol.json gains each entry's study (budget spent, best trial, chosen values)."""
     path = Path(out) / "protocol.json"
-    protocol = read_json(path) or {}
+    protocol = read_json_if_present(path) or {}
     protocol["tuning"] = {"storage": result.storage,
                           "studies": [{k: v for k, v in s.describe().items() if k != "trials"}
                                       for s in result.studies]}
-    write_json_atomic(path, protocol)
+    write_json(path, protocol)
 
 
 def _load(out: Path) -> dict | None:
     path = Path(out) / "tuning" / RESULT_FILE
-    return json.loads(path.read_text()) if path.is_file() else None
+    return read_json_if_present(path)
 
 
 def tuning_columns(out: Path) -> dict[EntryKey, dict[str, Any]]:

@@ -15,7 +15,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from pathlib import Path
 
 from yololab.config import ConfigError
-from yololab.experiments.cells import TrainFn
+from yololab.experiments.run_cell import TrainFn
 from yololab.experiments.executors import WORKER_OMP_WAIT_POLICY, _die_with_parent, cpu_threads_per_worker
 from yololab.experiments.spec import ExperimentSpec
 from yololab.experiments.tuning.records import TrialOutcome, TrialTask

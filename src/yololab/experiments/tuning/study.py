@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from yololab.config import ConfigError
-from yololab.experiments.cells import TrainFn, write_json_atomic
+from yololab.experiments.run_cell import TrainFn
+from yololab.jsonfile import write_json
 from yololab.experiments.spec import ExperimentSpec, expand_cells
 from yololab.experiments.tuning.records import EntryKey, StudyResult, TrialOutcome, TrialRecord, TrialTask
 from yololab.experiments.tuning.runners import make_runner
@@ -244,5 +245,5 @@ def run_tuning(spec: ExperimentSpec, out: str | Path, executor: str = "local", d
             LOG.warning("%s: %d of %d trials finished (%d failed): its budget is short", s.study_name, s.finished,
                         tune.trials, s.count("failed"))
     (out / "tuning").mkdir(parents=True, exist_ok=True)
-    write_json_atomic(out / "tuning" / RESULT_FILE, result.describe())
+    write_json(out / "tuning" / RESULT_FILE, result.describe())
     return result

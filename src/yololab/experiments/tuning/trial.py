@@ -9,7 +9,6 @@ train and val splits are read: the scoring split stays unseen. Weights are delet
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import os
 import shutil
@@ -17,12 +16,14 @@ import socket
 import time
 from pathlib import Path
 
-from yololab.experiments.cells import TrainFn, cell_train_config, resolve_trainer
+from yololab.experiments.run_cell import TrainFn, resolve_trainer
+from yololab.experiments.cell_config import cell_train_config
 from yololab.experiments.spec import Cell, ExperimentSpec, expand_cells, safe_id
 from yololab.experiments.tuning.records import EntryKey, TrialOutcome, TrialTask
 from yololab.experiments.tuning.space import TuneSpec, split_values
 from yololab.experiments.tuning.storage import make_pruner, open_storage
 from yololab.train.config import TrainConfig
+from yololab.jsonfile import write_json
 
 LOG = logging.getLogger("yololab")
 
@@ -113,9 +114,9 @@ def _finish_folder(folder: Path, outcome: TrialOutcome, task: TrialTask) -> None
     try:
         shutil.rmtree(folder / "weights", ignore_errors=True)
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / "trial.json").write_text(json.dumps(
-            {"study": task.study_name, "number": task.number, "params": task.params, "state": outcome.state,
-             "value": outcome.value, "epochs_run": outcome.epochs_run, "seconds": outcome.seconds,
-             "device": outcome.device, "error": outcome.error}, indent=2))
+        write_json(folder / "trial.json",
+                   {"study": task.study_name, "number": task.number, "params": task.params, "state": outcome.state,
+                    "value": outcome.value, "epochs_run": outcome.epochs_run, "seconds": outcome.seconds,
+                    "device": outcome.device, "error": outcome.error})
     except OSError as err:
         LOG.warning("%s: %s", folder, err)
