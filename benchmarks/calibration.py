@@ -18,7 +18,7 @@ import json
 import math
 import time
 
-from yololab.experiments.calibration import Rates, Scenario, grid, run_scenario
+from yololab.experiments.calibration import Rates, Scenario, run_scenario
 
 NOMINAL = 0.05
 

@@ -18,7 +18,6 @@ from yololab.deploy.backends import EXPORT_FORMAT, KINDS, Backend, backend_kind,
 from yololab.deploy.pipeline import Predictor
 from yololab.deploy.samples import sample_batch, sample_image, sample_name
 from yololab.hardware import cpu_name, cuda_name
-from yololab.jsonfile import write_json
 
 
 def device_string(threads: int | None, device: str = "cpu") -> str:
@@ -105,6 +104,3 @@ def format_bench(r: dict[str, Any]) -> str:
             f"  end to end  {r['end_to_end_ms']:8.2f} ms median  {r['end_to_end_p90_ms']:8.2f} ms p90"
             f"  -> {r['fps']:.1f} images/s (median of the per-run sums)")
 
-
-def write_json(result: dict[str, Any], path: str | os.PathLike) -> None:
-    write_json(path, result)

@@ -38,13 +38,14 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from yololab.deploy.bench import format_bench, run_bench, write_json
+    from yololab.deploy.bench import format_bench, run_bench
+    from yololab.jsonfile import write_json
 
     result = run_bench(args.weights, args.backend, imgsz=args.imgsz, batch=args.batch, threads=args.threads,
                        runs=args.runs, warmup=args.warmup, image=args.sample, device=args.device)
     print(format_bench(result))
     if args.json:
-        write_json(result, args.json)
+        write_json(args.json, result)
     return 0
 
 
