@@ -99,12 +99,12 @@ def main() -> None:
           f"{args.workers} loader workers, seeds {args.seeds}; {os.cpu_count()} CPUs ({cpu}), "
           f"load average {os.getloadavg()[0]:.2f}; start {started:%Y-%m-%d %H:%M} UTC", flush=True)
     results, walls = {}, {}
-    for way in WAYS:
+    for way, loader in WAYS.items():
         t0 = time.perf_counter()
         results[way] = run_compare(spec_from_mapping(experiment(way, args)), out / way, bench=False,
                                    report=False, progress=False)
         walls[way] = time.perf_counter() - t0
-        print(f"{way}: {WAYS[way]} done in {walls[way]:.0f} s, load average {os.getloadavg()[0]:.2f}", flush=True)
+        print(f"{way}: {loader} done in {walls[way]:.0f} s, load average {os.getloadavg()[0]:.2f}", flush=True)
     rows = {way: cell_rows(results[way], args.seeds) for way in WAYS}
 
     # one weight matrix for every cell (what pairs the replicates), as the comparison table does
