@@ -144,19 +144,27 @@ def test_cache_and_cells_per_device_are_checked_and_reach_every_cell(tmp_path):
 
 
 def test_cells_per_device_auto_packs_what_fits_and_is_one_on_cpu(tmp_path):
+    import dataclasses
+
     from yololab.experiments import packing
+    from yololab.experiments.cell_config import cell_train_config
 
-    spec = load_spec(write(tmp_path, BASE))
+    def with_devices(values, devices):
+        return dataclasses.replace(load_spec(write(tmp_path, values)), devices=devices)
+
+    configs = [cell_train_config(with_devices(BASE, ["0"]), c, tmp_path / c.cell_id)
+               for c in expand_cells(with_devices(BASE, ["0"]))]
     gib = 2**30
-    assert packing.resolve_cells_per_device(spec, ["cpu"]) == 1
-    fit = packing.resolve_cells_per_device(spec, ["0"], measure=lambda s, d: 4 * gib, free=lambda d: 30 * gib)
+    assert packing.resolve_cells_per_device(with_devices(BASE, ["cpu"]), configs) == 1
+    spec = with_devices(BASE, ["0"])
+    fit = packing.resolve_cells_per_device(spec, configs, measure=lambda c, d: 4 * gib, free=lambda d: 30 * gib)
     assert fit == 6  # 30 GB free / (4 GB x 1.25 margin)
-    assert packing.resolve_cells_per_device(spec, ["0"], measure=lambda s, d: 1, free=lambda d: 140 * gib) == 8
+    assert packing.resolve_cells_per_device(spec, configs, measure=lambda c, d: 1, free=lambda d: 140 * gib) == 8
 
-    def broken(s, d):
+    def broken(c, d):
         raise RuntimeError("no CUDA")
 
-    assert packing.resolve_cells_per_device(spec, ["0"], measure=broken) == 1
-    spec = load_spec(write(tmp_path, {**BASE, "cells_per_device": 3}))
-    assert packing.resolve_cells_per_device(spec, ["0", "1"]) == 3
+    assert packing.resolve_cells_per_device(spec, configs, measure=broken) == 1
+    spec = with_devices({**BASE, "cells_per_device": 3}, ["0", "1"])
+    assert packing.resolve_cells_per_device(spec, configs) == 3
     assert packing.expand_devices(["0", "1"], 2) == ["0", "0", "1", "1"]
