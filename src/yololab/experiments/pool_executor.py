@@ -18,7 +18,8 @@ from concurrent.futures.process import BrokenProcessPool
 
 from yololab.experiments.cell_executor import OnResult
 from yololab.experiments.plan import ComparisonPlan, ResolvedCell
-from yololab.experiments.run_cell import TrainFn, run_cell
+from yololab.experiments.run_cell import run_cell
+from yololab.experiments.trainers import TrainFn
 from yololab.experiments.run_settings import RunSettings
 from yololab.experiments.spec import ExperimentSpec
 from yololab.experiments.status import CellOutcome

@@ -19,7 +19,8 @@ from yololab.experiments.cell_executor import OnResult
 from yololab.experiments.cell_transfer import Files
 from yololab.experiments.plan import ComparisonPlan, ResolvedCell
 from yololab.experiments.ray_node import NodeLocalCell, NodeResult, run_on_node
-from yololab.experiments.run_cell import TrainFn, run_cell
+from yololab.experiments.run_cell import run_cell
+from yololab.experiments.trainers import TrainFn
 from yololab.experiments.run_settings import RunSettings
 from yololab.experiments.spec import ExperimentSpec
 from yololab.experiments.status import CellOutcome

@@ -26,7 +26,8 @@ from yololab.experiments.cell_transfer import (Files, TransferTooLarge, pack_fol
                                                write_scoring_back)
 from yololab.experiments.layout import CellPaths
 from yololab.experiments.plan import ResolvedCell
-from yololab.experiments.run_cell import TrainFn, run_cell
+from yololab.experiments.run_cell import run_cell
+from yololab.experiments.trainers import TrainFn
 from yololab.experiments.cell_lock import cell_lock
 from yololab.experiments.spec import ExperimentSpec
 from yololab.experiments.status import CellOutcome, CellStatus

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import json
 import logging
 import os
 import time
 import traceback
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,26 +24,10 @@ from yololab.experiments.metrics import evaluate_cell
 from yololab.experiments.plan import ResolvedCell
 from yololab.experiments.spec import ExperimentSpec, resolve_score_split, split_source
 from yololab.experiments.status import CellOutcome, CellStatus
+from yololab.experiments.trainers import TrainFn, resolve_trainer
 from yololab.jsonfile import json_sha256, read_json_if_present, write_json
-from yololab.train.config import TrainConfig
 
 LOG = logging.getLogger("yololab")
-TrainFn = Callable[[TrainConfig], dict]
-DEFAULT_TRAINER = "yololab.train.trainer:train"
-
-
-def resolve_trainer(train_fn: TrainFn | str | None) -> TrainFn:
-    """A callable, or 'module:function' (so worker processes can import it by name)."""
-    if callable(train_fn):
-        return train_fn
-    ref = train_fn or DEFAULT_TRAINER
-    module_name, _, func = ref.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as err:
-        raise RuntimeError(f"trainer {ref!r} is not available ({err}); is yololab.train.trainer installed?") \
-            from err
-    return getattr(module, func or "train")
 
 
 def run_cell(spec: ExperimentSpec, resolved: ResolvedCell, train_fn: TrainFn | str | None = None,

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Literal, get_args
 from yololab.config import ConfigError
 
 if TYPE_CHECKING:
-    from yololab.experiments.run_cell import TrainFn
+    from yololab.experiments.trainers import TrainFn
 
 ExecutorName = Literal["local", "process", "ray"]
 EXECUTOR_NAMES: tuple[str, ...] = get_args(ExecutorName)

@@ -15,7 +15,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from pathlib import Path
 
 from yololab.config import ConfigError
-from yololab.experiments.run_cell import TrainFn
+from yololab.experiments.trainers import TrainFn
 from yololab.experiments.worker_setup import WORKER_OMP_WAIT_POLICY, cpu_threads_per_worker, limit_threads, start_worker
 from yololab.experiments.spec import ExperimentSpec
 from yololab.experiments.tuning.records import TrialOutcome, TrialTask
