@@ -45,6 +45,26 @@ def test_process_pool_with_two_cpu_workers(tiny_data, tmp_path):
     assert trained["pid"] != os.getpid()  # the cell ran in a pool worker
 
 
+def dies_on_swapped_backbones(cfg):
+    """A trainer whose worker is killed (as by the out-of-memory killer) when it trains a swapped backbone."""
+    from yololab.experiments import dryrun
+
+    if cfg.backbone is not None:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return dryrun.train(cfg)
+
+
+def test_a_killed_pool_worker_fails_its_cell_and_a_rerun_resumes_it(tiny_data, tmp_path):
+    spec = tiny_spec(tiny_data, backbones=("native", "timm:resnet18"))
+    result = run_compare(spec, tmp_path, RunSettings(executor="process", devices="cpu", bench=False, report=False,
+                                                     train_fn=dies_on_swapped_backbones))
+    assert [r["status"] for r in result.rows] == ["done", "pending"]  # the folder has no error.json: not run
+    assert result.outcomes[-1].status == "failed" and "worker process died" in result.outcomes[-1].error
+    again = run_compare(spec, tmp_path, RunSettings(executor="process", devices="cpu", train_fn=DRY_RUN, bench=False,
+                                                    report=False))
+    assert [r["status"] for r in again.rows] == ["done", "done"] and len(again.outcomes) == 1
+
+
 @pytest.mark.parametrize("shared_fs", [False, True], ids=["node-local", "shared-fs"])
 def test_ray_executor(tiny_data, tmp_path, shared_fs):
     ray = require_module("ray", "the optional Ray executor")

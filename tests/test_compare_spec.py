@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import yaml
 
@@ -144,8 +146,6 @@ def test_cache_and_cells_per_device_are_checked_and_reach_every_cell(tmp_path):
 
 
 def test_cells_per_device_auto_packs_what_fits_and_is_one_on_cpu(tmp_path):
-    import dataclasses
-
     from yololab.experiments import packing
     from yololab.experiments.cell_config import cell_train_config
 
@@ -168,3 +168,36 @@ def test_cells_per_device_auto_packs_what_fits_and_is_one_on_cpu(tmp_path):
     spec = with_devices({**BASE, "cells_per_device": 3}, ["0", "1"])
     assert packing.resolve_cells_per_device(spec, configs) == 3
     assert packing.expand_devices(["0", "1"], 2) == ["0", "0", "1", "1"]
+
+
+def test_plan_looks_each_model_up_once_and_resolves_every_cell(tmp_path, monkeypatch):
+    """The spec resolves once: one zoo look-up per model, each cell's TrainConfig and folder in the plan."""
+    import yololab.models.zoo as zoo
+    from yololab.experiments.cell_config import cell_train_config
+    from yololab.experiments.plan import plan_comparison
+    from yololab.experiments.run_settings import RunSettings
+
+    spec = spec_from_mapping({**BASE, "models": ["YOLOv5n", "yolov7_tiny"], "seeds": [0, 1]})
+    looked_up = []
+    real = zoo.get_variant
+    monkeypatch.setattr(zoo, "get_variant", lambda name: looked_up.append(name) or real(name))
+    plan = plan_comparison(spec, tmp_path / "out", RunSettings(devices="cpu"))
+    assert sorted(looked_up) == ["YOLOv5n", "yolov7_tiny"]
+    assert [c.cell for c in plan.cells] == expand_cells(spec) and len(plan.cells) == 8
+    for resolved in plan.cells:
+        assert resolved.variant.name == resolved.cell.model
+        assert resolved.paths.root == tmp_path / "out" / "cells" / resolved.cell_id
+        assert resolved.config == cell_train_config(plan.spec, resolved.cell, resolved.paths.root)
+    moved = plan.cells[0].moved_to(tmp_path / "node")
+    assert moved.config.out == str(moved.paths.root) and moved.paths.root.parent.parent == tmp_path / "node"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        plan.cells = ()
+
+
+def test_executor_registry_serves_every_executor_name(tmp_path):
+    from yololab.experiments.executors import EXECUTORS
+    from yololab.experiments.run_settings import EXECUTOR_NAMES, RunSettings
+
+    assert tuple(EXECUTORS) == EXECUTOR_NAMES
+    with pytest.raises(ConfigError, match="unknown executor 'slurm'; choose from local, process, ray"):
+        RunSettings(executor="slurm")

@@ -109,17 +109,17 @@ def time_cells(run: ComparisonRun) -> None:
         run_benchmarks(run.plan)
 
 
-def collect(run: ComparisonRun) -> None:
+def collect_cell_rows(run: ComparisonRun) -> None:
     plan = run.plan
     run.rows = collect_rows(plan.out, [c.cell for c in plan.cells], plan.spec.train.get("weights"))
 
 
-def write_report(run: ComparisonRun) -> None:
+def render_report(run: ComparisonRun) -> None:
     if run.settings.report:
-        from yololab.experiments.report import write_report as write
+        from yololab.experiments.report import write_report
 
-        run.report = write(run.plan.out, run.rows)
+        run.report = write_report(run.plan.out, run.rows)
 
 
 PHASES: tuple[Phase, ...] = (write_protocol, tune_entries, refuse_other_settings, record_run, train_cells,
-                             time_cells, collect, write_report)
+                             time_cells, collect_cell_rows, render_report)

@@ -54,7 +54,7 @@ class ComparisonPlan:
 
     def with_cells(self, cells: Sequence[Cell]) -> ComparisonPlan:
         """This plan for other cells of its models (the tuned ones)."""
-        variants = {c.cell.model: c.variant for c in self.cells}
+        variants = {c.variant.name: c.variant for c in self.cells}
         return dataclasses.replace(self, cells=resolve_cells(self.spec, cells, self.out, variants))
 
 
@@ -63,7 +63,7 @@ def plan_comparison(source: SpecSource, out_dir: str | Path, settings: RunSettin
     settings = settings or RunSettings()
     spec, variants = _checked_spec(source, settings.devices)
     out = Path(out_dir).resolve()
-    cells = resolve_cells(spec, expand_cells(spec, variants), out, variants)
+    cells = resolve_cells(spec, expand_cells(spec, variants), out, {v.name: v for v in variants.values()})
     per_device = packing.resolve_cells_per_device(spec, [c.config for c in cells])
     executor = settings.executor
     if per_device > 1:
@@ -75,7 +75,7 @@ def plan_comparison(source: SpecSource, out_dir: str | Path, settings: RunSettin
 
 def resolve_cells(spec: ExperimentSpec, cells: Sequence[Cell], out: Path,
                   variants: dict[str, ModelVariant]) -> tuple[ResolvedCell, ...]:
-    """Each cell's variant, TrainConfig and folder under ``out``."""
+    """Each cell's variant (``variants`` by zoo name, which is ``Cell.model``), TrainConfig and folder."""
     resolved = []
     for cell in cells:
         paths = cell_paths(out, cell)
