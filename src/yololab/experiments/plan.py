@@ -7,6 +7,7 @@ the phases, the executors, ``run_cell`` and the protocol card read them from the
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ from yololab.experiments.spec import Cell, ExperimentSpec, expand_cells, parse_d
 from yololab.models.zoo import ModelVariant
 from yololab.train.config import TrainConfig
 
+LOG = logging.getLogger("yololab")
 SpecSource = ExperimentSpec | str | Path | dict
 
 
@@ -68,7 +70,9 @@ def plan_comparison(source: SpecSource, out_dir: str | Path, settings: RunSettin
     executor = settings.executor
     if per_device > 1:
         spec.devices = packing.expand_devices(spec.devices, per_device)
-        executor = "process" if executor == "local" else executor
+        if executor == "local":
+            LOG.info("cells_per_device %d: running the cells in a process pool", per_device)
+            executor = "process"
     out.mkdir(parents=True, exist_ok=True)
     return ComparisonPlan(spec, out, executor, cells)
 
