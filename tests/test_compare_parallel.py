@@ -35,8 +35,8 @@ def tiny_spec(data, backbones=("native", "timm:resnet18", "timm:mobilenetv3_smal
 
 def test_process_pool_with_two_cpu_workers(tiny_data, tmp_path):
     spec = tiny_spec(tiny_data, backbones=("native", "timm:nope"))
-    result = run_compare(spec, tmp_path, RunSettings(executor="process", devices="cpu,cpu", train_fn=DRY_RUN, bench=False,
-                         report=False))
+    result = run_compare(spec, tmp_path, RunSettings(executor="process", devices="cpu,cpu", train_fn=DRY_RUN,
+                                                     bench=False, report=False))
     status = {r["backbone"]: r["status"] for r in result.rows}
     assert status == {"cspdarknet": "done", "timm:nope": "failed"}
     assert "nope" in next(r["error"] for r in result.rows if r["status"] == "failed")
@@ -70,8 +70,8 @@ def test_ray_executor(tiny_data, tmp_path, shared_fs):
     ray = require_module("ray", "the optional Ray executor")
     spec = tiny_spec(tiny_data, backbones=("native", "timm:nope"))
     try:
-        result = run_compare(spec, tmp_path, RunSettings(executor="ray", devices="cpu,cpu", train_fn=DRY_RUN, bench=False,
-                             report=False, ray_shared_fs=shared_fs))
+        result = run_compare(spec, tmp_path, RunSettings(executor="ray", devices="cpu,cpu", train_fn=DRY_RUN,
+                                                         bench=False, report=False, ray_shared_fs=shared_fs))
     finally:
         if ray.is_initialized():
             ray.shutdown()

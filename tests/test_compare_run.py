@@ -101,14 +101,14 @@ def test_trained_but_not_evaluated_cell_is_only_evaluated(tiny_data, tmp_path):
 
 
 def test_changed_settings_in_the_same_folder_are_an_error(tiny_data, tmp_path):
-    run_compare(tiny_spec(tiny_data, backbones=["native"]), tmp_path, RunSettings(train_fn=CountingTrainer(), bench=False,
-                report=False))
+    run_compare(tiny_spec(tiny_data, backbones=["native"]), tmp_path,
+                RunSettings(train_fn=CountingTrainer(), bench=False, report=False))
     with pytest.raises(ConfigError, match="different settings"):  # finished or not, never mixed silently
         run_compare(tiny_spec(tiny_data, backbones=["native"], hyp={"lr0": 0.5}), tmp_path,
                     RunSettings(train_fn=CountingTrainer(), bench=False, report=False))
     trainer = CountingTrainer()  # what does not change a result (devices, workers, latency runs) is fine
-    run_compare(tiny_spec(tiny_data, backbones=["native"], workers=1, latency_runs=5), tmp_path, RunSettings(train_fn=trainer,
-                bench=False, report=False))
+    run_compare(tiny_spec(tiny_data, backbones=["native"], workers=1, latency_runs=5), tmp_path,
+                RunSettings(train_fn=trainer, bench=False, report=False))
     assert trainer.calls == []
 
 

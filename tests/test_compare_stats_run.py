@@ -145,13 +145,15 @@ def test_seeds_that_change_nothing_are_reported(data_with_test, tmp_path):
         return dryrun.train(dataclasses.replace(cfg, seed=0))
 
     values = spec_values(data_with_test, seeds=[0, 1], backbones=["native"])
-    run_compare(spec_from_mapping(values), tmp_path / "seedless", RunSettings(train_fn=seedless, bench=False, progress=False))
+    run_compare(spec_from_mapping(values), tmp_path / "seedless",
+                RunSettings(train_fn=seedless, bench=False, progress=False))
     data = json.loads((tmp_path / "seedless" / "results.json").read_text())
     assert data["statistics"]["identical_seeds"] == [{"model": "yolov5n", "backbone": "cspdarknet", "seeds": [[0, 1]]}]
     assert "seed is not reaching" in (tmp_path / "seedless" / "results.md").read_text().split("|")[0]  # at the top
     assert 'class="warning"' in (tmp_path / "seedless" / "report.html").read_text()
 
-    run_compare(spec_from_mapping(values), tmp_path / "seeded", RunSettings(train_fn=dryrun.train, bench=False, progress=False))
+    run_compare(spec_from_mapping(values), tmp_path / "seeded",
+                RunSettings(train_fn=dryrun.train, bench=False, progress=False))
     data = json.loads((tmp_path / "seeded" / "results.json").read_text())
     assert data["statistics"]["identical_seeds"] == []  # untrained models: the same mAP, other detections
 

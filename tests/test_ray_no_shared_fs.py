@@ -62,8 +62,8 @@ def test_cells_run_node_local_and_come_back(tiny_data, tmp_path, cluster):
     roots, worker_id = cluster
     out = tmp_path / "driver-out"
     spec = tiny_spec(tiny_data)
-    result = run_compare(spec, out, RunSettings(executor="ray", devices="cpu,cpu", train_fn=DRY_RUN, bench=False, report=False,
-                         ray_work_dir=str(roots["worker"])))
+    result = run_compare(spec, out, RunSettings(executor="ray", devices="cpu,cpu", train_fn=DRY_RUN, bench=False,
+                                                report=False, ray_work_dir=str(roots["worker"])))
 
     assert [r["status"] for r in result.rows] == ["done", "failed"]
     assert {o.node for o in result.outcomes} == {worker_id}
@@ -90,7 +90,8 @@ def test_cells_run_node_local_and_come_back(tiny_data, tmp_path, cluster):
     for path in (done.metrics, done.train_json, done.detections("val"), done.best):
         path.unlink()
     done.error.write_text('{"error": "an earlier attempt"}')  # removed on the node by the success: here too
-    again = run_compare(spec, out, RunSettings(executor="ray", devices="cpu,cpu", train_fn=DRY_RUN, bench=False, report=False))
+    again = run_compare(spec, out, RunSettings(executor="ray", devices="cpu,cpu", train_fn=DRY_RUN, bench=False,
+                                               report=False))
     assert [r["status"] for r in again.rows] == ["done", "failed"]
     assert read_json_if_present(done.train_json)["recovered_from_last"] is True  # the node evaluated the shipped last.pt
     assert read_json_if_present(done.metrics)["gt_sha256"] == metrics["gt_sha256"]

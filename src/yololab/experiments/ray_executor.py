@@ -35,7 +35,8 @@ def run_in_place(spec: ExperimentSpec, cell: ResolvedCell, train_fn: TrainFn | s
 
 
 def run_node_local(spec: ExperimentSpec, cell: ResolvedCell, cell_files: Files, scoring_files: Files,
-                   train_fn: TrainFn | str | None, device: str, threads: int, work_dir: str | None = None) -> NodeResult:
+                   train_fn: TrainFn | str | None, device: str, threads: int,
+                   work_dir: str | None = None) -> NodeResult:
     """A Ray task without a shared filesystem: the cell runs in a folder of the node, its files come back."""
     import ray
 
