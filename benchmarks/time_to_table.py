@@ -51,6 +51,7 @@ def count_decodes(log: Path) -> None:
 
 def child(args: argparse.Namespace) -> dict:
     from yololab.experiments.compare import run_compare
+    from yololab.experiments.run_settings import RunSettings
     from yololab.experiments.spec import spec_from_mapping
 
     log = Path(args.out) / "decodes.log"
@@ -64,7 +65,7 @@ def child(args: argparse.Namespace) -> dict:
         "train": {"weights": str(WEIGHTS), "mosaic_impl": way["mosaic_impl"], "plots": False},
     })
     wall, cpu0 = time.perf_counter(), _cpu()
-    result = run_compare(spec, Path(args.out) / "cmp", bench=False, report=False, progress=False)
+    result = run_compare(spec, Path(args.out) / "cmp", RunSettings(bench=False, report=False, progress=False))
     wall, cpu = time.perf_counter() - wall, _cpu() - cpu0
     lines = log.read_text().split() if log.is_file() else []
     maps = [round(r["map50_95"], 4) if r.get("map50_95") is not None else None for r in result.rows]

@@ -236,6 +236,7 @@ def test_compare_on_coco_json_scores_with_the_files_identity(coco128, yolov5n_pt
     scored against the val JSON's own annotations, and its detections carry the JSON's ids. The cell's
     "training" saves upstream's yolov5n.pt as its weights, so the detections are real."""
     from yololab.experiments.compare import run_compare
+    from yololab.experiments.run_settings import RunSettings
     from yololab.experiments.spec import spec_from_mapping
     from yololab.models.checkpoints import load_model, save_model
 
@@ -250,7 +251,7 @@ def test_compare_on_coco_json_scores_with_the_files_identity(coco128, yolov5n_pt
                               "seeds": [0], "epochs": 1, "imgsz": 64, "eval_imgsz": 320, "batch": 4, "workers": 0,
                               "eval_batch": 8, "train": {"image_dir": str(image_dir), "val_data": str(gt_path)}})
     out = tmp_path / "cmp"
-    row = run_compare(spec, out, train_fn=checkpoint_as_trained, bench=False, report=False).rows[0]
+    row = run_compare(spec, out, RunSettings(train_fn=checkpoint_as_trained, bench=False, report=False)).rows[0]
     assert row["status"] == "done", row.get("error")
     assert row["map50_95"] > 0.1  # a real model scored against the JSON's annotations
     stats = pycocotools_stats(gt_path, out / row["cell_dir"] / "detections_val.json")

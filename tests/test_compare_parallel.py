@@ -14,6 +14,7 @@ from conftest import require_module
 from yololab.experiments.layout import CellPaths, cell_dir
 from yololab.jsonfile import read_json_if_present
 from yololab.experiments.compare import run_compare
+from yololab.experiments.run_settings import RunSettings
 from yololab.experiments.spec import expand_cells, spec_from_mapping
 
 DRY_RUN = "yololab.experiments.dryrun:train"
@@ -34,8 +35,8 @@ def tiny_spec(data, backbones=("native", "timm:resnet18", "timm:mobilenetv3_smal
 
 def test_process_pool_with_two_cpu_workers(tiny_data, tmp_path):
     spec = tiny_spec(tiny_data, backbones=("native", "timm:nope"))
-    result = run_compare(spec, tmp_path, executor="process", devices="cpu,cpu", train_fn=DRY_RUN, bench=False,
-                         report=False)
+    result = run_compare(spec, tmp_path, RunSettings(executor="process", devices="cpu,cpu", train_fn=DRY_RUN,
+                                                     bench=False, report=False))
     status = {r["backbone"]: r["status"] for r in result.rows}
     assert status == {"cspdarknet": "done", "timm:nope": "failed"}
     assert "nope" in next(r["error"] for r in result.rows if r["status"] == "failed")
@@ -44,13 +45,33 @@ def test_process_pool_with_two_cpu_workers(tiny_data, tmp_path):
     assert trained["pid"] != os.getpid()  # the cell ran in a pool worker
 
 
+def dies_on_swapped_backbones(cfg):
+    """A trainer whose worker is killed (as by the out-of-memory killer) when it trains a swapped backbone."""
+    from yololab.experiments import dryrun
+
+    if cfg.backbone is not None:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return dryrun.train(cfg)
+
+
+def test_a_killed_pool_worker_fails_its_cell_and_a_rerun_resumes_it(tiny_data, tmp_path):
+    spec = tiny_spec(tiny_data, backbones=("native", "timm:resnet18"))
+    result = run_compare(spec, tmp_path, RunSettings(executor="process", devices="cpu", bench=False, report=False,
+                                                     train_fn=dies_on_swapped_backbones))
+    assert [r["status"] for r in result.rows] == ["done", "pending"]  # the folder has no error.json: not run
+    assert result.outcomes[-1].status == "failed" and "worker process died" in result.outcomes[-1].error
+    again = run_compare(spec, tmp_path, RunSettings(executor="process", devices="cpu", train_fn=DRY_RUN, bench=False,
+                                                    report=False))
+    assert [r["status"] for r in again.rows] == ["done", "done"] and len(again.outcomes) == 1
+
+
 @pytest.mark.parametrize("shared_fs", [False, True], ids=["node-local", "shared-fs"])
 def test_ray_executor(tiny_data, tmp_path, shared_fs):
     ray = require_module("ray", "the optional Ray executor")
     spec = tiny_spec(tiny_data, backbones=("native", "timm:nope"))
     try:
-        result = run_compare(spec, tmp_path, executor="ray", devices="cpu,cpu", train_fn=DRY_RUN, bench=False,
-                             report=False, ray_shared_fs=shared_fs)
+        result = run_compare(spec, tmp_path, RunSettings(executor="ray", devices="cpu,cpu", train_fn=DRY_RUN,
+                                                         bench=False, report=False, ray_shared_fs=shared_fs))
     finally:
         if ray.is_initialized():
             ray.shutdown()
@@ -93,7 +114,7 @@ def test_sigkill_midway_then_rerun_skips_finished_cells(tiny_data, tmp_path):
     rerun = spec_from_mapping({"data": str(tiny_data), "models": ["yolov5n"], "epochs": 1, "imgsz": 64, "batch": 2,
                                "workers": 0, "latency_runs": 2,
                                "backbones": [b.name for b in spec.backbones]})  # what the command line said
-    result = run_compare(rerun, tmp_path, train_fn=counting, bench=False, report=False)
+    result = run_compare(rerun, tmp_path, RunSettings(train_fn=counting, bench=False, report=False))
     assert all(r["status"] == "done" for r in result.rows)
     assert len(calls) == len(cells) - len(done_before) and None not in calls  # the native cell was not retrained
     for cell_id, mtime in done_before.items():

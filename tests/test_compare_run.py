@@ -10,6 +10,7 @@ from yololab.config import ConfigError
 from yololab.experiments import dryrun
 from yololab.experiments.layout import CellPaths, cell_dir
 from yololab.experiments.compare import run_compare
+from yololab.experiments.run_settings import RunSettings
 from yololab.experiments.spec import expand_cells, spec_from_mapping
 from yololab.train.config import TrainConfig
 
@@ -56,7 +57,7 @@ class CountingTrainer:
 def test_finished_cells_are_skipped_and_failures_recorded(tiny_data, tmp_path):
     spec = tiny_spec(tiny_data, backbones=["native", "timm:resnet18", "timm:mobilenetv3_small_050"])
     trainer = CountingTrainer(fail=("timm:resnet18",))
-    result = run_compare(spec, tmp_path, train_fn=trainer, bench=False, report=False)
+    result = run_compare(spec, tmp_path, RunSettings(train_fn=trainer, bench=False, report=False))
     status = {r["cell_id"]: r["status"] for r in result.rows}
     assert status == {"yolov5n_cspdarknet_s0": "done", "yolov5n_timm-resnet18_s0": "failed",
                       "yolov5n_timm-mobilenetv3_small_050_s0": "done"}  # the cell after the failure still ran
@@ -68,7 +69,7 @@ def test_finished_cells_are_skipped_and_failures_recorded(tiny_data, tmp_path):
     mtimes = {c.cell_id: CellPaths(cell_dir(tmp_path, c)).metrics.stat().st_mtime_ns
               for c in cells if c.backbone.name != "timm:resnet18"}
     again = CountingTrainer()
-    result = run_compare(spec, tmp_path, train_fn=again, bench=False, report=False)
+    result = run_compare(spec, tmp_path, RunSettings(train_fn=again, bench=False, report=False))
     assert [c.backbone for c in again.calls] == ["timm:resnet18"]  # only the failed cell is retried
     assert all(r["status"] == "done" for r in result.rows)
     assert not (tmp_path / failed["cell_dir"] / "error.json").exists()
@@ -80,40 +81,40 @@ def test_finished_cells_are_skipped_and_failures_recorded(tiny_data, tmp_path):
 def test_interrupted_cell_resumes_from_last_pt(tiny_data, tmp_path):
     spec = tiny_spec(tiny_data, epochs=2)
     first = CountingTrainer(crash_once=("timm:resnet18",))
-    result = run_compare(spec, tmp_path, train_fn=first, bench=False, report=False)
+    result = run_compare(spec, tmp_path, RunSettings(train_fn=first, bench=False, report=False))
     assert [r["status"] for r in result.rows] == ["done", "failed"]
     assert [c.resume for c in first.calls] == [False, False]
     second = CountingTrainer()
-    result = run_compare(spec, tmp_path, train_fn=second, bench=False, report=False)
+    result = run_compare(spec, tmp_path, RunSettings(train_fn=second, bench=False, report=False))
     assert [(c.backbone, c.resume) for c in second.calls] == [("timm:resnet18", True)]
     assert [r["status"] for r in result.rows] == ["done", "done"]
 
 
 def test_trained_but_not_evaluated_cell_is_only_evaluated(tiny_data, tmp_path):
     spec = tiny_spec(tiny_data, backbones=["native"])
-    run_compare(spec, tmp_path, train_fn=CountingTrainer(), bench=False, report=False)
+    run_compare(spec, tmp_path, RunSettings(train_fn=CountingTrainer(), bench=False, report=False))
     paths = CellPaths(cell_dir(tmp_path, expand_cells(spec)[0]))
     paths.metrics.unlink()  # as if killed during the evaluation
     trainer = CountingTrainer()
-    result = run_compare(spec, tmp_path, train_fn=trainer, bench=False, report=False)
+    result = run_compare(spec, tmp_path, RunSettings(train_fn=trainer, bench=False, report=False))
     assert trainer.calls == [] and result.rows[0]["status"] == "done"
 
 
 def test_changed_settings_in_the_same_folder_are_an_error(tiny_data, tmp_path):
-    run_compare(tiny_spec(tiny_data, backbones=["native"]), tmp_path, train_fn=CountingTrainer(), bench=False,
-                report=False)
+    run_compare(tiny_spec(tiny_data, backbones=["native"]), tmp_path,
+                RunSettings(train_fn=CountingTrainer(), bench=False, report=False))
     with pytest.raises(ConfigError, match="different settings"):  # finished or not, never mixed silently
         run_compare(tiny_spec(tiny_data, backbones=["native"], hyp={"lr0": 0.5}), tmp_path,
-                    train_fn=CountingTrainer(), bench=False, report=False)
+                    RunSettings(train_fn=CountingTrainer(), bench=False, report=False))
     trainer = CountingTrainer()  # what does not change a result (devices, workers, latency runs) is fine
-    run_compare(tiny_spec(tiny_data, backbones=["native"], workers=1, latency_runs=5), tmp_path, train_fn=trainer,
-                bench=False, report=False)
+    run_compare(tiny_spec(tiny_data, backbones=["native"], workers=1, latency_runs=5), tmp_path,
+                RunSettings(train_fn=trainer, bench=False, report=False))
     assert trainer.calls == []
 
 
 def test_cell_rows_carry_the_metrics(tiny_data, tmp_path):
-    result = run_compare(tiny_spec(tiny_data, backbones=["native"]), tmp_path, train_fn=CountingTrainer(),
-                         report=False)
+    result = run_compare(tiny_spec(tiny_data, backbones=["native"]), tmp_path, RunSettings(train_fn=CountingTrainer(),
+                         report=False))
     row = result.rows[0]
     for key in ("params", "backbone_params", "gflops", "map50_95", "map50", "map75", "map_small", "per_class",
                 "train_seconds", "peak_memory_mb", "latency_torch_cpu_ms", "fps_torch_cpu",
@@ -128,7 +129,7 @@ def test_unknown_executor_and_missing_gpu_are_config_errors(tiny_data, tmp_path)
     import torch
 
     with pytest.raises(ConfigError, match="executor"):
-        run_compare(tiny_spec(tiny_data), tmp_path, executor="slurm")
+        run_compare(tiny_spec(tiny_data), tmp_path, RunSettings(executor="slurm"))
     if not torch.cuda.is_available():
         with pytest.raises(ConfigError, match="cpu,cpu"):
-            run_compare(tiny_spec(tiny_data), tmp_path, devices="0,1")
+            run_compare(tiny_spec(tiny_data), tmp_path, RunSettings(devices="0,1"))

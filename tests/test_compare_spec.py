@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import yaml
 
@@ -145,18 +147,57 @@ def test_cache_and_cells_per_device_are_checked_and_reach_every_cell(tmp_path):
 
 def test_cells_per_device_auto_packs_what_fits_and_is_one_on_cpu(tmp_path):
     from yololab.experiments import packing
+    from yololab.experiments.cell_config import cell_train_config
 
-    spec = load_spec(write(tmp_path, BASE))
+    def with_devices(values, devices):
+        return dataclasses.replace(load_spec(write(tmp_path, values)), devices=devices)
+
+    configs = [cell_train_config(with_devices(BASE, ["0"]), c, tmp_path / c.cell_id)
+               for c in expand_cells(with_devices(BASE, ["0"]))]
     gib = 2**30
-    assert packing.resolve_cells_per_device(spec, ["cpu"]) == 1
-    fit = packing.resolve_cells_per_device(spec, ["0"], measure=lambda s, d: 4 * gib, free=lambda d: 30 * gib)
+    assert packing.resolve_cells_per_device(with_devices(BASE, ["cpu"]), configs) == 1
+    spec = with_devices(BASE, ["0"])
+    fit = packing.resolve_cells_per_device(spec, configs, measure=lambda c, d: 4 * gib, free=lambda d: 30 * gib)
     assert fit == 6  # 30 GB free / (4 GB x 1.25 margin)
-    assert packing.resolve_cells_per_device(spec, ["0"], measure=lambda s, d: 1, free=lambda d: 140 * gib) == 8
+    assert packing.resolve_cells_per_device(spec, configs, measure=lambda c, d: 1, free=lambda d: 140 * gib) == 8
 
-    def broken(s, d):
+    def broken(c, d):
         raise RuntimeError("no CUDA")
 
-    assert packing.resolve_cells_per_device(spec, ["0"], measure=broken) == 1
-    spec = load_spec(write(tmp_path, {**BASE, "cells_per_device": 3}))
-    assert packing.resolve_cells_per_device(spec, ["0", "1"]) == 3
+    assert packing.resolve_cells_per_device(spec, configs, measure=broken) == 1
+    spec = with_devices({**BASE, "cells_per_device": 3}, ["0", "1"])
+    assert packing.resolve_cells_per_device(spec, configs) == 3
     assert packing.expand_devices(["0", "1"], 2) == ["0", "0", "1", "1"]
+
+
+def test_plan_looks_each_model_up_once_and_resolves_every_cell(tmp_path, monkeypatch):
+    """The spec resolves once: one zoo look-up per model, each cell's TrainConfig and folder in the plan."""
+    import yololab.models.zoo as zoo
+    from yololab.experiments.cell_config import cell_train_config
+    from yololab.experiments.plan import plan_comparison
+    from yololab.experiments.run_settings import RunSettings
+
+    spec = spec_from_mapping({**BASE, "models": ["YOLOv5n", "yolov7_tiny"], "seeds": [0, 1]})
+    looked_up = []
+    real = zoo.get_variant
+    monkeypatch.setattr(zoo, "get_variant", lambda name: looked_up.append(name) or real(name))
+    plan = plan_comparison(spec, tmp_path / "out", RunSettings(devices="cpu"))
+    assert sorted(looked_up) == ["YOLOv5n", "yolov7_tiny"]
+    assert [c.cell for c in plan.cells] == expand_cells(spec) and len(plan.cells) == 8
+    for resolved in plan.cells:
+        assert resolved.variant.name == resolved.cell.model
+        assert resolved.paths.root == tmp_path / "out" / "cells" / resolved.cell_id
+        assert resolved.config == cell_train_config(plan.spec, resolved.cell, resolved.paths.root)
+    moved = plan.cells[0].moved_to(tmp_path / "node")
+    assert moved.config.out == str(moved.paths.root) and moved.paths.root.parent.parent == tmp_path / "node"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        plan.cells = ()
+
+
+def test_executor_registry_serves_every_executor_name(tmp_path):
+    from yololab.experiments.executors import EXECUTORS
+    from yololab.experiments.run_settings import EXECUTOR_NAMES, RunSettings
+
+    assert tuple(EXECUTORS) == EXECUTOR_NAMES
+    with pytest.raises(ConfigError, match="unknown executor 'slurm'; choose from local, process, ray"):
+        RunSettings(executor="slurm")

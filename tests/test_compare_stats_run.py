@@ -18,6 +18,7 @@ from scipy import stats as sps
 from yololab.config import ConfigError
 from yololab.experiments import dryrun
 from yololab.experiments.compare import run_compare
+from yololab.experiments.run_settings import RunSettings
 from yololab.experiments.report import write_report
 from yololab.experiments.spec import spec_from_mapping
 
@@ -51,7 +52,7 @@ def spec_values(data, **extra):
 @pytest.fixture(scope="module")
 def compared(data_with_test, tmp_path_factory, one_thread):
     out = tmp_path_factory.mktemp("stats_run")
-    result = run_compare(spec_from_mapping(spec_values(data_with_test)), out, bench=False, progress=False)
+    result = run_compare(spec_from_mapping(spec_values(data_with_test)), out, RunSettings(bench=False, progress=False))
     assert all(r["status"] == "done" for r in result.rows), [r.get("error") for r in result.rows]
     return out, json.loads((out / "results.json").read_text())
 
@@ -132,11 +133,11 @@ def test_protocol_card_and_refusal(compared, data_with_test):
     assert set(protocol["differs_per_backbone"]) == {"name", "label", "backbone_lr_mult"}
     assert protocol["software"]["torch"] and "deterministic" in protocol["determinism"]
     with pytest.raises(ConfigError, match=r"score_split: 'test' -> 'val'"):
-        run_compare(spec_from_mapping(spec_values(data_with_test, score_split="val")), out, bench=False,
-                    report=False)
+        run_compare(spec_from_mapping(spec_values(data_with_test, score_split="val")), out, RunSettings(bench=False,
+                    report=False))
     with pytest.raises(ConfigError, match=r"checkpoint: 'best' -> 'last'"):
-        run_compare(spec_from_mapping(spec_values(data_with_test, checkpoint="last")), out, bench=False,
-                    report=False)
+        run_compare(spec_from_mapping(spec_values(data_with_test, checkpoint="last")), out, RunSettings(bench=False,
+                    report=False))
 
 
 def test_seeds_that_change_nothing_are_reported(data_with_test, tmp_path):
@@ -144,13 +145,15 @@ def test_seeds_that_change_nothing_are_reported(data_with_test, tmp_path):
         return dryrun.train(dataclasses.replace(cfg, seed=0))
 
     values = spec_values(data_with_test, seeds=[0, 1], backbones=["native"])
-    run_compare(spec_from_mapping(values), tmp_path / "seedless", train_fn=seedless, bench=False, progress=False)
+    run_compare(spec_from_mapping(values), tmp_path / "seedless",
+                RunSettings(train_fn=seedless, bench=False, progress=False))
     data = json.loads((tmp_path / "seedless" / "results.json").read_text())
     assert data["statistics"]["identical_seeds"] == [{"model": "yolov5n", "backbone": "cspdarknet", "seeds": [[0, 1]]}]
     assert "seed is not reaching" in (tmp_path / "seedless" / "results.md").read_text().split("|")[0]  # at the top
     assert 'class="warning"' in (tmp_path / "seedless" / "report.html").read_text()
 
-    run_compare(spec_from_mapping(values), tmp_path / "seeded", train_fn=dryrun.train, bench=False, progress=False)
+    run_compare(spec_from_mapping(values), tmp_path / "seeded",
+                RunSettings(train_fn=dryrun.train, bench=False, progress=False))
     data = json.loads((tmp_path / "seeded" / "results.json").read_text())
     assert data["statistics"]["identical_seeds"] == []  # untrained models: the same mAP, other detections
 

@@ -128,12 +128,13 @@ def test_compare_scores_a_voc_folder(coco128_voc: Path, tmp_path: Path, one_thre
     """compare's cells (dry-run trainer: an untrained model) are scored through the VOC ground truth."""
     from yololab.experiments import dryrun
     from yololab.experiments.compare import run_compare
+    from yololab.experiments.run_settings import RunSettings
     from yololab.experiments.spec import spec_from_mapping
 
     spec = spec_from_mapping({"name": "voc", "data": str(coco128_voc), "models": ["yolov5n"], "backbones": ["native"],
                               "seeds": [0], "epochs": 1, "imgsz": 64, "batch": 2, "workers": 0, "eval_batch": 4,
                               "latency_runs": 1, "latency_warmup": 1, "latency_backends": ["torch"]})
-    row = run_compare(spec, tmp_path, train_fn=dryrun.train, report=False).rows[0]
+    row = run_compare(spec, tmp_path, RunSettings(train_fn=dryrun.train, report=False)).rows[0]
     names = open_split(coco128_voc, "val", log=False).names
     assert row["num_val_images"] == 8 and set(row["per_class"]) <= set(names)
     assert 0.0 <= row["map50_95"] <= 1.0

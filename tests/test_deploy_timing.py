@@ -49,7 +49,7 @@ def test_time_interleaved_takes_turns() -> None:
 
 def test_cpu_name_is_one_implementation() -> None:
     from yololab.deploy.bench import device_string
-    from yololab.experiments.compare import environment
+    from yololab.experiments.environment import environment
     from yololab.hardware import cpu_name, load_line
 
     assert "logical cores" in cpu_name()

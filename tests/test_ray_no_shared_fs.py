@@ -21,6 +21,8 @@ from yololab.experiments.cell_transfer import TransferTooLarge, pack_folder
 from yololab.experiments.layout import CellPaths, cell_dir, scoring_gt_path
 from yololab.jsonfile import read_json_if_present
 from yololab.experiments.compare import run_compare
+from yololab.experiments.run_settings import RunSettings
+from yololab.experiments.plan import plan_comparison
 from yololab.experiments.ray_node import run_on_node
 from yololab.experiments.spec import expand_cells, spec_from_mapping
 
@@ -60,8 +62,8 @@ def test_cells_run_node_local_and_come_back(tiny_data, tmp_path, cluster):
     roots, worker_id = cluster
     out = tmp_path / "driver-out"
     spec = tiny_spec(tiny_data)
-    result = run_compare(spec, out, executor="ray", devices="cpu,cpu", train_fn=DRY_RUN, bench=False, report=False,
-                         ray_work_dir=str(roots["worker"]))
+    result = run_compare(spec, out, RunSettings(executor="ray", devices="cpu,cpu", train_fn=DRY_RUN, bench=False,
+                                                report=False, ray_work_dir=str(roots["worker"])))
 
     assert [r["status"] for r in result.rows] == ["done", "failed"]
     assert {o.node for o in result.outcomes} == {worker_id}
@@ -88,7 +90,8 @@ def test_cells_run_node_local_and_come_back(tiny_data, tmp_path, cluster):
     for path in (done.metrics, done.train_json, done.detections("val"), done.best):
         path.unlink()
     done.error.write_text('{"error": "an earlier attempt"}')  # removed on the node by the success: here too
-    again = run_compare(spec, out, executor="ray", devices="cpu,cpu", train_fn=DRY_RUN, bench=False, report=False)
+    again = run_compare(spec, out, RunSettings(executor="ray", devices="cpu,cpu", train_fn=DRY_RUN, bench=False,
+                                               report=False))
     assert [r["status"] for r in again.rows] == ["done", "failed"]
     assert read_json_if_present(done.train_json)["recovered_from_last"] is True  # the node evaluated the shipped last.pt
     assert read_json_if_present(done.metrics)["gt_sha256"] == metrics["gt_sha256"]
@@ -97,7 +100,8 @@ def test_cells_run_node_local_and_come_back(tiny_data, tmp_path, cluster):
 
 def test_node_without_the_data_fails_the_cell_clearly(tmp_path):
     spec = tiny_spec(tmp_path / "elsewhere" / "data.yaml")
-    outcome, files, scoring = run_on_node(spec, expand_cells(spec)[0], {}, {}, DRY_RUN, "cpu")
+    cell = plan_comparison(spec, tmp_path / "out").cells[0]
+    outcome, files, scoring = run_on_node(spec, cell, {}, {}, DRY_RUN, "cpu")
     assert outcome.status == "failed" and "driver's path" in outcome.error
     assert files is None and scoring is None
 

@@ -11,10 +11,11 @@ import torch
 import yaml
 from test_report_tables import ROWS, SPEC
 
-from yololab.experiments import compare
+from yololab.experiments.bench_cells import run_benchmarks
 from yololab.experiments.latency import available_backends, unreliable_reason
 from yololab.experiments.plots import front_size
 from yololab.experiments.report import write_report
+from yololab.experiments.plan import plan_comparison
 from yololab.experiments.spec import expand_cells, spec_from_mapping
 
 
@@ -52,7 +53,7 @@ def test_busy_cpu_marks_latency_unreliable_everywhere(tmp_path, monkeypatch, cap
     monkeypatch.setattr("yololab.hardware.load_average", lambda: (2.0 * cores, 1.0, 1.0))
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with caplog.at_level(logging.INFO, logger="yololab"):
-        compare.run_benchmarks(spec, tmp_path, cells)
+        run_benchmarks(plan_comparison(spec, tmp_path))
     assert "cuda_fp16" not in caplog.text and "latency [1/2]" in caplog.text
     bench = json.loads(CellPaths(cell_dir(tmp_path, cells[0])).bench.read_text())
     assert set(bench["results"]) == {"torch_cpu"} and bench["loadavg_1min"] == 2.0 * cores

@@ -119,6 +119,7 @@ def test_real_study_equal_budget_pruned_unseen_test_split_and_best_values_in_cel
     import yololab.data.source as source
     from yololab.experiments.layout import CellPaths, cell_dir
     from yololab.experiments.compare import run_compare
+    from yololab.experiments.run_settings import RunSettings
     from yololab.experiments.spec import expand_cells
     from yololab.experiments.tuning.study import run_tuning
 
@@ -154,7 +155,7 @@ def test_real_study_equal_budget_pruned_unseen_test_split_and_best_values_in_cel
 
     monkeypatch.setattr(source, "open_split", real_open)
     monkeypatch.setattr("yololab.train.data.open_split", real_open)
-    compare = run_compare(spec, tmp_path, executor="local", bench=False, report=True, progress=False)
+    compare = run_compare(spec, tmp_path, RunSettings(executor="local", bench=False, report=True, progress=False))
     assert all(r["status"] == "done" for r in compare.rows)
     for cell in expand_cells(spec):  # the seeded cells train with their entry's best trial values
         best = next(s for s in result.studies if s.key.label == cell.label).params
@@ -173,18 +174,20 @@ def test_real_study_equal_budget_pruned_unseen_test_split_and_best_values_in_cel
     assert "Tuned" in md and "never read while tuning" in md
 
     # other tuned values for the same folder are refused: they are in the cells' config fingerprint
-    from yololab.experiments.compare import check_same_settings
+    from yololab.experiments.phases import check_same_settings
+    from yololab.experiments.plan import plan_comparison
     from yololab.experiments.tuning.apply import tuned_cells
     from yololab.experiments.tuning.trial import with_values
 
+    plan = plan_comparison(spec, tmp_path)
     cells = tuned_cells(expand_cells(spec), result)
-    check_same_settings(spec, tmp_path, cells)  # the values it ran with: accepted
+    check_same_settings(plan.with_cells(cells))  # the values it ran with: accepted
     with pytest.raises(ConfigError, match="different settings"):
-        check_same_settings(spec, tmp_path, [with_values(c, {"lr0": 0.0123}) for c in cells])
+        check_same_settings(plan.with_cells([with_values(c, {"lr0": 0.0123}) for c in cells]))
     other = tiny_spec(tiny_data, {"pruner": "threshold", "prune_below": 0.5, "min_resource": 1, "seed": 7},
                       backbones=["native", "timm:mobilenetv3_small_050"])
     with pytest.raises(ConfigError, match="tune.seed"):  # another tuning protocol in the same folder
-        run_compare(other, tmp_path, executor="local", bench=False, report=False)
+        run_compare(other, tmp_path, RunSettings(executor="local", bench=False, report=False))
 
 
 def test_successive_halving_prunes_weak_trials(tiny_data, tmp_path):

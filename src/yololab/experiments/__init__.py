@@ -1,8 +1,8 @@
 """Fair backbone comparisons: an ExperimentSpec (models x backbones x seeds) -> trained, scored and timed
 cells -> results.{csv,json,md,tex}, plots and a self-contained report.html.
 
-    from yololab.experiments import load_spec, run_compare
-    run_compare(load_spec("exp.yaml"), "runs/compare", executor="process", devices="0,1")
+    from yololab.experiments import RunSettings, load_spec, run_compare
+    run_compare(load_spec("exp.yaml"), "runs/compare", RunSettings(executor="process", devices="0,1"))
 """
 
 from yololab.lazy import lazy_getattr
@@ -10,7 +10,8 @@ from yololab.lazy import lazy_getattr
 _MODULES = {
     "ExperimentSpec": "spec", "BackboneEntry": "spec", "Cell": "spec", "load_spec": "spec",
     "spec_from_mapping": "spec", "expand_cells": "spec",
-    "run_compare": "compare", "CompareResult": "compare",
+    "run_compare": "compare", "CompareResult": "compare", "RunSettings": "run_settings",
+    "ComparisonPlan": "plan", "plan_comparison": "plan",
     "write_report": "report", "aggregate_rows": "metrics",
     "run_demo": "demo", "DemoSettings": "demo",
 }

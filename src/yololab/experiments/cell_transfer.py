@@ -60,7 +60,7 @@ def write_back(cell_root: Path, files: Files, sent: Collection[str]) -> None:
 
 def write_scoring_back(scoring_root: Path, files: Files) -> None:
     """Add the node's scoring ground truth; one that differs from the file already here is an error
-    (the same rule as ``cells.save_scoring_gt``)."""
+    (the same rule as ``run_cell.save_scoring_gt``)."""
     for rel, data in files.items():
         target = _inside(scoring_root, rel)
         old = read_json_if_present(target)

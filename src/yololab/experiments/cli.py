@@ -6,6 +6,8 @@ import argparse
 import shlex
 from pathlib import Path
 
+from yololab.experiments.run_settings import EXECUTOR_NAMES
+
 # compare flags that build (or override) the experiment spec: flag dest -> spec key
 _SPEC_FLAGS = {"name": "name", "data": "data", "models": "models", "backbones": "backbones", "seeds": "seeds",
                "epochs": "epochs", "imgsz": "imgsz", "batch": "batch", "workers": "workers",
@@ -67,6 +69,7 @@ def spec_values(args: argparse.Namespace) -> dict:
 def cmd_compare(args: argparse.Namespace) -> int:
     from yololab.experiments.compare import run_compare
     from yololab.experiments.report import write_report
+    from yololab.experiments.run_settings import RunSettings
     from yololab.experiments.spec import spec_from_mapping
 
     if args.report_only:
@@ -81,10 +84,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if not args.config and not args.data:
         raise SystemExit("yololab compare: give --config exp.yaml or at least --data (and --models/--backbones)")
     spec = spec_from_mapping(spec_values(args), args.config or "command line")
-    result = run_compare(spec, args.out, executor=args.executor, devices=args.devices,
-                         train_fn="yololab.experiments.dryrun:train" if args.dry_run else None,
-                         command=command_line(args, COMPARE_ORDER), progress=not args.no_progress,
-                         ray_shared_fs=args.ray_shared_fs, ray_work_dir=args.ray_work_dir)
+    result = run_compare(spec, args.out, RunSettings(
+        executor=args.executor, devices=args.devices,
+        train_fn="yololab.experiments.dryrun:train" if args.dry_run else None,
+        command=command_line(args, COMPARE_ORDER), progress=not args.no_progress,
+        ray_shared_fs=args.ray_shared_fs, ray_work_dir=args.ray_work_dir))
     print((Path(args.out) / "results.md").read_text())
     print(f"report: {result.report.get('html')}")
     return 0 if not result.failed else 1
@@ -92,7 +96,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def cmd_tune(args: argparse.Namespace) -> int:
     """Only the studies of an experiment's ``tune:`` section; prints each entry's chosen values."""
-    from yololab.experiments.compare import prepare_spec
+    from yololab.experiments.plan import prepare_spec
     from yololab.experiments.spec import spec_from_mapping
     from yololab.experiments.tuning.apply import values_text
     from yololab.experiments.tuning.study import run_tuning
@@ -155,7 +159,7 @@ def add_compare_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tune-trials", type=int, help="tune every entry first with this many trials (the tune: "
                                                    "section's space, else lr0, weight_decay, backbone_lr_mult)")
     p.add_argument("--tune-epochs", type=int, help="epochs per tuning trial (with --tune-trials)")
-    p.add_argument("--executor", choices=["local", "process", "ray"], default="process",
+    p.add_argument("--executor", choices=EXECUTOR_NAMES, default="process",
                    help="process (default): a fresh process per cell, one cell at a time per --devices entry; "
                         "local: every cell in this process (debugging); ray: Ray tasks (pip install ray), each in "
                         "a node-local folder (--ray-work-dir, else the node's temp folder), its files sent back "
@@ -193,7 +197,7 @@ def add_tune_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seeds", type=_ints)
     for dest in ("epochs", "imgsz", "batch", "workers", "eval_imgsz", "latency_runs"):
         p.add_argument(f"--{dest.replace('_', '-')}", type=int)
-    p.add_argument("--executor", choices=["local", "process", "ray"], default="process")
+    p.add_argument("--executor", choices=EXECUTOR_NAMES, default="process")
     p.add_argument("--devices", help="as for compare: one trial per device entry")
     p.add_argument("--dry-run", action="store_true", help="untrained models (checks the plumbing in seconds)")
     p.set_defaults(func=cmd_tune)
@@ -203,6 +207,6 @@ def add_demo_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="offline demo: synthetic data, YOLOv5n x 3 backbones, full report (~5 CPU min)")
     p.add_argument("--out", default="runs/demo", help="output folder")
     p.add_argument("--quick", action="store_true", help="seconds-long toy version (checks the install)")
-    p.add_argument("--executor", choices=["local", "process", "ray"], default="process")
+    p.add_argument("--executor", choices=EXECUTOR_NAMES, default="process")
     p.add_argument("--devices", help="as for compare, e.g. 'cpu*2' with --executor process")
     p.set_defaults(func=cmd_demo)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from yololab.experiments.compare import CompareResult, run_compare
+from yololab.experiments.run_settings import ExecutorName, RunSettings
 from yololab.experiments.spec import ExperimentSpec
 
 LOG = logging.getLogger("yololab")
@@ -76,8 +77,9 @@ def make_demo_data(out: Path, settings: DemoSettings) -> Path:
     return written.rename(written.with_name(DEMO_DATA_YAML))
 
 
-def run_demo(out_dir: str | Path = "runs/demo", settings: DemoSettings | None = None, executor: str = "process",
-             devices: str | None = None, command: str | None = None, estimate: bool = True,
+def run_demo(out_dir: str | Path = "runs/demo", settings: DemoSettings | None = None,
+             executor: ExecutorName = "process", devices: str | None = None, command: str | None = None,
+             estimate: bool = True,
              **overrides) -> CompareResult:
     """Dataset -> comparison -> report in ``out_dir``; re-running continues where it stopped.
     ``estimate``: first log how long it should take here (``demo_estimate``, a few timed training steps).
@@ -91,7 +93,7 @@ def run_demo(out_dir: str | Path = "runs/demo", settings: DemoSettings | None = 
     started = time.perf_counter()
     if estimate:
         from yololab.experiments.demo_estimate import estimate_demo
-        from yololab.experiments.executors import cpu_threads_per_worker
+        from yololab.experiments.worker_setup import cpu_threads_per_worker
         from yololab.experiments.spec import parse_devices
 
         workers = parse_devices(devices)
@@ -99,8 +101,8 @@ def run_demo(out_dir: str | Path = "runs/demo", settings: DemoSettings | None = 
                                      len(settings.backbones), len(workers),
                                      cpu_threads_per_worker(workers)).sentence())
     data = make_demo_data(out, settings)
-    result = run_compare(demo_spec(data, settings), out, executor=executor, devices=devices,
-                         command=command or f"yololab demo --out {out_dir}")
+    result = run_compare(demo_spec(data, settings), out, RunSettings(
+        executor=executor, devices=devices, command=command or f"yololab demo --out {out_dir}"))
     best = max((r for r in result.rows if r["status"] == "done"), key=lambda r: r.get("map50") or 0.0,
                default=None)
     LOG.info("demo finished in %.0f s%s; open %s", time.perf_counter() - started,

@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from yololab.config import ConfigError
-from yololab.experiments.cell_config import VOLATILE_KEYS, cell_train_config
+from yololab.experiments.cell_config import VOLATILE_KEYS
+from yololab.experiments.plan import ComparisonPlan
 from yololab.jsonfile import read_json_if_present, write_json
-from yololab.experiments.spec import Cell, ExperimentSpec, resolve_score_split, split_source
+from yololab.experiments.spec import ExperimentSpec, resolve_score_split, split_source
 
 LOG = logging.getLogger("yololab")
 PROTOCOL_VERSION = 1
@@ -70,16 +71,17 @@ def _splits(spec: ExperimentSpec) -> list[str]:
     return split_names(spec.data)
 
 
-def build_protocol(spec: ExperimentSpec, cells: list[Cell], out: Path) -> dict[str, Any]:
-    """The protocol card of ``spec`` (data fingerprints are computed here: one pass over the file sizes)."""
+def build_protocol(plan: ComparisonPlan) -> dict[str, Any]:
+    """The protocol card of the plan (data fingerprints are computed here: one pass over the file sizes)."""
     from yololab.eval.validate import ValSettings
     from yololab.experiments.environment import environment, library_versions
 
+    spec = plan.spec
     splits = {}
     for split in _splits(spec):
         data, image_dir = split_source(spec, split)
         splits[split] = split_fingerprint(data, split, image_dir)
-    cfg = dataclasses.asdict(cell_train_config(spec, cells[0], out))
+    cfg = dataclasses.asdict(plan.cells[0].config)
     shared = {k: v for k, v in cfg.items() if k not in _PER_CELL}
     val = ValSettings(image_size=spec.resolved_eval_imgsz, batch_size=spec.eval_batch)
     shared["eval"] = {k: getattr(val, k) for k in ("image_size", "batch_size", "conf_thres", "iou_thres",
@@ -146,9 +148,10 @@ def protocol_differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     return diffs
 
 
-def check_and_write_protocol(spec: ExperimentSpec, cells: list[Cell], out: Path) -> dict[str, Any]:
+def check_and_write_protocol(plan: ComparisonPlan) -> dict[str, Any]:
     """Refuse a folder whose protocol.json differs in a binding field; else (re)write protocol.json."""
-    new = build_protocol(spec, cells, out)
+    out = plan.out
+    new = build_protocol(plan)
     old = read_json_if_present(out / "protocol.json")
     if old:
         diffs = protocol_differences(old, new)

@@ -24,10 +24,12 @@ from pathlib import Path
 
 from yololab.experiments.cell_transfer import (Files, TransferTooLarge, pack_folder, unpack_folder, write_back,
                                                write_scoring_back)
-from yololab.experiments.layout import CellPaths, cell_dir
-from yololab.experiments.run_cell import TrainFn, run_cell
+from yololab.experiments.layout import CellPaths
+from yololab.experiments.plan import ResolvedCell
+from yololab.experiments.run_cell import run_cell
+from yololab.experiments.trainers import TrainFn
 from yololab.experiments.cell_lock import cell_lock
-from yololab.experiments.spec import Cell, ExperimentSpec
+from yololab.experiments.spec import ExperimentSpec
 from yololab.experiments.status import CellOutcome, CellStatus
 
 NodeResult = tuple[CellOutcome, Files | None, Files | None]  # outcome, cell files, scoring files
@@ -39,7 +41,7 @@ def node_work_root(work_dir: str | None = None) -> Path:
     return Path(work_dir) if work_dir else Path(tempfile.gettempdir())
 
 
-def run_on_node(spec: ExperimentSpec, cell: Cell, cell_files: Files, scoring_files: Files,
+def run_on_node(spec: ExperimentSpec, cell: ResolvedCell, cell_files: Files, scoring_files: Files,
                 train_fn: TrainFn | str | None, device: str, work_dir: str | None = None) -> NodeResult:
     """Run ``cell`` in a temporary folder on this node; return its outcome and files (None: nothing to keep)."""
     started = time.perf_counter()
@@ -49,17 +51,17 @@ def run_on_node(spec: ExperimentSpec, cell: Cell, cell_files: Files, scoring_fil
     root = node_work_root(work_dir)
     root.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f"yololab-{cell.cell_id}-", dir=root) as tmp:
-        out = Path(tmp)
-        unpack_folder(cell_files, cell_dir(out, cell))
-        unpack_folder(scoring_files, out / "scoring")
-        outcome = run_cell(spec, cell, out, train_fn, device, progress=False)
+        here = cell.moved_to(tmp)
+        unpack_folder(cell_files, here.paths.root)
+        unpack_folder(scoring_files, Path(tmp) / "scoring")
+        outcome = run_cell(spec, here, train_fn, device, progress=False)
         try:
-            return outcome, pack_folder(cell_dir(out, cell)), pack_folder(out / "scoring")
+            return outcome, pack_folder(here.paths.root), pack_folder(Path(tmp) / "scoring")
         except TransferTooLarge as err:
             return _failed(cell, str(err), started), None, None
 
 
-def _failed(cell: Cell, message: str, started: float) -> CellOutcome:
+def _failed(cell: ResolvedCell, message: str, started: float) -> CellOutcome:
     return CellOutcome.failed(cell.cell_id, message, time.perf_counter() - started)
 
 
@@ -67,14 +69,14 @@ def _failed(cell: Cell, message: str, started: float) -> CellOutcome:
 class NodeLocalCell:
     """The driver's half of one node-local cell: its lock, the files shipped, the write-back."""
 
-    cell: Cell
+    cell: ResolvedCell
     out_dir: Path
     sent: frozenset[str] = frozenset()  # names only: the bytes live in Ray's object store once submitted
     _stack: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
 
     @property
     def paths(self) -> CellPaths:
-        return CellPaths(cell_dir(self.out_dir, self.cell))
+        return self.cell.paths
 
     def prepare(self) -> tuple[Files, Files] | CellOutcome:
         """Lock the driver's cell folder and pack what the node needs (its cell files, the scoring files);

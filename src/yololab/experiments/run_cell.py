@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import json
 import logging
 import os
 import time
 import traceback
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,39 +16,24 @@ import yaml
 from yololab.atomic import atomic_write_text
 from yololab.config import ConfigError
 from yololab.eval.analysis import analyze
-from yololab.experiments.cell_config import (cell_state, cell_train_config, check_same_config, config_fingerprint,
-                                             describe_cell, finished_epochs)
+from yololab.experiments.cell_config import (cell_state, check_same_config, config_fingerprint, describe_cell,
+                                             finished_epochs)
 from yololab.experiments.cell_lock import cell_lock
-from yololab.experiments.layout import CellPaths, cell_dir, checkpoint_for_eval, scoring_gt_path
+from yololab.experiments.layout import checkpoint_for_eval, scoring_gt_path
 from yololab.experiments.metrics import evaluate_cell
-from yololab.experiments.spec import Cell, ExperimentSpec, resolve_score_split, split_source
+from yololab.experiments.plan import ResolvedCell
+from yololab.experiments.spec import ExperimentSpec, resolve_score_split, split_source
 from yololab.experiments.status import CellOutcome, CellStatus
+from yololab.experiments.trainers import TrainFn, resolve_trainer
 from yololab.jsonfile import json_sha256, read_json_if_present, write_json
-from yololab.train.config import TrainConfig
 
 LOG = logging.getLogger("yololab")
-TrainFn = Callable[[TrainConfig], dict]
-DEFAULT_TRAINER = "yololab.train.trainer:train"
 
 
-def resolve_trainer(train_fn: TrainFn | str | None) -> TrainFn:
-    """A callable, or 'module:function' (so worker processes can import it by name)."""
-    if callable(train_fn):
-        return train_fn
-    ref = train_fn or DEFAULT_TRAINER
-    module_name, _, func = ref.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as err:
-        raise RuntimeError(f"trainer {ref!r} is not available ({err}); is yololab.train.trainer installed?") \
-            from err
-    return getattr(module, func or "train")
-
-
-def run_cell(spec: ExperimentSpec, cell: Cell, out_dir: str | Path, train_fn: TrainFn | str | None = None,
+def run_cell(spec: ExperimentSpec, resolved: ResolvedCell, train_fn: TrainFn | str | None = None,
              device: str = "cpu", progress: bool = True) -> CellOutcome:
     """Train (or resume, or skip) one cell and score it; never raises for a failing cell."""
-    paths = CellPaths(cell_dir(out_dir, cell))
+    cell, paths = resolved.cell, resolved.paths
     started = time.perf_counter()
     if cell_state(paths) == CellStatus.DONE:
         return CellOutcome.skipped(cell.cell_id)
@@ -60,16 +43,18 @@ def run_cell(spec: ExperimentSpec, cell: Cell, out_dir: str | Path, train_fn: Tr
             message = f"cell {cell.cell_id} is being run by another process (pid {owner}); not started twice"
             LOG.error(message)
             return CellOutcome.failed(cell.cell_id, message)
-        return _run_locked(spec, cell, paths, train_fn, device, progress, started)
+        return _run_locked(spec, resolved, train_fn, device, progress, started)
 
 
-def _run_locked(spec: ExperimentSpec, cell: Cell, paths: CellPaths, train_fn: TrainFn | str | None, device: str,
+def _run_locked(spec: ExperimentSpec, resolved: ResolvedCell, train_fn: TrainFn | str | None, device: str,
                 progress: bool, started: float) -> CellOutcome:
+    cell, paths = resolved.cell, resolved.paths
     state = cell_state(paths)
     if state == CellStatus.DONE:  # finished by another process while we waited
         return CellOutcome.skipped(cell.cell_id)
     try:
-        cfg = cell_train_config(spec, cell, paths.root, device, progress, concurrent=len(spec.devices))
+        cfg = dataclasses.replace(resolved.config, device=device, progress=progress,
+                                  cache_processes=len(spec.devices))
         fingerprint = config_fingerprint(cfg, spec)
         check_same_config(paths, fingerprint)
         paths.root.mkdir(parents=True, exist_ok=True)

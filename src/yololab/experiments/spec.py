@@ -12,13 +12,16 @@ import dataclasses
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from yololab.config import ConfigError, from_mapping, load_yaml_config
 from yololab.data.augment import AugmentConfig
 from yololab.experiments.tables import check_columns
 from yololab.experiments.tuning.space import TuneSpec
 from yololab.train.hyp import Hyperparameters
+
+if TYPE_CHECKING:
+    from yololab.models.zoo import ModelVariant
 
 NATIVE = "native"  # the family's own backbone (CSPDarknet for YOLOv5, ELAN for YOLOv7)
 LATENCY_BACKENDS = ("torch", "onnxruntime", "cuda_fp16")
@@ -212,21 +215,30 @@ def spec_from_mapping(values: dict, source: str = "experiment") -> ExperimentSpe
     return spec
 
 
-def validate_spec(spec: ExperimentSpec, source: str = "experiment") -> None:
-    """Raise ConfigError naming the first bad value; model and backbone names are checked here."""
-    from yololab.backbones import list_backbones
+def model_variants(spec: ExperimentSpec, source: str = "experiment") -> dict[str, ModelVariant]:
+    """Each of the spec's models as its zoo variant (the one place a spec's model names are looked up)."""
     from yololab.models.zoo import get_variant
+
+    variants = {}
+    for model in spec.models:
+        try:
+            variants[model] = get_variant(model)
+        except KeyError as err:
+            raise ConfigError(f"{source}: models: {err.args[0]}") from None
+    return variants
+
+
+def validate_spec(spec: ExperimentSpec, source: str = "experiment") -> dict[str, ModelVariant]:
+    """Raise ConfigError naming the first bad value; model and backbone names are checked here.
+    Returns the models' variants (looked up once, here)."""
+    from yololab.backbones import list_backbones
     from yololab.train.config import TrainConfig
 
     if not spec.data:
         raise ConfigError(f"{source}: 'data' (a data YAML, VOC folder or COCO JSON) is required")
     if not spec.models or not spec.backbones or not spec.seeds:
         raise ConfigError(f"{source}: 'models', 'backbones' and 'seeds' must each list at least one entry")
-    for model in spec.models:
-        try:
-            get_variant(model)
-        except KeyError as err:
-            raise ConfigError(f"{source}: models: {err.args[0]}") from None
+    variants = model_variants(spec, source)
     names = list_backbones()
     prefixes = {n.split(":")[0] for n in names if n.endswith(":<name>")}
     for i, entry in enumerate(spec.backbones):
@@ -268,8 +280,8 @@ def validate_spec(spec: ExperimentSpec, source: str = "experiment") -> None:
         raise ConfigError(f"{source}: checkpoint must be one of {list(CHECKPOINTS)}, got {spec.checkpoint!r}")
     if not isinstance(spec.bootstrap, int) or spec.bootstrap < 1:
         raise ConfigError(f"{source}: bootstrap (resamples) must be an integer >= 1, got {spec.bootstrap!r}")
-    for model in spec.models:
-        reference_entry(spec, get_variant(model).native_backbone, source)
+    for variant in variants.values():
+        reference_entry(spec, variant.native_backbone, source)
     if spec.table.columns is not None:
         if isinstance(spec.table.columns, str) or not all(isinstance(c, str) for c in spec.table.columns):
             raise ConfigError(f"{source}: table.columns must be a list of column names")
@@ -282,15 +294,16 @@ def validate_spec(spec: ExperimentSpec, source: str = "experiment") -> None:
     bad = [b for b in spec.latency_backends if b not in LATENCY_BACKENDS]
     if bad:
         raise ConfigError(f"{source}: latency_backends: unknown {bad}; choose from {list(LATENCY_BACKENDS)}")
+    return variants
 
 
-def expand_cells(spec: ExperimentSpec) -> list[Cell]:
-    """models x backbones x seeds, in that nesting order (all seeds of a pair are adjacent)."""
-    from yololab.models.zoo import get_variant
-
+def expand_cells(spec: ExperimentSpec, variants: dict[str, ModelVariant] | None = None) -> list[Cell]:
+    """models x backbones x seeds, in that nesting order (all seeds of a pair are adjacent);
+    ``variants``: the models' variants as ``validate_spec`` returned them (else looked up here)."""
+    variants = variants or model_variants(spec)
     cells = []
     for model in spec.models:
-        variant = get_variant(model)
+        variant = variants[model]
         ref = reference_entry(spec, variant.native_backbone)
         reference = ref.label or (variant.native_backbone if ref.is_native else ref.name)
         for entry in spec.backbones:

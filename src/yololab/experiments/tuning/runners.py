@@ -15,8 +15,8 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from pathlib import Path
 
 from yololab.config import ConfigError
-from yololab.experiments.run_cell import TrainFn
-from yololab.experiments.executors import WORKER_OMP_WAIT_POLICY, _die_with_parent, cpu_threads_per_worker
+from yololab.experiments.trainers import TrainFn
+from yololab.experiments.worker_setup import WORKER_OMP_WAIT_POLICY, cpu_threads_per_worker, limit_threads, start_worker
 from yololab.experiments.spec import ExperimentSpec
 from yololab.experiments.tuning.records import TrialOutcome, TrialTask
 from yololab.experiments.tuning.trial import run_trial
@@ -55,12 +55,8 @@ class LocalRunner:
 
 def _pool_trial(spec: ExperimentSpec, task: TrialTask, out: Path, train_fn: TrainFn | str | None, device: str,
                 threads: int, log_level: int) -> TrialOutcome:
-    _die_with_parent()
-    logging.basicConfig(level=log_level, format="%(levelname)s [%(processName)s] %(message)s")
-    if device == "cpu":
-        import torch
-
-        torch.set_num_threads(threads)
+    start_worker(log_level)
+    limit_threads(device, threads)
     return run_trial(spec, task, out, train_fn, device)
 
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from yololab.config import ConfigError
-from yololab.experiments.run_cell import TrainFn
+from yololab.experiments.trainers import TrainFn
 from yololab.jsonfile import write_json
 from yololab.experiments.spec import ExperimentSpec, expand_cells
 from yololab.experiments.tuning.records import EntryKey, StudyResult, TrialOutcome, TrialRecord, TrialTask

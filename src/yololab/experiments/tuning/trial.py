@@ -16,7 +16,7 @@ import socket
 import time
 from pathlib import Path
 
-from yololab.experiments.run_cell import TrainFn, resolve_trainer
+from yololab.experiments.trainers import TrainFn, resolve_trainer
 from yololab.experiments.cell_config import cell_train_config
 from yololab.experiments.spec import Cell, ExperimentSpec, expand_cells, safe_id
 from yololab.experiments.tuning.records import EntryKey, TrialOutcome, TrialTask

@@ -1,0 +1,125 @@
+"""The phases of a comparison run, in order (:data:`PHASES`); each reads the run so far and adds to it.
+
+(0) protocol.json is written, or the folder refused when its protocol differs; tuning, when the spec
+asks for it, chooses each entry's values before the seeds train; a cell folder made with other
+settings is refused; experiment.yaml and run.json are written. (1) The cells train and are scored
+(finished ones skipped, interrupted ones resumed, failures recorded) on the plan's executor.
+(2) Latency of every finished cell, one at a time (``bench_cells``). (3) Rows, then tables, plots
+and report.html.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from yololab.config import ConfigError
+from yololab.experiments.bench_cells import run_benchmarks
+from yololab.experiments.cell_config import cell_state, check_same_config, config_fingerprint
+from yololab.experiments.executors import EXECUTORS
+from yololab.experiments.plan import ComparisonPlan
+from yololab.experiments.protocol_card import check_and_write_protocol
+from yololab.experiments.rows import collect_rows
+from yololab.experiments.run_info import write_run_info
+from yololab.experiments.run_settings import RunSettings
+from yololab.experiments.spec import Cell
+from yololab.experiments.status import CellOutcome, CellStatus
+
+LOG = logging.getLogger("yololab")
+
+
+@dataclass
+class ComparisonRun:
+    """A comparison being run: its plan (tuning replaces it by the tuned cells' plan) and what the phases made."""
+
+    plan: ComparisonPlan
+    settings: RunSettings
+    outcomes: list[CellOutcome] = field(default_factory=list)  # what this run did per cell
+    rows: list[dict] = field(default_factory=list)             # one per cell, from its folder
+    report: dict[str, Path] = field(default_factory=dict)      # the report's files by kind
+    started: float = field(default_factory=time.perf_counter)  # when the cells started
+
+
+Phase = Callable[[ComparisonRun], None]
+
+
+def write_protocol(run: ComparisonRun) -> None:
+    check_and_write_protocol(run.plan)
+
+
+def tune_entries(run: ComparisonRun) -> None:
+    """An equal tuning budget per entry; every seed then trains with its entry's chosen values."""
+    plan = run.plan
+    if plan.spec.tune is None:
+        return
+    from yololab.experiments.tuning.apply import tuned_cells
+    from yololab.experiments.tuning.report import record_studies
+    from yololab.experiments.tuning.study import run_tuning
+
+    tuning = run_tuning(plan.spec, plan.out, plan.executor, plan.spec.devices, run.settings.train_fn)
+    run.plan = plan.with_cells(tuned_cells([c.cell for c in plan.cells], tuning))
+    record_studies(plan.out, tuning)
+
+
+def refuse_other_settings(run: ComparisonRun) -> None:
+    """Refuse to mix results: a cell folder made with other settings (epochs, hyp, ...) is an error."""
+    check_same_settings(run.plan)
+
+
+def check_same_settings(plan: ComparisonPlan) -> None:
+    stale = []
+    for cell in plan.cells:
+        try:
+            check_same_config(cell.paths, config_fingerprint(cell.config, plan.spec))
+        except ConfigError:
+            stale.append(cell.cell_id)
+    if stale:
+        raise ConfigError(f"{plan.out} holds cell(s) {', '.join(stale)} run with different settings; use another "
+                          f"--out folder (or delete those cell folders to re-run them)")
+
+
+def record_run(run: ComparisonRun) -> None:
+    write_run_info(run.plan, run.settings)
+
+
+def train_cells(run: ComparisonRun) -> None:
+    """Every cell not done yet, on the plan's executor; each outcome logged as it arrives."""
+    plan = run.plan
+    todo = [c for c in plan.cells if cell_state(c.paths) != CellStatus.DONE]
+    LOG.info("%s: %d cell(s), %d finished already, %d to run (%s executor, devices %s) -> %s", plan.spec.name,
+             len(plan.cells), len(plan.cells) - len(todo), len(todo), plan.executor, ",".join(plan.spec.devices),
+             plan.out)
+    run.started = time.perf_counter()
+
+    def on_result(cell: Cell, outcome: CellOutcome) -> None:
+        run.outcomes.append(outcome)
+        extra = f": {outcome.error}" if outcome.error else ""
+        LOG.info("[%d/%d] %s %s in %.0f s (%.0f s elapsed)%s", len(run.outcomes), len(todo), cell.cell_id,
+                 outcome.status, outcome.seconds, time.perf_counter() - run.started, extra)
+
+    if todo:
+        EXECUTORS[plan.executor](plan, run.settings).run(todo, on_result)
+
+
+def time_cells(run: ComparisonRun) -> None:
+    if run.settings.bench:
+        run_benchmarks(run.plan)
+
+
+def collect_cell_rows(run: ComparisonRun) -> None:
+    plan = run.plan
+    run.rows = collect_rows(plan.out, [c.cell for c in plan.cells], plan.spec.train.get("weights"))
+
+
+def render_report(run: ComparisonRun) -> None:
+    if run.settings.report:
+        from yololab.experiments.report import write_report
+
+        run.report = write_report(run.plan.out, run.rows)
+
+
+PHASES: tuple[Phase, ...] = (write_protocol, tune_entries, refuse_other_settings, record_run, train_cells,
+                             time_cells, collect_cell_rows, render_report)
