@@ -17,7 +17,7 @@ from typing import Any
 from yololab.config import ConfigError, from_mapping, load_yaml_config
 from yololab.data.augment import AugmentConfig
 from yololab.experiments import latency_backends
-from yololab.experiments.tables import check_columns
+from yololab.experiments.columns import check_columns
 from yololab.experiments.tuning.space import TuneSpec
 from yololab.train.hyp import Hyperparameters
 
