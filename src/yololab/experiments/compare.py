@@ -28,6 +28,7 @@ from yololab.experiments.cell_config import cell_state
 from yololab.jsonfile import read_json_if_present, write_json
 from yololab.experiments.environment import environment
 from yololab.experiments.protocol_card import check_and_write_protocol
+from yololab.experiments.records import CellResult
 from yololab.experiments.rows import collect_rows
 from yololab.experiments import packing
 from yololab.experiments.status import CellOutcome, CellStatus
@@ -40,13 +41,13 @@ BENCH_VERSION = 2  # 2: timed through yololab bench's Backend and export (deploy
 @dataclass
 class CompareResult:
     out_dir: Path
-    rows: list[dict]                      # one per cell (status done / failed / interrupted / pending)
+    rows: list[CellResult]                # one per cell (status done / failed / interrupted / pending)
     outcomes: list[CellOutcome] = field(default_factory=list)  # what this run did per cell
     report: dict[str, Path] = field(default_factory=dict)
 
     @property
-    def failed(self) -> list[dict]:
-        return [r for r in self.rows if r["status"] != "done"]
+    def failed(self) -> list[CellResult]:
+        return [r for r in self.rows if not r.done]
 
 
 def _as_spec(spec: ExperimentSpec | str | Path | dict) -> ExperimentSpec:
@@ -141,13 +142,13 @@ def run_compare(spec: ExperimentSpec | str | Path | dict, out_dir: str | Path, e
                               work_dir=ray_work_dir)
     if bench:
         run_benchmarks(spec, out, cells)
-    rows = collect_rows(out, cells, spec.train.get("weights"))
+    rows = collect_rows(out, cells, spec.whole_model_weights)
     result = CompareResult(out, rows, outcomes)
     if report:
         from yololab.experiments.report import write_report
 
-        result.report = write_report(out, rows)
-    done = sum(r["status"] == "done" for r in rows)
+        result.report = write_report(spec, out, rows)
+    done = sum(r.done for r in rows)
     LOG.info("%d/%d cells done in %.0f s; report: %s", done, len(rows), time.perf_counter() - started,
              result.report.get("html", out))
     return result
@@ -221,5 +222,7 @@ def _loadavg() -> float:
     return load[0] if load else 0.0
 
 
-def dump_rows(rows: list[dict]) -> str:
-    return json.dumps(rows, indent=2, default=str)
+def dump_rows(rows: list[CellResult]) -> str:
+    from yololab.experiments.records_io import to_flat
+
+    return json.dumps([to_flat(r) for r in rows], indent=2, default=str)
