@@ -17,6 +17,7 @@ from typing import Any
 from yololab.experiments.latency_backends import BACKENDS
 
 LOG = logging.getLogger("yololab")
+GPU_BACKEND = next(b for b in BACKENDS if b.on_gpu)
 
 
 def cuda_fp16_latency(checkpoint: Path, imgsz: int, runs: int, warmup: int, index: int = 0) -> dict[str, Any]:
@@ -33,7 +34,7 @@ def cuda_fp16_latency(checkpoint: Path, imgsz: int, runs: int, warmup: int, inde
     x = torch.rand(1, 3, imgsz, imgsz, device=device).half()
     with torch.inference_mode():
         ms = timing.time_calls(lambda: probe(x), runs, warmup, sync=torch.cuda.synchronize)
-    return {**timing.summarize(ms), "warmup": warmup, "backend": "cuda_fp16", "device": cuda_name(index),
+    return {**timing.summarize(ms), "warmup": warmup, "backend": GPU_BACKEND.name, "device": cuda_name(index),
             "precision": "fp16", "threads": None}
 
 
@@ -66,7 +67,7 @@ def unreliable_reason(result: dict[str, Any], load: float | None, cores: int | N
 def benchmark_model(checkpoint: str | Path, imgsz: int, onnx_path: Path, runs: int = 50, warmup: int = 10,
                     backends: tuple[str, ...] = tuple(b.spec_name for b in BACKENDS),
                     threads: int | None = None) -> dict[str, dict]:
-    """Latency per backend of a checkpoint: {'torch_cpu': {...}, 'onnxruntime_cpu': {...}, 'cuda_fp16': {...}}.
+    """Latency per backend of a checkpoint: result name (``latency_backends``) -> bench result.
 
     The ONNX export is written to ``onnx_path``. CPU backends run with ``threads`` threads (default:
     PyTorch's current count, so that both CPU backends use the same, stated number). A backend that
