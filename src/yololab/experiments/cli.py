@@ -72,7 +72,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if args.report_only:
         spec_path = Path(args.out) / "experiment.yaml"
         if not spec_path.is_file():
-            raise SystemExit(f"yololab compare --report-only: {spec_path} not found: is {args.out} a comparison folder?")
+            raise SystemExit(f"yololab compare --report-only: {spec_path} not found: is {args.out} a comparison "
+                             f"folder?")
         paths = write_report(load_spec(spec_path), args.out, chosen=args.columns)
         print(f"report: {paths['html']}")
         return 0

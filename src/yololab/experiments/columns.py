@@ -183,7 +183,8 @@ def _is_empty(rows: Sequence[Row], col: Column, aggregated: bool) -> bool:
     return bool(done) and all(display(r, col, aggregated) in ("–", "") for r in done)
 
 
-def split_empty(rows: Sequence[Row], cols: Sequence[Column], aggregated: bool = False) -> tuple[list[Column], list[Column]]:
+def split_empty(rows: Sequence[Row], cols: Sequence[Column],
+                aggregated: bool = False) -> tuple[list[Column], list[Column]]:
     """(columns with some value, columns that are '–' in every finished row)."""
     empty = [c for c in cols if c.fmt and _is_empty(rows, c, aggregated)]
     return [c for c in cols if c not in empty], empty

@@ -42,10 +42,10 @@ def cell_result(out: Path, cell: Cell, weights: str | None = None, tuning: Mappi
                 ) -> CellResult:
     """A cell as its folder says: scored (metrics.json, bench.json) or its state and error."""
     paths = CellPaths(cell_dir(out, cell))
-    common = dict(cell_id=cell.cell_id, entry=cell_entry(cell, weights), seed=cell.seed,
-                  reference=cell.reference,  # a report choice: the spec's, not the one when it was scored
-                  tuning=(tuning or {}).get(EntryKey(cell.model, cell.label)),
-                  cell_dir=str(paths.root.relative_to(out)))
+    common: dict[str, Any] = {
+        "cell_id": cell.cell_id, "entry": cell_entry(cell, weights), "seed": cell.seed,
+        "reference": cell.reference,  # a report choice: the spec's, not the one when it was scored
+        "tuning": (tuning or {}).get(EntryKey(cell.model, cell.label)), "cell_dir": str(paths.root.relative_to(out))}
     metrics = read_json_if_present(paths.metrics)
     if metrics is not None:
         accuracy, cost, provenance, analysis = scored_parts(metrics)
