@@ -61,8 +61,8 @@ def test_finished_cells_are_skipped_and_failures_recorded(tiny_data, tmp_path):
     assert status == {"yolov5n_cspdarknet_s0": "done", "yolov5n_timm-resnet18_s0": "failed",
                       "yolov5n_timm-mobilenetv3_small_050_s0": "done"}  # the cell after the failure still ran
     failed = next(r for r in result.rows if r.status == "failed")
-    assert "injected failure" in failed["error"]
-    assert "injected failure" in json.loads((tmp_path / failed["cell_dir"] / "error.json").read_text())["traceback"]
+    assert "injected failure" in failed.error
+    assert "injected failure" in json.loads((tmp_path / failed.cell_dir / "error.json").read_text())["traceback"]
 
     cells = expand_cells(spec)
     mtimes = {c.cell_id: CellPaths(cell_dir(tmp_path, c)).metrics.stat().st_mtime_ns
@@ -71,7 +71,7 @@ def test_finished_cells_are_skipped_and_failures_recorded(tiny_data, tmp_path):
     result = run_compare(spec, tmp_path, train_fn=again, bench=False, report=False)
     assert [c.backbone for c in again.calls] == ["timm:resnet18"]  # only the failed cell is retried
     assert all(r.done for r in result.rows)
-    assert not (tmp_path / failed["cell_dir"] / "error.json").exists()
+    assert not (tmp_path / failed.cell_dir / "error.json").exists()
     for c in cells:
         if c.cell_id in mtimes:
             assert CellPaths(cell_dir(tmp_path, c)).metrics.stat().st_mtime_ns == mtimes[c.cell_id]
