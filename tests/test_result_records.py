@@ -109,3 +109,10 @@ def test_latency_backends_one_table_for_spec_and_rows():
         ["torch", "onnxruntime"]
     with pytest.raises(ConfigError, match=r"latency_backends: unknown \['tpu'\]"):
         spec_from_mapping({**base, "latency_backends": ["tpu"]})
+
+
+def test_report_only_needs_the_folders_spec(tmp_path):
+    from yololab.cli import main
+
+    with pytest.raises(SystemExit, match=r"experiment.yaml not found: is .* a comparison folder"):
+        main(["compare", "--out", str(tmp_path), "--report-only"])
