@@ -27,8 +27,12 @@ import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from yololab.experiments.records import CellResult
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -47,26 +51,26 @@ def experiment(way: str, args: argparse.Namespace) -> dict:
     }
 
 
-def cell_rows(result, seeds) -> dict[int, dict]:
-    rows = {r["seed"]: r for r in result.rows if r.get("status") == "done"}
+def cell_rows(result, seeds) -> dict[int, CellResult]:
+    rows = {r.seed: r for r in result.rows if r.done}
     missing = sorted(set(seeds) - set(rows))
     if missing:
-        raise SystemExit(f"cells not done for seeds {missing}: {[r.get('status') for r in result.rows]}")
+        raise SystemExit(f"cells not done for seeds {missing}: {[str(r.status) for r in result.rows]}")
     return rows
 
 
-def replicates(out: Path, rows: dict[int, dict], weights_for) -> dict[int, np.ndarray]:
+def replicates(out: Path, rows: dict[int, CellResult], weights_for) -> dict[int, np.ndarray]:
     """seed -> (1 + B,) mAP50-95 of the cell's saved matches under the shared image weights."""
     from yololab.eval.bootstrap import ImageMatches
 
     reps = {}
     for seed, row in rows.items():
-        matches = ImageMatches.load(out / row["cell_dir"] / (row.get("matches_file")
-                                                              or f"matches_{row['score_split']}.npz"))
+        matches = ImageMatches.load(out / row.cell_dir / (row.provenance.matches_file
+                                                          or f"matches_{row.score_split}.npz"))
         reps[seed] = matches.map(weights_for(matches))["map50_95"]
-        if abs(reps[seed][0] - row["map50_95"]) > 1e-9:
+        if abs(reps[seed][0] - row.accuracy.map50_95) > 1e-9:
             raise SystemExit(f"seed {seed}: saved matches give mAP50-95 {reps[seed][0]:.6f}, the cell "
-                             f"reported {row['map50_95']:.6f}")
+                             f"reported {row.accuracy.map50_95:.6f}")
     return reps
 
 
@@ -90,6 +94,7 @@ def main() -> None:
 
     from yololab.experiments import stats
     from yololab.experiments.compare import run_compare
+    from yololab.experiments.run_settings import RunSettings
     from yololab.experiments.spec import spec_from_mapping
 
     cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
@@ -101,8 +106,8 @@ def main() -> None:
     results, walls = {}, {}
     for way, loader in WAYS.items():
         t0 = time.perf_counter()
-        results[way] = run_compare(spec_from_mapping(experiment(way, args)), out / way, bench=False,
-                                   report=False, progress=False)
+        results[way] = run_compare(spec_from_mapping(experiment(way, args)), out / way,
+                                   RunSettings(bench=False, report=False, progress=False))
         walls[way] = time.perf_counter() - t0
         print(f"{way}: {loader} done in {walls[way]:.0f} s, load average {os.getloadavg()[0]:.2f}", flush=True)
     rows = {way: cell_rows(results[way], args.seeds) for way in WAYS}
@@ -128,10 +133,10 @@ def main() -> None:
           f"finished {finished:%Y-%m-%d %H:%M} UTC, load average {os.getloadavg()[0]:.2f}")
     print(f"{'seed':>4}  {'old (canvas, no cache)':>22}  {'new (warp, cache auto)':>22}  {'new - old':>9}")
     for s in seeds:
-        o, n = rows["old"][s]["map50_95"], rows["new"][s]["map50_95"]
+        o, n = rows["old"][s].accuracy.map50_95, rows["new"][s].accuracy.map50_95
         print(f"{s:>4}  {o:>22.4f}  {n:>22.4f}  {n - o:>+9.4f}")
-    mo = float(np.mean([rows["old"][s]["map50_95"] for s in seeds]))
-    mn = float(np.mean([rows["new"][s]["map50_95"] for s in seeds]))
+    mo = float(np.mean([rows["old"][s].accuracy.map50_95 for s in seeds]))
+    mn = float(np.mean([rows["new"][s].accuracy.map50_95 for s in seeds]))
     print(f"{'mean':>4}  {mo:>22.4f}  {mn:>22.4f}  {mn - mo:>+9.4f}")
     p = "n/a (no test)" if test.p_value is None else f"{test.p_value:.3f}"
     seed_sd = "n/a" if test.seed_sd is None else f"{test.seed_sd:.4f}"
@@ -144,7 +149,7 @@ def main() -> None:
         args.json.write_text(json.dumps({
             "started_utc": started.isoformat(), "finished_utc": finished.isoformat(), "cpu": cpu,
             "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
-            "wall_s": walls, "map50_95": {w: {s: rows[w][s]["map50_95"] for s in seeds} for w in WAYS},
+            "wall_s": walls, "map50_95": {w: {s: rows[w][s].accuracy.map50_95 for s in seeds} for w in WAYS},
             "paired_test": {"delta": test.delta, "ci95": list(test.ci95), "p_value": test.p_value,
                             "n_seeds": test.n_seeds, "seed_sd": test.seed_sd, "image_sd": test.image_sd,
                             "df": test.df, "interval": test.interval, "method": test.method},

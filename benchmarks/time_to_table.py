@@ -68,10 +68,10 @@ def child(args: argparse.Namespace) -> dict:
     result = run_compare(spec, Path(args.out) / "cmp", RunSettings(bench=False, report=False, progress=False))
     wall, cpu = time.perf_counter() - wall, _cpu() - cpu0
     lines = log.read_text().split() if log.is_file() else []
-    maps = [round(r["map50_95"], 4) if r.get("map50_95") is not None else None for r in result.rows]
+    maps = [round(r.accuracy.map50_95, 4) if r.accuracy.map50_95 is not None else None for r in result.rows]
     return {"way": args.child, "wall_s": wall, "cpu_s": cpu, "decoded_train": lines.count("train2017"),
             "decoded_val": lines.count("val2017"), "cells": len(result.rows),
-            "done": sum(r["status"] == "done" for r in result.rows), "map50_95": maps}
+            "done": sum(r.done for r in result.rows), "map50_95": maps}
 
 
 def _cpu() -> float:

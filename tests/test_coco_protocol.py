@@ -252,11 +252,11 @@ def test_compare_on_coco_json_scores_with_the_files_identity(coco128, yolov5n_pt
                               "eval_batch": 8, "train": {"image_dir": str(image_dir), "val_data": str(gt_path)}})
     out = tmp_path / "cmp"
     row = run_compare(spec, out, RunSettings(train_fn=checkpoint_as_trained, bench=False, report=False)).rows[0]
-    assert row["status"] == "done", row.get("error")
-    assert row["map50_95"] > 0.1  # a real model scored against the JSON's annotations
-    stats = pycocotools_stats(gt_path, out / row["cell_dir"] / "detections_val.json")
-    assert abs(stats[0] - row["map50_95"]) < 1e-6 and abs(stats[1] - row["map50"]) < 1e-6
-    detections = json.loads((out / row["cell_dir"] / "detections_val.json").read_text())
+    assert row.done, row.error
+    assert row.accuracy.map50_95 > 0.1  # a real model scored against the JSON's annotations
+    stats = pycocotools_stats(gt_path, out / row.cell_dir / "detections_val.json")
+    assert abs(stats[0] - row.accuracy.map50_95) < 1e-6 and abs(stats[1] - row.accuracy.map50) < 1e-6
+    detections = json.loads((out / row.cell_dir / "detections_val.json").read_text())
     assert detections and {d["image_id"] for d in detections} <= {im["id"] for im in gt["images"]}
     assert {d["category_id"] for d in detections} <= {c["id"] for c in gt["categories"]}
     scored = json.loads((out / "scoring" / "gt_val.json").read_text())

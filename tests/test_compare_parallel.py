@@ -37,9 +37,9 @@ def test_process_pool_with_two_cpu_workers(tiny_data, tmp_path):
     spec = tiny_spec(tiny_data, backbones=("native", "timm:nope"))
     result = run_compare(spec, tmp_path, RunSettings(executor="process", devices="cpu,cpu", train_fn=DRY_RUN,
                                                      bench=False, report=False))
-    status = {r["backbone"]: r["status"] for r in result.rows}
+    status = {r.entry.label: r.status for r in result.rows}
     assert status == {"cspdarknet": "done", "timm:nope": "failed"}
-    assert "nope" in next(r["error"] for r in result.rows if r["status"] == "failed")
+    assert "nope" in next(r.error for r in result.rows if r.status == "failed")
     assert len(result.outcomes) == 2
     trained = read_json_if_present(CellPaths(cell_dir(tmp_path, expand_cells(spec)[0])).train_json)
     assert trained["pid"] != os.getpid()  # the cell ran in a pool worker
@@ -75,7 +75,7 @@ def test_ray_executor(tiny_data, tmp_path, shared_fs):
     finally:
         if ray.is_initialized():
             ray.shutdown()
-    assert [r["status"] for r in result.rows] == ["done", "failed"]
+    assert [r.status for r in result.rows] == ["done", "failed"]
     trained = read_json_if_present(CellPaths(cell_dir(tmp_path, expand_cells(spec)[0])).train_json)
     assert trained["pid"] != os.getpid()
 
@@ -115,7 +115,7 @@ def test_sigkill_midway_then_rerun_skips_finished_cells(tiny_data, tmp_path):
                                "workers": 0, "latency_runs": 2,
                                "backbones": [b.name for b in spec.backbones]})  # what the command line said
     result = run_compare(rerun, tmp_path, RunSettings(train_fn=counting, bench=False, report=False))
-    assert all(r["status"] == "done" for r in result.rows)
+    assert all(r.done for r in result.rows)
     assert len(calls) == len(cells) - len(done_before) and None not in calls  # the native cell was not retrained
     for cell_id, mtime in done_before.items():
         assert (tmp_path / "cells" / cell_id / "metrics.json").stat().st_mtime_ns == mtime

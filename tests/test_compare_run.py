@@ -58,12 +58,12 @@ def test_finished_cells_are_skipped_and_failures_recorded(tiny_data, tmp_path):
     spec = tiny_spec(tiny_data, backbones=["native", "timm:resnet18", "timm:mobilenetv3_small_050"])
     trainer = CountingTrainer(fail=("timm:resnet18",))
     result = run_compare(spec, tmp_path, RunSettings(train_fn=trainer, bench=False, report=False))
-    status = {r["cell_id"]: r["status"] for r in result.rows}
+    status = {r.cell_id: r.status for r in result.rows}
     assert status == {"yolov5n_cspdarknet_s0": "done", "yolov5n_timm-resnet18_s0": "failed",
                       "yolov5n_timm-mobilenetv3_small_050_s0": "done"}  # the cell after the failure still ran
-    failed = next(r for r in result.rows if r["status"] == "failed")
-    assert "injected failure" in failed["error"]
-    assert "injected failure" in json.loads((tmp_path / failed["cell_dir"] / "error.json").read_text())["traceback"]
+    failed = next(r for r in result.rows if r.status == "failed")
+    assert "injected failure" in failed.error
+    assert "injected failure" in json.loads((tmp_path / failed.cell_dir / "error.json").read_text())["traceback"]
 
     cells = expand_cells(spec)
     mtimes = {c.cell_id: CellPaths(cell_dir(tmp_path, c)).metrics.stat().st_mtime_ns
@@ -71,8 +71,8 @@ def test_finished_cells_are_skipped_and_failures_recorded(tiny_data, tmp_path):
     again = CountingTrainer()
     result = run_compare(spec, tmp_path, RunSettings(train_fn=again, bench=False, report=False))
     assert [c.backbone for c in again.calls] == ["timm:resnet18"]  # only the failed cell is retried
-    assert all(r["status"] == "done" for r in result.rows)
-    assert not (tmp_path / failed["cell_dir"] / "error.json").exists()
+    assert all(r.done for r in result.rows)
+    assert not (tmp_path / failed.cell_dir / "error.json").exists()
     for c in cells:
         if c.cell_id in mtimes:
             assert CellPaths(cell_dir(tmp_path, c)).metrics.stat().st_mtime_ns == mtimes[c.cell_id]
@@ -82,12 +82,12 @@ def test_interrupted_cell_resumes_from_last_pt(tiny_data, tmp_path):
     spec = tiny_spec(tiny_data, epochs=2)
     first = CountingTrainer(crash_once=("timm:resnet18",))
     result = run_compare(spec, tmp_path, RunSettings(train_fn=first, bench=False, report=False))
-    assert [r["status"] for r in result.rows] == ["done", "failed"]
+    assert [r.status for r in result.rows] == ["done", "failed"]
     assert [c.resume for c in first.calls] == [False, False]
     second = CountingTrainer()
     result = run_compare(spec, tmp_path, RunSettings(train_fn=second, bench=False, report=False))
     assert [(c.backbone, c.resume) for c in second.calls] == [("timm:resnet18", True)]
-    assert [r["status"] for r in result.rows] == ["done", "done"]
+    assert [r.status for r in result.rows] == ["done", "done"]
 
 
 def test_trained_but_not_evaluated_cell_is_only_evaluated(tiny_data, tmp_path):
@@ -97,7 +97,7 @@ def test_trained_but_not_evaluated_cell_is_only_evaluated(tiny_data, tmp_path):
     paths.metrics.unlink()  # as if killed during the evaluation
     trainer = CountingTrainer()
     result = run_compare(spec, tmp_path, RunSettings(train_fn=trainer, bench=False, report=False))
-    assert trainer.calls == [] and result.rows[0]["status"] == "done"
+    assert trainer.calls == [] and result.rows[0].done
 
 
 def test_changed_settings_in_the_same_folder_are_an_error(tiny_data, tmp_path):
@@ -116,13 +116,12 @@ def test_cell_rows_carry_the_metrics(tiny_data, tmp_path):
     result = run_compare(tiny_spec(tiny_data, backbones=["native"]), tmp_path, RunSettings(train_fn=CountingTrainer(),
                          report=False))
     row = result.rows[0]
-    for key in ("params", "backbone_params", "gflops", "map50_95", "map50", "map75", "map_small", "per_class",
-                "train_seconds", "peak_memory_mb", "latency_torch_cpu_ms", "fps_torch_cpu",
-                "latency_torch_cpu_device"):
-        assert key in row, key
-    assert row["params"] == 1_767_976 and row["backbone_params"] < row["params"]  # yolov5n, 3 classes
-    assert set(row["per_class"]) == {"circle", "square", "triangle"}
-    assert row["latency_torch_cpu_ms"] > 0 and "cores" in row["latency_torch_cpu_device"]
+    assert row.cost.gflops > 0 and row.accuracy.map50_95 is not None and row.cost.train_seconds is not None
+    assert row.cost.peak_memory_mb is not None
+    assert row.cost.params == 1_767_976 and row.cost.backbone_params < row.cost.params  # yolov5n, 3 classes
+    assert set(row.accuracy.per_class) == {"circle", "square", "triangle"}
+    latency = row.latency["torch_cpu"]
+    assert latency.median_ms > 0 and latency.fps > 0 and "cores" in latency.device
 
 
 def test_unknown_executor_and_missing_gpu_are_config_errors(tiny_data, tmp_path):

@@ -20,10 +20,15 @@ from yololab.experiments import dryrun
 from yololab.experiments.compare import run_compare
 from yololab.experiments.run_settings import RunSettings
 from yololab.experiments.report import write_report
-from yololab.experiments.spec import spec_from_mapping
+from yololab.experiments.spec import load_spec, spec_from_mapping
 
 SUMMARY_KEYS = ("map50_95_ci95", "delta_map50_95", "delta_map50_95_ci95", "p_value", "p_holm", "significant",
                 "reference", "score_split")
+
+
+def report_only(out):
+    """What ``yololab compare --out OUT --report-only`` does: the folder's spec, loaded once, and its cells."""
+    return write_report(load_spec(out / "experiment.yaml"), out)
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +58,7 @@ def spec_values(data, **extra):
 def compared(data_with_test, tmp_path_factory, one_thread):
     out = tmp_path_factory.mktemp("stats_run")
     result = run_compare(spec_from_mapping(spec_values(data_with_test)), out, RunSettings(bench=False, progress=False))
-    assert all(r["status"] == "done" for r in result.rows), [r.get("error") for r in result.rows]
+    assert all(r.done for r in result.rows), [r.error for r in result.rows]
     return out, json.loads((out / "results.json").read_text())
 
 
@@ -100,7 +105,7 @@ def test_files_for_the_bootstrap_and_the_report_phase_is_deterministic(compared)
     for row in (r for r in data["rows"] if r["row_type"] == "cell"):
         detections = json.loads((out / row["cell_dir"] / "detections_test.json").read_text())
         assert {d["image_id"] for d in detections} <= {im["id"] for im in gt["images"]}
-    write_report(out)  # --report-only: the same bootstrap draws
+    report_only(out)  # --report-only: the same bootstrap draws
     again = json.loads((out / "results.json").read_text())
     pick = lambda d: [(r.get("delta_map50_95_ci95"), r.get("p_value")) for r in d["rows"]]  # noqa: E731
     assert pick(again) == pick(data)
@@ -190,9 +195,9 @@ def test_report_only_does_no_coco_matching(compared, monkeypatch):
     with monkeypatch.context() as m:
         for name in ("pycocotools", "pycocotools.coco", "pycocotools.cocoeval", "pycocotools.mask"):
             m.setitem(sys.modules, name, None)
-        write_report(out)
+        report_only(out)
     assert pick(json.loads((out / "results.json").read_text())) == pick(data)
     old_style = out / cells[0]["cell_dir"] / cells[0]["matches_file"]
     old_style.unlink()  # a folder made before matches were saved
-    write_report(out)
+    report_only(out)
     assert old_style.is_file() and pick(json.loads((out / "results.json").read_text())) == pick(data)

@@ -61,7 +61,7 @@ def test_a_two_cell_comparison_decodes_each_training_image_once(tiny, tmp_path, 
                               "seeds": [0, 1], "epochs": 2, "imgsz": 64, "batch": 2, "workers": 0,
                               "eval_batch": 4, "cache": cache, "latency_backends": ["torch"]})
     result = run_compare(spec, tmp_path / "cmp", RunSettings(bench=False, report=False, progress=False))
-    assert all(r["status"] == "done" for r in result.rows), result.rows
+    assert all(r.done for r in result.rows), result.rows
     names = _train_names(tiny)
     train = {n: decodes[n] for n in names}
     if cache == "auto":

@@ -136,5 +136,5 @@ def test_compare_scores_a_voc_folder(coco128_voc: Path, tmp_path: Path, one_thre
                               "latency_runs": 1, "latency_warmup": 1, "latency_backends": ["torch"]})
     row = run_compare(spec, tmp_path, RunSettings(train_fn=dryrun.train, report=False)).rows[0]
     names = open_split(coco128_voc, "val", log=False).names
-    assert row["num_val_images"] == 8 and set(row["per_class"]) <= set(names)
-    assert 0.0 <= row["map50_95"] <= 1.0
+    assert row.provenance.num_val_images == 8 and set(row.accuracy.per_class) <= set(names)
+    assert 0.0 <= row.accuracy.map50_95 <= 1.0

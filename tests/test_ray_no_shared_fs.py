@@ -65,7 +65,7 @@ def test_cells_run_node_local_and_come_back(tiny_data, tmp_path, cluster):
     result = run_compare(spec, out, RunSettings(executor="ray", devices="cpu,cpu", train_fn=DRY_RUN, bench=False,
                                                 report=False, ray_work_dir=str(roots["worker"])))
 
-    assert [r["status"] for r in result.rows] == ["done", "failed"]
+    assert [r.status for r in result.rows] == ["done", "failed"]
     assert {o.node for o in result.outcomes} == {worker_id}
     done, failed = (CellPaths(cell_dir(out, c)) for c in expand_cells(spec))
     metrics = read_json_if_present(done.metrics)
@@ -92,7 +92,7 @@ def test_cells_run_node_local_and_come_back(tiny_data, tmp_path, cluster):
     done.error.write_text('{"error": "an earlier attempt"}')  # removed on the node by the success: here too
     again = run_compare(spec, out, RunSettings(executor="ray", devices="cpu,cpu", train_fn=DRY_RUN, bench=False,
                                                report=False))
-    assert [r["status"] for r in again.rows] == ["done", "failed"]
+    assert [r.status for r in again.rows] == ["done", "failed"]
     assert read_json_if_present(done.train_json)["recovered_from_last"] is True  # the node evaluated the shipped last.pt
     assert read_json_if_present(done.metrics)["gt_sha256"] == metrics["gt_sha256"]
     assert not done.error.exists()

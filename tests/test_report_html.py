@@ -8,10 +8,11 @@ import shutil
 import subprocess
 
 import pytest
-import yaml
 from conftest import missing
 
+from yololab.experiments.records_io import cell_from_flat
 from yololab.experiments.report import write_report
+from yololab.experiments.spec import spec_from_mapping
 
 CHROMIUM = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome", "chrome") if shutil.which(n)),
                 None)
@@ -45,8 +46,8 @@ def _row(backbone, seed, ap, gflops, status="done"):
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
     out = tmp_path_factory.mktemp("html")
-    (out / "experiment.yaml").write_text(yaml.safe_dump({"name": "browser", "data": "/d/shapes/data.yaml",
-                                                         "imgsz": 128, "epochs": 3, "seeds": [0]}))
+    spec = spec_from_mapping({"name": "browser", "data": "/d/shapes/data.yaml", "imgsz": 128, "epochs": 3,
+                              "seeds": [0]})
     rows = [_row("cspdarknet", 0, 0.4, 0.17), _row("resnet18", 0, 0.5, 1.2), _row("hgnetv2_b0", 0, 0.45, 0.3),
             _row("broken", 0, 0, 0, status="failed")]
     for i, row in enumerate(rows[:3]):  # training curves come from each cell's results.csv
@@ -54,7 +55,7 @@ def report(tmp_path_factory):
         lines = ["epoch,train/box_loss,train/obj_loss,train/cls_loss,metrics/map50_95"]
         lines += [f"{e},{0.1 - 0.01 * e},{0.02},{0.03},{0.1 * e + 0.02 * i}" for e in range(4)]
         (out / row["cell_dir"] / "results.csv").write_text("\n".join(lines) + "\n")
-    paths = write_report(out, rows)
+    paths = write_report(spec, out, [cell_from_flat(r) for r in rows])
     return out, paths["html"]
 
 

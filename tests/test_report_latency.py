@@ -7,13 +7,16 @@ from __future__ import annotations
 import json
 import logging
 
+import dataclasses
+
 import torch
-import yaml
-from test_report_tables import ROWS, SPEC
+from test_report_tables import ROWS, records, report_spec
 
 from yololab.experiments.bench_cells import run_benchmarks
+from yololab.experiments.columns import column, latency_column
 from yololab.experiments.latency import available_backends, unreliable_reason
 from yololab.experiments.plots import front_size
+from yololab.experiments.records_io import summary_from_flat
 from yololab.experiments.report import write_report
 from yololab.experiments.plan import plan_comparison
 from yololab.experiments.spec import expand_cells, spec_from_mapping
@@ -59,33 +62,32 @@ def test_busy_cpu_marks_latency_unreliable_everywhere(tmp_path, monkeypatch, cap
     assert set(bench["results"]) == {"torch_cpu"} and bench["loadavg_1min"] == 2.0 * cores
     assert bench["results"]["torch_cpu"]["threads"] == torch.get_num_threads()  # fixed, and stated
     rows = collect_rows(tmp_path, cells)
-    assert all(r["latency_torch_cpu_unreliable"].startswith("1-min load") for r in rows)
-    (tmp_path / "experiment.yaml").write_text(yaml.safe_dump({**spec.to_dict(), "data": "/x/shapes/data.yaml"}))
-    paths = write_report(tmp_path, rows)
+    assert all(r.latency["torch_cpu"].unreliable.startswith("1-min load") for r in rows)
+    paths = write_report(dataclasses.replace(spec, data="/x/shapes/data.yaml"), tmp_path, rows)
     md = paths["md"].read_text()
     latency_cells = [line.split("|")[7].strip() for line in md.splitlines() if line.startswith("| yolov5n")]
     assert latency_cells and all(c.endswith("†") and "**" not in c for c in latency_cells)
     assert "† unreliable latency (1-min load" in md and "never bold" in md
     assert "threads" in md.split("Latency: batch 1")[1].split(".")[0] + md.split("Latency: batch 1")[1]
     assert r"$^\dagger$" in paths["tex"].read_text()
-    mean = json.loads(paths["json"].read_text())["rows"]
-    assert front_size([r for r in mean if r["row_type"] == "mean"], "latency_torch_cpu_ms") == 0
-    assert front_size([r for r in mean if r["row_type"] == "mean"], "gflops") == 2  # cheaper vs more accurate
+    mean = [summary_from_flat(r) for r in json.loads(paths["json"].read_text())["rows"] if r["row_type"] == "mean"]
+    assert front_size(mean, latency_column("torch_cpu")) == 0
+    assert front_size(mean, column("gflops")) == 2  # cheaper vs more accurate
 
 
 def test_a_quiet_table_still_bolds_its_best_latency(tmp_path):
-    (tmp_path / "experiment.yaml").write_text(yaml.safe_dump(SPEC))
-    md = write_report(tmp_path, [dict(r) for r in ROWS])["md"].read_text()
+    md = write_report(report_spec(), tmp_path, records(ROWS))["md"].read_text()
     assert "**10.0**" in md and "†" not in md
     shaky = [dict(r, latency_torch_cpu_unreliable="1-min load 3.4 on 2 cores") if r["seed"] == 0 else dict(r)
              for r in ROWS]
-    md = write_report(tmp_path, shaky)["md"].read_text()
+    md = write_report(report_spec(), tmp_path, records(shaky))["md"].read_text()
     assert "10.0†" in md and "**10.0" not in md and "**11.0**" in md  # the best reliable figure is bold
 
 
 def _mean(backbone, ap, gflops, n_seeds=1, std=None, **extra):
-    return {"model": "yolov5n", "backbone": backbone, "map50_95": ap, "gflops": gflops, "n_seeds": n_seeds,
-            "map50_95_std": std, "latency_torch_cpu_ms": 10 * gflops, **extra}
+    return summary_from_flat({"row_type": "mean", "model": "yolov5n", "backbone": backbone, "map50_95": ap,
+                              "gflops": gflops, "seeds": list(range(n_seeds)), "map50_95_std": std,
+                              "latency_torch_cpu_ms": 10 * gflops, **extra})
 
 
 def test_pareto_figure_draws_what_its_caption_says():
@@ -94,7 +96,7 @@ def test_pareto_figure_draws_what_its_caption_says():
     def parts(rows, key="gflops"):
         from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-        fig = pareto_figure(rows, key, "x", "t")
+        fig = pareto_figure(rows, column(key), "x", "t")
         canvas = FigureCanvasAgg(fig)
         canvas.draw()
         ax, renderer = fig.axes[0], canvas.get_renderer()

@@ -10,22 +10,28 @@ import subprocess
 import pytest
 import yaml
 from conftest import missing
-from test_report_tables import ROWS, SPEC, make_row
+from test_report_tables import ROWS, SPEC, make_row, records
 
 from yololab.config import ConfigError
+from yololab.experiments.columns import COMPACT_COLUMNS, table_columns
 from yololab.experiments.headline import comparison_sentence, headline
+from yololab.experiments.records_io import summary_from_flat
 from yololab.experiments.report import data_set_name, write_report
 from yololab.experiments.spec import spec_from_mapping
-from yololab.experiments.tables import COMPACT_COLUMNS, markdown_table, table_columns
+from yololab.experiments.tables import markdown_table
 
-SIGNIFICANT = {"model": "yolov5n", "backbone": "timm:x", "reference": "cspdarknet", "is_reference": False,
-               "n_seeds": 3, "paired_seeds": 3, "delta_map50_95": 0.095, "delta_map50_95_ci95": [0.062, 0.131],
-               "p_holm": 0.004, "significant": True}
+SIGNIFICANT = {"row_type": "mean", "model": "yolov5n", "backbone": "timm:x", "reference": "cspdarknet",
+               "is_reference": False, "seeds": [0, 1, 2], "paired_seeds": 3, "delta_map50_95": 0.095,
+               "delta_map50_95_ci95": [0.062, 0.131], "p_holm": 0.004, "significant": True}
+
+
+def sentence(**flat):
+    """The headline of a summary row given in its flat form (results.json)."""
+    return comparison_sentence(summary_from_flat({**SIGNIFICANT, **flat}))
 
 
 def _report(tmp_path, spec=SPEC, rows=ROWS, **kw):
-    (tmp_path / "experiment.yaml").write_text(yaml.safe_dump(spec))
-    return write_report(tmp_path, [dict(r) for r in rows], **kw)
+    return write_report(spec_from_mapping(spec), tmp_path, records(rows), **kw)
 
 
 def _header(md: str, section: str) -> list[str]:
@@ -48,7 +54,7 @@ def test_main_table_is_compact_and_full_table_has_every_column(tmp_path):
 
 
 def test_columns_choose_the_main_table(tmp_path):
-    paths = _report(tmp_path, columns=["model", "backbone", "map50_95", "p", "latency_torch_cpu_ms", "map_small"])
+    paths = _report(tmp_path, chosen=["model", "backbone", "map50_95", "p", "latency_torch_cpu_ms", "map_small"])
     md = paths["md"].read_text()
     assert _header(md, "## Main table") == ["Model", "Backbone", "mAP50-95", "PyTorch CPU (ms)"]
     assert "Left out for having no value in any row: p (Holm), APs." in md.split("## Full tables")[0]
@@ -56,7 +62,7 @@ def test_columns_choose_the_main_table(tmp_path):
         if (tmp_path / "spec").mkdir() is None else None
     assert _header(spec_cols["md"].read_text(), "## Main table") == ["Backbone", "GFLOPs"]
     with pytest.raises(ValueError, match="unknown column 'mAP'.*valid: model"):
-        table_columns(ROWS, columns=["model", "mAP"])
+        table_columns(records(ROWS), columns=["model", "mAP"])
 
 
 def test_spec_and_cli_columns_are_checked():
@@ -75,7 +81,7 @@ def test_spec_and_cli_columns_are_checked():
 
 
 def test_empty_column_is_dropped_everywhere():
-    rows = [make_row("yolov5n", "a", 0, 0.3, 0.2, 5.0), make_row("yolov5n", "b", 0, 0.4, 0.3, 6.0)]
+    rows = records([make_row("yolov5n", "a", 0, 0.3, 0.2, 5.0), make_row("yolov5n", "b", 0, 0.4, 0.3, 6.0)])
     assert "APs" not in markdown_table(rows) and "APm" in markdown_table(rows)
     shown, dropped = table_columns(rows)
     assert [c.key for c in dropped] == ["map_small"] and "map_small" not in [c.key for c in shown]
@@ -99,18 +105,19 @@ def test_both_tables_compile_with_pdflatex(tmp_path):
 
 
 def test_headline_one_sentence_per_comparison():
-    assert comparison_sentence(SIGNIFICANT) == ("yolov5n timm:x vs cspdarknet: +9.5 points [+6.2, +13.1], "
-                                                "significant after Holm (p_Holm 0.004).")
-    unclear = {**SIGNIFICANT, "delta_map50_95": 0.004, "delta_map50_95_ci95": [-0.01, 0.018], "p_holm": 0.62,
+    assert sentence() == ("yolov5n timm:x vs cspdarknet: +9.5 points [+6.2, +13.1], "
+                          "significant after Holm (p_Holm 0.004).")
+    unclear = {"delta_map50_95": 0.004, "delta_map50_95_ci95": [-0.01, 0.018], "p_holm": 0.62,
                "significant": False, "seeds_needed": 12}
-    assert comparison_sentence(unclear) == ("yolov5n timm:x vs cspdarknet: no detectable difference (+0.4 points "
-                                            "[-1.0, +1.8] (p_Holm 0.620)); about 12 seeds would be needed to detect "
-                                            "a 1-point difference.")
-    hopeless = {**unclear, "seeds_needed": None, "more_seeds_cannot_help": True}
-    assert "more seeds cannot help" in comparison_sentence(hopeless)
-    one_seed = {**SIGNIFICANT, "n_seeds": 1, "paired_seeds": 1, "significant": None}
-    assert comparison_sentence(one_seed).endswith("over the test images; one seed: no test.")
-    assert headline([{**SIGNIFICANT, "is_reference": True}, SIGNIFICANT]) == [comparison_sentence(SIGNIFICANT)]
+    assert sentence(**unclear) == ("yolov5n timm:x vs cspdarknet: no detectable difference (+0.4 points "
+                                   "[-1.0, +1.8] (p_Holm 0.620)); about 12 seeds would be needed to detect "
+                                   "a 1-point difference.")
+    assert "more seeds cannot help" in sentence(**{**unclear, "seeds_needed": None, "more_seeds_cannot_help": True})
+    one_seed = sentence(seeds=[0], paired_seeds=1, significant=None)
+    assert one_seed.endswith("over the test images; one seed: no test.")
+    significant = summary_from_flat(SIGNIFICANT)
+    reference = summary_from_flat({**SIGNIFICANT, "is_reference": True})
+    assert headline([reference, significant]) == [sentence()]
 
 
 def test_title_names_the_data_set(tmp_path):
@@ -127,9 +134,9 @@ def test_title_names_the_data_set(tmp_path):
 
 
 def test_headline_of_an_untested_comparison_says_why_once():
-    row = {**SIGNIFICANT, "significant": None, "delta_map50_95_ci95": [0.0, 0.0], "delta_map50_95": 0.0,
+    row = {"significant": None, "delta_map50_95_ci95": [0.0, 0.0], "delta_map50_95": 0.0,
            "delta_method": "difference of seed means (no spread over seeds or images: no test)"}
-    assert comparison_sentence(row) == ("yolov5n timm:x vs cspdarknet: +0.0 points [+0.0, +0.0]; difference of seed "
-                                        "means (no spread over seeds or images: no test).")
-    assert comparison_sentence({**row, "delta_method": None}).endswith(
+    assert sentence(**row) == ("yolov5n timm:x vs cspdarknet: +0.0 points [+0.0, +0.0]; difference of seed "
+                               "means (no spread over seeds or images: no test).")
+    assert sentence(**{**row, "delta_method": None}).endswith(
         "; no test (no saved detections or too few paired seeds).")

@@ -6,16 +6,18 @@ import csv
 import json
 
 import pytest
-import yaml
 from scipy import stats
 
-from yololab.experiments.metrics import aggregate_rows
+from yololab.experiments.aggregate import aggregate_rows
 from yololab.experiments.plots import pareto_front
+from yololab.experiments.records_io import cell_from_flat
 from yololab.experiments.report import write_report
+from yololab.experiments.spec import spec_from_mapping
 from yololab.experiments.tables import markdown_table, tex_escape
 
 
 def make_row(model, backbone, seed, map50_95, gflops, latency, status="done", **extra):
+    """A cell row in its flat form (as results.json holds it)."""
     row = {"row_type": "cell", "cell_id": f"{model}_{backbone}_s{seed}".replace(":", "-"), "model": model,
            "backbone": backbone, "backbone_name": backbone, "seed": seed, "init": "scratch", "freeze": 0,
            "backbone_lr_mult": 1.0, "status": status, "cell_dir": f"cells/{model}_{backbone}_s{seed}".replace(":", "-")}
@@ -32,6 +34,15 @@ def make_row(model, backbone, seed, map50_95, gflops, latency, status="done", **
     return row
 
 
+def records(rows):
+    """The CellResults of flat cell rows."""
+    return [cell_from_flat(r) for r in rows]
+
+
+def report_spec(values=None):
+    return spec_from_mapping(values or SPEC)
+
+
 ROWS = [make_row("yolov5n", "cspdarknet", 0, 0.40, 0.17, 10.0), make_row("yolov5n", "cspdarknet", 1, 0.42, 0.17, 11.0),
         make_row("yolov5n", "timm:resnet_18", 0, 0.50, 1.25, 30.0), make_row("yolov5n", "timm:resnet_18", 1, 0.46, 1.25, 31.0),
         make_row("yolov5n", "hgnetv2_b0", 0, None, None, None, status="failed", error="RuntimeError: boom")]
@@ -42,17 +53,19 @@ SPEC = {"name": "unit_test", "data": "/x/shapes/data.yaml", "imgsz": 128, "eval_
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp("report")
-    (tmp_path / "experiment.yaml").write_text(yaml.safe_dump(SPEC))
-    return tmp_path, write_report(tmp_path, [dict(r) for r in ROWS])
+    return tmp_path, write_report(report_spec(), tmp_path, records(ROWS))
 
 
 def test_aggregate_mean_std_and_count():
-    mean = {r["backbone"]: r for r in aggregate_rows(ROWS)}
+    cells = records(ROWS)
+    mean = {r.entry.label: r for r in aggregate_rows(cells)}
     assert set(mean) == {"cspdarknet", "timm:resnet_18"}  # the failed cell has nothing to average
     r = mean["timm:resnet_18"]
-    assert r["n_seeds"] == 2 and r["map50_95"] == pytest.approx(0.48) and r["map50_95_std"] == pytest.approx(0.028284, 1e-4)
-    assert r["per_class"]["circle"]["ap50_95"] == pytest.approx(0.48)
-    assert aggregate_rows(ROWS[:1])[0]["map50_95_std"] is None  # one seed: no std
+    assert r.n_seeds == 2 and r.accuracy.map50_95.mean == pytest.approx(0.48)
+    assert r.accuracy.map50_95.std == pytest.approx(0.028284, 1e-4)
+    assert r.accuracy.per_class["circle"].ap50_95 == pytest.approx(0.48)
+    assert aggregate_rows(cells[:1])[0].accuracy.map50_95.std is None  # one seed: no std
+    assert r.latency["torch_cpu"].median_ms.mean == pytest.approx(30.5)
 
 
 def test_csv_and_json_have_one_row_per_cell_plus_mean_rows(report):
@@ -111,7 +124,7 @@ def test_latex_booktabs_best_in_bold_and_conventions_in_caption(report):
 
 def test_nothing_is_bold_when_all_equal():
     rows = [make_row("yolov5n", "a", 0, 0.3, 0.2, 5.0), make_row("yolov5n", "b", 0, 0.3, 0.2, 5.0)]
-    assert "**" not in markdown_table(rows)
+    assert "**" not in markdown_table(records(rows))
 
 
 def test_tex_escape_and_pareto_front():

@@ -156,15 +156,15 @@ def test_real_study_equal_budget_pruned_unseen_test_split_and_best_values_in_cel
     monkeypatch.setattr(source, "open_split", real_open)
     monkeypatch.setattr("yololab.train.data.open_split", real_open)
     compare = run_compare(spec, tmp_path, RunSettings(executor="local", bench=False, report=True, progress=False))
-    assert all(r["status"] == "done" for r in compare.rows)
+    assert all(r.done for r in compare.rows)
     for cell in expand_cells(spec):  # the seeded cells train with their entry's best trial values
         best = next(s for s in result.studies if s.key.label == cell.label).params
         cfg = yaml.safe_load(CellPaths(cell_dir(tmp_path, cell)).cell_yaml.read_text())["train_config"]
         assert cfg["hyp"]["lr0"] == pytest.approx(best["lr0"]) and cfg["freeze"] == best["freeze"]
         assert cfg["epochs"] == 1  # the comparison's epochs, not the trials'
-    row = next(r for r in compare.rows if r["backbone"] == "cspdarknet")
-    assert row["tune_trials"] == 4 and row["tune_pruned"] == 4 and row["tuned"].startswith("freeze=")
-    assert row["score_split"] == "test"
+    row = next(r for r in compare.rows if r.entry.label == "cspdarknet")
+    assert row.tuning.tune_trials == 4 and row.tuning.tune_pruned == 4 and row.tuning.tuned.startswith("freeze=")
+    assert row.score_split == "test"
     protocol = json.loads((tmp_path / "protocol.json").read_text())
     assert protocol["tune"]["trials"] == 4 and protocol["tune"]["sampler"] == "tpe"
     assert [s["entry"] for s in protocol["tuning"]["studies"]] == ["cspdarknet", "timm:mobilenetv3_small_050"]

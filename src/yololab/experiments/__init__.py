@@ -12,7 +12,8 @@ _MODULES = {
     "spec_from_mapping": "spec", "expand_cells": "spec",
     "run_compare": "compare", "CompareResult": "compare", "RunSettings": "run_settings",
     "ComparisonPlan": "plan", "plan_comparison": "plan",
-    "write_report": "report", "aggregate_rows": "metrics",
+    "write_report": "report", "aggregate_rows": "aggregate", "CellResult": "records", "SummaryRow": "records",
+    "read_results": "records_io",
     "run_demo": "demo", "DemoSettings": "demo",
 }
 __getattr__ = lazy_getattr(__name__, {name: f"{__name__}.{module}" for name, module in _MODULES.items()})

@@ -13,11 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from yololab.eval.analysis import ERROR_TYPES, plot_errors_side_by_side, plot_pr_overlay
+from yololab.experiments.records import CellResult, SummaryRow
 from yololab.jsonfile import read_json
 
 
-def _done(rows: list[dict]) -> list[dict]:
-    return [r for r in rows if r.get("status") == "done" and r.get("cell_dir")]
+def _done(rows: list[CellResult]) -> list[CellResult]:
+    return [r for r in rows if r.done and r.cell_dir]
 
 
 def _both_formats(plot: Any, stem: Path, *args: Any) -> dict[str, Path]:
@@ -25,18 +26,18 @@ def _both_formats(plot: Any, stem: Path, *args: Any) -> dict[str, Path]:
     return {"png": plot(*args, stem.with_suffix(".png")), "svg": plot(*args, stem.with_suffix(".svg"))}
 
 
-def pr_overlays(out: Path, cell_rows: list[dict], plot_dir: Path) -> list[dict[str, Any]]:
+def pr_overlays(out: Path, cell_rows: list[CellResult], plot_dir: Path) -> list[dict[str, Any]]:
     """One figure per model: the mean PR curve (IoU 0.5) of each backbone's lowest-seed cell."""
-    first: dict[str, dict[str, dict]] = defaultdict(dict)
-    for row in sorted(_done(cell_rows), key=lambda r: r.get("seed", 0)):
-        first[row["model"]].setdefault(row["backbone"], row)
+    first: dict[str, dict[str, CellResult]] = defaultdict(dict)
+    for row in sorted(_done(cell_rows), key=lambda r: r.seed or 0):
+        first[row.entry.model].setdefault(row.entry.label, row)
     figures = []
     for model, by_backbone in first.items():
         curves = {}
         for backbone, row in by_backbone.items():
-            path = out / row["cell_dir"] / "analysis" / "pr_curve.json"
+            path = out / row.cell_dir / "analysis" / "pr_curve.json"
             if path.is_file():
-                curves[f"{backbone} (seed {row.get('seed')})"] = read_json(path)
+                curves[f"{backbone} (seed {row.seed})"] = read_json(path)
         if curves:
             stem = plot_dir / f"pr_overlay_{model}"
             figures.append({"title": f"Precision-recall, {model}",
@@ -46,14 +47,14 @@ def pr_overlays(out: Path, cell_rows: list[dict], plot_dir: Path) -> list[dict[s
     return figures
 
 
-def error_breakdown(cell_rows: list[dict], plot_dir: Path) -> dict[str, Any] | None:
+def error_breakdown(cell_rows: list[CellResult], plot_dir: Path) -> dict[str, Any] | None:
     """TIDE dAP50 per error type, mean over each (model, backbone)'s seeds, as grouped bars."""
     sums: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     for row in _done(cell_rows):
-        errors = (row.get("analysis") or {}).get("errors")
+        errors = row.analysis.errors if row.analysis is not None else None
         if errors:
             for kind in ERROR_TYPES:
-                sums[f"{row['model']} + {row['backbone']}"][kind].append(float(errors.get(kind, 0.0)))
+                sums[f"{row.entry.model} + {row.entry.label}"][kind].append(float(errors.get(kind, 0.0)))
     if not sums:
         return None
     means = {label: {k: sum(v) / len(v) for k, v in kinds.items()} for label, kinds in sums.items()}
@@ -63,22 +64,26 @@ def error_breakdown(cell_rows: list[dict], plot_dir: Path) -> dict[str, Any] | N
             **_both_formats(plot_errors_side_by_side, plot_dir / "errors_side_by_side", means)}
 
 
-def per_class_table_html(mean_rows: list[dict]) -> str:
+def per_class_table_html(mean_rows: list[SummaryRow]) -> str:
     """Class names with their instance count and AP50-95 (%) per (model, backbone), mean over seeds."""
-    rows = [r for r in mean_rows if r.get("per_class")]
+    rows = [r for r in mean_rows if r.accuracy.per_class]
     if not rows:
         return ""
     classes: list[str] = []
     for r in rows:
-        classes += [c for c in r["per_class"] if c not in classes]
-    head = "".join(f"<th>{html.escape(str(r['model']))} + {html.escape(str(r['backbone']))}</th>" for r in rows)
+        classes += [c for c in r.accuracy.per_class if c not in classes]
+    head = "".join(f"<th>{html.escape(str(r.entry.model))} + {html.escape(str(r.entry.label))}</th>" for r in rows)
     body = []
     for c in classes:
-        instances = next(((r["per_class"].get(c) or {}).get("instances") for r in rows
-                          if (r["per_class"].get(c) or {}).get("instances") is not None), "")
-        cells = "".join(f'<td class="num">{100 * ((r["per_class"].get(c) or {}).get("ap50_95") or 0.0):.1f}</td>'
-                        for r in rows)
+        found = [r.accuracy.per_class[c] for r in rows if c in r.accuracy.per_class]
+        instances = next((a.instances for a in found if a.instances is not None), "")
+        cells = "".join(f'<td class="num">{100 * (_ap50_95(r, c) or 0.0):.1f}</td>' for r in rows)
         body.append(f"<tr><td>{html.escape(c)}</td><td class=\"num\">{instances}</td>{cells}</tr>")
     return ("<h3>Per-class AP50-95 (%)</h3><div class='scroll'><table class='per-class'>"
             f"<thead><tr><th>class</th><th>instances</th>{head}</tr></thead><tbody>{''.join(body)}</tbody>"
             "</table></div>")
+
+
+def _ap50_95(row: SummaryRow, name: str) -> float | None:
+    found = row.accuracy.per_class.get(name)
+    return found.ap50_95 if found is not None else None

@@ -70,10 +70,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from yololab.experiments.compare import run_compare
     from yololab.experiments.report import write_report
     from yololab.experiments.run_settings import RunSettings
-    from yololab.experiments.spec import spec_from_mapping
+    from yololab.experiments.spec import load_spec, spec_from_mapping
 
     if args.report_only:
-        paths = write_report(args.out, columns=args.columns)
+        spec_path = Path(args.out) / "experiment.yaml"
+        if not spec_path.is_file():
+            raise SystemExit(f"yololab compare --report-only: {spec_path} not found: is {args.out} a comparison "
+                             f"folder?")
+        paths = write_report(load_spec(spec_path), args.out, chosen=args.columns)
         print(f"report: {paths['html']}")
         return 0
     if args.retime and not args.config and not args.data:  # the folder's own spec

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from yololab.experiments.phases import PHASES, ComparisonRun
 from yololab.experiments.plan import SpecSource, plan_comparison
+from yololab.experiments.records import CellResult
 from yololab.experiments.run_settings import RunSettings
 from yololab.experiments.status import CellOutcome
 
@@ -22,13 +23,13 @@ LOG = logging.getLogger("yololab")
 @dataclass
 class CompareResult:
     out_dir: Path
-    rows: list[dict]                      # one per cell (status done / failed / interrupted / pending)
+    rows: list[CellResult]                # one per cell (status done / failed / interrupted / pending)
     outcomes: list[CellOutcome] = field(default_factory=list)  # what this run did per cell
     report: dict[str, Path] = field(default_factory=dict)
 
     @property
-    def failed(self) -> list[dict]:
-        return [r for r in self.rows if r["status"] != "done"]
+    def failed(self) -> list[CellResult]:
+        return [r for r in self.rows if not r.done]
 
 
 def run_compare(spec: SpecSource, out_dir: str | Path, settings: RunSettings | None = None) -> CompareResult:
@@ -40,7 +41,7 @@ def run_compare(spec: SpecSource, out_dir: str | Path, settings: RunSettings | N
     run = ComparisonRun(plan_comparison(spec, out_dir, settings), settings)
     for phase in PHASES:
         phase(run)
-    done = sum(r["status"] == "done" for r in run.rows)
+    done = sum(r.done for r in run.rows)
     LOG.info("%d/%d cells done in %.0f s; report: %s", done, len(run.rows), time.perf_counter() - run.started,
              run.report.get("html", run.plan.out))
     return CompareResult(run.plan.out, run.rows, run.outcomes, run.report)

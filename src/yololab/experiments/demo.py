@@ -103,9 +103,9 @@ def run_demo(out_dir: str | Path = "runs/demo", settings: DemoSettings | None = 
     data = make_demo_data(out, settings)
     result = run_compare(demo_spec(data, settings), out, RunSettings(
         executor=executor, devices=devices, command=command or f"yololab demo --out {out_dir}"))
-    best = max((r for r in result.rows if r["status"] == "done"), key=lambda r: r.get("map50") or 0.0,
-               default=None)
+    best = max((r for r in result.rows if r.done), key=lambda r: r.accuracy.map50 or 0.0, default=None)
     LOG.info("demo finished in %.0f s%s; open %s", time.perf_counter() - started,
-             f" (best mAP50 {best['map50']:.3f}: {best['model']} + {best['backbone']})" if best else "",
+             f" (best mAP50 {best.accuracy.map50 or 0.0:.3f}: {best.entry.model} + {best.entry.label})"
+             if best else "",
              result.report.get("html", out))
     return result

@@ -12,6 +12,8 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from yololab.experiments.records import SummaryRow
+
 
 def _number(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
@@ -24,33 +26,32 @@ def points(value: float) -> str:
     return f"{100 * value:+.1f}"
 
 
-def _p(row: dict) -> str:
-    p = _number(row.get("p_holm"))
+def _p(row: SummaryRow) -> str:
+    p = _number(row.comparison.p_holm)
     return "" if p is None else (" (p_Holm < 0.001)" if p < 0.001 else f" (p_Holm {p:.3f})")
 
 
-def comparison_sentence(row: dict) -> str | None:
+def comparison_sentence(row: SummaryRow) -> str | None:
     """The headline of one summary row against its reference; None for the reference itself."""
-    if row.get("is_reference") or not row.get("reference") or row.get("status", "done") != "done":
+    c = row.comparison
+    if c.is_reference or not c.reference:
         return None
-    name = f"{row.get('model')} {row.get('backbone')} vs {row.get('reference')}"
-    delta = _number(row.get("delta_map50_95"))
+    name = f"{row.entry.model} {row.entry.label} vs {c.reference}"
+    delta = _number(c.delta)
     if delta is None:
         return f"{name}: no paired result (no seed finished for both)."
-    ci = row.get("delta_map50_95_ci95") or [None, None]
-    lo, hi = (_number(v) for v in ci[:2]) if len(ci) >= 2 else (None, None)
+    lo, hi = (_number(v) for v in c.delta_ci95) if c.delta_ci95 else (None, None)
     shown = f"{points(delta)} points" + (f" [{points(lo)}, {points(hi)}]" if lo is not None and hi is not None else "")
-    seeds = row.get("paired_seeds", row.get("n_seeds"))
+    seeds = c.paired_seeds if c.paired_seeds is not None else row.n_seeds
     if isinstance(seeds, int) and seeds <= 1:
         return f"{name}: {shown} over the test images; one seed: no test."
-    significant = row.get("significant")
-    if significant is True:
+    if c.significant is True:
         return f"{name}: {shown}, significant after Holm{_p(row)}."
-    if significant is None:
-        why = row.get("delta_method") or "no saved detections or too few paired seeds"
+    if c.significant is None:
+        why = c.method or "no saved detections or too few paired seeds"
         return f"{name}: {shown}; " + (f"{why}." if "no test" in why else f"no test ({why}).")
-    need = row.get("seeds_needed")
-    if row.get("more_seeds_cannot_help"):
+    need = c.seeds_needed
+    if c.more_seeds_cannot_help:
         more = "more seeds cannot help (the test-set spread dominates: a larger test set would)"
     elif isinstance(need, int) and not isinstance(need, bool):
         more = f"about {need} seeds would be needed to detect a 1-point difference"
@@ -59,6 +60,6 @@ def comparison_sentence(row: dict) -> str | None:
     return f"{name}: no detectable difference ({shown}{_p(row)}); {more}."
 
 
-def headline(mean_rows: Sequence[dict]) -> list[str]:
+def headline(mean_rows: Sequence[SummaryRow]) -> list[str]:
     """One sentence per comparison in the table, in row order."""
     return [s for s in (comparison_sentence(r) for r in mean_rows) if s]

@@ -12,7 +12,11 @@ from typing import Any
 
 import yaml
 
-from yololab.experiments import tables
+from yololab.experiments import columns
+from yololab.experiments.records import CellResult, Row, SummaryRow
+from yololab.experiments.records_io import to_flat
+from yololab.experiments.spec import ExperimentSpec
+from yololab.experiments.tables import MAIN_TITLE, SUMMARY_TITLE
 
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em auto;max-width:1400px;
@@ -34,15 +38,15 @@ ul.headline{font-size:1.05em;max-width:1100px;padding-left:1.2em} ul.headline li
 """
 
 
-def _table_html(rows: Sequence[dict], aggregated: bool, table_id: str, columns: Sequence[str] | None = None) -> str:
-    cols, body = tables.table_cells(rows, aggregated, columns)
+def _table_html(rows: Sequence[Row], aggregated: bool, table_id: str, names: Sequence[str] | None = None) -> str:
+    cols, body = columns.table_cells(rows, aggregated, names)
     head = "".join(f"<th>{html.escape(c.header)}</th>" for c in cols)
     lines = [f'<div class="scroll"><table id="{table_id}"><thead><tr>{head}</tr></thead><tbody>']
     for row, cells in zip(rows, body):
-        cls = "" if row.get("status") == "done" else ' class="failed"'
+        cls = "" if row.done else ' class="failed"'
         tds = "".join(f'<td class="{"num" if c.fmt else ""}{" best" if best else ""}">{html.escape(text)}</td>'
                       for c, (text, best) in zip(cols, cells))
-        lines.append(f'<tr data-cell="{html.escape(str(row.get("cell_id")))}"{cls}>{tds}</tr>')
+        lines.append(f'<tr data-cell="{html.escape(str(row.cell_id))}"{cls}>{tds}</tr>')
     lines.append("</tbody></table></div>")
     return "\n".join(lines)
 
@@ -55,13 +59,14 @@ def _headline_html(sentences: Sequence[str]) -> list[str]:
     return [f'<section id="headline"><h2>Headline</h2><ul class="headline">{items}</ul></section>']
 
 
-def _main_table_html(cell_rows: Sequence[dict], mean_rows: Sequence[dict], columns: Sequence[str] | None) -> list[str]:
+def _main_table_html(cell_rows: Sequence[CellResult], mean_rows: Sequence[SummaryRow],
+                     chosen: Sequence[str] | None) -> list[str]:
     """The compact main table (the paper's results.tex) with the note on the columns it leaves out."""
-    rows, aggregated = tables.main_rows(cell_rows, mean_rows)
-    names = columns or tables.COMPACT_COLUMNS
-    note = " ".join(n for n in (tables.dropped_note(rows, aggregated, names), "Every column, every cell and the conventions "
-                                "(units, protocol, statistics): below.") if n)
-    return [f"<h2>{tables.MAIN_TITLE}</h2>", _table_html(rows, aggregated, "results-main", names),
+    rows, aggregated = columns.main_rows(cell_rows, mean_rows)
+    names = chosen or columns.COMPACT_COLUMNS
+    note = " ".join(n for n in (columns.dropped_note(rows, aggregated, names), "Every column, every cell and the "
+                                "conventions (units, protocol, statistics): below.") if n)
+    return [f"<h2>{MAIN_TITLE}</h2>", _table_html(rows, aggregated, "results-main", names),
             f'<p class="caption">{html.escape(note)}</p>']
 
 
@@ -97,16 +102,16 @@ def protocol_html(protocol: dict[str, Any]) -> str:
             html.escape(json.dumps(protocol, indent=1, default=str)) + "</pre></details>")
 
 
-def render_html(cell_rows: Sequence[dict], mean_rows: Sequence[dict], figures: Sequence[dict[str, Any]],
-                caption: str, spec: dict, run: dict, warnings: Sequence[str] = (), notes: Sequence[str] = (),
-                protocol: dict[str, Any] | None = None, headline: Sequence[str] = (),
-                columns: Sequence[str] | None = None) -> str:
+def render_html(cell_rows: Sequence[CellResult], mean_rows: Sequence[SummaryRow], figures: Sequence[dict[str, Any]],
+                caption: str, spec: ExperimentSpec, run: dict, warnings: Sequence[str] = (),
+                notes: Sequence[str] = (), protocol: dict[str, Any] | None = None, headline: Sequence[str] = (),
+                chosen: Sequence[str] | None = None) -> str:
     """The whole report as one HTML string: ``warnings``, the ``headline`` sentences and the main table
-    (``columns``, default ``tables.COMPACT_COLUMNS``) first, then the full tables (``notes`` under the
+    (``chosen``, default ``columns.COMPACT_COLUMNS``) first, then the full tables (``notes`` under the
     summary), figures and details."""
     env = run.get("environment", {})
-    name = spec.get("name", "compare")
-    done = sum(r.get("status") == "done" for r in cell_rows)
+    name = spec.name
+    done = sum(r.done for r in cell_rows)
     parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
              f"<title>{html.escape(name)}: yololab backbone comparison</title><style>{CSS}</style></head><body>",
              f"<h1>{html.escape(name)}: {html.escape(caption.split('. ')[0].rstrip('.') or 'backbone comparison')}</h1>",
@@ -114,20 +119,20 @@ def render_html(cell_rows: Sequence[dict], mean_rows: Sequence[dict], figures: S
              f"{time.strftime('%Y-%m-%d %H:%M:%S')}.</p>",
              *(f'<p class="warning">Warning: {html.escape(w)}</p>' for w in warnings),
              *_headline_html(headline),
-             *_main_table_html(cell_rows, mean_rows, columns),
+             *_main_table_html(cell_rows, mean_rows, chosen),
              "<h2>Results, every cell</h2>", _table_html(cell_rows, False, "results"),
-             *(f'<p class="caption">{html.escape(n)}</p>' for n in (tables.dropped_note(cell_rows),) if n),
+             *(f'<p class="caption">{html.escape(n)}</p>' for n in (columns.dropped_note(cell_rows),) if n),
              f'<p class="caption">{html.escape(caption)}</p>']
     if mean_rows:
-        parts += [f"<h2>{html.escape(tables.SUMMARY_TITLE)}, every column</h2>",
+        parts += [f"<h2>{html.escape(SUMMARY_TITLE)}, every column</h2>",
                   _table_html(mean_rows, True, "results-mean"),
-                  *(f'<p class="caption">{html.escape(n)}</p>' for n in (tables.dropped_note(mean_rows, True), *notes)
+                  *(f'<p class="caption">{html.escape(n)}</p>' for n in (columns.dropped_note(mean_rows, True), *notes)
                     if n)]
-    failed = [r for r in cell_rows if r.get("status") != "done"]
+    failed = [r for r in cell_rows if not r.done]
     if failed:
         parts.append("<h2>Cells not finished</h2><ul>")
-        parts += [f"<li><code>{html.escape(r['cell_id'])}</code>: {html.escape(str(r.get('status')))}"
-                  f"{(' &mdash; ' + html.escape(str(r['error']))) if r.get('error') else ''}</li>" for r in failed]
+        parts += [f"<li><code>{html.escape(r.cell_id)}</code>: {html.escape(str(r.status))}"
+                  f"{(' &mdash; ' + html.escape(str(r.error))) if r.error else ''}</li>" for r in failed]
         parts.append("</ul>")
     if figures:
         parts.append("<h2>Figures</h2>")
@@ -145,11 +150,11 @@ def render_html(cell_rows: Sequence[dict], mean_rows: Sequence[dict], figures: S
                          "executor": run.get("executor"), "devices": ",".join(run.get("devices") or []),
                          "started": run.get("started")}),
               "<h3>Experiment config (experiment.yaml)</h3>",
-              f"<pre id='config'>{html.escape(yaml.safe_dump(spec, sort_keys=False))}</pre>"]
+              f"<pre id='config'>{html.escape(yaml.safe_dump(spec.to_dict(), sort_keys=False))}</pre>"]
     parts += ["<h3>Per-cell details</h3>"]
     for r in cell_rows:
-        detail = {k: v for k, v in r.items() if k not in ("per_class",)}
-        parts.append(f"<details><summary><code>{html.escape(str(r['cell_id']))}</code> ({html.escape(str(r['status']))})"
+        detail = {k: v for k, v in to_flat(r).items() if k != "per_class"}  # the cell's results.json row
+        parts.append(f"<details><summary><code>{html.escape(r.cell_id)}</code> ({html.escape(str(r.status))})"
                      f"</summary><pre>{html.escape(json.dumps(detail, indent=1, default=str))}</pre></details>")
     parts.append("</body></html>")
     return "\n".join(parts)

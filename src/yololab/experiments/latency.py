@@ -14,8 +14,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from yololab.experiments.latency_backends import BACKENDS
+
 LOG = logging.getLogger("yololab")
-CPU_BACKENDS = {"torch": "torch_cpu", "onnxruntime": "onnxruntime_cpu"}  # yololab bench kind -> result key
+GPU_BACKEND = next(b for b in BACKENDS if b.on_gpu)
 
 
 def cuda_fp16_latency(checkpoint: Path, imgsz: int, runs: int, warmup: int, index: int = 0) -> dict[str, Any]:
@@ -32,7 +34,7 @@ def cuda_fp16_latency(checkpoint: Path, imgsz: int, runs: int, warmup: int, inde
     x = torch.rand(1, 3, imgsz, imgsz, device=device).half()
     with torch.inference_mode():
         ms = timing.time_calls(lambda: probe(x), runs, warmup, sync=torch.cuda.synchronize)
-    return {**timing.summarize(ms), "warmup": warmup, "backend": "cuda_fp16", "device": cuda_name(index),
+    return {**timing.summarize(ms), "warmup": warmup, "backend": GPU_BACKEND.name, "device": cuda_name(index),
             "precision": "fp16", "threads": None}
 
 
@@ -43,17 +45,19 @@ WIDE_SPREAD = 1.5
 
 
 def available_backends(backends: tuple[str, ...] | list[str]) -> list[str]:
-    """The requested latency backends this machine can run (cuda_fp16 only with a CUDA GPU)."""
+    """The requested latency backends (spec names) this machine can run (GPU ones only with a CUDA GPU)."""
     import torch
 
-    return [b for b in backends if b != "cuda_fp16" or torch.cuda.is_available()]
+    gpu = {b.spec_name for b in BACKENDS if b.on_gpu}
+    return [b for b in backends if b not in gpu or torch.cuda.is_available()]
 
 
 def unreliable_reason(result: dict[str, Any], load: float | None, cores: int | None) -> str | None:
     """Why a latency figure cannot be trusted (a busy CPU, a wide spread of its runs), or None.
     GPU figures ignore the CPU load."""
     median, p90 = result.get("median_ms"), result.get("p90_ms")
-    if result.get("backend") != "cuda_fp16" and load is not None and cores and load > BUSY_LOAD_SHARE * cores:
+    on_gpu = any(b.on_gpu and result.get("backend") in (b.name, b.spec_name) for b in BACKENDS)
+    if not on_gpu and load is not None and cores and load > BUSY_LOAD_SHARE * cores:
         return f"1-min load {load:.1f} on {cores} cores"
     if isinstance(median, (int, float)) and isinstance(p90, (int, float)) and median > 0 and p90 > WIDE_SPREAD * median:
         return f"p90 {p90:.1f} ms = {p90 / median:.1f}x the median"
@@ -61,9 +65,9 @@ def unreliable_reason(result: dict[str, Any], load: float | None, cores: int | N
 
 
 def benchmark_model(checkpoint: str | Path, imgsz: int, onnx_path: Path, runs: int = 50, warmup: int = 10,
-                    backends: tuple[str, ...] = ("torch", "onnxruntime", "cuda_fp16"),
+                    backends: tuple[str, ...] = tuple(b.spec_name for b in BACKENDS),
                     threads: int | None = None) -> dict[str, dict]:
-    """Latency per backend of a checkpoint: {'torch_cpu': {...}, 'onnxruntime_cpu': {...}, 'cuda_fp16': {...}}.
+    """Latency per backend of a checkpoint: result name (``latency_backends``) -> bench result.
 
     The ONNX export is written to ``onnx_path``. CPU backends run with ``threads`` threads (default:
     PyTorch's current count, so that both CPU backends use the same, stated number). A backend that
@@ -76,12 +80,14 @@ def benchmark_model(checkpoint: str | Path, imgsz: int, onnx_path: Path, runs: i
     checkpoint = Path(checkpoint)
     threads = threads or torch.get_num_threads()
     out: dict[str, dict] = {}
-    for kind, key in CPU_BACKENDS.items():
-        if kind in backends:
-            out[key] = _guard(lambda kind=kind: model_latency(checkpoint, kind, imgsz, onnx_path.parent, runs,
-                                                              warmup, threads=threads, stem=onnx_path.stem))
-    if "cuda_fp16" in backends and torch.cuda.is_available():
-        out["cuda_fp16"] = _guard(lambda: cuda_fp16_latency(checkpoint, imgsz, runs, warmup))
+    for b in BACKENDS:
+        if b.spec_name not in backends:
+            continue
+        if not b.on_gpu:  # yololab bench's backend of that name
+            out[b.name] = _guard(lambda kind=b.spec_name: model_latency(
+                checkpoint, kind, imgsz, onnx_path.parent, runs, warmup, threads=threads, stem=onnx_path.stem))
+        elif torch.cuda.is_available():
+            out[b.name] = _guard(lambda: cuda_fp16_latency(checkpoint, imgsz, runs, warmup))
     return out
 
 

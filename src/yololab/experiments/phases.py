@@ -22,6 +22,7 @@ from yololab.experiments.cell_config import cell_state, check_same_config, confi
 from yololab.experiments.executors import EXECUTORS
 from yololab.experiments.plan import ComparisonPlan
 from yololab.experiments.protocol_card import check_and_write_protocol
+from yololab.experiments.records import CellResult
 from yololab.experiments.rows import collect_rows
 from yololab.experiments.run_info import write_run_info
 from yololab.experiments.run_settings import RunSettings
@@ -38,7 +39,7 @@ class ComparisonRun:
     plan: ComparisonPlan
     settings: RunSettings
     outcomes: list[CellOutcome] = field(default_factory=list)  # what this run did per cell
-    rows: list[dict] = field(default_factory=list)             # one per cell, from its folder
+    rows: list[CellResult] = field(default_factory=list)             # one per cell, from its folder
     report: dict[str, Path] = field(default_factory=dict)      # the report's files by kind
     started: float = field(default_factory=time.perf_counter)  # when the cells started
 
@@ -111,14 +112,14 @@ def time_cells(run: ComparisonRun) -> None:
 
 def collect_cell_rows(run: ComparisonRun) -> None:
     plan = run.plan
-    run.rows = collect_rows(plan.out, [c.cell for c in plan.cells], plan.spec.train.get("weights"))
+    run.rows = collect_rows(plan.out, [c.cell for c in plan.cells], plan.spec.whole_model_weights)
 
 
 def render_report(run: ComparisonRun) -> None:
     if run.settings.report:
         from yololab.experiments.report import write_report
 
-        run.report = write_report(run.plan.out, run.rows)
+        run.report = write_report(run.plan.spec, run.plan.out, run.rows)
 
 
 PHASES: tuple[Phase, ...] = (write_protocol, tune_entries, refuse_other_settings, record_run, train_cells,

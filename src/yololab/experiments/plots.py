@@ -12,6 +12,8 @@ from pathlib import Path
 from matplotlib.figure import Figure
 
 from yololab.atomic import atomic_write
+from yololab.experiments.columns import Column, column, spread, unreliable, value
+from yololab.experiments.records import Row, SummaryRow
 
 MAP_COLUMN = re.compile(r"(map50.?95|map_?0?\.5:0?\.95|map50-95)", re.IGNORECASE)
 
@@ -42,48 +44,55 @@ def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
     return front
 
 
-def _front(rows: Sequence[dict], x_key: str) -> tuple[list[dict], list[tuple[float, float]], list[bool], list[int]]:
+def _front(rows: Sequence[Row], x: Column) -> tuple[list[Row], list[tuple[float, float]], list[bool], list[int]]:
     """(rows with both values, their (x, mAP %) points, which are unreliable, the front of the others)."""
-    pts = [r for r in rows if _finite(r.get(x_key)) and _finite(r.get("map50_95"))]
-    xy = [(float(r[x_key]), 100 * float(r["map50_95"])) for r in pts]
-    shaky = [bool(x_key.endswith("_ms") and r.get(x_key.removesuffix("_ms") + "_unreliable")) for r in pts]
+    accuracy = column("map50_95")
+    pts = [r for r in rows if value(r, x) is not None and value(r, accuracy) is not None]
+    xy = [(value(r, x), 100 * value(r, accuracy)) for r in pts]
+    shaky = [bool(unreliable(r, x)) for r in pts]
     trusted = [i for i in range(len(pts)) if not shaky[i]]
     return pts, xy, shaky, [trusted[j] for j in pareto_front([xy[i] for i in trusted])]
 
 
-def front_size(rows: Sequence[dict], x_key: str) -> int:
+def front_size(rows: Sequence[Row], x: Column) -> int:
     """How many points the Pareto front of ``pareto_plot`` has (drawn as a line from two on)."""
-    return len(_front(rows, x_key)[3])
+    return len(_front(rows, x)[3])
 
 
-def pareto_plot(rows: Sequence[dict], x_key: str, xlabel: str, stem: Path, title: str) -> dict[str, Path] | None:
+def pareto_plot(rows: Sequence[Row], x: Column, xlabel: str, stem: Path, title: str) -> dict[str, Path] | None:
     """``pareto_figure`` saved as ``stem``.png and .svg; None when no row has both values."""
-    fig = pareto_figure(rows, x_key, xlabel, title)
+    fig = pareto_figure(rows, x, xlabel, title)
     return _save(fig, stem) if fig is not None else None
 
 
-def pareto_figure(rows: Sequence[dict], x_key: str, xlabel: str, title: str) -> Figure | None:
-    """mAP50-95 (%) against ``x_key`` per (model, backbone) mean row, std over seeds as error bars (where
-    there are several seeds), the Pareto front as a line (with two or more points on it). Rows whose
-    ``x_key`` latency is unreliable (``<x_key>`` minus '_ms' plus '_unreliable') are drawn hollow, marked
-    †, and left out of the front."""
-    pts, xy, shaky, front = _front(rows, x_key)
+def _std(row: Row, col: Column) -> float | None:
+    estimate = spread(row, col)
+    return estimate.std if estimate is not None and _finite(estimate.std) else None
+
+
+def pareto_figure(rows: Sequence[Row], x: Column, xlabel: str, title: str) -> Figure | None:
+    """mAP50-95 (%) against column ``x`` per (model, backbone) summary row, std over seeds as error bars
+    (where there are several seeds), the Pareto front as a line (with two or more points on it). Rows
+    whose ``x`` latency is unreliable are drawn hollow, marked †, and left out of the front."""
+    pts, xy, shaky, front = _front(rows, x)
     if not pts:
         return None
     fig = Figure(figsize=(6.4, 4.4))
     ax = fig.subplots()
     middle = (min(x for x, _ in xy) + max(x for x, _ in xy)) / 2
-    for i, (r, (x, y)) in enumerate(zip(pts, xy)):
-        yerr = 100 * r["map50_95_std"] if _finite(r.get("map50_95_std")) else None
-        xerr = r.get(f"{x_key}_std") if _finite(r.get(f"{x_key}_std")) else None
+    accuracy = column("map50_95")
+    for i, (r, (px, py)) in enumerate(zip(pts, xy)):
+        yerr = _std(r, accuracy)
+        yerr = 100 * yerr if yerr is not None else None
+        xerr = _std(r, x)
         on_front = i in front and len(front) > 1
         color = f"C{i % 10}"
-        ax.errorbar(x, y, yerr=yerr, xerr=xerr, fmt="o", ms=8 if on_front else 6, capsize=3,
+        ax.errorbar(px, py, yerr=yerr, xerr=xerr, fmt="o", ms=8 if on_front else 6, capsize=3,
                     mfc="none" if shaky[i] else color, mec="black" if on_front else color,
                     mew=1.5 if on_front else 1, color=color,
-                    label=f"{r['model']} + {r['backbone']}" + (" († unreliable)" if shaky[i] else ""))
-        left = len(pts) > 1 and x > middle  # labels grow towards the middle, so they stay inside the axes
-        ax.annotate(f"{r['backbone']}" + ("†" if shaky[i] else ""), (x, y), textcoords="offset points",
+                    label=f"{r.entry.model} + {r.entry.label}" + (" († unreliable)" if shaky[i] else ""))
+        left = len(pts) > 1 and px > middle  # labels grow towards the middle, so they stay inside the axes
+        ax.annotate(f"{r.entry.label}" + ("†" if shaky[i] else ""), (px, py), textcoords="offset points",
                     xytext=(-6 if left else 6, 5), ha="right" if left else "left", fontsize=7,
                     annotation_clip=True)
     if len(front) > 1:
@@ -153,16 +162,21 @@ def training_curves(curves: dict[str, Path], stem: Path) -> dict[str, Path] | No
     return _save(fig, stem)
 
 
-def per_class_heatmap(rows: Sequence[dict], stem: Path) -> dict[str, Path] | None:
+def _ap(row: Row, name: str) -> float:
+    found = row.accuracy.per_class.get(name)
+    return 100 * ((found.ap50_95 if found is not None else None) or 0.0)
+
+
+def per_class_heatmap(rows: Sequence[SummaryRow], stem: Path) -> dict[str, Path] | None:
     """AP50-95 (%) per class (columns) and (model, backbone) (rows)."""
-    rows = [r for r in rows if r.get("per_class")]
+    rows = [r for r in rows if r.accuracy.per_class]
     if not rows:
         return None
     classes: list[str] = []
     for r in rows:
-        classes += [c for c in r["per_class"] if c not in classes]
-    grid = [[100 * ((r["per_class"].get(c) or {}).get("ap50_95") or 0.0) for c in classes] for r in rows]
-    labels = [f"{r['model']} + {r['backbone']}" for r in rows]
+        classes += [c for c in r.accuracy.per_class if c not in classes]
+    grid = [[_ap(r, c) for c in classes] for r in rows]
+    labels = [f"{r.entry.model} + {r.entry.label}" for r in rows]
     fig = Figure(figsize=(min(2 + 0.45 * len(classes), 24), 1.2 + 0.45 * len(rows)))
     ax = fig.subplots()
     image = ax.imshow(grid, aspect="auto", cmap="viridis", vmin=0, vmax=max(1.0, max(map(max, grid))))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -10,59 +9,71 @@ from typing import Any
 import yaml
 
 from yololab.atomic import atomic_write_text
-from yololab.experiments import analysis_figures, plots, tables
-from yololab.jsonfile import read_json_if_present
+from yololab.experiments import analysis_figures, columns, plots, tables
+from yololab.experiments.aggregate import aggregate_rows
 from yololab.experiments.environment import environment
-from yololab.experiments.metrics import aggregate_rows
+from yololab.experiments.latency_backends import BACKENDS, LatencyBackend
+from yololab.experiments.records import CellResult, Latency, SummaryRow
+from yololab.experiments.records_io import results_json, write_csv, write_per_class_csv
 from yololab.experiments.rows import load_rows
+from yololab.experiments.spec import ExperimentSpec
 from yololab.experiments.summary import summarise
+from yololab.jsonfile import read_json_if_present
 
 LOG = logging.getLogger("yololab")
 
 
-def _latency_devices(rows: list[dict]) -> dict[str, str]:
-    """Backend -> device name, from the cells' bench results."""
+def _figures(rows: list[CellResult], b: LatencyBackend) -> list[Latency]:
+    return [r.latency[b.name] for r in rows if b.name in r.latency]
+
+
+def _latency_devices(rows: list[CellResult]) -> dict[LatencyBackend, str]:
+    """Backend -> device name(s), from the cells' bench results."""
     out = {}
-    for backend in ("torch_cpu", "onnxruntime_cpu", "cuda_fp16"):
-        names = {r.get(f"latency_{backend}_device") for r in rows if r.get(f"latency_{backend}_device")}
+    for b in BACKENDS:
+        names = {f.device for f in _figures(rows, b) if f.device}
         if names:
-            out[backend] = ", ".join(sorted(names))
+            out[b] = ", ".join(sorted(names))
     return out
 
 
-def _latency_threads(rows: list[dict], backend: str) -> str:
+def _latency_threads(rows: list[CellResult], b: LatencyBackend) -> str:
     """', 2 threads' for a CPU backend's figures (all counts seen), '' when unknown."""
-    counts = sorted({r[f"latency_{backend}_threads"] for r in rows if r.get(f"latency_{backend}_threads")})
+    counts = sorted({f.threads for f in _figures(rows, b) if f.threads})
     return f", {'/'.join(map(str, counts))} thread{'s' if counts != [1] else ''}" if counts else ""
 
 
-def unreliable_note(rows: list[dict]) -> str | None:
+def unreliable_note(rows: list[CellResult]) -> str | None:
     """The caption's word on latency figures marked † (busy CPU or wide spread), None when there are none."""
     from yololab.experiments.latency import BUSY_LOAD_SHARE, WIDE_SPREAD
 
-    reasons = sorted({str(r[k]) for r in rows for k in r if k.startswith("latency_") and k.endswith("_unreliable")
-                      and r.get(k)})
+    reasons = sorted({str(f.unreliable) for r in rows for f in r.latency.values() if f.unreliable})
     if not reasons:
         return None
     shown = "; ".join(reasons[:3]) + ("; ..." if len(reasons) > 3 else "")
-    return (f"{tables.UNRELIABLE} unreliable latency ({shown}): timed while the 1-minute load exceeded "
+    return (f"{columns.UNRELIABLE} unreliable latency ({shown}): timed while the 1-minute load exceeded "
             f"{BUSY_LOAD_SHARE:g} x the cores, or with p90 over {WIDE_SPREAD:g} x the median; never bold and left out "
             f"of the Pareto fronts. Re-time on an idle machine with: yololab compare --out DIR --retime.")
 
 
-def _score_split(rows: list[dict]) -> tuple[str, int | None]:
+def _images(row: CellResult) -> int | None:
+    p = row.provenance
+    return p.num_score_images if p.num_score_images is not None else p.num_val_images
+
+
+def _score_split(rows: list[CellResult]) -> tuple[str, int | None]:
     """The scoring split of the cells (val for rows from before it was recorded) and its image count."""
-    done = [r for r in rows if r.get("status") == "done"]
-    splits = sorted({str(r.get("score_split") or "val") for r in done}) or ["val"]
-    counts = {r.get("num_score_images", r.get("num_val_images")) for r in done} - {None}
+    done = [r for r in rows if r.done]
+    splits = sorted({str(r.score_split or "val") for r in done}) or ["val"]
+    counts = {_images(r) for r in done} - {None}
     return "/".join(splits), (counts.pop() if len(counts) == 1 else None)
 
 
-def scoring_sentence(spec: dict, rows: list[dict]) -> str:
+def scoring_sentence(spec: ExperimentSpec, rows: list[CellResult]) -> str:
     """Which weights were scored on which split; 'optimistic' when selection and scoring share val."""
     split, images = _score_split(rows)
     on = f"the {split} split" + (f" ({images} images)" if images else "")
-    if spec.get("checkpoint", "best") == "last":
+    if spec.checkpoint == "last":
         return f"Weights of the last epoch (no checkpoint selection), scored on {on}."
     if split == "val":
         return (f"Best epoch chosen on val and scored on {on}: selected and scored on the same split "
@@ -70,11 +81,11 @@ def scoring_sentence(spec: dict, rows: list[dict]) -> str:
     return f"Best epoch chosen on the val split, scored on {on}."
 
 
-def statistics_sentences(spec: dict, facts: dict, rows: list[dict]) -> list[str]:
+def statistics_sentences(spec: ExperimentSpec, facts: dict) -> list[str]:
     """How the summary's intervals, Δ and significance were computed (and what they leave out)."""
     n_seeds = facts.get("n_seeds") or 0
     boot = facts.get("bootstrap")
-    ref = f"the entry '{spec['reference']}'" if spec.get("reference") else "the native backbone of the same model"
+    ref = f"the entry '{spec.reference}'" if spec.reference else "the native backbone of the same model"
     if n_seeds >= 2:
         spread = ("± half-width of the 95% Student-t interval over seeds (accuracy; ± std for the other columns)")
     elif boot:
@@ -150,12 +161,12 @@ def identical_seed_warnings(facts: dict) -> list[str]:
             for w in facts.get("identical_seeds", [])]
 
 
-def caption_parts(spec: dict, rows: list[dict], data_name: str,
+def caption_parts(spec: ExperimentSpec, rows: list[CellResult], data_name: str,
                   facts: dict | None = None) -> list[tuple[str, str]]:
     """Caption sentences as (plain text, LaTeX) pairs: metric, units and measuring conventions."""
-    eval_size = spec.get("eval_imgsz") or spec.get("imgsz")
+    eval_size = spec.resolved_eval_imgsz
     devices = _latency_devices(rows)
-    seeds = spec.get("seeds") or []
+    seeds = spec.seeds
     esc = tables.tex_escape
     split, _ = _score_split(rows)
     scoring = scoring_sentence(spec, rows)
@@ -177,40 +188,39 @@ def caption_parts(spec: dict, rows: list[dict], data_name: str,
          f"(BN folded)."),
     ]
     if devices:
-        names = {"torch_cpu": "PyTorch CPU", "onnxruntime_cpu": "ONNX Runtime CPU", "cuda_fp16": "PyTorch CUDA FP16"}
-        where = "; ".join(f"{names[k]} on {v}{_latency_threads(rows, k)}" for k, v in devices.items())
-        runs, warmup = spec.get("latency_runs"), spec.get("latency_warmup")
+        where = "; ".join(f"{b.label} on {v}{_latency_threads(rows, b)}" for b, v in devices.items())
+        runs, warmup = spec.latency_runs, spec.latency_warmup
         parts.append((f"Latency: batch 1, fused, model + box decoding (no pre-processing, no NMS), median of "
                       f"{runs} runs after {warmup} warm-up runs, FP32 unless noted; {where}. FPS = 1000/latency.",
                       f"Latency: batch 1, fused, model + box decoding (no pre-processing, no NMS), median of "
                       f"{runs} runs after {warmup} warm-up runs, FP32 unless noted; {esc(where)}."))
     shaky = unreliable_note(rows)
     if shaky:
-        parts.append((shaky, esc(shaky).replace(tables.UNRELIABLE, r"$^\dagger$")))
-    train = (f"Every row: {spec.get('epochs')} epochs at {spec.get('imgsz')} px, batch {spec.get('batch')}, the "
+        parts.append((shaky, esc(shaky).replace(columns.UNRELIABLE, r"$^\dagger$")))
+    train = (f"Every row: {spec.epochs} epochs at {spec.imgsz} px, batch {spec.batch}, the "
              f"same schedule, augmentation, evaluator and seeds ({', '.join(map(str, seeds))}); only the "
              f"backbone entry differs ({init_note(spec)}).")
     parts.append((train, esc(train)))
     memory = ("Train: wall time of the training run; Peak mem: peak resident memory of the cell's training process "
               "on CPU, torch's peak allocation on CUDA.")
     parts.append((memory, esc(memory)))
-    for sentence in statistics_sentences(spec, facts, rows) if facts is not None else ():
+    for sentence in statistics_sentences(spec, facts) if facts is not None else ():
         parts.append((sentence, esc(sentence).replace("±", r"$\pm$").replace("Δ", r"$\Delta$")))
     from yololab.experiments.tuning.report import caption_sentence
 
-    tuning = caption_sentence(spec, split)
+    tuning = caption_sentence(spec.tune, split)
     if tuning:
         parts.append((tuning, esc(tuning)))
     parts.append(("Best value per column in bold.", "Best value per column in bold."))
     return parts
 
 
-def _curves(out: Path, rows: list[dict]) -> dict[str, Path]:
-    return {r["cell_id"]: out / r["cell_dir"] / "results.csv" for r in rows
-            if r.get("cell_dir") and (out / r["cell_dir"] / "results.csv").is_file()}
+def _curves(out: Path, rows: list[CellResult]) -> dict[str, Path]:
+    return {r.cell_id: out / r.cell_dir / "results.csv" for r in rows
+            if r.cell_dir and (out / r.cell_dir / "results.csv").is_file()}
 
 
-def make_plots(out: Path, cell_rows: list[dict], mean_rows: list[dict]) -> list[dict[str, Any]]:
+def make_plots(out: Path, cell_rows: list[CellResult], mean_rows: list[SummaryRow]) -> list[dict[str, Any]]:
     """Every figure as {'title', 'caption', 'png', 'svg'} (figures with no data are left out)."""
     plot_dir = out / "plots"
     devices = _latency_devices(cell_rows)
@@ -220,24 +230,24 @@ def make_plots(out: Path, cell_rows: list[dict], mean_rows: list[dict]) -> list[
         if paths:
             figures.append({"title": title, "caption": caption, **paths})
 
-    bars = (" Error bars: std over seeds." if any((r.get("n_seeds") or 0) > 1 for r in mean_rows)
+    bars = (" Error bars: std over seeds." if any(r.n_seeds > 1 for r in mean_rows)
             else " One seed per entry: no error bars.")
 
-    def front(key: str) -> str:
-        if plots.front_size(mean_rows, key) > 1:
+    def front(x: columns.Column) -> str:
+        if plots.front_size(mean_rows, x) > 1:
             return ("the dashed line is the Pareto front (no other model is both cheaper and more accurate); "
                     "outlined markers lie on it")
         return "one entry is the cheapest and the most accurate, so there is no front line"
 
-    add(plots.pareto_plot(mean_rows, "gflops", "GFLOPs (fused, one image)", plot_dir / "map_vs_gflops",
+    gflops = columns.column("gflops")
+    add(plots.pareto_plot(mean_rows, gflops, "GFLOPs (fused, one image)", plot_dir / "map_vs_gflops",
                           "mAP50-95 vs GFLOPs"),
-        "mAP50-95 vs GFLOPs", f"Accuracy against compute; {front('gflops')}.{bars}")
-    for backend, label in (("onnxruntime_cpu", "ONNX Runtime CPU"), ("torch_cpu", "PyTorch CPU"),
-                           ("cuda_fp16", "CUDA FP16")):
-        key = f"latency_{backend}_ms"
-        add(plots.pareto_plot(mean_rows, key, f"latency {label} (ms, batch 1)", plot_dir / f"map_vs_{key}",
+        "mAP50-95 vs GFLOPs", f"Accuracy against compute; {front(gflops)}.{bars}")
+    for b in BACKENDS:
+        x, label = columns.latency_column(b.name), b.label
+        add(plots.pareto_plot(mean_rows, x, f"latency {label} ({b.unit}, batch 1)", plot_dir / f"map_vs_{x.key}",
                               f"mAP50-95 vs latency ({label})"),
-            f"mAP50-95 vs latency ({label})", f"Batch-1 latency on {devices.get(backend, label)}; {front(key)}, "
+            f"mAP50-95 vs latency ({label})", f"Batch-1 latency on {devices.get(b, label)}; {front(x)}, "
             f"among the reliable figures (hollow, †: unreliable, left out of the front).{bars}")
     add(plots.training_curves(_curves(out, cell_rows), plot_dir / "training_curves"),
         "Training curves", "Validation mAP50-95 and training loss per epoch of every cell, from each cell's "
@@ -259,9 +269,9 @@ def make_plots(out: Path, cell_rows: list[dict], mean_rows: list[dict]) -> list[
     return figures
 
 
-def init_note(spec: dict) -> str:
+def init_note(spec: ExperimentSpec) -> str:
     """What the Init column means for this spec (a whole-model checkpoint, or the backbone's own init)."""
-    weights = (spec.get("train") or {}).get("weights")
+    weights = spec.whole_model_weights
     if weights:
         return (f"Init: every cell starts from the whole-model checkpoint {Path(str(weights)).name}, "
                 f"then trains on this data")
@@ -288,59 +298,58 @@ def data_set_name(data: str) -> str:
     return next((f for f in folders if f.lower() not in GENERIC_FOLDERS), folders[0] if folders else "data")
 
 
-def table_columns(spec: dict, columns: list[str] | None = None) -> list[str] | None:
-    """The main table's columns: ``columns`` (``--columns``), else the spec's ``table: {columns}``."""
-    chosen = columns or ((spec.get("table") or {}).get("columns")) or None
+def main_table_columns(spec: ExperimentSpec, chosen: list[str] | None = None) -> list[str] | None:
+    """The main table's columns: ``chosen`` (``--columns``), else the spec's ``table: {columns}``."""
+    chosen = chosen or spec.table.columns or None
     if chosen:
-        tables.check_columns(chosen, "table columns")
+        columns.check_columns(chosen, "table columns")
     return chosen
 
 
-def write_report(out_dir: str | Path, rows: list[dict] | None = None,
-                 columns: list[str] | None = None) -> dict[str, Path]:
-    """Write every table, figure and report.html from ``rows`` (default: read from ``out_dir``);
-    ``columns`` chooses the main table's columns (default: the spec's, else ``tables.COMPACT_COLUMNS``)."""
+def write_report(spec: ExperimentSpec, out_dir: str | Path, rows: list[CellResult] | None = None,
+                 chosen: list[str] | None = None) -> dict[str, Path]:
+    """Write every table, figure and report.html of the comparison ``spec`` in ``out_dir`` from ``rows``
+    (default: read from its cell folders); ``chosen`` names the main table's columns (default: the
+    spec's, else ``columns.COMPACT_COLUMNS``)."""
     from yololab.experiments.headline import headline
     from yololab.experiments.html import render_html
 
     out = Path(out_dir)
     if rows is None:
-        rows = load_rows(out)
-    spec = yaml.safe_load((out / "experiment.yaml").read_text()) if (out / "experiment.yaml").is_file() else {}
+        rows = load_rows(out, spec)
     run = read_json_if_present(out / "run.json") or {}
     if not run.get("environment"):  # rows made elsewhere: at least say what wrote the report
         run["environment"] = environment()
-    cell_rows = [r for r in rows if r.get("row_type", "cell") == "cell"]
-    mean_rows = aggregate_rows(cell_rows)
-    facts = summarise(out, cell_rows, mean_rows, int(spec.get("bootstrap") or 1000))
+    cell_rows = list(rows)
+    mean_rows, facts = summarise(out, cell_rows, aggregate_rows(cell_rows), spec.bootstrap)
     warnings = identical_seed_warnings(facts)
     for warning in warnings:
         LOG.warning("%s", warning)
     notes = seeds_notes(facts)
     protocol = read_json_if_present(out / "protocol.json")
-    data_name = data_set_name(spec.get("data", "data"))
-    chosen = table_columns(spec, columns)
+    data_name = data_set_name(spec.data or "data")
+    names = main_table_columns(spec, chosen)
     lines = headline(mean_rows)
     parts = caption_parts(spec, cell_rows, data_name, facts)
     caption, caption_tex = " ".join(p for p, _ in parts), " ".join(t for _, t in parts)
-    name = tables.tex_escape(spec.get("name", "compare")).replace("\\_", "-")
+    name = tables.tex_escape(spec.name).replace("\\_", "-")
 
     paths = {"csv": out / "results.csv", "json": out / "results.json", "md": out / "results.md",
              "tex": out / "results.tex", "tex_full": out / "results_full.tex", "per_class": out / "per_class.csv",
              "html": out / "report.html"}
-    tables.write_csv(paths["csv"], cell_rows + mean_rows)
-    tables.write_per_class_csv(paths["per_class"], cell_rows + mean_rows)
-    atomic_write_text(paths["json"], json.dumps({
-        "rows": cell_rows + mean_rows, "caption": caption, "spec": spec, "run": run,
-        "statistics": {**facts, "warnings": warnings, "notes": notes, "headline": lines},
-        "protocol": protocol}, indent=2, default=str), out)
+    all_rows = [*cell_rows, *mean_rows]
+    write_csv(paths["csv"], all_rows)
+    write_per_class_csv(paths["per_class"], all_rows)
+    atomic_write_text(paths["json"], results_json(
+        all_rows, caption=caption, spec=spec.to_dict(), run=run,
+        statistics={**facts, "warnings": warnings, "notes": notes, "headline": lines}, protocol=protocol), out)
     atomic_write_text(paths["md"], tables.markdown_report(cell_rows, mean_rows, caption, warnings, notes, lines,
-                                                          chosen), out)
-    atomic_write_text(paths["tex"], tables.latex_document(cell_rows, mean_rows, caption_tex, name, chosen), out)
+                                                          names), out)
+    atomic_write_text(paths["tex"], tables.latex_document(cell_rows, mean_rows, caption_tex, name, names), out)
     atomic_write_text(paths["tex_full"], tables.latex_full_document(cell_rows, mean_rows, caption_tex, name), out)
     figures = make_plots(out, cell_rows, mean_rows)
     atomic_write_text(paths["html"], render_html(cell_rows, mean_rows, figures, caption, spec, run, warnings, notes,
-                                                 protocol, headline=lines, columns=chosen), out)
+                                                 protocol, headline=lines, chosen=names), out)
     LOG.info("report: %s (tables results.{csv,json,md,tex}, results_full.tex, %d figures in plots/)", paths["html"],
              len(figures))
     return paths

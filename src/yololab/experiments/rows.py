@@ -1,70 +1,77 @@
-"""One flat row per cell, read back from the cell folders of a comparison (metrics, bench, errors)."""
+"""One :class:`CellResult` per cell, read back from the cell folders of a comparison (metrics, bench, errors)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from yololab.experiments.layout import CellPaths, cell_dir
-from yololab.experiments.cell_config import cell_state, describe_cell, init_label
-from yololab.jsonfile import read_json_if_present
+from yololab.experiments.cell_config import cell_state, init_label
 from yololab.experiments.latency import unreliable_reason
-from yololab.experiments.spec import Cell, expand_cells, load_spec
+from yololab.experiments.layout import CellPaths, cell_dir
+from yololab.experiments.records import CellResult, Entry, Latency
+from yololab.experiments.records_io import scored_parts
+from yololab.experiments.spec import Cell, ExperimentSpec, expand_cells
+from yololab.experiments.status import CellStatus
 from yololab.experiments.tuning.records import EntryKey
+from yololab.jsonfile import read_json_if_present
 
 
-def collect_rows(out: Path, cells: list[Cell], weights: str | None = None) -> list[dict]:
-    """One flat row per cell from its files (metrics.json, bench.json, error.json); ``weights`` is the
-    spec's whole-model initial checkpoint (for the Init column)."""
+def cell_entry(cell: Cell, weights: str | None = None) -> Entry:
+    """The table identity of a cell's entry; ``weights`` is the spec's whole-model checkpoint (Init column)."""
+    b = cell.backbone
+    return Entry(model=cell.model, label=cell.label, backbone_name=cell.backbone_name, native=b.is_native,
+                 init=init_label(cell, weights), pretrained=b.pretrained, freeze=b.freeze,
+                 backbone_lr_mult=float(b.backbone_lr_mult))
+
+
+def bench_latency(bench_file: Mapping[str, Any]) -> dict[str, Latency]:
+    """Backend name -> :class:`Latency` of a cell's bench.json (a backend that failed: its error)."""
+    load, cores = bench_file.get("loadavg_1min"), bench_file.get("cpu_count")
+    out = {}
+    for name, res in (bench_file.get("results") or {}).items():
+        if isinstance(res, dict) and res.get("median_ms"):
+            out[name] = Latency(res["median_ms"], res.get("p90_ms"), unreliable_reason(res, load, cores),
+                                res.get("device"), res.get("threads"))
+        elif isinstance(res, dict) and res.get("error"):
+            out[name] = Latency(error=res["error"])
+    return out
+
+
+def cell_result(out: Path, cell: Cell, weights: str | None = None, tuning: Mapping[EntryKey, Any] | None = None
+                ) -> CellResult:
+    """A cell as its folder says: scored (metrics.json, bench.json) or its state and error."""
+    paths = CellPaths(cell_dir(out, cell))
+    common: dict[str, Any] = {
+        "cell_id": cell.cell_id, "entry": cell_entry(cell, weights), "seed": cell.seed,
+        "reference": cell.reference,  # a report choice: the spec's, not the one when it was scored
+        "tuning": (tuning or {}).get(EntryKey(cell.model, cell.label)), "cell_dir": str(paths.root.relative_to(out))}
+    metrics = read_json_if_present(paths.metrics)
+    if metrics is not None:
+        accuracy, cost, provenance, analysis = scored_parts(metrics)
+        bench = read_json_if_present(paths.bench) or {}
+        return CellResult(status=CellStatus.DONE, accuracy=accuracy, cost=cost, provenance=provenance,
+                          analysis=analysis, latency=bench_latency(bench), latency_loadavg=bench.get("loadavg_1min"),
+                          **common)
+    error = read_json_if_present(paths.error)
+    if error:
+        return CellResult(status=CellStatus.FAILED, error=error.get("error"), **common)
+    return CellResult(status=cell_state(paths), **common)
+
+
+def collect_rows(out: Path, cells: list[Cell], weights: str | None = None) -> list[CellResult]:
+    """One :class:`CellResult` per cell from its files; ``weights`` is the spec's whole-model initial
+    checkpoint (for the Init column)."""
     from yololab.experiments.tuning.report import tuning_columns
 
     tuned = tuning_columns(out)
-    rows = []
-    for cell in cells:
-        paths = CellPaths(cell_dir(out, cell))
-        row: dict[str, Any] = {"row_type": "cell", **describe_cell(cell, weights)}
-        row.update(tuned.get(EntryKey(cell.model, cell.label), {}))
-        metrics = read_json_if_present(paths.metrics)
-        if metrics is not None:
-            row.update(metrics)
-            row["status"] = "done"
-            row["reference"] = cell.reference  # a report choice: the spec's, not the one when it was scored
-            row["init"] = init_label(cell, weights)
-            bench_file = read_json_if_present(paths.bench) or {}
-            bench = bench_file.get("results", {})
-            if "loadavg_1min" in bench_file:
-                row["latency_loadavg"] = bench_file["loadavg_1min"]
-            for backend, res in bench.items():
-                if isinstance(res, dict) and res.get("median_ms"):
-                    row[f"latency_{backend}_ms"] = res["median_ms"]
-                    row[f"latency_{backend}_p90_ms"] = res.get("p90_ms")
-                    row[f"latency_{backend}_unreliable"] = unreliable_reason(
-                        res, bench_file.get("loadavg_1min"), bench_file.get("cpu_count"))
-                    row[f"fps_{backend}"] = 1000.0 / res["median_ms"]
-                    row[f"latency_{backend}_device"] = res.get("device")
-                    row[f"latency_{backend}_threads"] = res.get("threads")
-                elif isinstance(res, dict) and res.get("error"):
-                    row[f"latency_{backend}_error"] = res["error"]
-        else:
-            state = cell_state(paths)
-            row["status"] = "failed" if state == "failed" else state if state != "new" else "pending"
-            error = read_json_if_present(paths.error)
-            if error:
-                row["status"] = "failed"
-                row["error"] = error.get("error")
-        row["cell_dir"] = str(paths.root.relative_to(out))
-        rows.append(row)
-    return rows
+    return [cell_result(out, cell, weights, tuned) for cell in cells]
 
 
-def load_rows(out_dir: str | Path) -> list[dict]:
-    """Rows of an existing comparison folder (for ``--report-only``)."""
-    out = Path(out_dir)
-    spec_path = out / "experiment.yaml"
-    if not spec_path.is_file():
-        raise FileNotFoundError(f"{spec_path} not found: is {out} a comparison folder?")
-    spec = load_spec(spec_path)
+def load_rows(out_dir: str | Path, spec: ExperimentSpec) -> list[CellResult]:
+    """Rows of an existing comparison folder whose spec (its experiment.yaml) is ``spec`` (``--report-only``)."""
     from yololab.experiments.tuning.apply import tuned_cells_from_folder
 
+    out = Path(out_dir).resolve()
     cells = tuned_cells_from_folder(expand_cells(spec), out)
-    return collect_rows(out.resolve(), cells, spec.train.get("weights"))
+    return collect_rows(out, cells, spec.whole_model_weights)

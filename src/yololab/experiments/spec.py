@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from yololab.config import ConfigError, from_mapping, load_yaml_config
 from yololab.data.augment import AugmentConfig
-from yololab.experiments.tables import check_columns
+from yololab.experiments import latency_backends
+from yololab.experiments.columns import check_columns
 from yololab.experiments.tuning.space import TuneSpec
 from yololab.train.hyp import Hyperparameters
 
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
     from yololab.models.zoo import ModelVariant
 
 NATIVE = "native"  # the family's own backbone (CSPDarknet for YOLOv5, ELAN for YOLOv7)
-LATENCY_BACKENDS = ("torch", "onnxruntime", "cuda_fp16")
+LATENCY_BACKENDS = latency_backends.SPEC_NAMES  # as yololab bench names them (latency_backends: the table)
 SCORE_SPLITS = ("auto", "val", "test")
 CHECKPOINTS = ("best", "last")
 # TrainConfig fields that the spec or the cell sets; ``train:`` may not override them.
@@ -119,10 +120,17 @@ class ExperimentSpec:
             value = getattr(self, key)
             if not isinstance(value, (list, tuple)):
                 setattr(self, key, [value])
+        self.latency_backends = [_spec_backend(b) for b in self.latency_backends]
 
     @property
     def resolved_eval_imgsz(self) -> int:
+        """The size every cell is scored, counted (GFLOPs) and timed at."""
         return self.eval_imgsz or self.imgsz
+
+    @property
+    def whole_model_weights(self) -> str | None:
+        """``train: {weights: ...}``: the checkpoint every cell starts from, if any."""
+        return self.train.get("weights")
 
     def to_dict(self) -> dict:
         """Plain data (for YAML/JSON), backbone entries as mappings."""
@@ -160,6 +168,15 @@ class Cell:
     def group(self) -> tuple[str, str]:
         """Cells that differ only in the seed share a group (aggregated as mean and std)."""
         return (self.model, self.label)
+
+
+def _spec_backend(name: object) -> object:
+    """A backend given by its result name ('torch_cpu') as the spec names it ('torch'); others unchanged
+    (``validate_spec`` names the unknown ones)."""
+    try:
+        return latency_backends.spec_name(str(name))
+    except KeyError:
+        return name
 
 
 def safe_id(text: str) -> str:

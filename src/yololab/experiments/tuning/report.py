@@ -12,14 +12,12 @@ import html
 from pathlib import Path
 from typing import Any
 
+from yololab.experiments.records import Tuning
 from yololab.jsonfile import read_json_if_present, write_json
 from yololab.experiments.tuning.apply import values_text
 from yololab.experiments.tuning.records import EntryKey
+from yololab.experiments.tuning.space import TuneSpec
 from yololab.experiments.tuning.study import RESULT_FILE, TuningResult
-
-ROW_KEYS = ("tuned", "tune_trials", "tune_pruned", "tune_failed", "tune_epochs", "tune_seconds", "tune_device",
-            "tune_best_val")
-
 
 def record_studies(out: Path, result: TuningResult) -> None:
     """protocol.json gains each entry's study (budget spent, best trial, chosen values)."""
@@ -36,8 +34,8 @@ def _load(out: Path) -> dict | None:
     return read_json_if_present(path)
 
 
-def tuning_columns(out: Path) -> dict[EntryKey, dict[str, Any]]:
-    """Per entry the row columns that say how it was tuned ({} for a folder that was not)."""
+def tuning_columns(out: Path) -> dict[EntryKey, Tuning]:
+    """Per entry how it was tuned ({} for a folder that was not)."""
     data = _load(out)
     if not data:
         return {}
@@ -45,22 +43,21 @@ def tuning_columns(out: Path) -> dict[EntryKey, dict[str, Any]]:
     for s in data["studies"]:
         devices = {t.get("device") for t in s["trials"]} if "trials" in s else set()
         kind = "GPU" if any(d not in (None, "cpu") for d in devices) else "CPU"
-        columns[EntryKey(s["model"], s["entry"])] = {
-            "tuned": values_text(s["best_params"]) or "–", "tune_trials": s["complete"] + s["pruned"],
-            "tune_pruned": s["pruned"], "tune_failed": s["failed"], "tune_epochs": s["epochs"],
-            "tune_seconds": s["seconds"], "tune_device": kind, "tune_best_val": s["best_value"]}
+        columns[EntryKey(s["model"], s["entry"])] = Tuning(
+            tuned=values_text(s["best_params"]) or "–", tune_trials=s["complete"] + s["pruned"],
+            tune_pruned=s["pruned"], tune_failed=s["failed"], tune_epochs=s["epochs"],
+            tune_seconds=s["seconds"], tune_device=kind, tune_best_val=s["best_value"])
     return columns
 
 
-def caption_sentence(spec: dict, score_split: str) -> str | None:
+def caption_sentence(tune: TuneSpec | None, score_split: str) -> str | None:
     """How the rows were tuned; with no test split, that tuning, selection and scoring shared val."""
-    tune = spec.get("tune")
-    if not tune:
+    if tune is None:
         return None
-    space = ", ".join(tune.get("space") or {})
-    text = (f"Every entry was tuned with the same budget before its seeds: {tune['trials']} trials of "
-            f"{tune['epochs']} epoch(s) ({tune['sampler'].upper()} sampler, seed {tune['seed']}; "
-            f"{tune['pruner'].replace('_', ' ')} pruning on the per-epoch val {tune['objective']}) over {space}, "
+    space = ", ".join(tune.space or {})
+    text = (f"Every entry was tuned with the same budget before its seeds: {tune.trials} trials of "
+            f"{tune.epochs} epoch(s) ({tune.sampler.upper()} sampler, seed {tune.seed}; "
+            f"{tune.pruner.replace('_', ' ')} pruning on the per-epoch val {tune.objective}) over {space}, "
             f"trained on train and chosen on val; Tuned: the chosen values; Tuning (min): the wall time "
             f"of the entry's trials.")
     if score_split == "val":
