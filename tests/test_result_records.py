@@ -96,7 +96,7 @@ def test_summarise_returns_new_rows_and_leaves_its_input_alone():
     assert [r.comparison.reference for r in rows] == ["cspdarknet", "cspdarknet"]
     assert rows[0].comparison.is_reference and rows[1].comparison.delta is not None
     assert rows[1].accuracy.map50_95.ci95 is not None and plain[1].accuracy.map50_95.ci95 is None
-    assert facts["n_seeds"] == 2
+    assert facts.n_seeds == 2
 
 
 def test_latency_backends_one_table_for_spec_and_rows():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from yololab.experiments.records_io import results_json, write_csv, write_per_cl
 from yololab.experiments.rows import load_rows
 from yololab.experiments.spec import ExperimentSpec
 from yololab.experiments.summary import summarise
+from yololab.experiments.table_facts import TableFacts, VarianceComponents
 from yololab.jsonfile import read_json_if_present
 
 LOG = logging.getLogger("yololab")
@@ -81,70 +83,70 @@ def scoring_sentence(spec: ExperimentSpec, rows: list[CellResult]) -> str:
     return f"Best epoch chosen on the val split, scored on {on}."
 
 
-def statistics_sentences(spec: ExperimentSpec, facts: dict) -> list[str]:
+def statistics_sentences(spec: ExperimentSpec, facts: TableFacts) -> list[str]:
     """How the summary's intervals, Δ and significance were computed (and what they leave out)."""
-    n_seeds = facts.get("n_seeds") or 0
-    boot = facts.get("bootstrap")
+    n_seeds = facts.n_seeds
+    boot = facts.bootstrap
     ref = f"the entry '{spec.reference}'" if spec.reference else "the native backbone of the same model"
     if n_seeds >= 2:
         spread = ("± half-width of the 95% Student-t interval over seeds (accuracy; ± std for the other columns)")
     elif boot:
-        spread = (f"± half-width of the 95% test-set interval (image bootstrap over the {boot['images']} "
-                  f"{boot['split']} images; seed-to-seed variance not covered)")
+        spread = (f"± half-width of the 95% test-set interval (image bootstrap over the {boot.images} "
+                  f"{boot.split} images; seed-to-seed variance not covered)")
     else:
         spread = "no interval (one seed, no saved detections)"
     out = [f"Summary rows: mean over {n_seeds} seed(s) {spread}; Δ vs ref = mean over paired seeds of the row's "
            f"mAP50-95 minus that of its reference ({ref})."]
-    if boot and facts.get("comparisons"):
-        out.append(f"Δ's 95% interval and two-sided p: {facts.get('method')} ({facts.get('method_reference')}); "
-                   f"the test-set variance from {boot['resamples']} paired resamples of the {boot['images']} "
-                   f"{boot['split']} images (seed {facts.get('bootstrap_seed')}); p Holm-corrected over the table's "
-                   f"{facts.get('comparisons')} comparison(s); * = p_Holm < {facts.get('alpha')}, n.s. otherwise. "
+    if boot and facts.comparisons:
+        out.append(f"Δ's 95% interval and two-sided p: {facts.method} ({facts.method_reference}); "
+                   f"the test-set variance from {boot.resamples} paired resamples of the {boot.images} "
+                   f"{boot.split} images (seed {facts.bootstrap_seed}); p Holm-corrected over the table's "
+                   f"{facts.comparisons} comparison(s); * = p_Holm < {facts.alpha}, n.s. otherwise. "
                    f"Simulated false-positive rate at 2-10 seeds: at most the nominal 5% "
                    f"(benchmarks/calibration.py).")
-    if boot and facts.get("untested"):
+    if boot and facts.untested:
         out.append("One seed: Δ's interval covers the finite test set only (image bootstrap), so no significance is "
                    "claimed: the next seed may reverse such a difference. Run at least 2 (better 3) seeds.")
     if not boot:
         out.append("No saved detections: Δ is the plain difference of seed means, without interval or test.")
-    components = facts.get("variance_components") or []
+    components = facts.variance_components
     if components:
         out.append("Variance components of Δ in points (seed sd / test-set sd; seeds for a 1-point difference at "
-                   "80% power): " + "; ".join(f"{c['backbone']} {_points(c['delta_seed_sd'])} / "
-                                              f"{_points(c['delta_image_sd'])} ({_seeds_short(c)})"
+                   "80% power): " + "; ".join(f"{c.backbone} {_points(c.delta_seed_sd)} / "
+                                              f"{_points(c.delta_image_sd)} ({_seeds_short(c)})"
                                               for c in components) + ".")
     return out
 
 
-def _seeds_short(c: dict) -> str:
-    if c.get("more_seeds_cannot_help"):
+def _seeds_short(c: VarianceComponents) -> str:
+    if c.more_seeds_cannot_help:
         return "no number of seeds: the test set is too small"
-    if c.get("delta_seed_sd") is None:
+    if c.delta_seed_sd is None:
         return "unknown with one seed"
-    return f"{c['seeds_needed']} seeds" if c.get("seeds_needed") else "over 1000 seeds"
+    return f"{c.seeds_needed} seeds" if c.seeds_needed else "over 1000 seeds"
 
 
 def _points(x: float | None) -> str:
     return "–" if x is None else f"{100 * x:.2f}"
 
 
-def seeds_notes(facts: dict) -> list[str]:
+def seeds_notes(facts: TableFacts) -> list[str]:
     """Per comparison: the two variance components of Δ and the seeds needed to detect 1 point."""
-    delta, power = 100 * facts.get("power_delta", 0.01), int(100 * facts.get("power", 0.8))
+    delta, power = 100 * facts.power_delta, int(100 * facts.power)
     out = []
-    for c in facts.get("variance_components") or []:
-        seeds = (f"{_points(c['delta_seed_sd'])} points (sd over {c['paired_seeds']} paired seeds)"
-                 if c.get("delta_seed_sd") is not None else "unknown (one seed)")
-        head = (f"{c['backbone']} vs {c['reference']} ({c['model']}): seed spread of Δ {seeds}, test-set spread "
-                f"{_points(c['delta_image_sd'])} points (image bootstrap)")
-        if c.get("more_seeds_cannot_help"):
+    for c in facts.variance_components:
+        seeds = (f"{_points(c.delta_seed_sd)} points (sd over {c.paired_seeds} paired seeds)"
+                 if c.delta_seed_sd is not None else "unknown (one seed)")
+        head = (f"{c.backbone} vs {c.reference} ({c.model}): seed spread of Δ {seeds}, test-set spread "
+                f"{_points(c.delta_image_sd)} points (image bootstrap)")
+        if c.more_seeds_cannot_help:
             tail = (f"the test-set spread alone makes a {delta:g}-point difference undetectable with {power}% power at "
                     f"any number of seeds: more seeds cannot help, a larger scoring split would.")
-        elif c.get("delta_seed_sd") is None:
+        elif c.delta_seed_sd is None:
             tail = (f"with one seed the seed spread is unknown, so the seeds needed to detect {delta:g} point cannot "
                     f"be estimated; run at least 2 (better 3) seeds.")
-        elif c.get("seeds_needed"):
-            tail = f"about {c['seeds_needed']} seeds would detect a {delta:g}-point difference with {power}% power."
+        elif c.seeds_needed:
+            tail = f"about {c.seeds_needed} seeds would detect a {delta:g}-point difference with {power}% power."
         else:
             tail = f"more than 1000 seeds would be needed to detect {delta:g} point with {power}% power."
         out.append(f"Seeds needed: {head}; {tail}")
@@ -154,15 +156,15 @@ def seeds_notes(facts: dict) -> list[str]:
     return out
 
 
-def identical_seed_warnings(facts: dict) -> list[str]:
-    return [f"{w['model']} {w['backbone']}: seeds " + "; ".join(f"{a} and {b}" for a, b in w["seeds"]) +
+def identical_seed_warnings(facts: TableFacts) -> list[str]:
+    return [f"{w.model} {w.backbone}: seeds " + "; ".join(f"{a} and {b}" for a, b in w.seeds) +
             " give identical metrics. The seed is not reaching data order, augmentation or initialisation, so the "
             "spread over seeds (and every interval built on it) understates training variance."
-            for w in facts.get("identical_seeds", [])]
+            for w in facts.identical_seeds]
 
 
 def caption_parts(spec: ExperimentSpec, rows: list[CellResult], data_name: str,
-                  facts: dict | None = None) -> list[tuple[str, str]]:
+                  facts: TableFacts | None = None) -> list[tuple[str, str]]:
     """Caption sentences as (plain text, LaTeX) pairs: metric, units and measuring conventions."""
     eval_size = spec.resolved_eval_imgsz
     devices = _latency_devices(rows)
@@ -342,7 +344,7 @@ def write_report(spec: ExperimentSpec, out_dir: str | Path, rows: list[CellResul
     write_per_class_csv(paths["per_class"], all_rows)
     atomic_write_text(paths["json"], results_json(
         all_rows, caption=caption, spec=spec.to_dict(), run=run,
-        statistics={**facts, "warnings": warnings, "notes": notes, "headline": lines}, protocol=protocol), out)
+        statistics={**dataclasses.asdict(facts), "warnings": warnings, "notes": notes, "headline": lines}, protocol=protocol), out)
     atomic_write_text(paths["md"], tables.markdown_report(cell_rows, mean_rows, caption, warnings, notes, lines,
                                                           names), out)
     atomic_write_text(paths["tex"], tables.latex_document(cell_rows, mean_rows, caption_tex, name, names), out)

@@ -23,6 +23,7 @@ import numpy as np
 from yololab.experiments import stats
 from yololab.experiments.layout import scoring_gt_path
 from yololab.experiments.records import SCORED_MAPS, CellResult, Comparison, SummaryRow
+from yololab.experiments.table_facts import BootstrapInfo, IdenticalSeeds, TableFacts, VarianceComponents
 from yololab.jsonfile import read_json_if_present
 
 LOG = logging.getLogger("yololab")
@@ -64,22 +65,21 @@ def _identical_seeds(members: Members) -> list[tuple[int, int]]:
 
 
 def _load_replicates(out: Path | None, cell_rows: Sequence[CellResult], resamples: int,
-                     rng: np.random.Generator) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+                     rng: np.random.Generator) -> tuple[dict[str, np.ndarray], BootstrapInfo | None]:
     """cell_id -> (1 + B,) mAP50-95 replicates for every done cell with saved matches (or detections)."""
-    info: dict[str, Any] = {}
     if out is None:
-        return {}, info
+        return {}, None
     done = [r for r in cell_rows if r.done and r.provenance.detections_file and r.cell_dir]
     splits = {r.score_split for r in done}
     if len(splits) != 1 or not done:
         if len(splits) > 1:
             LOG.warning("cells were scored on different splits %s: no paired bootstrap", sorted(map(str, splits)))
-        return {}, info
+        return {}, None
     split = splits.pop()
     gt_path = scoring_gt_path(out, split)
     if not gt_path.is_file():
         LOG.warning("%s is missing: no paired test", gt_path)
-        return {}, info
+        return {}, None
     gt_cache: dict[str, Any] = {}
 
     def gt() -> dict:  # read only for a folder whose cells have no saved matches yet
@@ -98,9 +98,9 @@ def _load_replicates(out: Path | None, cell_rows: Sequence[CellResult], resample
         elif not np.array_equal(matches.image_ids, first_ids):
             raise ValueError(f"{row.cell_id} was scored on other images than the rest of the table")
         replicates[row.cell_id] = matches.map(weights)["map50_95"]
-    if weights is not None:
-        info = {"split": split, "images": int(weights.shape[1]), "resamples": int(resamples)}
-    return replicates, info
+    if weights is None:
+        return replicates, None
+    return replicates, BootstrapInfo(str(split), int(weights.shape[1]), int(resamples))
 
 
 def _cell_matches(folder: Path, row: CellResult, gt: Callable[[], dict]) -> Any:
@@ -142,23 +142,20 @@ def _with_intervals(row: SummaryRow, members: Members, replicates: dict[str, np.
 
 
 def summarise(out: Path | None, cell_rows: Sequence[CellResult], mean_rows: Sequence[SummaryRow],
-              resamples: int = 1000, seed: int = 0) -> tuple[list[SummaryRow], dict[str, Any]]:
+              resamples: int = 1000, seed: int = 0) -> tuple[list[SummaryRow], TableFacts]:
     """New summary rows with their intervals and comparison vs reference (``mean_rows`` stay as they are),
     and the table-wide facts (bootstrap settings, comparisons, identical seeds, the seed power estimate)
     for captions."""
     rng = np.random.default_rng(seed)
     replicates, boot = _load_replicates(out, cell_rows, resamples, rng)
-    facts: dict[str, Any] = {"bootstrap": boot or None, "bootstrap_seed": seed, "alpha": stats.ALPHA,
-                             "identical_seeds": [], "comparisons": 0}
     groups = {_key(r): _members(cell_rows, _key(r)) for r in mean_rows}
-    rows = []
+    rows, identical = [], []
     for row in mean_rows:
         members = groups[_key(row)]
         row = _with_intervals(row, members, replicates)
         pairs = _identical_seeds(members)
         if pairs:
-            facts["identical_seeds"].append({"model": row.entry.model, "backbone": row.entry.label,
-                                             "seeds": [list(p) for p in pairs]})
+            identical.append(IdenticalSeeds(row.entry.model, row.entry.label, tuple(tuple(p) for p in pairs)))
         rows.append(replace(row, identical_seeds=tuple(pairs) or None,
                             comparison=Comparison(reference=_reference_label(mean_rows, row, members))))
     rows = [replace(r, comparison=_compare(r, groups, replicates, boot)) for r in rows]
@@ -166,23 +163,22 @@ def summarise(out: Path | None, cell_rows: Sequence[CellResult], mean_rows: Sequ
     for i, p_holm in zip(tested, stats.holm([rows[i].comparison.p_value for i in tested])):
         rows[i] = replace(rows[i], comparison=replace(rows[i].comparison, p_holm=p_holm,
                                                       significant=bool(p_holm < stats.ALPHA)))
-    facts["comparisons"] = len(tested)
-    facts["untested"] = sum(1 for r in rows if r.comparison.delta is not None and not r.comparison.is_reference
-                            and r.comparison.p_value is None)
-    facts["n_seeds"] = max((r.n_seeds for r in rows), default=0)
-    facts["method"] = stats.METHOD
-    facts["method_reference"] = stats.METHOD_REF
-    facts.update(power_delta=POWER_DELTA, power=POWER, variance_components=[
-        {"model": r.entry.model, "backbone": r.entry.label, "reference": r.comparison.reference,
-         "paired_seeds": r.comparison.paired_seeds, "delta_seed_sd": r.comparison.seed_sd,
-         "delta_image_sd": r.comparison.image_sd, "seeds_needed": r.comparison.seeds_needed,
-         "more_seeds_cannot_help": r.comparison.more_seeds_cannot_help}
-        for r in rows if r.comparison.image_sd is not None])
+    facts = TableFacts(
+        bootstrap=boot, bootstrap_seed=seed, alpha=stats.ALPHA, identical_seeds=tuple(identical),
+        comparisons=len(tested),
+        untested=sum(1 for r in rows if r.comparison.delta is not None and not r.comparison.is_reference
+                     and r.comparison.p_value is None),
+        n_seeds=max((r.n_seeds for r in rows), default=0), method=stats.METHOD, method_reference=stats.METHOD_REF,
+        power_delta=POWER_DELTA, power=POWER, variance_components=tuple(
+            VarianceComponents(r.entry.model, r.entry.label, r.comparison.reference, r.comparison.paired_seeds,
+                               r.comparison.seed_sd, r.comparison.image_sd, r.comparison.seeds_needed,
+                               r.comparison.more_seeds_cannot_help)
+            for r in rows if r.comparison.image_sd is not None))
     return rows, facts
 
 
 def _compare(row: SummaryRow, groups: dict[tuple[str, str], Members], replicates: dict[str, np.ndarray],
-             boot: dict[str, Any]) -> Comparison:
+             boot: BootstrapInfo | None) -> Comparison:
     """The row's comparison with its reference (the plain difference of seed means where no test is possible)."""
     reference = row.comparison.reference
     base = Comparison(reference=reference, is_reference=reference == row.entry.label)
@@ -201,7 +197,7 @@ def _compare(row: SummaryRow, groups: dict[tuple[str, str], Members], replicates
         return replace(base, method="difference of seed means (no saved detections: no interval)")
     try:
         result = stats.paired_test([replicates[a] for a, _ in ids], [replicates[b] for _, b in ids],
-                                   n_images=boot.get("images"))
+                                   n_images=boot.images if boot else None)
     except ValueError as err:  # e.g. no objects in the scoring split: say so in the row, keep the table
         LOG.warning("%s %s: no comparison test: %s", row.entry.model, row.entry.label, err)
         return replace(base, method=f"difference of seed means (no test: {err})")
