@@ -58,11 +58,11 @@ def test_a_killed_pool_worker_fails_its_cell_and_a_rerun_resumes_it(tiny_data, t
     spec = tiny_spec(tiny_data, backbones=("native", "timm:resnet18"))
     result = run_compare(spec, tmp_path, RunSettings(executor="process", devices="cpu", bench=False, report=False,
                                                      train_fn=dies_on_swapped_backbones))
-    assert [r["status"] for r in result.rows] == ["done", "pending"]  # the folder has no error.json: not run
+    assert [r.status for r in result.rows] == ["done", "pending"]  # the folder has no error.json: not run
     assert result.outcomes[-1].status == "failed" and "worker process died" in result.outcomes[-1].error
     again = run_compare(spec, tmp_path, RunSettings(executor="process", devices="cpu", train_fn=DRY_RUN, bench=False,
                                                     report=False))
-    assert [r["status"] for r in again.rows] == ["done", "done"] and len(again.outcomes) == 1
+    assert [r.status for r in again.rows] == ["done", "done"] and len(again.outcomes) == 1
 
 
 @pytest.mark.parametrize("shared_fs", [False, True], ids=["node-local", "shared-fs"])

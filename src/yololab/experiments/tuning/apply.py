@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from yololab.experiments.spec import Cell
-from yololab.experiments.tuning.records import EntryKey
+from yololab.experiments.tuning.records import EntryKey, StudyResult
 from yololab.experiments.tuning.study import RESULT_FILE, TuningResult
 from yololab.experiments.tuning.trial import with_values
 from yololab.jsonfile import read_json_if_present
@@ -25,13 +25,15 @@ def tuned_cells(cells: Sequence[Cell], result: TuningResult) -> list[Cell]:
     return out
 
 
+def load_studies(out_dir: str | Path) -> list[StudyResult]:
+    """The studies saved in a comparison folder's ``tuning/tuning.json`` ([] when it was not tuned)."""
+    data = read_json_if_present(Path(out_dir) / "tuning" / RESULT_FILE)
+    return [StudyResult.from_plain(s) for s in (data or {}).get("studies", [])]
+
+
 def chosen_values(out_dir: str | Path) -> dict[EntryKey, dict]:
     """Each entry's chosen values as saved in ``tuning/tuning.json`` ({} when the folder was not tuned)."""
-    path = Path(out_dir) / "tuning" / RESULT_FILE
-    data = read_json_if_present(path)
-    if data is None:
-        return {}
-    return {EntryKey(s["model"], s["entry"]): s["best_params"] for s in data.get("studies", [])}
+    return {s.key: s.params for s in load_studies(out_dir)}
 
 
 def tuned_cells_from_folder(cells: Sequence[Cell], out_dir: str | Path) -> list[Cell]:
@@ -46,4 +48,4 @@ def values_text(params: dict) -> str:
     return ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in sorted(params.items()))
 
 
-__all__ = ["tuned_cells", "tuned_cells_from_folder", "chosen_values", "values_text"]
+__all__ = ["tuned_cells", "tuned_cells_from_folder", "chosen_values", "load_studies", "values_text"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -60,6 +61,7 @@ class TrialRecord:
     params: tuple[tuple[str, Any], ...]
     epochs_run: int
     seconds: float
+    device: str | None = None             # where it trained ('cpu', 'cuda:0'; None in older tuning.json files)
 
 
 @dataclass(frozen=True)
@@ -101,4 +103,18 @@ class StudyResult:
                 "failed": self.count("failed"), "best_trial": self.best_number, "best_value": self.best_value,
                 "best_params": self.params, "seconds": self.seconds, "epochs_trained": self.epochs_trained,
                 "trials": [{"number": t.number, "state": t.state, "value": t.value, "params": dict(t.params),
-                            "epochs_run": t.epochs_run, "seconds": t.seconds} for t in self.trials]}
+                            "epochs_run": t.epochs_run, "seconds": t.seconds, "device": t.device}
+                           for t in self.trials]}
+
+    @property
+    def device_kind(self) -> str:
+        """'GPU' when any trial trained on one, else 'CPU'."""
+        return "GPU" if any(t.device not in (None, "cpu") for t in self.trials) else "CPU"
+
+    @classmethod
+    def from_plain(cls, data: Mapping[str, Any]) -> StudyResult:
+        """The study back from its ``describe()`` form (tuning.json)."""
+        trials = tuple(TrialRecord(t["number"], t["state"], t["value"], tuple(sorted(t["params"].items())),
+                                   t["epochs_run"], t["seconds"], t.get("device")) for t in data.get("trials", ()))
+        return cls(EntryKey(data["model"], data["entry"]), data["study"], data["budget"], data["epochs"], trials,
+                   data["best_trial"], data["best_value"], tuple(sorted(data["best_params"].items())))

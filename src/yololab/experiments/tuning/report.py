@@ -14,10 +14,10 @@ from typing import Any
 
 from yololab.experiments.records import Tuning
 from yololab.jsonfile import read_json_if_present, write_json
-from yololab.experiments.tuning.apply import values_text
-from yololab.experiments.tuning.records import EntryKey
+from yololab.experiments.tuning.apply import load_studies, values_text
+from yololab.experiments.tuning.records import EntryKey, StudyResult
 from yololab.experiments.tuning.space import TuneSpec
-from yololab.experiments.tuning.study import RESULT_FILE, TuningResult
+from yololab.experiments.tuning.study import TuningResult
 
 def record_studies(out: Path, result: TuningResult) -> None:
     """protocol.json gains each entry's study (budget spent, best trial, chosen values)."""
@@ -29,25 +29,12 @@ def record_studies(out: Path, result: TuningResult) -> None:
     write_json(path, protocol)
 
 
-def _load(out: Path) -> dict | None:
-    path = Path(out) / "tuning" / RESULT_FILE
-    return read_json_if_present(path)
-
-
 def tuning_columns(out: Path) -> dict[EntryKey, Tuning]:
     """Per entry how it was tuned ({} for a folder that was not)."""
-    data = _load(out)
-    if not data:
-        return {}
-    columns = {}
-    for s in data["studies"]:
-        devices = {t.get("device") for t in s["trials"]} if "trials" in s else set()
-        kind = "GPU" if any(d not in (None, "cpu") for d in devices) else "CPU"
-        columns[EntryKey(s["model"], s["entry"])] = Tuning(
-            tuned=values_text(s["best_params"]) or "–", tune_trials=s["complete"] + s["pruned"],
-            tune_pruned=s["pruned"], tune_failed=s["failed"], tune_epochs=s["epochs"],
-            tune_seconds=s["seconds"], tune_device=kind, tune_best_val=s["best_value"])
-    return columns
+    return {s.key: Tuning(tuned=values_text(s.params) or "–", tune_trials=s.finished, tune_pruned=s.count("pruned"),
+                          tune_failed=s.count("failed"), tune_epochs=s.epochs, tune_seconds=s.seconds,
+                          tune_device=s.device_kind, tune_best_val=s.best_value)
+            for s in load_studies(out)}
 
 
 def caption_sentence(tune: TuneSpec | None, score_split: str) -> str | None:
@@ -78,8 +65,8 @@ def expected_max(values: list[float], n: int) -> float:
 def tuning_figure(out: Path, plot_dir: Path) -> dict[str, Any] | None:
     """Best-so-far and expected-max val objective against trials, one line per entry; the chosen values
     as a table below it."""
-    data = _load(out)
-    if not data or not data.get("studies"):
+    studies = load_studies(out)
+    if not studies:
         return None
     import matplotlib
 
@@ -89,19 +76,19 @@ def tuning_figure(out: Path, plot_dir: Path) -> dict[str, Any] | None:
     from yololab.experiments.plots import _save
 
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
-    for i, s in enumerate(data["studies"]):
+    for i, s in enumerate(studies):
         color = f"C{i}"
-        label = f"{s['model']} {s['entry']}"
+        label = f"{s.key.model} {s.key.label}"
         best, xs, ys = None, [], []
-        finished = [t for t in s["trials"] if t["state"] != "failed"]
+        finished = [t for t in s.trials if t.state != "failed"]
         for n, t in enumerate(finished, 1):
-            if t["state"] == "complete" and t["value"] is not None:
-                best = t["value"] if best is None else max(best, t["value"])
+            if t.state == "complete" and t.value is not None:
+                best = t.value if best is None else max(best, t.value)
             if best is not None:
                 xs.append(n)
                 ys.append(100 * best)
         ax.step(xs, ys, where="post", color=color, label=f"{label}: best so far")
-        complete = [t["value"] for t in finished if t["state"] == "complete" and t["value"] is not None]
+        complete = [t.value for t in finished if t.state == "complete" and t.value is not None]
         if complete:
             ns = list(range(1, len(finished) + 1))
             ax.plot(ns, [100 * expected_max(complete, n) for n in ns], "--", color=color,
@@ -118,18 +105,18 @@ def tuning_figure(out: Path, plot_dir: Path) -> dict[str, Any] | None:
     return {"title": "Tuning budget", "caption": "Best val objective after each finished trial (solid) and the "
             "expected maximum over n trials (dashed; Dodge et al. 2019, from the complete trials), per entry: "
             "where the curves still rise, a larger budget could change the ranking.",
-            **paths, "after_html": chosen_values_html(data)}
+            **paths, "after_html": chosen_values_html(studies)}
 
 
-def chosen_values_html(data: dict) -> str:
-    names = sorted({k for s in data["studies"] for k in s["best_params"]})
+def chosen_values_html(studies: list[StudyResult]) -> str:
+    names = sorted({k for s in studies for k in s.params})
     head = "".join(f"<th>{html.escape(n)}</th>" for n in ["entry", *names, "best val", "trials", "pruned", "failed"])
     body = []
-    for s in data["studies"]:
-        cells = [f"{s['model']} {s['entry']}"] + [
-            (f"{s['best_params'][n]:.3g}" if isinstance(s['best_params'].get(n), float)
-             else str(s['best_params'].get(n, "–"))) for n in names]
-        value = "–" if s["best_value"] is None else f"{100 * s['best_value']:.1f}"
-        cells += [value, str(s["complete"] + s["pruned"]), str(s["pruned"]), str(s["failed"])]
+    for s in studies:
+        chosen = s.params
+        cells = [f"{s.key.model} {s.key.label}"] + [
+            f"{chosen[n]:.3g}" if isinstance(chosen.get(n), float) else str(chosen.get(n, "–")) for n in names]
+        value = "–" if s.best_value is None else f"{100 * s.best_value:.1f}"
+        cells += [value, str(s.finished), str(s.count("pruned")), str(s.count("failed"))]
         body.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
     return f"<table class='tuning'><tr>{head}</tr>{''.join(body)}</table>"

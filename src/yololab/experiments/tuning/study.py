@@ -173,7 +173,8 @@ class EntryStudy:
             value = t.value if t.state == TrialState.COMPLETE else (
                 t.intermediate_values[max(t.intermediate_values)] if t.intermediate_values else None)
             records.append(TrialRecord(t.number, names[t.state], value, tuple(sorted(t.params.items())),
-                                       int(t.user_attrs.get("epochs_run", 0)), float(t.user_attrs.get("seconds", 0.0))))
+                                       int(t.user_attrs.get("epochs_run", 0)), float(t.user_attrs.get("seconds", 0.0)),
+                                       t.user_attrs.get("device")))
         best = choose_best(records)
         return StudyResult(self.key, self.name, self.tune.trials, self.tune.epochs, tuple(records),
                            best.number if best else None, best.value if best else None,
