@@ -179,6 +179,40 @@ def test_analyze_writes_every_file(tmp_path):
     assert s["map50"] == pytest.approx(evaluate_coco(gt, dt)["map50"])
 
 
+def test_analyze_groups_the_files_once_and_matches_the_separate_analyses(tmp_path, monkeypatch):
+    from yololab.eval.analysis import _index
+
+    gt, dt = _gt(TIDE_GT), _dt(list(TIDE_DT.values()))
+    expected = (tide_errors(gt, dt), voc_ap(gt, dt, "voc07")["map"], voc_ap(gt, dt, "voc12")["map"])
+    calls = []
+    grouped = _index._group
+    monkeypatch.setattr(_index, "_group", lambda *a: calls.append(1) or grouped(*a))
+    s = analyze(gt, dt, tmp_path)
+    assert len(calls) == 1
+    assert (s["tide_ap50"], s["errors"], s["error_counts"]) == (expected[0]["ap50"], expected[0]["dap"],
+                                                                 expected[0]["counts"])
+    assert (s["voc07_map"], s["voc12_map"]) == expected[1:]
+
+
+def test_top_detections_keeps_cocoevals_top_per_image_and_category():
+    rng = np.random.default_rng(0)
+    dets = [(int(i), int(c), float(rng.random()), (float(rng.integers(0, 900)), 0.0, 50.0, 50.0))
+            for i, c in zip(rng.choice([7, 42], 60), rng.choice([CAT, DOG], 60))]
+    dets += [(7, CAT, 0.5, (1, 1, 9, 9))] * 3  # ties keep file order
+    gt, dt = _gt(TIDE_GT), _dt(dets)
+    every = index(gt, dt, max_dets=None)
+    for k in (1, 5, 100):
+        top = every.top_detections(k)
+        for i, im in top.images.items():
+            ranked = sorted((d for d in dt if d["image_id"] == i), key=lambda d: -d["score"])  # stable, as COCOeval
+            kept = [d for n, d in enumerate(ranked)
+                    if sum(e["category_id"] == d["category_id"] for e in ranked[:n + 1]) <= k]
+            assert im.dt_scores.tolist() == [d["score"] for d in kept]
+            assert im.dt_cls.tolist() == [d["category_id"] for d in kept]
+            assert im.dt_boxes.tolist() == [d["bbox"] for d in kept]
+        assert index(gt, dt, max_dets=k).images.keys() == top.images.keys()
+
+
 def test_compare_plots(tmp_path):
     from yololab.eval.analysis import plot_errors_side_by_side, plot_pr_overlay
 

@@ -8,7 +8,7 @@ pycocotools' without it), so crowd regions get COCO's crowd IoU (intersection ov
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
 import numpy as np
@@ -50,6 +50,28 @@ class Dataset:
         """Categories with ground truth: the ones COCO's mAP averages over."""
         return [c for c in sorted(self.names) if self.num_gt.get(c, 0) > 0]
 
+    def top_detections(self, max_dets: int = MAX_DETS) -> Dataset:
+        """The same images keeping each image's ``max_dets`` top-scoring detections per category (as
+        COCOeval does before AP), without grouping the files again."""
+        images = {}
+        for i, im in self.images.items():
+            keep = _first_per_category(im.dt_cls, max_dets)
+            images[i] = im if keep is None else replace(im, dt_boxes=im.dt_boxes[keep], dt_cls=im.dt_cls[keep],
+                                                        dt_scores=im.dt_scores[keep])
+        return Dataset(images=images, names=self.names, num_gt=self.num_gt)
+
+
+def _first_per_category(categories: np.ndarray, max_dets: int) -> np.ndarray | None:
+    """Mask of the first ``max_dets`` entries of each category (None: all are kept)."""
+    if len(categories) <= max_dets:
+        return None
+    seen: dict[int, int] = defaultdict(int)
+    keep = np.ones(len(categories), bool)
+    for j, c in enumerate(categories.tolist()):
+        seen[c] += 1
+        keep[j] = seen[c] <= max_dets
+    return None if keep.all() else keep
+
 
 def iou(a: np.ndarray, b: np.ndarray, crowd: np.ndarray | None = None) -> np.ndarray:
     """(len(a), len(b)) IoU of ltwh boxes; ``crowd[j]`` marks b[j] as a crowd region (COCO crowd IoU)."""
@@ -67,6 +89,12 @@ def index(gt: Mapping[str, Any], dt: list[Mapping[str, Any]], names: Mapping[int
           max_dets: int | None = MAX_DETS) -> Dataset:
     """Group ``gt`` and ``dt`` per image.  With ``max_dets``, each image keeps only its top-scoring
     ``max_dets`` detections per category, as COCOeval does before computing AP."""
+    grouped = _group(gt, dt, names)
+    return grouped if max_dets is None else grouped.top_detections(max_dets)
+
+
+def _group(gt: Mapping[str, Any], dt: list[Mapping[str, Any]], names: Mapping[int, str] | None) -> Dataset:
+    """Every detection of every image, sorted by score (highest first; ties keep file order, as COCOeval)."""
     check_results(dict(gt), dt)
     img_ids = sorted({im["id"] for im in gt.get("images", [])})
     cat_names = {int(c["id"]): str(c.get("name", c["id"])) for c in gt.get("categories", [])}
@@ -86,13 +114,6 @@ def index(gt: Mapping[str, Any], dt: list[Mapping[str, Any]], names: Mapping[int
         for a in regular:
             num_gt[int(a["category_id"])] += 1
         det = sorted(dts[i], key=lambda d: -d["score"])  # stable: ties keep file order, as COCOeval
-        if max_dets is not None:
-            kept, seen = [], defaultdict(int)
-            for d in det:
-                seen[d["category_id"]] += 1
-                if seen[d["category_id"]] <= max_dets:
-                    kept.append(d)
-            det = kept
         images[i] = ImageData(
             gt_boxes=_boxes(regular),
             gt_cls=np.asarray([a["category_id"] for a in regular], np.int64),

@@ -12,8 +12,8 @@ from yololab.eval.analysis._index import index
 from yololab.eval.analysis.confusion import confusion_matrix
 from yololab.eval.analysis.curves import Curves, pr_curves
 from yololab.eval.analysis.plots import plot_confusion, plot_errors, plot_f1, plot_pr
-from yololab.eval.analysis.tide import tide_errors
-from yololab.eval.analysis.voc import voc_ap
+from yololab.eval.analysis.tide import tide_errors_of
+from yololab.eval.analysis.voc import voc_ap_of
 from yololab.jsonfile import write_json
 
 
@@ -39,9 +39,9 @@ def analyze(gt: Mapping[str, Any], dt: list[Mapping[str, Any]], out_dir: Path,
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    ds = index(gt, dt, names)
-
-    cm = confusion_matrix(index(gt, dt, names, max_dets=None), conf=conf, iou_thr=iou)
+    every = index(gt, dt, names, max_dets=None)  # the files grouped once per call
+    ds = every.top_detections()                  # COCOeval's top 100 per image and category
+    cm = confusion_matrix(every, conf=conf, iou_thr=iou)
     cm.to_csv(out / "confusion_matrix.csv")
     files = [out / "confusion_matrix.csv", plot_confusion(cm, out / "confusion_matrix.png"),
              plot_confusion(cm, out / "confusion_matrix_normalised.png", normalise=True)]
@@ -52,7 +52,7 @@ def analyze(gt: Mapping[str, Any], dt: list[Mapping[str, Any]], out_dir: Path,
     files += [out / "pr_curve.json", out / "f1_curve.csv", plot_pr(curves, out / "pr_curve.png"),
               plot_f1(curves, out / "f1_curve.png")]
 
-    errors = tide_errors(gt, dt)
+    errors = tide_errors_of(ds)
     write_json(out / "errors.json", errors, out)
     files += [out / "errors.json", plot_errors(errors, out / "errors.png")]
 
@@ -60,6 +60,6 @@ def analyze(gt: Mapping[str, Any], dt: list[Mapping[str, Any]], out_dir: Path,
     return {
         "best_conf": best_conf, "best_f1": best_f1, "map50": curves.map50,
         "errors": errors["dap"], "error_counts": errors["counts"], "tide_ap50": errors["ap50"],
-        "voc07_map": voc_ap(gt, dt, "voc07", names)["map"], "voc12_map": voc_ap(gt, dt, "voc12", names)["map"],
+        "voc07_map": voc_ap_of(every, "voc07")["map"], "voc12_map": voc_ap_of(every, "voc12")["map"],
         "files": [str(f) for f in files],
     }

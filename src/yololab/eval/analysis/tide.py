@@ -123,7 +123,11 @@ def tide_errors(gt: Mapping[str, Any], dt: list[Mapping[str, Any]], t_f: float =
     fixing that type alone, clipped at 0 as in the paper} and ``counts`` {type: number of errors}, for
     types ``cls, loc, both, dupe, bkg, miss``.
     """
-    ds = index(gt, dt)
+    return tide_errors_of(index(gt, dt), t_f, t_b)
+
+
+def tide_errors_of(ds: Dataset, t_f: float = 0.5, t_b: float = 0.1) -> dict[str, Any]:
+    """:func:`tide_errors` of grouped data (each image's top 100 detections per category)."""
     points, missed, num_gt = _classify(ds, t_f, t_b)
     classes = ds.classes
     base = _map(points, num_gt, classes)

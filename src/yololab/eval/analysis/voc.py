@@ -14,7 +14,7 @@ from typing import Any, Literal, Mapping
 
 import numpy as np
 
-from yololab.eval.analysis._index import index, iou
+from yololab.eval.analysis._index import Dataset, index, iou
 
 VOC_IOU = 0.5
 
@@ -41,9 +41,13 @@ def voc_ap(gt: Mapping[str, Any], dt: list[Mapping[str, Any]], metric: Literal["
     Returns ``map`` (mean over categories with at least one non-difficult, non-crowd GT) and
     ``per_class`` {name: AP}, both as fractions in [0, 1].
     """
+    return voc_ap_of(index(gt, dt, names, max_dets=None), metric)
+
+
+def voc_ap_of(ds: Dataset, metric: Literal["voc07", "voc12"] = "voc12") -> dict[str, Any]:
+    """:func:`voc_ap` of grouped data (every detection kept)."""
     if metric not in ("voc07", "voc12"):
         raise ValueError(f"metric must be 'voc07' or 'voc12', got {metric!r}")
-    ds = index(gt, dt, names, max_dets=None)
     npos: dict[int, int] = {}
     records: dict[int, list[tuple[float, int, int]]] = {}  # cls -> (score, image id, det index)
     for i, im in ds.images.items():
