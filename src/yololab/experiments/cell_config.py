@@ -12,6 +12,7 @@ import yaml
 
 from yololab.config import ConfigError, from_mapping
 from yololab.experiments.layout import CellPaths
+from yololab.experiments.records import Entry
 from yololab.experiments.spec import Cell, ExperimentSpec
 from yololab.experiments.status import CellStatus
 from yololab.train.config import TrainConfig
@@ -73,6 +74,14 @@ def describe_cell(cell: Cell, weights: str | None = None) -> dict:
             "pretrained": cell.backbone.pretrained, "init": init_label(cell, weights),
             "freeze": cell.backbone.freeze, "backbone_lr_mult": float(cell.backbone.backbone_lr_mult),
             "reference": cell.reference}
+
+
+def cell_entry(cell: Cell, weights: str | None = None) -> Entry:
+    """The table identity of a cell's entry; ``weights`` is the spec's whole-model checkpoint (Init column)."""
+    b = cell.backbone
+    return Entry(model=cell.model, label=cell.label, backbone_name=cell.backbone_name, native=b.is_native,
+                 init=init_label(cell, weights), pretrained=b.pretrained, freeze=b.freeze,
+                 backbone_lr_mult=float(b.backbone_lr_mult))
 
 
 def check_same_config(paths: CellPaths, fingerprint: str) -> None:

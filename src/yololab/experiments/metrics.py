@@ -1,21 +1,34 @@
-"""A cell's scored numbers (size, cost, accuracy, training): its metrics.json."""
+"""Scoring a cell's checkpoint (size, cost, accuracy, training): the figures of its metrics.json."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-ACCURACY_KEYS = ("map50_95", "map50", "map75", "map_small", "map_medium", "map_large")
-TRAIN_KEYS = ("train_seconds", "images_per_second", "peak_memory_mb", "epochs_run", "best_map50_95")
+from yololab.experiments.records import SCORED_MAPS, Accuracy, ClassAP, Cost, Provenance
+
+TRAIN_COST_KEYS = ("train_seconds", "images_per_second", "peak_memory_mb", "epochs_run")
+
+
+@dataclass(frozen=True)
+class CellScore:
+    """A checkpoint scored on a split: its figures and the COCO data they come from (for the bootstrap,
+    the matches and the error analysis). ``provenance`` says how it was scored, not yet which files."""
+
+    accuracy: Accuracy[float]
+    cost: Cost[float]
+    provenance: Provenance
+    detections: list[dict]
+    ground_truth: dict
 
 
 def evaluate_cell(weights: Path, train: dict[str, Any], data: str, imgsz: int, batch: int = 16,
                   device: str = "cpu", workers: int = 2, progress: bool = False,
-                  split: str = "val", image_dir: str | None = None) -> tuple[dict[str, Any], list[dict], dict]:
+                  split: str = "val", image_dir: str | None = None) -> CellScore:
     """Parameters, fused GFLOPs at ``imgsz`` and COCO mAPs of a cell's checkpoint on ``split``;
     ``train`` is what the trainer reported (train.json).
 
-    Returns (row, COCO result dicts, COCO ground truth): the last two are kept for the bootstrap.
     Every cell is scored here by the same evaluator at the same size, whatever the trainer logged.
     """
     import torch
@@ -36,16 +49,15 @@ def evaluate_cell(weights: Path, train: dict[str, Any], data: str, imgsz: int, b
                                                                   workers=workers),
                       torch_device, progress=progress, category_map=scoring.category_ids, gt=scoring.coco_gt)
     metrics = result.metrics
-    row: dict[str, Any] = {**counts, "gflops": round(gflops, 4), "eval_imgsz": imgsz, "weights": weights.name,
-                           "score_split": split, "num_score_images": len(records)}
-    if split == "val":
-        row["num_val_images"] = len(records)
-    row.update({k: getattr(metrics, k) for k in ACCURACY_KEYS})  # None: no ground truth of that size
-    row["per_class"] = {name: {"ap50_95": c.ap50_95, "ap50": c.ap50, "instances": c.instances}
-                        for name, c in metrics.per_class.items()}
-    row.update({k: train.get(k) for k in TRAIN_KEYS})
-    row["train_device"] = _device_name(torch_device)
-    return row, result.detections, result.ground_truth
+    accuracy = Accuracy(**{k: getattr(metrics, k) for k in SCORED_MAPS},  # None: no ground truth of that size
+                        best_map50_95=train.get("best_map50_95"),
+                        per_class={name: ClassAP(c.ap50_95, c.ap50, c.instances)
+                                   for name, c in metrics.per_class.items()})
+    cost = Cost(**counts, gflops=round(gflops, 4), **{k: train.get(k) for k in TRAIN_COST_KEYS})
+    provenance = Provenance(eval_imgsz=imgsz, weights=weights.name, score_split=split,
+                            num_score_images=len(records), num_val_images=len(records) if split == "val" else None,
+                            train_device=_device_name(torch_device))
+    return CellScore(accuracy, cost, provenance, result.detections, result.ground_truth)
 
 
 def _device_name(device: Any) -> str:

@@ -124,27 +124,47 @@ def _analysis_flat(analysis: AnalysisSummary | None) -> dict[str, Any] | None:
     return None if analysis is None else {f.name: getattr(analysis, f.name) for f in fields(AnalysisSummary)}
 
 
+def _identity_flat(row: CellResult) -> dict[str, Any]:
+    e = row.entry
+    return {"cell_id": row.cell_id, "model": e.model, "backbone": e.label, "backbone_name": e.backbone_name,
+            "native": e.native, "seed": row.seed, "pretrained": e.pretrained, "init": e.init, "freeze": e.freeze,
+            "backbone_lr_mult": e.backbone_lr_mult, "reference": row.reference}
+
+
+def _scores_flat(row: CellResult) -> dict[str, Any]:
+    """A scored cell's figures, up to its analysis (metrics.json's order)."""
+    cost, acc, prov = row.cost, row.accuracy, row.provenance
+    flat: dict[str, Any] = {k: getattr(cost, k) for k in SIZE_KEYS}
+    flat.update(eval_imgsz=prov.eval_imgsz, weights=prov.weights, score_split=prov.score_split,
+                num_score_images=prov.num_score_images)
+    if prov.num_val_images is not None:
+        flat["num_val_images"] = prov.num_val_images
+    flat.update({k: getattr(acc, k) for k in SCORED_MAPS})
+    flat["per_class"] = per_class_flat(acc.per_class)
+    flat.update({k: getattr(cost if k != "best_map50_95" else acc, k) for k in TRAIN_KEYS})
+    flat.update(train_device=prov.train_device, gt_sha256=prov.gt_sha256, analysis=_analysis_flat(row.analysis))
+    return flat
+
+
+def _files_flat(prov: Provenance) -> dict[str, Any]:
+    """The config and files a scored cell's figures come from."""
+    return {"fingerprint": prov.fingerprint, "checkpoint": prov.checkpoint, "selection_split": prov.selection_split,
+            "detections_file": prov.detections_file, "detections_sha256": prov.detections_sha256,
+            "matches_file": prov.matches_file}
+
+
+def metrics_flat(row: CellResult) -> dict[str, Any]:
+    """A scored cell's metrics.json: its figures, identity and files (the inverse of :func:`scored_parts`);
+    status, latency and tuning are not in it (the folder, bench.json and the study say those)."""
+    return {**_scores_flat(row), **_identity_flat(row), **_files_flat(row.provenance)}
+
+
 def cell_to_flat(row: CellResult) -> dict[str, Any]:
     """The flat row of a cell (results.csv / results.json), in today's column order."""
-    e, cost, acc, prov = row.entry, row.cost, row.accuracy, row.provenance
-    flat: dict[str, Any] = {"row_type": "cell", "cell_id": row.cell_id, "model": e.model, "backbone": e.label,
-                            "backbone_name": e.backbone_name, "native": e.native, "seed": row.seed,
-                            "pretrained": e.pretrained, "init": e.init, "freeze": e.freeze,
-                            "backbone_lr_mult": e.backbone_lr_mult, "reference": row.reference,
-                            **tuning_flat(row.tuning)}
+    flat: dict[str, Any] = {"row_type": "cell", **_identity_flat(row), **tuning_flat(row.tuning)}
     if row.done:
-        flat.update({k: getattr(cost, k) for k in SIZE_KEYS})
-        flat.update(eval_imgsz=prov.eval_imgsz, weights=prov.weights, score_split=prov.score_split,
-                    num_score_images=prov.num_score_images)
-        if prov.num_val_images is not None:
-            flat["num_val_images"] = prov.num_val_images
-        flat.update({k: getattr(acc, k) for k in SCORED_MAPS})
-        flat["per_class"] = per_class_flat(acc.per_class)
-        flat.update({k: getattr(cost if k != "best_map50_95" else acc, k) for k in TRAIN_KEYS})
-        flat.update(train_device=prov.train_device, gt_sha256=prov.gt_sha256, analysis=_analysis_flat(row.analysis),
-                    fingerprint=prov.fingerprint, checkpoint=prov.checkpoint, selection_split=prov.selection_split,
-                    detections_file=prov.detections_file, detections_sha256=prov.detections_sha256,
-                    matches_file=prov.matches_file)
+        flat.update(_scores_flat(row))
+        flat.update(_files_flat(row.provenance))
     flat["status"] = str(row.status)
     if row.latency_loadavg is not None:
         flat["latency_loadavg"] = row.latency_loadavg

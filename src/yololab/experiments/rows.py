@@ -6,23 +6,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from yololab.experiments.cell_config import cell_state, init_label
+from yololab.experiments.cell_config import cell_entry, cell_state
 from yololab.experiments.latency import unreliable_reason
 from yololab.experiments.layout import CellPaths, cell_dir
-from yololab.experiments.records import CellResult, Entry, Latency
+from yololab.experiments.records import CellResult, Latency
 from yololab.experiments.records_io import scored_parts
 from yololab.experiments.spec import Cell, ExperimentSpec, expand_cells
 from yololab.experiments.status import CellStatus
 from yololab.experiments.tuning.records import EntryKey
 from yololab.jsonfile import read_json_if_present
-
-
-def cell_entry(cell: Cell, weights: str | None = None) -> Entry:
-    """The table identity of a cell's entry; ``weights`` is the spec's whole-model checkpoint (Init column)."""
-    b = cell.backbone
-    return Entry(model=cell.model, label=cell.label, backbone_name=cell.backbone_name, native=b.is_native,
-                 init=init_label(cell, weights), pretrained=b.pretrained, freeze=b.freeze,
-                 backbone_lr_mult=float(b.backbone_lr_mult))
 
 
 def bench_latency(bench_file: Mapping[str, Any]) -> dict[str, Latency]:

@@ -16,12 +16,14 @@ import yaml
 from yololab.atomic import atomic_write_text
 from yololab.config import ConfigError
 from yololab.eval.analysis import analyze
-from yololab.experiments.cell_config import (cell_state, check_same_config, config_fingerprint, describe_cell,
-                                             finished_epochs)
+from yololab.experiments.cell_config import (cell_entry, cell_state, check_same_config, config_fingerprint,
+                                             describe_cell, finished_epochs)
 from yololab.experiments.cell_lock import cell_lock
 from yololab.experiments.layout import checkpoint_for_eval, scoring_gt_path
 from yololab.experiments.metrics import evaluate_cell
 from yololab.experiments.plan import ResolvedCell
+from yololab.experiments.records import AnalysisSummary, CellResult
+from yololab.experiments.records_io import metrics_flat
 from yololab.experiments.spec import ExperimentSpec, resolve_score_split, split_source
 from yololab.experiments.status import CellOutcome, CellStatus
 from yololab.experiments.trainers import TrainFn, resolve_trainer
@@ -74,19 +76,22 @@ def _run_locked(spec: ExperimentSpec, resolved: ResolvedCell, train_fn: TrainFn 
         LOG.info("%s: scoring the %s checkpoint on %s at %d px", cell.cell_id, spec.checkpoint, split,
                  spec.resolved_eval_imgsz)
         data, image_dir = split_source(spec, split)
-        metrics, detections, gt = evaluate_cell(checkpoint_for_eval(paths, spec.checkpoint),
-                                                read_json_if_present(paths.train_json) or {}, data,
-                                                spec.resolved_eval_imgsz, spec.eval_batch, device,
-                                                workers=spec.workers, split=split, image_dir=image_dir)
-        metrics["gt_sha256"] = save_scoring_gt(paths.root.parent.parent, split, gt)
+        score = evaluate_cell(checkpoint_for_eval(paths, spec.checkpoint), read_json_if_present(paths.train_json) or {},
+                              data, spec.resolved_eval_imgsz, spec.eval_batch, device, workers=spec.workers,
+                              split=split, image_dir=image_dir)
+        gt, detections = score.ground_truth, score.detections
+        gt_sha256 = save_scoring_gt(paths.root.parent.parent, split, gt)
         write_json(paths.detections(split), detections, indent=None)
         save_matches(gt, detections, paths.matches(split))
-        metrics["analysis"] = analyze_cell(gt, detections, paths.analysis, cell.cell_id)
-        metrics.update(describe_cell(cell, spec.train.get("weights")), fingerprint=fingerprint,
-                       checkpoint=spec.checkpoint, selection_split="val" if spec.checkpoint == "best" else None,
-                       detections_file=paths.detections(split).name, detections_sha256=json_sha256(detections),
-                       matches_file=paths.matches(split).name)
-        write_json(paths.metrics, metrics)  # the done marker: written last
+        analysis = analyze_cell(gt, detections, paths.analysis, cell.cell_id)
+        provenance = dataclasses.replace(
+            score.provenance, gt_sha256=gt_sha256, fingerprint=fingerprint, checkpoint=spec.checkpoint,
+            selection_split="val" if spec.checkpoint == "best" else None, detections_file=paths.detections(split).name,
+            detections_sha256=json_sha256(detections), matches_file=paths.matches(split).name)
+        scored = CellResult(cell.cell_id, cell_entry(cell, spec.whole_model_weights), cell.seed, CellStatus.DONE,
+                            reference=cell.reference, accuracy=score.accuracy, cost=score.cost,
+                            provenance=provenance, analysis=analysis)
+        write_json(paths.metrics, metrics_flat(scored))  # the done marker: written last
         paths.error.unlink(missing_ok=True)
         return CellOutcome(cell.cell_id, CellStatus.DONE, time.perf_counter() - started)
     except Exception as err:  # noqa: BLE001 - a failing cell is recorded, the others go on
@@ -121,7 +126,7 @@ def save_scoring_gt(out_dir: Path, split: str, gt: dict) -> str:
     return digest
 
 
-def analyze_cell(gt: dict, detections: list[dict], out: Path, cell_id: str) -> dict[str, Any] | None:
+def analyze_cell(gt: dict, detections: list[dict], out: Path, cell_id: str) -> AnalysisSummary | None:
     """Error analysis of a cell's scoring detections into ``out`` (confusion matrix, PR/F1 curves, TIDE
     breakdown); a failure is logged and leaves the cell's metrics intact."""
     try:
@@ -129,7 +134,8 @@ def analyze_cell(gt: dict, detections: list[dict], out: Path, cell_id: str) -> d
     except Exception as err:  # noqa: BLE001 - the analysis is an extra; the scores stand without it
         LOG.warning("%s: error analysis failed: %s", cell_id, err)
         return None
-    return {k: summary[k] for k in ("best_conf", "best_f1", "errors", "error_counts", "voc07_map", "voc12_map")}
+    return AnalysisSummary(summary["best_conf"], summary["best_f1"], summary["errors"], summary["error_counts"],
+                           summary["voc07_map"], summary["voc12_map"])
 
 
 def _plain_result(result: Any) -> dict:
