@@ -2,7 +2,8 @@
 (the rows of results.json and results.csv, whose column names the README documents), and the files
 made of it (results.csv, per_class.csv, results.json with its ``format_version``).
 
-A cell's metrics.json uses the same names, so a cell folder is read with the same functions.
+A cell's metrics.json uses the same names: :func:`metrics_flat` writes it from a scored
+:class:`CellResult`, :func:`scored_parts` reads it back.
 """
 
 from __future__ import annotations
