@@ -78,6 +78,18 @@ def hwc_to_chw(img: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     return np.ascontiguousarray(img.transpose(2, 0, 1))
 
 
+def stack_images(ims: Sequence[torch.Tensor]) -> torch.Tensor:
+    """``torch.stack(ims, 0)`` of equal-shape uint8 images, into memory that numpy allocates: numpy asks the
+    kernel for huge pages on arrays of 4 MB and more (transparent huge pages in 'madvise' mode), so a fresh
+    batch costs a few page faults instead of one per 4 kB page (about a third of the collation's time at 640
+    on a virtual machine). Anything else: plain ``torch.stack``."""
+    first = ims[0]
+    if first.dtype == torch.uint8 and all(im.dtype == torch.uint8 and im.shape == first.shape for im in ims):
+        out = torch.from_numpy(np.empty((len(ims), *first.shape), dtype=np.uint8))
+        return torch.stack(ims, 0, out=out)
+    return torch.stack(ims, 0)
+
+
 class DetectionDataset(Dataset):
     """YOLO detection dataset over :class:`ImageRecord` s.
 
@@ -294,7 +306,7 @@ class DetectionDataset(Dataset):
         ims, labels, paths, shapes = zip(*batch)
         for i, lb in enumerate(labels):
             lb[:, 0] = i
-        return torch.stack(ims, 0), torch.cat(labels, 0), paths, shapes
+        return stack_images(ims), torch.cat(labels, 0), paths, shapes
 
 
 collate_fn = DetectionDataset.collate_fn
