@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import math
 import os
+import platform
+import sys
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
@@ -321,10 +324,39 @@ class DetectionDataset(Dataset):
 collate_fn = DetectionDataset.collate_fn
 
 
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters (malloc.h)
+WORKER_MMAP_THRESHOLD = 32 << 20  # glibc's largest: every image and item array comes from the heap
+WORKER_TRIM_THRESHOLD = 1 << 30  # freed memory stays with the process up to this much at the heap's top
+
+
+def retain_freed_memory(mmap_threshold: int = WORKER_MMAP_THRESHOLD,
+                        trim_threshold: int = WORKER_TRIM_THRESHOLD) -> bool:
+    """Let glibc's malloc keep the memory that this process frees, for its next allocations (False where
+    the C library is not glibc, nothing changed).
+
+    A loader item allocates arrays of about 1.2 MB (at 640) that live until collation; by default glibc maps
+    or trims them back to the kernel, so each item's arrays come back as fresh pages, zeroed by the kernel
+    one 4 kB page fault at a time: about 330 faults per item at 640, roughly a quarter of an item's CPU time
+    on a virtual machine with the images cached in RAM. With these thresholds the process reuses its own
+    freed memory; its resident size stays at its peak (a few batches) instead of shrinking between batches.
+    Process-wide: meant for loader worker processes, which only load data.
+    """
+    if not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc":
+        return False
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):  # pragma: no cover - a C library without mallopt
+        return False
+    mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
+    return bool(mallopt(M_MMAP_THRESHOLD, mmap_threshold)) and bool(mallopt(M_TRIM_THRESHOLD, trim_threshold))
+
+
 def loader_worker_init(worker_id: int) -> None:
     """A loader worker's OpenCV runs on one thread: the workers are the parallelism (as upstream sets it),
-    so that ``workers`` processes use ``workers`` cores and no more."""
+    so that ``workers`` processes use ``workers`` cores and no more; and the worker keeps the memory it
+    frees for its next items (:func:`retain_freed_memory`)."""
     cv2.setNumThreads(0)
+    retain_freed_memory()
 
 
 def create_dataloader(dataset: Dataset, batch_size: int, shuffle: bool = False, workers: int = 0,
