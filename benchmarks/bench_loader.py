@@ -11,7 +11,9 @@ process; the first batch (worker start-up) is not timed, then ``--batches`` batc
 run in turns, ``--repeats`` times, and the median is reported: images/s and images/s per worker. With
 ``--workers 0`` the loading runs in the measuring process on one thread, and its CPU time is the divisor:
 images per CPU-second, what one worker delivers on a core of its own, steady where other jobs share the
-machine (wall-clock figures with workers are not).
+machine (wall-clock figures with workers are not). That process gets each side's own per-worker setup:
+yololab's ``loader_worker_init`` (OpenCV on one thread, freed memory kept for reuse by glibc's malloc; leave
+it out with ``--no-worker-setup``), upstream's is OpenCV on one thread, set when its modules are imported.
 ``--profile`` adds a cProfile of yololab's items in this process (where the time goes).
 
 This file's top level imports only the standard library: it runs itself under upstream's Python for
@@ -71,8 +73,11 @@ def child_yololab(args: argparse.Namespace) -> dict:
     import torch
 
     from yololab.data import AugmentConfig, DetectionDataset, create_dataloader, load_records
+    from yololab.data.dataset import loader_worker_init
 
     cv2.setNumThreads(0)  # as in a loader worker (and as upstream sets it at import)
+    if args.workers == 0 and not args.no_worker_setup:
+        loader_worker_init(0)  # this process measures what one worker does: yololab's per-worker setup
     torch.set_num_threads(1)
     records, _ = load_records(args.images, 80, log=False)
     ds = DetectionDataset(records, args.imgsz, augment=True, aug=AugmentConfig(), batch_size=args.batch,
@@ -99,6 +104,8 @@ def run_child(side: str, python: str, images: Path, workers: int, args: argparse
            str(args.imgsz), "--batch", str(args.batch), "--batches", str(args.batches), "--workers", str(workers)]
     if args.cache:
         cmd += ["--cache", args.cache]
+    if args.no_worker_setup:
+        cmd += ["--no-worker-setup"]
     if args.upstream:
         cmd += ["--upstream", str(args.upstream)]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -147,6 +154,9 @@ def main() -> None:
     parser.add_argument("--upstream", type=Path, default=None, help="a checkout of ultralytics/yolov5 v7.0")
     parser.add_argument("--upstream-python", default=sys.executable, help="python with upstream's requirements")
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--no-worker-setup", action="store_true",
+                        help="with --workers 0, leave out yololab's per-worker setup (loader_worker_init: "
+                             "OpenCV on one thread, freed memory kept by malloc) in the measuring process")
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--child", choices=("yololab", "upstream"), help=argparse.SUPPRESS)
     args = parser.parse_args()

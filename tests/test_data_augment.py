@@ -138,3 +138,23 @@ def test_mixup_blends_and_concatenates():
     a, b = np.full((8, 8, 3), 200, np.uint8), np.full((8, 8, 3), 100, np.uint8)
     out, lab = mixup(a, np.zeros((2, 5)), b, np.ones((1, 5)), np.random.default_rng(0))
     assert 120 < out.mean() < 180 and lab.shape == (3, 5)
+
+
+def test_augment_hsv_equals_the_three_channel_table_formula():
+    """The per-plane lookups give the pixels of one 3-channel table on the HSV image (the former code)."""
+    import cv2
+
+    im = np.random.default_rng(3).integers(0, 256, (31, 45, 3), dtype=np.uint8)
+    cfg = AugmentConfig()
+    gains = np.random.default_rng(4).uniform(-1, 1, 3) * (cfg.hsv_h, cfg.hsv_s, cfg.hsv_v) + 1
+    x = np.arange(256, dtype=np.float64)
+    lut = np.stack((((x * gains[0]) % 180).astype(np.uint8), np.clip(x * gains[1], 0, 255).astype(np.uint8),
+                    np.clip(x * gains[2], 0, 255).astype(np.uint8)), 1).reshape(256, 1, 3)
+    want = cv2.cvtColor(cv2.LUT(cv2.cvtColor(im, cv2.COLOR_RGB2HSV), lut), cv2.COLOR_HSV2RGB)
+    for planes in (None, np.empty((3, 31, 45), np.uint8)):
+        got = augment_hsv(im.copy(), cfg, np.random.default_rng(4), planes=planes)
+        assert np.array_equal(got, want)
+    view = im.copy()[:, ::-1]  # not contiguous: worked on a copy, written back
+    assert np.array_equal(augment_hsv(view, cfg, np.random.default_rng(4)),
+                          cv2.cvtColor(cv2.LUT(cv2.cvtColor(np.ascontiguousarray(im[:, ::-1]), cv2.COLOR_RGB2HSV), lut),
+                                       cv2.COLOR_HSV2RGB))

@@ -156,3 +156,42 @@ def test_coco128_val_rect_batches_like_upstream(coco128):
         assert shapes[0] == (rec.height, rec.width)
         back = to_original_pixels(labels, img.shape[1:], shapes)
         np.testing.assert_allclose(back, record_pixels(rec.labels, rec.width, rec.height), atol=0.01)
+
+
+def test_hwc_to_chw_and_stack_images_match_numpy_and_torch():
+    from yololab.data.dataset import hwc_to_chw, stack_images
+
+    rng = np.random.default_rng(0)
+    im = rng.integers(0, 256, (37, 53, 3), dtype=np.uint8)
+    assert np.array_equal(hwc_to_chw(im), im.transpose(2, 0, 1))
+    assert np.array_equal(hwc_to_chw(im[:, ::-1]), im[:, ::-1].transpose(2, 0, 1))  # a view: numpy's copy
+    grey = rng.integers(0, 256, (5, 7, 1), dtype=np.uint8)
+    assert np.array_equal(hwc_to_chw(grey), grey.transpose(2, 0, 1))
+    ims = [torch.from_numpy(rng.integers(0, 256, (3, 8, 9), dtype=np.uint8)) for _ in range(4)]
+    assert torch.equal(stack_images(ims), torch.stack(ims, 0))
+    floats = [im.float() for im in ims]
+    assert torch.equal(stack_images(floats), torch.stack(floats, 0))
+
+
+def test_random_flip_in_place_matches_the_views():
+    from yololab.data.augment import random_flip
+
+    rng = np.random.default_rng(1)
+    im = rng.integers(0, 256, (6, 10, 3), dtype=np.uint8)
+    for up, lr in [(0, 0), (1, 0), (0, 1), (1, 1)]:
+        cfg = AugmentConfig(flipud=up, fliplr=lr)
+        lab_view, lab_in = np.full((2, 5), 0.25), np.full((2, 5), 0.25)
+        view = random_flip(im, lab_view, cfg, np.random.default_rng(2))
+        inplace = random_flip(im.copy(), lab_in, cfg, np.random.default_rng(2), in_place=True)
+        assert np.array_equal(view, inplace) and np.array_equal(lab_view, lab_in)
+
+
+def test_retain_freed_memory_in_a_fresh_process():
+    import platform
+    import subprocess
+    import sys
+
+    code = "from yololab.data.dataset import retain_freed_memory; print(retain_freed_memory())"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    glibc = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
+    assert out == str(glibc)

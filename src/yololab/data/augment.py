@@ -159,18 +159,37 @@ def warp_boxes(labels: np.ndarray, m: np.ndarray, s: float, out_hw: tuple[int, i
     return out
 
 
-def augment_hsv(im: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator) -> np.ndarray:
-    """Random hue/saturation/value gains on an RGB uint8 image, in place (also returned)."""
+def hsv_luts(gains: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The hue (mod 180), saturation and value tables (uint8, 256 entries each) of the gains (3,)."""
+    x = np.arange(256, dtype=np.float64)
+    return (((x * gains[0]) % 180).astype(np.uint8), np.clip(x * gains[1], 0, 255).astype(np.uint8),
+            np.clip(x * gains[2], 0, 255).astype(np.uint8))
+
+
+def augment_hsv(im: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator,
+                planes: np.ndarray | None = None) -> np.ndarray:
+    """Random hue/saturation/value gains on an RGB uint8 image, in place (also returned).
+
+    The image goes to HSV and back in place, and each HSV plane through its own table as a single-channel
+    lookup (much faster in OpenCV than one 3-channel table); ``planes`` is optional (3, h, w) uint8 scratch
+    for the planes (its contents are overwritten), allocated when not given.
+    """
     if not (cfg.hsv_h or cfg.hsv_s or cfg.hsv_v):
         return im
     gains = rng.uniform(-1, 1, 3) * (cfg.hsv_h, cfg.hsv_s, cfg.hsv_v) + 1
-    hsv = cv2.cvtColor(im, cv2.COLOR_RGB2HSV)
-    x = np.arange(256, dtype=np.float64)
-    lut_h = ((x * gains[0]) % 180).astype(np.uint8)
-    lut_s = np.clip(x * gains[1], 0, 255).astype(np.uint8)
-    lut_v = np.clip(x * gains[2], 0, 255).astype(np.uint8)
-    lut = np.stack((lut_h, lut_s, lut_v), 1).reshape(256, 1, 3)  # one table per channel, one pass
-    cv2.cvtColor(cv2.LUT(hsv, lut), cv2.COLOR_HSV2RGB, dst=im)
+    work = im if im.flags.c_contiguous else np.ascontiguousarray(im)
+    h, w = work.shape[:2]
+    if planes is None or planes.shape != (3, h, w) or planes.dtype != np.uint8 or not planes.flags.c_contiguous:
+        planes = np.empty((3, h, w), dtype=np.uint8)
+    views = [planes[0], planes[1], planes[2]]
+    cv2.cvtColor(work, cv2.COLOR_RGB2HSV, dst=work)
+    cv2.split(work, views)
+    for plane, lut in zip(views, hsv_luts(gains)):
+        cv2.LUT(plane, lut, dst=plane)
+    cv2.merge(views, dst=work)
+    cv2.cvtColor(work, cv2.COLOR_HSV2RGB, dst=work)
+    if work is not im:
+        im[...] = work
     return im
 
 
@@ -242,13 +261,24 @@ def mixup(im: np.ndarray, labels: np.ndarray, im2: np.ndarray, labels2: np.ndarr
     return out, np.concatenate((labels, labels2), 0)
 
 
-def random_flip(im: np.ndarray, labels_xywhn: np.ndarray, cfg: AugmentConfig,
-                rng: np.random.Generator) -> np.ndarray:
-    """Flip up-down (``flipud``) and left-right (``fliplr``) with normalised [cls, cx, cy, w, h] labels (in place)."""
-    if rng.random() < cfg.flipud:
-        im = np.flipud(im)
+def random_flip(im: np.ndarray, labels_xywhn: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator,
+                in_place: bool = False) -> np.ndarray:
+    """Flip up-down (``flipud``) and left-right (``fliplr``) with normalised [cls, cx, cy, w, h] labels (in place).
+
+    The image comes back as a flipped view, or with ``in_place`` (a C-contiguous image) flipped in its own
+    memory, ready for routines that need contiguous arrays.
+    """
+    up = rng.random() < cfg.flipud
+    if up:
         labels_xywhn[:, 2] = 1 - labels_xywhn[:, 2]
-    if rng.random() < cfg.fliplr:
-        im = np.fliplr(im)
+    lr = rng.random() < cfg.fliplr
+    if lr:
         labels_xywhn[:, 1] = 1 - labels_xywhn[:, 1]
+    if in_place and im.flags.c_contiguous and (up or lr):
+        cv2.flip(im, -1 if up and lr else 0 if up else 1, dst=im)
+        return im
+    if up:
+        im = np.flipud(im)
+    if lr:
+        im = np.fliplr(im)
     return im

@@ -66,7 +66,9 @@ def plan_mosaic(frame_hws: Sequence[tuple[int, int]], labels: Sequence[np.ndarra
 
 
 def _apply(m: np.ndarray, xy: np.ndarray) -> np.ndarray:
-    p = np.c_[xy, np.ones(len(xy))] @ m.T
+    p = np.ones((len(xy), 3))  # homogeneous points (the same array np.c_ builds, without its overhead)
+    p[:, :2] = xy
+    p = p @ m.T
     return p[:, :2] / p[:, 2:3]
 
 
