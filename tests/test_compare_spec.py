@@ -137,7 +137,7 @@ def test_cache_and_cells_per_device_are_checked_and_reach_every_cell(tmp_path):
     assert cfg.cache == "auto" and cfg.cache_processes == 3
     spec = load_spec(write(tmp_path, {**BASE, "cache": "disk", "cells_per_device": 2}))
     assert cell_train_config(spec, expand_cells(spec)[0], tmp_path / "c").cache == "disk"
-    with pytest.raises(ConfigError, match="cache must be one of"):
+    with pytest.raises(ConfigError, match="cache: expected one of 'auto', 'ram', 'disk', 'none', got 'gpu'"):
         load_spec(write(tmp_path, {**BASE, "cache": "gpu"}))
     with pytest.raises(ConfigError, match="cells_per_device must be 'auto' or an integer >= 1"):
         load_spec(write(tmp_path, {**BASE, "cells_per_device": 0}))

@@ -12,9 +12,9 @@ import dataclasses
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
-from yololab.config import ConfigError, from_mapping, load_yaml_config
+from yololab.config import ConfigError, coerce, from_mapping, load_yaml_config
 from yololab.data.augment import AugmentConfig
 from yololab.experiments import latency_backends
 from yololab.experiments.columns import check_columns
@@ -26,8 +26,12 @@ if TYPE_CHECKING:
 
 NATIVE = "native"  # the family's own backbone (CSPDarknet for YOLOv5, ELAN for YOLOv7)
 LATENCY_BACKENDS = latency_backends.SPEC_NAMES  # as yololab bench names them (latency_backends: the table)
-SCORE_SPLITS = ("auto", "val", "test")
-CHECKPOINTS = ("best", "last")
+ScoreSplit = Literal["auto", "val", "test"]
+CheckpointChoice = Literal["best", "last"]
+CacheKind = Literal["auto", "ram", "disk", "none"]
+SCORE_SPLITS: tuple[str, ...] = get_args(ScoreSplit)
+CHECKPOINTS: tuple[str, ...] = get_args(CheckpointChoice)
+CACHE_KINDS: tuple[str, ...] = get_args(CacheKind)
 # TrainConfig fields that the spec or the cell sets; ``train:`` may not override them.
 MANAGED_TRAIN_KEYS = {
     "model": "models", "backbone": "backbones", "data": "data", "epochs": "epochs", "imgsz": "imgsz",
@@ -36,7 +40,6 @@ MANAGED_TRAIN_KEYS = {
     "backbone_lr_mult": "backbones[].backbone_lr_mult", "hyp": "hyp", "augment": "augment",
     "progress": "(automatic)", "cache": "cache", "cache_processes": "cells_per_device (automatic)",
 }
-CACHE_KINDS = ("auto", "ram", "disk", "none")
 
 
 @dataclass
@@ -84,7 +87,7 @@ class ExperimentSpec:
     imgsz: int = 640
     batch: int = 16
     workers: int = 2                                      # data-loader workers per cell
-    cache: str = "auto"                                   # decoded images: 'auto', 'ram', 'disk' or 'none' (shared by every cell)
+    cache: CacheKind = "auto"                                   # decoded images: 'auto', 'ram', 'disk' or 'none' (shared by every cell)
     cells_per_device: int | str = "auto"                  # cells trained at once per device ('auto': 1 on CPU, as many as fit on a GPU)
     devices: str | list[str] = "auto"                     # 'auto' (GPU 0 if any, else cpu), 'cpu', '0,1,2,3' (one cell per device)
     hyp: Hyperparameters = field(default_factory=Hyperparameters)  # shared optimizer/loss settings
@@ -95,8 +98,8 @@ class ExperimentSpec:
     latency_runs: int = 50                                # timed runs per backend (median reported)
     latency_warmup: int = 10
     latency_backends: list[str] = field(default_factory=lambda: list(LATENCY_BACKENDS))
-    score_split: str = "auto"                             # 'auto' (test if the data has one, else val), 'val', 'test'
-    checkpoint: str = "best"                              # 'best' (chosen on val by the trainer) or 'last'
+    score_split: ScoreSplit = "auto"                             # 'auto' (test if the data has one, else val), 'val', 'test'
+    checkpoint: CheckpointChoice = "best"                              # 'best' (chosen on val by the trainer) or 'last'
     reference: str | None = None                          # backbone entry compared against (default: native)
     bootstrap: int = 1000                                 # resamples of the paired bootstrap (report phase)
     table: TableSpec = field(default_factory=TableSpec)  # main table columns: table: {columns: [model, ...]}
@@ -286,15 +289,11 @@ def validate_spec(spec: ExperimentSpec, source: str = "experiment") -> dict[str,
         if key in MANAGED_TRAIN_KEYS:
             raise ConfigError(f"{source}: train: {key!r} is set by the experiment; use {MANAGED_TRAIN_KEYS[key]}")
     from_mapping(TrainConfig, spec.train, f"{source}: train")  # unknown keys and wrong types
-    if spec.cache not in CACHE_KINDS:
-        raise ConfigError(f"{source}: cache must be one of {list(CACHE_KINDS)}, got {spec.cache!r}")
+    for key, choice in (("cache", CacheKind), ("score_split", ScoreSplit), ("checkpoint", CheckpointChoice)):
+        coerce(getattr(spec, key), choice, f"{source}: {key}")  # a spec built in Python is checked the same way
     cpd = spec.cells_per_device
     if cpd != "auto" and (isinstance(cpd, bool) or not isinstance(cpd, int) or cpd < 1):
         raise ConfigError(f"{source}: cells_per_device must be 'auto' or an integer >= 1, got {cpd!r}")
-    if spec.score_split not in SCORE_SPLITS:
-        raise ConfigError(f"{source}: score_split must be one of {list(SCORE_SPLITS)}, got {spec.score_split!r}")
-    if spec.checkpoint not in CHECKPOINTS:
-        raise ConfigError(f"{source}: checkpoint must be one of {list(CHECKPOINTS)}, got {spec.checkpoint!r}")
     if not isinstance(spec.bootstrap, int) or spec.bootstrap < 1:
         raise ConfigError(f"{source}: bootstrap (resamples) must be an integer >= 1, got {spec.bootstrap!r}")
     for variant in variants.values():
