@@ -84,21 +84,18 @@ def hwc_to_chw(img: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
 def stack_images(ims: Sequence[torch.Tensor]) -> torch.Tensor:
     """``torch.stack(ims, 0)`` of equal-shape uint8 images, into fresh memory chosen for the process.
 
-    In a loader worker it is shared memory from the start (as torch's default collation does), so that
-    sending the batch to the training process does not copy it once more. Elsewhere it is memory that numpy
+    In a loader worker it is torch's default collation, which stacks into shared memory from the start, so
+    that sending the batch to the training process does not copy it once more. Elsewhere it is memory that numpy
     allocates: numpy asks the kernel for huge pages on arrays of 4 MB and more (transparent huge pages in
     'madvise' mode), so a fresh batch costs a few page faults instead of one per 4 kB page (a large part of
     the collation's time at 640 on a virtual machine). Anything else: plain ``torch.stack``.
     """
+    if torch.utils.data.get_worker_info() is not None:
+        return torch.utils.data.default_collate(list(ims))
     first = ims[0]
     if not (first.dtype == torch.uint8 and all(im.dtype == torch.uint8 and im.shape == first.shape for im in ims)):
         return torch.stack(ims, 0)
-    shape = (len(ims), *first.shape)
-    if torch.utils.data.get_worker_info() is not None:
-        storage = first.untyped_storage()._new_shared(math.prod(shape))
-        out = torch.empty(0, dtype=torch.uint8).set_(storage).view(shape)
-    else:
-        out = torch.from_numpy(np.empty(shape, dtype=np.uint8))
+    out = torch.from_numpy(np.empty((len(ims), *first.shape), dtype=np.uint8))
     return torch.stack(ims, 0, out=out)
 
 

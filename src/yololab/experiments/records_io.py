@@ -68,10 +68,6 @@ def _pair(value: Any) -> tuple[float, float] | None:
 
 
 # -- pieces shared by both row kinds ---------------------------------------------------------------
-def entry_flat(entry: Entry) -> dict[str, Any]:
-    return {ENTRY_KEYS.get(f.name, f.name): getattr(entry, f.name) for f in fields(Entry)}
-
-
 def entry_from_flat(flat: Mapping[str, Any]) -> Entry:
     return Entry(**_known(Entry, flat, ENTRY_KEYS))
 

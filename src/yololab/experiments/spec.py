@@ -12,7 +12,7 @@ import dataclasses
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal
 
 from yololab.config import ConfigError, coerce, from_mapping, load_yaml_config
 from yololab.data.augment import AugmentConfig
@@ -29,9 +29,6 @@ LATENCY_BACKENDS = latency_backends.SPEC_NAMES  # as yololab bench names them (l
 ScoreSplit = Literal["auto", "val", "test"]
 CheckpointChoice = Literal["best", "last"]
 CacheKind = Literal["auto", "ram", "disk", "none"]
-SCORE_SPLITS: tuple[str, ...] = get_args(ScoreSplit)
-CHECKPOINTS: tuple[str, ...] = get_args(CheckpointChoice)
-CACHE_KINDS: tuple[str, ...] = get_args(CacheKind)
 # TrainConfig fields that the spec or the cell sets; ``train:`` may not override them.
 MANAGED_TRAIN_KEYS = {
     "model": "models", "backbone": "backbones", "data": "data", "epochs": "epochs", "imgsz": "imgsz",
