@@ -101,7 +101,7 @@ def test_devices():
     assert parse_devices(None) == ["cpu"] and parse_devices("cuda:1") == ["1"]
     with pytest.raises(ConfigError):
         parse_devices("gpu0")
-    assert ExperimentSpec(data="d", devices="0,1").devices == ["0", "1"]
+    assert ExperimentSpec(data="d", devices="0,1").devices == ("0", "1")
 
 
 def test_cli_flags_build_the_same_spec_as_yaml(tmp_path):
@@ -174,14 +174,14 @@ def test_plan_looks_each_model_up_once_and_resolves_every_cell(tmp_path, monkeyp
     """The spec resolves once: one zoo look-up per model, each cell's TrainConfig and folder in the plan."""
     import yololab.models.zoo as zoo
     from yololab.experiments.plan.cell_config import cell_train_config
-    from yololab.experiments.plan.comparison_plan import plan_comparison
+    from yololab.experiments.plan.comparison_plan import resolve_plan
     from yololab.experiments.plan.run_settings import RunSettings
 
     spec = spec_from_mapping({**BASE, "models": ["YOLOv5n", "yolov7_tiny"], "seeds": [0, 1]})
     looked_up = []
     real = zoo.get_variant
     monkeypatch.setattr(zoo, "get_variant", lambda name: looked_up.append(name) or real(name))
-    plan = plan_comparison(spec, tmp_path / "out", RunSettings(devices="cpu"))
+    plan = resolve_plan(spec, tmp_path / "out", RunSettings(devices="cpu"))
     assert sorted(looked_up) == ["YOLOv5n", "yolov7_tiny"]
     assert [c.cell for c in plan.cells] == expand_cells(spec) and len(plan.cells) == 8
     for resolved in plan.cells:

@@ -22,7 +22,7 @@ from yololab.experiments.plan.layout import CellPaths, cell_dir, scoring_gt_path
 from yololab.jsonfile import read_json_if_present
 from yololab.experiments.compare import run_compare
 from yololab.experiments.plan.run_settings import RunSettings
-from yololab.experiments.plan.comparison_plan import plan_comparison
+from yololab.experiments.plan.comparison_plan import resolve_plan
 from yololab.experiments.run.ray_node import run_on_node
 from yololab.experiments.plan.spec import expand_cells, spec_from_mapping
 
@@ -100,7 +100,7 @@ def test_cells_run_node_local_and_come_back(tiny_data, tmp_path, cluster):
 
 def test_node_without_the_data_fails_the_cell_clearly(tmp_path):
     spec = tiny_spec(tmp_path / "elsewhere" / "data.yaml")
-    cell = plan_comparison(spec, tmp_path / "out").cells[0]
+    cell = resolve_plan(spec, tmp_path / "out").cells[0]
     outcome, files, scoring = run_on_node(spec, cell, {}, {}, DRY_RUN, "cpu")
     assert outcome.status == "failed" and "driver's path" in outcome.error
     assert files is None and scoring is None

@@ -18,7 +18,7 @@ from yololab.experiments.score.latency import available_backends, unreliable_rea
 from yololab.experiments.report.plots import front_size
 from yololab.experiments.results.records_io import summary_from_flat
 from yololab.experiments.report.writer import write_report
-from yololab.experiments.plan.comparison_plan import plan_comparison
+from yololab.experiments.plan.comparison_plan import resolve_plan
 from yololab.experiments.plan.spec import expand_cells, spec_from_mapping
 
 
@@ -56,7 +56,7 @@ def test_busy_cpu_marks_latency_unreliable_everywhere(tmp_path, monkeypatch, cap
     monkeypatch.setattr("yololab.hardware.load_average", lambda: (2.0 * cores, 1.0, 1.0))
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with caplog.at_level(logging.INFO, logger="yololab"):
-        run_benchmarks(plan_comparison(spec, tmp_path))
+        run_benchmarks(resolve_plan(spec, tmp_path))
     assert "cuda_fp16" not in caplog.text and "latency [1/2]" in caplog.text
     bench = json.loads(CellPaths(cell_dir(tmp_path, cells[0])).bench.read_text())
     assert set(bench["results"]) == {"torch_cpu"} and bench["loadavg_1min"] == 2.0 * cores

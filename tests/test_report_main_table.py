@@ -67,7 +67,7 @@ def test_columns_choose_the_main_table(tmp_path):
 
 def test_spec_and_cli_columns_are_checked():
     base = {"data": "d.yaml", "models": ["yolov5n"], "backbones": ["native"], "seeds": [0]}
-    assert spec_from_mapping({**base, "table": {"columns": ["model", "delta"]}}).table.columns == ["model", "delta"]
+    assert spec_from_mapping({**base, "table": {"columns": ["model", "delta"]}}).table.columns == ("model", "delta")
     with pytest.raises(ConfigError, match="did you mean 'gflops'"):
         spec_from_mapping({**base, "table": {"columns": ["gflop"]}})
     with pytest.raises(ConfigError, match="'colums'"):

@@ -106,7 +106,7 @@ def test_latency_backends_one_table_for_spec_and_rows():
     base = {"data": "d.yaml", "models": ["yolov5n"], "backbones": ["native"], "seeds": [0]}
     # the spec names a backend as yololab bench does; the result name is accepted and means the same
     assert spec_from_mapping({**base, "latency_backends": ["torch_cpu", "onnxruntime"]}).latency_backends == \
-        ["torch", "onnxruntime"]
+        ("torch", "onnxruntime")
     with pytest.raises(ConfigError, match=r"latency_backends: unknown \['tpu'\]"):
         spec_from_mapping({**base, "latency_backends": ["tpu"]})
 

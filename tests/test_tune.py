@@ -51,6 +51,15 @@ def tiny_spec(data, tune: dict, **extra):
     return spec_from_mapping(values)
 
 
+def run_study(spec, out, executor="local", devices=("cpu",), train_fn=None):
+    """``run_tuning`` on the plan of ``spec`` in ``out`` (as compare and tune make it)."""
+    from yololab.experiments.plan.comparison_plan import resolve_plan
+    from yololab.experiments.plan.run_settings import RunSettings
+    from yololab.experiments.tuning.study import run_tuning
+
+    return run_tuning(resolve_plan(spec, out, RunSettings(executor=executor, devices=list(devices))), train_fn)
+
+
 def scripted_train(cfg, on_epoch_end=None):
     """No training: epoch e 'scores' lr0 * (e + 1) on val, so trials differ and a pruner has something to
     rank. Each call is logged in $TUNE_CALLS; $TUNE_KILL_AT=n SIGKILLs this process at the n-th call,
@@ -121,7 +130,6 @@ def test_real_study_equal_budget_pruned_unseen_test_split_and_best_values_in_cel
     from yololab.experiments.compare import run_compare
     from yololab.experiments.plan.run_settings import RunSettings
     from yololab.experiments.plan.spec import expand_cells
-    from yololab.experiments.tuning.study import run_tuning
 
     # aggressive: any trial whose val mAP is still below 0.5 after its first epoch is stopped there
     spec = tiny_spec(tiny_data, {"pruner": "threshold", "prune_below": 0.5, "min_resource": 1},
@@ -139,7 +147,7 @@ def test_real_study_equal_budget_pruned_unseen_test_split_and_best_values_in_cel
     hidden = test_dir.with_name("test_hidden")
     test_dir.rename(hidden)  # the scoring split is not even there while tuning
     try:
-        result = run_tuning(spec, tmp_path, "local", ["cpu"])
+        result = run_study(spec, tmp_path, "local", ["cpu"])
     finally:
         hidden.rename(test_dir)
     assert "test" not in opened and {"train", "val"} <= set(opened)
@@ -175,11 +183,11 @@ def test_real_study_equal_budget_pruned_unseen_test_split_and_best_values_in_cel
 
     # other tuned values for the same folder are refused: they are in the cells' config fingerprint
     from yololab.experiments.phases import check_same_settings
-    from yololab.experiments.plan.comparison_plan import plan_comparison
+    from yololab.experiments.plan.comparison_plan import resolve_plan
     from yololab.experiments.tuning.apply import tuned_cells
     from yololab.experiments.tuning.trial import with_values
 
-    plan = plan_comparison(spec, tmp_path)
+    plan = resolve_plan(spec, tmp_path)
     cells = tuned_cells(expand_cells(spec), result)
     check_same_settings(plan.with_cells(cells))  # the values it ran with: accepted
     with pytest.raises(ConfigError, match="different settings"):
@@ -191,11 +199,10 @@ def test_real_study_equal_budget_pruned_unseen_test_split_and_best_values_in_cel
 
 
 def test_successive_halving_prunes_weak_trials(tiny_data, tmp_path):
-    from yololab.experiments.tuning.study import run_tuning
 
     spec = tiny_spec(tiny_data, {"trials": 4, "epochs": 3, "pruner": "successive_halving", "reduction_factor": 2,
                                  "startup_trials": 4})
-    result = run_tuning(spec, tmp_path, "local", ["cpu"], SCRIPTED)
+    result = run_study(spec, tmp_path, "local", ["cpu"], SCRIPTED)
     for study in result.studies:
         assert study.finished == 4 and study.count("failed") == 0
         assert study.count("pruned") >= 1  # weak trials stopped before their last epoch
@@ -208,12 +215,11 @@ def test_successive_halving_prunes_weak_trials(tiny_data, tmp_path):
 def test_a_failing_trial_is_recorded_and_not_counted(tiny_data, tmp_path, monkeypatch):
     import optuna
 
-    from yololab.experiments.tuning.study import run_tuning
 
     monkeypatch.setenv("TUNE_CALLS", str(tmp_path / "calls"))
     monkeypatch.setenv("TUNE_FAIL_AT", "1")
     spec = tiny_spec(tiny_data, {"trials": 2, "epochs": 1, "pruner": "none"}, backbones=["native"])
-    study = run_tuning(spec, tmp_path, "local", ["cpu"], SCRIPTED).studies[0]
+    study = run_study(spec, tmp_path, "local", ["cpu"], SCRIPTED).studies[0]
     assert (study.count("failed"), study.count("complete")) == (1, 2)  # the study went on to its full budget
     storage = f"sqlite:///{tmp_path / 'tuning' / 'study.db'}"
     trial = optuna.load_study(study_name=study.study_name, storage=storage).trials[0]
@@ -221,19 +227,17 @@ def test_a_failing_trial_is_recorded_and_not_counted(tiny_data, tmp_path, monkey
 
 
 def test_process_pool_runs_trials_one_per_device(tiny_data, tmp_path):
-    from yololab.experiments.tuning.study import run_tuning
 
     spec = tiny_spec(tiny_data, {"trials": 2, "epochs": 1, "pruner": "none"}, backbones=["native"])
-    result = run_tuning(spec, tmp_path, "process", ["cpu", "cpu"], SCRIPTED)
+    result = run_study(spec, tmp_path, "process", ["cpu", "cpu"], SCRIPTED)
     assert result.studies[0].count("complete") == 2
     trials = [json.loads(p.read_text()) for p in tmp_path.glob("tuning/*/trial_*/trial.json")]
     assert len(trials) == 2 and {t["device"] for t in trials} == {"cpu"}
 
 
 def _tune_in_subprocess(spec_values: dict, out: Path, env: dict) -> subprocess.Popen:
-    code = ("import json, sys; from yololab.experiments.plan.spec import spec_from_mapping; "
-            "from yololab.experiments.tuning.study import run_tuning; "
-            f"run_tuning(spec_from_mapping(json.loads(sys.argv[1])), sys.argv[2], 'local', ['cpu'], {SCRIPTED!r})")
+    code = ("import json, sys; from test_tune import run_study; "
+            f"run_study(json.loads(sys.argv[1]), sys.argv[2], 'local', ['cpu'], {SCRIPTED!r})")
     path = os.pathsep.join([str(REPO / "src"), str(Path(__file__).parent), env.get("PYTHONPATH", "")])
     return subprocess.Popen([sys.executable, "-c", code, json.dumps(spec_values), str(out)],
                             env={**os.environ, **env, "PYTHONPATH": path, "OMP_NUM_THREADS": "1"})

@@ -6,16 +6,14 @@ from __future__ import annotations
 import json
 
 from conftest import require_module
-from test_tune import tiny_data, tiny_spec  # noqa: F401 - the fixture
+from test_tune import run_study, tiny_data, tiny_spec  # noqa: F401 - the fixture
 
 
 def test_ray_executor_runs_trials(tiny_data, tmp_path):
-    from yololab.experiments.tuning.study import run_tuning
-
     ray = require_module("ray", "the optional Ray executor")
     spec = tiny_spec(tiny_data, {"trials": 2, "epochs": 1, "pruner": "none"}, backbones=["native"])
     try:
-        result = run_tuning(spec, tmp_path, "ray", ["cpu", "cpu"], "yololab.experiments.run.dryrun:train")
+        result = run_study(spec, tmp_path, "ray", ["cpu", "cpu"], "yololab.experiments.run.dryrun:train")
     finally:
         if ray.is_initialized():
             ray.shutdown()
@@ -27,7 +25,6 @@ def test_ray_executor_runs_trials(tiny_data, tmp_path):
 def test_tuning_on_coco_json_data(tiny_data, tmp_path, one_thread):
     """COCO JSON input (train JSON + val JSON, as for yololab train): trials train and validate on it."""
     from yololab.data.convert import convert
-    from yololab.experiments.tuning.study import run_tuning
 
     coco = convert("yolo", "coco", tiny_data, tmp_path / "coco", split=None).out
     spec = tiny_spec(coco / "annotations" / "instances_train.json", {"trials": 2, "epochs": 1, "pruner": "none"},
@@ -35,15 +32,14 @@ def test_tuning_on_coco_json_data(tiny_data, tmp_path, one_thread):
                      train={"image_dir": str(coco / "images" / "train"),
                             "val_data": str(coco / "annotations" / "instances_val.json"),
                             "val_image_dir": str(coco / "images" / "val")})
-    result = run_tuning(spec, tmp_path / "out", "local", ["cpu"])
+    result = run_study(spec, tmp_path / "out", "local", ["cpu"])
     assert result.studies[0].count("complete") == 2 and result.studies[0].count("failed") == 0
 
 
 def test_tuning_on_a_voc_folder(coco128_voc, tmp_path, one_thread):
     """A Pascal VOC root (real coco128 photos, LabelImg-style XML): trials train on its train set and are
     scored on its val set, as the cells would be."""
-    from yololab.experiments.tuning.study import run_tuning
 
     spec = tiny_spec(coco128_voc, {"trials": 2, "epochs": 1, "pruner": "none"}, backbones=["native"])
-    result = run_tuning(spec, tmp_path / "out", "local", ["cpu"])
+    result = run_study(spec, tmp_path / "out", "local", ["cpu"])
     assert result.studies[0].count("complete") == 2 and result.studies[0].count("failed") == 0

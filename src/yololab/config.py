@@ -122,6 +122,11 @@ def _suggest(key: str, valid: Sequence[str]) -> str:
 
 
 def load_yaml_config(cls: type[T], path: str | Path) -> T:
+    return from_mapping(cls, read_yaml_mapping(path), str(path))
+
+
+def read_yaml_mapping(path: str | Path) -> dict:
+    """The mapping a YAML file holds (a ConfigError naming the file when it cannot be read or is not one)."""
     path = Path(path)
     try:
         values = yaml.safe_load(path.read_text()) or {}
@@ -129,7 +134,7 @@ def load_yaml_config(cls: type[T], path: str | Path) -> T:
         raise ConfigError(f"cannot read {path}: {err}") from err
     if not isinstance(values, dict):
         raise ConfigError(f"{path}: expected a mapping of keys to values, got {type(values).__name__}")
-    return from_mapping(cls, values, str(path))
+    return values
 
 
 def save_yaml_config(config: Any, path: str | Path, root: str | Path | None = None) -> None:

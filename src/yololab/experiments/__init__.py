@@ -16,7 +16,7 @@ _MODULES = {
     "ExperimentSpec": "plan.spec", "BackboneEntry": "plan.spec", "Cell": "plan.spec", "load_spec": "plan.spec",
     "spec_from_mapping": "plan.spec", "expand_cells": "plan.spec",
     "run_compare": "compare", "CompareResult": "compare", "RunSettings": "plan.run_settings",
-    "ComparisonPlan": "plan.comparison_plan", "plan_comparison": "plan.comparison_plan",
+    "ComparisonPlan": "plan.comparison_plan", "resolve_plan": "plan.comparison_plan",
     "write_report": "report.writer", "aggregate_rows": "report.aggregate", "CellResult": "results.records",
     "SummaryRow": "results.records", "read_results": "results.records_io",
     "run_demo": "demo", "DemoSettings": "demo",

@@ -69,15 +69,16 @@ def spec_values(args: argparse.Namespace) -> dict:
 def cmd_compare(args: argparse.Namespace) -> int:
     from yololab.experiments.compare import run_compare
     from yololab.experiments.report.writer import write_report
+    from yololab.experiments.plan.comparison_plan import resolve_plan
     from yololab.experiments.plan.run_settings import RunSettings
-    from yololab.experiments.plan.spec import load_spec, spec_from_mapping
 
     if args.report_only:
         spec_path = Path(args.out) / "experiment.yaml"
         if not spec_path.is_file():
             raise SystemExit(f"yololab compare --report-only: {spec_path} not found: is {args.out} a comparison "
                              f"folder?")
-        paths = write_report(load_spec(spec_path), args.out, chosen=args.columns)
+        plan = resolve_plan(spec_path, args.out, run=False)
+        paths = write_report(plan.spec, plan.out, chosen=args.columns)
         print(f"report: {paths['html']}")
         return 0
     if args.retime and not args.config and not args.data:  # the folder's own spec
@@ -87,12 +88,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
             bench.unlink()
     if not args.config and not args.data:
         raise SystemExit("yololab compare: give --config exp.yaml or at least --data (and --models/--backbones)")
-    spec = spec_from_mapping(spec_values(args), args.config or "command line")
-    result = run_compare(spec, args.out, RunSettings(
+    result = run_compare(spec_values(args), args.out, RunSettings(
         executor=args.executor, devices=args.devices,
         train_fn="yololab.experiments.run.dryrun:train" if args.dry_run else None,
         command=command_line(args, COMPARE_ORDER), progress=not args.no_progress,
-        ray_shared_fs=args.ray_shared_fs, ray_work_dir=args.ray_work_dir))
+        ray_shared_fs=args.ray_shared_fs, ray_work_dir=args.ray_work_dir), args.config or "command line")
     print((Path(args.out) / "results.md").read_text())
     print(f"report: {result.report.get('html')}")
     return 0 if not result.failed else 1
@@ -100,16 +100,17 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def cmd_tune(args: argparse.Namespace) -> int:
     """Only the studies of an experiment's ``tune:`` section; prints each entry's chosen values."""
-    from yololab.experiments.plan.comparison_plan import prepare_spec
-    from yololab.experiments.plan.spec import spec_from_mapping
+    from yololab.experiments.plan.comparison_plan import resolve_plan
+    from yololab.experiments.plan.run_settings import RunSettings
     from yololab.experiments.tuning.apply import values_text
     from yololab.experiments.tuning.study import run_tuning
 
-    spec = prepare_spec(spec_from_mapping(spec_values(args), args.config or "command line"), args.devices)
+    plan = resolve_plan(spec_values(args), args.out, RunSettings(executor=args.executor, devices=args.devices),
+                        source_name=args.config or "command line")
+    spec = plan.spec
     if spec.tune is None:
         raise SystemExit(f"yololab tune: {args.config or 'the experiment'} has no 'tune:' section")
-    result = run_tuning(spec, args.out, executor=args.executor, devices=spec.devices,
-                        train_fn="yololab.experiments.run.dryrun:train" if args.dry_run else None)
+    result = run_tuning(plan, train_fn="yololab.experiments.run.dryrun:train" if args.dry_run else None)
     print(f"study storage: {result.storage}")
     for s in result.studies:
         best = "–" if s.best_value is None else f"{100 * s.best_value:.2f}"

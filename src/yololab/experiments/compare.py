@@ -1,6 +1,6 @@
 """``run_compare``: train and score every cell of an experiment, then time them and write the report.
 
-The spec is planned once (``plan``: every cell with its variant, TrainConfig and folder); the run is
+The spec is made, checked and planned once (``resolve_plan``: every cell with its variant, TrainConfig and folder); the run is
 then the :data:`~yololab.experiments.phases.PHASES` in order, the cells on the executor the settings name.
 """
 
@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from yololab.experiments.phases import PHASES, ComparisonRun
-from yololab.experiments.plan.comparison_plan import SpecSource, plan_comparison
+from yololab.experiments.plan.comparison_plan import SpecSource, resolve_plan
 from yololab.experiments.results.records import CellResult
 from yololab.experiments.plan.run_settings import RunSettings
 from yololab.experiments.results.status import CellOutcome
@@ -32,13 +32,15 @@ class CompareResult:
         return [r for r in self.rows if not r.done]
 
 
-def run_compare(spec: SpecSource, out_dir: str | Path, settings: RunSettings | None = None) -> CompareResult:
-    """Run (or continue) the comparison in ``out_dir`` and write its report.
+def run_compare(spec: SpecSource, out_dir: str | Path, settings: RunSettings | None = None,
+                source_name: str | None = None) -> CompareResult:
+    """Run (or continue) the comparison of ``spec`` (a mapping, a YAML path or an ExperimentSpec, checked once
+    by ``resolve_plan``; ``source_name`` is what its errors call it) in ``out_dir`` and write its report.
 
     Re-running skips cells with metrics.json and resumes those with weights/last.pt.
     """
     settings = settings or RunSettings()
-    run = ComparisonRun(plan_comparison(spec, out_dir, settings), settings)
+    run = ComparisonRun(resolve_plan(spec, out_dir, settings, source_name=source_name), settings)
     for phase in PHASES:
         phase(run)
     done = sum(r.done for r in run.rows)

@@ -60,7 +60,7 @@ def tune_entries(run: ComparisonRun) -> None:
     from yololab.experiments.report.tuning_report import record_studies
     from yololab.experiments.tuning.study import run_tuning
 
-    tuning = run_tuning(plan.spec, plan.out, plan.executor, plan.spec.devices, run.settings.train_fn)
+    tuning = run_tuning(plan, run.settings.train_fn)
     run.plan = plan.with_cells(tuned_cells([c.cell for c in plan.cells], tuning))
     record_studies(plan.out, tuning)
 

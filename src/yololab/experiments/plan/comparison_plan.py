@@ -1,18 +1,18 @@
 """The comparison resolved once: the checked spec and, for every cell, its variant, TrainConfig and folder.
 
-``plan_comparison`` is the one place where a cell's model variant and TrainConfig are worked out;
-the phases, the executors, ``run_cell`` and the protocol card read them from the plan.
+``resolve_plan`` is the one place where a spec is made and checked and where a cell's model variant and
+TrainConfig are worked out; the phases, the executors, ``run_cell``, tuning and the protocol card read the plan.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from yololab.config import ConfigError, from_mapping, load_yaml_config
+from yololab.config import ConfigError, from_mapping, read_yaml_mapping
 from yololab.experiments.plan import packing
 from yololab.experiments.plan.cell_config import cell_train_config
 from yololab.experiments.plan.layout import CellPaths, cell_paths
@@ -22,7 +22,7 @@ from yololab.models.zoo import ModelVariant
 from yololab.train.config import TrainConfig
 
 LOG = logging.getLogger("yololab")
-SpecSource = ExperimentSpec | str | Path | dict
+SpecSource = ExperimentSpec | str | Path | Mapping
 
 
 @dataclass(frozen=True)
@@ -47,12 +47,14 @@ class ResolvedCell:
 
 @dataclass(frozen=True)
 class ComparisonPlan:
-    """A checked spec (data path resolved, one device entry per worker), its folder, executor and cells."""
+    """A checked spec (data path resolved, one device entry per worker), its folder, executor and cells;
+    ``tuning_cells``: the first-seed cell of each model x backbone entry (what a tuning trial trains)."""
 
     spec: ExperimentSpec
     out: Path
     executor: ExecutorName
     cells: tuple[ResolvedCell, ...]
+    tuning_cells: tuple[Cell, ...] = ()
 
     def with_cells(self, cells: Sequence[Cell]) -> ComparisonPlan:
         """This plan for other cells of its models (the tuned ones)."""
@@ -60,21 +62,32 @@ class ComparisonPlan:
         return dataclasses.replace(self, cells=resolve_cells(self.spec, cells, self.out, variants))
 
 
-def plan_comparison(source: SpecSource, out_dir: str | Path, settings: RunSettings | None = None) -> ComparisonPlan:
-    """Check the spec once and resolve every cell of it under ``out_dir`` (made here)."""
+def resolve_plan(source: SpecSource, out_dir: str | Path, settings: RunSettings | None = None, *,
+                 source_name: str | None = None, run: bool = True) -> ComparisonPlan:
+    """The one entry point from a spec (a mapping, a YAML path or an ExperimentSpec) to a comparison: the spec
+    made once (data path resolved, ``settings.devices`` applied) and checked once, and every cell resolved
+    under ``out_dir``. ``run``: the plan is to be run here, so its devices are checked against this machine,
+    packed (``cells_per_device``) and ``out_dir`` made; False (``--report-only``): the spec as written."""
     settings = settings or RunSettings()
-    spec, variants = _checked_spec(source, settings.devices)
+    spec, name = _read_spec(source, settings.devices if run else None, source_name)
+    variants = validate_spec(spec, name)
+    if run:
+        check_devices(spec.devices)
     out = Path(out_dir).resolve()
     cells = resolve_cells(spec, expand_cells(spec, variants), out, {v.name: v for v in variants.values()})
-    per_device = packing.resolve_cells_per_device(spec, [c.config for c in cells])
+    first_seed: dict[tuple[str, str], Cell] = {}  # what a tuning trial of each entry trains
+    for resolved in cells:
+        first_seed.setdefault(resolved.cell.group, resolved.cell)
     executor = settings.executor
-    if per_device > 1:
-        spec.devices = packing.expand_devices(spec.devices, per_device)
-        if executor == "local":
-            LOG.info("cells_per_device %d: running the cells in a process pool", per_device)
-            executor = "process"
-    out.mkdir(parents=True, exist_ok=True)
-    return ComparisonPlan(spec, out, executor, cells)
+    if run:
+        per_device = packing.resolve_cells_per_device(spec, [c.config for c in cells])
+        if per_device > 1:  # one worker per entry: the spec is made with its devices repeated (cells don't see them)
+            spec = dataclasses.replace(spec, devices=tuple(packing.expand_devices(spec.devices, per_device)))
+            if executor == "local":
+                LOG.info("cells_per_device %d: running the cells in a process pool", per_device)
+                executor = "process"
+        out.mkdir(parents=True, exist_ok=True)
+    return ComparisonPlan(spec, out, executor, cells, tuple(first_seed.values()))
 
 
 def resolve_cells(spec: ExperimentSpec, cells: Sequence[Cell], out: Path,
@@ -87,32 +100,27 @@ def resolve_cells(spec: ExperimentSpec, cells: Sequence[Cell], out: Path,
     return tuple(resolved)
 
 
-def prepare_spec(source: SpecSource, devices: str | Sequence[str] | None = None) -> ExperimentSpec:
-    """The checked spec with its data path resolved and ``devices`` (if given) applied and checked."""
-    return _checked_spec(source, devices)[0]
-
-
-def _checked_spec(source: SpecSource, devices: str | Sequence[str] | None) -> tuple[ExperimentSpec,
-                                                                                    dict[str, ModelVariant]]:
-    spec, source_name = _read_spec(source)
-    variants = validate_spec(spec, source_name)
-    spec.data = str(Path(spec.data).expanduser().resolve())
-    if devices is not None:
-        spec.devices = parse_devices(devices) if isinstance(devices, str) else [str(d) for d in devices]
-    check_devices(spec.devices)
-    return spec, variants
-
-
-def _read_spec(source: SpecSource) -> tuple[ExperimentSpec, str]:
-    """A copy of the spec (read from YAML or a mapping when given so), not yet checked, and its name."""
+def _read_spec(source: SpecSource, devices: str | Sequence[str] | None,
+               source_name: str | None) -> tuple[ExperimentSpec, str]:
+    """The spec, made once from ``source`` with its data path resolved and ``devices`` (if given) in place of
+    its own, not yet checked, and the name its errors give."""
     if isinstance(source, ExperimentSpec):
-        return dataclasses.replace(source), "experiment"
-    if isinstance(source, dict):
-        return from_mapping(ExperimentSpec, source, "experiment"), "experiment"
-    return load_yaml_config(ExperimentSpec, source), str(source)
+        values, name = {}, source_name or "experiment"
+    elif isinstance(source, Mapping):
+        values, name = dict(source), source_name or "experiment"
+    else:
+        values, name = read_yaml_mapping(source), source_name or str(source)
+    data = source.data if isinstance(source, ExperimentSpec) else values.get("data")
+    if isinstance(data, (str, Path)) and str(data):
+        values["data"] = str(Path(data).expanduser().resolve())
+    if devices is not None:
+        values["devices"] = parse_devices(devices) if isinstance(devices, str) else [str(d) for d in devices]
+    if isinstance(source, ExperimentSpec):
+        return dataclasses.replace(source, **values), name
+    return from_mapping(ExperimentSpec, values, name), name
 
 
-def check_devices(devices: list[str]) -> None:
+def check_devices(devices: Sequence[str]) -> None:
     if any(d != "cpu" for d in devices):
         import torch
 

@@ -39,7 +39,7 @@ MANAGED_TRAIN_KEYS = {
 }
 
 
-@dataclass
+@dataclass(frozen=True)
 class BackboneEntry:
     """One backbone column of the comparison and the only settings allowed to differ between cells."""
 
@@ -64,29 +64,35 @@ class BackboneEntry:
         return Path(str(self.pretrained)).name
 
 
-@dataclass
+@dataclass(frozen=True)
 class TableSpec:
     """The report's main table (results.tex, results.md, the top of report.html)."""
 
-    columns: list[str] | None = None   # column names (yololab.experiments.report.tables.column_names()); None: compact
+    columns: tuple[str, ...] | None = None   # column names (yololab.experiments.report.tables.column_names()); None: compact
+
+    def __post_init__(self) -> None:
+        if isinstance(self.columns, list):
+            object.__setattr__(self, "columns", tuple(self.columns))
 
 
-@dataclass
+@dataclass(frozen=True)
 class ExperimentSpec:
-    """A comparison: every model x backbone x seed is one cell, trained and scored the same way."""
+    """A comparison: every model x backbone x seed is one cell, trained and scored the same way.
+
+    Frozen, its lists stored as tuples: made once (``comparison_plan.resolve_plan``) and never changed."""
 
     name: str = "compare"
     data: str = ""                                        # data YAML, VOC folder or COCO JSON (see split_source)
-    models: list[str] = field(default_factory=lambda: ["yolov5s"])
-    backbones: list[str | BackboneEntry] = field(default_factory=lambda: [NATIVE])  # names or mappings
-    seeds: list[int] = field(default_factory=lambda: [0])
+    models: tuple[str, ...] = ("yolov5s",)
+    backbones: tuple[str | BackboneEntry, ...] = (NATIVE,)  # names or mappings
+    seeds: tuple[int, ...] = (0,)
     epochs: int = 100
     imgsz: int = 640
     batch: int = 16
     workers: int = 2                                      # data-loader workers per cell
     cache: CacheKind = "auto"                                   # decoded images: 'auto', 'ram', 'disk' or 'none' (shared by every cell)
     cells_per_device: int | str = "auto"                  # cells trained at once per device ('auto': 1 on CPU, as many as fit on a GPU)
-    devices: str | list[str] = "auto"                     # 'auto' (GPU 0 if any, else cpu), 'cpu', '0,1,2,3' (one cell per device)
+    devices: str | tuple[str, ...] = "auto"                   # 'auto' (GPU 0 if any, else cpu), 'cpu', '0,1,2,3' (one cell per device)
     hyp: Hyperparameters = field(default_factory=Hyperparameters)  # shared optimizer/loss settings
     augment: AugmentConfig = field(default_factory=AugmentConfig)  # shared augmentation strengths
     train: dict = field(default_factory=dict)             # other shared TrainConfig fields (cos_lr, patience...)
@@ -94,7 +100,7 @@ class ExperimentSpec:
     eval_batch: int = 16
     latency_runs: int = 50                                # timed runs per backend (median reported)
     latency_warmup: int = 10
-    latency_backends: list[str] = field(default_factory=lambda: list(LATENCY_BACKENDS))
+    latency_backends: tuple[str, ...] = tuple(LATENCY_BACKENDS)
     score_split: ScoreSplit = "auto"                             # 'auto' (test if the data has one, else val), 'val', 'test'
     checkpoint: CheckpointChoice = "best"                              # 'best' (chosen on val by the trainer) or 'last'
     reference: str | None = None                          # backbone entry compared against (default: native)
@@ -103,24 +109,20 @@ class ExperimentSpec:
     tune: TuneSpec | None = None                          # an equal tuning budget per entry, run before the seeds
 
     def __post_init__(self) -> None:
-        self.backbones = [parse_backbone(b, i) for i, b in enumerate(self.backbones)]
-        if isinstance(self.hyp, dict):
-            self.hyp = from_mapping(Hyperparameters, self.hyp, "hyp")
-        if isinstance(self.augment, dict):
-            self.augment = from_mapping(AugmentConfig, self.augment, "augment")
-        if isinstance(self.table, dict):
-            self.table = from_mapping(TableSpec, self.table, "table")
-        if isinstance(self.tune, dict):
-            self.tune = from_mapping(TuneSpec, self.tune, "tune")
+        def put(key: str, value: Any) -> None:
+            object.__setattr__(self, key, value)
+
+        put("backbones", tuple(parse_backbone(b, i) for i, b in enumerate(_as_list(self.backbones))))
+        for key, cls in (("hyp", Hyperparameters), ("augment", AugmentConfig), ("table", TableSpec), ("tune", TuneSpec)):
+            if isinstance(getattr(self, key), dict):
+                put(key, from_mapping(cls, getattr(self, key), key))
         if isinstance(self.devices, (int, str)):
-            self.devices = parse_devices(str(self.devices))
+            put("devices", tuple(parse_devices(str(self.devices))))
         else:
-            self.devices = [str(d) for d in self.devices]
-        for key in ("models", "seeds", "latency_backends"):
-            value = getattr(self, key)
-            if not isinstance(value, (list, tuple)):
-                setattr(self, key, [value])
-        self.latency_backends = [_spec_backend(b) for b in self.latency_backends]
+            put("devices", tuple(str(d) for d in self.devices))
+        for key in ("models", "seeds"):
+            put(key, tuple(_as_list(getattr(self, key))))
+        put("latency_backends", tuple(_spec_backend(b) for b in _as_list(self.latency_backends)))
 
     @property
     def resolved_eval_imgsz(self) -> int:
@@ -133,9 +135,8 @@ class ExperimentSpec:
         return self.train.get("weights")
 
     def to_dict(self) -> dict:
-        """Plain data (for YAML/JSON), backbone entries as mappings."""
-        data = dataclasses.asdict(self)
-        data["backbones"] = [dataclasses.asdict(b) for b in self.backbones]
+        """Plain data (for YAML/JSON): lists, backbone entries as mappings."""
+        data = _plain(dataclasses.asdict(self))
         data["tune"] = self.tune.describe() if self.tune is not None else None
         return data
 
@@ -168,6 +169,20 @@ class Cell:
     def group(self) -> tuple[str, str]:
         """Cells that differ only in the seed share a group (aggregated as mean and std)."""
         return (self.model, self.label)
+
+
+def _as_list(value: Any) -> list:
+    """A list or tuple as a list; one value as a list of it."""
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def _plain(value: Any) -> Any:
+    """Tuples (and nested ones) as lists, for YAML."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
 
 
 def _spec_backend(name: object) -> object:
@@ -274,7 +289,7 @@ def validate_spec(spec: ExperimentSpec, source: str = "experiment") -> dict[str,
         raise ConfigError(f"{source}: backbone label(s) {dupes} appear more than once; give each entry a "
                           f"distinct 'label'")
     if len(set(spec.seeds)) != len(spec.seeds) or not all(isinstance(s, int) for s in spec.seeds):
-        raise ConfigError(f"{source}: seeds must be distinct integers, got {spec.seeds}")
+        raise ConfigError(f"{source}: seeds must be distinct integers, got {list(spec.seeds)}")
     for key in ("imgsz", "eval_imgsz"):
         value = getattr(spec, key)
         if value is not None and (value <= 0 or value % 32):

@@ -24,7 +24,7 @@ DEFAULT_SPACE = {"lr0": {"low": 0.001, "high": 0.05, "log": True},
                  "backbone_lr_mult": {"choices": [0.1, 0.3, 1.0]}}
 
 
-@dataclass
+@dataclass(frozen=True)
 class ParamRange:
     """One searched parameter: a numeric range or a list of choices."""
 
@@ -71,7 +71,7 @@ class ParamRange:
         return f"{kind}[{self.low:g}, {self.high:g}]"
 
 
-@dataclass
+@dataclass(frozen=True)
 class TuneSpec:
     """An equal tuning budget for every entry (model x backbone entry), run before the seeds."""
 
@@ -92,7 +92,7 @@ class TuneSpec:
     max_failed: int | None = None                       # failed trials per entry before it gives up (default: trials)
 
     def __post_init__(self) -> None:
-        self.space = parse_space(self.space)
+        object.__setattr__(self, "space", parse_space(self.space))
 
     def check(self, where: str = "tune") -> None:
         if self.trials < 1 or self.epochs < 1:

@@ -303,7 +303,7 @@ def data_set_name(data: str) -> str:
 
 def main_table_columns(spec: ExperimentSpec, chosen: list[str] | None = None) -> list[str] | None:
     """The main table's columns: ``chosen`` (``--columns``), else the spec's ``table: {columns}``."""
-    chosen = chosen or spec.table.columns or None
+    chosen = list(chosen or spec.table.columns or ()) or None
     if chosen:
         columns.check_columns(chosen, "table columns")
     return chosen

@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from yololab.experiments.plan.spec import Cell
+
 TrialState = Literal["complete", "pruned", "failed"]
 
 
@@ -23,7 +25,8 @@ class EntryKey:
 
 @dataclass(frozen=True)
 class TrialTask:
-    """One trial to run (sent to a worker): the study, the trial's number and its sampled values."""
+    """One trial to run (sent to a worker): the study, the trial's number, its sampled values and the entry's
+    first-seed cell from the plan (what the trial trains, with these values)."""
 
     key: EntryKey
     study_name: str
@@ -31,6 +34,7 @@ class TrialTask:
     trial_id: int
     number: int
     values: tuple[tuple[str, Any], ...]
+    cell: Cell
 
     @property
     def params(self) -> dict[str, Any]:

@@ -26,7 +26,8 @@ from pathlib import Path
 from yololab.config import ConfigError
 from yololab.experiments.plan.trainers import TrainFn
 from yololab.jsonfile import write_json
-from yololab.experiments.plan.spec import ExperimentSpec, expand_cells
+from yololab.experiments.plan.comparison_plan import ComparisonPlan
+from yololab.experiments.plan.spec import Cell
 from yololab.experiments.tuning.records import EntryKey, StudyResult, TrialOutcome, TrialRecord, TrialTask
 from yololab.experiments.tuning.runners import make_runner
 from yololab.experiments.plan.tune_space import TuneSpec
@@ -53,15 +54,6 @@ def storage_url(tune: TuneSpec, out: Path) -> str:
     return tune.storage or f"sqlite:///{(Path(out) / 'tuning' / STUDY_FILE).resolve()}"
 
 
-def entry_keys(spec: ExperimentSpec) -> list[EntryKey]:
-    keys: list[EntryKey] = []
-    for cell in expand_cells(spec):
-        key = EntryKey(cell.model, cell.label)
-        if key not in keys:
-            keys.append(key)
-    return keys
-
-
 def _alive(pid) -> bool:
     if not isinstance(pid, int) or pid <= 0:
         return False
@@ -77,10 +69,11 @@ def _alive(pid) -> bool:
 class EntryStudy:
     """One entry's study in the storage and the driver's view of its budget."""
 
-    def __init__(self, key: EntryKey, tune: TuneSpec, storage, url: str, prefix: str) -> None:
+    def __init__(self, cell: Cell, tune: TuneSpec, storage, url: str, prefix: str) -> None:
         import optuna
 
-        self.key, self.tune, self.storage, self.url = key, tune, storage, url
+        key = EntryKey(cell.model, cell.label)
+        self.cell, self.key, self.tune, self.storage, self.url = cell, key, tune, storage, url
         self.name = f"{prefix}:{key.study_name}"
         self.study = optuna.create_study(study_name=self.name, storage=storage, direction="maximize",
                                          sampler=make_sampler(tune), pruner=make_pruner(tune), load_if_exists=True)
@@ -145,7 +138,7 @@ class EntryStudy:
             self.study.tell(trial, state=TrialState.FAIL)
             return None
         return TrialTask(self.key, self.name, self.url, trial._trial_id, trial.number,
-                         tuple(sorted(trial.params.items())))
+                         tuple(sorted(trial.params.items())), self.cell)
 
     def tell(self, outcome: TrialOutcome) -> None:
         from optuna.trial import TrialState
@@ -191,27 +184,27 @@ def choose_best(records: Sequence[TrialRecord]) -> TrialRecord | None:
     return None
 
 
-def run_tuning(spec: ExperimentSpec, out: str | Path, executor: str = "local", devices: Sequence[str] | None = None,
-               train_fn: TrainFn | str | None = None) -> TuningResult:
-    """Run (or continue) every entry's study until each has ``tune.trials`` finished trials; write
-    ``tuning/tuning.json`` and return the studies."""
+def run_tuning(plan: ComparisonPlan, train_fn: TrainFn | str | None = None) -> TuningResult:
+    """Run (or continue) the study of every entry of the plan (``plan.tuning_cells``) until each has
+    ``tune.trials`` finished trials, on the plan's executor and devices; write ``tuning/tuning.json`` and
+    return the studies."""
     import optuna
 
+    spec, out = plan.spec, plan.out
     tune = spec.tune
     if tune is None:
         raise ConfigError("the experiment has no 'tune:' section")
-    out = Path(out).resolve()
     url = storage_url(tune, out)
     storage = open_storage(url)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    studies = [EntryStudy(key, tune, storage, url, spec.name) for key in entry_keys(spec)]
+    studies = [EntryStudy(cell, tune, storage, url, spec.name) for cell in plan.tuning_cells]
     for s in studies:
         s.fail_stale()
     todo = sum(max(0, tune.trials - s.counts()[0]) for s in studies)
     LOG.info("tuning %d entr%s x %d trials of %d epoch(s) (%d to run) in %s", len(studies),
              "y" if len(studies) == 1 else "ies", tune.trials, tune.epochs, todo, masked(url))
     started = time.perf_counter()
-    runner = make_runner(executor, spec, out, train_fn, list(devices or spec.devices)) if todo else None
+    runner = make_runner(plan.executor, spec, out, train_fn, list(spec.devices)) if todo else None
     by_key = {s.key: s for s in studies}
     try:
         while runner is not None:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from yololab.experiments.plan.trainers import TrainFn, resolve_trainer
 from yololab.experiments.plan.cell_config import cell_train_config
-from yololab.experiments.plan.spec import Cell, ExperimentSpec, expand_cells, safe_id
+from yololab.experiments.plan.spec import Cell, ExperimentSpec, safe_id
 from yololab.experiments.tuning.records import EntryKey, TrialOutcome, TrialTask
 from yololab.experiments.plan.tune_space import TuneSpec, split_values
 from yololab.experiments.tuning.storage import make_pruner, open_storage
@@ -26,14 +26,6 @@ from yololab.train.config import TrainConfig
 from yololab.jsonfile import write_json
 
 LOG = logging.getLogger("yololab")
-
-
-def entry_cell(spec: ExperimentSpec, key: EntryKey) -> Cell:
-    """The first-seed cell of ``key`` (what a trial trains, with its own values and seed)."""
-    for cell in expand_cells(spec):
-        if (cell.model, cell.label) == (key.model, key.label):
-            return cell
-    raise KeyError(f"no entry {key.study_name} in experiment {spec.name!r}")
 
 
 def with_values(cell: Cell, values: dict) -> Cell:
@@ -49,7 +41,7 @@ def trial_dir(out: Path, key: EntryKey, number: int) -> Path:
 
 def trial_config(spec: ExperimentSpec, task: TrialTask, out: Path, device: str) -> TrainConfig:
     tune = spec.tune
-    cell = with_values(entry_cell(spec, task.key), task.params)
+    cell = with_values(task.cell, task.params)
     cell = dataclasses.replace(cell, seed=tune.train_seed if tune.train_seed is not None else spec.seeds[0])
     cfg = cell_train_config(spec, cell, trial_dir(out, task.key, task.number), device, progress=False)
     return dataclasses.replace(cfg, epochs=tune.epochs, plots=False, tensorboard=False, mlflow=None)
