@@ -68,6 +68,22 @@ def yolov5n_pt() -> Path:
 
 
 @pytest.fixture(scope="module")
+def tiny_data(request, tmp_path_factory) -> Path:
+    """Tiny synthetic data for a test module (:func:`fixtures.make_tiny_data`): a module changes it with
+    ``TINY_DATA = {...}`` (make_synthetic_dataset's arguments, ``test_split``)."""
+    from fixtures import make_tiny_data
+
+    return make_tiny_data(tmp_path_factory.mktemp("data"), **getattr(request.module, "TINY_DATA", {}))
+
+
+@pytest.fixture
+def private_cache(tmp_path, monkeypatch):
+    """The user cache (decoded-image and label caches) in the test's own folder: ``pytestmark =
+    pytest.mark.usefixtures("private_cache")`` in a module that writes caches."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "user-cache"))
+
+
+@pytest.fixture(scope="module")
 def one_thread():
     """One intra-op thread for a test module (far faster than two on a shared 2-core machine); restored after."""
     before = torch.get_num_threads()

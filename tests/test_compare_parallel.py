@@ -10,6 +10,7 @@ import time
 
 import pytest
 from conftest import require_module
+from fixtures import tiny_spec
 
 from yololab.experiments.plan.layout import CellPaths, cell_dir
 from yololab.jsonfile import read_json_if_present
@@ -20,21 +21,15 @@ from yololab.experiments.plan.spec import expand_cells, spec_from_mapping
 DRY_RUN = "yololab.experiments.run.dryrun:train"
 
 
-@pytest.fixture(scope="module")
-def tiny_data(tmp_path_factory):
-    from yololab.data import make_synthetic_dataset
-
-    return make_synthetic_dataset(tmp_path_factory.mktemp("data"), num_train=4, num_val=3, img_size=64, seed=2)
+TINY_DATA = {"seed": 2}  # conftest's tiny_data
 
 
-def tiny_spec(data, backbones=("native", "timm:resnet18", "timm:mobilenetv3_small_050")):
-    return spec_from_mapping({"name": "par", "data": str(data), "models": ["yolov5n"], "backbones": list(backbones),
-                              "seeds": [0], "epochs": 1, "imgsz": 64, "batch": 2, "workers": 0, "eval_batch": 4,
-                              "latency_backends": ["torch"], "latency_runs": 2, "latency_warmup": 1})
+def par_spec(data, backbones):
+    return tiny_spec(data, name="par", backbones=list(backbones))
 
 
 def test_process_pool_with_two_cpu_workers(tiny_data, tmp_path):
-    spec = tiny_spec(tiny_data, backbones=("native", "timm:nope"))
+    spec = par_spec(tiny_data, backbones=("native", "timm:nope"))
     result = run_compare(spec, tmp_path, RunSettings(executor="process", devices="cpu,cpu", train_fn=DRY_RUN,
                                                      bench=False, report=False))
     status = {r.entry.label: r.status for r in result.rows}
@@ -55,7 +50,7 @@ def dies_on_swapped_backbones(cfg):
 
 
 def test_a_killed_pool_worker_fails_its_cell_and_a_rerun_resumes_it(tiny_data, tmp_path):
-    spec = tiny_spec(tiny_data, backbones=("native", "timm:resnet18"))
+    spec = par_spec(tiny_data, backbones=("native", "timm:resnet18"))
     result = run_compare(spec, tmp_path, RunSettings(executor="process", devices="cpu", bench=False, report=False,
                                                      train_fn=dies_on_swapped_backbones))
     assert [r.status for r in result.rows] == ["done", "pending"]  # the folder has no error.json: not run
@@ -68,7 +63,7 @@ def test_a_killed_pool_worker_fails_its_cell_and_a_rerun_resumes_it(tiny_data, t
 @pytest.mark.parametrize("shared_fs", [False, True], ids=["node-local", "shared-fs"])
 def test_ray_executor(tiny_data, tmp_path, shared_fs):
     ray = require_module("ray", "the optional Ray executor")
-    spec = tiny_spec(tiny_data, backbones=("native", "timm:nope"))
+    spec = par_spec(tiny_data, backbones=("native", "timm:nope"))
     try:
         result = run_compare(spec, tmp_path, RunSettings(executor="ray", devices="cpu,cpu", train_fn=DRY_RUN,
                                                          bench=False, report=False, ray_shared_fs=shared_fs))
@@ -82,7 +77,7 @@ def test_ray_executor(tiny_data, tmp_path, shared_fs):
 
 def test_sigkill_midway_then_rerun_skips_finished_cells(tiny_data, tmp_path):
     """Kill `yololab compare` after its first cell is done; the re-run trains only the other one."""
-    spec = tiny_spec(tiny_data, backbones=("native", "timm:mobilenetv3_small_050"))
+    spec = par_spec(tiny_data, backbones=("native", "timm:mobilenetv3_small_050"))
     cells = expand_cells(spec)
     first = CellPaths(cell_dir(tmp_path, cells[0]))
     cmd = [sys.executable, "-m", "yololab", "compare", "--data", str(tiny_data), "--models", "yolov5n",

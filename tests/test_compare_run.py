@@ -5,29 +5,15 @@ from __future__ import annotations
 import json
 
 import pytest
+from fixtures import tiny_spec
 
 from yololab.config import ConfigError
 from yololab.experiments.run import dryrun
 from yololab.experiments.plan.layout import CellPaths, cell_dir
 from yololab.experiments.compare import run_compare
 from yololab.experiments.plan.run_settings import RunSettings
-from yololab.experiments.plan.spec import expand_cells, spec_from_mapping
+from yololab.experiments.plan.spec import expand_cells
 from yololab.train.config import TrainConfig
-
-
-@pytest.fixture(scope="module")
-def tiny_data(tmp_path_factory):
-    from yololab.data import make_synthetic_dataset
-
-    return make_synthetic_dataset(tmp_path_factory.mktemp("data"), num_train=4, num_val=3, img_size=64, seed=1)
-
-
-def tiny_spec(data, **extra):
-    values = {"name": "tiny", "data": str(data), "models": ["yolov5n"], "backbones": ["native", "timm:resnet18"],
-              "seeds": [0], "epochs": 1, "imgsz": 64, "batch": 2, "workers": 0, "eval_batch": 4,
-              "latency_runs": 2, "latency_warmup": 1, "latency_backends": ["torch"]}
-    values.update(extra)
-    return spec_from_mapping(values)
 
 
 class CountingTrainer:

@@ -15,9 +15,7 @@ from yololab.data.checks import parse_label_text
 from yololab.data.images import ImageCheckError, check_image
 
 
-@pytest.fixture(autouse=True)
-def _private_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "user-cache"))
+pytestmark = pytest.mark.usefixtures("private_cache")  # conftest: the user cache in tmp_path
 
 
 def noisy_jpeg(path: Path, w: int = 64, h: int = 48, seed: int = 0) -> Path:

@@ -14,9 +14,7 @@ from yololab.data import load_coco_records, load_split, make_synthetic_dataset
 CATEGORY_IDS = [3, 10, 42]  # deliberately sparse, as COCO's 1..90
 
 
-@pytest.fixture(autouse=True)
-def _private_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "user-cache"))
+pytestmark = pytest.mark.usefixtures("private_cache")  # conftest: the user cache in tmp_path
 
 
 @pytest.fixture

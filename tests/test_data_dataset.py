@@ -13,9 +13,7 @@ from yololab.data import make_synthetic_dataset
 from yololab.data.dataset import rect_batch_shapes
 
 
-@pytest.fixture(autouse=True)
-def _private_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "user-cache"))
+pytestmark = pytest.mark.usefixtures("private_cache")  # conftest: the user cache in tmp_path
 
 
 @pytest.fixture(scope="module")

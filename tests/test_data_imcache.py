@@ -15,9 +15,7 @@ from yololab.data import imcache
 from yololab.errors import UserError
 
 
-@pytest.fixture(autouse=True)
-def _private_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "user-cache"))
+pytestmark = pytest.mark.usefixtures("private_cache")  # conftest: the user cache in tmp_path
 
 
 @pytest.fixture()

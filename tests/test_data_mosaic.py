@@ -17,9 +17,7 @@ from yololab.data.mosaic import plan_mosaic
 N_ITEMS = 96
 
 
-@pytest.fixture(autouse=True)
-def _private_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "user-cache"))
+pytestmark = pytest.mark.usefixtures("private_cache")  # conftest: the user cache in tmp_path
 
 
 @pytest.fixture(scope="module")

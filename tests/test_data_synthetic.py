@@ -11,9 +11,7 @@ import pytest
 from yololab.data import load_data_config, load_split, make_synthetic_dataset
 
 
-@pytest.fixture(autouse=True)
-def _private_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "user-cache"))
+pytestmark = pytest.mark.usefixtures("private_cache")  # conftest: the user cache in tmp_path
 
 
 def _files(root):

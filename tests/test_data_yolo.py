@@ -12,9 +12,7 @@ from yololab.data import find_images, image_to_label_path, load_data_config, loa
 from yololab.data.yolo_format import label_dir_for
 
 
-@pytest.fixture(autouse=True)
-def _private_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "user-cache"))
+pytestmark = pytest.mark.usefixtures("private_cache")  # conftest: the user cache in tmp_path
 
 
 def _write(p: Path, text: str) -> Path:

@@ -16,6 +16,7 @@ import os
 import pytest
 import yaml
 from conftest import require_module
+from fixtures import tiny_spec
 
 from yololab.experiments.run.cell_transfer import TransferTooLarge, pack_folder
 from yololab.experiments.plan.layout import CellPaths, cell_dir, scoring_gt_path
@@ -24,22 +25,16 @@ from yololab.experiments.compare import run_compare
 from yololab.experiments.plan.run_settings import RunSettings
 from yololab.experiments.plan.comparison_plan import resolve_plan
 from yololab.experiments.run.ray_node import run_on_node
-from yololab.experiments.plan.spec import expand_cells, spec_from_mapping
+from yololab.experiments.plan.spec import expand_cells
 
 DRY_RUN = "yololab.experiments.run.dryrun:train"
 
 
-def tiny_spec(data):
-    return spec_from_mapping({"name": "nofs", "data": str(data), "models": ["yolov5n"],
-                              "backbones": ["native", "timm:nope"], "seeds": [0], "epochs": 1, "imgsz": 64,
-                              "batch": 2, "workers": 0, "eval_batch": 4})
+TINY_DATA = {"seed": 3}  # conftest's tiny_data
 
 
-@pytest.fixture(scope="module")
-def tiny_data(tmp_path_factory):
-    from yololab.data import make_synthetic_dataset
-
-    return make_synthetic_dataset(tmp_path_factory.mktemp("data"), num_train=4, num_val=3, img_size=64, seed=3)
+def nofs_spec(data):
+    return tiny_spec(data, name="nofs", backbones=["native", "timm:nope"])
 
 
 @pytest.fixture
@@ -61,7 +56,7 @@ def cluster(tmp_path):
 def test_cells_run_node_local_and_come_back(tiny_data, tmp_path, cluster):
     roots, worker_id = cluster
     out = tmp_path / "driver-out"
-    spec = tiny_spec(tiny_data)
+    spec = nofs_spec(tiny_data)
     result = run_compare(spec, out, RunSettings(executor="ray", devices="cpu,cpu", train_fn=DRY_RUN, bench=False,
                                                 report=False, ray_work_dir=str(roots["worker"])))
 
@@ -99,7 +94,7 @@ def test_cells_run_node_local_and_come_back(tiny_data, tmp_path, cluster):
 
 
 def test_node_without_the_data_fails_the_cell_clearly(tmp_path):
-    spec = tiny_spec(tmp_path / "elsewhere" / "data.yaml")
+    spec = nofs_spec(tmp_path / "elsewhere" / "data.yaml")
     cell = resolve_plan(spec, tmp_path / "out").cells[0]
     outcome, files, scoring = run_on_node(spec, cell, {}, {}, DRY_RUN, "cpu")
     assert outcome.status == "failed" and "driver's path" in outcome.error

@@ -3,13 +3,14 @@ annotations, and without val data best.pt is not picked on the training images u
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
 import pytest
+from fixtures import train_cfg
 
 from yololab.data import load_split, make_synthetic_dataset
-from yololab.train.config import TrainConfig
 from yololab.train.data import load_train_data
 from yololab.train.trainer import select_best, train
 
@@ -37,11 +38,7 @@ def coco_json(tmp_path_factory) -> tuple[Path, Path]:
     return path, Path(records[0].path).parent
 
 
-def _cfg(data: Path, image_dir: Path, out: Path, **overrides) -> TrainConfig:
-    values = dict(model="yolov5n", data=str(data), image_dir=str(image_dir), imgsz=64, batch=2, epochs=1,
-                  workers=0, out=str(out), hyp={"lr0": 0.02}, progress=False, plots=False, seed=3)
-    values.update(overrides)
-    return TrainConfig(**values)
+_cfg = functools.partial(train_cfg, hyp={"lr0": 0.02}, seed=3)
 
 
 def test_select_best_decision() -> None:
@@ -63,11 +60,11 @@ def test_train_data_from_coco_json(coco_json) -> None:
 
 def test_coco_json_without_val_keeps_last_not_best(coco_json, tmp_path: Path, caplog) -> None:
     path, image_dir = coco_json
-    summary = train(_cfg(path, image_dir, tmp_path / "a"))
+    summary = train(_cfg(path, tmp_path / "a", image_dir=str(image_dir)))
     assert (tmp_path / "a" / "weights" / "last.pt").is_file()
     assert not (tmp_path / "a" / "weights" / "best.pt").is_file() and summary["best"] is None
     assert summary["selects_best"] is False and summary["final_metrics"] is not None
     assert "last.pt is the result" in caplog.text
 
-    asked = train(_cfg(path, image_dir, tmp_path / "b", best_on_train=True))
+    asked = train(_cfg(path, tmp_path / "b", image_dir=str(image_dir), best_on_train=True))
     assert asked["selects_best"] and (tmp_path / "b" / "weights" / "best.pt").is_file()

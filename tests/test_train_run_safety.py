@@ -7,36 +7,28 @@ One 1-epoch run of yolov5n at 64 px on 4 synthetic images (a few seconds) serves
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import shutil
 from pathlib import Path
 
 import pytest
 import torch
+from fixtures import train_cfg
 
 from yololab.atomic import WriteError
 from yololab.cli import main
-from yololab.data import make_synthetic_dataset
 from yololab.errors import UserError
 from yololab.models import build_model
 from yololab.models.checkpoints import CheckpointError, atomic_save, load_model
-from yololab.train.config import TrainConfig
 from yololab.train.trainer import train
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-@pytest.fixture(scope="module")
-def tiny_data(tmp_path_factory) -> Path:
-    return make_synthetic_dataset(tmp_path_factory.mktemp("syn"), num_train=4, num_val=2, img_size=64,
-                                  classes=("square", "circle"), max_objects=2)
-
-
-def _cfg(data: Path, out: Path, **overrides) -> TrainConfig:
-    values = dict(model="yolov5n", data=str(data), imgsz=64, batch=2, epochs=1, workers=0, out=str(out),
-                  progress=False, plots=False, seed=1)
-    values.update(overrides)
-    return TrainConfig(**values)
+# conftest's tiny_data: 4 train / 2 val images of two classes
+TINY_DATA = {"num_val": 2, "classes": ("square", "circle"), "max_objects": 2, "seed": 0}
+_cfg = functools.partial(train_cfg, seed=1)
 
 
 @pytest.fixture(scope="module")

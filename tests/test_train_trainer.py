@@ -7,15 +7,16 @@ test_train_trainer_learns.py.
 from __future__ import annotations
 
 import csv
+import functools
 import json
 from pathlib import Path
 
 import pytest
 import torch
+from fixtures import train_cfg
 
 from yololab.cli import main
 from yololab.config import load_yaml_config
-from yololab.data import make_synthetic_dataset
 from yololab.models.checkpoints import load_model
 from yololab.train.config import TrainConfig
 from yololab.train.results import EarlyStopping, fitness
@@ -25,17 +26,9 @@ from yololab.train.trainer import NonFiniteLossError, train
 pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: one intra-op thread
 
 
-@pytest.fixture(scope="module")
-def tiny_data(tmp_path_factory) -> Path:
-    return make_synthetic_dataset(tmp_path_factory.mktemp("syn"), num_train=4, num_val=2, img_size=64,
-                                  classes=("square", "circle"), max_objects=2)
-
-
-def _cfg(data: Path, out: Path, **overrides) -> TrainConfig:
-    values = dict(model="yolov5n", data=str(data), imgsz=64, batch=2, epochs=2, workers=0, out=str(out),
-                  hyp={"lr0": 0.02}, progress=False, plots=False, seed=3)
-    values.update(overrides)
-    return TrainConfig(**values)
+# conftest's tiny_data: 4 train / 2 val images of two classes
+TINY_DATA = {"num_val": 2, "classes": ("square", "circle"), "max_objects": 2, "seed": 0}
+_cfg = functools.partial(train_cfg, epochs=2, hyp={"lr0": 0.02}, seed=3)
 
 
 def _rows(path: Path) -> list[dict[str, str]]:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from fixtures import tiny_spec
 
 from yololab.config import ConfigError
 from yololab.experiments.plan.spec import spec_from_mapping
@@ -27,28 +28,13 @@ SPACE = {"lr0": {"low": 0.001, "high": 0.05, "log": True}, "freeze": {"low": 0, 
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="module")
-def tiny_data(tmp_path_factory):
-    """4 train / 3 val / 3 test synthetic images at 64 px."""
-    from yololab.data import make_synthetic_dataset
-
-    root = tmp_path_factory.mktemp("data")
-    data = make_synthetic_dataset(root, num_train=4, num_val=3, img_size=64, seed=1)
-    extra = make_synthetic_dataset(root / "other", num_train=1, num_val=3, img_size=64, seed=2)
-    for kind in ("images", "labels"):
-        (extra.parent / kind / "val").rename(root / kind / "test")
-    values = yaml.safe_load(data.read_text())
-    data.write_text(yaml.safe_dump({**values, "test": "images/test"}, sort_keys=False))
-    return data
+TINY_DATA = {"test_split": True}  # conftest's tiny_data: 4 train / 3 val / 3 test images
 
 
-def tiny_spec(data, tune: dict, **extra):
-    values = {"name": "tune", "data": str(data), "models": ["yolov5n"], "backbones": ["native", "timm:resnet18"],
-              "seeds": [0], "epochs": 1, "imgsz": 64, "batch": 2, "workers": 0, "eval_batch": 4,
-              "latency_runs": 2, "latency_warmup": 1, "latency_backends": ["torch"], "bootstrap": 20,
-              "tune": {"trials": 4, "epochs": 2, "space": SPACE, **tune}}
-    values.update(extra)
-    return spec_from_mapping(values)
+def tune_spec(data, tune: dict, **extra):
+    """The tiny spec with a tune: section (4 trials of 2 epochs over SPACE unless ``tune`` says otherwise)."""
+    return tiny_spec(data, **{"name": "tune", "bootstrap": 20,
+                              "tune": {"trials": 4, "epochs": 2, "space": SPACE, **tune}, **extra})
 
 
 def run_study(spec, out, executor="local", devices=("cpu",), train_fn=None):
@@ -132,7 +118,7 @@ def test_real_study_equal_budget_pruned_unseen_test_split_and_best_values_in_cel
     from yololab.experiments.plan.spec import expand_cells
 
     # aggressive: any trial whose val mAP is still below 0.5 after its first epoch is stopped there
-    spec = tiny_spec(tiny_data, {"pruner": "threshold", "prune_below": 0.5, "min_resource": 1},
+    spec = tune_spec(tiny_data, {"pruner": "threshold", "prune_below": 0.5, "min_resource": 1},
                      backbones=["native", "timm:mobilenetv3_small_050"])
     opened = []
     real_open = source.open_split
@@ -192,7 +178,7 @@ def test_real_study_equal_budget_pruned_unseen_test_split_and_best_values_in_cel
     check_same_settings(plan.with_cells(cells))  # the values it ran with: accepted
     with pytest.raises(ConfigError, match="different settings"):
         check_same_settings(plan.with_cells([with_values(c, {"lr0": 0.0123}) for c in cells]))
-    other = tiny_spec(tiny_data, {"pruner": "threshold", "prune_below": 0.5, "min_resource": 1, "seed": 7},
+    other = tune_spec(tiny_data, {"pruner": "threshold", "prune_below": 0.5, "min_resource": 1, "seed": 7},
                       backbones=["native", "timm:mobilenetv3_small_050"])
     with pytest.raises(ConfigError, match="tune.seed"):  # another tuning protocol in the same folder
         run_compare(other, tmp_path, RunSettings(executor="local", bench=False, report=False))
@@ -200,7 +186,7 @@ def test_real_study_equal_budget_pruned_unseen_test_split_and_best_values_in_cel
 
 def test_successive_halving_prunes_weak_trials(tiny_data, tmp_path):
 
-    spec = tiny_spec(tiny_data, {"trials": 4, "epochs": 3, "pruner": "successive_halving", "reduction_factor": 2,
+    spec = tune_spec(tiny_data, {"trials": 4, "epochs": 3, "pruner": "successive_halving", "reduction_factor": 2,
                                  "startup_trials": 4})
     result = run_study(spec, tmp_path, "local", ["cpu"], SCRIPTED)
     for study in result.studies:
@@ -218,7 +204,7 @@ def test_a_failing_trial_is_recorded_and_not_counted(tiny_data, tmp_path, monkey
 
     monkeypatch.setenv("TUNE_CALLS", str(tmp_path / "calls"))
     monkeypatch.setenv("TUNE_FAIL_AT", "1")
-    spec = tiny_spec(tiny_data, {"trials": 2, "epochs": 1, "pruner": "none"}, backbones=["native"])
+    spec = tune_spec(tiny_data, {"trials": 2, "epochs": 1, "pruner": "none"}, backbones=["native"])
     study = run_study(spec, tmp_path, "local", ["cpu"], SCRIPTED).studies[0]
     assert (study.count("failed"), study.count("complete")) == (1, 2)  # the study went on to its full budget
     storage = f"sqlite:///{tmp_path / 'tuning' / 'study.db'}"
@@ -228,7 +214,7 @@ def test_a_failing_trial_is_recorded_and_not_counted(tiny_data, tmp_path, monkey
 
 def test_process_pool_runs_trials_one_per_device(tiny_data, tmp_path):
 
-    spec = tiny_spec(tiny_data, {"trials": 2, "epochs": 1, "pruner": "none"}, backbones=["native"])
+    spec = tune_spec(tiny_data, {"trials": 2, "epochs": 1, "pruner": "none"}, backbones=["native"])
     result = run_study(spec, tmp_path, "process", ["cpu", "cpu"], SCRIPTED)
     assert result.studies[0].count("complete") == 2
     trials = [json.loads(p.read_text()) for p in tmp_path.glob("tuning/*/trial_*/trial.json")]

@@ -6,12 +6,12 @@ from __future__ import annotations
 import json
 
 from conftest import require_module
-from test_tune import run_study, tiny_data, tiny_spec  # noqa: F401 - the fixture
+from test_tune import TINY_DATA, run_study, tune_spec  # noqa: F401 - conftest's tiny_data reads TINY_DATA
 
 
 def test_ray_executor_runs_trials(tiny_data, tmp_path):
     ray = require_module("ray", "the optional Ray executor")
-    spec = tiny_spec(tiny_data, {"trials": 2, "epochs": 1, "pruner": "none"}, backbones=["native"])
+    spec = tune_spec(tiny_data, {"trials": 2, "epochs": 1, "pruner": "none"}, backbones=["native"])
     try:
         result = run_study(spec, tmp_path, "ray", ["cpu", "cpu"], "yololab.experiments.run.dryrun:train")
     finally:
@@ -27,7 +27,7 @@ def test_tuning_on_coco_json_data(tiny_data, tmp_path, one_thread):
     from yololab.data.convert import convert
 
     coco = convert("yolo", "coco", tiny_data, tmp_path / "coco", split=None).out
-    spec = tiny_spec(coco / "annotations" / "instances_train.json", {"trials": 2, "epochs": 1, "pruner": "none"},
+    spec = tune_spec(coco / "annotations" / "instances_train.json", {"trials": 2, "epochs": 1, "pruner": "none"},
                      backbones=["native"],
                      train={"image_dir": str(coco / "images" / "train"),
                             "val_data": str(coco / "annotations" / "instances_val.json"),
@@ -40,6 +40,6 @@ def test_tuning_on_a_voc_folder(coco128_voc, tmp_path, one_thread):
     """A Pascal VOC root (real coco128 photos, LabelImg-style XML): trials train on its train set and are
     scored on its val set, as the cells would be."""
 
-    spec = tiny_spec(coco128_voc, {"trials": 2, "epochs": 1, "pruner": "none"}, backbones=["native"])
+    spec = tune_spec(coco128_voc, {"trials": 2, "epochs": 1, "pruner": "none"}, backbones=["native"])
     result = run_study(spec, tmp_path / "out", "local", ["cpu"])
     assert result.studies[0].count("complete") == 2 and result.studies[0].count("failed") == 0
