@@ -12,8 +12,8 @@ import yaml
 from yololab.experiments.run import dryrun
 from yololab.experiments.compare import run_compare
 from yololab.experiments.plan.layout import CellPaths, cell_dir
-from yololab.experiments.results.records import (Accuracy, AnalysisSummary, CellResult, ClassAP, Cost, Entry,
-                                         Provenance)
+from yololab.eval.results import ClassAP
+from yololab.experiments.results.records import (Accuracy, AnalysisSummary, CellResult, Cost, Entry, Provenance)
 from yololab.experiments.results.records_io import entry_from_flat, metrics_flat, scored_parts
 from yololab.experiments.plan.run_settings import RunSettings
 from yololab.experiments.plan.spec import expand_cells, spec_from_mapping

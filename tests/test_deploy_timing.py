@@ -97,7 +97,7 @@ def test_bench_and_compare_time_through_the_same_function(tiny_pt, tmp_path, mon
     assert timed[1][0] == "torch"
     assert exported[0] == exported[1] and exported[0]["fmt"] == "onnx"
     assert (tmp_path / "weights" / "best.onnx").is_file()
-    assert bench["inference_ms"] > 0 and "error" not in cell["onnxruntime_cpu"]
+    assert bench.inference_ms > 0 and "error" not in cell["onnxruntime_cpu"]
     assert cell["onnxruntime_cpu"]["backend"] == "onnxruntime" and cell["onnxruntime_cpu"]["median_ms"] > 0
     assert "logical cores" in cell["torch_cpu"]["device"]
 
@@ -127,7 +127,7 @@ def test_bench_end_to_end_is_never_below_the_model_median(tiny_pt, monkeypatch) 
 
     monkeypatch.setattr(TorchBackend, "infer", noisy)
     r = run_bench(tiny_pt, "torch", imgsz=IMGSZ, runs=9, warmup=1, threads=1)
-    assert r["end_to_end_ms"] >= r["inference_ms"] and r["end_to_end_ms"] >= r["preprocess_ms"]
+    assert r.end_to_end_ms >= r.inference_ms and r.end_to_end_ms >= r.preprocess_ms
     text = format_bench(r)
     assert "threads=1" in text and "default" not in text
     assert re.search(r"end to end +[\d.]+ ms median", text)

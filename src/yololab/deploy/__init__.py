@@ -13,6 +13,7 @@ _EXPORTS = {
     "Predictor": "yololab.deploy.pipeline",
     "predict": "yololab.deploy.predict",
     "run_bench": "yololab.deploy.bench",
+    "BenchResult": "yololab.deploy.bench",
     "ServeConfig": "yololab.deploy.serve",
     "create_app": "yololab.deploy.serve",
     "serve": "yololab.deploy.serve",

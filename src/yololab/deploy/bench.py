@@ -8,8 +8,10 @@ model stage is ``timing.time_backend``, the same measurement as the compare cell
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -58,9 +60,42 @@ def model_latency(weights: str | os.PathLike, backend: str, imgsz: int, folder: 
     return {**timing.time_backend(model, x, runs, warmup), "file": str(path), "imgsz": imgsz}
 
 
+@dataclass(frozen=True)
+class BenchResult:
+    """``yololab bench``'s figures (ms: medians unless named p90 or std) and what ran them; the JSON's keys
+    are the field names. ``device`` describes what ran the model, ``runtime_device`` names it ('cpu',
+    'cuda:0'), ``requested_device`` is the ``--device`` asked for."""
+
+    weights: str
+    backend: str
+    imgsz: int
+    batch: int
+    threads: int | None
+    runs: int
+    warmup: int
+    image: str
+    device: str
+    runtime_device: str
+    requested_device: str
+    preprocess_ms: float
+    inference_ms: float
+    postprocess_ms: float
+    preprocess_p90_ms: float
+    inference_p90_ms: float
+    postprocess_p90_ms: float
+    inference_std_ms: float
+    end_to_end_ms: float
+    end_to_end_p90_ms: float
+    fps: float                            # end-to-end images per second (batch / the end-to-end median)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form (``yololab bench --json``)."""
+        return dataclasses.asdict(self)
+
+
 def run_bench(weights: str | os.PathLike, backend: str = "torch", imgsz: int = 640, batch: int = 1,
               threads: int | None = None, runs: int = 50, warmup: int = 10,
-              image: str | os.PathLike | None = None, device: str | None = "auto") -> dict[str, Any]:
+              image: str | os.PathLike | None = None, device: str | None = "auto") -> BenchResult:
     """Median and p90 (ms) of preprocess, model and postprocess, and end-to-end fps, on ``image``
     (default: the synthetic sample image). ``device``: a ``--device`` string; the JSON's
     ``runtime_device`` is what ran the model ('cpu', 'cuda:0'), ``device`` describes it."""
@@ -79,28 +114,24 @@ def run_bench(weights: str | os.PathLike, backend: str = "torch", imgsz: int = 6
                                     post=lambda raw: predictor.postprocess(raw, infos))
         info = predictor.backend.info()
     pre, post, total = (model["stages"][k] for k in ("preprocess", "postprocess", "total"))
-    return {
-        "weights": str(weights), "backend": backend, "imgsz": imgsz, "batch": batch,
-        "threads": info["threads"], "runs": runs, "warmup": warmup, "image": sample_name(image),
-        "device": device_string(info["threads"], info["device"]), "runtime_device": info["device"],
-        "requested_device": "auto" if device is None else str(device),
-        "preprocess_ms": pre["median_ms"], "inference_ms": model["median_ms"],
-        "postprocess_ms": post["median_ms"],
-        "preprocess_p90_ms": pre["p90_ms"], "inference_p90_ms": model["p90_ms"],
-        "postprocess_p90_ms": post["p90_ms"], "inference_std_ms": model["std_ms"],
-        "end_to_end_ms": total["median_ms"], "end_to_end_p90_ms": total["p90_ms"],
-        "fps": batch * 1000 / total["median_ms"],
-    }
+    return BenchResult(
+        weights=str(weights), backend=backend, imgsz=imgsz, batch=batch, threads=info["threads"], runs=runs,
+        warmup=warmup, image=sample_name(image), device=device_string(info["threads"], info["device"]),
+        runtime_device=info["device"], requested_device="auto" if device is None else str(device),
+        preprocess_ms=pre["median_ms"], inference_ms=model["median_ms"], postprocess_ms=post["median_ms"],
+        preprocess_p90_ms=pre["p90_ms"], inference_p90_ms=model["p90_ms"], postprocess_p90_ms=post["p90_ms"],
+        inference_std_ms=model["std_ms"], end_to_end_ms=total["median_ms"], end_to_end_p90_ms=total["p90_ms"],
+        fps=batch * 1000 / total["median_ms"])
 
 
-def format_bench(r: dict[str, Any]) -> str:
+def format_bench(r: BenchResult) -> str:
     """The printed benchmark: every run is one pipeline pass timed stage by stage, so the medians come
     from the same runs and end to end (their per-run sum) is never below a stage's median."""
-    return (f"{r['backend']} {Path(r['weights']).name} {r['imgsz']}px batch {r['batch']} "
-            f"({r['runs']} runs after {r['warmup']} warm-up, image {r['image']}, {r['device']})\n"
-            f"  preprocess  {r['preprocess_ms']:8.2f} ms median  {r['preprocess_p90_ms']:8.2f} ms p90\n"
-            f"  model       {r['inference_ms']:8.2f} ms median  {r['inference_p90_ms']:8.2f} ms p90\n"
-            f"  NMS         {r['postprocess_ms']:8.2f} ms median  {r['postprocess_p90_ms']:8.2f} ms p90\n"
-            f"  end to end  {r['end_to_end_ms']:8.2f} ms median  {r['end_to_end_p90_ms']:8.2f} ms p90"
-            f"  -> {r['fps']:.1f} images/s (median of the per-run sums)")
+    return (f"{r.backend} {Path(r.weights).name} {r.imgsz}px batch {r.batch} "
+            f"({r.runs} runs after {r.warmup} warm-up, image {r.image}, {r.device})\n"
+            f"  preprocess  {r.preprocess_ms:8.2f} ms median  {r.preprocess_p90_ms:8.2f} ms p90\n"
+            f"  model       {r.inference_ms:8.2f} ms median  {r.inference_p90_ms:8.2f} ms p90\n"
+            f"  NMS         {r.postprocess_ms:8.2f} ms median  {r.postprocess_p90_ms:8.2f} ms p90\n"
+            f"  end to end  {r.end_to_end_ms:8.2f} ms median  {r.end_to_end_p90_ms:8.2f} ms p90"
+            f"  -> {r.fps:.1f} images/s (median of the per-run sums)")
 

@@ -45,7 +45,7 @@ def _bench(args: argparse.Namespace) -> int:
                        runs=args.runs, warmup=args.warmup, image=args.sample, device=args.device)
     print(format_bench(result))
     if args.json:
-        write_json(args.json, result)
+        write_json(args.json, result.to_dict())
     return 0
 
 

@@ -14,11 +14,12 @@ from yololab.eval.coco import STAT_KEYS
 
 @dataclass(frozen=True)
 class ClassAP:
-    """AP of one class at area "all", 100 detections per image."""
+    """AP of one class at area "all", 100 detections per image: what an evaluation measures and what the
+    comparison's tables show (there averaged over seeds; None where a results file does not say)."""
 
-    ap50_95: float
-    ap50: float
-    instances: int
+    ap50_95: float | None = None
+    ap50: float | None = None
+    instances: int | None = None
 
 
 @dataclass(frozen=True)

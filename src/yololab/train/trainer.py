@@ -31,6 +31,7 @@ from yololab.config import save_yaml_config
 from yololab.data import DetectionDataset, collate_fn
 from yololab.data.dataset import MOSAIC_KINDS, loader_worker_init
 from yololab.data.imcache import check_cache_kind
+from yololab.eval.results import ValResult
 from yololab.eval.validate import ValSettings, validate
 from yololab.models import Detector, build_model
 from yololab.atomic import WriteError
@@ -298,7 +299,7 @@ class Trainer:
                 metrics = None
                 if final or (epoch + 1) % cfg.val_every == 0 or \
                         epoch - self.stopper.best_epoch >= self.stopper.patience - 1:
-                    metrics = self.validate_epoch()
+                    metrics = self.validate_epoch().summary()  # the log record: results.csv, checkpoint, tracking
                     last_val = metrics
                     stop = self.stopper(epoch, fitness(metrics)) if self.selects_best else False
                     if self.on_epoch_end is not None and self.on_epoch_end(epoch, dict(metrics)):
@@ -427,11 +428,10 @@ class Trainer:
         images (a COCO JSON without val_data) unless ``best_on_train`` asks for it."""
         return select_best(self.data.val_is_train, self.cfg.best_on_train)
 
-    def validate_epoch(self) -> dict:
-        """COCO metrics of the EMA model on the validation split (rank 0)."""
-        result = validate(self.ema.ema, self.data.val, self.data.names, self.val_settings, self.device,
-                          category_map=self.data.val_category_ids, progress=False, gt=self.data.val_gt)
-        return result.summary()  # the epoch's log record (results.csv, checkpoint metadata, tracking)
+    def validate_epoch(self) -> ValResult:
+        """The EMA model validated on the validation split (rank 0): COCO metrics and timings."""
+        return validate(self.ema.ema, self.data.val, self.data.names, self.val_settings, self.device,
+                        category_map=self.data.val_category_ids, progress=False, gt=self.data.val_gt)
 
     def save(self, epoch: int, metrics: dict | None) -> None:
         """last.pt every epoch; best.pt when this epoch's fitness is the best so far (both atomic)."""

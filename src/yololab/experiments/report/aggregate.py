@@ -11,7 +11,8 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from yololab.experiments.results.latency_backends import BACKENDS
-from yololab.experiments.results.records import (Accuracy, CellResult, ClassAP, Cost, Estimate, LatencySummary, SummaryRow,
+from yololab.eval.results import ClassAP
+from yololab.experiments.results.records import (Accuracy, CellResult, Cost, Estimate, LatencySummary, SummaryRow,
                                          metric_names)
 
 #: the cost figures averaged over seeds (the neck and head sizes are the same for every entry of a model)

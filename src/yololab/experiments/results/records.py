@@ -5,7 +5,8 @@ Both are frozen; a stage that adds to a record makes a new one (``dataclasses.re
 sub-records serve both, so a writer reads ``row.accuracy.map50_95`` from either: a number on a cell,
 an :class:`Estimate` over seeds on a summary row. mAP fields are fractions (0.01 = 1 point); None
 where there is no value (COCO has no objects of that size, the cell was not scored). The flat form
-of the files (results.csv / results.json) is ``records_io``'s job.
+of the files (results.csv / results.json) is ``records_io``'s job, through the generic converter ``flat``:
+a field's metadata names its column where that is not the field's name (``flat`` says how).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Generic, TypeVar
 
+from yololab.eval.results import ClassAP
 from yololab.experiments.results.status import CellStatus
 
 T = TypeVar("T")
@@ -23,9 +25,10 @@ T = TypeVar("T")
 class Estimate:
     """A figure over seeds: the mean, the sample std (None with one seed) and, for accuracy, a 95% interval."""
 
-    mean: float
-    std: float | None = None
-    ci95: tuple[float, float] | None = None
+    # written under the figure's column: 'map50', 'map50_std', 'map50_ci95'
+    mean: float = field(metadata={"suffix": ""})
+    std: float | None = field(default=None, metadata={"suffix": "_std"})
+    ci95: tuple[float, float] | None = field(default=None, metadata={"suffix": "_ci95"})
 
 
 @dataclass(frozen=True)
@@ -33,20 +36,13 @@ class Entry:
     """What a table row stands for: a model with one backbone entry (shared by all its seeds)."""
 
     model: str
-    label: str                           # the entry's table label (flat column: 'backbone')
+    label: str = field(metadata={"column": "backbone"})  # the entry's table label
     backbone_name: str | None = None     # the resolved backbone ('native' -> the family's own)
     native: bool | None = None
     init: str | None = None              # 'scratch', 'pretrained', a weights file's name
     pretrained: bool | str | None = None
     freeze: int | None = None
     backbone_lr_mult: float | None = None
-
-
-@dataclass(frozen=True)
-class ClassAP:
-    ap50_95: float | None = None
-    ap50: float | None = None
-    instances: int | None = None
 
 
 @dataclass(frozen=True)
@@ -171,10 +167,11 @@ class CellResult:
     accuracy: Accuracy[float] = field(default_factory=Accuracy)
     cost: Cost[float] = field(default_factory=Cost)
     provenance: Provenance = field(default_factory=Provenance)
-    latency: Mapping[str, Latency] = field(default_factory=dict)
+    # by backend; its columns are the latency table's (records_io), not the generic converter's
+    latency: Mapping[str, Latency] = field(default_factory=dict, metadata={"flat": False})
     latency_loadavg: float | None = None  # the 1-minute load while it was timed
     tuning: Tuning | None = None
-    analysis: AnalysisSummary | None = None
+    analysis: AnalysisSummary | None = field(default=None, metadata={"inline": False})  # one nested mapping
     error: str | None = None
     cell_dir: str | None = None          # relative to the comparison folder
 
@@ -195,19 +192,21 @@ class Comparison:
 
     reference: str | None = None         # the reference entry's label
     is_reference: bool = False
-    delta: float | None = None           # mean over paired seeds of (this - reference)
-    delta_ci95: tuple[float, float] | None = None
-    ci_kind: str | None = None           # 'seeds and test set' | 'test set'
+    # mean over paired seeds of (this - reference)
+    delta: float | None = field(default=None, metadata={"column": "delta_map50_95"})
+    delta_ci95: tuple[float, float] | None = field(default=None, metadata={"column": "delta_map50_95_ci95"})
+    ci_kind: str | None = field(default=None, metadata={"column": "delta_ci_kind"})  # 'seeds and test set', 'test set'
     p_value: float | None = None
     p_holm: float | None = None
     significant: bool | None = None      # None: no test (one seed, no saved detections)
     paired_seeds: int | None = None
-    seed_sd: float | None = None         # spread over seeds of the paired difference
-    image_sd: float | None = None        # the test-set spread (image bootstrap)
-    df: float | None = None
+    # the spread over seeds of the paired difference, and the test-set spread (image bootstrap)
+    seed_sd: float | None = field(default=None, metadata={"column": "delta_seed_sd"})
+    image_sd: float | None = field(default=None, metadata={"column": "delta_image_sd"})
+    df: float | None = field(default=None, metadata={"column": "delta_df"})
     seeds_needed: int | None = None      # for a 1-point difference at 80% power
     more_seeds_cannot_help: bool | None = None
-    method: str | None = None
+    method: str | None = field(default=None, metadata={"column": "delta_method"})
 
 
 @dataclass(frozen=True)
@@ -221,8 +220,9 @@ class SummaryRow:
     tuning: Tuning | None = None
     accuracy: Accuracy[Estimate] = field(default_factory=Accuracy)
     cost: Cost[Estimate] = field(default_factory=Cost)
-    latency: Mapping[str, LatencySummary] = field(default_factory=dict)
-    ci_method: str | None = None         # how map50_95's interval was made
+    latency: Mapping[str, LatencySummary] = field(default_factory=dict, metadata={"flat": False})  # by backend
+    # how map50_95's interval was made
+    ci_method: str | None = field(default=None, metadata={"column": "map50_95_ci_method"})
     identical_seeds: tuple[tuple[int, int], ...] | None = None
     comparison: Comparison = field(default_factory=Comparison)
 

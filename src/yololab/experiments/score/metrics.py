@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from yololab.experiments.results.records import SCORED_MAPS, Accuracy, ClassAP, Cost, Provenance
+from yololab.experiments.results.records import SCORED_MAPS, Accuracy, Cost, Provenance
 
 TRAIN_COST_KEYS = ("train_seconds", "images_per_second", "peak_memory_mb", "epochs_run")
 
@@ -51,8 +51,7 @@ def evaluate_cell(weights: Path, train: dict[str, Any], data: str, imgsz: int, b
     metrics = result.metrics
     accuracy = Accuracy(**{k: getattr(metrics, k) for k in SCORED_MAPS},  # None: no ground truth of that size
                         best_map50_95=train.get("best_map50_95"),
-                        per_class={name: ClassAP(c.ap50_95, c.ap50, c.instances)
-                                   for name, c in metrics.per_class.items()})
+                        per_class=dict(metrics.per_class))
     cost = Cost(**counts, gflops=round(gflops, 4), **{k: train.get(k) for k in TRAIN_COST_KEYS})
     provenance = Provenance(eval_imgsz=imgsz, weights=weights.name, score_split=split,
                             num_score_images=len(records), num_val_images=len(records) if split == "val" else None,
