@@ -201,3 +201,38 @@ def test_executor_registry_serves_every_executor_name(tmp_path):
     assert tuple(EXECUTORS) == EXECUTOR_NAMES
     with pytest.raises(ConfigError, match="unknown executor 'slurm'; choose from local, process, ray"):
         RunSettings(executor="slurm")
+
+
+def test_resolve_plan_makes_the_spec_once_from_a_mapping_a_yaml_or_a_spec(tmp_path, monkeypatch):
+    """One entry point: the same frozen plan from the CLI's mapping, a YAML file or an ExperimentSpec; the
+    spec is checked once and made with its data path resolved and --devices in place; the caller's spec is
+    left as it was and nothing can change the plan's."""
+    import yololab.experiments.plan.comparison_plan as comparison_plan
+    from yololab.experiments.plan.comparison_plan import resolve_plan
+    from yololab.experiments.plan.run_settings import RunSettings
+
+    monkeypatch.chdir(tmp_path)
+    values = {**BASE, "seeds": [0, 1], "cells_per_device": 2, "devices": "0",
+              "tune": {"trials": 2, "space": {"lr0": {"low": 0.001, "high": 0.01}}}}
+    checks = []
+    real = comparison_plan.validate_spec
+    monkeypatch.setattr(comparison_plan, "validate_spec", lambda spec, name: checks.append(name) or real(spec, name))
+    settings = RunSettings(devices="cpu")
+    from_mapping = resolve_plan(values, tmp_path / "out", settings, source_name="exp.yaml")
+    assert checks == ["exp.yaml"]  # checked once, named as the CLI names it
+    given = ExperimentSpec(**{**values, "backbones": list(values["backbones"])})
+    plans = [from_mapping, resolve_plan(write(tmp_path, values), tmp_path / "out", settings),
+             resolve_plan(given, tmp_path / "out", settings)]
+    assert all(p == from_mapping for p in plans[1:])
+    spec = from_mapping.spec
+    assert spec.data == str(tmp_path / "data.yaml") and spec.devices == ("cpu", "cpu")  # --devices, packed 2 per device
+    assert given.data == "data.yaml" and given.devices == ("0",)  # the caller's spec is not rewritten
+    assert [(c.model, c.label, c.seed) for c in from_mapping.tuning_cells] == [("yolov5n", "cspdarknet", 0),
+                                                                              ("yolov5n", "resnet50", 0)]
+    for frozen in (spec, spec.backbones[0], spec.hyp, spec.tune, from_mapping):
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            frozen.name = "other"
+    written = resolve_plan(write(tmp_path, spec.to_dict()), tmp_path / "out", run=False)  # --report-only
+    assert written.spec == spec and written.spec.devices == ("cpu", "cpu")  # as the folder's experiment.yaml says
+    with pytest.raises(ConfigError, match="CUDA device"):
+        resolve_plan(values, tmp_path / "out", RunSettings(devices="7"))

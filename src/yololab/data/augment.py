@@ -21,7 +21,7 @@ from yololab.data.boxes import xywhn_to_xyxy
 PAD_VALUE = 114
 
 
-@dataclass
+@dataclass(frozen=True)
 class AugmentConfig:
     """Augmentation strengths, named as in upstream hyp files (defaults: hyp.scratch-low)."""
 

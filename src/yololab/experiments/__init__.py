@@ -6,8 +6,11 @@ By stage, each sub-package importing only those below it (pyproject's import-lin
 -> ``stats`` -> ``report`` (tables, plots, report.html); ``tuning`` runs before the seeds; ``results``
 holds the records every stage reads and writes; ``compare`` and ``phases`` drive one comparison.
 
-    from yololab.experiments import RunSettings, load_spec, run_compare
-    run_compare(load_spec("exp.yaml"), "runs/compare", RunSettings(executor="process", devices="0,1"))
+    from yololab.experiments import RunSettings, run_compare
+    run_compare("exp.yaml", "runs/compare", RunSettings(executor="process", devices="0,1"))
+
+``run_compare`` takes the spec as a YAML path, a mapping or an ExperimentSpec: ``resolve_plan`` makes and
+checks it once into a frozen plan, which nothing changes afterwards.
 """
 
 from yololab.lazy import lazy_getattr

@@ -11,7 +11,7 @@ from typing import Any
 from yololab.config import from_mapping
 
 
-@dataclass
+@dataclass(frozen=True)
 class Hyperparameters:
     """Optimizer, warm-up and loss settings; defaults are upstream's ``hyp.scratch-low.yaml``.
 
