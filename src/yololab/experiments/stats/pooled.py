@@ -69,12 +69,12 @@ class PooledTest:
 
     @property
     def heterogeneous(self) -> bool:
-        """The data sets disagree enough that one pooled number misleads: I^2 >= 50%, or the prediction
-        interval for a new data set reaches the other side of 0 from the pooled difference."""
+        """The data sets disagree enough that one pooled number misleads: I^2 >= 50%, or a
+        between-data-set spread at least as large as the pooled difference itself (a new data set
+        may well reverse its sign)."""
         if self.i2 is not None and self.i2 >= I2_WARN:
             return True
-        pi = self.prediction_interval
-        return pi is not None and self.delta != 0 and (pi[0] < 0 < pi[1])
+        return bool(self.tau) and self.tau >= abs(self.delta)
 
 
 def standard_error(test: PairedTest) -> float | None:
