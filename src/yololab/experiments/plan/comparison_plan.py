@@ -81,7 +81,7 @@ def resolve_plan(source: SpecSource, out_dir: str | Path, settings: RunSettings 
     executor = settings.executor
     if run:
         per_device = packing.resolve_cells_per_device(spec, [c.config for c in cells])
-        if per_device > 1:  # one worker per entry: the spec is made with its devices repeated (cells don't see them)
+        if per_device > 1:  # the plan's spec names each device once per worker (no cell's config reads devices)
             spec = dataclasses.replace(spec, devices=tuple(packing.expand_devices(spec.devices, per_device)))
             if executor == "local":
                 LOG.info("cells_per_device %d: running the cells in a process pool", per_device)

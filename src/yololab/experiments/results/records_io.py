@@ -3,7 +3,9 @@
 made of it (results.csv, per_class.csv, results.json with its ``format_version``).
 
 A cell's metrics.json uses the same names: :func:`metrics_flat` writes it from a scored
-:class:`CellResult`, :func:`scored_parts` reads it back.
+:class:`CellResult`, :func:`scored_parts` reads it back. The values move through the generic converter
+(:mod:`~yololab.experiments.results.flat`); what is here is each file's column layout (which columns, in
+which order) and the latency columns, named by the latency table.
 """
 
 from __future__ import annotations
