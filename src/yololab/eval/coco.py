@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from yololab.eval.results import STAT_KEYS, ClassAP, CocoMetrics
-from yololab.eval.scoring_input import validate_detections, validate_ground_truth
+from yololab.eval.scoring_input import check_results
 
 try:  # C++ evaluator, same numbers as pycocotools
     from faster_coco_eval import COCO, COCOeval_faster
@@ -160,33 +160,6 @@ def _run_cocoeval(gt: dict, dt: list[dict]) -> tuple[np.ndarray, np.ndarray, lis
         ev.accumulate()
         ev.summarize()
     return np.asarray(ev.stats[:12], dtype=np.float64), np.asarray(ev.eval["precision"]), list(ev.params.catIds)
-
-
-def _unknown(values: Sequence[Any], known: set, what: str, where: str) -> str | None:
-    missing = sorted({v for v in values if v not in known}, key=str)
-    if not missing:
-        return None
-    shown = ", ".join(map(repr, missing[:5])) + (", ..." if len(missing) > 5 else "")
-    return f"{len(missing)} {what} are not in the {where}, e.g. [{shown}]"
-
-
-def check_results(gt: dict, dt: Any) -> None:
-    """Refuse results that cannot be scored against ``gt``: invalid ground truth or detections (see
-    :mod:`yololab.eval.scoring_input`), or image or category ids the ground truth does not have
-    (COCOeval would silently score those categories 0). Every scorer calls this once."""
-    validate_ground_truth(gt)
-    validate_detections(dt)
-    problems = [
-        _unknown([d.get("image_id") for d in dt], {im["id"] for im in gt.get("images", [])}, "image ids",
-                 "ground truth"),
-        _unknown([d.get("category_id") for d in dt], {c["id"] for c in gt.get("categories", [])},
-                 "category ids", "ground truth categories"),
-    ]
-    problems = [p for p in problems if p]
-    if problems:
-        raise ValueError("the results do not belong to this ground truth: " + "; ".join(problems)
-                         + " (were they written for another annotation file, or with class indices "
-                           "instead of its category ids?)")
 
 
 def restrict_gt(gt: dict, image_ids: Sequence[Any]) -> tuple[dict, list[str]]:
