@@ -75,10 +75,6 @@ def add_val_parser(sub: argparse._SubParsersAction, open_model: OpenModel,
     return p
 
 
-def _write_json(path: str | Path, obj: Any) -> None:
-    write_json(path, obj)
-
-
 def _opt_path(value: str | None) -> Path | None:
     return Path(value) if value else None
 
@@ -111,7 +107,7 @@ def cmd_val(args: argparse.Namespace, open_model: OpenModel) -> int:
         return print_error("val", err)
 
 
-def _finish(request: ValRequest, out: dict[str, Any], gt: dict, dt: list[dict]) -> dict[str, Any]:
+def _with_extras(request: ValRequest, out: dict[str, Any], gt: dict, dt: list[dict]) -> dict[str, Any]:
     """Add the extras the request asks for to ``out`` (printing their lines); returns ``out``."""
     from yololab.eval.extras import score_extras
 
@@ -140,9 +136,9 @@ def _score_files(request: ValRequest) -> int:
     except ValueError as err:
         raise UserError(f"--dt {files.dt} against --gt {files.gt}: {err}") from None
     print(format_metrics(metrics, per_class=request.outputs.per_class))
-    out = _finish(request, metrics.as_dict(), gt, dt)
+    out = _with_extras(request, metrics.as_dict(), gt, dt)
     if request.outputs.json:
-        _write_json(request.outputs.json, out)
+        write_json(request.outputs.json, out)
     return 0
 
 
@@ -166,13 +162,13 @@ def _validate_model(request: ValRequest, open_model: OpenModel) -> int:
     print(format_metrics(result.metrics, per_class=outputs.per_class, speed=result.speed_ms_per_image))
     print(f"{len(data.records)} images in {result.seconds:.1f} s")
     if outputs.save_dt:
-        _write_json(outputs.save_dt, result.detections)
+        write_json(outputs.save_dt, result.detections)
     if outputs.save_gt:
-        _write_json(outputs.save_gt, result.ground_truth)
-    out = _finish(request, result.summary(), result.ground_truth, result.detections)
+        write_json(outputs.save_gt, result.ground_truth)
+    out = _with_extras(request, result.summary(), result.ground_truth, result.detections)
     if outputs.json:
         out.update(weights=str(run.weights), data=str(run.data), split=run.split, imgsz=settings.image_size,
                    batch=settings.batch_size, conf=settings.conf_thres, iou=settings.iou_thres,
                    upstream_rect=settings.rect_batches)
-        _write_json(outputs.json, out)
+        write_json(outputs.json, out)
     return 0
