@@ -82,7 +82,7 @@ def confined_folder(folder: str | os.PathLike, top: str | os.PathLike, create: b
         current = current / part
         if current.is_symlink():
             raise UnsafePathError(f"refusing to use {current}: it is a symbolic link (to {os.readlink(current)}), "
-                                  f"so its files would land outside {top}; remove the link")
+                                  f"so its files would land outside the output folder {top}; remove the link")
         if current.exists() and not current.is_dir():
             raise UnsafePathError(f"refusing to use {current}: it is a file, not a folder")
         if not current.exists():
