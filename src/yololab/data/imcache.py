@@ -241,8 +241,9 @@ def entry_shape(record: ImageRecord, img_size: int) -> tuple[int, int, int]:
     return (*resized_hw(record.width, record.height, img_size), 3)
 
 
-def entry_problem(path: Path, shape: tuple[int, ...]) -> str | None:
-    """Why the entry at ``path`` is not a uint8 array of ``shape`` ('missing' when absent); None when it is."""
+def entry_problem(path: Path, shape: tuple[int, ...] | None) -> str | None:
+    """Why the entry at ``path`` is not a uint8 array of ``shape`` (None: any shape) that fills the file
+    ('missing' when absent); None when it is."""
     fmt = np.lib.format
     try:  # the .npy header and the file's length: no array data is read
         with open(path, "rb") as f:
@@ -254,8 +255,8 @@ def entry_problem(path: Path, shape: tuple[int, ...]) -> str | None:
         return "missing"
     except (OSError, ValueError) as err:
         return f"is unreadable ({err})"
-    if dtype != np.uint8 or tuple(have) != tuple(shape):
-        return f"holds a {dtype} array of shape {tuple(have)}, expected uint8 {tuple(shape)}"
+    if dtype != np.uint8 or (shape is not None and tuple(have) != tuple(shape)):
+        return f"holds a {dtype} array of shape {tuple(have)}, expected uint8 {shape or '(h, w, 3)'}"
     if size != expected:
         return f"has {size} bytes where its header says {expected}"
     return None
@@ -272,7 +273,7 @@ def report_entry(path: Path, problem: str) -> None:
         LOG.warning("cache entry %s %s; decoding its image again", path, problem)
 
 
-def load_npy(path: Path, shape: tuple[int, ...], mmap: bool = False,
+def load_npy(path: Path, shape: tuple[int, ...] | None = None, mmap: bool = False,
              redo: Callable[[], np.ndarray] | None = None) -> np.ndarray | None:
     """One entry (``mmap``: memory-mapped read-only, shared through the page cache by every process that
     maps it) when it is the uint8 array of ``shape`` it must be; else None (the caller decodes the image).
