@@ -1,11 +1,11 @@
-"""Calibration of the comparison table's test (``yololab.experiments.stats.paired_test``) by simulation.
+"""Calibration of the comparison table's test (``yololab.experiments.stats.paired.paired_test``) by simulation.
 
 Draws A/A tables (two entries with the same true mAP) and A/B tables (a true difference of 1 point) over
 a grid of seeds (1, 2, 3, 5, 10), ratios of seed spread to test-set spread (0.1, 1, 10) and scoring-set
 sizes (100 and 5,000 images), builds their replicate rows exactly as the table does (full-set score, then
 B paired image resamples) and prints, per row, the false-positive rate (A/A), the power to detect 1
 point (A/B) and the coverage of the 95% interval, each with its Monte-Carlo standard error.  See
-``yololab.experiments.calibration`` for the model of a table.
+``yololab.experiments.stats.calibration`` for the model of a table.
 
     python benchmarks/calibration.py [--tables 1000] [--resamples 1000] [--json out.json]
     python benchmarks/calibration.py --seed-sd 0.2 --image-sd 0.3 --images 128   # one measured setting
@@ -18,7 +18,7 @@ import json
 import math
 import time
 
-from yololab.experiments.calibration import Rates, Scenario, run_scenario
+from yololab.experiments.stats.calibration import Rates, Scenario, run_scenario
 
 NOMINAL = 0.05
 

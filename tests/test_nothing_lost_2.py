@@ -155,7 +155,7 @@ class _Trainer:
         self.calls = 0
 
     def __call__(self, cfg):
-        from yololab.experiments import dryrun
+        from yololab.experiments.run import dryrun
 
         self.calls += 1
         return dryrun.train(cfg)
@@ -164,7 +164,7 @@ class _Trainer:
 def test_compare_refuses_a_cell_folder_linked_elsewhere_before_training(tiny_data: Path, tmp_path: Path) -> None:
     # main: the whole cell (weights, detections, metrics) was written in the folder the link named, rc 0
     from yololab.experiments.compare import run_compare
-    from yololab.experiments.run_settings import RunSettings
+    from yololab.experiments.plan.run_settings import RunSettings
 
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
@@ -180,7 +180,7 @@ def test_compare_refuses_a_cell_folder_linked_elsewhere_before_training(tiny_dat
 def test_report_only_refuses_a_cell_folder_linked_elsewhere(tiny_data: Path, tmp_path: Path, capsys) -> None:
     # main: --report-only wrote matches_<split>.npz through the link (its write had no root)
     from yololab.experiments.compare import run_compare
-    from yololab.experiments.run_settings import RunSettings
+    from yololab.experiments.plan.run_settings import RunSettings
 
     out = tmp_path / "cmp"
     run_compare(_compare_spec(tiny_data), out, RunSettings(train_fn=_Trainer(), bench=False, report=False))

@@ -6,7 +6,7 @@ import argparse
 import shlex
 from pathlib import Path
 
-from yololab.experiments.run_settings import EXECUTOR_NAMES
+from yololab.experiments.plan.run_settings import EXECUTOR_NAMES
 
 # compare flags that build (or override) the experiment spec: flag dest -> spec key
 _SPEC_FLAGS = {"name": "name", "data": "data", "models": "models", "backbones": "backbones", "seeds": "seeds",
@@ -57,7 +57,7 @@ def spec_values(args: argparse.Namespace) -> dict:
     for dest, key in (("tune_trials", "trials"), ("tune_epochs", "epochs")):
         value = getattr(args, dest, None)
         if value is not None:  # the common case: over DEFAULT_SPACE unless the file names a space
-            from yololab.experiments.tuning.space import DEFAULT_SPACE
+            from yololab.experiments.plan.tune_space import DEFAULT_SPACE
 
             tune = values.setdefault("tune", {}) or {}
             tune.setdefault("space", DEFAULT_SPACE)
@@ -68,9 +68,9 @@ def spec_values(args: argparse.Namespace) -> dict:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from yololab.experiments.compare import run_compare
-    from yololab.experiments.report import write_report
-    from yololab.experiments.run_settings import RunSettings
-    from yololab.experiments.spec import load_spec, spec_from_mapping
+    from yololab.experiments.report.writer import write_report
+    from yololab.experiments.plan.run_settings import RunSettings
+    from yololab.experiments.plan.spec import load_spec, spec_from_mapping
 
     if args.report_only:
         spec_path = Path(args.out) / "experiment.yaml"
@@ -90,7 +90,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     spec = spec_from_mapping(spec_values(args), args.config or "command line")
     result = run_compare(spec, args.out, RunSettings(
         executor=args.executor, devices=args.devices,
-        train_fn="yololab.experiments.dryrun:train" if args.dry_run else None,
+        train_fn="yololab.experiments.run.dryrun:train" if args.dry_run else None,
         command=command_line(args, COMPARE_ORDER), progress=not args.no_progress,
         ray_shared_fs=args.ray_shared_fs, ray_work_dir=args.ray_work_dir))
     print((Path(args.out) / "results.md").read_text())
@@ -100,8 +100,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def cmd_tune(args: argparse.Namespace) -> int:
     """Only the studies of an experiment's ``tune:`` section; prints each entry's chosen values."""
-    from yololab.experiments.plan import prepare_spec
-    from yololab.experiments.spec import spec_from_mapping
+    from yololab.experiments.plan.comparison_plan import prepare_spec
+    from yololab.experiments.plan.spec import spec_from_mapping
     from yololab.experiments.tuning.apply import values_text
     from yololab.experiments.tuning.study import run_tuning
 
@@ -109,7 +109,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     if spec.tune is None:
         raise SystemExit(f"yololab tune: {args.config or 'the experiment'} has no 'tune:' section")
     result = run_tuning(spec, args.out, executor=args.executor, devices=spec.devices,
-                        train_fn="yololab.experiments.dryrun:train" if args.dry_run else None)
+                        train_fn="yololab.experiments.run.dryrun:train" if args.dry_run else None)
     print(f"study storage: {result.storage}")
     for s in result.studies:
         best = "–" if s.best_value is None else f"{100 * s.best_value:.2f}"

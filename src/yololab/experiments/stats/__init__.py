@@ -1,0 +1,27 @@
+"""Statistics of a comparison: intervals over seeds, the calibrated paired test, Holm, and their simulation.
+
+The functions live in ``paired`` and are re-exported here (``yololab.experiments.stats.paired_test``);
+the simulation of their error rates is ``calibration``.
+"""
+
+from yololab.experiments.stats.paired import (
+    ALPHA,
+    DF_BOUND_QUANTILE,
+    METHOD,
+    METHOD_REF,
+    PairedTest,
+    holm,
+    image_interval,
+    image_variance_df,
+    image_weights,
+    paired_power,
+    paired_test,
+    power_ceiling,
+    satterthwaite_df,
+    seeds_needed,
+    t_interval,
+)
+
+__all__ = ["ALPHA", "DF_BOUND_QUANTILE", "METHOD", "METHOD_REF", "PairedTest", "holm", "image_interval",
+           "image_variance_df", "image_weights", "paired_power", "paired_test", "power_ceiling",
+           "satterthwaite_df", "seeds_needed", "t_interval"]
