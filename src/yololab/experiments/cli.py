@@ -66,7 +66,21 @@ def spec_values(args: argparse.Namespace) -> dict:
     return values
 
 
+def _report_only_across(across, args: argparse.Namespace) -> int:
+    """--report-only on a comparison over several data sets: each data set's report, then the pooled one."""
+    from yololab.experiments.across.writer import write_across_report
+    from yololab.experiments.report.writer import write_report
+
+    for dataset, spec in across.pairs():
+        write_report(spec, Path(args.out) / "datasets" / dataset.name, chosen=args.columns)
+    paths = write_across_report(across, args.out)
+    print(f"report: {paths['html']}")
+    return 0
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
+    from yololab.experiments.across.run import load_across, run_across
+    from yololab.experiments.across.spec import across_from_mapping
     from yololab.experiments.compare import run_compare
     from yololab.experiments.report.writer import write_report
     from yololab.experiments.plan.comparison_plan import resolve_plan
@@ -77,6 +91,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
         if not spec_path.is_file():
             raise SystemExit(f"yololab compare --report-only: {spec_path} not found: is {args.out} a comparison "
                              f"folder?")
+        across = load_across(args.out)
+        if across is not None:
+            return _report_only_across(across, args)
         plan = resolve_plan(spec_path, args.out, run=False)
         paths = write_report(plan.spec, plan.out, chosen=args.columns)
         print(f"report: {paths['html']}")
@@ -88,11 +105,19 @@ def cmd_compare(args: argparse.Namespace) -> int:
             bench.unlink()
     if not args.config and not args.data:
         raise SystemExit("yololab compare: give --config exp.yaml or at least --data (and --models/--backbones)")
-    result = run_compare(spec_values(args), args.out, RunSettings(
+    values = spec_values(args)
+    settings = RunSettings(
         executor=args.executor, devices=args.devices,
         train_fn="yololab.experiments.run.dryrun:train" if args.dry_run else None,
         command=command_line(args, COMPARE_ORDER), progress=not args.no_progress,
-        ray_shared_fs=args.ray_shared_fs, ray_work_dir=args.ray_work_dir), args.config or "command line")
+        ray_shared_fs=args.ray_shared_fs, ray_work_dir=args.ray_work_dir)
+    across = across_from_mapping(values, args.config or "command line")
+    if across is not None:
+        done = run_across(across, args.out, settings)
+        print((Path(args.out) / "across.md").read_text())
+        print(f"report: {done.report['html']}")
+        return 0 if not done.failed else 1
+    result = run_compare(values, args.out, settings, args.config or "command line")
     print((Path(args.out) / "results.md").read_text())
     print(f"report: {result.report.get('html')}")
     return 0 if not result.failed else 1

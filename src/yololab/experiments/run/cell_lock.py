@@ -7,7 +7,7 @@ import fcntl
 import os
 from collections.abc import Iterator
 
-from yololab.atomic import open_nofollow
+from yololab.atomic import confined_folder, open_nofollow
 from yololab.experiments.plan.layout import CellPaths
 
 
@@ -17,6 +17,7 @@ def cell_lock(paths: CellPaths) -> Iterator[int | None]:
 
     Yields None when acquired, else the pid recorded by the process that holds it.
     """
+    confined_folder(paths.root, paths.root.parent.parent)  # out/cells/<id>: never a link elsewhere
     with os.fdopen(open_nofollow(paths.root / ".lock", os.O_RDWR, paths.root), "r+") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
