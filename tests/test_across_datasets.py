@@ -46,7 +46,7 @@ def test_datasets_are_checked_once_with_clear_errors(two_sets):
     spec = across_from_mapping(_values(two_sets))
     assert [d.name for d in spec.datasets] == ["shapes-a", "shapes-b"]
     assert [s.epochs for s in spec.specs] == [2, 3] and spec.datasets[1].stated() == "epochs 3"
-    assert spec.specs[1].latency_backends == [] and spec.specs[0].latency_backends == ["torch"]
+    assert spec.specs[1].latency_backends == () and spec.specs[0].latency_backends == ("torch",)
     assert across_from_mapping({"data": "x.yaml"}) is None
     bad = [({"datasets": []}, "non-empty list"),
            ({"datasets": [{"name": "a"}]}, "'data' must be"),
