@@ -202,3 +202,37 @@ def merge_detections(dets: np.ndarray, merge: MergeMode = "greedynmm", metric: M
             pieces.append(_absorb(sub, groups, metric, threshold))
     out = np.concatenate(pieces)
     return out[np.argsort(-out[:, 4], kind="stable")]
+
+
+def add_slice_arguments(p, command: str) -> None:
+    """``--slice`` and its merge options on ``yololab predict`` / ``yololab val``'s parser."""
+    import argparse
+
+    defaults = SliceSettings.for_val(1) if command == "val" else SliceSettings(1)
+    p.add_argument("--slice", type=int, default=None, metavar="SIZE",
+                   help="sliced inference: square slices of SIZE original-image pixels, each letterboxed to "
+                        "--imgsz, merged over the whole image (SAHI's method)")
+    p.add_argument("--slice-overlap", type=float, default=0.2, metavar="F",
+                   help="overlap of neighbouring slices, a fraction of SIZE (default 0.2)")
+    p.add_argument("--merge", choices=MERGES, default=None,
+                   help=f"how slices' detections are merged (default here: {defaults.merge})")
+    p.add_argument("--merge-metric", choices=METRICS, default=None,
+                   help=f"overlap measure of the merge: ios = intersection over the smaller box (default here: "
+                        f"{defaults.metric})")
+    p.add_argument("--merge-threshold", type=float, default=None,
+                   help=f"boxes overlapping more than this are merged (default {defaults.threshold})")
+    p.add_argument("--full-pass", action=argparse.BooleanOptionalAction, default=True,
+                   help="with --slice: one extra whole-image pass, for large objects (default: on)")
+
+
+def slice_settings(args, command: str) -> SliceSettings | None:
+    """The :class:`SliceSettings` that ``args`` ask for (unchecked), or None without ``--slice``."""
+    given = {k: v for k, v in (("merge", args.merge), ("metric", args.merge_metric),
+                               ("threshold", args.merge_threshold)) if v is not None}
+    if args.slice is None:
+        if given:
+            raise UserError("--merge, --merge-metric and --merge-threshold apply to sliced inference: add --slice SIZE")
+        return None
+    base = SliceSettings.for_val(args.slice) if command == "val" else SliceSettings(args.slice)
+    return SliceSettings(args.slice, args.slice_overlap, given.get("merge", base.merge), given.get("metric", base.metric),
+                         given.get("threshold", base.threshold), args.full_pass)
