@@ -8,6 +8,7 @@ imports torch until a command runs, so ``yololab --help`` stays instant.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 from collections.abc import Callable, Sequence
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from yololab.errors import UserError, print_error
+from yololab.eval.slicing import add_slice_arguments, slice_settings
 from yololab.jsonfile import read_json, write_json
 
 LOG = logging.getLogger("yololab")
@@ -37,7 +39,9 @@ def add_val_parser(sub: argparse._SubParsersAction, open_model: OpenModel,
     p.add_argument("--batch", "--batch-size", dest="batch", type=int, default=16)
     p.add_argument("--conf", type=float, default=0.001, help="confidence threshold")
     p.add_argument("--iou", type=float, default=0.6, help="NMS IoU threshold")
-    p.add_argument("--max-det", type=int, default=300)
+    p.add_argument("--max-det", type=int, default=300, help="detections kept per image (per slice with --slice)")
+    p.add_argument("--coco-max-det", type=int, default=100,
+                   help="detections per image the COCO protocol scores (COCO: 100; VisDrone's tools: 500)")
     p.add_argument("--device", default="auto", help="auto (default: GPU 0 if available, else CPU), cpu, or a GPU index")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--no-fuse", action="store_true", help="validate the unfused model")
@@ -64,6 +68,7 @@ def add_val_parser(sub: argparse._SubParsersAction, open_model: OpenModel,
                    help="also report VOC AP50 (voc07: 11-point, voc12: all-point interpolation); COCO always")
     p.add_argument("--plots", default=None, metavar="DIR",
                    help="error analysis into DIR: confusion matrix, PR and F1 curves, TIDE error breakdown")
+    add_slice_arguments(p, "val")
     p.set_defaults(func=lambda args: cmd_val(args, open_model))
     return p
 
@@ -101,7 +106,7 @@ def _score_files(args: argparse.Namespace) -> int:
         raise UserError(f"--bootstrap {args.bootstrap}: the number of resamples must be >= 1")
     try:
         gt, dt = load_json(Path(args.gt)), load_json(Path(args.dt))  # read once: scoring, extras, bootstrap
-        metrics = CocoMetrics.from_coco(evaluate_coco(gt, dt))
+        metrics = CocoMetrics.from_coco(evaluate_coco(gt, dt, max_dets=args.coco_max_det))
     except json.JSONDecodeError as err:
         raise UserError(f"not valid JSON: {err}") from None
     except (KeyError, TypeError) as err:
@@ -170,9 +175,16 @@ def _validate_model(args: argparse.Namespace, open_model: OpenModel) -> int:
         raise UserError(f"--imgsz {args.imgsz} is not a multiple of the model stride {model.stride}")
     settings = ValSettings(image_size=args.imgsz, batch_size=args.batch, conf_thres=args.conf,
                            iou_thres=args.iou, max_det=args.max_det, workers=args.workers,
-                           rect_batches=args.upstream_rect)
-    result = validate(model, data.records, data.names, settings, device, category_map=data.category_ids,
-                      gt=data.coco_gt)
+                           rect_batches=args.upstream_rect, coco_max_det=args.coco_max_det)
+    slicing = slice_settings(args, "val")
+    if slicing is not None:  # sliced inference, scored on the full images
+        from yololab.eval.sliced_val import validate_sliced
+
+        result = validate_sliced(model, data.records, data.names, settings, slicing, device,
+                                 category_map=data.category_ids, gt=data.coco_gt)
+    else:
+        result = validate(model, data.records, data.names, settings, device, category_map=data.category_ids,
+                          gt=data.coco_gt)
     print(format_metrics(result.metrics, per_class=args.per_class, speed=result.speed_ms_per_image))
     print(f"{len(data.records)} images in {result.seconds:.1f} s")
     if args.save_dt:
@@ -185,6 +197,7 @@ def _validate_model(args: argparse.Namespace, open_model: OpenModel) -> int:
         out.update(_bootstrap(args, result.ground_truth, result.detections))
     if args.json:
         out.update(weights=str(args.weights), data=str(args.data), split=args.split, imgsz=args.imgsz,
-                   batch=args.batch, conf=args.conf, iou=args.iou, upstream_rect=args.upstream_rect)
+                   batch=args.batch, conf=args.conf, iou=args.iou, upstream_rect=args.upstream_rect,
+                   slicing=None if slicing is None else dataclasses.asdict(slicing))
         _write_json(args.json, out)
     return 0

@@ -148,8 +148,13 @@ def _coco_from_dict(gt: dict) -> COCO:
     return coco
 
 
-def _run_cocoeval(gt: dict, dt: list[dict]) -> tuple[np.ndarray, np.ndarray, list[int]]:
-    """Run the evaluator; return ``stats[:12]``, precision [T, R, K, A, M] and its category ids."""
+#: the ``tiny`` area bin of AI-TOD and VisDrone tools (area < 16^2 px), scored next to COCO's three
+TINY_AREA = 16.0**2
+
+
+def _run_cocoeval(gt: dict, dt: list[dict], max_dets: int = 100) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """Run the evaluator (COCO's area ranges plus ``tiny`` last; AP at ``max_dets`` detections per image);
+    return ``stats[:12]``, precision [T, R, K, A, M] and its category ids."""
     coco_gt = _coco_from_dict(gt)
     with contextlib.redirect_stdout(io.StringIO()):
         coco_dt = coco_gt.loadRes([dict(d) for d in dt])  # loadRes adds keys: keep the caller's dicts intact
@@ -157,10 +162,16 @@ def _run_cocoeval(gt: dict, dt: list[dict]) -> tuple[np.ndarray, np.ndarray, lis
             ev = COCOeval_faster(coco_gt, coco_dt, "bbox", print_function=lambda *a, **k: None)
         else:  # pragma: no cover
             ev = COCOeval_faster(coco_gt, coco_dt, "bbox")
+        ev.params.areaRng = [*ev.params.areaRng[:4], [0.0, TINY_AREA]]
+        ev.params.areaRngLbl = [*ev.params.areaRngLbl[:4], "tiny"]
+        ev.params.maxDets = [1, 10, max_dets]
         ev.evaluate()
         ev.accumulate()
         ev.summarize()
-    return np.asarray(ev.stats[:12], dtype=np.float64), np.asarray(ev.eval["precision"]), list(ev.params.catIds)
+    stats = np.asarray(ev.stats, dtype=np.float64)
+    if BACKEND == "faster_coco_eval":  # it reports AP_tiny after AP_large and AR_tiny after AR_large
+        stats = stats[[0, 1, 2, 3, 4, 5, 7, 8, 9, 10, 11, 12]]
+    return stats[:12], np.asarray(ev.eval["precision"]), list(ev.params.catIds)
 
 
 def _unknown(values: Sequence[Any], known: set, what: str, where: str) -> str | None:
@@ -214,13 +225,15 @@ def evaluate_coco(
     gt: dict | PathLike,
     dt: list[dict] | PathLike,
     names: Sequence[str] | Mapping[int, str] | None = None,
+    max_dets: int = 100,
 ) -> dict[str, Any]:
     """COCO bbox metrics of detections ``dt`` against ground truth ``gt`` (dicts or json paths).
 
     Returns the 12 COCO stats by name (see ``STAT_KEYS``; -1 "no ground truth in this area range"
     is reported as 0.0), the raw ``stats`` list, ``per_class`` {name: {ap50_95, ap50, instances}} over
     categories that have ground truth (AP at area=all, maxDets=100 from the precision array),
-    ``num_images`` and ``num_detections``.  ``names`` maps category id -> name (default: the GT's).
+    ``map_tiny`` (AP over objects < 16^2 px, -1 without any), ``num_images`` and ``num_detections``.
+    ``max_dets`` replaces COCO's 100 detections per image (VisDrone scores 500).  ``names`` maps category id -> name (default: the GT's).
     Empty detections (or empty ground truth) give zeros without running the evaluator.
     """
     gt, dt = load_json(gt), load_json(dt)
@@ -237,9 +250,11 @@ def evaluate_coco(
             instances[a["category_id"]] = instances.get(a["category_id"], 0) + 1
 
     if dt and instances:
-        stats, precision, cat_ids = _run_cocoeval(gt, dt)
+        stats, precision, cat_ids = _run_cocoeval(gt, dt, max_dets)
+        tiny = precision[:, :, :, 4, -1]
+        map_tiny = float(tiny[tiny > -1].mean()) if (tiny > -1).any() else -1.0
     else:
-        stats, precision, cat_ids = np.zeros(12), None, sorted(instances)
+        stats, precision, cat_ids, map_tiny = np.zeros(12), None, sorted(instances), 0.0
 
     per_class = {}
     for k, cid in enumerate(cat_ids):
@@ -254,6 +269,7 @@ def evaluate_coco(
 
     out: dict[str, Any] = {key: max(float(v), 0.0) for key, v in zip(STAT_KEYS, stats)}
     out.update(
+        map_tiny=map_tiny,
         stats=[float(v) for v in stats],
         per_class=per_class,
         num_images=len(img_set),

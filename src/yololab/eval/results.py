@@ -41,6 +41,7 @@ class CocoMetrics:
     num_images: int = 0
     num_detections: int = 0
     stats: tuple[float, ...] = ()  # COCO's raw 12 numbers (-1: no ground truth in that range)
+    map_tiny: float | None = None  # AP of objects < 16^2 px (AI-TOD, VisDrone); None: no such objects
 
     @classmethod
     def from_coco(cls, out: dict[str, Any]) -> CocoMetrics:
@@ -52,7 +53,8 @@ class CocoMetrics:
         per_class = {name: ClassAP(float(v.get("ap50_95", 0.0)), float(v.get("ap50", 0.0)), int(v.get("instances", 0)))
                      for name, v in (out.get("per_class") or {}).items()}
         return cls(**values, per_class=per_class, num_images=int(out.get("num_images", 0)),
-                   num_detections=int(out.get("num_detections", 0)), stats=tuple(raw))
+                   num_detections=int(out.get("num_detections", 0)), stats=tuple(raw),
+                   map_tiny=None if out.get("map_tiny") is None or out["map_tiny"] < 0 else float(out["map_tiny"]))
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON form (``yololab val --json``, checkpoints, train.json): the same names as the fields."""
