@@ -25,8 +25,9 @@ def validate_sliced(model: ValModel, records: Sequence[ImageRecord], names: Sequ
                     category_map: Sequence[int] | None = None, progress: bool = True,
                     gt: dict | None = None) -> ValResult:
     """As :func:`yololab.eval.validate.validate`, with each image sliced (``settings.batch_size`` slices per
-    model call, each letterboxed to ``settings.image_size``) and its detections merged by ``slicing``;
-    ``settings.max_det`` bounds each slice and the merged image."""
+    model call, each letterboxed to ``settings.image_size``) and its detections merged by ``slicing``.
+    ``settings.max_det`` bounds each slice's detections, not the merged image's: a large image holds many
+    images' worth of objects (COCO still scores ``settings.coco_max_det`` per image and class)."""
     if len(names) != model.num_classes:
         raise ValueError(f"the dataset has {len(names)} classes but the model predicts "
                          f"{model.num_classes}; pass weights trained for this dataset")
@@ -45,7 +46,7 @@ def validate_sliced(model: ValModel, records: Sequence[ImageRecord], names: Sequ
     started = time.perf_counter()
     results: list[dict[str, Any]] = []
     for r in tqdm(records, desc="val --slice", disable=not progress, leave=False):
-        dets = predict_sliced(read_image(r.path), detector, slicing, settings.batch_size, settings.max_det)
+        dets = predict_sliced(read_image(r.path), detector, slicing, settings.batch_size)
         if r.path in frames:
             sx, sy = frames[r.path]
             dets[:, [0, 2]] *= sx
