@@ -90,3 +90,20 @@ def test_coco_max_det_counts_more_detections():
     dt = many + [{**dt[0], "score": 0.5}]  # the only true positive ranks 151st
     assert evaluate_coco(gt, dt)["map50"] == 0
     assert evaluate_coco(gt, dt, max_dets=500)["map50"] > 0
+
+
+def test_predict_and_val_paths_slice_alike(yolov5n_pt, two_photos):
+    """The deploy Predictor and val's ModelSliceDetector, same model and thresholds: the same merged boxes."""
+    from yololab.data.images import read_image
+    from yololab.deploy.pipeline import Predictor
+    from yololab.eval.sliced import ModelSliceDetector, predict_sliced
+    from yololab.eval.slicing import SliceSettings
+    from yololab.models.checkpoints import load_model
+
+    image = read_image(sorted((two_photos / "images" / "val").glob("*.jpg"))[0])
+    settings = SliceSettings(320, merge="greedynmm", metric="ios")
+    deploy = predict_sliced(image, Predictor(yolov5n_pt, 320, conf=0.25, iou=0.45, device="cpu"), settings)
+    model = load_model(yolov5n_pt).float().fuse().eval()
+    val = predict_sliced(image, ModelSliceDetector(model, 320, conf=0.25, iou=0.45, multi_label=False), settings)
+    assert len(deploy) > 3 and deploy.shape == val.shape
+    np.testing.assert_allclose(deploy, val, atol=0.05)
