@@ -99,6 +99,8 @@ def _score_files(args: argparse.Namespace) -> int:
         raise UserError("--gt and --dt go together (ground truth and results JSON)")
     if args.weights or args.data:
         raise UserError("give either --gt/--dt or --weights/--data, not both")
+    if args.slice is not None:
+        raise UserError("--slice predicts with --weights/--data; --gt/--dt score a results file as it is")
     for path in (args.gt, args.dt, args.dt_ref):
         if path and not Path(path).is_file():
             raise FileNotFoundError(f"{path} does not exist")
