@@ -170,3 +170,18 @@ def test_large_synthetic_dataset(tmp_path):
     assert wh.max() <= 40 and wh.min() >= 6  # small objects on a large canvas
     again = make_large_synthetic_dataset(tmp_path / "again", num_train=1, num_val=1, canvas=640, objects=30)
     assert (again.parent / "labels" / "val" / "val_00000.txt").read_text() == "\n".join(labels) + "\n"
+
+
+@pytest.mark.parametrize("merge", ["greedynmm", "nmm", "nms"])
+@pytest.mark.parametrize("metric", ["ios", "iou"])
+def test_row_by_row_merge_equals_the_dense_one(monkeypatch, merge, metric):
+    """Many boxes are merged row by row (memory linear in the boxes): the same result as the (n, n) matrix."""
+    import yololab.eval.slicing as slicing
+
+    rng = np.random.default_rng(1)
+    xy = rng.uniform(0, 600, (500, 2))
+    d = np.c_[xy, xy + rng.uniform(4, 90, (500, 2)), rng.uniform(0, 1, 500).round(2), rng.integers(0, 2, 500)]
+    dense = merge_detections(d, merge, metric, 0.4)
+    monkeypatch.setattr(slicing, "DENSE_MAX", 0)
+    rows = merge_detections(d, merge, metric, 0.4)
+    assert 20 < len(rows) < 500 and np.array_equal(dense, rows)

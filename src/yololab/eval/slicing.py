@@ -119,40 +119,88 @@ def _order(d: np.ndarray) -> np.ndarray:
     return np.lexsort((d[:, 3], d[:, 2], d[:, 1], d[:, 0], -d[:, 4]))
 
 
-def _nms(d: np.ndarray, matrix: np.ndarray, order: np.ndarray, thr: float) -> list[int]:
+class _Rows:
+    """One box's IOU or IOS against the boxes it can match, computed when asked: memory and time grow with
+    the number of boxes, not its square (a 10,000 px image at val's confidence gives tens of thousands).
+
+    With a threshold > 0 only intersecting boxes can match, found through the boxes sorted by x1 (a box
+    starting more than the widest box's width to the left cannot reach); at 0 every pair matches."""
+
+    def __init__(self, d: np.ndarray, metric: MergeMetric, thr: float) -> None:
+        self.b, self.metric, self.everyone = d[:, :4], metric, thr <= 0
+        self.area = (self.b[:, 2] - self.b[:, 0]) * (self.b[:, 3] - self.b[:, 1])
+        self.by_x1 = np.argsort(self.b[:, 0], kind="stable")
+        self.x1 = self.b[self.by_x1, 0]
+        self.widest = float((self.b[:, 2] - self.b[:, 0]).max(initial=0.0))
+
+    def near(self, i: int) -> np.ndarray:
+        """Indices (ascending) of the boxes that can match box ``i``, itself included."""
+        if self.everyone:
+            return np.arange(len(self.b))
+        b = self.b[i]
+        idx = self.by_x1[np.searchsorted(self.x1, b[0] - self.widest, "left"):
+                         np.searchsorted(self.x1, b[2], "right")]
+        o = self.b[idx]
+        return np.sort(idx[(o[:, 2] >= b[0]) & (o[:, 1] <= b[3]) & (o[:, 3] >= b[1])])
+
+    def __call__(self, i: int, idx: np.ndarray) -> np.ndarray:
+        b, o = self.b[i], self.b[idx]
+        inter = (np.clip(np.minimum(b[2], o[:, 2]) - np.maximum(b[0], o[:, 0]), 0, None)
+                 * np.clip(np.minimum(b[3], o[:, 3]) - np.maximum(b[1], o[:, 1]), 0, None))
+        area = self.area[idx]
+        den = self.area[i] + area - inter if self.metric == "iou" else np.minimum(self.area[i], area)
+        out = np.zeros_like(inter)
+        np.divide(inter, den, out=out, where=den > 0)
+        return out
+
+
+class _Dense:
+    """All pairs at once (fewer, larger array operations): for up to :data:`DENSE_MAX` boxes."""
+
+    def __init__(self, d: np.ndarray, metric: MergeMetric) -> None:
+        self.matrix, self.all = pairwise(d[:, :4], metric), np.arange(len(d))
+
+    def near(self, i: int) -> np.ndarray:
+        return self.all
+
+    def __call__(self, i: int, idx: np.ndarray) -> np.ndarray:
+        return self.matrix[i, idx]
+
+
+#: boxes of one class merged through one (n, n) matrix; more go through :class:`_Rows`
+DENSE_MAX = 2048
+
+
+def _nms(d: np.ndarray, rows: _Rows | _Dense, order: np.ndarray, thr: float) -> list[int]:
     keep, taken = [], np.zeros(len(d), bool)
     for i in order:
         if not taken[i]:
             keep.append(int(i))
-            taken |= matrix[i] >= thr
+            near = rows.near(i)
+            taken[near[rows(i, near) >= thr]] = True  # earlier boxes are decided already
     return keep
 
 
-def _greedy(d: np.ndarray, matrix: np.ndarray, order: np.ndarray, thr: float) -> dict[int, list[int]]:
+def _greedy(d: np.ndarray, rows: _Rows | _Dense, order: np.ndarray, thr: float) -> dict[int, list[int]]:
+    rank = np.empty(len(d), np.int64)
+    rank[order] = np.arange(len(d))
     groups: dict[int, list[int]] = {}
     taken = np.zeros(len(d), bool)
-    for k, i in enumerate(order):
+    for i in order:
         if taken[i]:
             continue
-        rest = order[k + 1:]
-        rest = rest[~taken[rest]]
-        members = rest[matrix[i, rest] >= thr]
+        near = rows.near(i)
+        near = near[(rank[near] > rank[i]) & ~taken[near]]
+        members = near[rows(i, near) >= thr]
+        members = members[np.argsort(rank[members])]  # in score order, as SAHI absorbs them
         taken[members] = True
         groups[int(i)] = members.tolist()
     return groups
 
 
-def _nmm(d: np.ndarray, matrix: np.ndarray, order: np.ndarray, thr: float) -> dict[int, list[int]]:
+def _nmm(d: np.ndarray, rows: _Rows | _Dense, order: np.ndarray, thr: float) -> dict[int, list[int]]:
     n = len(d)
     s = d[:, 4]
-    less = np.zeros((n, n), bool)  # (x1, y1, x2, y2) of i lexicographically before j's
-    equal = np.ones((n, n), bool)
-    for c in range(4):
-        less |= equal & (d[:, None, c] < d[None, :, c])
-        equal &= d[:, None, c] == d[None, :, c]
-    # i may take j: j scores lower, or as high without i's corners coming first (as SAHI decides ties)
-    candidates = ((s[:, None] > s[None, :]) | ((s[:, None] == s[None, :]) & ~less)) & (matrix >= thr)
-    np.fill_diagonal(candidates, False)
     owner = np.full(n, -1, np.int64)
     groups: dict[int, list[int]] = {}
     for i in order:
@@ -160,10 +208,19 @@ def _nmm(d: np.ndarray, matrix: np.ndarray, order: np.ndarray, thr: float) -> di
             owner[i] = i
             groups[int(i)] = []
         keeper = int(owner[i])
-        for j in np.flatnonzero(candidates[i]):
-            if owner[j] < 0:
-                owner[j] = keeper
-                groups[keeper].append(int(j))
+        free = rows.near(i)
+        free = free[owner[free] < 0]
+        if not len(free):
+            continue
+        # i may take j: j scores lower, or as high without i's corners (x1, y1, x2, y2) sorting first
+        less, equal = np.zeros(len(free), bool), np.ones(len(free), bool)
+        for c in range(4):
+            less |= equal & (d[i, c] < d[free, c])
+            equal &= d[i, c] == d[free, c]
+        may = (s[i] > s[free]) | ((s[i] == s[free]) & ~less)
+        for j in free[may & (rows(i, free) >= thr)].tolist():  # ascending index, as SAHI takes them
+            owner[j] = keeper
+            groups[keeper].append(j)
     return groups
 
 
@@ -194,11 +251,12 @@ def merge_detections(dets: np.ndarray, merge: MergeMode = "greedynmm", metric: M
     pieces = []
     for idx in ([np.arange(len(d))] if class_agnostic else [np.flatnonzero(d[:, 5] == c) for c in np.unique(d[:, 5])]):
         sub = d[idx]
-        matrix, order = pairwise(sub[:, :4], metric), _order(sub)
+        rows = _Dense(sub, metric) if len(sub) <= DENSE_MAX else _Rows(sub, metric, threshold)
+        order = _order(sub)
         if merge == "nms":
-            pieces.append(sub[_nms(sub, matrix, order, threshold)])
+            pieces.append(sub[_nms(sub, rows, order, threshold)])
         else:
-            groups = (_greedy if merge == "greedynmm" else _nmm)(sub, matrix, order, threshold)
+            groups = (_greedy if merge == "greedynmm" else _nmm)(sub, rows, order, threshold)
             pieces.append(_absorb(sub, groups, metric, threshold))
     out = np.concatenate(pieces)
     return out[np.argsort(-out[:, 4], kind="stable")]
