@@ -27,6 +27,7 @@ from yololab.deploy import metadata as md
 from yololab.deploy.graph import RAW_OUTPUT, DecodedDetector, append_nms
 from yololab.deploy.parity import Parity, compare_outputs
 from yololab.deploy.samples import sample_batch
+from yololab.errors import EnvError
 from yololab.models.detector import Detector
 
 LOG = logging.getLogger("yololab")
@@ -35,7 +36,7 @@ FP32_TOLERANCE = 1e-3
 OPSET = 17
 
 
-class ExportParityError(RuntimeError):
+class ExportParityError(EnvError, RuntimeError):
     """The exported model's outputs differ from PyTorch's by more than the tolerance."""
 
 

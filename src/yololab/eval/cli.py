@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from yololab.device import DEFAULT_DEVICE
-from yololab.errors import UserError, print_error
+from yololab.errors import UserError
 from yololab.jsonfile import write_json
 
 if TYPE_CHECKING:
@@ -80,31 +80,25 @@ def _opt_path(value: str | None) -> Path | None:
 
 
 def cmd_val(args: argparse.Namespace, open_model: OpenModel) -> int:
-    import yaml
-
     from yololab.eval.extras import ExtraOptions
     from yololab.eval.request import ModelRun, Outputs, ResultsFiles, ValRequest
     from yololab.eval.validate import ValSettings
-    from yololab.models.checkpoints import CheckpointError
 
-    try:
-        request = ValRequest(  # the one place that reads ``args``
-            files=ResultsFiles(_opt_path(args.gt), _opt_path(args.dt)) if args.gt or args.dt else None,
-            model=ModelRun(
-                args.weights, args.data, split=args.split, image_dir=args.image_dir, backend=args.backend,
-                fuse=not args.no_fuse, device=args.device,
-                settings=ValSettings(image_size=args.imgsz, batch_size=args.batch, conf_thres=args.conf,
-                                     iou_thres=args.iou, max_det=args.max_det, workers=args.workers,
-                                     rect_batches=args.upstream_rect),
-            ) if args.weights or args.data else None,
-            extras=ExtraOptions(metric=args.metric, plots=_opt_path(args.plots), bootstrap=args.bootstrap,
-                                dt_ref=_opt_path(args.dt_ref), seed=args.seed),
-            outputs=Outputs(json=_opt_path(args.json), save_dt=_opt_path(args.save_dt),
-                            save_gt=_opt_path(args.save_gt), per_class=args.per_class),
-        )
-        return _score_files(request) if request.files else _validate_model(request, open_model)
-    except (UserError, CheckpointError, OSError, yaml.YAMLError, RuntimeError) as err:
-        return print_error("val", err)
+    request = ValRequest(  # the one place that reads ``args``
+        files=ResultsFiles(_opt_path(args.gt), _opt_path(args.dt)) if args.gt or args.dt else None,
+        model=ModelRun(
+            args.weights, args.data, split=args.split, image_dir=args.image_dir, backend=args.backend,
+            fuse=not args.no_fuse, device=args.device,
+            settings=ValSettings(image_size=args.imgsz, batch_size=args.batch, conf_thres=args.conf,
+                                 iou_thres=args.iou, max_det=args.max_det, workers=args.workers,
+                                 rect_batches=args.upstream_rect),
+        ) if args.weights or args.data else None,
+        extras=ExtraOptions(metric=args.metric, plots=_opt_path(args.plots), bootstrap=args.bootstrap,
+                            dt_ref=_opt_path(args.dt_ref), seed=args.seed),
+        outputs=Outputs(json=_opt_path(args.json), save_dt=_opt_path(args.save_dt),
+                        save_gt=_opt_path(args.save_gt), per_class=args.per_class),
+    )
+    return _score_files(request) if request.files else _validate_model(request, open_model)
 
 
 def _with_extras(request: ValRequest, out: dict[str, Any], gt: dict, dt: list[dict]) -> dict[str, Any]:
