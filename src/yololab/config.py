@@ -118,6 +118,18 @@ def _suggest(key: str, valid: Sequence[str]) -> str:
     return f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
 
 
+#: seeds every generator yololab seeds (torch, NumPy, Python) and every record it keeps (int64) holds
+SEED_RANGE = (0, 2**63 - 1)
+
+
+def check_seed(seed: Any, where: str) -> int:
+    """``seed`` if it is a non-negative 64-bit integer; ConfigError naming it otherwise."""
+    low, high = SEED_RANGE
+    if isinstance(seed, bool) or not isinstance(seed, int) or not low <= seed <= high:
+        raise ConfigError(f"{where}: seed {seed!r} is not an integer from {low} to {high}")
+    return seed
+
+
 def yaml_problem(err: yaml.YAMLError) -> str:
     """PyYAML's several-line report as one clause: what is wrong and where (line, column)."""
     mark = getattr(err, "problem_mark", None)
