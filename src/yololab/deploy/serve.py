@@ -32,6 +32,7 @@ from yololab.deploy.limits import BODY_RAM_BYTES, BodySizeLimit
 from yololab.deploy.pipeline import Predictor, Thresholds
 from yololab.deploy.reduced_decode import DecodedUpload, decode_cost, decode_reduced, worst_decode_cost
 from yololab.device import DEFAULT_DEVICE
+from yololab.errors import ConfigError, EnvError
 
 LOG = logging.getLogger("yololab")
 
@@ -220,11 +221,28 @@ def create_app(config: ServeConfig, predictor: Predictor | None = None) -> FastA
     return app
 
 
+def check_address(host: str, port: int) -> None:
+    """Raise :class:`EnvError` naming ``--host``/``--port`` when the server could not listen there (a port
+    outside 0-65535, one in use or not allowed, an unknown host), before the model is loaded."""
+    import socket
+
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"--port {port} is not a TCP port: give a number from 0 to 65535")
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        with socket.socket(infos[0][0], socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(infos[0][4])
+    except OSError as err:
+        raise EnvError(f"cannot listen on --host {host} --port {port}: {err.strerror or err}") from None
+
+
 def serve(config: ServeConfig, host: str = "127.0.0.1", port: int = 8000,
           log_level: str = "info") -> None:
     """Run the app on uvicorn until SIGINT/SIGTERM (graceful: 10 s for in-flight requests)."""
     import uvicorn
 
+    check_address(host, port)
     app = create_app(config)
     uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=10,
                 limit_concurrency=max(64, 8 * config.max_batch))
