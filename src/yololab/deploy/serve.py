@@ -81,6 +81,9 @@ def _query_problem(request: Request, iou: float | None, imgsz: int | None, predi
     unknown = sorted(set(request.query_params) - set(QUERY_PARAMS))
     if unknown:
         return f"unknown query parameter(s) {', '.join(unknown)}; /predict accepts {', '.join(QUERY_PARAMS)}"
+    repeated = sorted({k for k in request.query_params if len(request.query_params.getlist(k)) > 1})
+    if repeated:
+        return f"query parameter(s) {', '.join(repeated)} given more than once; give each at most once"
     if imgsz is not None and (imgsz, imgsz) != tuple(predictor.imgsz):
         return (f"imgsz={imgsz}: this server runs the model at {predictor.imgsz[0]}x{predictor.imgsz[1]} (requests "
                 f"are batched together); omit imgsz or start a server with --imgsz {imgsz}")
@@ -177,6 +180,9 @@ def create_app(config: ServeConfig, predictor: Predictor | None = None) -> FastA
                       imgsz: int | None = Query(None, ge=1, description="must be the server's model size")):
         """Detect objects; boxes are x1, y1, x2, y2 in the uploaded image's pixels."""
         problem = _query_problem(request, iou, imgsz, predictor)
+        parts = len((await request.form()).getlist("file"))  # the form FastAPI parsed (cached)
+        if parts > 1 and not problem:
+            problem = f"{parts} 'file' parts: send one image per request"
         if problem:
             return JSONResponse({"detail": problem}, status_code=422)
         thresholds = None if (conf, iou, max_det) == (None, None, None) else Thresholds(
