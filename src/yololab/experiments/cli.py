@@ -80,9 +80,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from yololab.experiments.across.spec import across_from_mapping
     from yololab.experiments.compare import run_compare
     from yololab.experiments.report.writer import write_report
+    from yololab.experiments.results.records_io import refuse_unknown_results
     from yololab.experiments.plan.run_settings import RunSettings
     from yololab.experiments.plan.spec import load_spec, spec_from_mapping
 
+    refuse_unknown_results(Path(args.out) / "results.json")  # written by a newer yololab: not overwritten
     if args.report_only:
         spec_path = Path(args.out) / "experiment.yaml"
         if not spec_path.is_file():
