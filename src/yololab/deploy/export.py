@@ -208,6 +208,11 @@ def export_model(model_or_weights: Detector | str | os.PathLike, fmt: str = "onn
     if fmt != "openvino" and out.is_dir():
         raise ConfigError(f"--out {out} is a folder: give the {fmt} file to write, e.g. "
                           f"{out / _default_out(stem, fmt, hw).name}")
+    folder = out if fmt == "openvino" and out.suffix != ".xml" else out.parent
+    try:  # before the export's work: a folder that cannot be made fails at once
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise EnvError(f"cannot create the folder of --out {out}: {err.strerror or err}") from None
     if int8 and fmt == "openvino":
         path = export_openvino_int8(wrapper, images, out, meta, dynamic, opset, data, calib_images)
     elif int8:
