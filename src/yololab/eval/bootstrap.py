@@ -183,7 +183,7 @@ class ImageMatches:
                 return cls(**{name: z[name] for name in cls._ARRAYS}, segments=csr("segments"),
                            ignored=csr("ignored"), num_detections=int(z["num_detections"]))
         except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as err:
-            what = f"no array {err.args[0]!r}" if isinstance(err, KeyError) else type(err).__name__
+            what = str(err.args[0]) if isinstance(err, KeyError) and err.args else type(err).__name__
             raise DataError(f"{path} is not a matches file written by yololab ({what}: damaged, or replaced); "
                             f"delete it and the report matches the cell's detections again") from None
 
