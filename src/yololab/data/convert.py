@@ -207,10 +207,10 @@ def convert(fmt_from: str, fmt_to: str, src: str | os.PathLike, dst: str | os.Pa
     if not parts:
         raise ValueError(f"{src}: no splits to convert")
     names = next(iter(parts.values())).names
-    if not any(part.records for part in parts.values()):
-        raise DataError(f"{src}: no images to convert (every split is empty)")
     out = Path(dst)
     _refuse_output_over_inputs(out, src, [r.path for part in parts.values() for r in part.records])
+    if not any(part.records for part in parts.values()):
+        raise DataError(f"{src}: no images to convert (every split is empty)")
     created = _empty_dir(out)
     try:
         return _write(parts, out, names, fmt_to, copy_images)

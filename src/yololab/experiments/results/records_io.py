@@ -340,7 +340,8 @@ def read_results(path: str | Path) -> ResultsFile:
     data = json.loads(path.read_text())
     if not isinstance(data, dict) or not isinstance(data.get("rows"), list):
         raise ValueError(f"{path}: not a yololab results.json (no 'rows' list)")
-    _check_version(path, data.get("format_version", 1))
+    version = data.get("format_version", 1)
+    _check_version(path, version)
     rows = [from_flat(r) for r in data["rows"]]
     return ResultsFile(version, [r for r in rows if isinstance(r, CellResult)],
                        [r for r in rows if isinstance(r, SummaryRow)], data)
