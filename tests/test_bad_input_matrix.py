@@ -53,6 +53,9 @@ def f(tmp_path_factory) -> dict[str, str]:
     save_model(build_model("yolov5n", None, 3), d / "good.pt")
     torch.save({"model": Evil()}, d / "evil.pt")
     (d / "junk.pt").write_bytes(os.urandom(4096))
+    for name in ("junk.onnx", "junk.torchscript"):
+        (d / name).write_bytes(os.urandom(2000))
+    (d / "junk.xml").write_text("<net>\n")
     (d / "empty.pt").write_bytes(b"")
     good = (d / "good.pt").read_bytes()
     (d / "trunc.pt").write_bytes(good[: len(good) // 2])
@@ -67,7 +70,8 @@ def f(tmp_path_factory) -> dict[str, str]:
     tune = spec + "tune:\n  trials: 1\n  epochs: 1\n  space:\n"
     paths = {
         "d": str(d), "data": str(data), "good": str(d / "good.pt"), "evil": str(d / "evil.pt"),
-        "junk": str(d / "junk.pt"), "empty": str(d / "empty.pt"), "trunc": str(d / "trunc.pt"),
+        "junk": str(d / "junk.pt"), "junk_onnx": str(d / "junk.onnx"), "junk_xml": str(d / "junk.xml"),
+        "junk_ts": str(d / "junk.torchscript"), "empty": str(d / "empty.pt"), "trunc": str(d / "trunc.pt"),
         "notes": str(d / "notes.txt"), "file_out": str(d / "file_out"), "full": str(d / "full"),
         "empty_dir": str(d / "empty_dir"), "missing": str(d / "no_such_file.yaml"), "image": val_image,
         "images": str(d / "syn" / "images" / "val"), "ro_new": NO_WRITE_NEW, "ro_dir": NO_WRITE_DIR,
@@ -200,6 +204,8 @@ CASES: dict[str, Case] = {
     "val-empty-weights": Case("val --weights {empty} --data {data} --device cpu", "empty.pt"),
     "val-truncated-weights": Case("val --weights {trunc} --data {data} --device cpu", "trunc.pt"),
     "val-text-weights": Case("val --weights {notes} --data {data} --device cpu", "notes.txt"),
+    "val-junk-onnx": Case("val --weights {junk_onnx} --data {data} --imgsz 64 --device cpu", "junk.onnx"),
+    "val-junk-openvino": Case("val --weights {junk_xml} --data {data} --imgsz 64 --device cpu", "junk.xml"),
     "val-missing-data": Case("val --weights {good} --data {missing} --device cpu", "no_such_file.yaml"),
     "val-imgsz-stride": Case("val --weights {good} --data {data} --imgsz 33 --device cpu", "33"),
     "val-gt-not-json": Case("val --gt {not_json} --dt {dt_stranger}", "not_json.json"),
@@ -270,6 +276,8 @@ CASES: dict[str, Case] = {
                                    "evil.pt"),
     "predict-junk-weights": Case("predict --weights {junk} --source {images} --out {d}/p2 --device cpu",
                                  "junk.pt"),
+    "predict-junk-onnx": Case("predict --weights {junk_onnx} --source {images} --out {d}/p5 --device cpu",
+                              "junk.onnx"),
     "predict-missing-source": Case("predict --weights {good} --source {d}/nowhere --out {d}/p3 --device cpu",
                                    "nowhere"),
     "predict-out-is-file": Case("predict --weights {good} --source {images} --out {file_out} --device cpu",
@@ -286,12 +294,17 @@ CASES: dict[str, Case] = {
     # bench
     "bench-unsafe-weights": Case("bench --weights {evil} --imgsz 64 --runs 1 --warmup 0 --device cpu", "evil.pt"),
     "bench-missing-weights": Case("bench --weights {d}/gone.onnx --imgsz 64 --runs 1 --device cpu", "gone.onnx"),
+    "bench-junk-onnx": Case("bench --weights {junk_onnx} --backend onnxruntime --imgsz 64 --runs 1 --device cpu",
+                            "junk.onnx"),
+    "bench-junk-torchscript": Case("bench --weights {junk_ts} --backend torchscript --imgsz 64 --runs 1 "
+                                   "--device cpu", "junk.torchscript"),
     "bench-missing-sample": Case("bench --weights {good} --imgsz 64 --runs 1 --warmup 0 --sample {d}/gone.jpg "
                                  "--device cpu", "gone.jpg"),
     "bench-text-sample": Case("bench --weights {good} --imgsz 64 --runs 1 --warmup 0 --sample {notes} "
                               "--device cpu", "notes.txt"),
     # serve
     "serve-unsafe-weights": Case("serve --weights {evil} --device cpu", "evil.pt"),
+    "serve-junk-onnx": Case("serve --weights {junk_onnx} --device cpu", "junk.onnx"),
     "serve-port-out-of-range": Case("serve --weights {good} --port 80000 --device cpu", "80000"),
     "serve-missing-weights": Case("serve --weights {d}/gone.pt --device cpu", "gone.pt"),
     "serve-unknown-host": Case("serve --weights {good} --host no.such.host.invalid --device cpu",
