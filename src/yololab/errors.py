@@ -1,7 +1,7 @@
 """Errors every layer may raise: a mistake in the user's input is printed as one line, exit status 2.
 
 One base, :class:`UserError`, and four kinds under it; every yololab exception that a user can cause
-is a subclass of one kind, and ``yololab.cli.main`` is the one place that turns them into
+is a subclass of one kind, and ``yololab.cli.run_command`` is the one place that turns them into
 ``yololab COMMAND: error: MESSAGE`` on stderr and the exit status (2 unless the class says otherwise).
 """
 
