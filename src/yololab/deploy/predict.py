@@ -25,7 +25,7 @@ from yololab.deploy.annotate import draw_detections
 from yololab.deploy.pipeline import Predictor
 from yololab.deploy.sources import Frame, count_frames, is_url, is_video, iter_frames, resolve_source
 from yololab.device import DEFAULT_DEVICE
-from yololab.errors import UserError
+from yololab.errors import ConfigError, EnvError, UserError
 from yololab.eval.boxes import xyxy2xywh
 from yololab.eval.coco import detections_to_coco, image_ids
 from yololab.eval.sliced import predict_sliced
@@ -194,7 +194,12 @@ def predict(weights: str | os.PathLike, source: str, imgsz: int | None = None, c
     predictor = Predictor(weights, imgsz, conf, iou, max_det, threads=threads, backend=backend, device=device)
     if slicing is not None:
         slicing.check(predictor.backend.stride)
-    out.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file: give a folder for the predictions (new or one of yololab's)")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise EnvError(f"cannot create --out {out}: {err.strerror or err}") from None
     videos = any(is_video(f) for f in files)
     category_ids = None
     if coco_json is not None:

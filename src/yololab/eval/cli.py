@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from yololab.device import DEFAULT_DEVICE
-from yololab.errors import UserError, print_error
+from yololab.errors import UserError
 from yololab.eval.slicing import add_slice_arguments
 from yololab.jsonfile import write_json
 
@@ -85,35 +85,29 @@ def _opt_path(value: str | None) -> Path | None:
 
 
 def cmd_val(args: argparse.Namespace, open_model: OpenModel) -> int:
-    import yaml
-
     from yololab.eval.extras import ExtraOptions
     from yololab.eval.request import ModelRun, Outputs, ResultsFiles, ValRequest
     from yololab.eval.slicing import slice_settings
     from yololab.eval.validate import ValSettings
-    from yololab.models.checkpoints import CheckpointError
 
-    try:
-        slicing = slice_settings(args, "val")
-        if slicing is not None and (args.gt or args.dt):
-            raise UserError("--slice predicts with --weights/--data; --gt/--dt score a results file as it is")
-        request = ValRequest(  # the one place that reads ``args``
-            files=ResultsFiles(_opt_path(args.gt), _opt_path(args.dt), args.coco_max_det) if args.gt or args.dt else None,
-            model=ModelRun(
-                args.weights, args.data, split=args.split, image_dir=args.image_dir, backend=args.backend,
-                fuse=not args.no_fuse, device=args.device, slicing=slicing,
-                settings=ValSettings(image_size=args.imgsz, batch_size=args.batch, conf_thres=args.conf,
-                                     iou_thres=args.iou, max_det=args.max_det, workers=args.workers,
-                                     rect_batches=args.upstream_rect, coco_max_det=args.coco_max_det),
-            ) if args.weights or args.data else None,
-            extras=ExtraOptions(metric=args.metric, plots=_opt_path(args.plots), bootstrap=args.bootstrap,
-                                dt_ref=_opt_path(args.dt_ref), seed=args.seed),
-            outputs=Outputs(json=_opt_path(args.json), save_dt=_opt_path(args.save_dt),
-                            save_gt=_opt_path(args.save_gt), per_class=args.per_class),
-        )
-        return _score_files(request) if request.files else _validate_model(request, open_model)
-    except (UserError, CheckpointError, OSError, yaml.YAMLError, RuntimeError) as err:
-        return print_error("val", err)
+    slicing = slice_settings(args, "val")
+    if slicing is not None and (args.gt or args.dt):
+        raise UserError("--slice predicts with --weights/--data; --gt/--dt score a results file as it is")
+    request = ValRequest(  # the one place that reads ``args``
+        files=ResultsFiles(_opt_path(args.gt), _opt_path(args.dt), args.coco_max_det) if args.gt or args.dt else None,
+        model=ModelRun(
+            args.weights, args.data, split=args.split, image_dir=args.image_dir, backend=args.backend,
+            fuse=not args.no_fuse, device=args.device, slicing=slicing,
+            settings=ValSettings(image_size=args.imgsz, batch_size=args.batch, conf_thres=args.conf,
+                                 iou_thres=args.iou, max_det=args.max_det, workers=args.workers,
+                                 rect_batches=args.upstream_rect, coco_max_det=args.coco_max_det),
+        ) if args.weights or args.data else None,
+        extras=ExtraOptions(metric=args.metric, plots=_opt_path(args.plots), bootstrap=args.bootstrap,
+                            dt_ref=_opt_path(args.dt_ref), seed=args.seed),
+        outputs=Outputs(json=_opt_path(args.json), save_dt=_opt_path(args.save_dt),
+                        save_gt=_opt_path(args.save_gt), per_class=args.per_class),
+    )
+    return _score_files(request) if request.files else _validate_model(request, open_model)
 
 
 def _with_extras(request: ValRequest, out: dict[str, Any], gt: dict, dt: list[dict]) -> dict[str, Any]:

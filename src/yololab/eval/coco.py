@@ -17,6 +17,7 @@ from typing import Any, Mapping, Protocol, Sequence
 import numpy as np
 import torch
 
+from yololab.errors import DataError
 from yololab.eval.results import STAT_KEYS, ClassAP, CocoMetrics
 from yololab.eval.scoring_input import check_results
 
@@ -133,8 +134,11 @@ def detections_to_coco(
 def load_json(x: Any) -> Any:
     """A JSON file's content, or ``x`` itself when it is already loaded (a dict or list)."""
     if isinstance(x, (str, os.PathLike)):
-        with open(x) as f:
-            return json.load(f)
+        with open(x, encoding="utf-8") as f:
+            try:
+                return json.load(f)
+            except (json.JSONDecodeError, UnicodeDecodeError) as err:
+                raise DataError(f"{x} is not valid JSON: {err}") from None
     return x
 
 

@@ -6,6 +6,7 @@ import argparse
 import shlex
 from pathlib import Path
 
+from yololab.errors import ConfigError
 from yololab.experiments.plan.run_settings import EXECUTOR_NAMES
 
 # compare flags that build (or override) the experiment spec: flag dest -> spec key
@@ -39,15 +40,11 @@ def command_line(args: argparse.Namespace, order: list[str]) -> str:
 
 def spec_values(args: argparse.Namespace) -> dict:
     """The experiment mapping: --config's YAML, then any spec flag given on the command line."""
-    import yaml
-
-    from yololab.config import ConfigError
+    from yololab.config import read_yaml_mapping
 
     values: dict = {}
     if args.config:
-        values = yaml.safe_load(Path(args.config).read_text()) or {}
-        if not isinstance(values, dict):
-            raise ConfigError(f"{args.config}: expected a mapping of keys to values")
+        values = read_yaml_mapping(args.config, "--config")
     for dest, key in _SPEC_FLAGS.items():
         value = getattr(args, dest)
         if value is not None:
@@ -83,14 +80,15 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from yololab.experiments.across.spec import across_from_mapping
     from yololab.experiments.compare import run_compare
     from yololab.experiments.report.writer import write_report
+    from yololab.experiments.results.records_io import refuse_unknown_results
     from yololab.experiments.plan.run_settings import RunSettings
     from yololab.experiments.plan.spec import load_spec, spec_from_mapping
 
+    refuse_unknown_results(Path(args.out) / "results.json")  # written by a newer yololab: not overwritten
     if args.report_only:
         spec_path = Path(args.out) / "experiment.yaml"
         if not spec_path.is_file():
-            raise SystemExit(f"yololab compare --report-only: {spec_path} not found: is {args.out} a comparison "
-                             f"folder?")
+            raise ConfigError(f"--report-only: {spec_path} not found: is {args.out} a comparison folder?")
         across = load_across(args.out)
         if across is not None:
             return _report_only_across(across, args)
@@ -103,7 +101,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         for bench in Path(args.out).glob("cells/*/bench.json"):
             bench.unlink()
     if not args.config and not args.data:
-        raise SystemExit("yololab compare: give --config exp.yaml or at least --data (and --models/--backbones)")
+        raise ConfigError("give --config exp.yaml or at least --data (and --models/--backbones)")
     values = spec_values(args)
     settings = RunSettings(
         executor=args.executor, devices=args.devices,
@@ -132,7 +130,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
 
     spec = prepare_spec(spec_from_mapping(spec_values(args), args.config or "command line"), args.devices)
     if spec.tune is None:
-        raise SystemExit(f"yololab tune: {args.config or 'the experiment'} has no 'tune:' section")
+        raise ConfigError(f"{args.config or 'the experiment'} has no 'tune:' section")
     result = run_tuning(spec, args.out, executor=args.executor, devices=spec.devices,
                         train_fn="yololab.experiments.run.dryrun:train" if args.dry_run else None)
     print(f"study storage: {result.storage}")

@@ -32,6 +32,7 @@ from yololab.data import DetectionDataset, collate_fn
 from yololab.data.dataset import MOSAIC_KINDS, loader_worker_init
 from yololab.data.imcache import check_cache_kind
 from yololab.eval.validate import ValSettings, validate
+from yololab.errors import ConfigError
 from yololab.models import Detector, build_model
 from yololab.atomic import WriteError, confined_folder
 from yololab.models.checkpoints import atomic_save, load_model, read_weights_only
@@ -63,8 +64,11 @@ LOG = logging.getLogger("yololab")
 EpochHook = Callable[[int, dict], bool]
 
 
-class NonFiniteLossError(RuntimeError):
-    """The loss became NaN or infinite; the message names the epoch, the batch and its images."""
+class NonFiniteLossError(ConfigError, RuntimeError):
+    """The loss became NaN or infinite; the message names the epoch, the batch and its images.
+    The run ended without a result rather than refusing its input: exit status 1."""
+
+    exit_status = 1
 
 
 def init_seeds(seed: int, deterministic: bool = False) -> None:

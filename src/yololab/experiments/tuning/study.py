@@ -30,7 +30,7 @@ from yololab.experiments.plan.spec import ExperimentSpec, expand_cells
 from yololab.experiments.tuning.records import EntryKey, StudyResult, TrialOutcome, TrialRecord, TrialTask
 from yololab.experiments.tuning.runners import make_runner
 from yololab.experiments.plan.tune_space import TuneSpec
-from yololab.experiments.tuning.storage import make_pruner, make_sampler, masked, open_storage
+from yololab.experiments.tuning.storage import make_pruner, make_sampler, masked, open_storage, storage_errors
 
 LOG = logging.getLogger("yololab")
 STUDY_FILE = "study.db"
@@ -194,7 +194,15 @@ def choose_best(records: Sequence[TrialRecord]) -> TrialRecord | None:
 def run_tuning(spec: ExperimentSpec, out: str | Path, executor: str = "local", devices: Sequence[str] | None = None,
                train_fn: TrainFn | str | None = None) -> TuningResult:
     """Run (or continue) every entry's study until each has ``tune.trials`` finished trials; write
-    ``tuning/tuning.json`` and return the studies."""
+    ``tuning/tuning.json`` and return the studies. A storage that fails is one sentence naming it."""
+    if spec.tune is None:
+        raise ConfigError("the experiment has no 'tune:' section")
+    with storage_errors(storage_url(spec.tune, Path(out).resolve())):
+        return _run_tuning(spec, out, executor, devices, train_fn)
+
+
+def _run_tuning(spec: ExperimentSpec, out: str | Path, executor: str, devices: Sequence[str] | None,
+                train_fn: TrainFn | str | None) -> TuningResult:
     import optuna
 
     tune = spec.tune
