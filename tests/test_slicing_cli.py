@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 
 from yololab.cli import main
-from yololab.eval.coco import evaluate_coco
-from yololab.eval.results import CocoMetrics
+from yololab.eval.coco import evaluate_coco, score_coco
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -76,10 +75,10 @@ def _gt_dt(sizes: list[float]) -> tuple[dict, list[dict]]:
 def test_tiny_bin_next_to_coco_bins():
     gt, dt = _gt_dt([10, 12, 20])  # tiny: < 16^2 px; small: < 32^2 px
     dt[1].update(bbox=[500.0, 500, 12, 12], score=0.1)  # one of the two tiny objects missed
-    metrics = CocoMetrics.from_coco(evaluate_coco(gt, dt))
+    metrics = score_coco(gt, dt)
     assert metrics.map_tiny == pytest.approx(0.5, abs=0.01) and metrics.map_small == pytest.approx(2 / 3, abs=0.01)
     assert metrics.map50 == pytest.approx(2 / 3, abs=0.01)
-    assert CocoMetrics.from_coco(evaluate_coco(*_gt_dt([40, 50]))).map_tiny is None  # no tiny objects
+    assert score_coco(*_gt_dt([40, 50])).map_tiny is None  # no tiny objects
 
 
 def test_coco_max_det_counts_more_detections():
