@@ -66,6 +66,14 @@ def spec_values(args: argparse.Namespace) -> dict:
     return values
 
 
+def _trainer(dry_run: bool):
+    """The dry-run stand-in with --dry-run, else yololab's trainer (both picklable module-level functions)."""
+    from yololab.experiments.plan.trainers import default_trainer
+    from yololab.experiments.run import dryrun
+
+    return dryrun.train if dry_run else default_trainer
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
     from yololab.experiments.compare import run_compare
     from yololab.experiments.report.writer import write_report
@@ -90,7 +98,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     spec = spec_from_mapping(spec_values(args), args.config or "command line")
     result = run_compare(spec, args.out, RunSettings(
         executor=args.executor, devices=args.devices,
-        train_fn="yololab.experiments.run.dryrun:train" if args.dry_run else None,
+        train_fn=_trainer(args.dry_run),
         command=command_line(args, COMPARE_ORDER), progress=not args.no_progress,
         ray_shared_fs=args.ray_shared_fs, ray_work_dir=args.ray_work_dir))
     print((Path(args.out) / "results.md").read_text())
@@ -108,8 +116,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     spec = prepare_spec(spec_from_mapping(spec_values(args), args.config or "command line"), args.devices)
     if spec.tune is None:
         raise SystemExit(f"yololab tune: {args.config or 'the experiment'} has no 'tune:' section")
-    result = run_tuning(spec, args.out, executor=args.executor, devices=spec.devices,
-                        train_fn="yololab.experiments.run.dryrun:train" if args.dry_run else None)
+    result = run_tuning(spec, args.out, executor=args.executor, devices=spec.devices, train_fn=_trainer(args.dry_run))
     print(f"study storage: {result.storage}")
     for s in result.studies:
         best = "–" if s.best_value is None else f"{100 * s.best_value:.2f}"
