@@ -2,8 +2,8 @@
 
 Every task gets a fresh process (crash isolation; a clean peak-memory measurement on CPU), started on
 a free device entry ('0', '1' for GPUs, 'cpu', 'cpu' for CPU workers) with its share of the CPU
-threads; the entry comes back when the task ends. A worker that dies (killed, out of memory) fails its
-task; the pool goes on with the others when it can.
+threads; the entry comes back when the task ends. A worker that dies (killed, out of memory) breaks the
+pool: the tasks running in it fail with it, and once they are all back a new pool takes the next ones.
 """
 
 from __future__ import annotations
@@ -55,12 +55,9 @@ class ProcessPool:
         placement = Placement(device, self.threads, alone=self.slots == 1)
         try:
             future = self.pool.submit(call, task, placement)
-        except BrokenProcessPool:  # a dead worker broke it: the next tasks get a new pool
+        except BrokenProcessPool:  # a dead worker broke it while others still run: they all fail with it
             self.idle.append(device)
             self.done.append(TaskOutcome.failed(task.key, WORKER_DIED, device))
-            if not self.running:
-                self.pool.shutdown(wait=False, cancel_futures=True)
-                self.pool = self._start()
             return
         self.running[future] = (task, device)
 
@@ -74,6 +71,9 @@ class ProcessPool:
         try:
             return TaskOutcome(task.key, TaskStatus.DONE, future.result(), device=device)
         except BrokenProcessPool:
+            if not self.running:  # the last task of the broken pool: the next ones get a new pool
+                self.pool.shutdown(wait=False, cancel_futures=True)
+                self.pool = self._start()
             return TaskOutcome.failed(task.key, WORKER_DIED, device)
         except Exception as err:  # noqa: BLE001 - the task raised, or it could not be pickled
             return TaskOutcome.failed(task.key, failure(err), device)

@@ -135,7 +135,8 @@ class RayPool:
             address = os.environ.get("RAY_ADDRESS")
             kwargs = {} if address else {"num_cpus": os.cpu_count() or 1, "runtime_env": {"env_vars": {
                 "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", WORKER_OMP_WAIT_POLICY)}}}
-            ray.init(address=address, include_dashboard=False, log_to_driver=True, **kwargs)
+            # 'local': a new cluster even when another one of this machine could be found (not RAY_ADDRESS's)
+            ray.init(address=address or "local", include_dashboard=False, log_to_driver=True, **kwargs)
             self.started = True
         gpu = any(d != "cpu" for d in devices)
         threads = cpu_threads_per_worker(devices)
