@@ -1,5 +1,5 @@
 """A cell's metrics.json is written from a typed record (``records_io.metrics_flat``) with the keys,
-order and values yololab wrote before (old folders resume, the README's columns hold), and reads back
+order and values yololab wrote before (old folders resume, the documented columns hold), and reads back
 into the same sub-records (``scored_parts``)."""
 
 from __future__ import annotations

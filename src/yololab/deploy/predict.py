@@ -24,6 +24,7 @@ from yololab.atomic import atomic_write_bytes, atomic_write_text, check_target
 from yololab.deploy.annotate import draw_detections
 from yololab.deploy.pipeline import Predictor
 from yololab.deploy.sources import Frame, count_frames, is_url, is_video, iter_frames, resolve_source
+from yololab.device import DEFAULT_DEVICE
 from yololab.errors import UserError
 from yololab.eval.boxes import xyxy2xywh
 from yololab.eval.coco import detections_to_coco, image_ids
@@ -168,7 +169,7 @@ def predict(weights: str | os.PathLike, source: str, imgsz: int | None = None, c
             save_txt: bool = False, save_conf: bool = False, save_images: bool = True,
             threads: int | None = None, backend: str | None = None, progress: bool = True,
             coco_json: str | os.PathLike | None = None, image_dir: str | os.PathLike | None = None,
-            device: str | None = "auto", allow_network: bool = False) -> PredictSummary:
+            device: str | None = DEFAULT_DEVICE, allow_network: bool = False) -> PredictSummary:
     """Run ``weights`` (.pt, .onnx, .xml, .torchscript) on ``source``; returns what was written.
 
     ``coco_json`` (images in ``image_dir``, default ``source``): write its image and category ids.

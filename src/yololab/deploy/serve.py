@@ -29,6 +29,7 @@ from yololab.deploy.images import MAX_PIXELS, ImageDecodeError, inspect_upload
 from yololab.deploy.limits import BodySizeLimit
 from yololab.deploy.pipeline import Predictor, Thresholds
 from yololab.deploy.reduced_decode import DecodedUpload, decode_cost, decode_reduced, worst_decode_cost
+from yololab.device import DEFAULT_DEVICE
 
 LOG = logging.getLogger("yololab")
 
@@ -45,7 +46,7 @@ class ServeConfig:
     max_batch: int = 8
     max_wait_ms: float = 5.0
     max_upload_mb: float = 20.0
-    device: str = "auto"  # a --device string; /info's model.device says what runs the model
+    device: str = DEFAULT_DEVICE  # a --device string; /info's model.device says what runs the model
     max_pixels: int = MAX_PIXELS  # per upload (width x height); larger ones get 422
     memory_mb: float = 1024.0  # decode memory of all requests in flight; beyond it 503 + Retry-After
 

@@ -30,7 +30,8 @@ from typing import Any, Sequence
 import numpy as np
 import scipy.sparse as sp
 
-from yololab.eval.coco import check_results, load_json
+from yololab.eval.coco import load_json
+from yololab.eval.scoring_input import check_results
 
 __all__ = ["ImageMatches", "resample_weights", "map_many", "bootstrap_matches", "bootstrap_map", "format_bootstrap"]
 

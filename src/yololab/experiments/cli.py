@@ -79,7 +79,21 @@ def _trainer(dry_run: bool):
     return dryrun.train if dry_run else default_trainer
 
 
+def _report_only_across(across, args: argparse.Namespace) -> int:
+    """--report-only on a comparison over several data sets: each data set's report, then the pooled one."""
+    from yololab.experiments.across.writer import write_across_report
+    from yololab.experiments.report.writer import write_report
+
+    for dataset, spec in across.pairs():
+        write_report(spec, Path(args.out) / "datasets" / dataset.name, chosen=args.columns)
+    paths = write_across_report(across, args.out)
+    print(f"report: {paths['html']}")
+    return 0
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
+    from yololab.experiments.across.run import load_across, run_across
+    from yololab.experiments.across.spec import across_from_mapping
     from yololab.experiments.compare import run_compare
     from yololab.experiments.report.writer import write_report
     from yololab.experiments.plan.run_settings import RunSettings
@@ -90,6 +104,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
         if not spec_path.is_file():
             raise SystemExit(f"yololab compare --report-only: {spec_path} not found: is {args.out} a comparison "
                              f"folder?")
+        across = load_across(args.out)
+        if across is not None:
+            return _report_only_across(across, args)
         paths = write_report(load_spec(spec_path), args.out, chosen=args.columns)
         print(f"report: {paths['html']}")
         return 0
@@ -100,12 +117,20 @@ def cmd_compare(args: argparse.Namespace) -> int:
             bench.unlink()
     if not args.config and not args.data:
         raise SystemExit("yololab compare: give --config exp.yaml or at least --data (and --models/--backbones)")
-    spec = spec_from_mapping(spec_values(args), args.config or "command line")
-    result = run_compare(spec, args.out, RunSettings(
+    values = spec_values(args)
+    settings = RunSettings(
         executor=args.executor, devices=args.devices,
         train_fn=_trainer(args.dry_run),
         command=command_line(args, COMPARE_ORDER), progress=not args.no_progress,
-        ray_shared_fs=args.ray_shared_fs, ray_work_dir=args.ray_work_dir))
+        ray_shared_fs=args.ray_shared_fs, ray_work_dir=args.ray_work_dir)
+    across = across_from_mapping(values, args.config or "command line")
+    if across is not None:
+        done = run_across(across, args.out, settings)
+        print((Path(args.out) / "across.md").read_text())
+        print(f"report: {done.report['html']}")
+        return 0 if not done.failed else 1
+    spec = spec_from_mapping(values, args.config or "command line")
+    result = run_compare(spec, args.out, settings)
     print((Path(args.out) / "results.md").read_text())
     print(f"report: {result.report.get('html')}")
     return 0 if not result.failed else 1

@@ -18,7 +18,8 @@ from yololab.experiments.results.records import Row, SummaryRow
 MAP_COLUMN = re.compile(r"(map50.?95|map_?0?\.5:0?\.95|map50-95)", re.IGNORECASE)
 
 
-def _save(fig: Figure, stem: Path) -> dict[str, Path]:
+def save_figure(fig: Figure, stem: Path) -> dict[str, Path]:
+    """The figure as stem.png and stem.svg, written through the confined writer."""
     paths = {}
     for ext in ("png", "svg"):
         path = stem.with_suffix(f".{ext}")
@@ -62,7 +63,7 @@ def front_size(rows: Sequence[Row], x: Column) -> int:
 def pareto_plot(rows: Sequence[Row], x: Column, xlabel: str, stem: Path, title: str) -> dict[str, Path] | None:
     """``pareto_figure`` saved as ``stem``.png and .svg; None when no row has both values."""
     fig = pareto_figure(rows, x, xlabel, title)
-    return _save(fig, stem) if fig is not None else None
+    return save_figure(fig, stem) if fig is not None else None
 
 
 def _std(row: Row, col: Column) -> float | None:
@@ -159,7 +160,7 @@ def training_curves(curves: dict[str, Path], stem: Path) -> dict[str, Path] | No
     for ax in (ax_map, ax_loss):
         ax.grid(alpha=0.3)
     ax_map.legend(fontsize=7)
-    return _save(fig, stem)
+    return save_figure(fig, stem)
 
 
 def _ap(row: Row, name: str) -> float:
@@ -191,4 +192,4 @@ def per_class_heatmap(rows: Sequence[SummaryRow], stem: Path) -> dict[str, Path]
                         color="white" if v < 0.6 * top else "black")
     fig.colorbar(image, ax=ax, label="AP50-95 (%)")
     ax.set_title("Per-class AP50-95", fontsize=10)
-    return _save(fig, stem)
+    return save_figure(fig, stem)

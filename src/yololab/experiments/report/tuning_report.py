@@ -73,7 +73,7 @@ def tuning_figure(out: Path, plot_dir: Path) -> dict[str, Any] | None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from yololab.experiments.report.plots import _save
+    from yololab.experiments.report.plots import save_figure
 
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
     for i, s in enumerate(studies):
@@ -100,7 +100,7 @@ def tuning_figure(out: Path, plot_dir: Path) -> dict[str, Any] | None:
     ax.set_ylabel("val objective (%)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
-    paths = _save(fig, plot_dir / "tuning_budget")
+    paths = save_figure(fig, plot_dir / "tuning_budget")
     plt.close(fig)
     return {"title": "Tuning budget", "caption": "Best val objective after each finished trial (solid) and the "
             "expected maximum over n trials (dashed; Dodge et al. 2019, from the complete trials), per entry: "

@@ -107,3 +107,80 @@ def grid(seeds: Iterable[int] = (1, 2, 3, 5, 10), ratios: Iterable[float] = (0.1
                 for k in seeds:
                     out.append(Scenario(k, spread * math.sqrt(r), spread / math.sqrt(r), n, resamples, d))
     return out
+
+
+# -- the data-set level: pooled_test over several data sets -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PooledScenario:
+    """One grid row of the data-set level: ``datasets`` data sets, each a table as :class:`Scenario`
+    (seeds, spreads, images); their true differences spread with sd ``tau_ratio`` x the within-data-set
+    standard error around the true pooled difference ``delta`` (points)."""
+
+    datasets: int
+    tau_ratio: float
+    delta: float = 0.0
+    seeds: int = 3
+    s_seed: float = 0.3
+    s_img: float = 0.3
+    images: int = 100
+    resamples: int = 200
+
+    @property
+    def within_se(self) -> float:
+        """The standard error (points) of one data set's difference: seeds and test set."""
+        return math.sqrt(self.s_seed ** 2 / self.seeds + self.s_img ** 2)
+
+
+@dataclass(frozen=True)
+class PooledRates:
+    """Monte-Carlo estimates over ``tables`` simulated multi-data-set comparisons, with standard errors."""
+
+    scenario: PooledScenario
+    method: str
+    tables: int
+    significant: float
+    significant_se: float
+    coverage: float
+    coverage_se: float
+
+    def as_dict(self) -> dict:
+        return {**asdict(self.scenario), **{k: v for k, v in asdict(self).items() if k != "scenario"}}
+
+
+def simulate_pooled(sc: PooledScenario, rng: np.random.Generator, weights: np.ndarray) -> list:
+    """The per-data-set :class:`~yololab.experiments.stats.paired.PairedTest` of one simulated comparison."""
+    tau = sc.tau_ratio * sc.within_se
+    tests = []
+    for _ in range(sc.datasets):
+        theta = sc.delta + rng.normal(0.0, tau) if tau else sc.delta
+        table = Scenario(sc.seeds, sc.s_seed, sc.s_img, sc.images, sc.resamples, theta)
+        cand, ref = simulate_table(table, rng, weights)
+        tests.append(stats.paired_test(cand, ref, n_images=sc.images))
+    return tests
+
+
+def run_pooled_scenario(sc: PooledScenario, tables: int, seed: int = 0,
+                        pool: Callable | None = None, method: str = "pooled_test") -> PooledRates:
+    """False positives (or power) and coverage of the true pooled difference by ``pool`` (default
+    :func:`~yololab.experiments.stats.pooled.pooled_test`) over ``tables`` simulated comparisons."""
+    from yololab.experiments.stats.pooled import pooled_test
+
+    pool = pool or pooled_test
+    rng = np.random.default_rng(seed)
+    weights = stats.image_weights(sc.images, sc.resamples, rng).astype(np.float64)
+    hits = covered = 0
+    for _ in range(tables):
+        result = pool(simulate_pooled(sc, rng, weights))
+        lo, hi = result.ci95
+        covered += lo <= sc.delta * POINT <= hi
+        hits += result.p_value is not None and result.p_value < stats.ALPHA
+    sig, cov = hits / tables, covered / tables
+    return PooledRates(sc, method, tables, sig, mc_se(sig, tables), cov, mc_se(cov, tables))
+
+
+def pooled_grid(datasets: Iterable[int] = (2, 3, 5, 10), tau_ratios: Iterable[float] = (0.0, 1.0, 5.0),
+                deltas: Iterable[float] = (0.0, 1.0), seeds: Iterable[int] = (2, 3, 5)) -> list[PooledScenario]:
+    """The data-set level grid: data sets x between/within spread ratio x true difference x seeds."""
+    return [PooledScenario(m, r, d, k) for d in deltas for m in datasets for r in tau_ratios for k in seeds]
