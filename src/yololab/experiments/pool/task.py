@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
+from yololab.experiments.pool.worker import limit_threads
+
 V = TypeVar("V")
 
 
@@ -84,8 +86,6 @@ class TaskOutcome(Generic[V]):
 
 def call(task: Task[V], placement: Placement) -> V:
     """The task's callable with its placement (CPU threads limited first)."""
-    from yololab.experiments.pool.worker import limit_threads
-
     if placement.threads is not None:
         limit_threads(placement.device, placement.threads)
     return task.fn(placement, *task.args)
