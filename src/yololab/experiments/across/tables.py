@@ -78,7 +78,7 @@ def latex_table(table: AcrossTable, label: str = "tab:across") -> str:
         previous = r.row.entry.model
         cells = [r.row.entry.model, _label(r), *(map_text(d.map50_95) for d in r.per_dataset), pooled_text(r)]
         body.append(" & ".join(tex_cell(c) for c in cells) + r" \\")
-    caption = tex_escape(" ".join(notes(table)))
+    caption = tex_cell(" ".join(notes(table)))
     lines = ["% yololab comparison across data sets; needs \\usepackage{booktabs}.", r"\begin{table*}[t]",
              r"\centering", r"\footnotesize", r"\setlength{\tabcolsep}{4pt}", rf"\begin{{tabular}}{{ll{'r' * k}l}}",
              r"\toprule", *header, r"\midrule", *body, r"\bottomrule", r"\end{tabular}",

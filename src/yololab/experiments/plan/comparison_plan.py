@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from yololab.atomic import confined_folder
 from yololab.config import ConfigError, from_mapping, load_yaml_config
 from yololab.experiments.plan import packing
 from yololab.experiments.plan.cell_config import cell_train_config
@@ -74,6 +75,8 @@ def plan_comparison(source: SpecSource, out_dir: str | Path, settings: RunSettin
             LOG.info("cells_per_device %d: running the cells in a process pool", per_device)
             executor = "process"
     out.mkdir(parents=True, exist_ok=True)
+    for resolved in cells:  # a cell folder that is a link elsewhere is refused before any cell runs
+        confined_folder(resolved.paths.root, out, create=False)
     return ComparisonPlan(spec, out, executor, cells)
 
 

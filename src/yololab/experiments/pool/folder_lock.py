@@ -8,15 +8,17 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from yololab.atomic import open_nofollow
+from yololab.atomic import confined_folder, open_nofollow
 
 
 @contextlib.contextmanager
-def folder_lock(folder: Path) -> Iterator[int | None]:
+def folder_lock(folder: Path, top: Path) -> Iterator[int | None]:
     """An exclusive flock on ``folder/.lock``, released when the holder exits or dies (even by SIGKILL).
+    ``folder`` lies below ``top`` and is made there if missing, never through a symbolic link.
 
     Yields None when acquired, else the pid recorded by the process that holds it.
     """
+    confined_folder(folder, top)
     with os.fdopen(open_nofollow(folder / ".lock", os.O_RDWR, folder), "r+") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -97,8 +97,7 @@ class Away:
 
     def prepare(self) -> tuple[Files, dict[str, Files]]:
         """Lock the own folder and pack what the node needs; raises (lock released) when impossible."""
-        self.own.mkdir(parents=True, exist_ok=True)
-        holder = self._stack.enter_context(folder_lock(self.own))
+        holder = self._stack.enter_context(folder_lock(self.own, self.shipment.root))
         try:
             if holder is not None:
                 raise RuntimeError(f"{self.own} is in use by another process (pid {holder}); not started twice")

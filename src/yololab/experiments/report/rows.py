@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from yololab.atomic import confined_folder
 from yololab.experiments.plan.cell_config import cell_entry, cell_state
 from yololab.experiments.score.latency import unreliable_reason
 from yololab.experiments.plan.layout import CellPaths, cell_dir
@@ -57,6 +58,8 @@ def collect_rows(out: Path, cells: list[Cell], weights: str | None = None) -> li
     from yololab.experiments.report.tuning_report import tuning_columns
 
     tuned = tuning_columns(out)
+    for cell in cells:  # a cell folder that is a link elsewhere is refused before anything is read or written
+        confined_folder(cell_dir(out, cell), out, create=False)
     return [cell_result(out, cell, weights, tuned) for cell in cells]
 
 

@@ -118,7 +118,7 @@ def _cell_matches(folder: Path, row: CellResult, gt: Callable[[], dict]) -> Any:
         return None
     LOG.info("%s: no saved matches (made by an older yololab): matching its detections once", row.cell_id)
     matches = ImageMatches.from_coco(gt(), detections)
-    matches.save(saved)
+    matches.save(saved, folder)
     return matches
 
 

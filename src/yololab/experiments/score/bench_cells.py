@@ -28,6 +28,8 @@ def run_benchmarks(plan: ComparisonPlan) -> None:
     from yololab.experiments.score.latency import available_backends, benchmark_model
 
     spec = plan.spec
+    if not spec.latency_backends:  # nothing to time (a data set after the first of a comparison across data sets)
+        return
     settings = bench_settings(spec)
     todo = [c for c in plan.cells
             if c.paths.metrics.is_file() and (read_json_if_present(c.paths.bench) or {}).get("settings") != settings]

@@ -106,11 +106,15 @@ def pooled_test(tests: Sequence[PairedTest], confidence: float = 0.95) -> Pooled
         return PooledTest(t.delta, t.ci95, t.p_value, None, None, None, f"one data set: {t.method}", 1,
                           wins, ties, losses, "one data set: the pooled result is that data set's test")
     y = np.array([t.delta for t in tests], np.float64)
-    ses = [standard_error(t) for t in tests]
-    if any(s is None for s in ses):
+    untested = [i for i, t in enumerate(tests) if standard_error(t) is None]
+    if untested:
+        one_seed = any(tests[i].n_seeds < 2 for i in untested)
+        why = ("a data set was compared on one seed: its seed spread is unknown" if one_seed else
+               f"data set {untested[0] + 1} has no test of its own ({tests[untested[0]].method})")
         return PooledTest(float(y.mean()), (float(y.min()), float(y.max())), None, None, None, None,
                           "unweighted mean; range of the data sets as the interval", k, wins, ties, losses,
-                          "a data set was compared on one seed: its seed spread is unknown, no pooled test")
+                          f"{why}: no pooled test")
+    ses = [standard_error(t) for t in tests]
     var = np.square(np.array(ses, np.float64))
     if not np.all(var > 0):
         return PooledTest(float(y.mean()), (float(y.min()), float(y.max())), None, None, None, None,
