@@ -28,6 +28,8 @@ from yololab.device import DEFAULT_DEVICE
 from yololab.errors import UserError
 from yololab.eval.boxes import xyxy2xywh
 from yololab.eval.coco import detections_to_coco, image_ids
+from yololab.eval.sliced import predict_sliced
+from yololab.eval.slicing import SliceSettings
 from yololab.jsonfile import write_json
 
 LOG = logging.getLogger("yololab")
@@ -176,18 +178,22 @@ def predict(weights: str | os.PathLike, source: str, imgsz: int | None = None, c
             save_txt: bool = False, save_conf: bool = False, save_images: bool = True,
             threads: int | None = None, backend: str | None = None, progress: bool = True,
             coco_json: str | os.PathLike | None = None, image_dir: str | os.PathLike | None = None,
-            device: str | None = DEFAULT_DEVICE, allow_network: bool = False) -> PredictSummary:
+            device: str | None = DEFAULT_DEVICE, allow_network: bool = False,
+            slicing: SliceSettings | None = None) -> PredictSummary:
     """Run ``weights`` (.pt, .onnx, .xml, .torchscript) on ``source``; returns what was written.
 
     ``coco_json`` (images in ``image_dir``, default ``source``): write its image and category ids.
     ``device``: 'auto' (CUDA device 0 if available, else the CPU), 'cpu' or a GPU index.
-    ``allow_network``: URLs and streams may be among the sources (refused otherwise)."""
+    ``allow_network``: URLs and streams may be among the sources (refused otherwise).
+    ``slicing``: sliced inference of each image (:mod:`yololab.eval.sliced`), ``batch`` slices at a time."""
     if batch < 1:
         raise ValueError(f"--batch must be >= 1, got {batch}")
     files = resolve_source(str(source), allow_network)
     out = Path(out)
     refuse_output_over_inputs(out, files, str(source))
     predictor = Predictor(weights, imgsz, conf, iou, max_det, threads=threads, backend=backend, device=device)
+    if slicing is not None:
+        slicing.check(predictor.backend.stride)
     out.mkdir(parents=True, exist_ok=True)
     videos = any(is_video(f) for f in files)
     category_ids = None
@@ -201,8 +207,9 @@ def predict(weights: str | os.PathLike, source: str, imgsz: int | None = None, c
     summary = PredictSummary(out)
     bar = tqdm(total=count_frames(files), desc="predict", unit="img", disable=not progress)
     try:
-        for frames in _batches(iter_frames(files, summary.skipped), batch):
-            results = predictor([f.image for f in frames])
+        for frames in _batches(iter_frames(files, summary.skipped), batch if slicing is None else 1):
+            results = predictor([f.image for f in frames]) if slicing is None else \
+                [predict_sliced(f.image, predictor, slicing, batch, max_det) for f in frames]
             for frame, dets in zip(frames, results):
                 writer.add(frame, dets)
                 summary.detections += len(dets)

@@ -11,6 +11,7 @@ from yololab.errors import UserError
 from yololab.eval.extras import ExtraOptions
 
 if TYPE_CHECKING:
+    from yololab.eval.slicing import SliceSettings
     from yololab.eval.validate import ValSettings
 
 
@@ -20,6 +21,7 @@ class ResultsFiles:
 
     gt: Path | None
     dt: Path | None
+    coco_max_det: int = 100  # detections per image the COCO protocol scores
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,7 @@ class ModelRun:
     backend: str | None = None  # runtime of an export (None: from the file)
     fuse: bool = True
     device: str = DEFAULT_DEVICE  # a --device string (yololab.device)
+    slicing: SliceSettings | None = None  # --slice: sliced inference scored on the full images
 
 
 @dataclass(frozen=True)
