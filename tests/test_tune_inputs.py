@@ -10,12 +10,13 @@ from test_tune import tiny_data, tiny_spec  # noqa: F401 - the fixture
 
 
 def test_ray_executor_runs_trials(tiny_data, tmp_path):
+    from yololab.experiments.run import dryrun
     from yololab.experiments.tuning.study import run_tuning
 
     ray = require_module("ray", "the optional Ray executor")
     spec = tiny_spec(tiny_data, {"trials": 2, "epochs": 1, "pruner": "none"}, backbones=["native"])
     try:
-        result = run_tuning(spec, tmp_path, "ray", ["cpu", "cpu"], "yololab.experiments.run.dryrun:train")
+        result = run_tuning(spec, tmp_path, "ray", ["cpu", "cpu"], dryrun.train)
     finally:
         if ray.is_initialized():
             ray.shutdown()

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import argparse
 import shlex
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from yololab.errors import ConfigError
-from yololab.experiments.plan.run_settings import EXECUTOR_NAMES
+from yololab.experiments.plan.run_settings import EXECUTOR_NAMES, ExecutorName
+
+if TYPE_CHECKING:
+    from yololab.train.contract import Trainer
 
 # compare flags that build (or override) the experiment spec: flag dest -> spec key
 _SPEC_FLAGS = {"name": "name", "data": "data", "models": "models", "backbones": "backbones", "seeds": "seeds",
@@ -63,6 +68,14 @@ def spec_values(args: argparse.Namespace) -> dict:
     return values
 
 
+def _trainer(dry_run: bool):
+    """The dry-run stand-in with --dry-run, else yololab's trainer (both picklable module-level functions)."""
+    from yololab.experiments.plan.trainers import default_trainer
+    from yololab.experiments.run import dryrun
+
+    return dryrun.train if dry_run else default_trainer
+
+
 def _report_only_across(across, args: argparse.Namespace) -> int:
     """--report-only on a comparison over several data sets: each data set's report, then the pooled one."""
     from yololab.experiments.across.writer import write_across_report
@@ -105,7 +118,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     values = spec_values(args)
     settings = RunSettings(
         executor=args.executor, devices=args.devices,
-        train_fn="yololab.experiments.run.dryrun:train" if args.dry_run else None,
+        train_fn=_trainer(args.dry_run),
         command=command_line(args, COMPARE_ORDER), progress=not args.no_progress,
         ray_shared_fs=args.ray_shared_fs, ray_work_dir=args.ray_work_dir)
     across = across_from_mapping(values, args.config or "command line")
@@ -121,18 +134,40 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0 if not result.failed else 1
 
 
+@dataclass(frozen=True)
+class TuneRequest:
+    """What ``yololab tune`` was asked, read once from the command line: the experiment mapping and what
+    errors call it, the folder, the executor, the device entries and the trainer."""
+
+    values: dict
+    source: str
+    out: Path
+    executor: ExecutorName
+    devices: str | None
+    trainer: Trainer
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> TuneRequest:
+        return cls(spec_values(args), args.config or "command line", Path(args.out), args.executor, args.devices,
+                   _trainer(args.dry_run))
+
+
 def cmd_tune(args: argparse.Namespace) -> int:
     """Only the studies of an experiment's ``tune:`` section; prints each entry's chosen values."""
+    request = TuneRequest.from_args(args)  # the command line is read here, once
+    return tune(request)
+
+
+def tune(request: TuneRequest) -> int:
     from yololab.experiments.plan.comparison_plan import prepare_spec
     from yololab.experiments.plan.spec import spec_from_mapping
     from yololab.experiments.tuning.apply import values_text
     from yololab.experiments.tuning.study import run_tuning
 
-    spec = prepare_spec(spec_from_mapping(spec_values(args), args.config or "command line"), args.devices)
+    spec = prepare_spec(spec_from_mapping(request.values, request.source), request.devices)
     if spec.tune is None:
-        raise ConfigError(f"{args.config or 'the experiment'} has no 'tune:' section")
-    result = run_tuning(spec, args.out, executor=args.executor, devices=spec.devices,
-                        train_fn="yololab.experiments.run.dryrun:train" if args.dry_run else None)
+        raise ConfigError(f"{request.source} has no 'tune:' section")
+    result = run_tuning(spec, request.out, request.executor, spec.devices, request.trainer)
     print(f"study storage: {result.storage}")
     for s in result.studies:
         best = "–" if s.best_value is None else f"{100 * s.best_value:.2f}"

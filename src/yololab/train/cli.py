@@ -137,18 +137,17 @@ def cmd_train(args: argparse.Namespace) -> int:
         logging.getLogger("yololab").setLevel(logging.WARNING)
     summary = train(resolve_train_config(args))  # a NonFiniteLossError exits 1 (see yololab.errors)
     if dist_env().is_main:
-        best = summary.get("best_map50_95")
-        final = summary.get("final_metrics") or {}
-        print(f"trained {summary['epochs_run']} epoch(s) in {summary['train_seconds']:.1f} s "
-              f"({summary['images_per_second']:.2f} images/s, peak memory {summary['peak_memory_mb']:.0f} MB)"
-              + (" - stopped early" if summary.get("stopped_early") else ""))
+        best, final = summary.best_map50_95, summary.final_metrics or {}
+        print(f"trained {summary.epochs_run} epoch(s) in {summary.train_seconds:.1f} s "
+              f"({summary.images_per_second:.2f} images/s, peak memory {summary.peak_memory_mb:.0f} MB)"
+              + (" - stopped early" if summary.stopped_early else ""))
         if final:
             print(f"final: mAP50 {final['map50']:.4f}  mAP50-95 {final['map50_95']:.4f}  mAP75 {final['map75']:.4f}")
         if best is not None:
-            print(f"best mAP50-95 {best:.4f}: {summary['best']}")
-        elif not summary.get("selects_best", True):
+            print(f"best mAP50-95 {best:.4f}: {summary.best}")
+        elif not summary.selects_best:
             print("no best.pt: there were no validation images (--val-data); last.pt is the result")
-        print(f"last: {summary['last']}")
+        print(f"last: {summary.last}")
         if args.json:
-            write_json(args.json, summary)
+            write_json(args.json, summary.record())
     return 0
