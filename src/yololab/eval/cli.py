@@ -54,7 +54,11 @@ def add_val_parser(sub: argparse._SubParsersAction, open_model: OpenModel,
     p.add_argument("--bootstrap", type=int, default=None, metavar="N",
                    help="image-level bootstrap with N resamples: 95%% CIs (and with --dt-ref: delta, p-value); "
                         "default 1000 with --dt-ref")
-    p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap resampling")
+    p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap resampling (and of --corruption)")
+    p.add_argument("--corruption", default=None, metavar="NAME|all",
+                   help="robustness (COCO-C): score under corruptions (all: the 15 of the benchmark; a family, "
+                        "names, comma-separated), printing mAP per corruption and severity, mPC and rPC")
+    p.add_argument("--severity", default="all", metavar="1-5|all", help="severities of --corruption (default all)")
     p.add_argument("--json", default=None, help="write the metrics as JSON here")
     p.add_argument("--save-dt", default=None, metavar="FILE", help="write the detections as a COCO results JSON")
     p.add_argument("--save-gt", default=None, metavar="FILE",
@@ -171,6 +175,9 @@ def _validate_model(args: argparse.Namespace, open_model: OpenModel) -> int:
     settings = ValSettings(image_size=args.imgsz, batch_size=args.batch, conf_thres=args.conf,
                            iou_thres=args.iou, max_det=args.max_det, workers=args.workers,
                            rect_batches=args.upstream_rect)
+    if args.corruption:
+        from yololab.eval.robustness import run_val_corruption
+        return run_val_corruption(args, model, data, settings, device)
     result = validate(model, data.records, data.names, settings, device, category_map=data.category_ids,
                       gt=data.coco_gt)
     print(format_metrics(result.metrics, per_class=args.per_class, speed=result.speed_ms_per_image))

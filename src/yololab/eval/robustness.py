@@ -1,0 +1,165 @@
+"""Robustness to image corruptions (COCO-C protocol, Michaelis et al. 2019): mAP50-95 of a model on the
+clean scoring split and under each corruption x severity, mPC (their mean) and rPC (mPC / clean).
+
+The corrupted images are made in the loader (:class:`yololab.data.corrupted.CorruptedDataset`); the
+cost is one scoring pass per corruption and severity, plus the clean one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from yololab.data.corrupted import CorruptionSpec
+from yololab.data.corruptions import BENCHMARK, FAMILIES, NAMES, SEVERITIES
+from yololab.data.source import DataSplit
+from yololab.errors import UserError
+
+LOG = logging.getLogger("yololab")
+
+
+@dataclass(frozen=True)
+class CorruptedScore:
+    """mAP50-95 under one corruption at one severity."""
+
+    corruption: str
+    severity: int
+    map50_95: float
+
+
+@dataclass(frozen=True)
+class RobustnessResult:
+    """Clean mAP50-95, the per corruption x severity scores, mPC and rPC (None with a clean mAP of 0)."""
+
+    map50_95: float
+    scores: tuple[CorruptedScore, ...]
+    seed: int = 0
+    seconds: float = 0.0
+
+    @property
+    def mpc(self) -> float:
+        """Mean performance under corruption: the mean mAP50-95 over every corruption and severity."""
+        return sum(s.map50_95 for s in self.scores) / len(self.scores)
+
+    @property
+    def rpc(self) -> float | None:
+        """Relative performance under corruption: mPC / clean mAP50-95."""
+        return self.mpc / self.map50_95 if self.map50_95 > 0 else None
+
+    def table(self) -> dict[str, dict[int, float]]:
+        """{corruption: {severity: mAP50-95}} in the order scored."""
+        out: dict[str, dict[int, float]] = {}
+        for s in self.scores:
+            out.setdefault(s.corruption, {})[s.severity] = s.map50_95
+        return out
+
+    def as_dict(self) -> dict[str, Any]:
+        """What ``yololab val --corruption ... --json`` writes (severities as strings: JSON keys)."""
+        return {"map50_95": self.map50_95,
+                "corruptions": {n: {str(k): v for k, v in row.items()} for n, row in self.table().items()},
+                "mpc": self.mpc, "rpc": self.rpc, "seed": self.seed, "seconds": self.seconds}
+
+
+def parse_corruptions(spec: str) -> tuple[str, ...]:
+    """``all`` (the 15 benchmark corruptions), ``extra`` (the 4 held-out ones), a family name (noise,
+    blur, weather, digital) or corruption names, comma-separated."""
+    out: list[str] = []
+    for part in (p.strip() for p in spec.split(",")):
+        if part == "all":
+            out += BENCHMARK
+        elif part == "extra":
+            out += NAMES[len(BENCHMARK):]
+        elif part in FAMILIES:
+            out += FAMILIES[part]
+        elif part in NAMES:
+            out.append(part)
+        else:
+            raise UserError(f"--corruption {spec}: {part!r} is not a corruption; expected all, extra, "
+                            f"{', '.join(FAMILIES)} or names from {', '.join(NAMES)}")
+    return tuple(dict.fromkeys(out))
+
+
+def parse_severities(spec: str) -> tuple[int, ...]:
+    """``all`` (1-5) or severities 1-5, comma-separated."""
+    if spec.strip() == "all":
+        return SEVERITIES
+    try:
+        values = [int(p) for p in spec.split(",")]
+    except ValueError:
+        values = []
+    if not values or any(v not in SEVERITIES for v in values):
+        raise UserError(f"--severity {spec}: expected all or integers from 1 to 5, comma-separated")
+    return tuple(dict.fromkeys(values))
+
+
+#: ``on_cell(corruption or None for clean, severity or None, ValResult)``: called after every pass
+OnCell = Callable[[Any, Any, Any], None]
+
+
+def score_corrupted(model, split: DataSplit, corruptions: Sequence[str], severities: Sequence[int],
+                    seed: int = 0, settings=None, device: Any = "cpu", progress: bool = False,
+                    on_cell: OnCell | None = None) -> RobustnessResult:
+    """Score ``model`` on ``split`` clean and under every corruption x severity (``validate`` with the
+    same settings each time; fuse the model first). ``on_cell`` sees each pass's full
+    :class:`ValResult` (detections included), for callers that need more than mAP (paired tests)."""
+    from yololab.eval.validate import ValSettings, validate
+
+    if not corruptions or not severities:
+        raise ValueError("score_corrupted needs at least one corruption and one severity")
+    specs = [CorruptionSpec(c, s, seed) for c in corruptions for s in severities]  # checks names early
+    settings = settings or ValSettings()
+    started = time.perf_counter()
+
+    def run(spec: CorruptionSpec | None):
+        result = validate(model, split.records, split.names, dataclasses.replace(settings, corruption=spec),
+                          device, category_map=split.category_ids, progress=progress, gt=split.coco_gt)
+        if on_cell is not None:
+            on_cell(spec and spec.name, spec and spec.severity, result)
+        return result.metrics.map50_95
+
+    clean = run(None)
+    LOG.info("clean: mAP50-95 %.4f", clean)
+    scores = []
+    for spec in specs:
+        scores.append(CorruptedScore(spec.name, spec.severity, run(spec)))
+        LOG.info("%s severity %d: mAP50-95 %.4f", spec.name, spec.severity, scores[-1].map50_95)
+    return RobustnessResult(clean, tuple(scores), seed, time.perf_counter() - started)
+
+
+def format_robustness(result: RobustnessResult) -> str:
+    """A corruption x severity table of mAP50-95 with each row's mean, then clean AP, mPC and rPC."""
+    table = result.table()
+    severities = sorted({s.severity for s in result.scores})
+    width = max(len(n) for n in table) + 2
+    lines = [f"{'corruption':<{width}}" + "".join(f"{f'sev {s}':>8}" for s in severities) + f"{'mean':>8}"]
+    for name, row in table.items():
+        cells = "".join(f"{row[s]:>8.3f}" if s in row else f"{'–':>8}" for s in severities)
+        lines.append(f"{name:<{width}}{cells}{sum(row.values()) / len(row):>8.3f}")
+    rpc = "–" if result.rpc is None else f"{100 * result.rpc:.1f}%"
+    lines.append(f"clean mAP50-95 {result.map50_95:.3f}   mPC {result.mpc:.3f}   rPC {rpc}   "
+                 f"({len(result.scores) + 1} scoring passes in {result.seconds:.0f} s)")
+    return "\n".join(lines)
+
+
+def run_val_corruption(args, model, split: DataSplit, settings, device) -> int:
+    """``yololab val --corruption ... --severity ...``: score, print the table, write ``--json``."""
+    from yololab.jsonfile import write_json
+
+    unsupported = [f for f in ("save_dt", "save_gt", "plots", "bootstrap") if getattr(args, f, None)]
+    if unsupported:
+        raise UserError(f"--corruption scores mAP per corruption and severity only; drop "
+                        f"{', '.join('--' + f.replace('_', '-') for f in unsupported)}")
+    corruptions, severities = parse_corruptions(args.corruption), parse_severities(args.severity)
+    result = score_corrupted(model, split, corruptions, severities, seed=args.seed, settings=settings,
+                             device=device, progress=True)
+    print(format_robustness(result))
+    if args.json:
+        out = result.as_dict()
+        out.update(weights=str(args.weights), data=str(args.data), split=args.split, imgsz=args.imgsz,
+                   conf=args.conf, iou=args.iou)
+        write_json(args.json, out)
+    return 0
