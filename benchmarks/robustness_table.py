@@ -34,7 +34,8 @@ def main() -> int:
     ap.add_argument("--imgsz", type=int, default=640)
     ap.add_argument("--corruption", default="all", help="all (the 15), a family or names, comma-separated")
     ap.add_argument("--severity", default="all")
-    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--workers", type=int, default=1, help="loader workers (they corrupt the images)")
+    ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads (1 is fastest on a busy 2-core CPU)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", type=Path, default=None, help="also write the result here")
     args = ap.parse_args()
@@ -47,6 +48,7 @@ def main() -> int:
     from yololab.eval.robustness import format_robustness, parse_corruptions, parse_severities, score_corrupted
     from yololab.eval.validate import ValSettings
 
+    torch.set_num_threads(args.threads)
     split = open_split(args.data, "val")
     model = load_val_model(str(args.weights)).float()
     model.fuse()
