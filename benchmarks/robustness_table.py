@@ -27,6 +27,21 @@ def cpu_name() -> str:
         return platform.processor() or "unknown CPU"
 
 
+def markdown(result: dict) -> str:
+    """The table as Markdown: mAP50-95 x 100 per corruption and severity, each row's mean, then clean/mPC/rPC."""
+    rows = result["corruptions"]
+    sevs = sorted({int(k) for row in rows.values() for k in row})
+    lines = ["| corruption | " + " | ".join(f"sev {s}" for s in sevs) + " | mean |",
+             "|---|" + "---:|" * (len(sevs) + 1)]
+    for name, row in rows.items():
+        cells = [100 * row[str(s)] for s in sevs]
+        lines.append(f"| {name} | " + " | ".join(f"{c:.1f}" for c in cells) + f" | {sum(cells) / len(cells):.1f} |")
+    rpc = "–" if result["rpc"] is None else f"{100 * result['rpc']:.1f}%"
+    lines.append(f"\nclean mAP50-95 **{100 * result['map50_95']:.1f}**, mPC **{100 * result['mpc']:.1f}**, "
+                 f"rPC **{rpc}**")
+    return "\n".join(lines)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--weights", type=Path, default=SHARED / "weights" / "yolov5n.pt")
@@ -60,6 +75,7 @@ def main() -> int:
     print(format_robustness(result))
     print(f"{len(split.records)} images at --imgsz {args.imgsz}, {wall:.0f} s wall on {cpu_name()} "
           f"({torch.get_num_threads()} torch threads, {args.workers} loader workers)")
+    print(markdown(result.as_dict()))
     if args.json:
         out = result.as_dict() | {"imgsz": args.imgsz, "images": len(split.records), "wall_s": wall,
                                   "cpu": cpu_name(), "weights": str(args.weights), "data": str(args.data)}
