@@ -7,17 +7,22 @@ cost is one scoring pass per corruption and severity, plus the clean one.
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from yololab.data.corrupted import CorruptionSpec
 from yololab.data.corruptions import BENCHMARK, FAMILIES, NAMES, SEVERITIES
 from yololab.data.source import DataSplit
 from yololab.errors import UserError
+
+if TYPE_CHECKING:
+    from yololab.eval.protocol import ValModel
+    from yololab.eval.validate import ValSettings
 
 LOG = logging.getLogger("yololab")
 
@@ -100,8 +105,8 @@ def parse_severities(spec: str) -> tuple[int, ...]:
 OnCell = Callable[[Any, Any, Any], None]
 
 
-def score_corrupted(model, split: DataSplit, corruptions: Sequence[str], severities: Sequence[int],
-                    seed: int = 0, settings=None, device: Any = "cpu", progress: bool = False,
+def score_corrupted(model: ValModel, split: DataSplit, corruptions: Sequence[str], severities: Sequence[int],
+                    seed: int = 0, settings: ValSettings | None = None, device: Any = "cpu", progress: bool = False,
                     on_cell: OnCell | None = None) -> RobustnessResult:
     """Score ``model`` on ``split`` clean and under every corruption x severity (``validate`` with the
     same settings each time; fuse the model first). ``on_cell`` sees each pass's full
@@ -145,7 +150,8 @@ def format_robustness(result: RobustnessResult) -> str:
     return "\n".join(lines)
 
 
-def run_val_corruption(args, model, split: DataSplit, settings, device) -> int:
+def run_val_corruption(args: argparse.Namespace, model: ValModel, split: DataSplit, settings: ValSettings,
+                       device: Any) -> int:
     """``yololab val --corruption ... --severity ...``: score, print the table, write ``--json``."""
     from yololab.jsonfile import write_json
 
