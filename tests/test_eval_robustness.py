@@ -92,6 +92,15 @@ def test_mpc_is_the_mean_over_corruptions_and_severities_and_rpc_its_ratio_to_cl
     assert "mPC 0.150" in text and "rPC 37.5%" in text and "fog" in text
 
 
+def test_images_too_small_to_corrupt_are_refused_before_scoring(tmp_path: Path) -> None:
+    from yololab.data.source import DataSplit
+    from yololab.eval.robustness import score_corrupted
+
+    split = DataSplit([_image_file(tmp_path, "big.png"), _image_file(tmp_path, "tiny.png", (20, 60))], ["a"])
+    with pytest.raises(UserError, match=r"1 images are smaller than the 32x32 .*tiny.png \(60x20\)"):
+        score_corrupted(object(), split, ["fog"], [1])
+
+
 @pytest.mark.slow
 def test_ap_falls_with_severity_on_real_photos(yolov5n_pt: Path, coco128_mini: Path, tmp_path: Path,
                                                capsys, one_thread) -> None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from yololab.data.corrupted import CorruptionSpec
-from yololab.data.corruptions import BENCHMARK, FAMILIES, NAMES, SEVERITIES
+from yololab.data.corruptions import BENCHMARK, FAMILIES, MIN_SIDE, NAMES, SEVERITIES
 from yololab.data.source import DataSplit
 from yololab.errors import UserError
 
@@ -116,6 +116,10 @@ def score_corrupted(model: ValModel, split: DataSplit, corruptions: Sequence[str
     if not corruptions or not severities:
         raise ValueError("score_corrupted needs at least one corruption and one severity")
     specs = [CorruptionSpec(c, s, seed) for c in corruptions for s in severities]  # checks names early
+    small = [r for r in split.records if min(r.width, r.height) < MIN_SIDE]
+    if small:
+        raise UserError(f"{len(small)} images are smaller than the {MIN_SIDE}x{MIN_SIDE} pixels the corruptions "
+                        f"need, e.g. {small[0].path} ({small[0].width}x{small[0].height})")
     settings = settings or ValSettings()
     started = time.perf_counter()
 
