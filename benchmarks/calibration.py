@@ -1,14 +1,20 @@
-"""Calibration of the comparison table's test (``yololab.experiments.stats.paired_test``) by simulation.
+"""Calibration of the comparison table's test (``yololab.experiments.stats.paired.paired_test``) by simulation.
 
 Draws A/A tables (two entries with the same true mAP) and A/B tables (a true difference of 1 point) over
 a grid of seeds (1, 2, 3, 5, 10), ratios of seed spread to test-set spread (0.1, 1, 10) and scoring-set
 sizes (100 and 5,000 images), builds their replicate rows exactly as the table does (full-set score, then
 B paired image resamples) and prints, per row, the false-positive rate (A/A), the power to detect 1
 point (A/B) and the coverage of the 95% interval, each with its Monte-Carlo standard error.  See
-``yololab.experiments.calibration`` for the model of a table.
+``yololab.experiments.stats.calibration`` for the model of a table.
 
     python benchmarks/calibration.py [--tables 1000] [--resamples 1000] [--json out.json]
     python benchmarks/calibration.py --seed-sd 0.2 --image-sd 0.3 --images 128   # one measured setting
+    python benchmarks/calibration.py --datasets 2,3,5,10 [--tables 1000]   # the data-set level (pooled_test)
+
+The data-set level simulates comparisons over 2-10 data sets, each a table as above, whose true
+differences spread around the pooled difference with sd 0, 1x and 5x the within-data-set standard
+error, and prints false positives, coverage and power of ``stats.pooled.pooled_test`` beside two
+textbook alternatives it was chosen over (plain Hartung-Knapp, DerSimonian-Laird with a normal reference).
 """
 
 from __future__ import annotations
@@ -18,7 +24,15 @@ import json
 import math
 import time
 
-from yololab.experiments.calibration import Rates, Scenario, run_scenario
+from yololab.experiments.stats.calibration import (
+    PooledRates,
+    Rates,
+    Scenario,
+    pooled_grid,
+    run_pooled_scenario,
+    run_scenario,
+)
+from yololab.experiments.stats.paired import ALPHA
 
 NOMINAL = 0.05
 
@@ -43,7 +57,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed-sd", type=float, default=None, help="one setting instead of the grid: seed sd (points)")
     p.add_argument("--image-sd", type=float, default=None, help="with --seed-sd: test-set sd of the difference")
     p.add_argument("--json", default=None, help="write every row here")
+    p.add_argument("--datasets", default=None, help="the data-set level instead: numbers of data sets, e.g. 2,3,5,10")
+    p.add_argument("--tau-ratios", default="0,1,5", help="data-set level: between / within data-set spread")
+    p.add_argument("--pooled-seeds", default="2,3", help="data-set level: seeds per data set")
     args = p.parse_args(argv)
+    if args.datasets:
+        return pooled_main(args)
 
     seeds = [int(s) for s in args.seeds.split(",")]
     images = [int(s) for s in args.images.split(",")]
@@ -74,6 +93,75 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"tables": args.tables, "resamples": args.resamples, "rows": rows, "seconds": seconds}, f, indent=1)
+    return 1 if bad else 0
+
+
+def _alternative(method: str):
+    """A textbook pooled test the calibrated one was chosen over, for the printed comparison."""
+    from types import SimpleNamespace
+
+    import numpy as np
+    from scipy import stats as sps
+
+    from yololab.experiments.stats.pooled import standard_error
+
+    def pool(tests):
+        y = np.array([t.delta for t in tests])
+        v = np.array([standard_error(t) ** 2 for t in tests])
+        k, w = len(y), 1 / v
+        mu0 = float((w * y).sum() / w.sum())
+        q = float((w * (y - mu0) ** 2).sum())
+        tau2 = max(0.0, (q - (k - 1)) / (w.sum() - (w ** 2).sum() / w.sum()))  # DerSimonian-Laird
+        w = 1 / (v + tau2)
+        mu = float((w * y).sum() / w.sum())
+        if method == "DL-normal":
+            se, crit, p = math.sqrt(1 / w.sum()), 1.959964, 2 * sps.norm.sf(abs(mu) * math.sqrt(w.sum()))
+        else:  # plain Hartung-Knapp: scale from the data, may fall below 1
+            scale = float((w * (y - mu) ** 2).sum() / (k - 1))
+            se = math.sqrt(scale / w.sum())
+            crit = float(sps.t.ppf(0.975, k - 1))
+            p = float(2 * sps.t.sf(abs(mu) / se, k - 1)) if se > 0 else 0.0
+        return SimpleNamespace(ci95=(mu - crit * se, mu + crit * se), p_value=p)
+    return pool
+
+
+def pooled_verdict(aa: PooledRates) -> str:
+    se = math.sqrt(NOMINAL * (1 - NOMINAL) / aa.tables)
+    return "ok" if aa.significant <= NOMINAL + 3 * se and aa.coverage >= 1 - NOMINAL - 3 * se else "MISCALIBRATED"
+
+
+def pooled_main(args) -> int:
+    """The data-set level: pooled_test (and two alternatives) over simulated multi-data-set comparisons."""
+    datasets = [int(x) for x in args.datasets.split(",")]
+    ratios = [float(x) for x in args.tau_ratios.split(",")]
+    seeds = [int(x) for x in args.pooled_seeds.split(",")]
+    started = time.perf_counter()
+    print(f"{'sets':>4} {'tau/within':>10} {'seeds':>5} | {'pooled_test: false pos.':>23} {'coverage':>14} "
+          f"{'power 1 pt':>14} | {'plain HK f.p.':>13} {'DL-normal f.p.':>14} | verdict")
+    rows, bad = [], 0
+    for m in datasets:
+        for r in ratios:
+            for k in seeds:
+                aa_sc, ab_sc = (sc for sc in pooled_grid((m,), (r,), (0.0, 1.0), (k,)))
+                seed = m * 1000 + int(r * 10) * 10 + k
+                aa = run_pooled_scenario(aa_sc, args.tables, seed)
+                ab = run_pooled_scenario(ab_sc, args.tables, seed + 1)
+                hk = run_pooled_scenario(aa_sc, args.tables, seed, _alternative("HK"), "plain HK")
+                dl = run_pooled_scenario(aa_sc, args.tables, seed, _alternative("DL-normal"), "DL-normal")
+                v = pooled_verdict(aa)
+                bad += v != "ok"
+                print(f"{m:>4} {r:>10g} {k:>5} | {100 * aa.significant:>15.1f}% ± {100 * aa.significant_se:3.1f} "
+                      f"{100 * aa.coverage:>7.1f}% ± {100 * aa.coverage_se:3.1f} "
+                      f"{100 * ab.significant:>7.1f}% ± {100 * ab.significant_se:3.1f} | "
+                      f"{100 * hk.significant:>12.1f}% {100 * dl.significant:>13.1f}% | {v}", flush=True)
+                rows.append({"aa": aa.as_dict(), "ab": ab.as_dict(), "plain_hk": hk.as_dict(),
+                             "dl_normal": dl.as_dict(), "verdict": v})
+    seconds = time.perf_counter() - started
+    print(f"{len(rows)} grid rows x 4 x {args.tables} simulated comparisons in {seconds:.0f} s (alpha {ALPHA}); "
+          f"{'pooled_test within 5% + 3 MC SE (false positives) and 95% - 3 MC SE (coverage) on every row' if not bad else f'{bad} rows MISCALIBRATED'}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"tables": args.tables, "rows": rows, "seconds": seconds}, f, indent=1)
     return 1 if bad else 0
 
 

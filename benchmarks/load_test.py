@@ -11,7 +11,10 @@ requests/s, the status counts and the mean batch size; exits 1 on any 5xx, trans
 status or unclean shutdown. Last, ten clients post a 7700 x 7700 all-zero PNG at the same moment
 (``--bomb-clients``): the server's peak resident memory (VmHWM) is printed against ``--memory-mb``
 and the run fails if it grows by more than that budget plus 160 MiB, or if a burst answer is other
-than 200 or 503 with Retry-After.
+than 200 or 503 with Retry-After. Then ``--junk-clients`` (60) post ``--junk-mb`` (19) MB of junk at the
+same moment (just under the upload limit, loopback only, one burst, ``--junk-timeout`` s at most): request
+bodies count in the budget, so the same bound holds; /health's budget peak and process peak are printed
+beside the server's measured peak.
 """
 
 from __future__ import annotations
@@ -39,9 +42,13 @@ def main() -> int:
     parser.add_argument("--max-upload-mb", type=float, default=20.0)
     parser.add_argument("--memory-mb", type=float, default=1024.0, help="yololab serve --memory-mb")
     parser.add_argument("--bomb-clients", type=int, default=10)
+    parser.add_argument("--junk-clients", type=int, default=60, help="concurrent junk uploads (0: skip)")
+    parser.add_argument("--junk-mb", type=float, default=19.0, help="size of each junk upload (MB)")
+    parser.add_argument("--junk-timeout", type=float, default=300.0, help="seconds the junk burst may take")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
-    from yololab.deploy.loadtest import format_load, probe_malformed, run_burst, run_load, serve_subprocess, zero_png
+    from yololab.deploy.loadtest import (format_load, health, probe_malformed, run_burst, run_load,
+                                         serve_subprocess, zero_png)
 
     photos = sorted(Path(args.images).glob("*.jpg"))
     if not Path(args.weights).is_file() or not photos:
@@ -62,6 +69,12 @@ def main() -> int:
             print(format_load(result))
             rows = probe_malformed(url, images[0][1], limit)
             burst = run_burst(url, proc.pid, "bomb.png", zero_png(7700), clients=args.bomb_clients)
+            junk = junk_health = None
+            if args.junk_clients:
+                junk_bytes = (b"\x00junk, not an image " * (int(args.junk_mb * 2**20) // 21 + 1))[:int(args.junk_mb * 2**20)]
+                junk = run_burst(url, proc.pid, "junk.bin", junk_bytes, clients=args.junk_clients,
+                                 timeout=args.junk_timeout)
+                junk_health = health(url)
         shutdown_ok = proc.returncode == 0 and "Application shutdown complete" in log.read_text()
     wrong = [r for r in rows if r["status"] != r["expected"] or not r["healthy_after"]]
     for r in rows:
@@ -73,11 +86,22 @@ def main() -> int:
     print(f"{burst.clients} x 7700x7700 PNG at once: {burst.status_counts} in {burst.seconds:.1f} s; server RSS "
           f"{burst.rss_before_mb:.0f} MiB -> peak {burst.peak_rss_mb:.0f} MiB (+{grown:.0f}, budget "
           f"{args.memory_mb:.0f}) -> {burst.rss_after_mb:.0f} MiB after: {'ok' if burst_ok else 'BAD'}")
+    junk_ok = True
+    if junk is not None:
+        grown = junk.peak_rss_mb - junk.rss_before_mb
+        junk_ok = (set(junk.status_counts) <= {413, 415, 503} and junk.retry_after and grown < args.memory_mb + 160
+                   and junk_health["memory_in_use_bytes"] == 0)
+        print(f"{junk.clients} x {args.junk_mb:g} MB junk uploads at once: {junk.status_counts} in {junk.seconds:.1f} s; "
+              f"server RSS {junk.rss_before_mb:.0f} MiB -> peak {junk.peak_rss_mb:.0f} MiB (+{grown:.0f}, budget "
+              f"{args.memory_mb:.0f}); /health: budget peak {junk_health['memory_peak_bytes'] / 2**20:.0f} MiB, "
+              f"process peak RSS {junk_health['process_peak_rss_bytes'] / 2**20:.0f} MiB: {'ok' if junk_ok else 'BAD'}")
     print(f"graceful shutdown (SIGINT, exit 0): {shutdown_ok}")
     if args.json:
         Path(args.json).write_text(json.dumps({"load": result.to_dict(), "malformed": rows, "burst": burst.to_dict(),
+                                               "junk": junk.to_dict() if junk else None, "junk_health": junk_health,
                                                "graceful_shutdown": shutdown_ok}, indent=2))
-    failed = result.server_errors or result.transport_errors or wrong or not shutdown_ok or not burst_ok
+    failed = (result.server_errors or result.transport_errors or wrong or not shutdown_ok or not burst_ok
+              or not junk_ok)
     return 1 if failed else 0
 
 

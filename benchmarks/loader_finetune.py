@@ -11,7 +11,7 @@ checkout), ``--epochs`` epochs at ``--imgsz``, batch 16, once per seed with each
 The loader settings are shared by every cell of a ``yololab compare`` experiment (``train:`` and
 ``cache:``; an entry may only change its backbone settings and ``hyp``), so each loader is one
 experiment of one entry x the seeds, in ``--out``/old and ``--out``/new, otherwise identical.  Seed k
-of both is a pair.  The paired test is :func:`yololab.experiments.stats.paired_test` fed the way the
+of both is a pair.  The paired test is :func:`yololab.experiments.stats.paired.paired_test` fed the way the
 comparison table feeds it (``experiments/summary.py``): every cell's saved per-image COCO matches
 re-weighted by one image-bootstrap weight matrix (row 0 the full set), so the test has both variance
 components, seeds and the scoring images.  Re-running with the same ``--out`` skips finished cells.
@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from yololab.experiments.records import CellResult
+    from yololab.experiments.results.records import CellResult
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -94,8 +94,8 @@ def main() -> None:
 
     from yololab.experiments import stats
     from yololab.experiments.compare import run_compare
-    from yololab.experiments.run_settings import RunSettings
-    from yololab.experiments.spec import spec_from_mapping
+    from yololab.experiments.plan.run_settings import RunSettings
+    from yololab.experiments.plan.spec import spec_from_mapping
 
     cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
                 if ln.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").is_file() else ""

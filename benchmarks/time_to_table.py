@@ -51,8 +51,8 @@ def count_decodes(log: Path) -> None:
 
 def child(args: argparse.Namespace) -> dict:
     from yololab.experiments.compare import run_compare
-    from yololab.experiments.run_settings import RunSettings
-    from yololab.experiments.spec import spec_from_mapping
+    from yololab.experiments.plan.run_settings import RunSettings
+    from yololab.experiments.plan.spec import spec_from_mapping
 
     log = Path(args.out) / "decodes.log"
     count_decodes(log)

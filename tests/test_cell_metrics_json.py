@@ -1,5 +1,5 @@
 """A cell's metrics.json is written from a typed record (``records_io.metrics_flat``) with the keys,
-order and values yololab wrote before (old folders resume, the README's columns hold), and reads back
+order and values yololab wrote before (old folders resume, the documented columns hold), and reads back
 into the same sub-records (``scored_parts``)."""
 
 from __future__ import annotations
@@ -9,15 +9,15 @@ from pathlib import Path
 
 import yaml
 
-from yololab.experiments import dryrun
+from yololab.experiments.run import dryrun
 from yololab.experiments.compare import run_compare
-from yololab.experiments.layout import CellPaths, cell_dir
-from yololab.experiments.records import (Accuracy, AnalysisSummary, CellResult, ClassAP, Cost, Entry,
+from yololab.experiments.plan.layout import CellPaths, cell_dir
+from yololab.experiments.results.records import (Accuracy, AnalysisSummary, CellResult, ClassAP, Cost, Entry,
                                          Provenance)
-from yololab.experiments.records_io import entry_from_flat, metrics_flat, scored_parts
-from yololab.experiments.run_settings import RunSettings
-from yololab.experiments.spec import expand_cells, spec_from_mapping
-from yololab.experiments.status import CellStatus
+from yololab.experiments.results.records_io import entry_from_flat, metrics_flat, scored_parts
+from yololab.experiments.plan.run_settings import RunSettings
+from yololab.experiments.plan.spec import expand_cells, spec_from_mapping
+from yololab.experiments.results.status import CellStatus
 from yololab.hardware import cpu_name
 from yololab.jsonfile import json_sha256, to_json
 

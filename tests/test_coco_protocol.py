@@ -236,8 +236,8 @@ def test_compare_on_coco_json_scores_with_the_files_identity(coco128, yolov5n_pt
     scored against the val JSON's own annotations, and its detections carry the JSON's ids. The cell's
     "training" saves upstream's yolov5n.pt as its weights, so the detections are real."""
     from yololab.experiments.compare import run_compare
-    from yololab.experiments.run_settings import RunSettings
-    from yololab.experiments.spec import spec_from_mapping
+    from yololab.experiments.plan.run_settings import RunSettings
+    from yololab.experiments.plan.spec import spec_from_mapping
     from yololab.models.checkpoints import load_model, save_model
 
     def checkpoint_as_trained(cfg) -> dict:

@@ -11,13 +11,13 @@ import time
 import pytest
 from conftest import require_module
 
-from yololab.experiments.layout import CellPaths, cell_dir
+from yololab.experiments.plan.layout import CellPaths, cell_dir
 from yololab.jsonfile import read_json_if_present
 from yololab.experiments.compare import run_compare
-from yololab.experiments.run_settings import RunSettings
-from yololab.experiments.spec import expand_cells, spec_from_mapping
+from yololab.experiments.plan.run_settings import RunSettings
+from yololab.experiments.plan.spec import expand_cells, spec_from_mapping
 
-DRY_RUN = "yololab.experiments.dryrun:train"
+DRY_RUN = "yololab.experiments.run.dryrun:train"
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +47,7 @@ def test_process_pool_with_two_cpu_workers(tiny_data, tmp_path):
 
 def dies_on_swapped_backbones(cfg):
     """A trainer whose worker is killed (as by the out-of-memory killer) when it trains a swapped backbone."""
-    from yololab.experiments import dryrun
+    from yololab.experiments.run import dryrun
 
     if cfg.backbone is not None:
         os.kill(os.getpid(), signal.SIGKILL)
@@ -106,7 +106,7 @@ def test_sigkill_midway_then_rerun_skips_finished_cells(tiny_data, tmp_path):
     calls = []
 
     def counting(cfg):
-        from yololab.experiments import dryrun
+        from yololab.experiments.run import dryrun
 
         calls.append(cfg.backbone)
         return dryrun.train(cfg)

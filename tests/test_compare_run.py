@@ -7,11 +7,11 @@ import json
 import pytest
 
 from yololab.config import ConfigError
-from yololab.experiments import dryrun
-from yololab.experiments.layout import CellPaths, cell_dir
+from yololab.experiments.run import dryrun
+from yololab.experiments.plan.layout import CellPaths, cell_dir
 from yololab.experiments.compare import run_compare
-from yololab.experiments.run_settings import RunSettings
-from yololab.experiments.spec import expand_cells, spec_from_mapping
+from yololab.experiments.plan.run_settings import RunSettings
+from yololab.experiments.plan.spec import expand_cells, spec_from_mapping
 from yololab.train.config import TrainConfig
 
 

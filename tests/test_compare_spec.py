@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from yololab.config import ConfigError
-from yololab.experiments.spec import (
+from yololab.experiments.plan.spec import (
     BackboneEntry,
     ExperimentSpec,
     expand_cells,
@@ -78,7 +78,7 @@ def test_cells_are_models_x_backbones_x_seeds_with_per_backbone_settings(tmp_pat
 
 
 def test_cell_train_config_differs_only_in_the_backbone_entry_and_seed(tmp_path):
-    from yololab.experiments.cell_config import cell_train_config
+    from yololab.experiments.plan.cell_config import cell_train_config
 
     spec = spec_from_mapping({**BASE, "backbones": ["native", {"name": "resnet50", "freeze": 1}], "seeds": [0, 1],
                               "epochs": 7, "hyp": {"lr0": 0.02}, "train": {"cos_lr": True}})
@@ -118,7 +118,7 @@ def test_cli_flags_build_the_same_spec_as_yaml(tmp_path):
 
 
 def test_init_column_names_a_whole_model_checkpoint():
-    from yololab.experiments.cell_config import init_label
+    from yololab.experiments.plan.cell_config import init_label
 
     spec = spec_from_mapping({**BASE, "backbones": ["native", {"name": "resnet50", "pretrained": "r50.pth"}],
                               "train": {"weights": "ckpt/yolov5n.pt"}})
@@ -129,7 +129,7 @@ def test_init_column_names_a_whole_model_checkpoint():
 
 
 def test_cache_and_cells_per_device_are_checked_and_reach_every_cell(tmp_path):
-    from yololab.experiments.cell_config import cell_train_config
+    from yololab.experiments.plan.cell_config import cell_train_config
 
     spec = load_spec(write(tmp_path, BASE))
     assert spec.cache == "auto" and spec.cells_per_device == "auto"
@@ -146,8 +146,8 @@ def test_cache_and_cells_per_device_are_checked_and_reach_every_cell(tmp_path):
 
 
 def test_cells_per_device_auto_packs_what_fits_and_is_one_on_cpu(tmp_path):
-    from yololab.experiments import packing
-    from yololab.experiments.cell_config import cell_train_config
+    from yololab.experiments.plan import packing
+    from yololab.experiments.plan.cell_config import cell_train_config
 
     def with_devices(values, devices):
         return dataclasses.replace(load_spec(write(tmp_path, values)), devices=devices)
@@ -173,9 +173,9 @@ def test_cells_per_device_auto_packs_what_fits_and_is_one_on_cpu(tmp_path):
 def test_plan_looks_each_model_up_once_and_resolves_every_cell(tmp_path, monkeypatch):
     """The spec resolves once: one zoo look-up per model, each cell's TrainConfig and folder in the plan."""
     import yololab.models.zoo as zoo
-    from yololab.experiments.cell_config import cell_train_config
-    from yololab.experiments.plan import plan_comparison
-    from yololab.experiments.run_settings import RunSettings
+    from yololab.experiments.plan.cell_config import cell_train_config
+    from yololab.experiments.plan.comparison_plan import plan_comparison
+    from yololab.experiments.plan.run_settings import RunSettings
 
     spec = spec_from_mapping({**BASE, "models": ["YOLOv5n", "yolov7_tiny"], "seeds": [0, 1]})
     looked_up = []
@@ -195,8 +195,8 @@ def test_plan_looks_each_model_up_once_and_resolves_every_cell(tmp_path, monkeyp
 
 
 def test_executor_registry_serves_every_executor_name(tmp_path):
-    from yololab.experiments.executors import EXECUTORS
-    from yololab.experiments.run_settings import EXECUTOR_NAMES, RunSettings
+    from yololab.experiments.run.executors import EXECUTORS
+    from yololab.experiments.plan.run_settings import EXECUTOR_NAMES, RunSettings
 
     assert tuple(EXECUTORS) == EXECUTOR_NAMES
     with pytest.raises(ConfigError, match="unknown executor 'slurm'; choose from local, process, ray"):

@@ -159,7 +159,7 @@ def test_simulated_tables_are_calibrated():
     seed / test-set spread ratios 0.1, 1 and 10; with one seed no table is ever marked significant."""
     import math
 
-    from yololab.experiments.calibration import Scenario, run_scenario
+    from yololab.experiments.stats.calibration import Scenario, run_scenario
 
     tables, se = 500, math.sqrt(0.05 * 0.95 / 500)
     for k in (1, 2, 3, 5):

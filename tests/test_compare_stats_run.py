@@ -16,11 +16,11 @@ import yaml
 from scipy import stats as sps
 
 from yololab.config import ConfigError
-from yololab.experiments import dryrun
+from yololab.experiments.run import dryrun
 from yololab.experiments.compare import run_compare
-from yololab.experiments.run_settings import RunSettings
-from yololab.experiments.report import write_report
-from yololab.experiments.spec import load_spec, spec_from_mapping
+from yololab.experiments.plan.run_settings import RunSettings
+from yololab.experiments.report.writer import write_report
+from yololab.experiments.plan.spec import load_spec, spec_from_mapping
 
 SUMMARY_KEYS = ("map50_95_ci95", "delta_map50_95", "delta_map50_95_ci95", "p_value", "p_holm", "significant",
                 "reference", "score_split")

@@ -54,8 +54,8 @@ def _train_names(data_yaml: Path) -> list[str]:
 @pytest.mark.parametrize("cache", ["auto", "none"])
 def test_a_two_cell_comparison_decodes_each_training_image_once(tiny, tmp_path, decodes, cache, one_thread) -> None:
     from yololab.experiments.compare import run_compare
-    from yololab.experiments.run_settings import RunSettings
-    from yololab.experiments.spec import spec_from_mapping
+    from yololab.experiments.plan.run_settings import RunSettings
+    from yololab.experiments.plan.spec import spec_from_mapping
 
     spec = spec_from_mapping({"name": "decodes", "data": str(tiny), "models": ["yolov5n"], "backbones": ["native"],
                               "seeds": [0, 1], "epochs": 2, "imgsz": 64, "batch": 2, "workers": 0,

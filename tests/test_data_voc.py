@@ -126,10 +126,10 @@ def test_train_and_val_on_a_voc_folder(coco128_voc: Path, tmp_path: Path, one_th
 
 def test_compare_scores_a_voc_folder(coco128_voc: Path, tmp_path: Path, one_thread) -> None:
     """compare's cells (dry-run trainer: an untrained model) are scored through the VOC ground truth."""
-    from yololab.experiments import dryrun
+    from yololab.experiments.run import dryrun
     from yololab.experiments.compare import run_compare
-    from yololab.experiments.run_settings import RunSettings
-    from yololab.experiments.spec import spec_from_mapping
+    from yololab.experiments.plan.run_settings import RunSettings
+    from yololab.experiments.plan.spec import spec_from_mapping
 
     spec = spec_from_mapping({"name": "voc", "data": str(coco128_voc), "models": ["yolov5n"], "backbones": ["native"],
                               "seeds": [0], "epochs": 1, "imgsz": 64, "batch": 2, "workers": 0, "eval_batch": 4,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from yololab.experiments.demo import QUICK, DemoSettings, demo_spec
-from yololab.experiments.spec import expand_cells, validate_spec
+from yololab.experiments.plan.spec import expand_cells, validate_spec
 
 
 def test_default_demo_is_yolov5n_against_two_swapped_backbones_from_scratch(tmp_path):

@@ -49,7 +49,7 @@ def test_time_interleaved_takes_turns() -> None:
 
 def test_cpu_name_is_one_implementation() -> None:
     from yololab.deploy.bench import device_string
-    from yololab.experiments.environment import environment
+    from yololab.experiments.results.environment import environment
     from yololab.hardware import cpu_name, load_line
 
     assert "logical cores" in cpu_name()
@@ -74,7 +74,7 @@ def test_bench_and_compare_time_through_the_same_function(tiny_pt, tmp_path, mon
     export call, the same Backend class and the same timing function."""
     import yololab.deploy.export as export_module
     from yololab.deploy.bench import run_bench
-    from yololab.experiments.latency import benchmark_model
+    from yololab.experiments.score.latency import benchmark_model
 
     timed: list[tuple[str, type]] = []
     exported: list[dict] = []

@@ -69,7 +69,7 @@ def test_the_end_of_training_score_is_what_val_gives(yolov5n_pt, coco128_mini, t
 @pytest.mark.slow
 def test_upstream_rect_reproduces_upstreams_batch_16_figure(yolov5n_pt, coco128, tmp_path):
     """upstream val.py prints mAP50-95 0.343 (its own interpolation) at batch 16 with rect batches; the COCO
-    protocol on the same batches gives 0.344.  Per-image shapes give 0.348 at any batch (README)."""
+    protocol on the same batches gives 0.344.  Per-image shapes give 0.348 at any batch (docs/val.md)."""
     out = tmp_path / "up.json"
     assert main(["val", "--weights", str(yolov5n_pt), "--data", str(coco128 / "data.yaml"), "--imgsz", "640",
                  "--batch", "16", "--workers", "0", "--upstream-rect", "--json", str(out)]) == 0

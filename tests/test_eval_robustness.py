@@ -101,16 +101,29 @@ def test_images_too_small_to_corrupt_are_refused_before_scoring(tmp_path: Path) 
         score_corrupted(object(), split, ["fog"], [1])
 
 
+@pytest.fixture(scope="module")
+def val16(coco128: Path, tmp_path_factory) -> Path:
+    """A data YAML over the first 16 real coco128 val2017 photos (read where they are)."""
+    root = tmp_path_factory.mktemp("val16")
+    val = sorted((coco128 / "images" / "val2017").glob("*.jpg"))[:16]
+    (root / "val.txt").write_text("\n".join(map(str, val)) + "\n")
+    names = (coco128 / "data.yaml").read_text().split("names:", 1)[1]
+    (root / "data.yaml").write_text(f"path: {root}\ntrain: val.txt\nval: val.txt\nallow_outside_root: true\n"
+                                    f"names:{names}")
+    return root / "data.yaml"
+
+
 @pytest.mark.slow
-def test_ap_falls_with_severity_on_real_photos(yolov5n_pt: Path, coco128_mini: Path, tmp_path: Path,
+def test_ap_falls_with_severity_on_real_photos(yolov5n_pt: Path, val16: Path, tmp_path: Path,
                                                capsys, one_thread) -> None:
     """16 real photos, upstream yolov5n at 320: one corruption per family, severity 1 vs 5."""
     out = tmp_path / "robust.json"
     picks = "gaussian_noise,defocus_blur,fog,contrast"
-    code = main(["val", "--weights", str(yolov5n_pt), "--data", str(coco128_mini), "--imgsz", "320",
+    code = main(["val", "--weights", str(yolov5n_pt), "--data", str(val16), "--imgsz", "320",
                  "--workers", "0", "--corruption", picks, "--severity", "1,5", "--json", str(out)])
-    printed = capsys.readouterr().out
-    assert code == 0
+    captured = capsys.readouterr()
+    printed = captured.out
+    assert code == 0, captured.err
     result = json.loads(out.read_text())
     assert set(result["corruptions"]) == set(picks.split(","))
     for name, row in result["corruptions"].items():
@@ -121,11 +134,12 @@ def test_ap_falls_with_severity_on_real_photos(yolov5n_pt: Path, coco128_mini: P
 
 
 @pytest.mark.slow
-def test_val_corruption_user_errors_exit_2(yolov5n_pt: Path, coco128_mini: Path, capsys) -> None:
-    base = ["val", "--weights", str(yolov5n_pt), "--data", str(coco128_mini), "--workers", "0"]
+def test_val_corruption_user_errors_exit_2(yolov5n_pt: Path, val16: Path, capsys) -> None:
+    base = ["val", "--weights", str(yolov5n_pt), "--data", str(val16), "--workers", "0"]
     for extra, expected in ((["--corruption", "rain"], "'rain' is not a corruption"),
                             (["--corruption", "fog", "--severity", "7"], "--severity 7"),
-                            (["--corruption", "fog", "--save-dt", "x.json"], "--save-dt")):
+                            (["--corruption", "fog", "--save-dt", "x.json"], "--save-dt"),
+                            (["--corruption", "fog", "--seed", "-1"], "--seed -1")):
         code = main(base + extra)
         err = capsys.readouterr().err
         assert code == 2 and err.startswith("yololab val: error:") and expected in err, (extra, err)

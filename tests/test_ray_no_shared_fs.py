@@ -17,16 +17,16 @@ import pytest
 import yaml
 from conftest import require_module
 
-from yololab.experiments.cell_transfer import TransferTooLarge, pack_folder
-from yololab.experiments.layout import CellPaths, cell_dir, scoring_gt_path
+from yololab.experiments.run.cell_transfer import TransferTooLarge, pack_folder
+from yololab.experiments.plan.layout import CellPaths, cell_dir, scoring_gt_path
 from yololab.jsonfile import read_json_if_present
 from yololab.experiments.compare import run_compare
-from yololab.experiments.run_settings import RunSettings
-from yololab.experiments.plan import plan_comparison
-from yololab.experiments.ray_node import run_on_node
-from yololab.experiments.spec import expand_cells, spec_from_mapping
+from yololab.experiments.plan.run_settings import RunSettings
+from yololab.experiments.plan.comparison_plan import plan_comparison
+from yololab.experiments.run.ray_node import run_on_node
+from yololab.experiments.plan.spec import expand_cells, spec_from_mapping
 
-DRY_RUN = "yololab.experiments.dryrun:train"
+DRY_RUN = "yololab.experiments.run.dryrun:train"
 
 
 def tiny_spec(data):

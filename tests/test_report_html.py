@@ -10,9 +10,9 @@ import subprocess
 import pytest
 from conftest import missing
 
-from yololab.experiments.records_io import cell_from_flat
-from yololab.experiments.report import write_report
-from yololab.experiments.spec import spec_from_mapping
+from yololab.experiments.results.records_io import cell_from_flat
+from yololab.experiments.report.writer import write_report
+from yololab.experiments.plan.spec import spec_from_mapping
 
 CHROMIUM = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome", "chrome") if shutil.which(n)),
                 None)

@@ -12,14 +12,14 @@ import dataclasses
 import torch
 from test_report_tables import ROWS, records, report_spec
 
-from yololab.experiments.bench_cells import run_benchmarks
-from yololab.experiments.columns import column, latency_column
-from yololab.experiments.latency import available_backends, unreliable_reason
-from yololab.experiments.plots import front_size
-from yololab.experiments.records_io import summary_from_flat
-from yololab.experiments.report import write_report
-from yololab.experiments.plan import plan_comparison
-from yololab.experiments.spec import expand_cells, spec_from_mapping
+from yololab.experiments.score.bench_cells import run_benchmarks
+from yololab.experiments.results.columns import column, latency_column
+from yololab.experiments.score.latency import available_backends, unreliable_reason
+from yololab.experiments.report.plots import front_size
+from yololab.experiments.results.records_io import summary_from_flat
+from yololab.experiments.report.writer import write_report
+from yololab.experiments.plan.comparison_plan import plan_comparison
+from yololab.experiments.plan.spec import expand_cells, spec_from_mapping
 
 
 def test_unreliable_reason_rules():
@@ -39,8 +39,8 @@ def test_busy_cpu_marks_latency_unreliable_everywhere(tmp_path, monkeypatch, cap
     """run_benchmarks on two untrained cells with the load at twice the cores: bench.json records it, the
     table marks the figures †, bolds none of them, the caption says why, the front leaves them out."""
     from yololab import build_model
-    from yololab.experiments.layout import CellPaths, cell_dir
-    from yololab.experiments.rows import collect_rows
+    from yololab.experiments.plan.layout import CellPaths, cell_dir
+    from yololab.experiments.report.rows import collect_rows
     from yololab.models.checkpoints import save_model
 
     spec = spec_from_mapping({"data": "d.yaml", "models": ["yolov5n"], "backbones": ["native", "hgnetv2_b0"],
@@ -91,7 +91,7 @@ def _mean(backbone, ap, gflops, n_seeds=1, std=None, **extra):
 
 
 def test_pareto_figure_draws_what_its_caption_says():
-    from yololab.experiments.plots import pareto_figure
+    from yololab.experiments.report.plots import pareto_figure
 
     def parts(rows, key="gflops"):
         from matplotlib.backends.backend_agg import FigureCanvasAgg

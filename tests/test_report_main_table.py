@@ -13,12 +13,12 @@ from conftest import missing
 from test_report_tables import ROWS, SPEC, make_row, records
 
 from yololab.config import ConfigError
-from yololab.experiments.columns import COMPACT_COLUMNS, table_columns
-from yololab.experiments.headline import comparison_sentence, headline
-from yololab.experiments.records_io import summary_from_flat
-from yololab.experiments.report import data_set_name, write_report
-from yololab.experiments.spec import spec_from_mapping
-from yololab.experiments.tables import markdown_table
+from yololab.experiments.results.columns import COMPACT_COLUMNS, table_columns
+from yololab.experiments.report.headline import comparison_sentence, headline
+from yololab.experiments.results.records_io import summary_from_flat
+from yololab.experiments.report.writer import data_set_name, write_report
+from yololab.experiments.plan.spec import spec_from_mapping
+from yololab.experiments.report.tables import markdown_table
 
 SIGNIFICANT = {"row_type": "mean", "model": "yolov5n", "backbone": "timm:x", "reference": "cspdarknet",
                "is_reference": False, "seeds": [0, 1, 2], "paired_seeds": 3, "delta_map50_95": 0.095,

@@ -8,12 +8,12 @@ import json
 import pytest
 from scipy import stats
 
-from yololab.experiments.aggregate import aggregate_rows
-from yololab.experiments.plots import pareto_front
-from yololab.experiments.records_io import cell_from_flat
-from yololab.experiments.report import write_report
-from yololab.experiments.spec import spec_from_mapping
-from yololab.experiments.tables import markdown_table, tex_escape
+from yololab.experiments.report.aggregate import aggregate_rows
+from yololab.experiments.report.plots import pareto_front
+from yololab.experiments.results.records_io import cell_from_flat
+from yololab.experiments.report.writer import write_report
+from yololab.experiments.plan.spec import spec_from_mapping
+from yololab.experiments.report.tables import markdown_table, tex_escape
 
 
 def make_row(model, backbone, seed, map50_95, gflops, latency, status="done", **extra):

@@ -11,14 +11,14 @@ from pathlib import Path
 import pytest
 
 from yololab.config import ConfigError
-from yololab.experiments import latency_backends
-from yololab.experiments.aggregate import aggregate_rows
-from yololab.experiments.records import CellResult, Estimate, SummaryRow
-from yololab.experiments.records_io import (FORMAT_VERSION, from_flat, read_results, results_json, to_flat,
+from yololab.experiments.results import latency_backends
+from yololab.experiments.report.aggregate import aggregate_rows
+from yololab.experiments.results.records import CellResult, Estimate, SummaryRow
+from yololab.experiments.results.records_io import (FORMAT_VERSION, from_flat, read_results, results_json, to_flat,
                                             write_csv)
-from yololab.experiments.spec import spec_from_mapping
-from yololab.experiments.status import CellStatus
-from yololab.experiments.summary import summarise
+from yololab.experiments.plan.spec import spec_from_mapping
+from yololab.experiments.results.status import CellStatus
+from yololab.experiments.report.summary import summarise
 
 #: results.json of a dry-run comparison written by yololab before format_version (2 entries x 2 seeds,
 #: plus a failed and a pending cell added by hand in that version's column order)

@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from yololab.config import ConfigError
-from yololab.experiments.spec import spec_from_mapping
+from yololab.experiments.plan.spec import spec_from_mapping
 
 SPACE = {"lr0": {"low": 0.001, "high": 0.05, "log": True}, "freeze": {"low": 0, "high": 2, "int": True}}
 REPO = Path(__file__).resolve().parents[1]
@@ -117,10 +117,10 @@ def test_real_study_equal_budget_pruned_unseen_test_split_and_best_values_in_cel
     import optuna
 
     import yololab.data.source as source
-    from yololab.experiments.layout import CellPaths, cell_dir
+    from yololab.experiments.plan.layout import CellPaths, cell_dir
     from yololab.experiments.compare import run_compare
-    from yololab.experiments.run_settings import RunSettings
-    from yololab.experiments.spec import expand_cells
+    from yololab.experiments.plan.run_settings import RunSettings
+    from yololab.experiments.plan.spec import expand_cells
     from yololab.experiments.tuning.study import run_tuning
 
     # aggressive: any trial whose val mAP is still below 0.5 after its first epoch is stopped there
@@ -175,7 +175,7 @@ def test_real_study_equal_budget_pruned_unseen_test_split_and_best_values_in_cel
 
     # other tuned values for the same folder are refused: they are in the cells' config fingerprint
     from yololab.experiments.phases import check_same_settings
-    from yololab.experiments.plan import plan_comparison
+    from yololab.experiments.plan.comparison_plan import plan_comparison
     from yololab.experiments.tuning.apply import tuned_cells
     from yololab.experiments.tuning.trial import with_values
 
@@ -231,7 +231,7 @@ def test_process_pool_runs_trials_one_per_device(tiny_data, tmp_path):
 
 
 def _tune_in_subprocess(spec_values: dict, out: Path, env: dict) -> subprocess.Popen:
-    code = ("import json, sys; from yololab.experiments.spec import spec_from_mapping; "
+    code = ("import json, sys; from yololab.experiments.plan.spec import spec_from_mapping; "
             "from yololab.experiments.tuning.study import run_tuning; "
             f"run_tuning(spec_from_mapping(json.loads(sys.argv[1])), sys.argv[2], 'local', ['cpu'], {SCRIPTED!r})")
     path = os.pathsep.join([str(REPO / "src"), str(Path(__file__).parent), env.get("PYTHONPATH", "")])

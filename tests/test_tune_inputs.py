@@ -15,7 +15,7 @@ def test_ray_executor_runs_trials(tiny_data, tmp_path):
     ray = require_module("ray", "the optional Ray executor")
     spec = tiny_spec(tiny_data, {"trials": 2, "epochs": 1, "pruner": "none"}, backbones=["native"])
     try:
-        result = run_tuning(spec, tmp_path, "ray", ["cpu", "cpu"], "yololab.experiments.dryrun:train")
+        result = run_tuning(spec, tmp_path, "ray", ["cpu", "cpu"], "yololab.experiments.run.dryrun:train")
     finally:
         if ray.is_initialized():
             ray.shutdown()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from yololab.experiments.tuning.apply import chosen_values
 from yololab.experiments.tuning.records import EntryKey, StudyResult, TrialRecord
-from yololab.experiments.tuning.report import tuning_columns
+from yololab.experiments.report.tuning_report import tuning_columns
 from yololab.jsonfile import write_json
 
 

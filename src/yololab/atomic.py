@@ -6,6 +6,10 @@
   and, given ``root`` (the output folder the user named), its resolved folder must lie inside it.
 * Clear about failures: a full disk or a refused permission becomes one :class:`WriteError` naming the
   file and saying the previous version of it is intact.
+* By identity, not by spelling: an output that is one of the command's inputs by another path, a link
+  or a hard link is refused (:func:`refuse_output_is_input`); a file written in place (a lock, an
+  appended CSV, a log) may have no second hard link and, given its identity, must still be the file
+  the run created; a folder a command makes or reuses may not be a symbolic link (:func:`confined_folder`).
 """
 
 from __future__ import annotations
@@ -34,6 +38,58 @@ class WriteError(UserError):
     def __init__(self, message: str, path: Path, cause: OSError) -> None:
         super().__init__(message)
         self.path, self.cause = path, cause
+
+
+FileIdentity = tuple[int, int]  # (st_dev, st_ino): the same file whatever its path
+
+
+def file_identity(path: str | os.PathLike) -> FileIdentity | None:
+    """(device, inode) of ``path`` (links followed), or None when it does not exist."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def is_same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """Whether ``a`` and ``b`` name one file: the same resolved path, or the same device and inode (a hard
+    link, a symbolic link, ``./x`` and ``x``)."""
+    if os.path.realpath(a) == os.path.realpath(b):
+        return True
+    ida = file_identity(a)
+    return ida is not None and ida == file_identity(b)
+
+
+def refuse_output_is_input(out: str | os.PathLike, inputs: dict[str, str | os.PathLike | None]) -> None:
+    """Raise :class:`UnsafePathError` when the output file ``out`` is one of ``inputs`` (by role, e.g.
+    ``{"--weights": w}``) by identity: writing it would destroy the input before it was read."""
+    for role, path in inputs.items():
+        if path is not None and is_same_file(out, path):
+            raise UnsafePathError(f"refusing to write {out}: it is the {role} file {path} (the same file by "
+                                  f"another path or link), which writing would destroy; choose another output")
+
+
+def confined_folder(folder: str | os.PathLike, top: str | os.PathLike, create: bool = True) -> Path:
+    """``folder`` (a path below ``top``), created if missing (unless ``create`` is false); raises
+    :class:`UnsafePathError` before anything is written when it or a folder between ``top`` and it is a
+    symbolic link (a command's own folders are never redirected elsewhere) or is not a folder."""
+    folder, top = Path(folder), Path(top)
+    if create:
+        top.mkdir(parents=True, exist_ok=True)
+    current = top
+    for part in folder.relative_to(top).parts:
+        current = current / part
+        if current.is_symlink():
+            raise UnsafePathError(f"refusing to use {current}: it is a symbolic link (to {os.readlink(current)}), "
+                                  f"so its files would land outside the output folder {top}; remove the link")
+        if current.exists() and not current.is_dir():
+            raise UnsafePathError(f"refusing to use {current}: it is a file, not a folder")
+        if not current.exists():
+            if not create:
+                break
+            current.mkdir()
+    return folder
 
 
 def check_target(path: str | os.PathLike, root: str | os.PathLike | None = None) -> Path:
@@ -147,24 +203,45 @@ def atomic_write_path(path: str | os.PathLike, write: Callable[[Path], None],
     _replace_from(tmp, path, root, lambda: write(tmp))
 
 
-def open_nofollow(path: str | os.PathLike, flags: int, root: str | os.PathLike | None = None) -> int:
-    """``os.open(path, flags | O_NOFOLLOW | O_CREAT)`` after :func:`check_target` (lock files, appends)."""
+def _refusal(path: Path, st: os.stat_result, identity: FileIdentity | None) -> str | None:
+    """Why a file opened for writing in place may not be written (None: it may)."""
+    if not stat.S_ISREG(st.st_mode):
+        return f"refusing to write {path}: it is not a regular file"
+    if st.st_nlink > 1:
+        return (f"refusing to write {path}: it has {st.st_nlink} hard links, so a file elsewhere shares its "
+                f"contents and would change too; remove it or choose another output folder")
+    if identity is not None and (st.st_dev, st.st_ino) != identity:
+        return (f"refusing to write {path}: it is no longer the file this run created (replaced meanwhile); "
+                f"remove it and run again")
+    return None
+
+
+def open_nofollow(path: str | os.PathLike, flags: int, root: str | os.PathLike | None = None,
+                  identity: FileIdentity | None = None) -> int:
+    """``os.open(path, flags | O_NOFOLLOW | O_CREAT)`` after :func:`check_target` (lock files, appends,
+    logs): refuses a symbolic link, anything but a regular file, a file with a second hard link and,
+    given ``identity``, a file other than that one. ``O_TRUNC`` truncates only after these checks."""
     path = check_target(path, root)
     try:
-        fd = os.open(path, flags | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o666)
+        fd = os.open(path, (flags & ~os.O_TRUNC) | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o666)
     except OSError as err:
         if err.errno == errno.ELOOP:
             raise UnsafePathError(f"refusing to write {path}: it is a symbolic link") from None
         raise (_write_error(path, err) if err.errno in STORAGE_ERRNOS else err) from err
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
+    why = _refusal(path, os.fstat(fd), identity)
+    if why is not None:
         os.close(fd)
-        raise UnsafePathError(f"refusing to write {path}: it is not a regular file")
+        raise UnsafePathError(why)
+    if flags & os.O_TRUNC:
+        os.ftruncate(fd, 0)
     return fd
 
 
-def append_text(path: str | os.PathLike, text: str, root: str | os.PathLike | None = None) -> None:
-    """Append UTF-8 ``text`` to ``path`` (created if missing), never through a symbolic link."""
-    fd = open_nofollow(path, os.O_WRONLY | os.O_APPEND, root)
+def append_text(path: str | os.PathLike, text: str, root: str | os.PathLike | None = None,
+                identity: FileIdentity | None = None) -> None:
+    """Append UTF-8 ``text`` to ``path`` (created if missing), never through a symbolic link, never to a
+    file with a second hard link, and given ``identity`` only to that file (the one the run created)."""
+    fd = open_nofollow(path, os.O_WRONLY | os.O_APPEND, root, identity)
     try:
         with os.fdopen(fd, "ab") as handle:
             handle.write(text.encode("utf-8"))

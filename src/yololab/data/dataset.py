@@ -190,7 +190,7 @@ class DetectionDataset(Dataset):
     def _fill_ram(self, paths: Sequence[os.PathLike] | None) -> None:
         """This process's copy of every image: read from the shared entries, or decoded where there are none."""
         def load(i: int) -> tuple[np.ndarray, tuple[int, int]]:
-            im = imcache.load_npy(paths[i]) if paths is not None else None
+            im = imcache.load_npy(paths[i], self._entry_shape(i)) if paths is not None else None
             if im is None:
                 return self._read_resized(i)
             return im, (self.records[i].height, self.records[i].width)
@@ -206,7 +206,11 @@ class DetectionDataset(Dataset):
         for folder in sorted(by_folder):
             with imcache.fill_lock(folder):
                 imcache.remove_partial_entries(folder)  # left by a fill that was killed
-                todo = [i for i in by_folder[folder] if not paths[i].is_file()]
+                problems = {i: imcache.entry_problem(paths[i], self._entry_shape(i)) for i in by_folder[folder]}
+                todo = [i for i, problem in problems.items() if problem is not None]
+                for i in todo:
+                    if problems[i] != "missing":  # wrong or unreadable: reported once, redone now
+                        imcache.report_entry(paths[i], problems[i])
                 if todo:
                     LOG.info("decoding %d images into %s", len(todo), folder)
 
@@ -219,6 +223,10 @@ class DetectionDataset(Dataset):
     def _decode(self, i: int) -> np.ndarray:
         """Image ``i`` as decoded from its file (RGB, full size)."""
         return read_image(self.records[i].path)
+
+    def _entry_shape(self, i: int) -> tuple[int, int, int]:
+        """The (h, w, 3) a cache entry of image ``i`` must hold."""
+        return imcache.entry_shape(self.records[i], self.img_size)
 
     def _read_resized(self, i: int) -> tuple[np.ndarray, tuple[int, int]]:
         im = self._decode(i)
@@ -238,7 +246,8 @@ class DetectionDataset(Dataset):
         if cached is not None:
             im, hw0 = (cached[0].copy() if copy else cached[0]), cached[1]
         else:
-            im = imcache.load_npy(self._npy[i]) if self._npy is not None else None
+            im = (imcache.load_npy(self._npy[i], self._entry_shape(i), redo=lambda: self._read_resized(i)[0])
+                  if self._npy is not None else None)
             if im is not None:
                 hw0 = (self.records[i].height, self.records[i].width)
             else:
@@ -259,7 +268,8 @@ class DetectionDataset(Dataset):
         if cached is not None:
             return cached[0]
         if self._npy is not None:
-            im = imcache.load_npy(self._npy[i], mmap=True)
+            im = imcache.load_npy(self._npy[i], self._entry_shape(i), mmap=True,
+                                  redo=lambda: self._read_resized(i)[0])
             if im is not None:
                 return im
         return read_image_scaled(self.records[i].path, min_long)

@@ -16,6 +16,11 @@ Disk entries live in a folder beside the images' folder (``images/train2017.yolo
 user cache folder when that is read-only. An entry's name hashes the image's absolute path, size, mtime,
 the training size and the interpolation, so an edited image is decoded again; each entry is written
 atomically, so concurrent ranks may fill the same folder.
+
+Entries are checked, not trusted: an entry must hold the uint8 (h, w, 3) array its record says (the
+shape from the image's size; the image's size and mtime are in its name). One that does not, or that
+cannot be read, is reported once and decoded again once, under the fill lock. A cache folder that is a
+symbolic link, or a ``.fill.lock`` that is a link (dangling or not), is refused before anything is decoded.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ import logging
 import math
 import os
 import shutil
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +39,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from yololab.atomic import atomic_write
+from yololab.atomic import WriteError, atomic_write, confined_folder, open_nofollow
 from yololab.data.cache import folder_writable, user_cache_dir
 from yololab.data.records import ImageRecord
 from yololab.errors import UserError
@@ -202,11 +207,12 @@ def choose_cache(requested: str | None, records: Sequence[ImageRecord], img_size
 @contextmanager
 def fill_lock(folder: Path) -> Iterator[None]:
     """Hold ``folder``'s fill lock (an flock, released when its holder dies): a run that finds another filling
-    the same entries waits for it, then finds them written instead of decoding them again."""
-    folder.mkdir(parents=True, exist_ok=True)
+    the same entries waits for it, then finds them written instead of decoding them again. A ``folder``
+    or ``.fill.lock`` that is a symbolic link is refused (:class:`~yololab.atomic.UnsafePathError`)."""
+    confined_folder(folder, folder.parent)
     try:
-        fd = os.open(folder / ".fill.lock", os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError:  # a folder we cannot lock in: atomic entries keep concurrent fills correct anyway
+        fd = open_nofollow(folder / ".fill.lock", os.O_RDWR, folder)
+    except (OSError, WriteError):  # a folder we cannot lock in: atomic entries keep concurrent fills correct
         yield
         return
     try:
@@ -230,12 +236,64 @@ def remove_partial_entries(folder: Path) -> None:
             pass
 
 
-def load_npy(path: Path, mmap: bool = False) -> np.ndarray | None:
-    """One entry (``mmap``: memory-mapped read-only, shared through the page cache by every process that
-    maps it), or None when it is missing or unreadable (then the image is decoded again)."""
-    try:
-        return np.load(path, allow_pickle=False, mmap_mode="r" if mmap else None)
+def entry_shape(record: ImageRecord, img_size: int) -> tuple[int, int, int]:
+    """The (h, w, 3) an entry of ``record`` resized for ``img_size`` must hold."""
+    return (*resized_hw(record.width, record.height, img_size), 3)
+
+
+def entry_problem(path: Path, shape: tuple[int, ...] | None) -> str | None:
+    """Why the entry at ``path`` is not a uint8 array of ``shape`` (None: any shape) that fills the file
+    ('missing' when absent); None when it is."""
+    fmt = np.lib.format
+    try:  # the .npy header and the file's length: no array data is read
+        with open(path, "rb") as f:
+            version = fmt.read_magic(f)
+            read = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
+            have, _, dtype = read(f)
+            expected, size = f.tell() + math.prod(have) * dtype.itemsize, os.fstat(f.fileno()).st_size
+    except FileNotFoundError:
+        return "missing"
     except (OSError, ValueError) as err:
-        if not isinstance(err, FileNotFoundError):
-            LOG.warning("ignoring unreadable cache entry %s (%s)", path, err)
+        return f"is unreadable ({err})"
+    if dtype != np.uint8 or (shape is not None and tuple(have) != tuple(shape)):
+        return f"holds a {dtype} array of shape {tuple(have)}, expected uint8 {shape or '(h, w, 3)'}"
+    if size != expected:
+        return f"has {size} bytes where its header says {expected}"
+    return None
+
+
+_REPORTED: set[Path] = set()  # entries already reported (once each, per process)
+_REDONE: set[Path] = set()  # entries already decoded again (once each, per process)
+
+
+def report_entry(path: Path, problem: str) -> None:
+    """Warn once per process about the entry ``path``."""
+    if path not in _REPORTED:
+        _REPORTED.add(path)
+        LOG.warning("cache entry %s %s; decoding its image again", path, problem)
+
+
+def load_npy(path: Path, shape: tuple[int, ...] | None = None, mmap: bool = False,
+             redo: Callable[[], np.ndarray] | None = None) -> np.ndarray | None:
+    """One entry (``mmap``: memory-mapped read-only, shared through the page cache by every process that
+    maps it) when it is the uint8 array of ``shape`` it must be; else None (the caller decodes the image).
+    A wrong or unreadable entry is reported once and, given ``redo`` (the decoder), rewritten once under
+    the fill lock, returning the decoded image."""
+    problem = entry_problem(path, shape)
+    if problem == "missing":
         return None
+    if problem is None:
+        try:
+            return np.load(path, allow_pickle=False, mmap_mode="r" if mmap else None)
+        except (OSError, ValueError) as err:  # replaced since it was checked
+            problem = f"is unreadable ({err})"
+    report_entry(path, problem)
+    if redo is None or path in _REDONE:
+        return None
+    _REDONE.add(path)
+    with fill_lock(path.parent):
+        if entry_problem(path, shape) is None:  # another process redid it meanwhile
+            return np.load(path, allow_pickle=False, mmap_mode="r" if mmap else None)
+        image = redo()
+        save_npy(path, image)
+        return image

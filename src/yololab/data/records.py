@@ -105,12 +105,14 @@ def _count_lines(path: str) -> int:
         return 0
 
 
-def _list_pairs(specs: list[Path], report: DatasetReport) -> list[tuple[Path, list[tuple[str, str]]]]:
-    """Per split entry, its (absolute image path, label path) pairs; duplicates and non-images counted."""
+def _list_pairs(specs: list[Path], report: DatasetReport,
+                root: PathLike | None = None) -> list[tuple[Path, list[tuple[str, str]]]]:
+    """Per split entry, its (absolute image path, label path) pairs; duplicates and non-images counted;
+    ``root``: the folder .txt list lines must stay in."""
     seen: set[str] = set()
     per_spec = []
     for spec in specs:
-        images, others = list_split(spec)
+        images, others = list_split(spec, root)
         for o in others:
             report.add("unsupported_file", 1, o.name)
         pairs = []
@@ -150,18 +152,19 @@ def _to_record(img: str, lab: str, res: dict, nc: int | None, report: DatasetRep
 
 def load_records(split_spec: SplitSpec, names: Sequence[str] | int | None = None, *, cache: bool = True,
                  workers: int | None = None, name: str | None = None,
-                 log: bool = True) -> tuple[list[ImageRecord], DatasetReport]:
+                 log: bool = True, root: PathLike | None = None) -> tuple[list[ImageRecord], DatasetReport]:
     """Load, check and clean a YOLO-format split -> (records sorted by path, report).
 
     ``split_spec`` is a folder, a .txt list of images or a list of those. ``names`` (or the class count)
     enables the class-id check. Unusable images are skipped, bad boxes dropped, and everything is counted
     in the returned :class:`DatasetReport`, which is logged once (``log=False`` to silence it).
+    ``root``: the data root every .txt list line must stay in (None: not checked).
     """
     specs = [Path(split_spec)] if isinstance(split_spec, (str, os.PathLike)) else [Path(s) for s in split_spec]
     nc = names if isinstance(names, int) or names is None else len(names)
     workers = workers if workers is not None else min(8, os.cpu_count() or 1)
     report = DatasetReport()
-    per_spec = _list_pairs(specs, report)
+    per_spec = _list_pairs(specs, report, root)
     if not report.images_listed:
         raise FileNotFoundError(f"no images found in {', '.join(map(str, specs))}")
     label_users = Counter(lab for _, pairs in per_spec for _, lab in pairs)
@@ -191,4 +194,4 @@ def load_split(config: DataConfig | PathLike, split: str = "val", *, cache: bool
     """Records of one split ('train', 'val', 'test') of a data YAML or :class:`DataConfig`."""
     cfg = config if isinstance(config, DataConfig) else load_data_config(config)
     where = f"{cfg.yaml_path.name if cfg.yaml_path else 'data'}:{split}"
-    return load_records(cfg.split(split), cfg.names, cache=cache, name=where, log=log)
+    return load_records(cfg.split(split), cfg.names, cache=cache, name=where, log=log, root=cfg.list_root)

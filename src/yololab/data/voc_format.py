@@ -31,7 +31,7 @@ import numpy as np
 import yaml
 
 from yololab.data.checks import EMPTY_LABELS, check_image_file, clean_box, report_frame
-from yololab.data.paths import inside_root
+from yololab.data.paths import OPT_IN_KEY, inside_root, listed_inside, read_opt_in
 from yololab.data.records import ImageRecord
 from yololab.data.report import DatasetReport
 from yololab.data.voc_xml import VOC_CLASSES, VocAnnotation, VocXmlError, parse_voc_xml, voc_to_pixels
@@ -40,7 +40,8 @@ from yololab.data.yolo_format import IMG_FORMATS, PathLike, parse_names
 SPLITS = ("train", "val", "test")
 DIFFICULT_MODES = ("drop", "keep")
 #: YAML keys of a ``format: voc`` data YAML.
-VOC_KEYS = frozenset({"format", "path", "train", "val", "test", "names", "nc", "voc_difficult", "download"})
+VOC_KEYS = frozenset({"format", "path", "train", "val", "test", "names", "nc", "voc_difficult", "download",
+                      OPT_IN_KEY})
 
 
 @dataclass
@@ -51,6 +52,7 @@ class VocConfig:
     splits: dict[str, list[Path]]
     names: list[str] | None = None
     difficult: str = "drop"
+    allow_outside_root: bool = False  # ImageSets ids may name files outside their VOC root (opted in by the YAML)
 
     def split(self, name: str) -> list[Path]:
         if name not in self.splits:
@@ -137,7 +139,7 @@ def load_voc_config(path: PathLike) -> VocConfig:
     if "train" not in splits or "val" not in splits:
         raise ValueError(f"{where}: a format: voc YAML needs 'train' and 'val' (set names or ImageSets .txt files)")
     names = parse_names(cfg["names"], cfg.get("nc"), where) if cfg.get("names") else None
-    return VocConfig(path.resolve(), splits, names, difficult)
+    return VocConfig(path.resolve(), splits, names, difficult, read_opt_in(cfg, where))
 
 
 def infer_names(roots: set[Path] | list[Path]) -> list[str]:
@@ -155,11 +157,19 @@ def infer_names(roots: set[Path] | list[Path]) -> list[str]:
     return list(VOC_CLASSES) if found <= set(VOC_CLASSES) else sorted(found)
 
 
-def _read_ids(id_list: Path) -> list[str]:
+def _read_ids(id_list: Path, confined: bool = True) -> list[str]:
+    """The image ids of an ImageSets file; ``confined``: each must name files inside its VOC root
+    (``Annotations/<id>.xml``, ``JPEGImages/<id>.jpg``), else :class:`PathEscapeError`."""
     if not id_list.is_file():
         raise FileNotFoundError(f"VOC image set {id_list} does not exist")
-    return [line.split()[0] for line in id_list.read_text(encoding="utf-8-sig").splitlines()
-            if line.strip() and not line.startswith("#")]
+    ids = []
+    for number, line in enumerate(id_list.read_text(encoding="utf-8-sig").splitlines(), 1):
+        if line.strip() and not line.startswith("#"):
+            image_id = line.split()[0]
+            if confined:  # Annotations/ and JPEGImages/ are siblings: one check holds for both
+                listed_inside(voc_root(id_list), voc_root(id_list) / "Annotations" / image_id, f"{id_list} line {number}")
+            ids.append(image_id)
+    return ids
 
 
 def _image_path(root: Path, image_id: str, ann: VocAnnotation | None) -> Path:
@@ -244,7 +254,7 @@ def load_voc_split(cfg: VocConfig, split: str = "val", *, names: list[str] | Non
     seen: set[tuple[Path, str]] = set()
     for id_list in cfg.split(split):
         root = voc_root(id_list)
-        for image_id in _read_ids(id_list):
+        for image_id in _read_ids(id_list, not cfg.allow_outside_root):
             if (root, image_id) in seen:
                 report.add("duplicate_image", 1, image_id)
                 continue

@@ -11,12 +11,15 @@ from typing import Union
 
 import yaml
 
+from yololab.data.paths import OPT_IN_KEY, listed_inside, read_opt_in
+
 LOG = logging.getLogger("yololab")
 
 #: Image suffixes yololab reads (OpenCV decodes them; PIL is the fallback).
 IMG_FORMATS: frozenset[str] = frozenset({"bmp", "jpeg", "jpg", "mpo", "png", "tif", "tiff", "webp"})
 #: YAML keys understood by :func:`load_data_config` (``download`` is accepted and ignored, as upstream uses it).
-KNOWN_KEYS: frozenset[str] = frozenset({"path", "train", "val", "test", "names", "nc", "download", "format"})
+KNOWN_KEYS: frozenset[str] = frozenset({"path", "train", "val", "test", "names", "nc", "download", "format",
+                                        OPT_IN_KEY})
 
 PathLike = Union[str, os.PathLike]
 SplitSpec = Union[PathLike, Sequence[PathLike]]
@@ -33,6 +36,12 @@ class DataConfig:
     names: list[str]
     yaml_path: Path | None = None
     extra: dict = field(default_factory=dict)
+    allow_outside_root: bool = False  # .txt list lines may name images outside ``root`` (opted in by the YAML)
+
+    @property
+    def list_root(self) -> Path | None:
+        """The folder every .txt list line must stay in (None: opted out by ``allow_outside_root``)."""
+        return None if self.allow_outside_root else self.root
 
     @property
     def nc(self) -> int:
@@ -118,6 +127,7 @@ def load_data_config(path: PathLike) -> DataConfig:
         names=names,
         yaml_path=path.resolve(),
         extra=extra,
+        allow_outside_root=read_opt_in(cfg, where),
     )
 
 
@@ -126,10 +136,11 @@ def is_image_file(path: PathLike) -> bool:
     return Path(path).suffix[1:].lower() in IMG_FORMATS
 
 
-def list_split(spec: PathLike) -> tuple[list[Path], list[Path]]:
+def list_split(spec: PathLike, root: PathLike | None = None) -> tuple[list[Path], list[Path]]:
     """One split entry (a folder or a .txt list) -> (image paths, listed non-image paths).
 
-    Folders are searched recursively. Relative paths in a .txt list are relative to the list's folder.
+    Folders are searched recursively. Relative paths in a .txt list are relative to the list's folder;
+    given ``root`` (the data root), every listed path must stay inside it (:class:`PathEscapeError`).
     Listed images are returned whether or not they exist (missing ones are reported by the checks).
     """
     p = Path(spec)
@@ -138,24 +149,27 @@ def list_split(spec: PathLike) -> tuple[list[Path], list[Path]]:
         return sorted((f for f in files if is_image_file(f)), key=str), []
     if p.is_file():
         images, other = [], []
-        for line in p.read_text(encoding="utf-8-sig").splitlines():
+        for number, line in enumerate(p.read_text(encoding="utf-8-sig").splitlines(), 1):
             line = line.strip()
             if not line or line.startswith("#"):
                 continue
             q = Path(os.path.expanduser(line))
             q = q if q.is_absolute() else p.parent / q
             q = Path(os.path.normpath(q))
+            if root is not None:
+                listed_inside(root, q, f"{p} line {number}")
             (images if is_image_file(q) else other).append(q)
         return sorted(images, key=str), other
     raise FileNotFoundError(f"split {p} does not exist (expected an image folder or a .txt list of images)")
 
 
-def find_images(split_spec: SplitSpec) -> list[Path]:
-    """All image paths of a split: a folder, a .txt list of image paths, or a list of those (sorted, unique)."""
+def find_images(split_spec: SplitSpec, root: PathLike | None = None) -> list[Path]:
+    """All image paths of a split: a folder, a .txt list of image paths, or a list of those (sorted, unique);
+    ``root``: see :func:`list_split`."""
     specs = [split_spec] if isinstance(split_spec, (str, os.PathLike)) else list(split_spec)
     out: dict[Path, None] = {}
     for s in specs:
-        for f in list_split(s)[0]:
+        for f in list_split(s, root)[0]:
             out.setdefault(f, None)
     return sorted(out, key=str)
 

@@ -1,11 +1,14 @@
 """Admission by memory: each request reserves the bytes its decode may take (known from the image
 header) before decoding; when the budget is spent the server answers 503 with Retry-After instead of
 growing. The budget also bounds concurrency: ``budget // cost of the largest allowed image`` such
-images decode at once, many more small ones."""
+images decode at once, many more small ones. Request bodies count too: each body's memory share while it
+is taken in (:mod:`yololab.deploy.limits`) and each upload's bytes once they are read for decoding."""
 
 from __future__ import annotations
 
+import resource
 import threading
+from pathlib import Path
 from dataclasses import dataclass
 
 
@@ -60,3 +63,14 @@ class MemoryBudget:
     def snapshot(self) -> dict[str, int]:
         return {"memory_budget_bytes": self.total, "memory_in_use_bytes": self.used,
                 "memory_peak_bytes": self.peak, "refused_busy": self.refused}
+
+
+def process_peak_rss_bytes() -> int:
+    """This process's peak resident memory (Linux ``VmHWM``, which a load test may reset; else getrusage)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024

@@ -4,8 +4,10 @@
 ``kind="openvino"`` runs an ``.onnx`` file with OpenVINO). ``infer`` takes a float (B, 3, H, W)
 array in [0, 1] and returns the decoded (B, N, 5+nc) float32 array.
 
-``device`` is a ``--device`` string; ``Backend`` itself defaults to 'cpu' (the comparison's latency
-cells and ``yololab val`` of an export rely on that), the predict/bench/serve commands to 'auto'.
+``device`` is a ``--device`` string read by :func:`yololab.device.parse_device`; the commands and
+:class:`~yololab.deploy.pipeline.Predictor` default to 'auto' (``yololab.device.DEFAULT_DEVICE``).
+``Backend`` itself keeps the CPU unless asked: the comparison's CPU latency cells and ``yololab val``
+of an export open it without a device and must not move to a GPU.
 PyTorch runs on CUDA; ONNX Runtime only through its CUDAExecutionProvider (the onnxruntime-gpu
 package); OpenVINO (whose GPU plugin is for Intel GPUs) and TorchScript (traced on the CPU) run on
 the CPU. When a backend cannot use the CUDA device asked for: 'auto' logs a one-line notice and runs
@@ -27,6 +29,7 @@ import numpy as np
 
 from yololab.deploy import metadata as md
 from yololab.deploy.kinds import BACKEND_KINDS
+from yololab.device import parse_device, select_device
 from yololab.errors import UserError
 from yololab.hardware import cpu_name, cuda_name
 
@@ -74,24 +77,22 @@ def torch_threads(threads: int | None) -> Iterator[None]:
 
 
 def inference_device(device: str | None) -> str:
-    """'cpu' or 'cuda:N' for a ``--device`` string (see :func:`yololab.device.select_device`; None = 'auto').
+    """'cpu' or 'cuda:N' for a ``--device`` string (see :mod:`yololab.device`; None = 'auto').
 
     Inference runs in one process on one device, so a list of GPUs ('0,1') is refused."""
-    from yololab.device import select_device
-
-    text = "auto" if device is None else str(device)
-    if len([d for d in text.split(",") if d.strip()]) > 1:
-        raise UserError(f"--device {device!r}: predict, bench and serve run on one device; pick one, e.g. "
-                        f"--device {text.split(',')[0].strip()}")
     try:
-        return str(select_device(text))
+        gpus = parse_device(device).gpus
+        if len(gpus) <= 1:
+            return str(select_device(device))
     except ValueError as err:
         raise UserError(str(err)) from None
+    raise UserError(f"--device {device!r}: predict, bench and serve run on one device; pick one, e.g. "
+                    f"--device {gpus[0]}")
 
 
 def _forced(device: str | None) -> bool:
     """Whether ``--device`` named a device (anything but 'auto'/None)."""
-    return device is not None and str(device).strip().lower() != "auto"
+    return not parse_device(device).auto
 
 
 def backend_kind(path: str | os.PathLike) -> str:

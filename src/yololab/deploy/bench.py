@@ -17,6 +17,7 @@ from yololab.deploy import timing
 from yololab.deploy.backends import EXPORT_FORMAT, KINDS, Backend, backend_kind, check_backend_fits
 from yololab.deploy.pipeline import Predictor
 from yololab.deploy.samples import sample_batch, sample_image, sample_name
+from yololab.device import DEFAULT_DEVICE
 from yololab.hardware import cpu_name, cuda_name
 
 
@@ -60,7 +61,7 @@ def model_latency(weights: str | os.PathLike, backend: str, imgsz: int, folder: 
 
 def run_bench(weights: str | os.PathLike, backend: str = "torch", imgsz: int = 640, batch: int = 1,
               threads: int | None = None, runs: int = 50, warmup: int = 10,
-              image: str | os.PathLike | None = None, device: str | None = "auto") -> dict[str, Any]:
+              image: str | os.PathLike | None = None, device: str | None = DEFAULT_DEVICE) -> dict[str, Any]:
     """Median and p90 (ms) of preprocess, model and postprocess, and end-to-end fps, on ``image``
     (default: the synthetic sample image). ``device``: a ``--device`` string; the JSON's
     ``runtime_device`` is what ran the model ('cpu', 'cuda:0'), ``device`` describes it."""
@@ -83,7 +84,7 @@ def run_bench(weights: str | os.PathLike, backend: str = "torch", imgsz: int = 6
         "weights": str(weights), "backend": backend, "imgsz": imgsz, "batch": batch,
         "threads": info["threads"], "runs": runs, "warmup": warmup, "image": sample_name(image),
         "device": device_string(info["threads"], info["device"]), "runtime_device": info["device"],
-        "requested_device": "auto" if device is None else str(device),
+        "requested_device": DEFAULT_DEVICE if device is None else str(device),
         "preprocess_ms": pre["median_ms"], "inference_ms": model["median_ms"],
         "postprocess_ms": post["median_ms"],
         "preprocess_p90_ms": pre["p90_ms"], "inference_p90_ms": model["p90_ms"],

@@ -6,6 +6,7 @@ import argparse
 import json
 
 from yololab.deploy.kinds import BACKEND_KINDS as KINDS
+from yololab.device import DEFAULT_DEVICE
 
 
 def _export(args: argparse.Namespace) -> int:
@@ -74,7 +75,7 @@ def _common(p: argparse.ArgumentParser, imgsz: int | None) -> None:
     p.add_argument("--imgsz", "--img-size", "--img", dest="imgsz", type=int, default=imgsz,
                    help="square input size" + ("" if imgsz else " (default: the export's, else 640)"))
     p.add_argument("--threads", type=int, default=None, help="inference threads (default: backend's)")
-    p.add_argument("--device", default="auto",
+    p.add_argument("--device", default=DEFAULT_DEVICE,
                    help="auto (default: CUDA GPU 0 if available, else CPU), cpu, or one GPU index like 0. "
                         "torch runs on the GPU; onnxruntime only with onnxruntime-gpu; openvino and "
                         "torchscript on the CPU (auto falls back, saying so; an explicit GPU is an error)")

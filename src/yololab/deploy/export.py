@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from yololab.atomic import atomic_write, atomic_write_path, check_target
+from yololab.atomic import atomic_write, atomic_write_path, check_target, refuse_output_is_input
 from yololab.deploy import metadata as md
 from yololab.deploy.graph import RAW_OUTPUT, DecodedDetector, append_nms
 from yololab.deploy.parity import Parity, compare_outputs
@@ -59,6 +59,21 @@ def _hw(imgsz: int | tuple[int, int] | list[int], stride: int) -> tuple[int, int
 def _default_out(stem: str, fmt: str, imgsz: tuple[int, int]) -> Path:
     return Path(f"{stem}_{imgsz[0]}{FORMATS[fmt]}" if imgsz[0] == imgsz[1] else
                 f"{stem}_{imgsz[0]}x{imgsz[1]}{FORMATS[fmt]}")
+
+
+def _written_files(out: Path, fmt: str) -> list[Path]:
+    """Every file an export to ``out`` writes (OpenVINO: the .xml and the .bin beside it)."""
+    if fmt != "openvino":
+        return [out]
+    xml = out if out.suffix == ".xml" else out / f"{out.name.removesuffix('_openvino_model')}.xml"
+    return [out, xml, xml.with_suffix(".bin")]
+
+
+def refuse_overwriting_inputs(out: Path, fmt: str, inputs: dict[str, str | os.PathLike | None]) -> None:
+    """Raise :class:`~yololab.atomic.UnsafePathError` when a file the export writes is one of its inputs
+    (``--weights w.pt --out w.pt``, or the same file by another path or link), before anything is written."""
+    for target in _written_files(out, fmt):
+        refuse_output_is_input(target, inputs)
 
 
 def export_onnx(wrapper: DecodedDetector, images: torch.Tensor, path: Path, meta: dict[str, Any],
@@ -175,6 +190,8 @@ def export_model(model_or_weights: Detector | str | os.PathLike, fmt: str = "onn
     nms_cfg = {"conf": float(conf), "iou": float(iou), "max_det": int(max_det)} if nms else None
     meta = md.build_metadata(model, hw, batch, dynamic, half, nms_cfg, fmt)
     out = Path(out) if out is not None else _default_out(f"{stem}_int8" if int8 else stem, fmt, hw)
+    refuse_overwriting_inputs(out, fmt, {"--weights": None if isinstance(model_or_weights, Detector) else
+                                         model_or_weights, "--sample": sample, "--data": data})
     images = torch.from_numpy(sample_batch(hw, batch, model.stride, sample))
     wrapper = DecodedDetector(model).eval()
 

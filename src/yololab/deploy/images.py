@@ -64,6 +64,25 @@ class UploadHeader:
     height: int
 
 
+SNIFF_BYTES = 1 << 16  # an upload's first bytes: enough for any supported format's header
+
+
+def sniff_upload(head: bytes) -> None:
+    """Refuse an upload from its first :data:`SNIFF_BYTES` alone, before the rest is read into memory: 400
+    when empty, 415 when no supported format is recognised (:class:`ImageDecodeError`)."""
+    if not head:
+        raise ImageDecodeError(400, "empty upload: the file has no bytes")
+    if _magic(head):
+        return
+    try:
+        with Image.open(io.BytesIO(head)):
+            return
+    except UnidentifiedImageError:
+        raise ImageDecodeError(415, "not a supported image (could not identify an image format)") from None
+    except Exception:  # noqa: BLE001 - a header cut by the prefix: inspect_upload decides on the whole file
+        return
+
+
 def inspect_upload(data: bytes, max_pixels: int = MAX_PIXELS) -> UploadHeader:
     """Check an upload without decoding it (format, size limits, JPEG completeness); raises
     :class:`ImageDecodeError` (400/415/422)."""

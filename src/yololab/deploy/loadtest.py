@@ -186,6 +186,11 @@ def run_burst(base_url: str, pid: int, name: str, data: bytes, clients: int = 10
                        round(after["VmRSS"], 1), round(seconds, 2))
 
 
+def health(base_url: str) -> dict[str, Any]:
+    """The server's /health answer."""
+    return httpx.get(base_url + "/health", timeout=30).json()
+
+
 def malformed_uploads(jpeg: bytes, max_upload_bytes: int) -> dict[str, tuple[bytes, int]]:
     """Each bad upload a server must survive, with the 4xx it should get (name -> (bytes, status))."""
     return {

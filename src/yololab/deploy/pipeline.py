@@ -12,6 +12,7 @@ import numpy as np
 from yololab.deploy.backends import Backend
 from yololab.deploy.images import LetterboxInfo, preprocess
 from yololab.deploy.postprocess import postprocess, scale_detections
+from yololab.device import DEFAULT_DEVICE
 
 LOG = logging.getLogger("yololab")
 DEFAULT_IMGSZ = 640
@@ -32,7 +33,7 @@ class Predictor:
 
     def __init__(self, weights: str | os.PathLike, imgsz: int | None = None, conf: float = 0.25,
                  iou: float = 0.45, max_det: int = 300, threads: int | None = None,
-                 backend: str | None = None, agnostic: bool = False, device: str | None = "cpu") -> None:
+                 backend: str | None = None, agnostic: bool = False, device: str | None = DEFAULT_DEVICE) -> None:
         """``device``: a ``--device`` string (see :mod:`yololab.deploy.backends`); the chosen one is logged."""
         self.backend = Backend(weights, threads=threads, kind=backend, device=device)
         LOG.info("device: %s (%s, %s backend)", self.backend.device, self.backend.device_name(),

@@ -21,11 +21,12 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from yololab.atomic import atomic_write_bytes, atomic_write_text, check_target
+from yololab.atomic import atomic_write_bytes, atomic_write_text, check_target, file_identity
 from yololab.data.corrupted import CorruptionSpec, corrupt_file_image
 from yololab.deploy.annotate import draw_detections
 from yololab.deploy.pipeline import Predictor
 from yololab.deploy.sources import Frame, count_frames, is_url, is_video, iter_frames, resolve_source
+from yololab.device import DEFAULT_DEVICE
 from yololab.errors import UserError
 from yololab.eval.boxes import xyxy2xywh
 from yololab.eval.coco import detections_to_coco, image_ids
@@ -122,16 +123,23 @@ class _Writer:
 
 
 def _within(file: Path, top: Path) -> bool:
-    """Whether ``file`` (its folder resolved; a linked file counts where the link is) is under ``top``."""
-    folder = Path(os.path.abspath(file)).parent.resolve()
-    return folder == top or top in folder.parents
+    """Whether ``file`` is under ``top``: where its name is (its folder resolved) or, for a link (``yololab
+    convert`` links images by default), where the file it points to is."""
+    for folder in (Path(os.path.abspath(file)).parent.resolve(), Path(os.path.realpath(file)).parent):
+        if folder == top or top in folder.parents:
+            return True
+    return False
 
 
 def refuse_output_over_inputs(out: Path, files: list[Path], source: str) -> None:
     """Raise :class:`UserError` when the output folder ``out`` is, or holds, one of the input files (the
     annotated copies would replace the photos)."""
     top = out.resolve()
-    inside = [f for f in files if not is_url(f) and _within(Path(f), top)]
+    local = [Path(f) for f in files if not is_url(f)]
+    inside = [f for f in local if _within(f, top)]
+    if not inside and top.is_dir():  # a hard link of an input in --out: the same file by another name
+        held = {file_identity(p) for p in top.iterdir() if p.is_file()}
+        inside = [f for f in local if file_identity(f) in held]
     if inside:
         raise UserError(f"--out {out} holds {len(inside)} of the input images (e.g. {inside[0]}); the annotated "
                         f"copies would replace them. Choose an --out outside {source}")
@@ -176,7 +184,7 @@ def predict(weights: str | os.PathLike, source: str, imgsz: int | None = None, c
             save_txt: bool = False, save_conf: bool = False, save_images: bool = True,
             threads: int | None = None, backend: str | None = None, progress: bool = True,
             coco_json: str | os.PathLike | None = None, image_dir: str | os.PathLike | None = None,
-            device: str | None = "auto", allow_network: bool = False,
+            device: str | None = DEFAULT_DEVICE, allow_network: bool = False,
             corruption: CorruptionSpec | None = None) -> PredictSummary:
     """Run ``weights`` (.pt, .onnx, .xml, .torchscript) on ``source``; returns what was written.
 

@@ -4,9 +4,11 @@ POST /predict (multipart field ``file``; query parameters ``conf``, ``iou``, ``m
 -> detections as JSON; GET /health; GET /info; OpenAPI docs at /docs. Uploads above the size limit get
 413; empty ones 400; non-images 415; corrupt, truncated or over-the-pixel-limit images 422, as are
 query parameters out of range or unknown (missing ``file`` field: FastAPI's 422). Memory is bounded:
-each upload reserves what its decode may take from ``memory_mb`` (see :mod:`yololab.deploy.admission`;
-large images are decoded at reduced size, :mod:`yololab.deploy.reduced_decode`) and gets 503 with
-Retry-After when that budget is in use. The server keeps serving after any of them. SIGINT/SIGTERM stop
+request bodies are spooled to temporary files (:mod:`yololab.deploy.limits`), a non-image is refused from
+its first bytes, and ``memory_mb`` holds everything a request keeps in memory: its body's share while it is
+taken in, the upload's bytes once read, what its decode may take (see :mod:`yololab.deploy.admission`;
+large images are decoded at reduced size, :mod:`yololab.deploy.reduced_decode`); a request that finds the
+budget in use gets 503 with Retry-After. /health reports the budget's peak and the process's peak RSS. The server keeps serving after any of them. SIGINT/SIGTERM stop
 it gracefully: in-flight requests finish, then the batcher drains.
 """
 
@@ -23,12 +25,13 @@ import numpy as np
 from fastapi import FastAPI, File, Query, Request, UploadFile
 from fastapi.responses import JSONResponse
 
-from yololab.deploy.admission import BudgetFull, MemoryBudget
+from yololab.deploy.admission import BudgetFull, MemoryBudget, Reservation, process_peak_rss_bytes
 from yololab.deploy.batching import BatcherClosed, MicroBatcher
-from yololab.deploy.images import MAX_PIXELS, ImageDecodeError, inspect_upload
-from yololab.deploy.limits import BodySizeLimit
+from yololab.deploy.images import MAX_PIXELS, SNIFF_BYTES, ImageDecodeError, inspect_upload, sniff_upload
+from yololab.deploy.limits import BODY_RAM_BYTES, BodySizeLimit
 from yololab.deploy.pipeline import Predictor, Thresholds
 from yololab.deploy.reduced_decode import DecodedUpload, decode_cost, decode_reduced, worst_decode_cost
+from yololab.device import DEFAULT_DEVICE
 
 LOG = logging.getLogger("yololab")
 
@@ -45,7 +48,7 @@ class ServeConfig:
     max_batch: int = 8
     max_wait_ms: float = 5.0
     max_upload_mb: float = 20.0
-    device: str = "auto"  # a --device string; /info's model.device says what runs the model
+    device: str = DEFAULT_DEVICE  # a --device string; /info's model.device says what runs the model
     max_pixels: int = MAX_PIXELS  # per upload (width x height); larger ones get 422
     memory_mb: float = 1024.0  # decode memory of all requests in flight; beyond it 503 + Retry-After
 
@@ -85,6 +88,34 @@ def _query_problem(request: Request, iou: float | None, imgsz: int | None, predi
     return None
 
 
+@dataclass
+class _Body:
+    """An upload's bytes in memory and their reservation in the budget."""
+
+    data: bytes
+    held: Reservation
+
+
+async def _read_upload(file: UploadFile, budget: MemoryBudget) -> _Body:
+    """The upload's bytes, read only after its first bytes look like an image (else 400/415) and its size is
+    reserved in ``budget`` (else :class:`BudgetFull`)."""
+    sniff_upload(await file.read(SNIFF_BYTES))
+    await file.seek(0)
+    size = file.size if file.size is not None else SNIFF_BYTES
+    held = budget.reserve(size)
+    try:
+        return _Body(await file.read(), held)
+    except BaseException:
+        budget.release(held)
+        raise
+
+
+def _release(budget: MemoryBudget, body: _Body | None) -> None:
+    if body is not None:
+        budget.release(body.held)
+        body.data = b""
+
+
 def create_app(config: ServeConfig, predictor: Predictor | None = None) -> FastAPI:
     """The app; the model is loaded here (before serving) so a bad --weights fails at once."""
     from yololab.version import __version__
@@ -94,11 +125,11 @@ def create_app(config: ServeConfig, predictor: Predictor | None = None) -> FastA
                                        device=config.device)
     batcher = MicroBatcher(predictor, config.max_batch, config.max_wait_ms)
     target = max(predictor.imgsz)
-    worst = worst_decode_cost(config.max_pixels, target)
+    worst = worst_decode_cost(config.max_pixels, target) + config.max_upload_bytes + BODY_RAM_BYTES
     if worst > config.memory_bytes:
         raise ValueError(f"--memory-mb {config.memory_mb:g} cannot hold one upload of --max-pixels "
-                         f"{config.max_pixels} ({worst / 2**20:.0f} MiB to decode): raise --memory-mb or lower "
-                         f"--max-pixels")
+                         f"{config.max_pixels} and --max-upload-mb {config.max_upload_mb:g} ({worst / 2**20:.0f} MiB "
+                         f"with its decode): raise --memory-mb or lower --max-pixels or --max-upload-mb")
     budget = MemoryBudget(config.memory_bytes)
 
     @asynccontextmanager
@@ -114,12 +145,13 @@ def create_app(config: ServeConfig, predictor: Predictor | None = None) -> FastA
 
     app = FastAPI(title="yololab detector", version=__version__, lifespan=lifespan,
                   description="YOLO object detection. POST an image to /predict.")
-    app.add_middleware(BodySizeLimit, max_bytes=config.max_upload_bytes)
+    app.add_middleware(BodySizeLimit, max_bytes=config.max_upload_bytes, budget=budget)
 
     @app.get("/health")
     async def health() -> dict[str, Any]:
-        """Liveness plus batching counters."""
-        return {"status": "ok", **batcher.snapshot(), **budget.snapshot()}
+        """Liveness, batching counters, the memory budget (request bodies included) and the process's peak RSS."""
+        return {"status": "ok", **batcher.snapshot(), **budget.snapshot(),
+                "process_peak_rss_bytes": process_peak_rss_bytes()}
 
     @app.get("/info")
     async def info() -> dict[str, Any]:
@@ -149,19 +181,22 @@ def create_app(config: ServeConfig, predictor: Predictor | None = None) -> FastA
         thresholds = None if (conf, iou, max_det) == (None, None, None) else Thresholds(
             predictor.conf if conf is None else conf, predictor.iou if iou is None else iou,
             predictor.max_det if max_det is None else max_det)
-        data = await file.read()
+        body: _Body | None = None
         try:
-            header = await asyncio.to_thread(inspect_upload, data, config.max_pixels)
+            body = await _read_upload(file, budget)
+            header = await asyncio.to_thread(inspect_upload, body.data, config.max_pixels)
             held = budget.reserve(decode_cost(header, target))
         except ImageDecodeError as err:
+            _release(budget, body)
             return JSONResponse({"detail": err.message}, status_code=err.status)
         except BudgetFull as err:
+            _release(budget, body)
             return JSONResponse({"detail": str(err)}, status_code=503,
                                 headers={"Retry-After": str(err.retry_after)})
         try:
             try:
-                upload: DecodedUpload = await asyncio.to_thread(decode_reduced, data, header, target)
-                del data
+                upload: DecodedUpload = await asyncio.to_thread(decode_reduced, body.data, header, target)
+                _release(budget, body)
                 x, infos = await asyncio.to_thread(predictor.preprocess, [upload.image])
             except ImageDecodeError as err:
                 return JSONResponse({"detail": err.message}, status_code=err.status)
@@ -174,6 +209,7 @@ def create_app(config: ServeConfig, predictor: Predictor | None = None) -> FastA
                                 status_code=500)
         finally:
             budget.release(held)
+            _release(budget, body)
         dets = np.asarray(result.detections, np.float64).copy()
         dets[:, [0, 2]] *= upload.scale_x
         dets[:, [1, 3]] *= upload.scale_y

@@ -7,7 +7,7 @@ _EXPORTS = {
     **dict.fromkeys(("clip_boxes", "letterbox_params", "scale_boxes", "xywh2xyxy", "xyxy2ltwh", "xyxy2xywh"),
                     "yololab.eval.boxes"),
     **dict.fromkeys(("coco80_to_coco91", "detections_to_coco", "evaluate_coco", "evaluate_files", "image_ids",
-                     "yolo_records_to_coco_gt"), "yololab.eval.coco"),
+                     "score_coco", "yolo_records_to_coco_gt"), "yololab.eval.coco"),
     "non_max_suppression": "yololab.eval.nms",
     "ValModel": "yololab.eval.protocol",
     **dict.fromkeys(("ValSettings", "validate"), "yololab.eval.validate"),

@@ -30,7 +30,8 @@ from typing import Any, Sequence
 import numpy as np
 import scipy.sparse as sp
 
-from yololab.eval.coco import check_results, load_json
+from yololab.eval.coco import load_json
+from yololab.eval.scoring_input import check_results
 
 __all__ = ["ImageMatches", "resample_weights", "map_many", "bootstrap_matches", "bootstrap_map", "format_bootstrap"]
 
@@ -151,8 +152,9 @@ class ImageMatches:
     _ARRAYS = ("image_ids", "cat_ids", "iou_thresholds", "rec_thresholds", "gt_counts", "blocks", "key_image",
                "key_tp")
 
-    def save(self, path: PathLike) -> None:
-        """Write the matches to ``path`` (.npz, atomically): re-weighting them later needs no COCO matching."""
+    def save(self, path: PathLike, root: PathLike | None = None) -> None:
+        """Write the matches to ``path`` (.npz, atomically, confined to the folder ``root`` if given):
+        re-weighting them later needs no COCO matching."""
         arrays: dict[str, np.ndarray] = {name: getattr(self, name) for name in self._ARRAYS}
         arrays["num_detections"] = np.asarray(self.num_detections)
         for name in ("segments", "ignored"):
@@ -162,7 +164,7 @@ class ImageMatches:
                                f"{name}_shape": np.asarray(m.shape)})
         from yololab.atomic import atomic_write
 
-        atomic_write(path, lambda handle: np.savez(handle, **arrays))
+        atomic_write(path, lambda handle: np.savez(handle, **arrays), root)
 
     @classmethod
     def load(cls, path: PathLike) -> ImageMatches:

@@ -1,5 +1,8 @@
 """``yololab val``: COCO-protocol mAP of a model on a data split, or of any tool's COCO results file.
 
+The command line is read once, in :func:`cmd_val`, into a typed :class:`~yololab.eval.request.ValRequest`;
+below that only its typed values travel.
+
 Opening ``--weights`` as a model (a .pt, an ONNX / OpenVINO / TorchScript export) is the top-level
 CLI's job: it passes ``open_model`` in, so this layer never imports the deploy layer. Nothing here
 imports torch until a command runs, so ``yololab --help`` stays instant.
@@ -12,10 +15,14 @@ import json
 import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from yololab.device import DEFAULT_DEVICE
 from yololab.errors import UserError, print_error
-from yololab.jsonfile import read_json, write_json
+from yololab.jsonfile import write_json
+
+if TYPE_CHECKING:
+    from yololab.eval.request import ValRequest
 
 LOG = logging.getLogger("yololab")
 
@@ -38,7 +45,7 @@ def add_val_parser(sub: argparse._SubParsersAction, open_model: OpenModel,
     p.add_argument("--conf", type=float, default=0.001, help="confidence threshold")
     p.add_argument("--iou", type=float, default=0.6, help="NMS IoU threshold")
     p.add_argument("--max-det", type=int, default=300)
-    p.add_argument("--device", default="auto", help="auto (default: GPU 0 if available, else CPU), cpu, or a GPU index")
+    p.add_argument("--device", default=DEFAULT_DEVICE, help="auto (default: GPU 0 if available, else CPU), cpu, or a GPU index")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--no-fuse", action="store_true", help="validate the unfused model")
     p.add_argument("--upstream-rect", action="store_true",
@@ -72,126 +79,105 @@ def add_val_parser(sub: argparse._SubParsersAction, open_model: OpenModel,
     return p
 
 
-def _write_json(path: str, obj: Any) -> None:
-    write_json(path, obj)
+def _opt_path(value: str | None) -> Path | None:
+    return Path(value) if value else None
 
 
 def cmd_val(args: argparse.Namespace, open_model: OpenModel) -> int:
     import yaml
 
+    from yololab.eval.extras import ExtraOptions
+    from yololab.eval.request import ModelRun, Outputs, ResultsFiles, ValRequest
+    from yololab.eval.robustness import corruption_request
+    from yololab.eval.validate import ValSettings
     from yololab.models.checkpoints import CheckpointError
 
     try:
-        if args.gt or args.dt:
-            return _score_files(args)
-        return _validate_model(args, open_model)
+        request = ValRequest(  # the one place that reads ``args``
+            files=ResultsFiles(_opt_path(args.gt), _opt_path(args.dt)) if args.gt or args.dt else None,
+            model=ModelRun(
+                args.weights, args.data, split=args.split, image_dir=args.image_dir, backend=args.backend,
+                fuse=not args.no_fuse, device=args.device,
+                settings=ValSettings(image_size=args.imgsz, batch_size=args.batch, conf_thres=args.conf,
+                                     iou_thres=args.iou, max_det=args.max_det, workers=args.workers,
+                                     rect_batches=args.upstream_rect),
+            ) if args.weights or args.data else None,
+            extras=ExtraOptions(metric=args.metric, plots=_opt_path(args.plots), bootstrap=args.bootstrap,
+                                dt_ref=_opt_path(args.dt_ref), seed=args.seed),
+            outputs=Outputs(json=_opt_path(args.json), save_dt=_opt_path(args.save_dt),
+                            save_gt=_opt_path(args.save_gt), per_class=args.per_class),
+            robustness=corruption_request(args.corruption, args.severity, args.seed) if args.corruption else None,
+        )
+        return _score_files(request) if request.files else _validate_model(request, open_model)
     except (UserError, CheckpointError, OSError, yaml.YAMLError, RuntimeError) as err:
         return print_error("val", err)
 
 
-def _score_files(args: argparse.Namespace) -> int:
-    from yololab.eval.coco import evaluate_coco, load_json
-    from yololab.eval.results import CocoMetrics
+def _with_extras(request: ValRequest, out: dict[str, Any], gt: dict, dt: list[dict]) -> dict[str, Any]:
+    """Add the extras the request asks for to ``out`` (printing their lines); returns ``out``."""
+    from yololab.eval.extras import score_extras
+
+    extra = score_extras(gt, dt, request.extras)
+    for line in extra.lines:
+        print(line)
+    out.update(extra.values)
+    return out
+
+
+def _score_files(request: ValRequest) -> int:
+    from yololab.eval.coco import load_json, score_coco
     from yololab.eval.validate import format_metrics
 
-    if not (args.gt and args.dt):
-        raise UserError("--gt and --dt go together (ground truth and results JSON)")
-    if args.weights or args.data:
-        raise UserError("give either --gt/--dt or --weights/--data, not both")
-    for path in (args.gt, args.dt, args.dt_ref):
-        if path and not Path(path).is_file():
+    files = request.files
+    for path in (files.gt, files.dt, request.extras.dt_ref):
+        if path and not path.is_file():
             raise FileNotFoundError(f"{path} does not exist")
-    if args.bootstrap is not None and args.bootstrap < 1:
-        raise UserError(f"--bootstrap {args.bootstrap}: the number of resamples must be >= 1")
     try:
-        gt, dt = load_json(Path(args.gt)), load_json(Path(args.dt))  # read once: scoring, extras, bootstrap
-        metrics = CocoMetrics.from_coco(evaluate_coco(gt, dt))
+        gt, dt = load_json(files.gt), load_json(files.dt)  # read once: scoring, extras, bootstrap
+        metrics = score_coco(gt, dt)
     except json.JSONDecodeError as err:
         raise UserError(f"not valid JSON: {err}") from None
     except (KeyError, TypeError) as err:
         raise UserError(f"not a COCO ground-truth/results pair: {err!r}") from None
     except ValueError as err:
-        raise UserError(f"--dt {args.dt} against --gt {args.gt}: {err}") from None
-    print(format_metrics(metrics, per_class=args.per_class))
-    out = metrics.as_dict()
-    out.update(_extras(args, gt, dt))
-    if args.dt_ref or args.bootstrap:
-        out.update(_bootstrap(args, gt, dt))
-    if args.json:
-        _write_json(args.json, out)
+        raise UserError(f"--dt {files.dt} against --gt {files.gt}: {err}") from None
+    print(format_metrics(metrics, per_class=request.outputs.per_class))
+    out = _with_extras(request, metrics.as_dict(), gt, dt)
+    if request.outputs.json:
+        write_json(request.outputs.json, out)
     return 0
 
 
-def _bootstrap(args: argparse.Namespace, gt: dict, dt: list[dict]) -> dict[str, Any]:
-    """``--bootstrap N`` / ``--dt-ref``: image-level (paired) bootstrap, printed and returned for --json."""
-    from yololab.eval.bootstrap import bootstrap_map, format_bootstrap
-
-    dt_ref = read_json(args.dt_ref) if args.dt_ref else None
-    result = bootstrap_map(gt, dt, dt_ref, n=args.bootstrap or 1000, seed=args.seed)
-    print(format_bootstrap(result))
-    return result
-
-
-def _extras(args: argparse.Namespace, gt: dict, dt: list[dict]) -> dict[str, Any]:
-    """What ``--metric voc07|voc12`` and ``--plots DIR`` add: printed, and returned for ``--json``."""
-    from yololab.eval.analysis import analyze, voc_ap
-
-    extra: dict[str, Any] = {}
-    if args.metric != "coco":
-        voc = voc_ap(gt, dt, args.metric)
-        extra[f"{args.metric}_map50"] = voc["map"]
-        extra[f"{args.metric}_per_class"] = voc["per_class"]
-        print(f"{args.metric.upper()} mAP50 ({'11-point' if args.metric == 'voc07' else 'all-point'} "
-              f"interpolation): {voc['map']:.4f}")
-    if args.plots:
-        summary = analyze(gt, dt, Path(args.plots))
-        extra["analysis"] = {k: v for k, v in summary.items() if k != "files"}
-        errors = ", ".join(f"{k} {v:.2f}" for k, v in summary["errors"].items())
-        print(f"best F1 {summary['best_f1']:.3f} at conf {summary['best_conf']:.3f}; "
-              f"mAP50 points lost to (TIDE): {errors}")
-        print(f"analysis plots: {args.plots}")
-    return extra
-
-
-def _validate_model(args: argparse.Namespace, open_model: OpenModel) -> int:
+def _validate_model(request: ValRequest, open_model: OpenModel) -> int:
     from yololab.data.source import open_split
     from yololab.device import select_device
-    from yololab.eval.validate import ValSettings, format_metrics, validate
+    from yololab.eval.validate import format_metrics, validate
 
-    if not (args.weights and args.data):
-        raise UserError("give --weights and --data (or --gt and --dt)")
-    if args.dt_ref:
-        raise UserError("--dt-ref compares two results files: use it with --gt and --dt "
-                        "(write each model's results with --save-dt first)")
-    device = select_device(args.device)
+    run, outputs, settings = request.model, request.outputs, request.model.settings
+    device = select_device(run.device)
     LOG.info("device: %s", device)
-    data = open_split(args.data, args.split, args.image_dir)
-    model = open_model(args.weights, args.backend).float()
-    if not args.no_fuse:
+    data = open_split(run.data, run.split, run.image_dir)
+    model = open_model(run.weights, run.backend).float()
+    if run.fuse:
         model.fuse()
     model.to(device).channels_last().eval()
-    if args.imgsz % model.stride:
-        raise UserError(f"--imgsz {args.imgsz} is not a multiple of the model stride {model.stride}")
-    settings = ValSettings(image_size=args.imgsz, batch_size=args.batch, conf_thres=args.conf,
-                           iou_thres=args.iou, max_det=args.max_det, workers=args.workers,
-                           rect_batches=args.upstream_rect)
-    if args.corruption:
+    if settings.image_size % model.stride:
+        raise UserError(f"--imgsz {settings.image_size} is not a multiple of the model stride {model.stride}")
+    if request.robustness is not None:
         from yololab.eval.robustness import run_val_corruption
-        return run_val_corruption(args, model, data, settings, device)
+        return run_val_corruption(request, model, data, device)
     result = validate(model, data.records, data.names, settings, device, category_map=data.category_ids,
                       gt=data.coco_gt)
-    print(format_metrics(result.metrics, per_class=args.per_class, speed=result.speed_ms_per_image))
+    print(format_metrics(result.metrics, per_class=outputs.per_class, speed=result.speed_ms_per_image))
     print(f"{len(data.records)} images in {result.seconds:.1f} s")
-    if args.save_dt:
-        _write_json(args.save_dt, result.detections)
-    if args.save_gt:
-        _write_json(args.save_gt, result.ground_truth)
-    out = result.summary()
-    out.update(_extras(args, result.ground_truth, result.detections))
-    if args.bootstrap:
-        out.update(_bootstrap(args, result.ground_truth, result.detections))
-    if args.json:
-        out.update(weights=str(args.weights), data=str(args.data), split=args.split, imgsz=args.imgsz,
-                   batch=args.batch, conf=args.conf, iou=args.iou, upstream_rect=args.upstream_rect)
-        _write_json(args.json, out)
+    if outputs.save_dt:
+        write_json(outputs.save_dt, result.detections)
+    if outputs.save_gt:
+        write_json(outputs.save_gt, result.ground_truth)
+    out = _with_extras(request, result.summary(), result.ground_truth, result.detections)
+    if outputs.json:
+        out.update(weights=str(run.weights), data=str(run.data), split=run.split, imgsz=settings.image_size,
+                   batch=settings.batch_size, conf=settings.conf_thres, iou=settings.iou_thres,
+                   upstream_rect=settings.rect_batches)
+        write_json(outputs.json, out)
     return 0

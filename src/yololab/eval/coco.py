@@ -1,5 +1,8 @@
 """COCO-protocol box evaluation: YOLO labels -> COCO json, detections -> COCO results, and a thin
 wrapper around faster-coco-eval (pycocotools as fallback).  COCOeval itself is never re-implemented.
+
+:func:`score_coco` is the one scorer: ground truth + detections in, the checked inputs scored and the
+:class:`~yololab.eval.results.CocoMetrics` record out (:func:`evaluate_coco` is its plain-dict form).
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ from typing import Any, Mapping, Protocol, Sequence
 import numpy as np
 import torch
 
-from yololab.eval.scoring_input import validate_detections, validate_ground_truth
+from yololab.eval.results import STAT_KEYS, ClassAP, CocoMetrics
+from yololab.eval.scoring_input import check_results
 
 try:  # C++ evaluator, same numbers as pycocotools
     from faster_coco_eval import COCO, COCOeval_faster
@@ -35,15 +39,10 @@ __all__ = [
     "restrict_gt",
     "yolo_records_to_coco_gt",
     "detections_to_coco",
+    "score_coco",
     "evaluate_coco",
     "evaluate_files",
 ]
-
-# Names of COCOeval.stats[:12], in order.
-STAT_KEYS = (
-    "map50_95", "map50", "map75", "map_small", "map_medium", "map_large",
-    "ar1", "ar10", "ar100", "ar_small", "ar_medium", "ar_large",
-)  # fmt: skip
 
 PathLike = str | os.PathLike
 CategoryMap = Sequence[int] | Mapping[int, int]
@@ -163,33 +162,6 @@ def _run_cocoeval(gt: dict, dt: list[dict]) -> tuple[np.ndarray, np.ndarray, lis
     return np.asarray(ev.stats[:12], dtype=np.float64), np.asarray(ev.eval["precision"]), list(ev.params.catIds)
 
 
-def _unknown(values: Sequence[Any], known: set, what: str, where: str) -> str | None:
-    missing = sorted({v for v in values if v not in known}, key=str)
-    if not missing:
-        return None
-    shown = ", ".join(map(repr, missing[:5])) + (", ..." if len(missing) > 5 else "")
-    return f"{len(missing)} {what} are not in the {where}, e.g. [{shown}]"
-
-
-def check_results(gt: dict, dt: Any) -> None:
-    """Refuse results that cannot be scored against ``gt``: invalid ground truth or detections (see
-    :mod:`yololab.eval.scoring_input`), or image or category ids the ground truth does not have
-    (COCOeval would silently score those categories 0). Every scorer calls this once."""
-    validate_ground_truth(gt)
-    validate_detections(dt)
-    problems = [
-        _unknown([d.get("image_id") for d in dt], {im["id"] for im in gt.get("images", [])}, "image ids",
-                 "ground truth"),
-        _unknown([d.get("category_id") for d in dt], {c["id"] for c in gt.get("categories", [])},
-                 "category ids", "ground truth categories"),
-    ]
-    problems = [p for p in problems if p]
-    if problems:
-        raise ValueError("the results do not belong to this ground truth: " + "; ".join(problems)
-                         + " (were they written for another annotation file, or with class indices "
-                           "instead of its category ids?)")
-
-
 def restrict_gt(gt: dict, image_ids: Sequence[Any]) -> tuple[dict, list[str]]:
     """``gt`` limited to ``image_ids`` (the images actually scored) -> (new dict, file names left out)."""
     keep = set(image_ids)
@@ -210,22 +182,11 @@ def _mean_valid(a: np.ndarray) -> float:
     return float(v.mean()) if v.size else 0.0
 
 
-def evaluate_coco(
-    gt: dict | PathLike,
-    dt: list[dict] | PathLike,
-    names: Sequence[str] | Mapping[int, str] | None = None,
-) -> dict[str, Any]:
-    """COCO bbox metrics of detections ``dt`` against ground truth ``gt`` (dicts or json paths).
-
-    Returns the 12 COCO stats by name (see ``STAT_KEYS``; -1 "no ground truth in this area range"
-    is reported as 0.0), the raw ``stats`` list, ``per_class`` {name: {ap50_95, ap50, instances}} over
-    categories that have ground truth (AP at area=all, maxDets=100 from the precision array),
-    ``num_images`` and ``num_detections``.  ``names`` maps category id -> name (default: the GT's).
-    Empty detections (or empty ground truth) give zeros without running the evaluator.
-    """
-    gt, dt = load_json(gt), load_json(dt)
-    check_results(gt, dt)
-    img_set = {im["id"] for im in gt.get("images", [])}
+def _evaluate(gt: dict, dt: list[dict], names: Sequence[str] | Mapping[int, str] | None,
+              ) -> tuple[np.ndarray, dict[str, ClassAP]]:
+    """COCOeval's 12 stats and the AP of each category that has ground truth (at area=all,
+    maxDets=100, from the precision array), named by ``names`` (category id -> name; default: the GT's).
+    Empty detections (or empty ground truth) give zeros without running the evaluator."""
     if names is None:
         names = {c["id"]: c["name"] for c in gt.get("categories", [])}
     elif not isinstance(names, Mapping):
@@ -250,16 +211,37 @@ def evaluate_coco(
         else:
             p = precision[:, :, k, 0, -1]  # [T, R] at area=all, maxDets=100
             ap, ap50 = _mean_valid(p), _mean_valid(p[0])
-        per_class[str(names.get(cid, cid))] = {"ap50_95": ap, "ap50": ap50, "instances": instances[cid]}
+        per_class[str(names.get(cid, cid))] = ClassAP(ap, ap50, instances[cid])
+    return stats, per_class
 
-    out: dict[str, Any] = {key: max(float(v), 0.0) for key, v in zip(STAT_KEYS, stats)}
-    out.update(
-        stats=[float(v) for v in stats],
-        per_class=per_class,
-        num_images=len(img_set),
-        num_detections=len(dt),
-    )
-    return out
+
+def score_coco(
+    gt: dict | PathLike,
+    dt: list[dict] | PathLike,
+    names: Sequence[str] | Mapping[int, str] | None = None,
+) -> CocoMetrics:
+    """COCO bbox metrics of detections ``dt`` against ground truth ``gt`` (dicts or json paths).
+
+    Both are checked first (:func:`check_results`); the record holds the 12 COCO stats by name (None
+    where COCO has no value), the per-class AP over categories that have ground truth, and the
+    numbers of images and detections. ``names`` maps category id -> name (default: the GT's).
+    """
+    gt, dt = load_json(gt), load_json(dt)
+    check_results(gt, dt)
+    stats, per_class = _evaluate(gt, dt, names)
+    return CocoMetrics.from_stats(stats, per_class, len({im["id"] for im in gt.get("images", [])}), len(dt))
+
+
+def evaluate_coco(
+    gt: dict | PathLike,
+    dt: list[dict] | PathLike,
+    names: Sequence[str] | Mapping[int, str] | None = None,
+) -> dict[str, Any]:
+    """:func:`score_coco` as a plain dict: the 12 COCO stats by name (see ``STAT_KEYS``; -1 "no ground
+    truth in this area range" is reported as 0.0), the raw ``stats`` list, ``per_class`` {name:
+    {ap50_95, ap50, instances}}, ``num_images`` and ``num_detections``."""
+    metrics = score_coco(gt, dt, names)
+    return {**metrics.as_dict(), **{key: max(v, 0.0) for key, v in zip(STAT_KEYS, metrics.stats)}}
 
 
 def evaluate_files(gt_json: PathLike, dt_json: PathLike) -> dict[str, Any]:

@@ -6,10 +6,15 @@ no caller has to read the raw stats to tell "no objects of that size" from "AP 0
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from yololab.eval.coco import STAT_KEYS
+# Names of COCOeval.stats[:12], in order.
+STAT_KEYS = (
+    "map50_95", "map50", "map75", "map_small", "map_medium", "map_large",
+    "ar1", "ar10", "ar100", "ar_small", "ar_medium", "ar_large",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -43,16 +48,15 @@ class CocoMetrics:
     stats: tuple[float, ...] = ()  # COCO's raw 12 numbers (-1: no ground truth in that range)
 
     @classmethod
-    def from_coco(cls, out: dict[str, Any]) -> CocoMetrics:
-        """From :func:`yololab.eval.coco.evaluate_coco`'s result (its raw ``stats`` decide what is None)."""
-        raw = [float(v) for v in out.get("stats") or [out.get(k, 0.0) for k in STAT_KEYS]]
+    def from_stats(cls, stats: Iterable[float], per_class: Mapping[str, ClassAP], num_images: int,
+                   num_detections: int) -> CocoMetrics:
+        """From COCOeval's 12 raw ``stats`` (their -1 decides what is None) and the per-class AP."""
+        raw = tuple(float(v) for v in stats)
         values = {k: (None if v < 0 else v) for k, v in zip(STAT_KEYS, raw)}
         for k in ("map50_95", "map50", "map75"):  # the headline numbers are always defined (0 without GT)
             values[k] = values[k] or 0.0
-        per_class = {name: ClassAP(float(v.get("ap50_95", 0.0)), float(v.get("ap50", 0.0)), int(v.get("instances", 0)))
-                     for name, v in (out.get("per_class") or {}).items()}
-        return cls(**values, per_class=per_class, num_images=int(out.get("num_images", 0)),
-                   num_detections=int(out.get("num_detections", 0)), stats=tuple(raw))
+        return cls(**values, per_class=dict(per_class), num_images=int(num_images),
+                   num_detections=int(num_detections), stats=raw)
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON form (``yololab val --json``, checkpoints, train.json): the same names as the fields."""

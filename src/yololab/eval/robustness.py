@@ -7,7 +7,6 @@ cost is one scoring pass per corruption and severity, plus the clean one.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import logging
 import time
@@ -22,6 +21,7 @@ from yololab.errors import UserError
 
 if TYPE_CHECKING:
     from yololab.eval.protocol import ValModel
+    from yololab.eval.request import ValRequest
     from yololab.eval.validate import ValSettings
 
 LOG = logging.getLogger("yololab")
@@ -143,7 +143,7 @@ def format_robustness(result: RobustnessResult) -> str:
     """A corruption x severity table of mAP50-95 with each row's mean, then clean AP, mPC and rPC."""
     table = result.table()
     severities = sorted({s.severity for s in result.scores})
-    width = max(len(n) for n in table) + 2
+    width = max(len("corruption"), *(len(n) for n in table)) + 2
     lines = [f"{'corruption':<{width}}" + "".join(f"{f'sev {s}':>8}" for s in severities) + f"{'mean':>8}"]
     for name, row in table.items():
         cells = "".join(f"{row[s]:>8.3f}" if s in row else f"{'–':>8}" for s in severities)
@@ -154,22 +154,45 @@ def format_robustness(result: RobustnessResult) -> str:
     return "\n".join(lines)
 
 
-def run_val_corruption(args: argparse.Namespace, model: ValModel, split: DataSplit, settings: ValSettings,
-                       device: Any) -> int:
-    """``yololab val --corruption ... --severity ...``: score, print the table, write ``--json``."""
+@dataclass(frozen=True)
+class CorruptionRequest:
+    """``yololab val --corruption ... --severity ... --seed N``: what to score the model under."""
+
+    corruptions: tuple[str, ...]
+    severities: tuple[int, ...]
+    seed: int = 0
+
+    def check(self, request: ValRequest) -> None:
+        """Refuse what cannot go with it: results files, and the outputs of a single scoring pass."""
+        if request.model is None:
+            raise UserError("--corruption scores a model: give --weights and --data, not --gt/--dt")
+        unsupported = [flag for flag, on in (("--save-dt", request.outputs.save_dt),
+                                             ("--save-gt", request.outputs.save_gt),
+                                             ("--plots", request.extras.plots),
+                                             ("--bootstrap", request.extras.bootstrap),
+                                             ("--metric", request.extras.metric != "coco")) if on]
+        if unsupported:
+            raise UserError(f"--corruption scores mAP per corruption and severity only; drop {', '.join(unsupported)}")
+
+
+def corruption_request(corruption: str, severity: str, seed: int) -> CorruptionRequest:
+    """The ``--corruption``/``--severity``/``--seed`` strings, parsed and checked (UserError)."""
+    if seed < 0:
+        raise UserError(f"--seed {seed}: the corruptions need a non-negative seed")
+    return CorruptionRequest(parse_corruptions(corruption), parse_severities(severity), seed)
+
+
+def run_val_corruption(request: ValRequest, model: ValModel, split: DataSplit, device: Any) -> int:
+    """``yololab val --corruption ...``: score, print the table, write ``--json``."""
     from yololab.jsonfile import write_json
 
-    unsupported = [f for f in ("save_dt", "save_gt", "plots", "bootstrap") if getattr(args, f, None)]
-    if unsupported:
-        raise UserError(f"--corruption scores mAP per corruption and severity only; drop "
-                        f"{', '.join('--' + f.replace('_', '-') for f in unsupported)}")
-    corruptions, severities = parse_corruptions(args.corruption), parse_severities(args.severity)
-    result = score_corrupted(model, split, corruptions, severities, seed=args.seed, settings=settings,
+    run, rob = request.model, request.robustness
+    result = score_corrupted(model, split, rob.corruptions, rob.severities, seed=rob.seed, settings=run.settings,
                              device=device, progress=True)
     print(format_robustness(result))
-    if args.json:
+    if request.outputs.json:
         out = result.as_dict()
-        out.update(weights=str(args.weights), data=str(args.data), split=args.split, imgsz=args.imgsz,
-                   conf=args.conf, iou=args.iou)
-        write_json(args.json, out)
+        out.update(weights=str(run.weights), data=str(run.data), split=run.split, imgsz=run.settings.image_size,
+                   conf=run.settings.conf_thres, iou=run.settings.iou_thres)
+        write_json(request.outputs.json, out)
     return 0

@@ -7,12 +7,14 @@ dies on a bbox of 3 numbers (IndexError), a string score (TypeError) or a record
 Rules: a ground-truth box needs 4 finite numbers with width and height > 0; a detection needs
 ``image_id``, ``category_id``, 4 finite numbers with width and height >= 0 (a box clipped to nothing at
 the image border can only be a false positive, as COCO scores it) and a finite numeric ``score``.
+:func:`check_results` applies both and refuses results whose image or category ids the ground truth
+does not have.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from yololab.errors import UserError
@@ -95,3 +97,30 @@ def validate_detections(dt: Any, where: str = "") -> None:
         raise ScoringInputError(f"detections{' in ' + where if where else ''} must be a list of COCO result dicts, "
                                 f"got a {type(dt).__name__}")
     _refuse(dt, _detection_problem, "detections", where, "fix or remove them before scoring")
+
+
+def _unknown(values: Sequence[Any], known: set, what: str, where: str) -> str | None:
+    missing = sorted({v for v in values if v not in known}, key=str)
+    if not missing:
+        return None
+    shown = ", ".join(map(repr, missing[:5])) + (", ..." if len(missing) > 5 else "")
+    return f"{len(missing)} {what} are not in the {where}, e.g. [{shown}]"
+
+
+def check_results(gt: dict, dt: Any) -> None:
+    """Refuse results that cannot be scored against ``gt``: invalid ground truth or detections (a
+    :class:`ScoringInputError`), or image or category ids the ground truth does not have (a ValueError:
+    COCOeval would silently score those categories 0). Every scorer calls this once."""
+    validate_ground_truth(gt)
+    validate_detections(dt)
+    problems = [
+        _unknown([d.get("image_id") for d in dt], {im["id"] for im in gt.get("images", [])}, "image ids",
+                 "ground truth"),
+        _unknown([d.get("category_id") for d in dt], {c["id"] for c in gt.get("categories", [])},
+                 "category ids", "ground truth categories"),
+    ]
+    problems = [p for p in problems if p]
+    if problems:
+        raise ValueError("the results do not belong to this ground truth: " + "; ".join(problems)
+                         + " (were they written for another annotation file, or with class indices "
+                           "instead of its category ids?)")

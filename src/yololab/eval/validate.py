@@ -17,9 +17,9 @@ from yololab.data.corrupted import CorruptedDataset, CorruptionSpec
 from yololab.eval.boxes import scale_boxes
 from yololab.eval.coco import (
     detections_to_coco,
-    evaluate_coco,
     image_ids,
     restrict_gt,
+    score_coco,
     yolo_records_to_coco_gt,
 )
 from yololab.eval.nms import non_max_suppression
@@ -154,7 +154,7 @@ def validate(model: ValModel, records: Sequence[ImageRecord], names: Sequence[st
     results, times = predict_dataset(model, loader, settings, device, ids_by_path, category_map, progress, frames)
     if gt is None:
         gt = yolo_records_to_coco_gt(records, names, category_map)
-    metrics = CocoMetrics.from_coco(evaluate_coco(gt, results, names=list(names) if category_map is None else None))
+    metrics = score_coco(gt, results, names=list(names) if category_map is None else None)
     model.train(was_training)
     return ValResult(metrics, results, gt, times, time.perf_counter() - started)
 

@@ -6,7 +6,7 @@ import argparse
 import shlex
 from pathlib import Path
 
-from yololab.experiments.run_settings import EXECUTOR_NAMES
+from yololab.experiments.plan.run_settings import EXECUTOR_NAMES
 
 # compare flags that build (or override) the experiment spec: flag dest -> spec key
 _SPEC_FLAGS = {"name": "name", "data": "data", "models": "models", "backbones": "backbones", "seeds": "seeds",
@@ -57,7 +57,7 @@ def spec_values(args: argparse.Namespace) -> dict:
     for dest, key in (("tune_trials", "trials"), ("tune_epochs", "epochs")):
         value = getattr(args, dest, None)
         if value is not None:  # the common case: over DEFAULT_SPACE unless the file names a space
-            from yololab.experiments.tuning.space import DEFAULT_SPACE
+            from yololab.experiments.plan.tune_space import DEFAULT_SPACE
 
             tune = values.setdefault("tune", {}) or {}
             tune.setdefault("space", DEFAULT_SPACE)
@@ -66,17 +66,34 @@ def spec_values(args: argparse.Namespace) -> dict:
     return values
 
 
+def _report_only_across(across, args: argparse.Namespace) -> int:
+    """--report-only on a comparison over several data sets: each data set's report, then the pooled one."""
+    from yololab.experiments.across.writer import write_across_report
+    from yololab.experiments.report.writer import write_report
+
+    for dataset, spec in across.pairs():
+        write_report(spec, Path(args.out) / "datasets" / dataset.name, chosen=args.columns)
+    paths = write_across_report(across, args.out)
+    print(f"report: {paths['html']}")
+    return 0
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
+    from yololab.experiments.across.run import load_across, run_across
+    from yololab.experiments.across.spec import across_from_mapping
     from yololab.experiments.compare import run_compare
-    from yololab.experiments.report import write_report
-    from yololab.experiments.run_settings import RunSettings
-    from yololab.experiments.spec import load_spec, spec_from_mapping
+    from yololab.experiments.report.writer import write_report
+    from yololab.experiments.plan.run_settings import RunSettings
+    from yololab.experiments.plan.spec import load_spec, spec_from_mapping
 
     if args.report_only:
         spec_path = Path(args.out) / "experiment.yaml"
         if not spec_path.is_file():
             raise SystemExit(f"yololab compare --report-only: {spec_path} not found: is {args.out} a comparison "
                              f"folder?")
+        across = load_across(args.out)
+        if across is not None:
+            return _report_only_across(across, args)
         paths = write_report(load_spec(spec_path), args.out, chosen=args.columns)
         print(f"report: {paths['html']}")
         return 0
@@ -87,12 +104,20 @@ def cmd_compare(args: argparse.Namespace) -> int:
             bench.unlink()
     if not args.config and not args.data:
         raise SystemExit("yololab compare: give --config exp.yaml or at least --data (and --models/--backbones)")
-    spec = spec_from_mapping(spec_values(args), args.config or "command line")
-    result = run_compare(spec, args.out, RunSettings(
+    values = spec_values(args)
+    settings = RunSettings(
         executor=args.executor, devices=args.devices,
-        train_fn="yololab.experiments.dryrun:train" if args.dry_run else None,
+        train_fn="yololab.experiments.run.dryrun:train" if args.dry_run else None,
         command=command_line(args, COMPARE_ORDER), progress=not args.no_progress,
-        ray_shared_fs=args.ray_shared_fs, ray_work_dir=args.ray_work_dir))
+        ray_shared_fs=args.ray_shared_fs, ray_work_dir=args.ray_work_dir)
+    across = across_from_mapping(values, args.config or "command line")
+    if across is not None:
+        done = run_across(across, args.out, settings)
+        print((Path(args.out) / "across.md").read_text())
+        print(f"report: {done.report['html']}")
+        return 0 if not done.failed else 1
+    spec = spec_from_mapping(values, args.config or "command line")
+    result = run_compare(spec, args.out, settings)
     print((Path(args.out) / "results.md").read_text())
     print(f"report: {result.report.get('html')}")
     return 0 if not result.failed else 1
@@ -100,8 +125,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def cmd_tune(args: argparse.Namespace) -> int:
     """Only the studies of an experiment's ``tune:`` section; prints each entry's chosen values."""
-    from yololab.experiments.plan import prepare_spec
-    from yololab.experiments.spec import spec_from_mapping
+    from yololab.experiments.plan.comparison_plan import prepare_spec
+    from yololab.experiments.plan.spec import spec_from_mapping
     from yololab.experiments.tuning.apply import values_text
     from yololab.experiments.tuning.study import run_tuning
 
@@ -109,7 +134,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     if spec.tune is None:
         raise SystemExit(f"yololab tune: {args.config or 'the experiment'} has no 'tune:' section")
     result = run_tuning(spec, args.out, executor=args.executor, devices=spec.devices,
-                        train_fn="yololab.experiments.dryrun:train" if args.dry_run else None)
+                        train_fn="yololab.experiments.run.dryrun:train" if args.dry_run else None)
     print(f"study storage: {result.storage}")
     for s in result.studies:
         best = "–" if s.best_value is None else f"{100 * s.best_value:.2f}"

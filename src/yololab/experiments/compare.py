@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from yololab.experiments.phases import PHASES, ComparisonRun
-from yololab.experiments.plan import SpecSource, plan_comparison
-from yololab.experiments.records import CellResult
-from yololab.experiments.run_settings import RunSettings
-from yololab.experiments.status import CellOutcome
+from yololab.experiments.plan.comparison_plan import SpecSource, plan_comparison
+from yololab.experiments.results.records import CellResult
+from yololab.experiments.plan.run_settings import RunSettings
+from yololab.experiments.results.status import CellOutcome
 
 LOG = logging.getLogger("yololab")
 

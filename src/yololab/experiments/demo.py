@@ -14,8 +14,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from yololab.experiments.compare import CompareResult, run_compare
-from yololab.experiments.run_settings import ExecutorName, RunSettings
-from yololab.experiments.spec import ExperimentSpec
+from yololab.experiments.plan.run_settings import ExecutorName, RunSettings
+from yololab.experiments.plan.spec import ExperimentSpec
 
 LOG = logging.getLogger("yololab")
 
@@ -93,8 +93,8 @@ def run_demo(out_dir: str | Path = "runs/demo", settings: DemoSettings | None = 
     started = time.perf_counter()
     if estimate:
         from yololab.experiments.demo_estimate import estimate_demo
-        from yololab.experiments.worker_setup import cpu_threads_per_worker
-        from yololab.experiments.spec import parse_devices
+        from yololab.experiments.run.worker_setup import cpu_threads_per_worker
+        from yololab.experiments.plan.spec import parse_devices
 
         workers = parse_devices(devices)
         LOG.info("%s", estimate_demo(settings.imgsz, settings.batch, settings.epochs, settings.num_train,

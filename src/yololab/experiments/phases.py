@@ -17,17 +17,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from yololab.config import ConfigError
-from yololab.experiments.bench_cells import run_benchmarks
-from yololab.experiments.cell_config import cell_state, check_same_config, config_fingerprint
-from yololab.experiments.executors import EXECUTORS
-from yololab.experiments.plan import ComparisonPlan
-from yololab.experiments.protocol_card import check_and_write_protocol
-from yololab.experiments.records import CellResult
-from yololab.experiments.rows import collect_rows
-from yololab.experiments.run_info import write_run_info
-from yololab.experiments.run_settings import RunSettings
-from yololab.experiments.spec import Cell
-from yololab.experiments.status import CellOutcome, CellStatus
+from yololab.experiments.score.bench_cells import run_benchmarks
+from yololab.experiments.plan.cell_config import cell_state, check_same_config, config_fingerprint
+from yololab.experiments.run.executors import EXECUTORS
+from yololab.experiments.plan.comparison_plan import ComparisonPlan
+from yololab.experiments.plan.protocol_card import check_and_write_protocol
+from yololab.experiments.results.records import CellResult
+from yololab.experiments.report.rows import collect_rows
+from yololab.experiments.run.run_info import write_run_info
+from yololab.experiments.plan.run_settings import RunSettings
+from yololab.experiments.plan.spec import Cell
+from yololab.experiments.results.status import CellOutcome, CellStatus
 
 LOG = logging.getLogger("yololab")
 
@@ -57,7 +57,7 @@ def tune_entries(run: ComparisonRun) -> None:
     if plan.spec.tune is None:
         return
     from yololab.experiments.tuning.apply import tuned_cells
-    from yololab.experiments.tuning.report import record_studies
+    from yololab.experiments.report.tuning_report import record_studies
     from yololab.experiments.tuning.study import run_tuning
 
     tuning = run_tuning(plan.spec, plan.out, plan.executor, plan.spec.devices, run.settings.train_fn)
@@ -117,7 +117,7 @@ def collect_cell_rows(run: ComparisonRun) -> None:
 
 def render_report(run: ComparisonRun) -> None:
     if run.settings.report:
-        from yololab.experiments.report import write_report
+        from yololab.experiments.report.writer import write_report
 
         run.report = write_report(run.plan.spec, run.plan.out, run.rows)
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from yololab.config import from_mapping
 from yololab.data.augment import AugmentConfig
+from yololab.device import DEFAULT_DEVICE
 from yololab.train.hyp import Hyperparameters
 
 
@@ -24,7 +25,7 @@ class TrainConfig:
     batch: int = 16
     weights: str | None = None             # initial weights: yololab or upstream .pt
     pretrained_backbone: bool | str = False  # True (hub) or a local file in timm/torchvision format
-    device: str = "auto"                   # 'auto' (GPU 0 if available), 'cpu', '0', '0,1' (several: torchrun)
+    device: str = DEFAULT_DEVICE           # 'auto' (GPU 0 if available), 'cpu', '0', '0,1' (several: torchrun)
     out: str = "runs/train"
     workers: int = 2
     cache: str | None = "auto"             # decoded, resized training images: 'auto', 'ram', 'disk' (.npy) or 'none'

@@ -51,15 +51,10 @@ def dist_env() -> DistInfo:
         raise ValueError(f"bad torchrun environment (RANK/LOCAL_RANK/WORLD_SIZE): {err}") from None
 
 
-def parse_device(device: str, info: DistInfo) -> torch.device:
-    """This rank's device for a ``--device`` string (see :func:`yololab.device.select_device`)."""
-    return select_device(device, info.local_rank, info.enabled)
-
-
 def init_distributed(device: str) -> tuple[DistInfo, torch.device]:
     """Join the process group when launched by torchrun; returns (info, this rank's device)."""
     info = dist_env()
-    dev = parse_device(device, info)
+    dev = select_device(device, info.local_rank, info.enabled)
     if info.enabled and not dist.is_initialized():
         backend = "nccl" if dev.type == "cuda" else "gloo"
         if dev.type == "cuda":

@@ -9,7 +9,7 @@ import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from yololab.atomic import append_text, atomic_write_text
+from yololab.atomic import FileIdentity, append_text, atomic_write_text, file_identity
 
 LOG = logging.getLogger("yololab")
 
@@ -38,12 +38,14 @@ def epoch_row(losses: Sequence[float], metrics: Mapping[str, float] | None, lrs:
 class ResultsCSV:
     """``results.csv``: one row per epoch (losses, metrics, learning rates, seconds).
 
-    Epochs without validation leave the metric cells empty. On resume, rows of epochs that will be
+    Epochs without validation leave the metric cells empty. Rows are appended only to the file
+    :meth:`start` created (one replaced meanwhile, or given a second hard link, is refused). On resume, rows of epochs that will be
     trained again (a kill between writing the row and the checkpoint) are dropped first.
     """
 
     def __init__(self, path: str | Path, lr_names: Sequence[str], root: str | Path | None = None) -> None:
         self.path, self.root = Path(path), root
+        self.identity: FileIdentity | None = None  # the file start() created: the only one appended to
         self.columns = ["epoch", *LOSS_COLUMNS, *METRIC_COLUMNS, *(f"lr/{n}" for n in lr_names), "epoch_seconds"]
 
     def start(self, start_epoch: int) -> None:
@@ -57,6 +59,7 @@ class ResultsCSV:
         writer.writeheader()
         writer.writerows(kept)
         atomic_write_text(self.path, text.getvalue(), self.root)
+        self.identity = file_identity(self.path)
 
     def append(self, epoch: int, losses: Sequence[float], metrics: Mapping[str, float] | None,
                lrs: Mapping[str, float], seconds: float) -> None:
@@ -66,7 +69,7 @@ class ResultsCSV:
         row.update({c: f"{v:.6g}" for c, v in values.items() if c.startswith("lr/")})
         text = io.StringIO(newline="")
         csv.DictWriter(text, fieldnames=self.columns, extrasaction="ignore").writerow(row)
-        append_text(self.path, text.getvalue(), self.root)
+        append_text(self.path, text.getvalue(), self.root, self.identity)
 
 
 def read_results(path: str | Path) -> dict[str, list[float]]:

@@ -33,7 +33,7 @@ from yololab.data.dataset import MOSAIC_KINDS, loader_worker_init
 from yololab.data.imcache import check_cache_kind
 from yololab.eval.validate import ValSettings, validate
 from yololab.models import Detector, build_model
-from yololab.atomic import WriteError
+from yololab.atomic import WriteError, confined_folder
 from yololab.models.checkpoints import atomic_save, load_model, read_weights_only
 from yololab.models.detector import ModelSpec
 from yololab.train import distributed as ddp
@@ -137,6 +137,7 @@ class Trainer:
         cfg = self.cfg
         if self.main:  # one writer per run folder, before anything in it is read (resume) or written
             self.run_lock = acquire_run_lock(self.out)
+            confined_folder(self.wdir, self.out, create=False)  # weights/ a link elsewhere: refused before any epoch
             if not cfg.resume and not cfg.exist_ok:
                 refuse_existing_run(self.out)
             elif not cfg.resume:  # --exist-ok: start over, so no stale best.pt outlives the new run

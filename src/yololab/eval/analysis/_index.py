@@ -13,7 +13,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from yololab.eval.coco import check_results
+from yololab.eval.scoring_input import check_results
 
 try:  # a project dependency; pycocotools (same function) where it is absent
     from faster_coco_eval.core import mask as mask_utils

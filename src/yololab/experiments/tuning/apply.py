@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from yololab.experiments.spec import Cell
+from yololab.experiments.plan.spec import Cell
 from yololab.experiments.tuning.records import EntryKey, StudyResult
 from yololab.experiments.tuning.study import RESULT_FILE, TuningResult
 from yololab.experiments.tuning.trial import with_values

@@ -15,9 +15,9 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from pathlib import Path
 
 from yololab.config import ConfigError
-from yololab.experiments.trainers import TrainFn
-from yololab.experiments.worker_setup import WORKER_OMP_WAIT_POLICY, cpu_threads_per_worker, limit_threads, start_worker
-from yololab.experiments.spec import ExperimentSpec
+from yololab.experiments.plan.trainers import TrainFn
+from yololab.experiments.run.worker_setup import WORKER_OMP_WAIT_POLICY, cpu_threads_per_worker, limit_threads, start_worker
+from yololab.experiments.plan.spec import ExperimentSpec
 from yololab.experiments.tuning.records import TrialOutcome, TrialTask
 from yololab.experiments.tuning.trial import run_trial
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from yololab.experiments.tuning.space import TuneSpec
+from yololab.experiments.plan.tune_space import TuneSpec
 
 
 def masked(url: str) -> str:

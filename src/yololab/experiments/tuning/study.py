@@ -24,12 +24,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from yololab.config import ConfigError
-from yololab.experiments.trainers import TrainFn
+from yololab.experiments.plan.trainers import TrainFn
 from yololab.jsonfile import write_json
-from yololab.experiments.spec import ExperimentSpec, expand_cells
+from yololab.experiments.plan.spec import ExperimentSpec, expand_cells
 from yololab.experiments.tuning.records import EntryKey, StudyResult, TrialOutcome, TrialRecord, TrialTask
 from yololab.experiments.tuning.runners import make_runner
-from yololab.experiments.tuning.space import TuneSpec
+from yololab.experiments.plan.tune_space import TuneSpec
 from yololab.experiments.tuning.storage import make_pruner, make_sampler, masked, open_storage
 
 LOG = logging.getLogger("yololab")

@@ -16,11 +16,11 @@ import socket
 import time
 from pathlib import Path
 
-from yololab.experiments.trainers import TrainFn, resolve_trainer
-from yololab.experiments.cell_config import cell_train_config
-from yololab.experiments.spec import Cell, ExperimentSpec, expand_cells, safe_id
+from yololab.experiments.plan.trainers import TrainFn, resolve_trainer
+from yololab.experiments.plan.cell_config import cell_train_config
+from yololab.experiments.plan.spec import Cell, ExperimentSpec, expand_cells, safe_id
 from yololab.experiments.tuning.records import EntryKey, TrialOutcome, TrialTask
-from yololab.experiments.tuning.space import TuneSpec, split_values
+from yololab.experiments.plan.tune_space import TuneSpec, split_values
 from yololab.experiments.tuning.storage import make_pruner, open_storage
 from yololab.train.config import TrainConfig
 from yololab.jsonfile import write_json

@@ -1,0 +1,1 @@
+"""The comparison's outputs: rows read back, summaries, tables (md/tex/csv/json), plots, headline and report.html."""

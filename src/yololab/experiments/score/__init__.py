@@ -1,0 +1,1 @@
+"""Scoring a trained cell: its accuracy and cost (metrics.json) and its batch-1 latency (bench.json)."""

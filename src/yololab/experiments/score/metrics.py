@@ -1,0 +1,66 @@
+"""Scoring a cell's checkpoint (size, cost, accuracy, training): the figures of its metrics.json."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from yololab.experiments.results.records import SCORED_MAPS, Accuracy, ClassAP, Cost, Provenance
+
+TRAIN_COST_KEYS = ("train_seconds", "images_per_second", "peak_memory_mb", "epochs_run")
+
+
+@dataclass(frozen=True)
+class CellScore:
+    """A checkpoint scored on a split: its figures and the COCO data they come from (for the bootstrap,
+    the matches and the error analysis). ``provenance`` says how it was scored, not yet which files."""
+
+    accuracy: Accuracy[float]
+    cost: Cost[float]
+    provenance: Provenance
+    detections: list[dict]
+    ground_truth: dict
+
+
+def evaluate_cell(weights: Path, train: dict[str, Any], data: str, imgsz: int, batch: int = 16,
+                  device: str = "cpu", workers: int = 2, progress: bool = False,
+                  split: str = "val", image_dir: str | None = None) -> CellScore:
+    """Parameters, fused GFLOPs at ``imgsz`` and COCO mAPs of a cell's checkpoint on ``split``;
+    ``train`` is what the trainer reported (train.json).
+
+    Every cell is scored here by the same evaluator at the same size, whatever the trainer logged.
+    """
+    import torch
+
+    from yololab.data.source import open_split
+    from yololab.eval.validate import ValSettings, validate
+    from yololab.models.checkpoints import load_model
+    from yololab.models.flops import count_gflops
+
+    model = load_model(weights)
+    counts = model.parameter_counts()
+    gflops = count_gflops(model, imgsz, fuse=True)
+    scoring = open_split(data, split, image_dir, log=False)  # YOLO YAML or VOC (scored against its own ground truth)
+    records = scoring.records
+    torch_device = torch.device("cuda:" + device if device.isdigit() else device)
+    model = model.to(torch_device).fuse().channels_last()
+    result = validate(model, records, scoring.names, ValSettings(image_size=imgsz, batch_size=batch,
+                                                                  workers=workers),
+                      torch_device, progress=progress, category_map=scoring.category_ids, gt=scoring.coco_gt)
+    metrics = result.metrics
+    accuracy = Accuracy(**{k: getattr(metrics, k) for k in SCORED_MAPS},  # None: no ground truth of that size
+                        best_map50_95=train.get("best_map50_95"),
+                        per_class={name: ClassAP(c.ap50_95, c.ap50, c.instances)
+                                   for name, c in metrics.per_class.items()})
+    cost = Cost(**counts, gflops=round(gflops, 4), **{k: train.get(k) for k in TRAIN_COST_KEYS})
+    provenance = Provenance(eval_imgsz=imgsz, weights=weights.name, score_split=split,
+                            num_score_images=len(records), num_val_images=len(records) if split == "val" else None,
+                            train_device=_device_name(torch_device))
+    return CellScore(accuracy, cost, provenance, result.detections, result.ground_truth)
+
+
+def _device_name(device: Any) -> str:
+    from yololab.hardware import cpu_name, cuda_name
+
+    return cuda_name(device.index or 0) if device.type == "cuda" else cpu_name()
