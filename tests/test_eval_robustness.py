@@ -144,3 +144,9 @@ def test_val_corruption_user_errors_exit_2(yolov5n_pt: Path, val16: Path, capsys
         err = capsys.readouterr().err
         assert code == 2 and err.startswith("yololab val: error:") and expected in err, (extra, err)
         assert "Traceback" not in err
+
+
+def test_val_corruption_needs_a_model_not_results_files(tmp_path: Path, capsys) -> None:
+    code = main(["val", "--gt", str(tmp_path / "gt.json"), "--dt", str(tmp_path / "dt.json"), "--corruption", "fog"])
+    err = capsys.readouterr().err
+    assert code == 2 and "--corruption scores a model" in err and "Traceback" not in err, err

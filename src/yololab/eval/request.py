@@ -11,7 +11,6 @@ from yololab.errors import UserError
 from yololab.eval.extras import ExtraOptions
 
 if TYPE_CHECKING:
-    from yololab.eval.robustness import CorruptionRequest
     from yololab.eval.validate import ValSettings
 
 
@@ -48,6 +47,15 @@ class Outputs:
 
 
 @dataclass(frozen=True)
+class CorruptionRequest:
+    """``--corruption``/``--severity``/``--seed``: score the model under these (yololab.eval.robustness)."""
+
+    corruptions: tuple[str, ...]
+    severities: tuple[int, ...]
+    seed: int = 0
+
+
+@dataclass(frozen=True)
 class ValRequest:
     """One ``yololab val``: results files or a model run (exactly one), the extras and the outputs."""
 
@@ -70,6 +78,16 @@ class ValRequest:
                 raise UserError("--dt-ref compares two results files: use it with --gt and --dt "
                                 "(write each model's results with --save-dt first)")
         if self.robustness is not None:
-            self.robustness.check(self)
+            self._check_robustness()
         if self.extras.bootstrap is not None and self.extras.bootstrap < 1:
             raise UserError(f"--bootstrap {self.extras.bootstrap}: the number of resamples must be >= 1")
+
+    def _check_robustness(self) -> None:
+        """--corruption scores a model, one mAP per pass: no results files, no single-pass outputs."""
+        if self.model is None:
+            raise UserError("--corruption scores a model: give --weights and --data, not --gt/--dt")
+        unsupported = [flag for flag, on in (("--save-dt", self.outputs.save_dt), ("--save-gt", self.outputs.save_gt),
+                                             ("--plots", self.extras.plots), ("--bootstrap", self.extras.bootstrap),
+                                             ("--metric", self.extras.metric != "coco")) if on]
+        if unsupported:
+            raise UserError(f"--corruption scores mAP per corruption and severity only; drop {', '.join(unsupported)}")

@@ -21,7 +21,7 @@ from yololab.errors import UserError
 
 if TYPE_CHECKING:
     from yololab.eval.protocol import ValModel
-    from yololab.eval.request import ValRequest
+    from yololab.eval.request import CorruptionRequest, ValRequest
     from yololab.eval.validate import ValSettings
 
 LOG = logging.getLogger("yololab")
@@ -154,29 +154,10 @@ def format_robustness(result: RobustnessResult) -> str:
     return "\n".join(lines)
 
 
-@dataclass(frozen=True)
-class CorruptionRequest:
-    """``yololab val --corruption ... --severity ... --seed N``: what to score the model under."""
-
-    corruptions: tuple[str, ...]
-    severities: tuple[int, ...]
-    seed: int = 0
-
-    def check(self, request: ValRequest) -> None:
-        """Refuse what cannot go with it: results files, and the outputs of a single scoring pass."""
-        if request.model is None:
-            raise UserError("--corruption scores a model: give --weights and --data, not --gt/--dt")
-        unsupported = [flag for flag, on in (("--save-dt", request.outputs.save_dt),
-                                             ("--save-gt", request.outputs.save_gt),
-                                             ("--plots", request.extras.plots),
-                                             ("--bootstrap", request.extras.bootstrap),
-                                             ("--metric", request.extras.metric != "coco")) if on]
-        if unsupported:
-            raise UserError(f"--corruption scores mAP per corruption and severity only; drop {', '.join(unsupported)}")
-
-
 def corruption_request(corruption: str, severity: str, seed: int) -> CorruptionRequest:
     """The ``--corruption``/``--severity``/``--seed`` strings, parsed and checked (UserError)."""
+    from yololab.eval.request import CorruptionRequest
+
     if seed < 0:
         raise UserError(f"--seed {seed}: the corruptions need a non-negative seed")
     return CorruptionRequest(parse_corruptions(corruption), parse_severities(severity), seed)
