@@ -9,6 +9,7 @@ pycocotools can score them against it directly.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from collections.abc import Iterator
@@ -21,6 +22,7 @@ import numpy as np
 from tqdm import tqdm
 
 from yololab.atomic import atomic_write_bytes, atomic_write_text, check_target, file_identity
+from yololab.data.corrupted import CorruptionSpec, corrupt_file_image
 from yololab.deploy.annotate import draw_detections
 from yololab.deploy.pipeline import Predictor
 from yololab.deploy.sources import Frame, count_frames, is_url, is_video, iter_frames, resolve_source
@@ -156,6 +158,12 @@ def _batches(frames: Iterator[Frame], size: int) -> Iterator[list[Frame]]:
         yield batch
 
 
+def _corrupted(frame: Frame, spec: CorruptionSpec) -> Frame:
+    """``frame`` under ``spec``, seeded by its file name (and frame index), as the scoring loader does."""
+    path = frame.path if frame.frame is None else f"{frame.path}#{frame.frame}"
+    return dataclasses.replace(frame, image=corrupt_file_image(frame.image, path, spec))
+
+
 def coco_identity(coco_json: str | os.PathLike, image_dir: str | os.PathLike, files: list[Path],
                   num_classes: int) -> tuple[dict[Path, Any], list[int]]:
     """Image id of each of ``files`` and the category id of each class in the annotation file
@@ -179,9 +187,11 @@ def predict(weights: str | os.PathLike, source: str, imgsz: int | None = None, c
             threads: int | None = None, backend: str | None = None, progress: bool = True,
             coco_json: str | os.PathLike | None = None, image_dir: str | os.PathLike | None = None,
             device: str | None = DEFAULT_DEVICE, allow_network: bool = False,
-            slicing: SliceSettings | None = None) -> PredictSummary:
+            slicing: SliceSettings | None = None, corruption: CorruptionSpec | None = None) -> PredictSummary:
     """Run ``weights`` (.pt, .onnx, .xml, .torchscript) on ``source``; returns what was written.
 
+    ``corruption``: run on (and draw) the images under this corruption (:mod:`yololab.data.corruptions`),
+    to look at what it does to the detections.
     ``coco_json`` (images in ``image_dir``, default ``source``): write its image and category ids.
     ``device``: 'auto' (CUDA device 0 if available, else the CPU), 'cpu' or a GPU index.
     ``allow_network``: URLs and streams may be among the sources (refused otherwise).
@@ -212,7 +222,10 @@ def predict(weights: str | os.PathLike, source: str, imgsz: int | None = None, c
     summary = PredictSummary(out)
     bar = tqdm(total=count_frames(files), desc="predict", unit="img", disable=not progress)
     try:
-        for frames in _batches(iter_frames(files, summary.skipped), batch if slicing is None else 1):
+        frames_in = iter_frames(files, summary.skipped)
+        if corruption is not None:
+            frames_in = (_corrupted(f, corruption) for f in frames_in)
+        for frames in _batches(frames_in, batch if slicing is None else 1):
             results = predictor([f.image for f in frames]) if slicing is None else \
                 [predict_sliced(f.image, predictor, slicing, batch, max_det) for f in frames]
             for frame, dets in zip(frames, results):

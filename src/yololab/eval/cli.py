@@ -65,7 +65,11 @@ def add_val_parser(sub: argparse._SubParsersAction, open_model: OpenModel,
     p.add_argument("--bootstrap", type=int, default=None, metavar="N",
                    help="image-level bootstrap with N resamples: 95%% CIs (and with --dt-ref: delta, p-value); "
                         "default 1000 with --dt-ref")
-    p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap resampling")
+    p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap resampling (and of --corruption)")
+    p.add_argument("--corruption", default=None, metavar="NAME|all",
+                   help="robustness (COCO-C): score under corruptions (all: the 15 of the benchmark; a family, "
+                        "names, comma-separated), printing mAP per corruption and severity, mPC and rPC")
+    p.add_argument("--severity", default="all", metavar="1-5|all", help="severities of --corruption (default all)")
     p.add_argument("--json", default=None, help="write the metrics as JSON here")
     p.add_argument("--save-dt", default=None, metavar="FILE", help="write the detections as a COCO results JSON")
     p.add_argument("--save-gt", default=None, metavar="FILE",
@@ -88,11 +92,14 @@ def cmd_val(args: argparse.Namespace, open_model: OpenModel) -> int:
     from yololab.eval.extras import ExtraOptions
     from yololab.eval.request import ModelRun, Outputs, ResultsFiles, ValRequest
     from yololab.eval.slicing import slice_settings
+    from yololab.eval.robustness import corruption_request
     from yololab.eval.validate import ValSettings
 
     slicing = slice_settings(args, "val")
     if slicing is not None and (args.gt or args.dt):
         raise UserError("--slice predicts with --weights/--data; --gt/--dt score a results file as it is")
+    if slicing is not None and args.corruption:
+        raise UserError("--corruption scores whole images; give --slice or --corruption, not both")
     request = ValRequest(  # the one place that reads ``args``
         files=ResultsFiles(_opt_path(args.gt), _opt_path(args.dt), args.coco_max_det) if args.gt or args.dt else None,
         model=ModelRun(
@@ -106,6 +113,7 @@ def cmd_val(args: argparse.Namespace, open_model: OpenModel) -> int:
                             dt_ref=_opt_path(args.dt_ref), seed=args.seed),
         outputs=Outputs(json=_opt_path(args.json), save_dt=_opt_path(args.save_dt),
                         save_gt=_opt_path(args.save_gt), per_class=args.per_class),
+        robustness=corruption_request(args.corruption, args.severity, args.seed) if args.corruption else None,
     )
     return _score_files(request) if request.files else _validate_model(request, open_model)
 
@@ -160,6 +168,9 @@ def _validate_model(request: ValRequest, open_model: OpenModel) -> int:
     model.to(device).channels_last().eval()
     if settings.image_size % model.stride:
         raise UserError(f"--imgsz {settings.image_size} is not a multiple of the model stride {model.stride}")
+    if request.robustness is not None:
+        from yololab.eval.robustness import run_val_corruption
+        return run_val_corruption(request, model, data, device)
     if run.slicing is not None:  # sliced inference, scored on the full images
         from yololab.eval.sliced_val import validate_sliced
 

@@ -13,6 +13,7 @@ import torch
 from tqdm import tqdm
 
 from yololab.data import DetectionDataset, ImageRecord, create_dataloader
+from yololab.data.corrupted import CorruptedDataset, CorruptionSpec
 from yololab.eval.boxes import scale_boxes
 from yololab.eval.coco import (
     detections_to_coco,
@@ -45,12 +46,17 @@ class ValSettings:
     #: reproducing upstream's figures only, since an image's detections then depend on its batch neighbours
     rect_batches: bool = False
     coco_max_det: int = 100  # detections per image the COCO protocol scores (VisDrone's tools: 500)
+    #: score the images under this corruption (made in the loader at full size, then letterboxed)
+    corruption: CorruptionSpec | None = None
 
 
 def make_val_loader(records: Sequence[ImageRecord], settings: ValSettings, stride: int = 32):
-    dataset = DetectionDataset(records, settings.image_size, augment=False, rect=settings.rect,
-                               batch_size=settings.batch_size, stride=stride, pad=0.5,
-                               rect_batches=settings.rect_batches)
+    kwargs = dict(augment=False, rect=settings.rect, batch_size=settings.batch_size, stride=stride, pad=0.5,
+                  rect_batches=settings.rect_batches)
+    if settings.corruption is not None:
+        dataset = CorruptedDataset(records, settings.corruption, settings.image_size, **kwargs)
+    else:
+        dataset = DetectionDataset(records, settings.image_size, **kwargs)
     return create_dataloader(dataset, settings.batch_size, shuffle=False, workers=settings.workers)
 
 
