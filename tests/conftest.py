@@ -102,7 +102,8 @@ def coco128_mini(coco128, tmp_path_factory) -> Path:
     (root / "train.txt").write_text("\n".join(map(str, train)) + "\n")
     (root / "val.txt").write_text("\n".join(map(str, val)) + "\n")
     names = (coco128 / "data.yaml").read_text().split("names:", 1)[1]
-    (root / "data.yaml").write_text(f"path: {root}\ntrain: train.txt\nval: val.txt\nnames:{names}")
+    # the images stay in coco128 (the data root); only the lists live here
+    (root / "data.yaml").write_text(f"path: {coco128}\ntrain: {root / 'train.txt'}\nval: {root / 'val.txt'}\nnames:{names}")
     return root / "data.yaml"
 
 

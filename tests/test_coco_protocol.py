@@ -239,12 +239,13 @@ def test_compare_on_coco_json_scores_with_the_files_identity(coco128, yolov5n_pt
     from yololab.experiments.plan.run_settings import RunSettings
     from yololab.experiments.plan.spec import spec_from_mapping
     from yololab.models.checkpoints import load_model, save_model
+    from yololab.train.contract import TrainSummary
 
-    def checkpoint_as_trained(cfg) -> dict:
+    def checkpoint_as_trained(cfg, on_epoch_end=None) -> TrainSummary:
         model = load_model(yolov5n_pt)
         for name in ("last.pt", "best.pt"):
             save_model(model, Path(cfg.out) / "weights" / name, epoch=0)
-        return {"epochs_run": 1, "train_seconds": 0.0, "images_per_second": 0.0, "peak_memory_mb": 0.0}
+        return TrainSummary(epochs_run=1, train_seconds=0.0, images_per_second=0.0, peak_memory_mb=0.0)
 
     gt_path, image_dir, gt = build_export(coco128, tmp_path / "export")
     spec = spec_from_mapping({"name": "coco", "data": str(gt_path), "models": ["yolov5n"], "backbones": ["native"],

@@ -17,8 +17,9 @@ from yololab.jsonfile import read_json_if_present
 from yololab.experiments.compare import run_compare
 from yololab.experiments.plan.run_settings import RunSettings
 from yololab.experiments.plan.spec import expand_cells, spec_from_mapping
+from yololab.experiments.run import dryrun
 
-DRY_RUN = "yololab.experiments.run.dryrun:train"
+DRY_RUN = dryrun.train
 
 
 TINY_DATA = {"seed": 2}  # conftest's tiny_data

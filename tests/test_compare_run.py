@@ -14,6 +14,7 @@ from yololab.experiments.compare import run_compare
 from yololab.experiments.plan.run_settings import RunSettings
 from yololab.experiments.plan.spec import expand_cells
 from yololab.train.config import TrainConfig
+from yololab.train.contract import TrainSummary
 
 
 class CountingTrainer:
@@ -24,7 +25,7 @@ class CountingTrainer:
         self.calls: list[TrainConfig] = []
         self.fail, self.crash_once = fail, set(crash_once)
 
-    def __call__(self, cfg: TrainConfig) -> dict:
+    def __call__(self, cfg: TrainConfig, on_epoch_end=None) -> TrainSummary:
         self.calls.append(cfg)
         if cfg.backbone in self.fail:
             raise RuntimeError(f"injected failure for {cfg.backbone}")

@@ -195,10 +195,10 @@ def test_plan_looks_each_model_up_once_and_resolves_every_cell(tmp_path, monkeyp
 
 
 def test_executor_registry_serves_every_executor_name(tmp_path):
-    from yololab.experiments.run.executors import EXECUTORS
     from yololab.experiments.plan.run_settings import EXECUTOR_NAMES, RunSettings
+    from yololab.experiments.pool import POOLS
 
-    assert tuple(EXECUTORS) == EXECUTOR_NAMES
+    assert tuple(POOLS) == EXECUTOR_NAMES
     with pytest.raises(ConfigError, match="unknown executor 'slurm'; choose from local, process, ray"):
         RunSettings(executor="slurm")
 

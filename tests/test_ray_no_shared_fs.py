@@ -18,16 +18,18 @@ import yaml
 from conftest import require_module
 from fixtures import tiny_spec
 
-from yololab.experiments.run.cell_transfer import TransferTooLarge, pack_folder
+from yololab.experiments.pool import Placement
+from yololab.experiments.pool.shipping import TransferTooLarge, pack_folder
 from yololab.experiments.plan.layout import CellPaths, cell_dir, scoring_gt_path
 from yololab.jsonfile import read_json_if_present
 from yololab.experiments.compare import run_compare
 from yololab.experiments.plan.run_settings import RunSettings
 from yololab.experiments.plan.comparison_plan import resolve_plan
-from yololab.experiments.run.ray_node import run_on_node
+from yololab.experiments.run.cells import run_cell_task
 from yololab.experiments.plan.spec import expand_cells
+from yololab.experiments.run import dryrun
 
-DRY_RUN = "yololab.experiments.run.dryrun:train"
+DRY_RUN = dryrun.train
 
 
 TINY_DATA = {"seed": 3}  # conftest's tiny_data
@@ -96,9 +98,9 @@ def test_cells_run_node_local_and_come_back(tiny_data, tmp_path, cluster):
 def test_node_without_the_data_fails_the_cell_clearly(tmp_path):
     spec = nofs_spec(tmp_path / "elsewhere" / "data.yaml")
     cell = resolve_plan(spec, tmp_path / "out").cells[0]
-    outcome, files, scoring = run_on_node(spec, cell, {}, {}, DRY_RUN, "cpu")
+    outcome = run_cell_task(Placement("cpu", root=tmp_path / "node"), spec, cell, DRY_RUN, progress=False)
     assert outcome.status == "failed" and "driver's path" in outcome.error
-    assert files is None and scoring is None
+    assert not (tmp_path / "node").exists()  # nothing ran there
 
 
 def test_folder_over_the_transfer_limit_is_a_clear_error(tmp_path):

@@ -62,9 +62,9 @@ def test_coco_json_without_val_keeps_last_not_best(coco_json, tmp_path: Path, ca
     path, image_dir = coco_json
     summary = train(_cfg(path, tmp_path / "a", image_dir=str(image_dir)))
     assert (tmp_path / "a" / "weights" / "last.pt").is_file()
-    assert not (tmp_path / "a" / "weights" / "best.pt").is_file() and summary["best"] is None
-    assert summary["selects_best"] is False and summary["final_metrics"] is not None
+    assert not (tmp_path / "a" / "weights" / "best.pt").is_file() and summary.best is None
+    assert summary.selects_best is False and summary.final_metrics is not None
     assert "last.pt is the result" in caplog.text
 
     asked = train(_cfg(path, tmp_path / "b", image_dir=str(image_dir), best_on_train=True))
-    assert asked["selects_best"] and (tmp_path / "b" / "weights" / "best.pt").is_file()
+    assert asked.selects_best and (tmp_path / "b" / "weights" / "best.pt").is_file()

@@ -45,9 +45,9 @@ def two_epoch_run(tiny_data: Path, tmp_path_factory) -> tuple[Path, dict]:
 def test_run_writes_weights_only_checkpoints_and_reports(two_epoch_run) -> None:
     out, summary = two_epoch_run
     last, best = out / "weights" / "last.pt", out / "weights" / "best.pt"
-    assert summary["last"] == str(last) and summary["best"] == str(best)
-    assert summary["epochs_run"] == 2 and summary["images_per_second"] > 0 and summary["peak_memory_mb"] > 0
-    assert summary["train_seconds"] > 0 and set(summary["final_metrics"]) >= {"map50_95", "map50", "map75"}
+    assert summary.last == str(last) and summary.best == str(best)
+    assert summary.epochs_run == 2 and summary.images_per_second > 0 and summary.peak_memory_mb > 0
+    assert summary.train_seconds > 0 and set(summary.final_metrics) >= {"map50_95", "map50", "map75"}
     assert not list((out / "weights").glob("*.tmp")) and not list((out / "weights").glob(".*"))
     for path in (last, best):
         ckpt = torch.load(path, map_location="cpu", weights_only=True)  # plain dicts and tensors only
@@ -76,7 +76,7 @@ def test_resume_continues_exactly(two_epoch_run, tiny_data: Path, tmp_path: Path
     assert first["epoch"] == 0
     with caplog.at_level("INFO", logger="yololab"):
         summary = train(_cfg(tiny_data, tmp_path, epochs=2, resume=True))
-    assert summary["epochs_run"] == 1
+    assert summary.epochs_run == 1
     assert "resumed at epoch 1 of 2" in caplog.text
     resumed = torch.load(tmp_path / "weights" / "last.pt", weights_only=True)
     straight = torch.load(out / "weights" / "last.pt", weights_only=True)
@@ -160,7 +160,7 @@ def test_weights_init_new_classes_freeze_and_backbone_lr(yolov5n_pt: Path, tiny_
         summary = train(_cfg(tiny_data, tmp_path, epochs=1, weights=str(yolov5n_pt), freeze=2,
                              backbone_lr_mult=0.1))
     assert "re-initialised" in caplog.text and "froze the first 2 backbone stages" in caplog.text
-    ckpt = torch.load(summary["last"], weights_only=True)
+    ckpt = torch.load(summary.last, weights_only=True)
     assert ckpt["spec"]["num_classes"] == 2 and ckpt["spec"]["names"] == ["square", "circle"]
     imported = load_model(yolov5n_pt).state_dict()
     trained = ckpt["model_state"]

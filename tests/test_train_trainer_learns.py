@@ -46,6 +46,6 @@ def test_yolov5n_from_scratch_learns_a_tiny_synthetic_set(tmp_path: Path) -> Non
     box = [float(r["train/box_loss"]) for r in rows]
     assert len(rows) == 120
     assert sum(box[-10:]) / 10 < 0.7 * sum(box[:10]) / 10, box  # the box loss falls clearly
-    final = summary["final_metrics"]
+    final = summary.final_metrics
     assert final["map50"] > 0.15, final  # an untrained model scores about 0.001
-    assert summary["best_map50_95"] is not None and summary["best_map50_95"] > 0.03
+    assert summary.best_map50_95 is not None and summary.best_map50_95 > 0.03

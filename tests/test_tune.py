@@ -23,6 +23,7 @@ from fixtures import tiny_spec
 
 from yololab.config import ConfigError
 from yololab.experiments.plan.spec import spec_from_mapping
+from yololab.train.contract import TrainSummary
 
 SPACE = {"lr0": {"low": 0.001, "high": 0.05, "log": True}, "freeze": {"low": 0, "high": 2, "int": True}}
 REPO = Path(__file__).resolve().parents[1]
@@ -43,7 +44,8 @@ def run_study(spec, out, executor="local", devices=("cpu",), train_fn=None):
     from yololab.experiments.plan.run_settings import RunSettings
     from yololab.experiments.tuning.study import run_tuning
 
-    return run_tuning(resolve_plan(spec, out, RunSettings(executor=executor, devices=list(devices))), train_fn)
+    plan = resolve_plan(spec, out, RunSettings(executor=executor, devices=list(devices)))
+    return run_tuning(plan) if train_fn is None else run_tuning(plan, train_fn)
 
 
 def scripted_train(cfg, on_epoch_end=None):
@@ -69,11 +71,11 @@ def scripted_train(cfg, on_epoch_end=None):
         time.sleep(delay)
         epochs += 1
         if on_epoch_end is not None and on_epoch_end(epoch, {"map50_95": cfg.hyp.lr0 * (epoch + 1), "map50": 0.0}):
-            return {"epochs_run": epochs, "stopped_by_hook": True}
-    return {"epochs_run": epochs, "stopped_by_hook": False}
+            return TrainSummary(epochs_run=epochs, stopped_by_hook=True)
+    return TrainSummary(epochs_run=epochs)
 
 
-SCRIPTED = f"{__name__}:scripted_train"
+SCRIPTED = scripted_train  # a module-level function: workers import it by reference when unpickling
 
 
 def test_tune_section_is_strict(tiny_data):
@@ -222,8 +224,8 @@ def test_process_pool_runs_trials_one_per_device(tiny_data, tmp_path):
 
 
 def _tune_in_subprocess(spec_values: dict, out: Path, env: dict) -> subprocess.Popen:
-    code = ("import json, sys; from test_tune import run_study; "
-            f"run_study(json.loads(sys.argv[1]), sys.argv[2], 'local', ['cpu'], {SCRIPTED!r})")
+    code = ("import json, sys; from test_tune import run_study, scripted_train; "
+            "run_study(json.loads(sys.argv[1]), sys.argv[2], 'local', ['cpu'], scripted_train)")
     path = os.pathsep.join([str(REPO / "src"), str(Path(__file__).parent), env.get("PYTHONPATH", "")])
     return subprocess.Popen([sys.executable, "-c", code, json.dumps(spec_values), str(out)],
                             env={**os.environ, **env, "PYTHONPATH": path, "OMP_NUM_THREADS": "1"})

@@ -10,10 +10,12 @@ from test_tune import TINY_DATA, run_study, tune_spec  # noqa: F401 - conftest's
 
 
 def test_ray_executor_runs_trials(tiny_data, tmp_path):
+    from yololab.experiments.run import dryrun
+
     ray = require_module("ray", "the optional Ray executor")
     spec = tune_spec(tiny_data, {"trials": 2, "epochs": 1, "pruner": "none"}, backbones=["native"])
     try:
-        result = run_study(spec, tmp_path, "ray", ["cpu", "cpu"], "yololab.experiments.run.dryrun:train")
+        result = run_study(spec, tmp_path, "ray", ["cpu", "cpu"], dryrun.train)
     finally:
         if ray.is_initialized():
             ray.shutdown()

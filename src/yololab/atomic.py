@@ -22,17 +22,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
-from yololab.errors import UserError
+from yololab.errors import EnvError
 
 #: errno values that mean "this disk/folder will not take the file" (not a bug of ours)
 STORAGE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS, errno.EFBIG}
 
 
-class UnsafePathError(UserError):
+class UnsafePathError(EnvError):
     """A write that would follow a symbolic link or land outside its output folder."""
 
 
-class WriteError(UserError):
+class WriteError(EnvError):
     """The disk refused a file (full, read-only, no permission); ``path`` and the OSError are kept."""
 
     def __init__(self, message: str, path: Path, cause: OSError) -> None:

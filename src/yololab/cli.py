@@ -9,7 +9,7 @@ import sys
 from yololab.deploy.cli import add_deploy_commands
 from yololab.deploy.kinds import BACKEND_KINDS
 from yololab.eval.cli import add_val_parser
-from yololab.errors import print_error
+from yololab.errors import ConfigError, EnvError, UserError, print_error
 from yololab.experiments.cli import add_compare_parser, add_demo_parser, add_tune_parser
 from yololab.train.cli import add_train_parser
 from yololab.jsonfile import write_json
@@ -38,7 +38,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
     else:
         model = build_model(args.model, args.backbone, args.nc)
     if args.imgsz % model.stride:
-        raise SystemExit(f"--imgsz {args.imgsz} is not a multiple of the model stride {model.stride}")
+        raise ConfigError(f"--imgsz {args.imgsz} is not a multiple of the model stride {model.stride}")
     summary = summarize(model, args.imgsz)
     print(format_summary(model, summary))
     if args.json:
@@ -79,11 +79,8 @@ def add_convert_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentPars
 def cmd_convert(args: argparse.Namespace) -> int:
     from yololab.data.convert import convert
 
-    try:
-        result = convert(args.fmt_from, args.fmt_to, args.src, args.dst, image_dir=args.image_dir,
-                         split=args.split, voc_difficult=args.voc_difficult, copy_images=args.copy)
-    except (ValueError, OSError, KeyError) as err:
-        return print_error("convert", err)
+    result = convert(args.fmt_from, args.fmt_to, args.src, args.dst, image_dir=args.image_dir,
+                     split=args.split, voc_difficult=args.voc_difficult, copy_images=args.copy)
     for split, report in result.source_reports.items():
         print(report.summary(f"source {split}"))
     for split, report in result.splits.items():
@@ -93,8 +90,15 @@ def cmd_convert(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with its errors in the same one-line form as every other user error (exit status 2)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="yololab", description=__doc__)
+    parser = _Parser(prog="yololab", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -128,12 +132,28 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s %(message)s")
+    return run_command(args)
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """The one error handler of every command: a user error (see :mod:`yololab.errors`) is one line
+    ``yololab COMMAND: error: MESSAGE`` on stderr and exit status 2 (its class's ``exit_status``)."""
+    import yaml
+
+    from yololab.config import yaml_problem
+
     try:
         return args.func(args)
-    except (KeyError, ValueError, FileNotFoundError) as err:
-        message = err.args[0] if isinstance(err, KeyError) and err.args else err
-        print(f"yololab {args.command}: error: {message}", file=sys.stderr)
-        return 2
+    except UserError as err:
+        return print_error(args.command, err, err.exit_status)
+    except yaml.YAMLError as err:  # a YAML file read without yololab.config.read_yaml_mapping
+        return print_error(args.command, ConfigError(f"not valid YAML: {yaml_problem(err)}"))
+    except ModuleNotFoundError as err:
+        package = (err.name or "?").split(".")[0]
+        return print_error(args.command, EnvError(f"this needs the Python package {package!r}, which is not "
+                                                  f"installed here"))
+    except (OSError, KeyError, ValueError) as err:  # the file system, or a check without its own class
+        return print_error(args.command, err)
 
 
 if __name__ == "__main__":

@@ -19,12 +19,9 @@ from typing import Any, TypeVar
 import yaml
 
 from yololab.atomic import atomic_write_text
+from yololab.errors import ConfigError
 
 T = TypeVar("T")
-
-
-class ConfigError(ValueError):
-    """A configuration value or key that is not valid (named in the message)."""
 
 
 def from_mapping(cls: type[T], values: Mapping[str, Any], source: str = "config") -> T:
@@ -121,20 +118,47 @@ def _suggest(key: str, valid: Sequence[str]) -> str:
     return f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
 
 
+#: seeds every generator yololab seeds (torch, NumPy, Python) and every record it keeps (int64) holds
+SEED_RANGE = (0, 2**63 - 1)
+
+
+def check_seed(seed: Any, where: str) -> int:
+    """``seed`` if it is a non-negative 64-bit integer; ConfigError naming it otherwise."""
+    low, high = SEED_RANGE
+    if isinstance(seed, bool) or not isinstance(seed, int) or not low <= seed <= high:
+        raise ConfigError(f"{where}: seed {seed!r} is not an integer from {low} to {high}")
+    return seed
+
+
+def yaml_problem(err: yaml.YAMLError) -> str:
+    """PyYAML's several-line report as one clause: what is wrong and where (line, column)."""
+    mark = getattr(err, "problem_mark", None)
+    problem = getattr(err, "problem", None) or " ".join(str(err).split())
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    return f"{problem}{where}"
+
+
+def read_yaml_mapping(path: str | Path, what: str = "") -> dict[str, Any]:
+    """A YAML file that must hold a mapping (empty: ``{}``); one sentence naming the file otherwise."""
+    path = Path(path)
+    label = f"{what} {path}".strip()
+    try:
+        values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"{label} does not exist") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{label} is a folder, not a YAML file") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"cannot read {label}: {getattr(err, 'strerror', None) or err}") from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{label} is not valid YAML: {yaml_problem(err)}") from None
+    if not isinstance(values, dict):
+        raise ConfigError(f"{label}: expected a mapping of keys to values, got {type(values).__name__}")
+    return values
+
+
 def load_yaml_config(cls: type[T], path: str | Path) -> T:
     return from_mapping(cls, read_yaml_mapping(path), str(path))
-
-
-def read_yaml_mapping(path: str | Path) -> dict:
-    """The mapping a YAML file holds (a ConfigError naming the file when it cannot be read or is not one)."""
-    path = Path(path)
-    try:
-        values = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as err:
-        raise ConfigError(f"cannot read {path}: {err}") from err
-    if not isinstance(values, dict):
-        raise ConfigError(f"{path}: expected a mapping of keys to values, got {type(values).__name__}")
-    return values
 
 
 def save_yaml_config(config: Any, path: str | Path, root: str | Path | None = None) -> None:

@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from yololab.atomic import atomic_write_text
-from yololab.errors import UserError
+from yololab.errors import DataError
 
 
-class JsonFileError(UserError):
+class JsonFileError(DataError):
     """A JSON file that is missing, unreadable or not JSON; the message names it."""
 
 

@@ -8,10 +8,12 @@ from pathlib import Path
 
 import torch
 
+from yololab.errors import CheckpointError
+
 LOG = logging.getLogger("yololab")
 
 
-class PretrainedWeightsError(RuntimeError):
+class PretrainedWeightsError(CheckpointError, RuntimeError):
     """Pretrained weights could not be fetched or read; the message says what to do."""
 
 

@@ -97,7 +97,8 @@ def load_coco_records(instances_json: str | os.PathLike, image_dir: str | os.Pat
     for im in data["images"]:
         iid = im.get("id")
         if iid in images:
-            report.add("duplicate_image", 1, str(im.get("file_name")))
+            report.add("duplicate_image", 1, f"image id {iid!r} of {im.get('file_name')} is already "
+                                             f"{images[iid].get('file_name')}'s (that one is kept)")
             continue
         images[iid] = im
     boxes: dict[object, list[list[float]]] = {iid: [] for iid in images}

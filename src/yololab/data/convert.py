@@ -33,7 +33,7 @@ from yololab.data.records import ImageRecord
 from yololab.data.report import DatasetReport
 from yololab.data.source import open_split
 from yololab.data.voc_format import DIFFICULT_MODES, load_voc_config, load_voc_split
-from yololab.errors import UserError
+from yololab.errors import DataError, UserError
 
 LOG = logging.getLogger("yololab")
 
@@ -176,10 +176,25 @@ def _refuse_output_over_inputs(out: Path, src: str | os.PathLike, images: list[s
         raise UserError(f"convert output {out} holds {what}; choose a new folder outside the source")
 
 
-def _empty_dir(out: Path) -> None:
+def _empty_dir(out: Path) -> bool:
+    """Make ``out`` a new empty folder (or check that it is one); returns whether it was created."""
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise FileExistsError(f"convert output {out} exists and is not an empty folder")
+    created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
+    return created
+
+
+def _clear(out: Path, created: bool) -> None:
+    """Undo a failed conversion: ``out`` empty again (removed if this run created it), so a rerun is not
+    refused. Image links are removed, never what they point to."""
+    for child in out.iterdir():
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child)
+        else:
+            child.unlink()
+    if created:
+        out.rmdir()
 
 
 def convert(fmt_from: str, fmt_to: str, src: str | os.PathLike, dst: str | os.PathLike, *,
@@ -194,7 +209,19 @@ def convert(fmt_from: str, fmt_to: str, src: str | os.PathLike, dst: str | os.Pa
     names = next(iter(parts.values())).names
     out = Path(dst)
     _refuse_output_over_inputs(out, src, [r.path for part in parts.values() for r in part.records])
-    _empty_dir(out)
+    if not any(part.records for part in parts.values()):
+        raise DataError(f"{src}: no images to convert (every split is empty)")
+    created = _empty_dir(out)
+    try:
+        return _write(parts, out, names, fmt_to, copy_images)
+    except BaseException:
+        _clear(out, created)
+        raise
+
+
+def _write(parts: dict[str, SourceSplit], out: Path, names: list[str], fmt_to: str,
+           copy_images: bool) -> ConvertResult:
+    """Write every split into the empty folder ``out`` and check what was written."""
     for s, part in parts.items():
         _place_images(part.records, out / "images" / s, copy_images)
         if fmt_to == "yolo":

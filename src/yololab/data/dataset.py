@@ -220,12 +220,16 @@ class DetectionDataset(Dataset):
                 with ThreadPoolExecutor(self._threads()) as pool:
                     list(pool.map(write, todo))
 
+    def _decode(self, i: int) -> np.ndarray:
+        """Image ``i`` as decoded from its file (RGB, full size)."""
+        return read_image(self.records[i].path)
+
     def _entry_shape(self, i: int) -> tuple[int, int, int]:
         """The (h, w, 3) a cache entry of image ``i`` must hold."""
         return imcache.entry_shape(self.records[i], self.img_size)
 
     def _read_resized(self, i: int) -> tuple[np.ndarray, tuple[int, int]]:
-        im = read_image(self.records[i].path)
+        im = self._decode(i)
         h0, w0 = im.shape[:2]
         r = self.img_size / max(h0, w0)
         if r != 1:

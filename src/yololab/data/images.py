@@ -11,6 +11,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from yololab.errors import DataError
+
 #: EXIF orientations that swap width and height (transpose / rotate 90 / transverse / rotate 270).
 _SWAP_ORIENTATIONS = {5, 6, 7, 8}
 _EXIF_ORIENTATION = 0x0112
@@ -18,7 +20,7 @@ _READ_FLAGS = getattr(cv2, "IMREAD_COLOR_RGB", cv2.IMREAD_COLOR) | cv2.IMREAD_IG
 MIN_SIZE = 10  # images smaller than this (either side) are rejected, as upstream does
 
 
-class ImageCheckError(Exception):
+class ImageCheckError(DataError):
     """An image that cannot be used; ``kind`` is 'corrupt_image' or 'truncated_image'."""
 
     def __init__(self, kind: str, message: str):

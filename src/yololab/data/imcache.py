@@ -139,17 +139,25 @@ def _disk_todo(paths: Sequence[Path], records: Sequence[ImageRecord], img_size: 
     return todo
 
 
-def _disk_short(todo: dict[Path, int]) -> tuple[Path, int, int] | None:
-    """The first folder without room for its entries (folder, need, free), or None when all fit."""
+def _disk_short(todo: dict[Path, int]) -> tuple[Path, int, int, str | None] | None:
+    """The first folder without room for its entries (folder, need, free, why it cannot be written: None
+    when it can but is too full), or None when all fit."""
     for folder, need in todo.items():
         try:
             folder.mkdir(parents=True, exist_ok=True)
             free = shutil.disk_usage(folder).free
-        except OSError:
-            return folder, need, 0
+        except OSError as err:
+            return folder, need, 0, err.strerror or type(err).__name__
         if need * (1 + SAFETY_MARGIN) > free:
-            return folder, need, free
+            return folder, need, free, None
     return None
+
+
+def _short_text(short: tuple[Path, int, int, str | None]) -> str:
+    folder, need, free, problem = short
+    if problem is not None:
+        return f"the .npy entries cannot be written in {folder} ({problem})"
+    return f"no room for the .npy entries in {folder} ({_gb(need)} needed, {_gb(free)} free)"
 
 
 def check_disk(paths: Sequence[Path], records: Sequence[ImageRecord], img_size: int) -> int:
@@ -157,7 +165,10 @@ def check_disk(paths: Sequence[Path], records: Sequence[ImageRecord], img_size: 
     todo = _disk_todo(paths, records, img_size)
     short = _disk_short(todo)
     if short is not None:
-        folder, need, free = short
+        folder, need, free, problem = short
+        if problem is not None:
+            raise UserError(f"--cache disk cannot write its .npy entries in {folder}: {problem}; make it "
+                            f"writable (or set XDG_CACHE_HOME to a writable folder), or use no cache")
         raise UserError(f"--cache disk needs {_gb(need)} more in {folder} but only {_gb(free)} is free: "
                         f"free some space, use a smaller --imgsz, or no cache")
     return sum(todo.values())
@@ -185,7 +196,7 @@ def choose_cache(requested: str | None, records: Sequence[ImageRecord], img_size
     todo = _disk_todo(paths, records, img_size)
     short = _disk_short(todo)
     disk_note = (f"{_gb(sum(todo.values()))} of .npy entries still to write" if short is None else
-                 f"no room for the .npy entries in {short[0]} ({_gb(short[1])} needed, {_gb(short[2])} free)")
+                 _short_text(short))
     if kind == "disk":
         check_disk(paths, records, img_size)
         return CacheChoice("disk", True, f"cache: disk ({_gb(need)}, {disk_note})")

@@ -8,14 +8,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from yololab.errors import UserError
+from yololab.errors import DataError
 
 
 #: the data YAML key that lets a data set's index name files outside its root
 OPT_IN_KEY = "allow_outside_root"
 
 
-class PathEscapeError(UserError):
+class PathEscapeError(DataError):
     """A label file names an image outside its data root."""
 
 

@@ -1,4 +1,5 @@
-"""A small deterministic YOLO-format dataset of coloured shapes on textured backgrounds (tests, demos)."""
+"""Deterministic YOLO-format datasets of coloured shapes on textured backgrounds (tests, demos): small
+images, and large canvases with many small shapes (sliced inference)."""
 
 from __future__ import annotations
 
@@ -133,6 +134,66 @@ def make_synthetic_dataset(root: str | os.PathLike, num_train: int = 160, num_va
             atomic_write_bytes(img_dir / f"{stem}.jpg", jpeg.tobytes(), root)
             atomic_write_text(lab_dir / f"{stem}.txt",
                               "".join(f"{c} {x:.6f} {y:.6f} {w:.6f} {h:.6f}\n" for c, x, y, w, h in labels), root)
+    cfg = {"path": ".", "train": "images/train", "val": "images/val", "names": dict(enumerate(classes))}
+    yaml_path = root / "data.yaml"
+    atomic_write_text(yaml_path, yaml.safe_dump(cfg, sort_keys=False), root)
+    return yaml_path
+
+
+def draw_large_canvas(rng: np.random.Generator, size: int, classes: Sequence[str], num_objects: int,
+                      radius: tuple[float, float] = (6.0, 20.0)) -> tuple[np.ndarray, np.ndarray]:
+    """A ``size`` x ``size`` textured canvas with up to ``num_objects`` small, non-overlapping shapes of
+    ``radius`` px; returns the RGB image and (n, 5) float64 boxes: class, x1, y1, x2, y2 in pixels."""
+    img = _background(rng, size)
+    boxes: list[np.ndarray] = []
+    labels = []
+    for _ in range(num_objects * 20):  # rejection sampling: no overlaps
+        if len(boxes) == num_objects:
+            break
+        cls = int(rng.integers(len(classes)))
+        r = rng.uniform(*radius)
+        cx, cy = rng.uniform(r, size - r, 2)
+        pts = SHAPES[classes[cls]](cx, cy, r, rng.uniform(0, 2 * math.pi))
+        box = np.array([pts[:, 0].min(), pts[:, 1].min(), pts[:, 0].max(), pts[:, 1].max()]).clip(0, size)
+        if any(_iou(box + (-2, -2, 2, 2), b) > 0 for b in boxes):
+            continue
+        hue = int(rng.integers(0, 180))
+        hsv = np.uint8([[[hue, int(rng.integers(170, 256)), int(rng.integers(150, 256))]]])
+        colour = tuple(int(v) for v in cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)[0, 0])
+        cv2.fillPoly(img, [np.round(pts * 16).astype(np.int32)], colour, cv2.LINE_AA, shift=4)
+        boxes.append(box)
+        labels.append((cls, *box))
+    return img, np.asarray(labels, np.float64).reshape(-1, 5)
+
+
+def make_large_synthetic_dataset(root: str | os.PathLike, num_train: int = 4, num_val: int = 2,
+                                 canvas: int = 2048, classes: Sequence[str] = ("circle", "square", "triangle"),
+                                 seed: int = 0, objects: int = 80, radius: tuple[float, float] = (6.0, 20.0),
+                                 jpeg_quality: int = 90) -> Path:
+    """Large canvases with many small shapes (sliced inference, tiled training), in the layout of
+    :func:`make_synthetic_dataset`; returns the data YAML's path. Deterministic for a given seed."""
+    unknown = [c for c in classes if c not in SHAPES]
+    if unknown or not classes:
+        raise ValueError(f"unknown shape class(es) {unknown}; choose from {sorted(SHAPES)}")
+    if canvas < 4 * radius[1]:
+        raise ValueError(f"canvas {canvas} px is too small for shapes of radius up to {radius[1]} px")
+    root = Path(root)
+    for split_idx, (split, count) in enumerate({"train": num_train, "val": num_val}.items()):
+        img_dir, lab_dir = root / "images" / split, root / "labels" / split
+        img_dir.mkdir(parents=True, exist_ok=True)
+        lab_dir.mkdir(parents=True, exist_ok=True)
+        for i in range(count):
+            img, boxes = draw_large_canvas(np.random.default_rng([seed, 7, split_idx, i]), canvas, list(classes),
+                                           objects, radius)
+            stem = f"{split}_{i:05d}"
+            ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(img, cv2.COLOR_RGB2BGR),
+                                    [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality])
+            if not ok:
+                raise OSError(f"could not encode {img_dir / stem}.jpg")
+            atomic_write_bytes(img_dir / f"{stem}.jpg", jpeg.tobytes(), root)
+            lines = "".join(f"{int(c)} {(x1 + x2) / 2 / canvas:.6f} {(y1 + y2) / 2 / canvas:.6f} "
+                            f"{(x2 - x1) / canvas:.6f} {(y2 - y1) / canvas:.6f}\n" for c, x1, y1, x2, y2 in boxes)
+            atomic_write_text(lab_dir / f"{stem}.txt", lines, root)
     cfg = {"path": ".", "train": "images/train", "val": "images/val", "names": dict(enumerate(classes))}
     yaml_path = root / "data.yaml"
     atomic_write_text(yaml_path, yaml.safe_dump(cfg, sort_keys=False), root)

@@ -30,12 +30,14 @@ from typing import Any
 import numpy as np
 import yaml
 
+from yololab.config import yaml_problem
 from yololab.data.checks import EMPTY_LABELS, check_image_file, clean_box, report_frame
 from yololab.data.paths import OPT_IN_KEY, inside_root, listed_inside, read_opt_in
 from yololab.data.records import ImageRecord
 from yololab.data.report import DatasetReport
 from yololab.data.voc_xml import VOC_CLASSES, VocAnnotation, VocXmlError, parse_voc_xml, voc_to_pixels
 from yololab.data.yolo_format import IMG_FORMATS, PathLike, parse_names
+from yololab.errors import DataError
 
 SPLITS = ("train", "val", "test")
 DIFFICULT_MODES = ("drop", "keep")
@@ -124,7 +126,10 @@ def load_voc_config(path: PathLike) -> VocConfig:
         main = path / "ImageSets" / "Main"
         return VocConfig(path, {s: [main / f"{s}.txt"] for s in SPLITS if (main / f"{s}.txt").is_file()})
     where = str(path)
-    cfg = yaml.safe_load(path.read_text(encoding="utf-8"))
+    try:
+        cfg = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        raise DataError(f"{where} is not valid YAML: {yaml_problem(err)}") from None
     if not isinstance(cfg, dict):
         raise ValueError(f"{where}: expected a YAML mapping")
     unknown = sorted(set(map(str, cfg)) - VOC_KEYS)

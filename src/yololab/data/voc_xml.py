@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from yololab.atomic import atomic_write
+from yololab.errors import DataError
 
 #: The 20 Pascal VOC classes in the devkit's (alphabetical) order, as upstream VOC.yaml numbers them.
 VOC_CLASSES: tuple[str, ...] = (
@@ -23,7 +24,7 @@ VOC_CLASSES: tuple[str, ...] = (
 )  # fmt: skip
 
 
-class VocXmlError(ValueError):
+class VocXmlError(DataError):
     """An annotation file that cannot be read at all (not XML, or not a VOC ``<annotation>``)."""
 
 

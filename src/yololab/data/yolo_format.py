@@ -11,7 +11,9 @@ from typing import Union
 
 import yaml
 
+from yololab.config import yaml_problem
 from yololab.data.paths import OPT_IN_KEY, listed_inside, read_opt_in
+from yololab.errors import DataError
 
 LOG = logging.getLogger("yololab")
 
@@ -99,7 +101,10 @@ def load_data_config(path: PathLike) -> DataConfig:
     if not path.is_file():
         raise FileNotFoundError(f"data config {where} does not exist")
     with open(path, encoding="utf-8") as f:
-        cfg = yaml.safe_load(f)
+        try:
+            cfg = yaml.safe_load(f)
+        except yaml.YAMLError as err:
+            raise DataError(f"{where} is not valid YAML: {yaml_problem(err)}") from None
     if not isinstance(cfg, dict):
         raise ValueError(f"{where}: expected a YAML mapping, got {type(cfg).__name__}")
     if str(cfg.get("format", "yolo")).lower() != "yolo":

@@ -17,6 +17,7 @@ silently ignored.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import warnings
@@ -30,7 +31,7 @@ import numpy as np
 from yololab.deploy import metadata as md
 from yololab.deploy.kinds import BACKEND_KINDS
 from yololab.device import parse_device, select_device
-from yololab.errors import UserError
+from yololab.errors import CheckpointError, UserError
 from yololab.hardware import cpu_name, cuda_name
 
 LOG = logging.getLogger("yololab")
@@ -107,6 +108,22 @@ def backend_kind(path: str | os.PathLike) -> str:
     return kind
 
 
+def _load_errors_named(init: Any, kind: str) -> Any:
+    """``init`` with a runtime's own failure to read the model file (ONNX Runtime's InvalidProtobuf,
+    OpenVINO's or TorchScript's RuntimeError) as a :class:`CheckpointError` naming the file."""
+    @functools.wraps(init)
+    def checked(self: Backend, path: str | os.PathLike, *args: Any, **kwargs: Any) -> None:
+        try:
+            init(self, path, *args, **kwargs)
+        except (ValueError, OSError, ImportError):  # yololab's own checks, a missing file or package
+            raise
+        except Exception as err:  # noqa: BLE001 - each runtime raises its own types for a bad file
+            reason = " ".join(str(err).split())[:300] or type(err).__name__
+            raise CheckpointError(f"{path}: {kind} could not load this model ({reason}); is it a complete "
+                                  f"export of the right kind?") from None
+    return checked
+
+
 class Backend:
     """Base class and factory: ``Backend(path, threads=None, kind=None)`` returns the subclass."""
 
@@ -116,6 +133,8 @@ class Backend:
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         Backend._registry[cls.kind] = cls
+        if "__init__" in cls.__dict__:
+            cls.__init__ = _load_errors_named(cls.__dict__["__init__"], cls.kind)  # type: ignore[method-assign]
 
     def __new__(cls, path: str | os.PathLike, threads: int | None = None, kind: str | None = None,
                 device: str | None = "cpu"):

@@ -7,6 +7,7 @@ import json
 
 from yololab.deploy.kinds import BACKEND_KINDS as KINDS
 from yololab.device import DEFAULT_DEVICE
+from yololab.eval.slicing import add_slice_arguments
 
 
 def _export(args: argparse.Namespace) -> int:
@@ -28,14 +29,25 @@ def _export(args: argparse.Namespace) -> int:
 
 def _predict(args: argparse.Namespace) -> int:
     from yololab.deploy.predict import predict
+    from yololab.eval.slicing import slice_settings
 
     summary = predict(args.weights, args.source, imgsz=args.imgsz, conf=args.conf, iou=args.iou,
                       max_det=args.max_det, batch=args.batch, out=args.out, save_txt=args.save_txt,
                       save_conf=args.save_conf, save_images=not args.no_images, threads=args.threads,
                       backend=args.backend, coco_json=args.coco_json, image_dir=args.image_dir,
-                      device=args.device, allow_network=args.allow_network)
+                      device=args.device, allow_network=args.allow_network,
+                      slicing=slice_settings(args, "predict"), corruption=_corruption(args))
     print(json.dumps(summary.to_dict(), indent=2))
     return 0
+
+
+def _corruption(args: argparse.Namespace):
+    """``--corruption NAME --severity S --seed N`` as a CorruptionSpec (None without --corruption)."""
+    if args.corruption is None:
+        return None
+    from yololab.data.corrupted import CorruptionSpec
+
+    return CorruptionSpec(args.corruption, args.severity, args.seed)
 
 
 def _bench(args: argparse.Namespace) -> int:
@@ -126,13 +138,18 @@ def add_deploy_commands(sub: argparse._SubParsersAction) -> None:
     _common(p, None)
     p.add_argument("--source", required=True, help="image, folder, glob, video or .txt list of paths")
     _thresholds(p)
-    p.add_argument("--batch", type=int, default=4, help="images per inference batch")
+    p.add_argument("--batch", type=int, default=4, help="images (with --slice: slices) per inference batch")
+    add_slice_arguments(p, "predict")
     p.add_argument("--out", default="runs/predict", help="output folder")
     p.add_argument("--save-txt", action="store_true", help="also write YOLO txt labels")
     p.add_argument("--save-conf", action="store_true", help="scores in the txt labels")
     p.add_argument("--no-images", action="store_true", help="do not write annotated images/videos")
     p.add_argument("--coco-json", default=None, help="write this annotation file's image and category ids")
     p.add_argument("--image-dir", default=None, help="its image folder (default: --source)")
+    p.add_argument("--corruption", default=None, metavar="NAME",
+                   help="run on the images under this corruption (yololab.data.corruptions.NAMES) to see its effect")
+    p.add_argument("--severity", type=int, default=3, help="severity 1-5 of --corruption (default 3)")
+    p.add_argument("--seed", type=int, default=0, help="seed of --corruption's random draws")
     p.add_argument("--allow-network", action="store_true",
                    help="let --source (or a line of a .txt list) be a URL or stream (http://, rtsp://...), "
                         "opened by OpenCV/FFmpeg; refused otherwise")

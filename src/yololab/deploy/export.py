@@ -27,6 +27,7 @@ from yololab.deploy import metadata as md
 from yololab.deploy.graph import RAW_OUTPUT, DecodedDetector, append_nms
 from yololab.deploy.parity import Parity, compare_outputs
 from yololab.deploy.samples import sample_batch
+from yololab.errors import ConfigError, EnvError
 from yololab.models.detector import Detector
 
 LOG = logging.getLogger("yololab")
@@ -35,7 +36,7 @@ FP32_TOLERANCE = 1e-3
 OPSET = 17
 
 
-class ExportParityError(RuntimeError):
+class ExportParityError(EnvError, RuntimeError):
     """The exported model's outputs differ from PyTorch's by more than the tolerance."""
 
 
@@ -132,8 +133,17 @@ def export_openvino(onnx_path: Path, out: Path, meta: dict[str, Any], half: bool
     weights = check_target(xml.with_suffix(".bin"), xml.parent)
 
     def save(tmp_xml: Path) -> None:  # the .bin is named after the .xml: rename both
-        ov.save_model(model, str(tmp_xml), compress_to_fp16=half)
-        os.replace(tmp_xml.with_suffix(".bin"), weights)
+        tmp_bin = tmp_xml.with_suffix(".bin")
+        try:
+            ov.save_model(model, str(tmp_xml), compress_to_fp16=half)
+            os.replace(tmp_bin, weights)
+        except BaseException as err:  # a full disk: no temporary .bin left behind (the .xml is atomic_write's)
+            tmp_bin.unlink(missing_ok=True)
+            if isinstance(err, (OSError, KeyboardInterrupt, SystemExit)):
+                raise
+            reason = " ".join(str(err).split())[-300:]
+            raise EnvError(f"OpenVINO could not save {xml} and its .bin ({reason}); nothing was written there. "
+                           f"Free space or fix the permissions, then run the command again") from None
 
     atomic_write_path(xml, save, xml.parent)
     return xml
@@ -195,6 +205,14 @@ def export_model(model_or_weights: Detector | str | os.PathLike, fmt: str = "onn
     images = torch.from_numpy(sample_batch(hw, batch, model.stride, sample))
     wrapper = DecodedDetector(model).eval()
 
+    if fmt != "openvino" and out.is_dir():
+        raise ConfigError(f"--out {out} is a folder: give the {fmt} file to write, e.g. "
+                          f"{out / _default_out(stem, fmt, hw).name}")
+    folder = out if fmt == "openvino" and out.suffix != ".xml" else out.parent
+    try:  # before the export's work: a folder that cannot be made fails at once
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise EnvError(f"cannot create the folder of --out {out}: {err.strerror or err}") from None
     if int8 and fmt == "openvino":
         path = export_openvino_int8(wrapper, images, out, meta, dynamic, opset, data, calib_images)
     elif int8:

@@ -12,12 +12,13 @@ from PIL import Image, UnidentifiedImageError
 
 from yololab.data.augment import letterbox
 from yololab.data.images import decode_image, read_image
+from yololab.errors import DataError
 
 MIN_SIDE = 10  # pixels; smaller images are rejected (as the dataset checks do)
 MAX_PIXELS = 60_000_000  # decompression-bomb guard for uploads
 
 
-class ImageDecodeError(ValueError):
+class ImageDecodeError(DataError):
     """An upload that is not a usable image; ``status`` is the HTTP code to answer with."""
 
     def __init__(self, status: int, message: str) -> None:

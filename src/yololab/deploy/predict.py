@@ -9,6 +9,7 @@ pycocotools can score them against it directly.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from collections.abc import Iterator
@@ -21,13 +22,16 @@ import numpy as np
 from tqdm import tqdm
 
 from yololab.atomic import atomic_write_bytes, atomic_write_text, check_target, file_identity
+from yololab.data.corrupted import CorruptionSpec, corrupt_file_image
 from yololab.deploy.annotate import draw_detections
 from yololab.deploy.pipeline import Predictor
 from yololab.deploy.sources import Frame, count_frames, is_url, is_video, iter_frames, resolve_source
 from yololab.device import DEFAULT_DEVICE
-from yololab.errors import UserError
+from yololab.errors import ConfigError, EnvError, UserError
 from yololab.eval.boxes import xyxy2xywh
 from yololab.eval.coco import detections_to_coco, image_ids
+from yololab.eval.sliced import predict_sliced
+from yololab.eval.slicing import SliceSettings
 from yololab.jsonfile import write_json
 
 LOG = logging.getLogger("yololab")
@@ -154,6 +158,12 @@ def _batches(frames: Iterator[Frame], size: int) -> Iterator[list[Frame]]:
         yield batch
 
 
+def _corrupted(frame: Frame, spec: CorruptionSpec) -> Frame:
+    """``frame`` under ``spec``, seeded by its file name (and frame index), as the scoring loader does."""
+    path = frame.path if frame.frame is None else f"{frame.path}#{frame.frame}"
+    return dataclasses.replace(frame, image=corrupt_file_image(frame.image, path, spec))
+
+
 def coco_identity(coco_json: str | os.PathLike, image_dir: str | os.PathLike, files: list[Path],
                   num_classes: int) -> tuple[dict[Path, Any], list[int]]:
     """Image id of each of ``files`` and the category id of each class in the annotation file
@@ -176,19 +186,30 @@ def predict(weights: str | os.PathLike, source: str, imgsz: int | None = None, c
             save_txt: bool = False, save_conf: bool = False, save_images: bool = True,
             threads: int | None = None, backend: str | None = None, progress: bool = True,
             coco_json: str | os.PathLike | None = None, image_dir: str | os.PathLike | None = None,
-            device: str | None = DEFAULT_DEVICE, allow_network: bool = False) -> PredictSummary:
+            device: str | None = DEFAULT_DEVICE, allow_network: bool = False,
+            slicing: SliceSettings | None = None, corruption: CorruptionSpec | None = None) -> PredictSummary:
     """Run ``weights`` (.pt, .onnx, .xml, .torchscript) on ``source``; returns what was written.
 
+    ``corruption``: run on (and draw) the images under this corruption (:mod:`yololab.data.corruptions`),
+    to look at what it does to the detections.
     ``coco_json`` (images in ``image_dir``, default ``source``): write its image and category ids.
     ``device``: 'auto' (CUDA device 0 if available, else the CPU), 'cpu' or a GPU index.
-    ``allow_network``: URLs and streams may be among the sources (refused otherwise)."""
+    ``allow_network``: URLs and streams may be among the sources (refused otherwise).
+    ``slicing``: sliced inference of each image (:mod:`yololab.eval.sliced`), ``batch`` slices at a time."""
     if batch < 1:
         raise ValueError(f"--batch must be >= 1, got {batch}")
     files = resolve_source(str(source), allow_network)
     out = Path(out)
     refuse_output_over_inputs(out, files, str(source))
     predictor = Predictor(weights, imgsz, conf, iou, max_det, threads=threads, backend=backend, device=device)
-    out.mkdir(parents=True, exist_ok=True)
+    if slicing is not None:
+        slicing.check(predictor.backend.stride)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file: give a folder for the predictions (new or one of yololab's)")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise EnvError(f"cannot create --out {out}: {err.strerror or err}") from None
     videos = any(is_video(f) for f in files)
     category_ids = None
     if coco_json is not None:
@@ -201,8 +222,12 @@ def predict(weights: str | os.PathLike, source: str, imgsz: int | None = None, c
     summary = PredictSummary(out)
     bar = tqdm(total=count_frames(files), desc="predict", unit="img", disable=not progress)
     try:
-        for frames in _batches(iter_frames(files, summary.skipped), batch):
-            results = predictor([f.image for f in frames])
+        frames_in = iter_frames(files, summary.skipped)
+        if corruption is not None:
+            frames_in = (_corrupted(f, corruption) for f in frames_in)
+        for frames in _batches(frames_in, batch if slicing is None else 1):
+            results = predictor([f.image for f in frames]) if slicing is None else \
+                [predict_sliced(f.image, predictor, slicing, batch, max_det) for f in frames]
             for frame, dets in zip(frames, results):
                 writer.add(frame, dets)
                 summary.detections += len(dets)

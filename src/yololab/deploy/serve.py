@@ -32,6 +32,7 @@ from yololab.deploy.limits import BODY_RAM_BYTES, BodySizeLimit
 from yololab.deploy.pipeline import Predictor, Thresholds
 from yololab.deploy.reduced_decode import DecodedUpload, decode_cost, decode_reduced, worst_decode_cost
 from yololab.device import DEFAULT_DEVICE
+from yololab.errors import ConfigError, EnvError
 
 LOG = logging.getLogger("yololab")
 
@@ -80,6 +81,9 @@ def _query_problem(request: Request, iou: float | None, imgsz: int | None, predi
     unknown = sorted(set(request.query_params) - set(QUERY_PARAMS))
     if unknown:
         return f"unknown query parameter(s) {', '.join(unknown)}; /predict accepts {', '.join(QUERY_PARAMS)}"
+    repeated = sorted({k for k in request.query_params if len(request.query_params.getlist(k)) > 1})
+    if repeated:
+        return f"query parameter(s) {', '.join(repeated)} given more than once; give each at most once"
     if imgsz is not None and (imgsz, imgsz) != tuple(predictor.imgsz):
         return (f"imgsz={imgsz}: this server runs the model at {predictor.imgsz[0]}x{predictor.imgsz[1]} (requests "
                 f"are batched together); omit imgsz or start a server with --imgsz {imgsz}")
@@ -176,6 +180,9 @@ def create_app(config: ServeConfig, predictor: Predictor | None = None) -> FastA
                       imgsz: int | None = Query(None, ge=1, description="must be the server's model size")):
         """Detect objects; boxes are x1, y1, x2, y2 in the uploaded image's pixels."""
         problem = _query_problem(request, iou, imgsz, predictor)
+        parts = len((await request.form()).getlist("file"))  # the form FastAPI parsed (cached)
+        if parts > 1 and not problem:
+            problem = f"{parts} 'file' parts: send one image per request"
         if problem:
             return JSONResponse({"detail": problem}, status_code=422)
         thresholds = None if (conf, iou, max_det) == (None, None, None) else Thresholds(
@@ -220,11 +227,28 @@ def create_app(config: ServeConfig, predictor: Predictor | None = None) -> FastA
     return app
 
 
+def check_address(host: str, port: int) -> None:
+    """Raise :class:`EnvError` naming ``--host``/``--port`` when the server could not listen there (a port
+    outside 0-65535, one in use or not allowed, an unknown host), before the model is loaded."""
+    import socket
+
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"--port {port} is not a TCP port: give a number from 0 to 65535")
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        with socket.socket(infos[0][0], socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(infos[0][4])
+    except OSError as err:
+        raise EnvError(f"cannot listen on --host {host} --port {port}: {err.strerror or err}") from None
+
+
 def serve(config: ServeConfig, host: str = "127.0.0.1", port: int = 8000,
           log_level: str = "info") -> None:
     """Run the app on uvicorn until SIGINT/SIGTERM (graceful: 10 s for in-flight requests)."""
     import uvicorn
 
+    check_address(host, port)
     app = create_app(config)
     uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=10,
                 limit_concurrency=max(64, 8 * config.max_batch))

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from yololab.deploy.images import load_image
-from yololab.errors import UserError
+from yololab.errors import ConfigError
 
 LOG = logging.getLogger("yololab")
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".dng", ".mpo", ".pfm"}
@@ -28,7 +28,7 @@ VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".m4v", ".mpg", ".mpeg", ".wmv
 URL_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")  # http://, rtsp://, rtmp://, udp://, file://...
 
 
-class NetworkSourceError(UserError):
+class NetworkSourceError(ConfigError):
     """A URL or stream among the sources without ``--allow-network``."""
 
 

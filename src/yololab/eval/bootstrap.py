@@ -24,12 +24,14 @@ import contextlib
 import io
 import multiprocessing as mp
 import os
+import zipfile
 from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
 import scipy.sparse as sp
 
+from yololab.errors import DataError
 from yololab.eval.coco import load_json
 from yololab.eval.scoring_input import check_results
 
@@ -168,16 +170,22 @@ class ImageMatches:
 
     @classmethod
     def load(cls, path: PathLike) -> ImageMatches:
-        """Matches written by :meth:`save` (plain arrays: nothing in the file is executed)."""
-        with np.load(path, allow_pickle=False) as z:
-            def csr(name: str) -> sp.csr_matrix | None:
-                if f"{name}_data" not in z:
-                    return None
-                return sp.csr_matrix((z[f"{name}_data"], z[f"{name}_indices"], z[f"{name}_indptr"]),
-                                     shape=tuple(int(v) for v in z[f"{name}_shape"]))
+        """Matches written by :meth:`save` (plain arrays: nothing in the file is executed); a damaged or
+        foreign file is a :class:`~yololab.errors.DataError` naming it."""
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                def csr(name: str) -> sp.csr_matrix | None:
+                    if f"{name}_data" not in z:
+                        return None
+                    return sp.csr_matrix((z[f"{name}_data"], z[f"{name}_indices"], z[f"{name}_indptr"]),
+                                         shape=tuple(int(v) for v in z[f"{name}_shape"]))
 
-            return cls(**{name: z[name] for name in cls._ARRAYS}, segments=csr("segments"), ignored=csr("ignored"),
-                       num_detections=int(z["num_detections"]))
+                return cls(**{name: z[name] for name in cls._ARRAYS}, segments=csr("segments"),
+                           ignored=csr("ignored"), num_detections=int(z["num_detections"]))
+        except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as err:
+            what = str(err.args[0]) if isinstance(err, KeyError) and err.args else type(err).__name__
+            raise DataError(f"{path} is not a matches file written by yololab ({what}: damaged, or replaced); "
+                            f"delete it and the report matches the cell's detections again") from None
 
     @property
     def _thr_pad(self) -> np.ndarray:

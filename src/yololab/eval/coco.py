@@ -17,6 +17,7 @@ from typing import Any, Mapping, Protocol, Sequence
 import numpy as np
 import torch
 
+from yololab.errors import DataError
 from yololab.eval.results import STAT_KEYS, ClassAP, CocoMetrics
 from yololab.eval.scoring_input import check_results
 
@@ -133,8 +134,11 @@ def detections_to_coco(
 def load_json(x: Any) -> Any:
     """A JSON file's content, or ``x`` itself when it is already loaded (a dict or list)."""
     if isinstance(x, (str, os.PathLike)):
-        with open(x) as f:
-            return json.load(f)
+        with open(x, encoding="utf-8") as f:
+            try:
+                return json.load(f)
+            except (json.JSONDecodeError, UnicodeDecodeError) as err:
+                raise DataError(f"{x} is not valid JSON: {err}") from None
     return x
 
 
@@ -147,8 +151,13 @@ def _coco_from_dict(gt: dict) -> COCO:
     return coco
 
 
-def _run_cocoeval(gt: dict, dt: list[dict]) -> tuple[np.ndarray, np.ndarray, list[int]]:
-    """Run the evaluator; return ``stats[:12]``, precision [T, R, K, A, M] and its category ids."""
+#: the ``tiny`` area bin of AI-TOD and VisDrone tools (area < 16^2 px), scored next to COCO's three
+TINY_AREA = 16.0**2
+
+
+def _run_cocoeval(gt: dict, dt: list[dict], max_dets: int = 100) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """Run the evaluator (COCO's area ranges plus ``tiny`` last; AP at ``max_dets`` detections per image);
+    return ``stats[:12]``, precision [T, R, K, A, M] and its category ids."""
     coco_gt = _coco_from_dict(gt)
     with contextlib.redirect_stdout(io.StringIO()):
         coco_dt = coco_gt.loadRes([dict(d) for d in dt])  # loadRes adds keys: keep the caller's dicts intact
@@ -156,10 +165,16 @@ def _run_cocoeval(gt: dict, dt: list[dict]) -> tuple[np.ndarray, np.ndarray, lis
             ev = COCOeval_faster(coco_gt, coco_dt, "bbox", print_function=lambda *a, **k: None)
         else:  # pragma: no cover
             ev = COCOeval_faster(coco_gt, coco_dt, "bbox")
+        ev.params.areaRng = [*ev.params.areaRng[:4], [0.0, TINY_AREA]]
+        ev.params.areaRngLbl = [*ev.params.areaRngLbl[:4], "tiny"]
+        ev.params.maxDets = [1, 10, max_dets]
         ev.evaluate()
         ev.accumulate()
         ev.summarize()
-    return np.asarray(ev.stats[:12], dtype=np.float64), np.asarray(ev.eval["precision"]), list(ev.params.catIds)
+    stats = np.asarray(ev.stats, dtype=np.float64)
+    if BACKEND == "faster_coco_eval":  # it reports AP_tiny after AP_large and AR_tiny after AR_large
+        stats = stats[[0, 1, 2, 3, 4, 5, 7, 8, 9, 10, 11, 12]]
+    return stats[:12], np.asarray(ev.eval["precision"]), list(ev.params.catIds)
 
 
 def restrict_gt(gt: dict, image_ids: Sequence[Any]) -> tuple[dict, list[str]]:
@@ -183,10 +198,11 @@ def _mean_valid(a: np.ndarray) -> float:
 
 
 def _evaluate(gt: dict, dt: list[dict], names: Sequence[str] | Mapping[int, str] | None,
-              ) -> tuple[np.ndarray, dict[str, ClassAP]]:
+              max_dets: int = 100) -> tuple[np.ndarray, dict[str, ClassAP], float]:
     """COCOeval's 12 stats and the AP of each category that has ground truth (at area=all,
-    maxDets=100, from the precision array), named by ``names`` (category id -> name; default: the GT's).
-    Empty detections (or empty ground truth) give zeros without running the evaluator."""
+    maxDets=100, from the precision array), named by ``names`` (category id -> name; default: the GT's),
+    and the AP of tiny objects (< 16^2 px; -1 without any). ``max_dets`` replaces COCO's 100 detections per
+    image. Empty detections (or empty ground truth) give zeros without running the evaluator."""
     if names is None:
         names = {c["id"]: c["name"] for c in gt.get("categories", [])}
     elif not isinstance(names, Mapping):
@@ -198,9 +214,11 @@ def _evaluate(gt: dict, dt: list[dict], names: Sequence[str] | Mapping[int, str]
             instances[a["category_id"]] = instances.get(a["category_id"], 0) + 1
 
     if dt and instances:
-        stats, precision, cat_ids = _run_cocoeval(gt, dt)
+        stats, precision, cat_ids = _run_cocoeval(gt, dt, max_dets)
+        tiny = precision[:, :, :, 4, -1]
+        map_tiny = float(tiny[tiny > -1].mean()) if (tiny > -1).any() else -1.0
     else:
-        stats, precision, cat_ids = np.zeros(12), None, sorted(instances)
+        stats, precision, cat_ids, map_tiny = np.zeros(12), None, sorted(instances), 0.0
 
     per_class = {}
     for k, cid in enumerate(cat_ids):
@@ -212,35 +230,40 @@ def _evaluate(gt: dict, dt: list[dict], names: Sequence[str] | Mapping[int, str]
             p = precision[:, :, k, 0, -1]  # [T, R] at area=all, maxDets=100
             ap, ap50 = _mean_valid(p), _mean_valid(p[0])
         per_class[str(names.get(cid, cid))] = ClassAP(ap, ap50, instances[cid])
-    return stats, per_class
+    return stats, per_class, map_tiny
 
 
 def score_coco(
     gt: dict | PathLike,
     dt: list[dict] | PathLike,
     names: Sequence[str] | Mapping[int, str] | None = None,
+    max_dets: int = 100,
 ) -> CocoMetrics:
     """COCO bbox metrics of detections ``dt`` against ground truth ``gt`` (dicts or json paths).
 
     Both are checked first (:func:`check_results`); the record holds the 12 COCO stats by name (None
     where COCO has no value), the per-class AP over categories that have ground truth, and the
-    numbers of images and detections. ``names`` maps category id -> name (default: the GT's).
+    numbers of images and detections, and ``map_tiny`` (AP of objects < 16^2 px, None without any).
+    ``names`` maps category id -> name (default: the GT's); ``max_dets`` replaces COCO's 100 detections
+    per image (VisDrone scores 500).
     """
     gt, dt = load_json(gt), load_json(dt)
     check_results(gt, dt)
-    stats, per_class = _evaluate(gt, dt, names)
-    return CocoMetrics.from_stats(stats, per_class, len({im["id"] for im in gt.get("images", [])}), len(dt))
+    stats, per_class, map_tiny = _evaluate(gt, dt, names, max_dets)
+    return CocoMetrics.from_stats(stats, per_class, len({im["id"] for im in gt.get("images", [])}), len(dt),
+                                  map_tiny)
 
 
 def evaluate_coco(
     gt: dict | PathLike,
     dt: list[dict] | PathLike,
     names: Sequence[str] | Mapping[int, str] | None = None,
+    max_dets: int = 100,
 ) -> dict[str, Any]:
     """:func:`score_coco` as a plain dict: the 12 COCO stats by name (see ``STAT_KEYS``; -1 "no ground
     truth in this area range" is reported as 0.0), the raw ``stats`` list, ``per_class`` {name:
     {ap50_95, ap50, instances}}, ``num_images`` and ``num_detections``."""
-    metrics = score_coco(gt, dt, names)
+    metrics = score_coco(gt, dt, names, max_dets)
     return {**metrics.as_dict(), **{key: max(v, 0.0) for key, v in zip(STAT_KEYS, metrics.stats)}}
 
 

@@ -11,6 +11,7 @@ from yololab.errors import UserError
 from yololab.eval.extras import ExtraOptions
 
 if TYPE_CHECKING:
+    from yololab.eval.slicing import SliceSettings
     from yololab.eval.validate import ValSettings
 
 
@@ -20,6 +21,7 @@ class ResultsFiles:
 
     gt: Path | None
     dt: Path | None
+    coco_max_det: int = 100  # detections per image the COCO protocol scores
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,7 @@ class ModelRun:
     backend: str | None = None  # runtime of an export (None: from the file)
     fuse: bool = True
     device: str = DEFAULT_DEVICE  # a --device string (yololab.device)
+    slicing: SliceSettings | None = None  # --slice: sliced inference scored on the full images
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,15 @@ class Outputs:
 
 
 @dataclass(frozen=True)
+class CorruptionRequest:
+    """``--corruption``/``--severity``/``--seed``: score the model under these (yololab.eval.robustness)."""
+
+    corruptions: tuple[str, ...]
+    severities: tuple[int, ...]
+    seed: int = 0
+
+
+@dataclass(frozen=True)
 class ValRequest:
     """One ``yololab val``: results files or a model run (exactly one), the extras and the outputs."""
 
@@ -54,6 +66,7 @@ class ValRequest:
     model: ModelRun | None
     extras: ExtraOptions = ExtraOptions()
     outputs: Outputs = Outputs()
+    robustness: CorruptionRequest | None = None  # --corruption/--severity: mAP per corruption and severity
 
     def __post_init__(self) -> None:
         if self.files is not None:
@@ -67,5 +80,17 @@ class ValRequest:
             if self.extras.dt_ref:
                 raise UserError("--dt-ref compares two results files: use it with --gt and --dt "
                                 "(write each model's results with --save-dt first)")
+        if self.robustness is not None:
+            self._check_robustness()
         if self.extras.bootstrap is not None and self.extras.bootstrap < 1:
             raise UserError(f"--bootstrap {self.extras.bootstrap}: the number of resamples must be >= 1")
+
+    def _check_robustness(self) -> None:
+        """--corruption scores a model, one mAP per pass: no results files, no single-pass outputs."""
+        if self.model is None:
+            raise UserError("--corruption scores a model: give --weights and --data, not --gt/--dt")
+        unsupported = [flag for flag, on in (("--save-dt", self.outputs.save_dt), ("--save-gt", self.outputs.save_gt),
+                                             ("--plots", self.extras.plots), ("--bootstrap", self.extras.bootstrap),
+                                             ("--metric", self.extras.metric != "coco")) if on]
+        if unsupported:
+            raise UserError(f"--corruption scores mAP per corruption and severity only; drop {', '.join(unsupported)}")

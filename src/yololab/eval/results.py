@@ -47,17 +47,20 @@ class CocoMetrics:
     num_images: int = 0
     num_detections: int = 0
     stats: tuple[float, ...] = ()  # COCO's raw 12 numbers (-1: no ground truth in that range)
+    map_tiny: float | None = None  # AP of objects < 16^2 px (AI-TOD, VisDrone); None: no such objects
 
     @classmethod
     def from_stats(cls, stats: Iterable[float], per_class: Mapping[str, ClassAP], num_images: int,
-                   num_detections: int) -> CocoMetrics:
-        """From COCOeval's 12 raw ``stats`` (their -1 decides what is None) and the per-class AP."""
+                   num_detections: int, map_tiny: float | None = None) -> CocoMetrics:
+        """From COCOeval's 12 raw ``stats`` (their -1 decides what is None), the per-class AP and the AP of
+        tiny objects (negative: none)."""
         raw = tuple(float(v) for v in stats)
         values = {k: (None if v < 0 else v) for k, v in zip(STAT_KEYS, raw)}
         for k in ("map50_95", "map50", "map75"):  # the headline numbers are always defined (0 without GT)
             values[k] = values[k] or 0.0
         return cls(**values, per_class=dict(per_class), num_images=int(num_images),
-                   num_detections=int(num_detections), stats=raw)
+                   num_detections=int(num_detections), stats=raw,
+                   map_tiny=None if map_tiny is None or map_tiny < 0 else float(map_tiny))
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON form (``yololab val --json``, checkpoints, train.json): the same names as the fields."""

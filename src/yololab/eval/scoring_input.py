@@ -17,12 +17,12 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from yololab.errors import UserError
+from yololab.errors import DataError
 
 SHOWN = 5  # offenders named in the message
 
 
-class ScoringInputError(UserError):
+class ScoringInputError(DataError):
     """Ground truth or detections that cannot be scored; the message counts and names the offenders."""
 
 

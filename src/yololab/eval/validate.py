@@ -13,6 +13,7 @@ import torch
 from tqdm import tqdm
 
 from yololab.data import DetectionDataset, ImageRecord, create_dataloader
+from yololab.data.corrupted import CorruptedDataset, CorruptionSpec
 from yololab.eval.boxes import scale_boxes
 from yololab.eval.coco import (
     detections_to_coco,
@@ -44,12 +45,18 @@ class ValSettings:
     #: upstream val.py's batch-dependent rect batches (each batch padded to its most extreme image): for
     #: reproducing upstream's figures only, since an image's detections then depend on its batch neighbours
     rect_batches: bool = False
+    coco_max_det: int = 100  # detections per image the COCO protocol scores (VisDrone's tools: 500)
+    #: score the images under this corruption (made in the loader at full size, then letterboxed)
+    corruption: CorruptionSpec | None = None
 
 
 def make_val_loader(records: Sequence[ImageRecord], settings: ValSettings, stride: int = 32):
-    dataset = DetectionDataset(records, settings.image_size, augment=False, rect=settings.rect,
-                               batch_size=settings.batch_size, stride=stride, pad=0.5,
-                               rect_batches=settings.rect_batches)
+    kwargs = dict(augment=False, rect=settings.rect, batch_size=settings.batch_size, stride=stride, pad=0.5,
+                  rect_batches=settings.rect_batches)
+    if settings.corruption is not None:
+        dataset = CorruptedDataset(records, settings.corruption, settings.image_size, **kwargs)
+    else:
+        dataset = DetectionDataset(records, settings.image_size, **kwargs)
     return create_dataloader(dataset, settings.batch_size, shuffle=False, workers=settings.workers)
 
 
@@ -148,7 +155,8 @@ def validate(model: ValModel, records: Sequence[ImageRecord], names: Sequence[st
     results, times = predict_dataset(model, loader, settings, device, ids_by_path, category_map, progress, frames)
     if gt is None:
         gt = yolo_records_to_coco_gt(records, names, category_map)
-    metrics = score_coco(gt, results, names=list(names) if category_map is None else None)
+    metrics = score_coco(gt, results, names=list(names) if category_map is None else None,
+                         max_dets=settings.coco_max_det)
     model.train(was_training)
     return ValResult(metrics, results, gt, times, time.perf_counter() - started)
 
@@ -160,10 +168,11 @@ def _num(value: float | None, width: int) -> str:
 def format_metrics(metrics: CocoMetrics, per_class: bool = False,
                    speed: dict[str, float] | None = None) -> str:
     """A compact text table like upstream's val printout ('–' where COCO has no value)."""
-    lines = [f"{'images':>8}{'instances':>11}{'mAP50':>9}{'mAP75':>9}{'mAP50-95':>10}{'APs':>7}{'APm':>7}{'APl':>7}"]
+    lines = [f"{'images':>8}{'instances':>11}{'mAP50':>9}{'mAP75':>9}{'mAP50-95':>10}{'APt':>7}{'APs':>7}{'APm':>7}"
+             f"{'APl':>7}"]
     instances = sum(c.instances for c in metrics.per_class.values())
     lines.append(f"{metrics.num_images:>8}{instances:>11}{metrics.map50:>9.3f}{metrics.map75:>9.3f}"
-                 f"{metrics.map50_95:>10.3f}{_num(metrics.map_small, 7)}{_num(metrics.map_medium, 7)}"
+                 f"{metrics.map50_95:>10.3f}{_num(metrics.map_tiny, 7)}{_num(metrics.map_small, 7)}{_num(metrics.map_medium, 7)}"
                  f"{_num(metrics.map_large, 7)}")
     if per_class:
         lines.append(f"{'class':>20}{'instances':>11}{'AP50':>8}{'AP50-95':>9}")

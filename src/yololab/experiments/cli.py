@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import argparse
 import shlex
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from yololab.experiments.plan.run_settings import EXECUTOR_NAMES
+from yololab.errors import ConfigError
+from yololab.experiments.plan.run_settings import EXECUTOR_NAMES, ExecutorName
+
+if TYPE_CHECKING:
+    from yololab.train.contract import Trainer
 
 # compare flags that build (or override) the experiment spec: flag dest -> spec key
 _SPEC_FLAGS = {"name": "name", "data": "data", "models": "models", "backbones": "backbones", "seeds": "seeds",
@@ -39,15 +45,11 @@ def command_line(args: argparse.Namespace, order: list[str]) -> str:
 
 def spec_values(args: argparse.Namespace) -> dict:
     """The experiment mapping: --config's YAML, then any spec flag given on the command line."""
-    import yaml
-
-    from yololab.config import ConfigError
+    from yololab.config import read_yaml_mapping
 
     values: dict = {}
     if args.config:
-        values = yaml.safe_load(Path(args.config).read_text()) or {}
-        if not isinstance(values, dict):
-            raise ConfigError(f"{args.config}: expected a mapping of keys to values")
+        values = read_yaml_mapping(args.config, "--config")
     for dest, key in _SPEC_FLAGS.items():
         value = getattr(args, dest)
         if value is not None:
@@ -64,6 +66,14 @@ def spec_values(args: argparse.Namespace) -> dict:
             tune[key] = value
             values["tune"] = tune
     return values
+
+
+def _trainer(dry_run: bool):
+    """The dry-run stand-in with --dry-run, else yololab's trainer (both picklable module-level functions)."""
+    from yololab.experiments.plan.trainers import default_trainer
+    from yololab.experiments.run import dryrun
+
+    return dryrun.train if dry_run else default_trainer
 
 
 def _report_only_across(across, args: argparse.Namespace) -> int:
@@ -84,13 +94,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from yololab.experiments.compare import run_compare
     from yololab.experiments.report.writer import write_report
     from yololab.experiments.plan.comparison_plan import resolve_plan
+    from yololab.experiments.results.records_io import refuse_unknown_results
     from yololab.experiments.plan.run_settings import RunSettings
 
+    refuse_unknown_results(Path(args.out) / "results.json")  # written by a newer yololab: not overwritten
     if args.report_only:
         spec_path = Path(args.out) / "experiment.yaml"
         if not spec_path.is_file():
-            raise SystemExit(f"yololab compare --report-only: {spec_path} not found: is {args.out} a comparison "
-                             f"folder?")
+            raise ConfigError(f"--report-only: {spec_path} not found: is {args.out} a comparison folder?")
         across = load_across(args.out)
         if across is not None:
             return _report_only_across(across, args)
@@ -104,11 +115,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
         for bench in Path(args.out).glob("cells/*/bench.json"):
             bench.unlink()
     if not args.config and not args.data:
-        raise SystemExit("yololab compare: give --config exp.yaml or at least --data (and --models/--backbones)")
+        raise ConfigError("give --config exp.yaml or at least --data (and --models/--backbones)")
     values = spec_values(args)
     settings = RunSettings(
         executor=args.executor, devices=args.devices,
-        train_fn="yololab.experiments.run.dryrun:train" if args.dry_run else None,
+        train_fn=_trainer(args.dry_run),
         command=command_line(args, COMPARE_ORDER), progress=not args.no_progress,
         ray_shared_fs=args.ray_shared_fs, ray_work_dir=args.ray_work_dir)
     across = across_from_mapping(values, args.config or "command line")
@@ -123,19 +134,42 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0 if not result.failed else 1
 
 
+@dataclass(frozen=True)
+class TuneRequest:
+    """What ``yololab tune`` was asked, read once from the command line: the experiment mapping and what
+    errors call it, the folder, the executor, the device entries and the trainer."""
+
+    values: dict
+    source: str
+    out: Path
+    executor: ExecutorName
+    devices: str | None
+    trainer: Trainer
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> TuneRequest:
+        return cls(spec_values(args), args.config or "command line", Path(args.out), args.executor, args.devices,
+                   _trainer(args.dry_run))
+
+
 def cmd_tune(args: argparse.Namespace) -> int:
     """Only the studies of an experiment's ``tune:`` section; prints each entry's chosen values."""
+    request = TuneRequest.from_args(args)  # the command line is read here, once
+    return tune(request)
+
+
+def tune(request: TuneRequest) -> int:
     from yololab.experiments.plan.comparison_plan import resolve_plan
     from yololab.experiments.plan.run_settings import RunSettings
     from yololab.experiments.tuning.apply import values_text
     from yololab.experiments.tuning.study import run_tuning
 
-    plan = resolve_plan(spec_values(args), args.out, RunSettings(executor=args.executor, devices=args.devices),
-                        source_name=args.config or "command line")
+    plan = resolve_plan(request.values, request.out, RunSettings(executor=request.executor, devices=request.devices),
+                        source_name=request.source)
     spec = plan.spec
     if spec.tune is None:
-        raise SystemExit(f"yololab tune: {args.config or 'the experiment'} has no 'tune:' section")
-    result = run_tuning(plan, train_fn="yololab.experiments.run.dryrun:train" if args.dry_run else None)
+        raise ConfigError(f"{request.source} has no 'tune:' section")
+    result = run_tuning(plan, request.trainer)
     print(f"study storage: {result.storage}")
     for s in result.studies:
         best = "–" if s.best_value is None else f"{100 * s.best_value:.2f}"

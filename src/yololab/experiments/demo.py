@@ -93,7 +93,7 @@ def run_demo(out_dir: str | Path = "runs/demo", settings: DemoSettings | None = 
     started = time.perf_counter()
     if estimate:
         from yololab.experiments.demo_estimate import estimate_demo
-        from yololab.experiments.run.worker_setup import cpu_threads_per_worker
+        from yololab.experiments.pool.worker import cpu_threads_per_worker
         from yololab.experiments.plan.spec import parse_devices
 
         workers = parse_devices(devices)

@@ -19,11 +19,11 @@ from pathlib import Path
 from yololab.config import ConfigError
 from yololab.experiments.score.bench_cells import run_benchmarks
 from yololab.experiments.plan.cell_config import cell_state, check_same_config, config_fingerprint
-from yololab.experiments.run.executors import EXECUTORS
 from yololab.experiments.plan.comparison_plan import ComparisonPlan
 from yololab.experiments.plan.protocol_card import check_and_write_protocol
 from yololab.experiments.results.records import CellResult
 from yololab.experiments.report.rows import collect_rows
+from yololab.experiments.run.cells import run_cells
 from yololab.experiments.run.run_info import write_run_info
 from yololab.experiments.plan.run_settings import RunSettings
 from yololab.experiments.plan.spec import Cell
@@ -102,7 +102,7 @@ def train_cells(run: ComparisonRun) -> None:
                  outcome.status, outcome.seconds, time.perf_counter() - run.started, extra)
 
     if todo:
-        EXECUTORS[plan.executor](plan, run.settings).run(todo, on_result)
+        run_cells(plan, run.settings, todo, on_result)
 
 
 def time_cells(run: ComparisonRun) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 from yololab.atomic import atomic_write
-from yololab.errors import UserError
+from yololab.errors import CheckpointError
 from yololab.models.build import build_model
 from yololab.models.content_hash import HASH_KEY, content_hash, with_hash
 from yololab.models.detector import Detector, ModelSpec
@@ -21,10 +21,6 @@ from yololab.models.upstream import load_upstream_checkpoint
 
 LOG = logging.getLogger("yololab")
 FORMAT_VERSION = 1
-
-
-class CheckpointError(UserError):
-    """A checkpoint that cannot be read; the message names the file and the reason."""
 
 
 def atomic_save(obj: Any, path: str | Path, root: str | Path | None = None) -> None:

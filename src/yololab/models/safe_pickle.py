@@ -17,6 +17,8 @@ from typing import Any
 
 import torch
 
+from yololab.errors import CheckpointError
+
 # Globals that rebuild data and nothing else.
 _ALLOWED: dict[tuple[str, str], Any] = {
     ("collections", "OrderedDict"): __import__("collections").OrderedDict,
@@ -34,7 +36,7 @@ _STORAGES = {"HalfStorage", "FloatStorage", "DoubleStorage", "LongStorage", "Int
 _STUB_PREFIXES = ("models.", "utils.", "torch.nn.modules.", "pathlib", "argparse")
 
 
-class UnsafeCheckpointError(pickle.UnpicklingError):
+class UnsafeCheckpointError(CheckpointError, pickle.UnpicklingError):
     """The pickle references something other than tensors, containers and model layers."""
 
 

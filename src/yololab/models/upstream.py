@@ -21,6 +21,7 @@ from yololab.models.build import build_model
 from yololab.models.detector import Detector
 from yololab.models.safe_pickle import ModuleStub, safe_torch_load, stub_state_dict
 from yololab.models.zoo import MODEL_VARIANTS
+from yololab.errors import CheckpointError
 
 LOG = logging.getLogger("yololab")
 
@@ -30,7 +31,7 @@ UPSTREAM_LAYER_TYPES = (Conv, C3, SPPF, SPPCSPC, RepConv, DetectHead)
 _DERIVED_KEYS = ("anchors", "anchor_grid", "strides", "num_batches_tracked")
 
 
-class UpstreamCheckpointError(ValueError):
+class UpstreamCheckpointError(CheckpointError):
     """The file is an upstream checkpoint that yololab cannot map (named in the message)."""
 
 

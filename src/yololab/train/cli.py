@@ -12,9 +12,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from yololab.errors import UserError, print_error
+from yololab.errors import UserError
 from yololab.jsonfile import write_json
 
 LOG = logging.getLogger("yololab")
@@ -88,15 +86,11 @@ def add_train_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser
 
 def _split_hyp_file(path: str) -> tuple[dict, dict]:
     """An upstream-style hyp YAML -> (hyperparameter overrides, augmentation overrides)."""
+    from yololab.config import read_yaml_mapping
     from yololab.data import AugmentConfig
     from yololab.train.hyp import Hyperparameters
 
-    try:
-        values = yaml.safe_load(Path(path).read_text()) or {}
-    except (OSError, yaml.YAMLError) as err:
-        raise UserError(f"cannot read --hyp {path}: {err}") from None
-    if not isinstance(values, dict):
-        raise UserError(f"--hyp {path}: expected a mapping of names to values")
+    values = read_yaml_mapping(path, "--hyp")
     hyp_keys = {f.name for f in dataclasses.fields(Hyperparameters)}
     aug_keys = {f.name for f in dataclasses.fields(AugmentConfig)}
     unknown = sorted(set(values) - hyp_keys - aug_keys)
@@ -107,7 +101,7 @@ def _split_hyp_file(path: str) -> tuple[dict, dict]:
 
 def resolve_train_config(args: argparse.Namespace) -> Any:
     """The TrainConfig of ``yololab train`` (see the module docstring for the precedence)."""
-    from yololab.config import from_mapping, load_yaml_config
+    from yololab.config import from_mapping, load_yaml_config, read_yaml_mapping
     from yololab.train.config import TrainConfig
 
     flags = {FLAG_FIELDS.get(k, k): v for k, v in vars(args).items()
@@ -115,7 +109,7 @@ def resolve_train_config(args: argparse.Namespace) -> Any:
     file_values: dict[str, Any] = {}
     if "config" in args:
         file_values = dataclasses.asdict(load_yaml_config(TrainConfig, args.config))
-        given = yaml.safe_load(Path(args.config).read_text()) or {}
+        given = read_yaml_mapping(args.config, "--config")
         file_values = {k: file_values[k] for k in given}   # only the keys the file sets
     values: dict[str, Any] = {}
     if flags.get("resume", file_values.get("resume", False)):
@@ -136,32 +130,24 @@ def resolve_train_config(args: argparse.Namespace) -> Any:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from yololab.models.checkpoints import CheckpointError
     from yololab.train.distributed import dist_env
-    from yololab.train.trainer import NonFiniteLossError, train
+    from yololab.train.trainer import train
 
     if not dist_env().is_main:  # under torchrun only rank 0 logs progress
         logging.getLogger("yololab").setLevel(logging.WARNING)
-    try:
-        cfg = resolve_train_config(args)
-        summary = train(cfg)
-    except NonFiniteLossError as err:
-        return print_error("train", err, 1)
-    except (UserError, CheckpointError, OSError, yaml.YAMLError) as err:
-        return print_error("train", err)
+    summary = train(resolve_train_config(args))  # a NonFiniteLossError exits 1 (see yololab.errors)
     if dist_env().is_main:
-        best = summary.get("best_map50_95")
-        final = summary.get("final_metrics") or {}
-        print(f"trained {summary['epochs_run']} epoch(s) in {summary['train_seconds']:.1f} s "
-              f"({summary['images_per_second']:.2f} images/s, peak memory {summary['peak_memory_mb']:.0f} MB)"
-              + (" - stopped early" if summary.get("stopped_early") else ""))
+        best, final = summary.best_map50_95, summary.final_metrics or {}
+        print(f"trained {summary.epochs_run} epoch(s) in {summary.train_seconds:.1f} s "
+              f"({summary.images_per_second:.2f} images/s, peak memory {summary.peak_memory_mb:.0f} MB)"
+              + (" - stopped early" if summary.stopped_early else ""))
         if final:
             print(f"final: mAP50 {final['map50']:.4f}  mAP50-95 {final['map50_95']:.4f}  mAP75 {final['map75']:.4f}")
         if best is not None:
-            print(f"best mAP50-95 {best:.4f}: {summary['best']}")
-        elif not summary.get("selects_best", True):
+            print(f"best mAP50-95 {best:.4f}: {summary.best}")
+        elif not summary.selects_best:
             print("no best.pt: there were no validation images (--val-data); last.pt is the result")
-        print(f"last: {summary['last']}")
+        print(f"last: {summary.last}")
         if args.json:
-            write_json(args.json, summary)
+            write_json(args.json, summary.record())
     return 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from yololab.config import from_mapping
+from yololab.config import check_seed, from_mapping
 from yololab.data.augment import AugmentConfig
 from yololab.device import DEFAULT_DEVICE
 from yololab.train.hyp import Hyperparameters
@@ -58,6 +58,7 @@ class TrainConfig:
     mlflow_experiment: str = "yololab"     # MLflow experiment of the run
 
     def __post_init__(self) -> None:  # partial mappings (overrides) become the typed sections
+        check_seed(self.seed, "train options")
         if isinstance(self.hyp, Mapping):
             self.hyp = from_mapping(Hyperparameters, self.hyp, "hyp")
         if isinstance(self.augment, Mapping):

@@ -19,8 +19,6 @@ import random
 import resource
 import time
 from pathlib import Path
-from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 import torch
@@ -33,12 +31,14 @@ from yololab.data.dataset import MOSAIC_KINDS, loader_worker_init
 from yololab.data.imcache import check_cache_kind
 from yololab.eval.results import ValResult
 from yololab.eval.validate import ValSettings, validate
+from yololab.errors import ConfigError
 from yololab.models import Detector, build_model
 from yololab.atomic import WriteError, confined_folder
 from yololab.models.checkpoints import atomic_save, load_model, read_weights_only
 from yololab.models.detector import ModelSpec
 from yololab.train import distributed as ddp
 from yololab.train.config import TrainConfig
+from yololab.train.contract import EpochHook, TrainSummary
 from yololab.train.data import TrainData, load_train_data
 from yololab.train.ema import ModelEMA, unwrap
 from yololab.train.freeze import freeze_backbone_stages
@@ -59,13 +59,13 @@ from yololab.train.state import read_training_checkpoint, set_rng_state, trainin
 from yololab.train.tracking import Tracking
 
 LOG = logging.getLogger("yololab")
-#: called on the main process after every validated epoch with (epoch, val metrics as plain numbers);
-#: returning True stops training there (e.g. a tuning trial that a pruner stops early)
-EpochHook = Callable[[int, dict], bool]
 
 
-class NonFiniteLossError(RuntimeError):
-    """The loss became NaN or infinite; the message names the epoch, the batch and its images."""
+class NonFiniteLossError(ConfigError, RuntimeError):
+    """The loss became NaN or infinite; the message names the epoch, the batch and its images.
+    The run ended without a result rather than refusing its input: exit status 1."""
+
+    exit_status = 1
 
 
 def init_seeds(seed: int, deterministic: bool = False) -> None:
@@ -272,7 +272,7 @@ class Trainer:
                                  worker_init_fn=loader_worker_init if workers > 0 else None)
 
     # ------------------------------------------------------------------ loop
-    def fit(self) -> dict[str, Any]:
+    def fit(self) -> TrainSummary:
         cfg = self.cfg
         started = time.perf_counter()
         train_time, images_seen, epochs_run = 0.0, 0, 0
@@ -317,24 +317,24 @@ class Trainer:
                 self._log_epoch(epoch, losses, metrics, time.perf_counter() - t0)
             if ddp.broadcast_from_main(stop, self.device, self.dist):
                 break
-        summary = {
-            "out": str(self.out),
-            "last": str(self.last),
-            "best": str(self.best) if self.best.is_file() else None,
-            "best_fitness": self.best_fitness,
-            "best_map50_95": None,
-            "selects_best": self.selects_best,  # False: val metrics were on training images; last.pt is the result
-            "final_metrics": last_val or None,
-            "train_seconds": time.perf_counter() - started,
-            "images_per_second": images_seen / train_time if train_time > 0 else 0.0,
-            "peak_memory_mb": peak_memory_mb(self.device),
-            "epochs_run": epochs_run,
-            "stopped_early": epochs_run < cfg.epochs - self.start_epoch,
-            "world_size": self.dist.world_size,
-            "stopped_by_hook": self.stopped_by_hook,
-        }
-        if self.main:
-            summary["best_map50_95"] = self._best_map()
+        main, seconds, peak = self.main, time.perf_counter() - started, peak_memory_mb(self.device)
+        summary = TrainSummary(
+            out=str(self.out),
+            last=str(self.last),
+            best=str(self.best) if self.best.is_file() else None,
+            best_fitness=self.best_fitness,
+            best_map50_95=self._best_map() if main else None,
+            selects_best=self.selects_best,  # False: val metrics were on training images; last.pt is the result
+            final_metrics=last_val or None,
+            train_seconds=seconds,
+            images_per_second=images_seen / train_time if train_time > 0 else 0.0,
+            peak_memory_mb=peak,
+            epochs_run=epochs_run,
+            stopped_early=epochs_run < cfg.epochs - self.start_epoch,
+            world_size=self.dist.world_size,
+            stopped_by_hook=self.stopped_by_hook,
+        )
+        if main:
             if cfg.plots:
                 self._plot()
             self.tracking.finish()
@@ -473,9 +473,8 @@ class Trainer:
             LOG.warning("could not plot %s: %s", self.out / "results.csv", err)
 
 
-def train(cfg: TrainConfig, on_epoch_end: EpochHook | None = None) -> dict[str, Any]:
-    """Train as ``cfg`` says; returns a summary: ``best``/``last`` paths, ``best_map50_95``,
-    ``final_metrics``, ``train_seconds``, ``images_per_second``, ``peak_memory_mb``, ``epochs_run``.
+def train(cfg: TrainConfig, on_epoch_end: EpochHook | None = None) -> TrainSummary:
+    """Train as ``cfg`` says; returns what the run did (the :class:`~yololab.train.contract.Trainer` contract).
     ``on_epoch_end(epoch, val_metrics) -> bool``: called after each validated epoch; True stops the run."""
     trainer = Trainer(cfg, on_epoch_end)
     ok = False
@@ -492,4 +491,4 @@ def train(cfg: TrainConfig, on_epoch_end: EpochHook | None = None) -> dict[str, 
             ddp.shutdown(trainer.dist)
 
 
-__all__ = ["train", "Trainer", "EpochHook", "TrainConfig", "NonFiniteLossError", "init_seeds", "epoch_seed"]
+__all__ = ["train", "Trainer", "EpochHook", "TrainSummary", "TrainConfig", "NonFiniteLossError", "init_seeds", "epoch_seed"]

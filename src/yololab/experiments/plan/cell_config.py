@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import logging
 from pathlib import Path
 
 import yaml
@@ -15,7 +16,11 @@ from yololab.experiments.plan.layout import CellPaths
 from yololab.experiments.results.records import Entry
 from yololab.experiments.plan.spec import Cell, ExperimentSpec
 from yololab.experiments.results.status import CellStatus
+from yololab.jsonfile import read_json_if_present
 from yololab.train.config import TrainConfig
+from yololab.train.contract import TrainSummary
+
+LOG = logging.getLogger("yololab")
 
 # Fields that may differ between attempts of the same cell without changing its result.
 VOLATILE_KEYS = ("device", "out", "resume", "exist_ok", "progress", "workers", "cache", "cache_processes")
@@ -32,6 +37,17 @@ def cell_state(paths: CellPaths) -> CellStatus:
     if paths.error.is_file():
         return CellStatus.FAILED
     return CellStatus.PENDING
+
+
+def earlier_training(paths: CellPaths) -> TrainSummary:
+    """What an earlier run's training of a TRAINED cell did (its train.json, older files too): read once
+    to score the cell, never the record of the run in progress. An unreadable record gives an empty
+    summary: the checkpoint is scored all the same, without its training figures."""
+    try:
+        return TrainSummary.from_record(read_json_if_present(paths.train_json) or {})
+    except (TypeError, ValueError) as err:
+        LOG.warning("%s: %s; scoring without its training figures", paths.train_json, err)
+        return TrainSummary()
 
 
 def cell_train_config(spec: ExperimentSpec, cell: Cell, out: Path, device: str = "cpu",

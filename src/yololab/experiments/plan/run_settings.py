@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, get_args
 
 from yololab.config import ConfigError
+from yololab.experiments.plan.trainers import default_trainer
 
 if TYPE_CHECKING:
-    from yololab.experiments.plan.trainers import TrainFn
+    from yololab.train.contract import Trainer
 
 ExecutorName = Literal["local", "process", "ray"]
 EXECUTOR_NAMES: tuple[str, ...] = get_args(ExecutorName)
@@ -18,11 +19,11 @@ EXECUTOR_NAMES: tuple[str, ...] = get_args(ExecutorName)
 @dataclass(frozen=True)
 class RunSettings:
     """``executor``: 'local' (one cell after another here), 'process' (a process pool, one worker per device
-    entry: '0,1,2,3' for GPUs, 'cpu,cpu' for two CPU workers) or 'ray' (see ``ray_executor``)."""
+    entry: '0,1,2,3' for GPUs, 'cpu,cpu' for two CPU workers) or 'ray' (see ``experiments.pool.ray_pool``)."""
 
     executor: ExecutorName = "local"
     devices: str | Sequence[str] | None = None  # replaces the spec's devices when given
-    train_fn: TrainFn | str | None = None       # a callable or 'module:function' (default: yololab's trainer)
+    train_fn: Trainer = default_trainer         # a picklable Trainer (a module-level function) for the workers
     command: str | None = None                  # the command line, recorded in run.json
     bench: bool = True                          # time every finished cell (the latency phase)
     report: bool = True                         # write tables, plots and report.html

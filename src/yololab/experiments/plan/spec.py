@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from yololab.config import ConfigError, coerce, from_mapping, load_yaml_config
+from yololab.config import ConfigError, check_seed, coerce, from_mapping, load_yaml_config
 from yololab.data.augment import AugmentConfig
 from yololab.experiments.results import latency_backends
 from yololab.experiments.results.columns import check_columns
@@ -290,6 +290,10 @@ def validate_spec(spec: ExperimentSpec, source: str = "experiment") -> dict[str,
                           f"distinct 'label'")
     if len(set(spec.seeds)) != len(spec.seeds) or not all(isinstance(s, int) for s in spec.seeds):
         raise ConfigError(f"{source}: seeds must be distinct integers, got {list(spec.seeds)}")
+    for seed in spec.seeds:  # trained as seed + the entry's seed_offset (a 20-digit seed failed in the cell)
+        for entry in spec.backbones:
+            check_seed(seed + entry.seed_offset, f"{source}: seeds" + (
+                f" (with {entry.label or entry.name}'s seed_offset {entry.seed_offset})" if entry.seed_offset else ""))
     for key in ("imgsz", "eval_imgsz"):
         value = getattr(spec, key)
         if value is not None and (value <= 0 or value % 32):

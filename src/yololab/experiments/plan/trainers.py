@@ -1,25 +1,20 @@
-"""Which trainer a cell or a tuning trial calls: a callable, or 'module:function' that a worker imports."""
+"""Which trainer a cell or a tuning trial calls: any :class:`~yololab.train.contract.Trainer`, by default yololab's own.
+
+A trainer travels to worker processes and Ray nodes pickled; a module-level function pickles by reference,
+so a worker imports its module by the ordinary import machinery (no name lookup here).
+"""
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from yololab.train.config import TrainConfig
-
-TrainFn = Callable[[TrainConfig], dict]
-DEFAULT_TRAINER = "yololab.train.trainer:train"
+if TYPE_CHECKING:
+    from yololab.train.config import TrainConfig
+    from yololab.train.contract import EpochHook, TrainSummary
 
 
-def resolve_trainer(train_fn: TrainFn | str | None) -> TrainFn:
-    """A callable, or 'module:function' (so worker processes can import it by name)."""
-    if callable(train_fn):
-        return train_fn
-    ref = train_fn or DEFAULT_TRAINER
-    module_name, _, func = ref.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as err:
-        raise RuntimeError(f"trainer {ref!r} is not available ({err}); is yololab.train.trainer installed?") \
-            from err
-    return getattr(module, func or "train")
+def default_trainer(cfg: TrainConfig, on_epoch_end: EpochHook | None = None) -> TrainSummary:
+    """``yololab.train.trainer.train``, imported when called (torch loads in the worker, not in the CLI)."""
+    from yololab.train.trainer import train
+
+    return train(cfg, on_epoch_end)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -44,6 +45,10 @@ class ParamRange:
             return
         if self.low is None or self.high is None:
             raise ConfigError(f"{where}: a range needs 'low' and 'high' (or give 'choices: [...]')")
+        for name in ("low", "high", "step"):
+            value = getattr(self, name)
+            if value is not None and not math.isfinite(value):
+                raise ConfigError(f"{where}: {name} must be a finite number, got {value}")
         if self.low > self.high:
             raise ConfigError(f"{where}: low {self.low} is above high {self.high}")
         if self.log and self.low <= 0:

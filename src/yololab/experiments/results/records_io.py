@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from yololab.atomic import atomic_write_text
+from yololab.errors import DataError
 from yololab.experiments.results.flat import columns_of, read
 from yololab.experiments.results.flat import from_flat as record_from_flat
 from yololab.experiments.results.flat import to_flat as record_to_flat
@@ -207,6 +208,23 @@ def results_json(rows: Sequence[Row], **sections: Any) -> str:
                       indent=2, default=str)
 
 
+def _check_version(path: Path, version: Any) -> None:
+    if version not in READABLE_VERSIONS:
+        raise DataError(f"{path}: results.json format_version {version!r} is not one this yololab reads "
+                        f"({', '.join(map(str, READABLE_VERSIONS))}); use a newer yololab")
+
+
+def refuse_unknown_results(path: str | Path) -> None:
+    """Refuse to rewrite a results.json of a format_version this yololab does not know (a newer one wrote
+    it); a missing or unreadable file is not refused (the report writes it anew from the cells)."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return
+    if isinstance(data, dict):
+        _check_version(Path(path), data.get("format_version", 1))
+
+
 def read_results(path: str | Path) -> ResultsFile:
     """A results.json as records; one written before ``format_version`` (version 1) reads alike, a newer
     or unknown version is refused with a message naming it."""
@@ -215,9 +233,7 @@ def read_results(path: str | Path) -> ResultsFile:
     if not isinstance(data, dict) or not isinstance(data.get("rows"), list):
         raise ValueError(f"{path}: not a yololab results.json (no 'rows' list)")
     version = data.get("format_version", 1)
-    if version not in READABLE_VERSIONS:
-        raise ValueError(f"{path}: results.json format_version {version!r} is not one this yololab reads "
-                         f"({', '.join(map(str, READABLE_VERSIONS))}); use a newer yololab")
+    _check_version(path, version)
     rows = [from_flat(r) for r in data["rows"]]
     return ResultsFile(version, [r for r in rows if isinstance(r, CellResult)],
                        [r for r in rows if isinstance(r, SummaryRow)], data)

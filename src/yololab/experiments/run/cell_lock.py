@@ -3,34 +3,15 @@
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import os
 from collections.abc import Iterator
 
-from yololab.atomic import confined_folder, open_nofollow
 from yololab.experiments.plan.layout import CellPaths
+from yololab.experiments.pool.folder_lock import folder_lock
 
 
 @contextlib.contextmanager
 def cell_lock(paths: CellPaths) -> Iterator[int | None]:
-    """An exclusive flock on the cell folder, released when the holder exits or dies (even by SIGKILL).
-
-    Yields None when acquired, else the pid recorded by the process that holds it.
-    """
-    confined_folder(paths.root, paths.root.parent.parent)  # out/cells/<id>: never a link elsewhere
-    with os.fdopen(open_nofollow(paths.root / ".lock", os.O_RDWR, paths.root), "r+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            handle.seek(0)
-            text = handle.read().strip()
-            yield int(text) if text.isdigit() else -1
-            return
-        handle.seek(0)
-        handle.truncate()
-        handle.write(str(os.getpid()))
-        handle.flush()
-        try:
-            yield None
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    """The folder lock of the cell, out/cells/<id> never a link elsewhere (see ``pool.folder_lock``): None
+    when acquired, else the holder's pid."""
+    with folder_lock(paths.root, paths.root.parent.parent) as owner:
+        yield owner

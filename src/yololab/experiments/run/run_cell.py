@@ -9,7 +9,6 @@ import os
 import time
 import traceback
 from pathlib import Path
-from typing import Any
 
 import yaml
 
@@ -17,7 +16,7 @@ from yololab.atomic import atomic_write_text
 from yololab.config import ConfigError
 from yololab.eval.analysis import analyze
 from yololab.experiments.plan.cell_config import (cell_entry, cell_state, check_same_config, config_fingerprint,
-                                             describe_cell, finished_epochs)
+                                                  describe_cell, earlier_training, finished_epochs)
 from yololab.experiments.run.cell_lock import cell_lock
 from yololab.experiments.plan.layout import checkpoint_for_eval, scoring_gt_path
 from yololab.experiments.score.metrics import evaluate_cell
@@ -26,13 +25,14 @@ from yololab.experiments.results.records import AnalysisSummary, CellResult
 from yololab.experiments.results.records_io import metrics_flat
 from yololab.experiments.plan.spec import ExperimentSpec, resolve_score_split, split_source
 from yololab.experiments.results.status import CellOutcome, CellStatus
-from yololab.experiments.plan.trainers import TrainFn, resolve_trainer
+from yololab.experiments.plan.trainers import default_trainer
 from yololab.jsonfile import json_sha256, read_json_if_present, write_json
+from yololab.train.contract import Trainer, TrainSummary
 
 LOG = logging.getLogger("yololab")
 
 
-def run_cell(spec: ExperimentSpec, resolved: ResolvedCell, train_fn: TrainFn | str | None = None,
+def run_cell(spec: ExperimentSpec, resolved: ResolvedCell, train_fn: Trainer = default_trainer,
              device: str = "cpu", progress: bool = True) -> CellOutcome:
     """Train (or resume, or skip) one cell and score it; never raises for a failing cell."""
     cell, paths = resolved.cell, resolved.paths
@@ -48,7 +48,7 @@ def run_cell(spec: ExperimentSpec, resolved: ResolvedCell, train_fn: TrainFn | s
         return _run_locked(spec, resolved, train_fn, device, progress, started)
 
 
-def _run_locked(spec: ExperimentSpec, resolved: ResolvedCell, train_fn: TrainFn | str | None, device: str,
+def _run_locked(spec: ExperimentSpec, resolved: ResolvedCell, train_fn: Trainer, device: str,
                 progress: bool, started: float) -> CellOutcome:
     cell, paths = resolved.cell, resolved.paths
     state = cell_state(paths)
@@ -66,19 +66,21 @@ def _run_locked(spec: ExperimentSpec, resolved: ResolvedCell, train_fn: TrainFn 
             paths.root)
         if state == CellStatus.INTERRUPTED and finished_epochs(paths.last) >= cfg.epochs:
             LOG.info("%s: last.pt holds all %d epochs; evaluating without training", cell.cell_id, cfg.epochs)
-            write_json(paths.train_json, {"last": str(paths.last), "epochs_run": None, "recovered_from_last": True})
-        elif state != CellStatus.TRAINED:
+            trained = TrainSummary(last=str(paths.last), recovered_from_last=True)
+            write_json(paths.train_json, trained.record())
+        elif state == CellStatus.TRAINED:  # trained by an earlier run that stopped before scoring: its record
+            trained = earlier_training(paths)
+        else:
             cfg.resume = paths.last.is_file()
             LOG.info("%s: %s on %s", cell.cell_id, "resuming from last.pt" if cfg.resume else "training", device)
-            result = resolve_trainer(train_fn)(cfg)
-            write_json(paths.train_json, {**_plain_result(result), "pid": os.getpid(), "device": device})
+            trained = train_fn(cfg)
+            write_json(paths.train_json, {**trained.record(), "pid": os.getpid(), "device": device})
         split = resolve_score_split(spec)
         LOG.info("%s: scoring the %s checkpoint on %s at %d px", cell.cell_id, spec.checkpoint, split,
                  spec.resolved_eval_imgsz)
         data, image_dir = split_source(spec, split)
-        score = evaluate_cell(checkpoint_for_eval(paths, spec.checkpoint), read_json_if_present(paths.train_json) or {},
-                              data, spec.resolved_eval_imgsz, spec.eval_batch, device, workers=spec.workers,
-                              split=split, image_dir=image_dir)
+        score = evaluate_cell(checkpoint_for_eval(paths, spec.checkpoint), trained, data, spec.resolved_eval_imgsz,
+                              spec.eval_batch, device, workers=spec.workers, split=split, image_dir=image_dir)
         gt, detections = score.ground_truth, score.detections
         gt_sha256 = save_scoring_gt(paths.root.parent.parent, split, gt)
         write_json(paths.detections(split), detections, indent=None)
@@ -136,16 +138,3 @@ def analyze_cell(gt: dict, detections: list[dict], out: Path, cell_id: str) -> A
         return None
     return AnalysisSummary(summary["best_conf"], summary["best_f1"], summary["errors"], summary["error_counts"],
                            summary["voc07_map"], summary["voc12_map"])
-
-
-def _plain_result(result: Any) -> dict:
-    """The trainer's return value as JSON-safe data (paths to str, tensors/numpy to numbers)."""
-    if not isinstance(result, dict):
-        return {"result": str(result)}
-
-    def strip(value: Any) -> Any:  # per-image detections are large and not needed here
-        if isinstance(value, dict):
-            return {k: strip(v) for k, v in value.items() if k != "detections"}
-        return value
-
-    return json.loads(json.dumps(strip(result), default=lambda v: v.item() if hasattr(v, "item") else str(v)))

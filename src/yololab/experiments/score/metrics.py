@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from yololab.experiments.results.records import SCORED_MAPS, Accuracy, Cost, Provenance
+from yololab.train.contract import TrainSummary
 
 TRAIN_COST_KEYS = ("train_seconds", "images_per_second", "peak_memory_mb", "epochs_run")
 
@@ -23,11 +24,11 @@ class CellScore:
     ground_truth: dict
 
 
-def evaluate_cell(weights: Path, train: dict[str, Any], data: str, imgsz: int, batch: int = 16,
+def evaluate_cell(weights: Path, train: TrainSummary, data: str, imgsz: int, batch: int = 16,
                   device: str = "cpu", workers: int = 2, progress: bool = False,
                   split: str = "val", image_dir: str | None = None) -> CellScore:
     """Parameters, fused GFLOPs at ``imgsz`` and COCO mAPs of a cell's checkpoint on ``split``;
-    ``train`` is what the trainer reported (train.json).
+    ``train`` is what the trainer reported (its cost figures and best val mAP go into the cell's record).
 
     Every cell is scored here by the same evaluator at the same size, whatever the trainer logged.
     """
@@ -50,9 +51,9 @@ def evaluate_cell(weights: Path, train: dict[str, Any], data: str, imgsz: int, b
                       torch_device, progress=progress, category_map=scoring.category_ids, gt=scoring.coco_gt)
     metrics = result.metrics
     accuracy = Accuracy(**{k: getattr(metrics, k) for k in SCORED_MAPS},  # None: no ground truth of that size
-                        best_map50_95=train.get("best_map50_95"),
+                        best_map50_95=train.best_map50_95,
                         per_class=dict(metrics.per_class))
-    cost = Cost(**counts, gflops=round(gflops, 4), **{k: train.get(k) for k in TRAIN_COST_KEYS})
+    cost = Cost(**counts, gflops=round(gflops, 4), **{k: getattr(train, k) for k in TRAIN_COST_KEYS})
     provenance = Provenance(eval_imgsz=imgsz, weights=weights.name, score_split=split,
                             num_score_images=len(records), num_val_images=len(records) if split == "val" else None,
                             train_device=_device_name(torch_device))

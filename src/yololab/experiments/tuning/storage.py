@@ -3,9 +3,12 @@ and the pruner, built from ``tune:``; used by the driver (study.py) and by each 
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
+from yololab.errors import EnvError
 from yololab.experiments.plan.tune_space import TuneSpec
 
 
@@ -31,9 +34,27 @@ def open_storage(url: str):
         except Exception as err:  # noqa: BLE001 - two processes creating the same new database race once
             race = any(word in str(err).lower() for word in ("constraint", "locked", "already exists"))
             if attempt == 4 or not race:
-                raise
+                raise storage_error(url, err) from None
             time.sleep(0.5 + attempt)
     raise AssertionError("unreachable")
+
+
+def storage_error(url: str, err: BaseException) -> EnvError:
+    """A storage that cannot be opened, read or written, as one sentence naming it."""
+    reason = " ".join(str(getattr(err, "orig", None) or err).split("\n")[0].split())
+    return EnvError(f"the study storage {masked(url)} cannot be used: {reason} (a damaged, read-only or full "
+                    f"database: free space or fix it, or give another --out or tune: storage)")
+
+
+@contextlib.contextmanager
+def storage_errors(url: str) -> Iterator[None]:
+    """Turn the database's errors (SQLAlchemy) inside the block into :func:`storage_error`."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        yield
+    except SQLAlchemyError as err:
+        raise storage_error(url, err) from None
 
 
 def make_sampler(tune: TuneSpec, offset: int = 0):

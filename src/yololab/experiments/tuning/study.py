@@ -24,14 +24,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from yololab.config import ConfigError
-from yololab.experiments.plan.trainers import TrainFn
+from yololab.experiments.plan.trainers import default_trainer
 from yololab.jsonfile import write_json
 from yololab.experiments.plan.comparison_plan import ComparisonPlan
-from yololab.experiments.plan.spec import Cell
+from yololab.experiments.plan.spec import Cell, ExperimentSpec
 from yololab.experiments.tuning.records import EntryKey, StudyResult, TrialOutcome, TrialRecord, TrialTask
-from yololab.experiments.tuning.runners import make_runner
+from yololab.experiments.pool import Task, TaskOutcome, TaskPool, open_pool
+from yololab.experiments.tuning.trial import run_trial_task
+from yololab.train.contract import Trainer
 from yololab.experiments.plan.tune_space import TuneSpec
-from yololab.experiments.tuning.storage import make_pruner, make_sampler, masked, open_storage
+from yololab.experiments.tuning.storage import make_pruner, make_sampler, masked, open_storage, storage_errors
 
 LOG = logging.getLogger("yololab")
 STUDY_FILE = "study.db"
@@ -184,10 +186,50 @@ def choose_best(records: Sequence[TrialRecord]) -> TrialRecord | None:
     return None
 
 
-def run_tuning(plan: ComparisonPlan, train_fn: TrainFn | str | None = None) -> TuningResult:
+def _run_trials(pool: TaskPool, studies: list[EntryStudy], spec: ExperimentSpec, out: Path, train_fn: Trainer,
+                started: float) -> None:
+    """Trials on ``pool`` until every study has its budget: round-robin, so every entry advances at the
+    same pace; each outcome told to its study as it arrives."""
+    tune, by_key = spec.tune, {s.key: s for s in studies}
+    while True:
+        progressed = True
+        while pool.free and progressed:
+            progressed = False
+            for s in sorted(studies, key=lambda s: sum(s.counts()[:2])):
+                if pool.free and s.wants_more():
+                    task = s.ask()
+                    if task is not None:
+                        pool.submit(Task((task.key, task.number), run_trial_task, (spec, task, out, train_fn)))
+                        progressed = True
+        if not pool.busy:
+            return
+        outcome = trial_outcome(pool.next_outcome())
+        by_key[outcome.key].tell(outcome)
+        finished = sum(s.counts()[0] for s in studies)
+        LOG.info("tuning %s trial %d %s%s (%.0f s; %d/%d finished, %.0f s elapsed)", outcome.key.study_name,
+                 outcome.number, outcome.state, "" if outcome.value is None else f" {outcome.value:.4f}",
+                 outcome.seconds, finished, tune.trials * len(studies), time.perf_counter() - started)
+
+
+def trial_outcome(outcome: TaskOutcome[TrialOutcome]) -> TrialOutcome:
+    """The trial's outcome as its task ended (a task whose worker died is a failed trial)."""
+    if outcome.ok and outcome.value is not None:
+        return outcome.value
+    key, number = outcome.key
+    return TrialOutcome(key, number, "failed", device=outcome.device, error=outcome.error)
+
+
+def run_tuning(plan: ComparisonPlan, train_fn: Trainer = default_trainer) -> TuningResult:
     """Run (or continue) the study of every entry of the plan (``plan.tuning_cells``) until each has
     ``tune.trials`` finished trials, on the plan's executor and devices; write ``tuning/tuning.json`` and
-    return the studies."""
+    return the studies. A storage that fails is one sentence naming it."""
+    if plan.spec.tune is None:
+        raise ConfigError("the experiment has no 'tune:' section")
+    with storage_errors(storage_url(plan.spec.tune, plan.out)):
+        return _run_tuning(plan, train_fn)
+
+
+def _run_tuning(plan: ComparisonPlan, train_fn: Trainer) -> TuningResult:
     import optuna
 
     spec, out = plan.spec, plan.out
@@ -204,30 +246,9 @@ def run_tuning(plan: ComparisonPlan, train_fn: TrainFn | str | None = None) -> T
     LOG.info("tuning %d entr%s x %d trials of %d epoch(s) (%d to run) in %s", len(studies),
              "y" if len(studies) == 1 else "ies", tune.trials, tune.epochs, todo, masked(url))
     started = time.perf_counter()
-    runner = make_runner(plan.executor, spec, out, train_fn, list(spec.devices)) if todo else None
-    by_key = {s.key: s for s in studies}
-    try:
-        while runner is not None:
-            progressed = True
-            while runner.free and progressed:  # round-robin: every entry advances at the same pace
-                progressed = False
-                for s in sorted(studies, key=lambda s: sum(s.counts()[:2])):
-                    if runner.free and s.wants_more():
-                        task = s.ask()
-                        if task is not None:
-                            runner.submit(task)
-                            progressed = True
-            if not runner.busy:
-                break
-            outcome = runner.next_outcome()
-            by_key[outcome.key].tell(outcome)
-            finished = sum(s.counts()[0] for s in studies)
-            LOG.info("tuning %s trial %d %s%s (%.0f s; %d/%d finished, %.0f s elapsed)", outcome.key.study_name,
-                     outcome.number, outcome.state, "" if outcome.value is None else f" {outcome.value:.4f}",
-                     outcome.seconds, finished, tune.trials * len(studies), time.perf_counter() - started)
-    finally:
-        if runner is not None:
-            runner.close()
+    if todo:
+        with open_pool(plan.executor, list(spec.devices)) as pool:
+            _run_trials(pool, studies, spec, out, train_fn, started)
     result = TuningResult(masked(url), tuple(s.result() for s in studies))
     for s in result.studies:
         values = {t.value for t in s.trials if t.state != "failed"}

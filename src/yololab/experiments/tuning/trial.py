@@ -16,13 +16,15 @@ import socket
 import time
 from pathlib import Path
 
-from yololab.experiments.plan.trainers import TrainFn, resolve_trainer
+from yololab.experiments.plan.trainers import default_trainer
 from yololab.experiments.plan.cell_config import cell_train_config
 from yololab.experiments.plan.spec import Cell, ExperimentSpec, safe_id
 from yololab.experiments.tuning.records import EntryKey, TrialOutcome, TrialTask
 from yololab.experiments.plan.tune_space import TuneSpec, split_values
+from yololab.experiments.pool import Placement
 from yololab.experiments.tuning.storage import make_pruner, open_storage
 from yololab.train.config import TrainConfig
+from yololab.train.contract import Trainer
 from yololab.jsonfile import write_json
 
 LOG = logging.getLogger("yololab")
@@ -63,7 +65,13 @@ def open_trial(tune: TuneSpec, task: TrialTask):
     return optuna.trial.Trial(study, task.trial_id)
 
 
-def run_trial(spec: ExperimentSpec, task: TrialTask, out: Path, train_fn: TrainFn | str | None,
+def run_trial_task(placement: Placement, spec: ExperimentSpec, task: TrialTask, out: Path,
+                   train_fn: Trainer) -> TrialOutcome:
+    """One trial as a pool task, on the device entry the pool handed it."""
+    return run_trial(spec, task, out, train_fn, placement.device)
+
+
+def run_trial(spec: ExperimentSpec, task: TrialTask, out: Path, train_fn: Trainer = default_trainer,
               device: str = "cpu") -> TrialOutcome:
     """Run one trial; never raises (a failing trial is an outcome with its error)."""
     started = time.perf_counter()
@@ -84,14 +92,14 @@ def run_trial(spec: ExperimentSpec, task: TrialTask, out: Path, train_fn: TrainF
             return trial.should_prune()
 
         LOG.info("tuning %s trial %d on %s: %s", task.study_name, task.number, device, task.params)
-        summary = resolve_trainer(train_fn)(cfg, on_epoch_end=on_epoch_end)
-        pruned = bool(summary.get("stopped_by_hook"))
+        summary = train_fn(cfg, on_epoch_end=on_epoch_end)
+        pruned = summary.stopped_by_hook
         if reported:
             value = reported[-1] if pruned else max(reported)
         else:  # a trainer that reports no epochs (dry run): its final metrics, else 0
-            value = objective_value(summary.get("final_metrics") or {}, tune.objective)
+            value = objective_value(summary.final_metrics or {}, tune.objective)
         outcome = TrialOutcome(task.key, task.number, "pruned" if pruned else "complete", value,
-                               int(summary.get("epochs_run") or len(reported)), time.perf_counter() - started,
+                               int(summary.epochs_run or len(reported)), time.perf_counter() - started,
                                device)
     except Exception as err:  # noqa: BLE001 - a failing trial is recorded; the study goes on
         LOG.error("tuning %s trial %d failed: %s: %s", task.study_name, task.number, type(err).__name__, err)

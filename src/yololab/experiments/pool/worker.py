@@ -1,11 +1,10 @@
-"""What every worker process of a comparison or a study does first: die with its parent, share the CPU fairly."""
+"""What every worker process of a pool does first: die with its parent, log as it does, share the CPU fairly."""
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 # Workers' OpenMP threads sleep instead of spinning while they wait: on a CPU shared with other work
 # (concurrent cells, other jobs) spinning threads make PyTorch training 10x slower or worse. A value
@@ -45,15 +44,3 @@ def limit_threads(device: str, threads: int) -> None:
         import torch
 
         torch.set_num_threads(threads)
-
-
-@contextlib.contextmanager
-def passive_omp_wait() -> Iterator[None]:
-    """OMP_WAIT_POLICY=PASSIVE (unless set) while workers start: each new worker's OpenMP reads it."""
-    saved = os.environ.get("OMP_WAIT_POLICY")
-    os.environ.setdefault("OMP_WAIT_POLICY", WORKER_OMP_WAIT_POLICY)
-    try:
-        yield
-    finally:
-        if saved is None:
-            os.environ.pop("OMP_WAIT_POLICY", None)

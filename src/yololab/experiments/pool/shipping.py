@@ -1,10 +1,9 @@
-"""A cell folder as bytes and back, for cells that run where the driver's folder cannot be seen.
+"""A folder as bytes and back, for tasks that run where the driver's folder cannot be seen.
 
-The Ray executor ships a cell's existing files (last.pt to resume from, cell.yaml, error.json, ...)
-and the comparison's scoring ground truth to a node; the node returns its cell folder the same way,
-and the driver writes the files atomically into ``out_dir``, metrics.json (the done marker) last.
-Files travel whole through Ray's object store, so a folder larger than ``MAX_TRANSFER_BYTES`` is a
-clear error rather than an out-of-memory node.
+The Ray pool ships a task's folders (a cell's last.pt to resume from, its cell.yaml, the comparison's
+scoring ground truth, ...) to a node; the node returns them the same way, and the driver writes the
+files atomically, the done marker last. Files travel whole through Ray's object store, so a folder
+larger than ``MAX_TRANSFER_BYTES`` is a clear error rather than an out-of-memory node.
 """
 
 from __future__ import annotations
@@ -19,7 +18,6 @@ from yololab.jsonfile import json_sha256, read_json_if_present
 Files = dict[str, bytes]  # path relative to the folder (POSIX) -> content
 MAX_TRANSFER_BYTES = 4 << 30
 SKIPPED = (".lock",)  # a lock belongs to the folder it locks
-DONE_MARKER = "metrics.json"
 
 
 class TransferTooLarge(RuntimeError):
@@ -43,38 +41,39 @@ def pack_folder(root: Path, limit: int = MAX_TRANSFER_BYTES) -> Files:
     return files
 
 
-def unpack_folder(files: Files, root: Path) -> None:
-    """Write ``files`` under ``root`` (atomically each; the done marker last)."""
-    for rel in sorted(files, key=lambda name: name == DONE_MARKER):
+def unpack_folder(files: Files, root: Path, done_marker: str | None = None) -> None:
+    """Write ``files`` under ``root`` (atomically each; ``done_marker`` last)."""
+    for rel in sorted(files, key=lambda name: name == done_marker):
         target = _inside(root, rel)
         atomic_write(target, lambda handle, data=files[rel]: handle.write(data))
 
 
-def write_back(cell_root: Path, files: Files, sent: Collection[str]) -> None:
-    """Replace the driver's cell folder contents with what the node returned: files the node removed
-    (e.g. error.json after a success) are removed here, and metrics.json is written last."""
+def mirror_back(root: Path, files: Files, sent: Collection[str], done_marker: str | None = None) -> None:
+    """Replace the driver's folder contents with what the node returned: files the node removed (e.g. a
+    stale error.json) are removed here, and ``done_marker`` is written last."""
     for rel in set(sent) - files.keys():
-        _inside(cell_root, rel).unlink(missing_ok=True)
-    unpack_folder(files, cell_root)
+        _inside(root, rel).unlink(missing_ok=True)
+    unpack_folder(files, root, done_marker)
 
 
-def write_scoring_back(scoring_root: Path, files: Files) -> None:
-    """Add the node's scoring ground truth; one that differs from the file already here is an error
-    (the same rule as ``run_cell.save_scoring_gt``)."""
+def add_back(root: Path, files: Files) -> None:
+    """Add the files a node returned to a folder other tasks share; one that differs from the file already
+    here is an error (JSON compared by content, anything else byte for byte)."""
     for rel, data in files.items():
-        target = _inside(scoring_root, rel)
-        old = read_json_if_present(target)
-        if old is None:
+        target = _inside(root, rel)
+        if not target.is_file():
             atomic_write(target, lambda handle, data=data: handle.write(data))
-        elif json_sha256(old) != json_sha256(_loads(data)):
-            raise ConfigError(f"{target} holds another ground truth than a node scored against (the data "
-                              f"differs between nodes?); use another --out folder")
+        elif not _same(target, data):
+            raise ConfigError(f"{target} holds other content than a node returned for it (the data differs "
+                              f"between nodes?); use another --out folder")
 
 
-def _loads(data: bytes) -> object:
+def _same(target: Path, data: bytes) -> bool:
+    if target.suffix != ".json":
+        return target.read_bytes() == data
     import json
 
-    return json.loads(data.decode("utf-8"))
+    return json_sha256(read_json_if_present(target)) == json_sha256(json.loads(data.decode("utf-8")))
 
 
 def _inside(root: Path, rel: str) -> Path:
