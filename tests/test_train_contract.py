@@ -25,11 +25,7 @@ OLD_DRY_RUN_RECORD = {"best": "/x/b.pt", "last": "/x/l.pt", "best_map50_95": 0.0
                       "dry_run": True, "pid": 7, "device": "cpu"}
 
 
-@pytest.fixture(scope="module")
-def tiny_data(tmp_path_factory):
-    from yololab.data import make_synthetic_dataset
-
-    return make_synthetic_dataset(tmp_path_factory.mktemp("data"), num_train=4, num_val=3, img_size=64, seed=4)
+TINY_DATA = {"seed": 4}  # conftest's tiny_data
 
 
 def test_summary_is_frozen_and_its_record_keeps_the_old_keys():
