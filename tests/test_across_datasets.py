@@ -172,6 +172,12 @@ def test_friedman_with_six_data_sets_and_three_entries(tmp_path):
     assert b.pooled.delta == pytest.approx(0.03) and b.significant and (b.pooled.wins, b.pooled.losses) == (6, 0)
     # below 6 data sets: no rank test
     assert pool_datasets(datasets[:5], tmp_path).ranks == ()
+    from yololab.experiments.across.spec import AcrossSpec
+    from yololab.experiments.across.writer import write_across_report
+
+    paths = write_across_report(AcrossSpec("six", tuple(datasets), (), {}), tmp_path)
+    assert paths["ranks_yolov5n"].is_file() and "critical-difference" in paths["html"].read_text()
+    assert "Friedman over 6 data sets" in paths["md"].read_text()
 
 
 def test_a_missing_data_set_result_is_named(tmp_path):

@@ -1,5 +1,6 @@
 """Forest plots: per comparison, each data set's Δ with its 95% interval, the pooled diamond and the
-prediction interval for a new data set (matplotlib without pyplot state)."""
+prediction interval for a new data set; critical-difference diagrams of the rank tests (matplotlib
+without pyplot state)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from yololab.experiments.across.pooling import AcrossRow
+from yololab.experiments.across.pooling import AcrossRow, RankTest
 from yololab.experiments.report.plots import save_figure
 
 
@@ -43,3 +44,24 @@ def forest_figure(row: AcrossRow) -> Figure | None:
 def forest_plot(row: AcrossRow, stem: Path) -> dict[str, Path] | None:
     fig = forest_figure(row)
     return None if fig is None else save_figure(fig, stem)
+
+
+def rank_figure(test: RankTest) -> Figure:
+    """The critical-difference diagram of one model's entries over the data sets (scikit-posthocs):
+    mean ranks on the axis, entries joined by a bar where the Holm-corrected pairwise Wilcoxon tests
+    find no difference."""
+    import pandas as pd
+    import scikit_posthocs as sp
+
+    labels = list(test.labels)
+    ranks = pd.Series(dict(zip(labels, test.mean_ranks)))
+    sig = pd.DataFrame([list(row) for row in test.pairwise_p_holm], index=labels, columns=labels)
+    fig = Figure(figsize=(6.0, 0.6 + 0.35 * len(labels)))
+    ax = fig.add_subplot()
+    sp.critical_difference_diagram(ranks, sig, ax=ax)
+    ax.set_title(f"{test.model}: mean rank over data sets (Friedman p {test.p_value:.3g})", fontsize=9)
+    return fig
+
+
+def rank_plot(test: RankTest, stem: Path) -> dict[str, Path]:
+    return save_figure(rank_figure(test), stem)

@@ -10,7 +10,7 @@ from typing import Any
 
 from yololab.atomic import atomic_write_text
 from yololab.experiments.across import tables
-from yololab.experiments.across.figures import forest_plot
+from yololab.experiments.across.figures import forest_plot, rank_plot
 from yololab.experiments.across.pooling import AcrossTable, pool_datasets
 from yololab.experiments.across.spec import AcrossSpec
 from yololab.experiments.report.html import CSS
@@ -66,5 +66,9 @@ def write_across_report(spec: AcrossSpec, out_dir: str | Path) -> dict[str, Path
         if made:
             figures.append((f"{r.row.entry.model} {r.row.entry.label} vs {r.row.comparison.reference}", made["png"]))
             paths[f"forest_{r.row.entry.label}"] = made["png"]
+    for test in table.ranks:
+        made = rank_plot(test, out / "plots" / f"ranks_{test.model}")
+        figures.append((f"{test.model}: critical-difference diagram over {len(spec.datasets)} data sets", made["png"]))
+        paths[f"ranks_{test.model}"] = made["png"]
     atomic_write_text(paths["html"], _html(spec, table, figures), out)
     return paths
