@@ -58,7 +58,9 @@ def data_yaml(args: argparse.Namespace) -> Path:
             files = sorted((full.parent / "images" / split).glob("*.jpg"))[:16]
             (root / f"{split}.txt").write_text("".join(f"{f}\n" for f in files))
         names = full.read_text().split("names:", 1)[1]
-        (root / "data.yaml").write_text(f"path: {root}\ntrain: train2017.txt\nval: val2017.txt\nnames:{names}")
+        # the images stay in coco128 (the data root); only the lists live here
+        (root / "data.yaml").write_text(f"path: {full.parent}\ntrain: {root / 'train2017.txt'}\n"
+                                        f"val: {root / 'val2017.txt'}\nnames:{names}")
     return root / "data.yaml"
 
 
