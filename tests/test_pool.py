@@ -61,7 +61,7 @@ def test_a_killed_worker_fails_its_task_and_the_pool_goes_on():
 
 
 def test_shipped_folders_come_back_mirrored_or_added(tmp_path):
-    own, shared = tmp_path / "own", tmp_path / "shared"
+    own, common = tmp_path / "own", tmp_path / "common"
     own.mkdir()
     (own / "stale.json").write_text("{}")
     (own / ".lock").write_text("1")
@@ -69,7 +69,7 @@ def test_shipped_folders_come_back_mirrored_or_added(tmp_path):
     assert set(sent) == {"stale.json"}  # a lock stays with its folder
     mirror_back(own, {"metrics.json": b"{}", "weights/last.pt": b"w"}, sent, done_marker="metrics.json")
     assert not (own / "stale.json").exists() and (own / "weights" / "last.pt").read_bytes() == b"w"
-    add_back(shared, {"gt.json": b'{"a": 1}'})
-    add_back(shared, {"gt.json": b'{ "a" : 1 }'})  # the same JSON: fine
+    add_back(common, {"gt.json": b'{"a": 1}'})
+    add_back(common, {"gt.json": b'{ "a" : 1 }'})  # the same JSON: fine
     with pytest.raises(ConfigError, match="holds other content than a node returned"):
-        add_back(shared, {"gt.json": b'{"a": 2}'})
+        add_back(common, {"gt.json": b'{"a": 2}'})
