@@ -24,7 +24,7 @@ MODE_BYTES = {"1": 1, "L": 1, "P": 1, "LA": 4, "I;16": 2, "RGB": 4, "RGBA": 4, "
               "F": 4}
 FULL_PATH_BYTES = 8  # per pixel on the unreduced path: OpenCV's RGB frame + an oriented copy, rounded up
 JPEG_SCALES = (8, 4, 2)
-MIN_SHORT_SIDE = 10  # the smallest side an upload may have (deploy.images.MIN_SIDE)
+MIN_SHORT_SIDE = 10  # the smallest side an upload may have (deploy.runtime.images.MIN_SIDE)
 
 
 @dataclass(frozen=True)
