@@ -50,8 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     sample = args.sample or next(iter(sorted((SHARED / "data" / "coco128" / "images" / "val2017")
                                              .glob("*.jpg"))), None)
 
-    from yololab.deploy.export import export_model
-    from yololab.deploy.int8_report import format_comparison, measure_latency, measure_map
+    from yololab.deploy.exporting.export import export_model
+    from yololab.deploy.exporting.int8_report import format_comparison, measure_latency, measure_map
     from yololab.hardware import cpu_name, load_line
 
     flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""

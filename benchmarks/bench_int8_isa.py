@@ -9,7 +9,7 @@ U8U8), natively, then measures COCO mAP on the first ``--images`` coco128 val201
 ``native``, or a QEMU CPU model (``Haswell``, ``EPYC``: AVX2, no AVX-512/VNNI) run through
 ``qemu-x86_64 -cpu MODEL`` (Debian: apt-get install qemu-user). QEMU emulates CPUID, which is what
 ONNX Runtime's MLAS dispatches on (its /proc/cpuinfo is the host's); each run first probes whether
-a U8S8 integer GEMM saturates there (``quantize.u8s8_saturates``) and prints it. FP32 runs natively
+a U8S8 integer GEMM saturates there (``saturation.u8s8_saturates``) and prints it. FP32 runs natively
 only (no integer kernels). Slow under QEMU (about 25 s per 640 image on this machine).
 
     python benchmarks/bench_int8_isa.py [--images 32] [--cpus native,Haswell] [--keep DIR [--reuse]] [--json out.json]
@@ -34,8 +34,8 @@ def _measure(path: str, data: str, imgsz: int) -> int:
     """Worker (possibly under QEMU): print one JSON line with the probe and the model's mAP."""
     import onnxruntime
 
-    from yololab.deploy.int8_report import measure_map
-    from yololab.deploy.quantize import u8s8_saturates
+    from yololab.deploy.exporting.int8_report import measure_map
+    from yololab.deploy.runtime.saturation import u8s8_saturates
 
     started = time.perf_counter()
     row = {"u8s8_saturates": u8s8_saturates(), "onnxruntime": onnxruntime.__version__,
@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         print("skipped: qemu-x86_64 not found (Debian: apt-get install qemu-user)")
         return 0
 
-    from yololab.deploy.export import export_model
+    from yololab.deploy.exporting.export import export_model
     from yololab.hardware import cpu_flags, cpu_name, has_vnni
 
     print(f"host CPU: {cpu_name()}, VNNI: {has_vnni()}, AVX-512F: {'avx512f' in cpu_flags()}")

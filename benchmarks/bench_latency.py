@@ -25,10 +25,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from yololab.deploy import timing
-from yololab.deploy.backends import Backend
-from yololab.deploy.export import export_model
-from yololab.deploy.samples import sample_batch
+from yololab.deploy.exporting.export import export_model
+from yololab.deploy.exporting.samples import sample_batch
+from yololab.deploy.runtime import timing
+from yololab.deploy.runtime.backends import Backend
 from yololab.hardware import cpu_name, load_average
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"

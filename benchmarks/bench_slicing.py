@@ -5,7 +5,7 @@
 
 Needs ``pip install sahi`` (a benchmark-only dependency). The image is a ``--grid`` x ``--grid`` mosaic of
 coco128 val2017 photos at their own size (about 1920 x 1440 for 3). Both sides run the same
-:class:`yololab.deploy.pipeline.Predictor` (letterbox to ``--imgsz``, model, NMS at ``--conf``): SAHI
+:class:`yololab.deploy.runtime.pipeline.Predictor` (letterbox to ``--imgsz``, model, NMS at ``--conf``): SAHI
 through a ``DetectionModel`` wrapper, one slice per call as ``get_sliced_prediction`` runs it by default
 (and with ``--sahi-batch N``, its ``batch_size``), yololab through :func:`yololab.eval.sliced.predict_sliced`
 with ``--batch`` slices per model call. Same slices (size, overlap 0.2), the whole-image pass, the same
@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from yololab.deploy.pipeline import Predictor
+    from yololab.deploy.runtime.pipeline import Predictor
     from yololab.eval.sliced import predict_sliced
     from yololab.eval.slicing import SliceSettings, merge_detections, slice_grid
 

@@ -199,7 +199,7 @@ def step_train(args: argparse.Namespace) -> dict:
         trainer.scaler.scale(loss).backward()
         trainer.optimizer_step()
 
-    from yololab.deploy.timing import summarize, time_calls
+    from yololab.deploy.runtime.timing import summarize, time_calls
 
     ms = summarize(time_calls(step, runs=timed, warmup=warmup, sync=cuda_sync()))
     out["model_step_only"] = {"images_per_s": batch / (ms["median_ms"] / 1000), **ms}
@@ -250,7 +250,7 @@ def step_latency(args: argparse.Namespace) -> dict:
     """FP16 latency (fused model + box decoding, median and p90), eager and replayed as a CUDA graph."""
     import torch
 
-    from yololab.deploy.timing import summarize, time_calls
+    from yololab.deploy.runtime.timing import summarize, time_calls
     from yololab.models import build_model
 
     dev = torch.device(device_name())

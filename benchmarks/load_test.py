@@ -47,7 +47,7 @@ def main() -> int:
     parser.add_argument("--junk-timeout", type=float, default=300.0, help="seconds the junk burst may take")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
-    from yololab.deploy.loadtest import (format_load, health, probe_malformed, run_burst, run_load,
+    from yololab.deploy.serving.loadtest import (format_load, health, probe_malformed, run_burst, run_load,
                                          serve_subprocess, zero_png)
 
     photos = sorted(Path(args.images).glob("*.jpg"))

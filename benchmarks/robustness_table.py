@@ -59,7 +59,7 @@ def main() -> int:
     import torch
 
     from yololab.data.source import open_split
-    from yololab.deploy.model_adapter import load_val_model
+    from yololab.deploy.runtime.model_adapter import load_val_model
     from yololab.eval.robustness import format_robustness, parse_corruptions, parse_severities, score_corrupted
     from yololab.eval.validate import ValSettings
 

@@ -110,7 +110,7 @@ def coco128_mini(coco128, tmp_path_factory) -> Path:
 def _exported_map(models: dict, data: Path, imgsz: int) -> dict[str, dict]:
     """COCO metrics of each exported model (label -> path) on the val split of ``data``, one thread."""
     from yololab.data import load_data_config, load_split
-    from yololab.deploy.model_adapter import ExportedModel
+    from yololab.deploy.runtime.model_adapter import ExportedModel
     from yololab.eval.validate import ValSettings, validate
 
     records, names = load_split(data, "val", log=False)[0], load_data_config(data).names

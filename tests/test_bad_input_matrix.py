@@ -158,7 +158,7 @@ def _storage_full(monkeypatch: pytest.MonkeyPatch, f: dict) -> None:
 def _openvino_disk_full(monkeypatch: pytest.MonkeyPatch, f: dict) -> None:
     """OpenVINO's save writes part of the .bin, then the disk is full (the ONNX step is skipped: seconds)."""
     openvino = pytest.importorskip("openvino")
-    from yololab.deploy import export
+    from yololab.deploy.exporting import export
 
     class Converted:
         def set_rt_info(self, *args) -> None:

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from yololab.data import DetectionDataset, collate_fn, load_split
-from yololab.deploy.timing import summarize, time_calls
+from yololab.deploy.runtime.timing import summarize, time_calls
 from yololab.eval.nms import non_max_suppression
 from yololab.eval.validate import ValSettings, validate
 from yololab.models import build_model
@@ -99,8 +99,8 @@ def test_torch_backend_on_gpu_equals_cpu(cuda, yolov5n_pt, coco128, monkeypatch)
     """``--device 0`` for predict/bench/serve: the torch backend on the GPU gives the CPU's boxes within
     1e-3 of the input size. TF32 (PyTorch's cuDNN default, 10 mantissa bits) is off here, so the test
     compares FP32 with FP32."""
-    from yololab.deploy.images import decode_image_bytes
-    from yololab.deploy.pipeline import Predictor
+    from yololab.deploy.runtime.images import decode_image_bytes
+    from yololab.deploy.runtime.pipeline import Predictor
 
     monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
     monkeypatch.setattr(torch.backends.cuda.matmul, "allow_tf32", False)

@@ -14,8 +14,8 @@ import pytest
 import torch
 
 from yololab.cli import main
-from yololab.deploy import backends
-from yololab.deploy.backends import Backend, inference_device
+from yololab.deploy.runtime import backends
+from yololab.deploy.runtime.backends import Backend, inference_device
 from yololab.errors import UserError
 
 IMGSZ = 320
@@ -36,7 +36,7 @@ def fake_cuda(monkeypatch):
 
 @pytest.fixture(scope="module")
 def onnx_file(yolov5n_pt, tmp_path_factory):
-    from yololab.deploy.export import export_model
+    from yololab.deploy.exporting.export import export_model
 
     return export_model(yolov5n_pt, "onnx", imgsz=IMGSZ, check=False,
                         out=tmp_path_factory.mktemp("device") / "y.onnx")

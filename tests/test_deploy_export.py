@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 import torch
 
-from yololab.deploy.backends import Backend
-from yololab.deploy.export import ExportParityError, check_parity, export_model
-from yololab.deploy.graph import DecodedDetector
-from yololab.deploy.images import load_image, preprocess
-from yololab.deploy.parity import compare_outputs
-from yololab.deploy.postprocess import postprocess, scale_detections
+from yololab.deploy.exporting.export import ExportParityError, check_parity, export_model
+from yololab.deploy.exporting.parity import compare_outputs
+from yololab.deploy.runtime.backends import Backend
+from yololab.deploy.runtime.graph import DecodedDetector
+from yololab.deploy.runtime.images import load_image, preprocess
+from yololab.deploy.runtime.postprocess import postprocess, scale_detections
 
 IMGSZ = 320
 N_IMAGES = 4
@@ -154,7 +154,7 @@ def test_export_leaves_the_callers_model_unfused(v5n):
 def test_parity_failure_raises(v5n, exports, batch, monkeypatch):
     import copy
 
-    import yololab.deploy.export as ex
+    import yololab.deploy.exporting.export as ex
 
     wrapper = DecodedDetector(copy.deepcopy(v5n).fuse()).eval()
     wrapper.model.head.m[0].bias.data += 0.5  # a different model than the file holds

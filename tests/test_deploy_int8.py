@@ -29,7 +29,7 @@ pytestmark = [pytest.mark.usefixtures("one_thread"), pytest.mark.slow]
 
 @pytest.fixture(scope="module")
 def models(yolov5n_pt, coco128_mini, tmp_path_factory) -> dict[str, Path]:
-    from yololab.deploy.export import export_model
+    from yololab.deploy.exporting.export import export_model
 
     tmp = tmp_path_factory.mktemp("int8")
     return {
@@ -40,7 +40,7 @@ def models(yolov5n_pt, coco128_mini, tmp_path_factory) -> dict[str, Path]:
 
 
 def test_calibration_reads_training_images(coco128_mini) -> None:
-    from yololab.deploy.calibration import LetterboxCalibrationReader, calibration_files
+    from yololab.deploy.exporting.calibration import LetterboxCalibrationReader, calibration_files
 
     files = calibration_files(coco128_mini, 300)  # fewer exist: all of them
     assert len(files) == N_CALIB and all("train2017" in str(f) for f in files)
@@ -58,8 +58,8 @@ def test_calibration_reads_training_images(coco128_mini) -> None:
 def test_int8_graph_is_quantized_with_a_float_decode_tail(models) -> None:
     import onnx
 
-    from yololab.deploy.backends import Backend
-    from yololab.deploy.quantize import decode_tail_nodes
+    from yololab.deploy.exporting.quantize import decode_tail_nodes
+    from yololab.deploy.runtime.backends import Backend
 
     proto = onnx.load(str(models["int8"]))
     ops = [n.op_type for n in proto.graph.node]
@@ -79,8 +79,8 @@ def test_int8_detections_agree_with_fp32(models, coco128) -> None:
     the same class with IoU > 0.5, in at least 80% of cases."""
     from torchvision.ops import box_iou
 
-    from yololab.deploy.backends import Backend
-    from yololab.deploy.images import load_image, preprocess
+    from yololab.deploy.runtime.backends import Backend
+    from yololab.deploy.runtime.images import load_image, preprocess
     from yololab.eval.nms import non_max_suppression
 
     files = sorted((coco128 / "images" / "val2017").glob("*.jpg"))[:8]
@@ -121,11 +121,11 @@ def test_int8_weights_are_7bit_by_default(models) -> None:
     assert min(int(w.min()) for w in weights) >= -64 and max(int(w.max()) for w in weights) <= 64
     assert max(int(np.abs(w).max()) for w in weights) >= 60  # the 7-bit range is used, not wasted
     meta = onnx.load(str(models["int8"]), load_external_data=False).metadata_props
-    from yololab.deploy import metadata as md
+    from yololab.deploy.runtime import metadata as md
 
     info = md.loads(next(p.value for p in meta if p.key == md.KEY))["int8"]
     assert info["weights"] == "s8-7bit"
-    from yololab.deploy.quantize import input_conv_nodes
+    from yololab.deploy.exporting.quantize import input_conv_nodes
 
     stem = input_conv_nodes(onnx.load(str(models["fp32"])))
     float_weights = {i.name for i in proto.graph.initializer if i.data_type == onnx.TensorProto.FLOAT}
@@ -135,7 +135,7 @@ def test_int8_weights_are_7bit_by_default(models) -> None:
 
 def test_saturation_probe_and_warning(monkeypatch) -> None:
     """The probe runs ONNX Runtime itself; a full-range INT8 export warns where U8S8 saturates."""
-    import yololab.deploy.quantize as q
+    import yololab.deploy.runtime.saturation as q
     from yololab.hardware import has_vnni
 
     assert isinstance(q.u8s8_saturates(), bool)
@@ -153,8 +153,8 @@ def test_saturation_probe_and_warning(monkeypatch) -> None:
 
 _QEMU_RUN = """
 import sys, numpy as np
-from yololab.deploy.backends import Backend
-from yololab.deploy.quantize import u8s8_saturates
+from yololab.deploy.runtime.backends import Backend
+from yololab.deploy.runtime.saturation import u8s8_saturates
 x = np.load(sys.argv[1])
 np.save(sys.argv[2], np.stack([Backend(p, threads=1).infer(x) for p in sys.argv[3:]]))
 print(u8s8_saturates())
@@ -167,8 +167,8 @@ def test_int8_exact_on_emulated_avx2_cpu(models, yolov5n_pt, coco128_mini, coco1
     """Under QEMU emulating a Haswell (AVX2, no AVX-512/VNNI; ONNX Runtime dispatches on CPUID,
     which QEMU emulates) the U8S8 kernels saturate: the default 7-bit file gives the native outputs
     there, a full-range one does not."""
-    from yololab.deploy.export import export_model
-    from yololab.deploy.images import load_image, preprocess
+    from yololab.deploy.exporting.export import export_model
+    from yololab.deploy.runtime.images import load_image, preprocess
 
     full = export_model(yolov5n_pt, "onnx", imgsz=IMGSZ, dynamic=False, int8=True, data=coco128_mini,
                         calib_images=N_CALIB, int8_weights="s8", out=tmp_path / "int8_s8.onnx", check=False)
@@ -196,7 +196,7 @@ def test_int8_exact_on_emulated_avx2_cpu(models, yolov5n_pt, coco128_mini, coco1
 
 
 def test_int8_argument_errors(yolov5n_pt, coco128_mini) -> None:
-    from yololab.deploy.export import export_model
+    from yololab.deploy.exporting.export import export_model
 
     with pytest.raises(ValueError, match="data"):
         export_model(yolov5n_pt, "onnx", int8=True)
@@ -204,7 +204,7 @@ def test_int8_argument_errors(yolov5n_pt, coco128_mini) -> None:
         export_model(yolov5n_pt, "torchscript", int8=True, data=coco128_mini)
     with pytest.raises(ValueError, match="half"):
         export_model(yolov5n_pt, "onnx", int8=True, half=True, data=coco128_mini)
-    from yololab.deploy.quantize import quantize_onnx
+    from yololab.deploy.exporting.quantize import quantize_onnx
 
     with pytest.raises(ValueError, match="calibration method"):
         quantize_onnx("x.onnx", "y.onnx", coco128_mini, method="kl")
@@ -226,7 +226,7 @@ def test_export_cli_int8_arguments() -> None:
 
 
 def test_format_comparison_table() -> None:
-    from yololab.deploy.int8_report import format_comparison
+    from yololab.deploy.exporting.int8_report import format_comparison
 
     rows = [{"model": ".pt", "map50_95": 0.344, "map50": 0.527, "images": 128, "rect": True},
             {"model": "FP32", "map50_95": 0.344, "map50": 0.527, "images": 128, "rect": True,

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 @pytest.fixture(scope="module")
 def models(yolov5n_pt, coco128_mini, tmp_path_factory) -> dict[str, Path]:
-    from yololab.deploy.export import export_model
+    from yololab.deploy.exporting.export import export_model
 
     tmp = tmp_path_factory.mktemp("ov_int8")
     return {
@@ -33,7 +33,7 @@ def models(yolov5n_pt, coco128_mini, tmp_path_factory) -> dict[str, Path]:
 def test_openvino_int8_ir_has_quantized_convolutions_and_float_head(models) -> None:
     import openvino as ov
 
-    from yololab.deploy.backends import Backend
+    from yololab.deploy.runtime.backends import Backend
 
     model = ov.Core().read_model(str(models["int8"]))
     fq = [op for op in model.get_ordered_ops() if op.get_type_name() == "FakeQuantize"]

@@ -13,7 +13,7 @@ httpx = require_module("httpx", "to talk to the server")
 require_module("fastapi")
 require_module("uvicorn")
 
-from yololab.deploy.loadtest import malformed_uploads, run_load, serve_subprocess  # noqa: E402
+from yololab.deploy.serving.loadtest import malformed_uploads, run_load, serve_subprocess  # noqa: E402
 
 LIMIT_MB = 1.0
 

@@ -15,11 +15,11 @@ require_module("uvicorn")
 from fastapi.testclient import TestClient  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from yololab.deploy.admission import BudgetFull, MemoryBudget  # noqa: E402
-from yololab.deploy.images import inspect_upload  # noqa: E402
-from yololab.deploy.loadtest import run_burst, serve_subprocess, zero_png  # noqa: E402
-from yololab.deploy.reduced_decode import decode_cost, decode_reduced  # noqa: E402
-from yololab.deploy.serve import ServeConfig, create_app  # noqa: E402
+from yololab.deploy.runtime.images import inspect_upload  # noqa: E402
+from yololab.deploy.serving.admission import BudgetFull, MemoryBudget  # noqa: E402
+from yololab.deploy.serving.loadtest import run_burst, serve_subprocess, zero_png  # noqa: E402
+from yololab.deploy.serving.reduced_decode import decode_cost, decode_reduced  # noqa: E402
+from yololab.deploy.serving.serve import ServeConfig, create_app  # noqa: E402
 
 BOMB_SIDE = 7700
 MEMORY_MB = 512

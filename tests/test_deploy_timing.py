@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from yololab.deploy import timing
+from yololab.deploy.runtime import timing
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "yololab"
 IMGSZ = 64
@@ -72,7 +72,7 @@ def tiny_pt(tmp_path_factory) -> Path:
 def test_bench_and_compare_time_through_the_same_function(tiny_pt, tmp_path, monkeypatch) -> None:
     """``yololab bench --backend onnxruntime`` and a compare cell's ONNX Runtime latency: the same
     export call, the same Backend class and the same timing function."""
-    import yololab.deploy.export as export_module
+    import yololab.deploy.exporting.export as export_module
     from yololab.deploy.bench import run_bench
     from yololab.experiments.score.latency import benchmark_model
 
@@ -116,8 +116,8 @@ def test_bench_end_to_end_is_never_below_the_model_median(tiny_pt, monkeypatch) 
     import random
     import time
 
-    from yololab.deploy.backends import TorchBackend
     from yololab.deploy.bench import format_bench, run_bench
+    from yololab.deploy.runtime.backends import TorchBackend
 
     real_infer, rng = TorchBackend.infer, random.Random(0)
 
@@ -136,8 +136,8 @@ def test_bench_end_to_end_is_never_below_the_model_median(tiny_pt, monkeypatch) 
 @pytest.mark.parametrize("fmt", ["torch", "torchscript"])
 def test_backend_leaves_torch_threads_unchanged(tiny_pt, tmp_path, fmt) -> None:
     """A Backend runs with its own thread count and restores the caller's after each call."""
-    from yololab.deploy.backends import Backend
-    from yololab.deploy.export import export_model
+    from yololab.deploy.exporting.export import export_model
+    from yololab.deploy.runtime.backends import Backend
 
     path = tiny_pt if fmt == "torch" else export_model(tiny_pt, fmt, imgsz=IMGSZ, out=tmp_path / "m.torchscript",
                                                        check=False)
@@ -173,7 +173,7 @@ def test_atomic_write_mode_without_touching_umask(tmp_path, monkeypatch) -> None
 
 
 def test_sample_image_comes_from_the_caller(tmp_path, monkeypatch) -> None:
-    from yololab.deploy.samples import sample_batch, sample_image, synthetic_image
+    from yololab.deploy.exporting.samples import sample_batch, sample_image, synthetic_image
 
     monkeypatch.setenv("YOLOLAB_SAMPLE_IMAGE", str(tmp_path / "ignored.jpg"))  # no longer read
     assert np.array_equal(sample_image(), synthetic_image())

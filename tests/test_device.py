@@ -60,9 +60,9 @@ def test_every_command_defaults_to_auto(command):
 
 def test_library_entry_points_default_to_auto():
     from yololab.deploy.bench import run_bench
-    from yololab.deploy.pipeline import Predictor
     from yololab.deploy.predict import predict
-    from yololab.deploy.serve import ServeConfig
+    from yololab.deploy.runtime.pipeline import Predictor
+    from yololab.deploy.serving.serve import ServeConfig
     from yololab.train.config import TrainConfig
 
     for fn in (Predictor.__init__, predict, run_bench):

@@ -12,7 +12,7 @@ from PIL import Image, ImageOps
 
 from yololab.data import DetectionDataset, ImageRecord, read_image
 from yololab.data.images import check_image
-from yololab.deploy.images import decode_image_bytes, load_image
+from yololab.deploy.runtime.images import decode_image_bytes, load_image
 from yololab.deploy.sources import iter_frames
 
 FORMATS = {  # suffix -> (PIL format, save options, lossless)

@@ -17,10 +17,10 @@ require_module("uvicorn")
 
 from fastapi.testclient import TestClient  # noqa: E402
 
-from yololab.deploy.admission import MemoryBudget  # noqa: E402
-from yololab.deploy import limits  # noqa: E402
-from yololab.deploy.loadtest import run_burst, serve_subprocess  # noqa: E402
-from yololab.deploy.serve import ServeConfig, create_app  # noqa: E402
+from yololab.deploy.serving import limits  # noqa: E402
+from yololab.deploy.serving.admission import MemoryBudget  # noqa: E402
+from yololab.deploy.serving.loadtest import run_burst, serve_subprocess  # noqa: E402
+from yololab.deploy.serving.serve import ServeConfig, create_app  # noqa: E402
 
 MB = 2**20
 BODY_RAM_BYTES = getattr(limits, "BODY_RAM_BYTES", 2 * MB)  # (so that this module also runs before the fix)

@@ -197,7 +197,7 @@ def test_report_only_refuses_a_results_json_it_does_not_know(tmp_path, capsys) -
 # ------------------------------------------------------------------------------- issue 30, item 8
 def test_openvino_save_failure_removes_its_temporary_bin(tmp_path, monkeypatch) -> None:
     openvino = pytest.importorskip("openvino")
-    from yololab.deploy.export import export_openvino
+    from yololab.deploy.exporting.export import export_openvino
 
     class Converted:
         def set_rt_info(self, *args) -> None:
@@ -226,7 +226,7 @@ def test_tune_space_bounds_must_be_finite() -> None:
 
 def test_serve_checks_port_and_host_before_loading_the_model(tmp_path) -> None:
     require_module("fastapi")
-    from yololab.deploy.serve import check_address
+    from yololab.deploy.serving.serve import check_address
 
     with pytest.raises(ConfigError, match="--port 80000 is not a TCP port"):
         check_address("127.0.0.1", 80000)
@@ -242,7 +242,7 @@ def test_serve_refuses_repeated_query_parameters_and_file_parts(tmp_path) -> Non
     from PIL import Image
     import io
 
-    from yololab.deploy.serve import ServeConfig, create_app
+    from yololab.deploy.serving.serve import ServeConfig, create_app
     from yololab.models import build_model
     from yololab.models.checkpoints import save_model
 

@@ -30,7 +30,7 @@ def records(coco128_mini):
 
 @pytest.fixture(scope="module")
 def exports(yolov5n_pt, tmp_path_factory) -> dict[str, Path]:
-    from yololab.deploy.export import export_model
+    from yololab.deploy.exporting.export import export_model
 
     tmp = tmp_path_factory.mktemp("exports")
     return {
@@ -55,7 +55,7 @@ def pt_metrics(yolov5n_pt, records) -> dict[str, dict]:
 
 
 def test_dynamic_onnx_equals_pt(exports, records, pt_metrics) -> None:
-    from yololab.deploy.model_adapter import ExportedModel
+    from yololab.deploy.runtime.model_adapter import ExportedModel
 
     model = ExportedModel(exports["dynamic"], threads=1)
     assert model.input_hw is None and model.num_classes == 80 and model.stride == 32
@@ -69,7 +69,7 @@ def test_dynamic_onnx_equals_pt(exports, records, pt_metrics) -> None:
 def test_static_onnx_scored_with_square_batches(exports, records, pt_metrics) -> None:
     """A fixed 320x320 export cannot take rect batches: validate switches to the square letterbox,
     which is what the .pt gives with rect=False."""
-    from yololab.deploy.model_adapter import ExportedModel
+    from yololab.deploy.runtime.model_adapter import ExportedModel
 
     metrics = _val(ExportedModel(exports["static"], threads=1), records)
     assert metrics["map50_95"] == pytest.approx(pt_metrics["square"]["map50_95"], abs=0.002)
@@ -79,8 +79,8 @@ def test_static_onnx_scored_with_square_batches(exports, records, pt_metrics) ->
 def test_static_export_pads_smaller_batches(exports, coco128_image) -> None:
     """A batch smaller than the fixed input is padded (centred, letterbox grey) and its box centres
     shifted back: same detections as the dynamic export on that batch, up to border effects."""
-    from yololab.deploy.images import load_image, preprocess
-    from yololab.deploy.model_adapter import ExportedModel
+    from yololab.deploy.runtime.images import load_image, preprocess
+    from yololab.deploy.runtime.model_adapter import ExportedModel
     from yololab.eval.nms import non_max_suppression
 
     x = torch.from_numpy(preprocess([load_image(coco128_image)], (256, 320))[0])

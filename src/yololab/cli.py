@@ -7,7 +7,7 @@ import logging
 import sys
 
 from yololab.deploy.cli import add_deploy_commands
-from yololab.deploy.kinds import BACKEND_KINDS
+from yololab.deploy.runtime.kinds import BACKEND_KINDS
 from yololab.eval.cli import add_val_parser
 from yololab.errors import ConfigError, EnvError, UserError, print_error
 from yololab.experiments.cli import add_compare_parser, add_demo_parser, add_tune_parser
@@ -48,7 +48,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 def _open_model(path: str, backend: str | None):
     """``--weights`` as a model for ``yololab val``: a .pt checkpoint, or an export run by ``backend``."""
-    from yololab.deploy.model_adapter import load_val_model
+    from yololab.deploy.runtime.model_adapter import load_val_model
 
     return load_val_model(path, kind=backend)
 

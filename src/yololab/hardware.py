@@ -33,7 +33,7 @@ def cpu_flags() -> frozenset[str]:
     """The CPU feature flags of /proc/cpuinfo (e.g. 'avx2', 'avx512_vnni'); empty where it has none.
 
     What the kernel reports for the host: under user-mode emulation (QEMU) or a VM that masks CPUID
-    bits, the instructions a library actually dispatches on can differ (``quantize.u8s8_saturates``
+    bits, the instructions a library actually dispatches on can differ (``saturation.u8s8_saturates``
     probes ONNX Runtime itself)."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():

@@ -6,17 +6,17 @@ Names are imported lazily so that ``yololab`` commands that do not deploy stay f
 from yololab.lazy import lazy_getattr
 
 _EXPORTS = {
-    "export_model": "yololab.deploy.export",
-    "ExportParityError": "yololab.deploy.export",
-    "Backend": "yololab.deploy.backends",
-    "load_backend": "yololab.deploy.backends",
-    "Predictor": "yololab.deploy.pipeline",
+    "export_model": "yololab.deploy.exporting.export",
+    "ExportParityError": "yololab.deploy.exporting.export",
+    "Backend": "yololab.deploy.runtime.backends",
+    "load_backend": "yololab.deploy.runtime.backends",
+    "Predictor": "yololab.deploy.runtime.pipeline",
     "predict": "yololab.deploy.predict",
     "run_bench": "yololab.deploy.bench",
     "BenchResult": "yololab.deploy.bench",
-    "ServeConfig": "yololab.deploy.serve",
-    "create_app": "yololab.deploy.serve",
-    "serve": "yololab.deploy.serve",
+    "ServeConfig": "yololab.deploy.serving.serve",
+    "create_app": "yololab.deploy.serving.serve",
+    "serve": "yololab.deploy.serving.serve",
 }
 __getattr__ = lazy_getattr(__name__, _EXPORTS)
 __all__ = list(_EXPORTS)

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from yololab.deploy import timing
-from yololab.deploy.backends import EXPORT_FORMAT, KINDS, Backend, backend_kind, check_backend_fits
-from yololab.deploy.pipeline import Predictor
-from yololab.deploy.samples import sample_batch, sample_image, sample_name
+from yololab.deploy.exporting.samples import sample_batch, sample_image, sample_name
+from yololab.deploy.runtime import timing
+from yololab.deploy.runtime.backends import EXPORT_FORMAT, KINDS, Backend, backend_kind, check_backend_fits
+from yololab.deploy.runtime.pipeline import Predictor
 from yololab.device import DEFAULT_DEVICE
 from yololab.hardware import cpu_name, cuda_name
 
@@ -37,7 +37,7 @@ def model_for_backend(weights: str | os.PathLike, backend: str, imgsz: int, batc
     (``<stem>.onnx``, ``<stem>_openvino_model``, ``<stem>.torchscript``), parity-checked on ``sample``.
     The export is static (``imgsz`` x ``imgsz``, ``batch``): latency is timed on the fixed-shape file
     one deploys, as before exports became dynamic by default."""
-    from yololab.deploy.export import FORMATS, export_model
+    from yololab.deploy.exporting.export import FORMATS, export_model
 
     weights = Path(weights)
     if backend not in KINDS:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 
-from yololab.deploy.kinds import BACKEND_KINDS as KINDS
+from yololab.deploy.runtime.kinds import BACKEND_KINDS as KINDS
 from yololab.device import DEFAULT_DEVICE
 from yololab.eval.slicing import add_slice_arguments
 
 
 def _export(args: argparse.Namespace) -> int:
-    from yololab.deploy.export import export_model
+    from yololab.deploy.exporting.export import export_model
 
     path = export_model(args.weights, args.format, imgsz=args.imgsz, batch=args.batch, dynamic=args.dynamic,
                         half=args.half, nms=args.nms, out=args.out, conf=args.conf, iou=args.iou,
@@ -20,7 +20,7 @@ def _export(args: argparse.Namespace) -> int:
                         int8_weights=args.int8_weights,
                         sample=args.sample)
     if args.int8 and not args.no_check:  # FP32 vs INT8 side by side: mAP on the val split, latency
-        from yololab.deploy.int8_report import compare_int8
+        from yololab.deploy.exporting.int8_report import compare_int8
 
         compare_int8(args.weights, path, args.data, imgsz=args.imgsz, fmt=args.format, sample=args.sample)
     print(path)
@@ -63,7 +63,7 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from yololab.deploy.serve import ServeConfig, serve
+    from yololab.deploy.serving.serve import ServeConfig, serve
 
     config = ServeConfig(args.weights, imgsz=args.imgsz, conf=args.conf, iou=args.iou, max_det=args.max_det,
                          threads=args.threads, backend=args.backend, max_batch=args.max_batch,

@@ -23,8 +23,8 @@ from tqdm import tqdm
 
 from yololab.atomic import atomic_write_bytes, atomic_write_text, check_target, file_identity
 from yololab.data.corrupted import CorruptionSpec, corrupt_file_image
-from yololab.deploy.annotate import draw_detections
-from yololab.deploy.pipeline import Predictor
+from yololab.deploy.runtime.annotate import draw_detections
+from yololab.deploy.runtime.pipeline import Predictor
 from yololab.deploy.sources import Frame, count_frames, is_url, is_video, iter_frames, resolve_source
 from yololab.device import DEFAULT_DEVICE
 from yololab.errors import ConfigError, EnvError, UserError

@@ -16,7 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from yololab.deploy.images import load_image
+from yololab.deploy.runtime.images import load_image
 from yololab.errors import ConfigError
 
 LOG = logging.getLogger("yololab")

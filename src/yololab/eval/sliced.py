@@ -1,11 +1,11 @@
 """Sliced prediction of one image: its slices run through any detector in batches, then are merged.
 
 A detector is any callable taking a list of RGB uint8 (h, w, 3) images and returning one (n, 6) array
-per image (x1, y1, x2, y2 in that image's pixels, score, class): ``yololab.deploy.pipeline.Predictor``
+per image (x1, y1, x2, y2 in that image's pixels, score, class): ``yololab.deploy.runtime.pipeline.Predictor``
 (every backend) is one, :class:`ModelSliceDetector` (a model as ``yololab val`` runs it) another.
 Slices are views of the image, never copies: the detector letterboxes each to the model's size.
 
-    from yololab.deploy.pipeline import Predictor
+    from yololab.deploy.runtime.pipeline import Predictor
     from yololab.eval.sliced import predict_sliced
     from yololab.eval.slicing import SliceSettings
     dets = predict_sliced(image, Predictor("yolov5n.pt"), SliceSettings(640))

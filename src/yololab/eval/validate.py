@@ -126,7 +126,7 @@ def validate(model: ValModel, records: Sequence[ImageRecord], names: Sequence[st
     model is used as given: fuse it first for speed).
 
     ``model`` is anything that fits :class:`~yololab.eval.protocol.ValModel` (a Detector, or an export
-    opened by ``yololab.deploy.model_adapter``); a fixed-shape export is scored with square letterboxed
+    opened by ``yololab.deploy.runtime.model_adapter``); a fixed-shape export is scored with square letterboxed
     batches. ``gt`` is the data set's own COCO ground truth (a COCO JSON's ``DataSplit.coco_gt``): it is
     scored as written (crowd regions, areas, image ids; ``category_map`` gives its category ids), so
     the result equals pycocotools on that file and the detections. Without it the ground truth is built

@@ -14,7 +14,7 @@ from yololab.experiments.plan.spec import ExperimentSpec
 from yololab.jsonfile import read_json_if_present, write_json
 
 LOG = logging.getLogger("yololab")
-BENCH_VERSION = 2  # 2: timed through yololab bench's Backend and export (deploy.timing)
+BENCH_VERSION = 2  # 2: timed through yololab bench's Backend and export (deploy.runtime.timing)
 
 
 def bench_settings(spec: ExperimentSpec) -> dict:

@@ -24,8 +24,8 @@ def cuda_fp16_latency(checkpoint: Path, imgsz: int, runs: int, warmup: int, inde
     """PyTorch CUDA FP16 latency of the fused model with decoding, batch 1."""
     import torch
 
-    from yololab.deploy import timing
-    from yololab.deploy.graph import DecodedDetector
+    from yololab.deploy.runtime import timing
+    from yololab.deploy.runtime.graph import DecodedDetector
     from yololab.hardware import cuda_name
     from yololab.models.checkpoints import load_model
 

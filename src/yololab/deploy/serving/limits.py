@@ -2,7 +2,7 @@
 is streamed into a spooled temporary file (its first ``SPOOL_RAM_BYTES`` in memory, the rest on disk) and
 replayed to the app in small chunks. Bodies above a size limit get a JSON 413 before any parsing (by
 Content-Length, or counted for chunked uploads) and never reach the app. Given the server's
-:class:`~yololab.deploy.admission.MemoryBudget`, each body first reserves the memory it may hold here
+:class:`~yololab.deploy.serving.admission.MemoryBudget`, each body first reserves the memory it may hold here
 and in the app's multipart parser (which spools file parts the same way): when the budget is spent the
 request gets 503 with Retry-After before its body is read. The temporary file is removed when the
 request ends, however it ends.
@@ -15,7 +15,7 @@ import tempfile
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from yololab.deploy.admission import BudgetFull, MemoryBudget
+from yololab.deploy.serving.admission import BudgetFull, MemoryBudget
 
 Scope = dict[str, Any]
 Message = dict[str, Any]

@@ -4,10 +4,10 @@ POST /predict (multipart field ``file``; query parameters ``conf``, ``iou``, ``m
 -> detections as JSON; GET /health; GET /info; OpenAPI docs at /docs. Uploads above the size limit get
 413; empty ones 400; non-images 415; corrupt, truncated or over-the-pixel-limit images 422, as are
 query parameters out of range or unknown (missing ``file`` field: FastAPI's 422). Memory is bounded:
-request bodies are spooled to temporary files (:mod:`yololab.deploy.limits`), a non-image is refused from
+request bodies are spooled to temporary files (:mod:`yololab.deploy.serving.limits`), a non-image is refused from
 its first bytes, and ``memory_mb`` holds everything a request keeps in memory: its body's share while it is
-taken in, the upload's bytes once read, what its decode may take (see :mod:`yololab.deploy.admission`;
-large images are decoded at reduced size, :mod:`yololab.deploy.reduced_decode`); a request that finds the
+taken in, the upload's bytes once read, what its decode may take (see :mod:`yololab.deploy.serving.admission`;
+large images are decoded at reduced size, :mod:`yololab.deploy.serving.reduced_decode`); a request that finds the
 budget in use gets 503 with Retry-After. /health reports the budget's peak and the process's peak RSS. The server keeps serving after any of them. SIGINT/SIGTERM stop
 it gracefully: in-flight requests finish, then the batcher drains.
 """
@@ -25,12 +25,12 @@ import numpy as np
 from fastapi import FastAPI, File, Query, Request, UploadFile
 from fastapi.responses import JSONResponse
 
-from yololab.deploy.admission import BudgetFull, MemoryBudget, Reservation, process_peak_rss_bytes
-from yololab.deploy.batching import BatcherClosed, MicroBatcher
-from yololab.deploy.images import MAX_PIXELS, SNIFF_BYTES, ImageDecodeError, inspect_upload, sniff_upload
-from yololab.deploy.limits import BODY_RAM_BYTES, BodySizeLimit
-from yololab.deploy.pipeline import Predictor, Thresholds
-from yololab.deploy.reduced_decode import DecodedUpload, decode_cost, decode_reduced, worst_decode_cost
+from yololab.deploy.runtime.images import MAX_PIXELS, SNIFF_BYTES, ImageDecodeError, inspect_upload, sniff_upload
+from yololab.deploy.runtime.pipeline import Predictor, Thresholds
+from yololab.deploy.serving.admission import BudgetFull, MemoryBudget, Reservation, process_peak_rss_bytes
+from yololab.deploy.serving.batching import BatcherClosed, MicroBatcher
+from yololab.deploy.serving.limits import BODY_RAM_BYTES, BodySizeLimit
+from yololab.deploy.serving.reduced_decode import DecodedUpload, decode_cost, decode_reduced, worst_decode_cost
 from yololab.device import DEFAULT_DEVICE
 from yololab.errors import ConfigError, EnvError
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from yololab.deploy.images import load_image, preprocess
+from yololab.deploy.runtime.images import load_image, preprocess
 
 
 def synthetic_image(height: int = 480, width: int = 640, seed: int = 0) -> np.ndarray:

@@ -23,10 +23,10 @@ from typing import Any
 import torch
 
 from yololab.atomic import atomic_write, atomic_write_path, check_target, refuse_output_is_input
-from yololab.deploy import metadata as md
-from yololab.deploy.graph import RAW_OUTPUT, DecodedDetector, append_nms
-from yololab.deploy.parity import Parity, compare_outputs
-from yololab.deploy.samples import sample_batch
+from yololab.deploy.exporting.parity import Parity, compare_outputs
+from yololab.deploy.exporting.samples import sample_batch
+from yololab.deploy.runtime import metadata as md
+from yololab.deploy.runtime.graph import RAW_OUTPUT, DecodedDetector, append_nms
 from yololab.errors import ConfigError, EnvError
 from yololab.models.detector import Detector
 
@@ -180,8 +180,8 @@ def export_model(model_or_weights: Detector | str | os.PathLike, fmt: str = "onn
     ``check`` compares the export with PyTorch on the image file ``sample`` (default: the synthetic
     sample image, ``samples.synthetic_image``).
     ``int8`` quantizes after export, calibrating on ``calib_images`` training images of the data YAML
-    ``data``: ONNX Runtime static quantization (QDQ) for ONNX (``yololab.deploy.quantize``), NNCF for
-    OpenVINO (``yololab.deploy.quantize_openvino``); the check then only reports.
+    ``data``: ONNX Runtime static quantization (QDQ) for ONNX (``yololab.deploy.exporting.quantize``), NNCF for
+    OpenVINO (``yololab.deploy.exporting.quantize_openvino``); the check then only reports.
     """
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}; expected one of {', '.join(FORMATS)}")
@@ -242,7 +242,7 @@ def export_onnx_int8(wrapper: DecodedDetector, images: torch.Tensor, out: Path, 
                      method: str, weights: str = "s8-7bit") -> Path:
     """FP32 ONNX (temporary) -> ONNX Runtime static INT8 (QDQ) at ``out``, calibrated at the
     export's size."""
-    from yololab.deploy.quantize import quantize_onnx
+    from yololab.deploy.exporting.quantize import quantize_onnx
 
     with tempfile.TemporaryDirectory() as tmp:
         fp32 = export_onnx(wrapper, images, Path(tmp) / "fp32.onnx", meta, dynamic, False, None, opset)
@@ -253,7 +253,7 @@ def export_onnx_int8(wrapper: DecodedDetector, images: torch.Tensor, out: Path, 
 def export_openvino_int8(wrapper: DecodedDetector, images: torch.Tensor, out: Path, meta: dict[str, Any],
                         dynamic: bool, opset: int, data: str | os.PathLike | None, calib_images: int) -> Path:
     """FP32 ONNX (temporary) -> OpenVINO -> NNCF INT8 -> IR at ``out``."""
-    from yololab.deploy.quantize_openvino import quantize_openvino
+    from yololab.deploy.exporting.quantize_openvino import quantize_openvino
 
     with tempfile.TemporaryDirectory() as tmp:
         onnx_path = export_onnx(wrapper, images, Path(tmp) / "model.onnx", meta, dynamic, False, None, opset)
@@ -265,7 +265,7 @@ def export_openvino_int8(wrapper: DecodedDetector, images: torch.Tensor, out: Pa
 def check_parity(wrapper: DecodedDetector, path: Path, images: torch.Tensor, fmt: str,
                  half: bool, int8: bool = False) -> Parity:
     """Compare the exported file with PyTorch on ``images``; raises if FP32 and above 1e-3."""
-    from yololab.deploy.backends import Backend
+    from yololab.deploy.runtime.backends import Backend
 
     with torch.inference_mode():
         ref = wrapper(images.float()).numpy()

@@ -17,14 +17,14 @@ import numpy as np
 from PIL import Image
 
 from yololab.data.images import _SWAP_ORIENTATIONS, apply_orientation, exif_orientation
-from yololab.deploy.images import ImageDecodeError, UploadHeader, decode_image_bytes
+from yololab.deploy.runtime.images import ImageDecodeError, UploadHeader, decode_image_bytes
 
 #: bytes per pixel PIL holds for a decoded frame, by mode (RGB is stored as 4 bytes)
 MODE_BYTES = {"1": 1, "L": 1, "P": 1, "LA": 4, "I;16": 2, "RGB": 4, "RGBA": 4, "CMYK": 4, "YCbCr": 4, "I": 4,
               "F": 4}
 FULL_PATH_BYTES = 8  # per pixel on the unreduced path: OpenCV's RGB frame + an oriented copy, rounded up
 JPEG_SCALES = (8, 4, 2)
-MIN_SHORT_SIDE = 10  # the smallest side an upload may have (deploy.images.MIN_SIDE)
+MIN_SHORT_SIDE = 10  # the smallest side an upload may have (deploy.runtime.images.MIN_SIDE)
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,7 @@ def worst_decode_cost(max_pixels: int, target: int) -> int:
 
 
 def decode_reduced(data: bytes, header: UploadHeader, target: int) -> DecodedUpload:
-    """Decode ``data`` (already checked by :func:`~yololab.deploy.images.inspect_upload`) at the smallest
+    """Decode ``data`` (already checked by :func:`~yololab.deploy.runtime.images.inspect_upload`) at the smallest
     size that still fills a ``target`` model input; raises :class:`ImageDecodeError` (422)."""
     factor = reduction(header, target)
     if factor < 2 or header.format == "TIFF":  # TIFF: PIL orients on load; keep the one decoder

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from yololab.deploy.backends import Backend, backend_kind
+from yololab.deploy.runtime.backends import Backend, backend_kind
 
 PAD_VALUE = 114 / 255  # the letterbox grey, as network input
 

@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from yololab.deploy.images import LetterboxInfo
-from yololab.deploy.pipeline import Predictor, Thresholds
+from yololab.deploy.runtime.images import LetterboxInfo
+from yololab.deploy.runtime.pipeline import Predictor, Thresholds
 
 LOG = logging.getLogger("yololab")
 

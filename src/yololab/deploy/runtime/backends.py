@@ -5,7 +5,7 @@
 array in [0, 1] and returns the decoded (B, N, 5+nc) float32 array.
 
 ``device`` is a ``--device`` string read by :func:`yololab.device.parse_device`; the commands and
-:class:`~yololab.deploy.pipeline.Predictor` default to 'auto' (``yololab.device.DEFAULT_DEVICE``).
+:class:`~yololab.deploy.runtime.pipeline.Predictor` default to 'auto' (``yololab.device.DEFAULT_DEVICE``).
 ``Backend`` itself keeps the CPU unless asked: the comparison's CPU latency cells and ``yololab val``
 of an export open it without a device and must not move to a GPU.
 PyTorch runs on CUDA; ONNX Runtime only through its CUDAExecutionProvider (the onnxruntime-gpu
@@ -28,8 +28,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from yololab.deploy import metadata as md
-from yololab.deploy.kinds import BACKEND_KINDS
+from yololab.deploy.runtime import metadata as md
+from yololab.deploy.runtime.kinds import BACKEND_KINDS
 from yololab.device import parse_device, select_device
 from yololab.errors import CheckpointError, UserError
 from yololab.hardware import cpu_name, cuda_name
@@ -270,7 +270,7 @@ class TorchBackend(Backend):
         super().__init__(path, threads)
         import torch
 
-        from yololab.deploy.graph import DecodedDetector
+        from yololab.deploy.runtime.graph import DecodedDetector
         from yololab.models.checkpoints import load_model
 
         self.device = self._pick_device(device, cuda=True)
@@ -360,7 +360,7 @@ class OnnxRuntimeBackend(Backend):
         self.meta = md.loads(props.get(md.KEY)) or {
             "names": md.names_from_upstream(props.get("names")), "stride": int(props.get("stride", 32))}
         if isinstance(self.meta.get("int8"), dict):
-            from yololab.deploy.quantize import saturation_warning
+            from yololab.deploy.runtime.saturation import saturation_warning
 
             warning = saturation_warning(self.meta["int8"])
             if warning:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from yololab.deploy import timing
+from yololab.deploy.runtime import timing
 from yololab.hardware import load_line
 
 
@@ -31,8 +31,8 @@ def measure_latency(models: dict[str, Any], imgsz: int | tuple[int, int] = 640, 
     """Batch-1 model latency (``Backend.infer`` on the letterboxed sample ``image``) of several models,
     interleaved in blocks of ``block`` runs with a ``pause`` before each (see ``time_interleaved``).
     Per model: ``timing.summarize``'s figures, the median CPU ms and the backend's threads."""
-    from yololab.deploy.backends import Backend
-    from yololab.deploy.samples import sample_batch
+    from yololab.deploy.exporting.samples import sample_batch
+    from yololab.deploy.runtime.backends import Backend
 
     backends = {label: Backend(path, threads=threads, kind=kind)
                 for label, (path, kind) in ((k, _spec(v)) for k, v in models.items())}
@@ -51,7 +51,7 @@ def measure_map(model: Any, data: str | os.PathLike, imgsz: int = 640, split: st
     OpenVINO and ONNX Runtime sessions crashed (SIGSEGV) here; loading in-process costs little
     next to inference."""
     from yololab.data import load_data_config, load_split
-    from yololab.deploy.model_adapter import ExportedModel, load_val_model
+    from yololab.deploy.runtime.model_adapter import ExportedModel, load_val_model
     from yololab.eval.validate import ValSettings, validate
 
     path, kind = _spec(model)
@@ -69,7 +69,7 @@ def compare_models(models: dict[str, Any], data: str | os.PathLike, imgsz: int =
                    image: str | os.PathLike | None = None) -> list[dict[str, Any]]:
     """One row per model: mAP50-95 / mAP50 on ``split``, and (exported files only) interleaved
     batch-1 latency at ``imgsz`` on the sample ``image``."""
-    from yololab.deploy.backends import backend_kind
+    from yololab.deploy.runtime.backends import backend_kind
 
     timed = {k: v for k, v in models.items() if _spec(v)[1] or backend_kind(_spec(v)[0]) != "torch"}
     latency = measure_latency(timed, imgsz, runs, threads=threads, image=image) if runs else {}
@@ -108,8 +108,8 @@ def compare_int8(weights: str | os.PathLike, int8_path: str | os.PathLike, data:
                  sample: str | os.PathLike | None = None) -> list[dict[str, Any]]:
     """What ``yololab export --int8`` prints: an FP32 export made like ``int8_path`` (same format,
     size and dynamic setting) beside it, mAP on the val split and interleaved batch-1 latency."""
-    from yololab.deploy.backends import Backend
-    from yololab.deploy.export import FORMATS, export_model
+    from yololab.deploy.exporting.export import FORMATS, export_model
+    from yololab.deploy.runtime.backends import Backend
 
     meta = Backend(int8_path).meta
     with tempfile.TemporaryDirectory() as tmp:

@@ -48,7 +48,7 @@ class LetterboxCalibrationReader:
         return len(self.files)
 
     def batch(self, path: Path) -> np.ndarray:
-        from yololab.deploy.images import load_image, preprocess
+        from yololab.deploy.runtime.images import load_image, preprocess
 
         return preprocess([load_image(path)], self.imgsz, self.stride)[0]
 

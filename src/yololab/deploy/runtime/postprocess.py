@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from yololab.deploy.images import LetterboxInfo
+from yololab.deploy.runtime.images import LetterboxInfo
 from yololab.eval.boxes import scale_boxes
 from yololab.eval.nms import non_max_suppression
 

@@ -2,7 +2,7 @@
 header) before decoding; when the budget is spent the server answers 503 with Retry-After instead of
 growing. The budget also bounds concurrency: ``budget // cost of the largest allowed image`` such
 images decode at once, many more small ones. Request bodies count too: each body's memory share while it
-is taken in (:mod:`yololab.deploy.limits`) and each upload's bytes once they are read for decoding."""
+is taken in (:mod:`yololab.deploy.serving.limits`) and each upload's bytes once they are read for decoding."""
 
 from __future__ import annotations
 

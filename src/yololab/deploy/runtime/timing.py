@@ -17,7 +17,7 @@ import numpy as np
 
 
 if TYPE_CHECKING:
-    from yololab.deploy.backends import Backend
+    from yololab.deploy.runtime.backends import Backend
 
 
 def time_calls(fn: Callable[[], Any], runs: int, warmup: int,

@@ -22,7 +22,7 @@ import os
 import time
 from typing import Any
 
-from yololab.deploy.calibration import LetterboxCalibrationReader, calibration_files
+from yololab.deploy.exporting.calibration import LetterboxCalibrationReader, calibration_files
 
 LOG = logging.getLogger("yololab")
 FLOAT_OP_TYPES = ("Multiply", "Sigmoid", "Subtract", "Power")

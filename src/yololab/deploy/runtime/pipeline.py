@@ -9,9 +9,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from yololab.deploy.backends import Backend
-from yololab.deploy.images import LetterboxInfo, preprocess
-from yololab.deploy.postprocess import postprocess, scale_detections
+from yololab.deploy.runtime.backends import Backend
+from yololab.deploy.runtime.images import LetterboxInfo, preprocess
+from yololab.deploy.runtime.postprocess import postprocess, scale_detections
 from yololab.device import DEFAULT_DEVICE
 
 LOG = logging.getLogger("yololab")
@@ -34,7 +34,7 @@ class Predictor:
     def __init__(self, weights: str | os.PathLike, imgsz: int | None = None, conf: float = 0.25,
                  iou: float = 0.45, max_det: int = 300, threads: int | None = None,
                  backend: str | None = None, agnostic: bool = False, device: str | None = DEFAULT_DEVICE) -> None:
-        """``device``: a ``--device`` string (see :mod:`yololab.deploy.backends`); the chosen one is logged."""
+        """``device``: a ``--device`` string (see :mod:`yololab.deploy.runtime.backends`); the chosen one is logged."""
         self.backend = Backend(weights, threads=threads, kind=backend, device=device)
         LOG.info("device: %s (%s, %s backend)", self.backend.device, self.backend.device_name(),
                  self.backend.kind)

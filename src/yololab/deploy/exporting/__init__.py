@@ -1,0 +1,1 @@
+"""Making deployable files: ONNX / OpenVINO / TorchScript export, parity checks and INT8 quantization."""
