@@ -6,12 +6,14 @@ import argparse
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from yololab.errors import ConfigError
 from yololab.experiments.plan.run_settings import EXECUTOR_NAMES, ExecutorName
 
 if TYPE_CHECKING:
+    from yololab.experiments.plan.comparison_plan import SpecFile
     from yololab.train.contract import Trainer
 
 # compare flags that build (or override) the experiment spec: flag dest -> spec key
@@ -43,6 +45,11 @@ def command_line(args: argparse.Namespace, order: list[str]) -> str:
     return shlex.join(words)
 
 
+def flag_values(args: argparse.Namespace) -> dict:
+    """The spec keys given as flags on the command line (each in place of the experiment file's own)."""
+    return {key: getattr(args, dest) for dest, key in _SPEC_FLAGS.items() if getattr(args, dest) is not None}
+
+
 def spec_values(args: argparse.Namespace) -> dict:
     """The experiment mapping: --config's YAML, then any spec flag given on the command line."""
     from yololab.config import read_yaml_mapping
@@ -50,10 +57,7 @@ def spec_values(args: argparse.Namespace) -> dict:
     values: dict = {}
     if args.config:
         values = read_yaml_mapping(args.config, "--config")
-    for dest, key in _SPEC_FLAGS.items():
-        value = getattr(args, dest)
-        if value is not None:
-            values[key] = value
+    values.update(flag_values(args))
     if getattr(args, "columns", None):
         values["table"] = {**(values.get("table") or {}), "columns": args.columns}
     for dest, key in (("tune_trials", "trials"), ("tune_epochs", "epochs")):
@@ -136,10 +140,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 @dataclass(frozen=True)
 class TuneRequest:
-    """What ``yololab tune`` was asked, read once from the command line: the experiment mapping and what
-    errors call it, the folder, the executor, the device entries and the trainer."""
+    """What ``yololab tune`` was asked, read once from the command line: the experiment file with the spec keys
+    given as flags (read once, where the plan is made), what errors call it, the folder, the executor, the
+    device entries and the trainer."""
 
-    values: dict
+    spec_file: SpecFile
     source: str
     out: Path
     executor: ExecutorName
@@ -148,23 +153,21 @@ class TuneRequest:
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> TuneRequest:
-        return cls(spec_values(args), args.config or "command line", Path(args.out), args.executor, args.devices,
-                   _trainer(args.dry_run))
+        from yololab.experiments.plan.comparison_plan import SpecFile
+
+        spec_file = SpecFile(Path(args.config), "--config", MappingProxyType(flag_values(args)))
+        return cls(spec_file, args.config, Path(args.out), args.executor, args.devices, _trainer(args.dry_run))
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
     """Only the studies of an experiment's ``tune:`` section; prints each entry's chosen values."""
-    request = TuneRequest.from_args(args)  # the command line is read here, once
-    return tune(request)
-
-
-def tune(request: TuneRequest) -> int:
     from yololab.experiments.plan.comparison_plan import resolve_plan
     from yololab.experiments.plan.run_settings import RunSettings
     from yololab.experiments.tuning.apply import values_text
     from yololab.experiments.tuning.study import run_tuning
 
-    plan = resolve_plan(request.values, request.out, RunSettings(executor=request.executor, devices=request.devices),
+    request = TuneRequest.from_args(args)  # the command line is read here, once
+    plan = resolve_plan(request.spec_file, request.out, RunSettings(executor=request.executor, devices=request.devices),
                         source_name=request.source)
     spec = plan.spec
     if spec.tune is None:

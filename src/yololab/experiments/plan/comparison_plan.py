@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from yololab.atomic import confined_folder
@@ -18,12 +18,24 @@ from yololab.experiments.plan import packing
 from yololab.experiments.plan.cell_config import cell_train_config
 from yololab.experiments.plan.layout import CellPaths, cell_paths
 from yololab.experiments.plan.run_settings import ExecutorName, RunSettings
-from yololab.experiments.plan.spec import Cell, ExperimentSpec, expand_cells, parse_devices, validate_spec
+from yololab.experiments.plan.spec import Cell, ExperimentSpec, expand_cells, validate_spec
 from yololab.models.zoo import ModelVariant
 from yololab.train.config import TrainConfig
 
 LOG = logging.getLogger("yololab")
-SpecSource = ExperimentSpec | str | Path | Mapping
+
+
+@dataclass(frozen=True)
+class SpecFile:
+    """An experiment YAML as a command line named it: ``flag`` (e.g. '--config') leads the file's own errors;
+    ``overrides``: the spec keys given as flags, each in place of the file's own."""
+
+    path: Path
+    flag: str = ""
+    overrides: Mapping[str, object] = field(default_factory=dict)
+
+
+SpecSource = ExperimentSpec | SpecFile | str | Path | Mapping
 
 
 @dataclass(frozen=True)
@@ -65,10 +77,11 @@ class ComparisonPlan:
 
 def resolve_plan(source: SpecSource, out_dir: str | Path, settings: RunSettings | None = None, *,
                  source_name: str | None = None, run: bool = True) -> ComparisonPlan:
-    """The one entry point from a spec (a mapping, a YAML path or an ExperimentSpec) to a comparison: the spec
-    made once (data path resolved, ``settings.devices`` applied) and checked once, and every cell resolved
-    under ``out_dir``. ``run``: the plan is to be run here, so its devices are checked against this machine,
-    packed (``cells_per_device``) and ``out_dir`` made; False (``--report-only``): the spec as written."""
+    """The one entry point from a spec (a mapping, a YAML path, a SpecFile or an ExperimentSpec) to a comparison,
+    in one pass: the spec made once (the file read once, data path resolved, ``settings.devices`` applied),
+    checked once, and every cell resolved under ``out_dir``.
+    ``run``: the plan is to be run here, so its devices are checked against this machine, packed
+    (``cells_per_device``) and ``out_dir`` made; False (``--report-only``): the spec as written."""
     settings = settings or RunSettings()
     spec, name = _read_spec(source, settings.devices if run else None, source_name)
     variants = validate_spec(spec, name)
@@ -105,19 +118,23 @@ def resolve_cells(spec: ExperimentSpec, cells: Sequence[Cell], out: Path,
 
 def _read_spec(source: SpecSource, devices: str | Sequence[str] | None,
                source_name: str | None) -> tuple[ExperimentSpec, str]:
-    """The spec, made once from ``source`` with its data path resolved and ``devices`` (if given) in place of
-    its own, not yet checked, and the name its errors give."""
+    """The spec, made once from ``source`` with its data path resolved and ``devices`` (if given: '0,1',
+    'cpu*2' or a list, parsed by the spec as its own would be) in place of its own, not yet checked, and the
+    name its errors give."""
     if isinstance(source, ExperimentSpec):
         values, name = {}, source_name or "experiment"
     elif isinstance(source, Mapping):
         values, name = dict(source), source_name or "experiment"
+    elif isinstance(source, SpecFile):
+        values = {**read_yaml_mapping(source.path, source.flag), **source.overrides}
+        name = source_name or str(source.path)
     else:
         values, name = read_yaml_mapping(source), source_name or str(source)
     data = source.data if isinstance(source, ExperimentSpec) else values.get("data")
     if isinstance(data, (str, Path)) and str(data):
         values["data"] = str(Path(data).expanduser().resolve())
     if devices is not None:
-        values["devices"] = parse_devices(devices) if isinstance(devices, str) else [str(d) for d in devices]
+        values["devices"] = devices if isinstance(devices, str) else [str(d) for d in devices]
     if isinstance(source, ExperimentSpec):
         return dataclasses.replace(source, **values), name
     return from_mapping(ExperimentSpec, values, name), name
