@@ -97,13 +97,18 @@ def _draw_image(rng: np.random.Generator, size: int, classes: Sequence[str],
         bw, bh = box[2] - box[0], box[3] - box[1]
         if bw < 0.6 * r or bh < 0.6 * r or any(_iou(box, b) > 0.1 for b in boxes):
             continue
-        hue = int(rng.integers(0, 180))
-        hsv = np.uint8([[[hue, int(rng.integers(170, 256)), int(rng.integers(150, 256))]]])
-        colour = tuple(int(v) for v in cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)[0, 0])
-        cv2.fillPoly(img, [np.round(pts * 16).astype(np.int32)], colour, cv2.LINE_AA, shift=4)
+        _fill_shape(img, pts, rng)
         boxes.append(box)
         labels.append((cls, (box[0] + box[2]) / 2 / size, (box[1] + box[3]) / 2 / size, bw / size, bh / size))
     return img, labels
+
+
+def _fill_shape(img: np.ndarray, pts: np.ndarray, rng: np.random.Generator) -> None:
+    """Fill the polygon ``pts`` on ``img`` in a random saturated colour (anti-aliased, sub-pixel)."""
+    hue = int(rng.integers(0, 180))
+    hsv = np.uint8([[[hue, int(rng.integers(170, 256)), int(rng.integers(150, 256))]]])
+    colour = tuple(int(v) for v in cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)[0, 0])
+    cv2.fillPoly(img, [np.round(pts * 16).astype(np.int32)], colour, cv2.LINE_AA, shift=4)
 
 
 def make_synthetic_dataset(root: str | os.PathLike, num_train: int = 160, num_val: int = 40, img_size: int = 256,
@@ -157,10 +162,7 @@ def draw_large_canvas(rng: np.random.Generator, size: int, classes: Sequence[str
         box = np.array([pts[:, 0].min(), pts[:, 1].min(), pts[:, 0].max(), pts[:, 1].max()]).clip(0, size)
         if any(_iou(box + (-2, -2, 2, 2), b) > 0 for b in boxes):
             continue
-        hue = int(rng.integers(0, 180))
-        hsv = np.uint8([[[hue, int(rng.integers(170, 256)), int(rng.integers(150, 256))]]])
-        colour = tuple(int(v) for v in cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)[0, 0])
-        cv2.fillPoly(img, [np.round(pts * 16).astype(np.int32)], colour, cv2.LINE_AA, shift=4)
+        _fill_shape(img, pts, rng)
         boxes.append(box)
         labels.append((cls, *box))
     return img, np.asarray(labels, np.float64).reshape(-1, 5)

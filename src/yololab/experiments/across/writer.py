@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import html
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +59,7 @@ def write_across_report(spec: AcrossSpec, out_dir: str | Path) -> dict[str, Path
     atomic_write_text(paths["tex"], tables.latex_table(table), out)
     write_json(paths["json"], {"datasets": [d.name for d in spec.datasets], "headline": sentences,
                                "rows": tables.rows_for_json(table.rows),
-                               "rank_tests": [r.__dict__ for r in table.ranks]}, out)
+                               "rank_tests": [asdict(r) for r in table.ranks]}, out)
     write_json(paths["protocol"], protocol(spec, out), out)
     figures = []
     for r in table.rows:

@@ -125,7 +125,7 @@ def pooled_test(tests: Sequence[PairedTest], confidence: float = 0.95) -> Pooled
 
 def _random_effects(y: np.ndarray, var: np.ndarray, confidence: float, wins: int, ties: int,
                     losses: int) -> PooledTest:
-    """Paule-Mandel tau^2 and weights from statsmodels; the modified Hartung-Knapp interval and test."""
+    """Paule-Mandel random effects from statsmodels; the Hartung-Knapp scale kept >= 1 and t with k - 1 df."""
     from statsmodels.stats.meta_analysis import combine_effects
 
     k = len(y)
@@ -133,17 +133,13 @@ def _random_effects(y: np.ndarray, var: np.ndarray, confidence: float, wins: int
         warnings.simplefilter("ignore")  # statsmodels notes per-sample intervals use the normal: not used here
         res = combine_effects(y, var, method_re="pm")
     tau2 = max(float(res.tau2), 0.0)
-    weights = 1.0 / (var + tau2)
-    mu = float(np.sum(weights * y) / np.sum(weights))
-    scale = float(np.sum(weights * np.square(y - mu)) / (k - 1))
-    se = math.sqrt(max(1.0, scale) / float(np.sum(weights)))
+    mu = float(res.mean_effect_re)
+    se = math.sqrt(max(1.0, float(res.scale_hksj_re)) * float(res.var_eff_w_re))
     crit = float(sps.t.ppf(0.5 + confidence / 2, k - 1))
     p = float(2 * sps.t.sf(abs(mu) / se, k - 1))
-    q = float(np.sum(np.square(y - np.sum(y / var) / np.sum(1 / var)) / var))
-    i2 = max(0.0, (q - (k - 1)) / q) if q > 0 else 0.0
     prediction = None
     if k >= 3:  # Higgins, Thompson & Spiegelhalter 2009: t with k - 2 df
         half = float(sps.t.ppf(0.5 + confidence / 2, k - 2)) * math.sqrt(tau2 + se ** 2)
         prediction = (mu - half, mu + half)
-    return PooledTest(mu, (mu - crit * se, mu + crit * se), min(1.0, p), math.sqrt(tau2), i2, prediction,
-                      METHOD, k, wins, ties, losses)
+    return PooledTest(mu, (mu - crit * se, mu + crit * se), min(1.0, p), math.sqrt(tau2), max(0.0, float(res.i2)),
+                      prediction, METHOD, k, wins, ties, losses)
