@@ -183,3 +183,10 @@ def test_friedman_with_six_data_sets_and_three_entries(tmp_path):
 def test_a_missing_data_set_result_is_named(tmp_path):
     with pytest.raises(FileNotFoundError, match="data set 'd0' has no results"):
         pool_datasets([DatasetEntry("d0", "x")], tmp_path)
+
+
+def test_a_one_data_set_folder_is_not_taken_over(two_sets, tmp_path):
+    (tmp_path / "experiment.yaml").write_text(yaml.safe_dump({"name": "one", "data": "x.yaml"}))
+    with pytest.raises(ConfigError, match="holds a comparison over one data set"):
+        run_across(across_from_mapping(_values(two_sets)), tmp_path, RunSettings(progress=False))
+    assert yaml.safe_load((tmp_path / "experiment.yaml").read_text())["name"] == "one"

@@ -9,6 +9,7 @@ from pathlib import Path
 import yaml
 
 from yololab.atomic import atomic_write_text
+from yololab.config import ConfigError
 from yololab.experiments.across.spec import AcrossSpec, across_from_mapping
 from yololab.experiments.across.writer import write_across_report
 from yololab.experiments.compare import CompareResult, run_compare
@@ -29,6 +30,10 @@ class AcrossResult:
 def run_across(spec: AcrossSpec, out_dir: str | Path, settings: RunSettings | None = None) -> AcrossResult:
     """Run (or continue) every data set's comparison under ``out_dir/datasets/<name>`` and pool them."""
     out = Path(out_dir)
+    existing = out / "experiment.yaml"
+    if existing.is_file() and "datasets" not in (yaml.safe_load(existing.read_text()) or {}):
+        raise ConfigError(f"{out} holds a comparison over one data set ({existing}): give a new --out for "
+                          f"a comparison over several")
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "experiment.yaml",
                       yaml.safe_dump({**spec.shared, "datasets": [{"name": d.name, "data": d.data, **dict(d.overrides)}
