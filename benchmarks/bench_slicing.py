@@ -12,6 +12,9 @@ with ``--batch`` slices per model call. Same slices (size, overlap 0.2), the who
 merge and threshold, class-aware. The sides take turns, ``--runs`` times after one warm-up each; the
 median images/s is reported.
 
+``--weights model.xml --sahi-weights model.pt``: yololab runs the same weights through its OpenVINO (or ONNX
+Runtime) export, SAHI through PyTorch (what its wrapper of a custom PyTorch model runs).
+
 Equality: SAHI's per-slice detections are recorded, fed to yololab's merge unchanged, and the merged
 boxes compared (max abs difference in px, and the counts).
 """
@@ -114,6 +117,8 @@ def _sorted(d: np.ndarray) -> np.ndarray:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--weights", default=str(SHARED / "weights" / "yolov5n.pt"))
+    p.add_argument("--sahi-weights", default=None,
+                   help="the model SAHI runs (default: --weights); e.g. the .pt while yololab runs its OpenVINO export")
     p.add_argument("--grid", type=int, default=3)
     p.add_argument("--slice", type=int, default=640)
     p.add_argument("--overlap", type=float, default=0.2)
@@ -140,15 +145,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     image = mosaic(args.grid)
-    predictor = Predictor(args.weights, args.imgsz, conf=args.conf, iou=0.45, max_det=300, backend=args.backend,
+    predictor = Predictor(args.weights, args.imgsz, conf=args.conf, iou=0.45, max_det=300, backend=args.backend, threads=args.threads,
                           device="cpu")
     settings = SliceSettings(args.slice, args.overlap, args.merge, args.merge_metric, args.merge_threshold,
                              args.full_pass).check(predictor.backend.stride)
-    model = sahi_model(predictor, args.conf)
+    sahi_predictor = predictor if not args.sahi_weights else Predictor(
+        args.sahi_weights, args.imgsz, conf=args.conf, iou=0.45, max_det=300, threads=args.threads, device="cpu")
+    model = sahi_model(sahi_predictor, args.conf)
 
     # equality: SAHI's own per-slice detections through yololab's merge
     record: list = []
-    sahi_out = run_sahi(image, sahi_model(predictor, args.conf, record), args)
+    sahi_out = run_sahi(image, sahi_model(sahi_predictor, args.conf, record), args)
     raw = np.concatenate([d.reshape(-1, 6) + [sx, sy, sx, sy, 0, 0] for (sx, sy), d in record])
     ours = merge_detections(raw, args.merge, args.merge_metric, args.merge_threshold)
     same_count = len(ours) == len(sahi_out)
@@ -177,6 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     med = {k: statistics.median(v) for k, v in times.items()}
     out = {"image": list(image.shape[:2]), "slices": len(slice_grid(*image.shape[:2], args.slice, args.overlap)),
            "settings": vars(args), "torch_threads": torch.get_num_threads(),
+           "backends": {"yololab": predictor.backend.kind, "sahi": sahi_predictor.backend.kind},
            "median_s": med, "images_per_s": {k: 1 / v for k, v in med.items()},
            "speedup": med["sahi"] / med["yololab"], "boxes": counts, "slice_detections": len(raw),
            "merge_only_ms": {k: 1000 * statistics.median(v) for k, v in merge_times.items()},
