@@ -79,3 +79,12 @@ def test_concurrent_sliced_requests_and_no_per_request_switch(server, mosaic):
     # slicing is the server's setting: a request cannot turn it on, off or change it
     r = client.post("/predict", params={"slice": 320}, files={"file": ("m.jpg", mosaic, "image/jpeg")})
     assert r.status_code == 422 and "unknown query parameter(s) slice" in r.json()["detail"]
+
+
+def test_a_slice_below_the_stride_is_refused_before_serving(yolov5n_pt):
+    from yololab.deploy.serving.serve import ServeConfig, create_app
+    from yololab.errors import UserError
+    from yololab.eval.slicing import SliceSettings
+
+    with pytest.raises(UserError, match=r"--slice 16: a slice must be at least the model's stride of 32 px"):
+        create_app(ServeConfig(str(yolov5n_pt), imgsz=320, threads=1, device="cpu", slicing=SliceSettings(16)))

@@ -1,7 +1,7 @@
 """``yololab serve``: a FastAPI app on uvicorn with micro-batched inference.
 
 POST /predict (multipart field ``file``; query parameters ``conf``, ``iou``, ``max_det``, ``imgsz``)
--> detections as JSON (with ``--slice``: every upload predicted in slices, :mod:`yololab.deploy.serving.sliced`); GET /health; GET /info; OpenAPI docs at /docs. Uploads above the size limit get
+-> detections as JSON (``--slice``: every upload in slices, :mod:`yololab.deploy.serving.sliced`); GET /health; GET /info; OpenAPI docs at /docs. Uploads above the size limit get
 413; empty ones 400; non-images 415; corrupt, truncated or over-the-pixel-limit images 422, as are
 query parameters out of range or unknown (missing ``file`` field: FastAPI's 422). Memory is bounded:
 request bodies are spooled to temporary files (:mod:`yololab.deploy.serving.limits`), a non-image is refused from

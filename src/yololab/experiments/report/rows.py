@@ -82,7 +82,8 @@ def whole_image_row(out: Path, sliced: CellResult) -> CellResult:
     metrics = read_json_if_present(CellPaths(out / sliced.cell_dir).metrics_whole) if sliced.cell_dir else None
     if metrics is None:
         status = sliced.status if sliced.status != CellStatus.DONE else CellStatus.FAILED
-        error = sliced.error if sliced.status != CellStatus.DONE else "no metrics_whole.json: scored without the ablation"
+        error = (sliced.error if sliced.status != CellStatus.DONE
+                 else "no metrics_whole.json: scored without the ablation")
         return replace(sliced, status=status, error=error, accuracy=type(sliced.accuracy)(), latency={},
                        analysis=None, **common)
     accuracy, cost, provenance, analysis = scored_parts(metrics)
