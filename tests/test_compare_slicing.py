@@ -150,7 +150,10 @@ def test_ablation_on_real_photos_gives_the_same_checkpoint_paired_test(coco128_m
     spec = spec_from_mapping(values(coco128_mini, seeds=[0], imgsz=128, bootstrap=300,
                                     slicing={"size": 256, "ablation": True}))
     run_compare(spec, tmp_path, RunSettings(train_fn=upstream, bench=False, progress=False))
-    rows = json.loads((tmp_path / "results.json").read_text())["rows"]
+    results = json.loads((tmp_path / "results.json").read_text())
+    rows = results["rows"]
+    said = [h for h in results["statistics"]["headline"] if h.startswith("yolov5n cspdarknet (whole image) vs cspdarknet")]
+    assert len(said) == 1 and "no test" not in said[0]
     cells = {r["backbone"]: r for r in rows if r["row_type"] == "cell"}
     sliced, whole_cell = cells["cspdarknet"], cells["cspdarknet (whole image)"]
     assert sliced["map50_95"] > 0 and whole_cell["map50_95"] > 0 and sliced["map_small"] != whole_cell["map_small"]
