@@ -64,11 +64,13 @@ def _bench(args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     from yololab.deploy.serving.serve import ServeConfig, serve
+    from yololab.eval.slicing import slice_settings
 
     config = ServeConfig(args.weights, imgsz=args.imgsz, conf=args.conf, iou=args.iou, max_det=args.max_det,
                          threads=args.threads, backend=args.backend, max_batch=args.max_batch,
                          max_wait_ms=args.max_wait_ms, max_upload_mb=args.max_upload_mb,
-                         device=args.device, max_pixels=args.max_pixels, memory_mb=args.memory_mb)
+                         device=args.device, max_pixels=args.max_pixels, memory_mb=args.memory_mb,
+                         slicing=slice_settings(args, "predict"))
     serve(config, host=args.host, port=args.port)
     return 0
 
@@ -181,4 +183,5 @@ def add_deploy_commands(sub: argparse._SubParsersAction) -> None:
                    help="decode memory of all requests in flight (each reserves what its image needs, known "
                         "from its header); when it is in use, 503 with Retry-After. It also bounds how many "
                         "of the largest uploads decode at once (see /info)")
+    add_slice_arguments(p, "predict")  # server-side: every request sliced, --max-batch slices at a time
     p.set_defaults(func=_serve)

@@ -42,8 +42,9 @@ _ALL_AREA = [0.0, 1e5**2]  # COCOeval's "all" area range
 _MAX_DETS = 100
 
 
-def _eval_images(gt: dict, dt: list[dict]) -> Any:
-    """pycocotools' per-image matching at area "all", maxDets 100 (accumulate is never called)."""
+def _eval_images(gt: dict, dt: list[dict], max_dets: int | None = None) -> Any:
+    """pycocotools' per-image matching at area "all", ``max_dets`` per image (default COCO's 100; accumulate
+    is never called)."""
     from pycocotools.coco import COCO  # only matching needs it: saved matches are re-weighted without it
     from pycocotools.cocoeval import COCOeval
 
@@ -59,7 +60,7 @@ def _eval_images(gt: dict, dt: list[dict]) -> Any:
                                "annotations": []}
             coco_dt.createIndex()
         ev = COCOeval(coco_gt, coco_dt, "bbox")
-        ev.params.areaRng, ev.params.areaRngLbl, ev.params.maxDets = [_ALL_AREA], ["all"], [_MAX_DETS]
+        ev.params.areaRng, ev.params.areaRngLbl, ev.params.maxDets = [_ALL_AREA], ["all"], [max_dets or _MAX_DETS]
         ev.evaluate()
     return ev
 
@@ -89,11 +90,12 @@ class ImageMatches:
     num_detections: int
 
     @classmethod
-    def from_coco(cls, gt: dict | PathLike, dt: list[dict] | PathLike) -> ImageMatches:
-        """Match detections ``dt`` to ground truth ``gt`` (dicts/lists or JSON paths) with pycocotools."""
+    def from_coco(cls, gt: dict | PathLike, dt: list[dict] | PathLike, max_dets: int | None = None) -> ImageMatches:
+        """Match detections ``dt`` to ground truth ``gt`` (dicts/lists or JSON paths) with pycocotools,
+        ``max_dets`` per image (default COCO's 100, as ``score_coco``'s ``max_dets``)."""
         gt, dt = load_json(gt), load_json(dt)
         check_results(gt, dt)
-        ev = _eval_images(gt, dt)
+        ev = _eval_images(gt, dt, max_dets)
         p = ev.params
         img_ids, cat_ids = np.asarray(p.imgIds, np.int64), np.asarray(p.catIds, np.int64)
         rec = np.asarray(p.recThrs, np.float64)

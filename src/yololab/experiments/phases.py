@@ -112,7 +112,9 @@ def time_cells(run: ComparisonRun) -> None:
 
 def collect_cell_rows(run: ComparisonRun) -> None:
     plan = run.plan
-    run.rows = collect_rows(plan.out, [c.cell for c in plan.cells], plan.spec.whole_model_weights)
+    slicing = plan.spec.slicing
+    run.rows = collect_rows(plan.out, [c.cell for c in plan.cells], plan.spec.whole_model_weights,
+                            ablation=slicing is not None and slicing.ablation)
 
 
 def render_report(run: ComparisonRun) -> None:

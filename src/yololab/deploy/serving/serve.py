@@ -1,7 +1,7 @@
 """``yololab serve``: a FastAPI app on uvicorn with micro-batched inference.
 
 POST /predict (multipart field ``file``; query parameters ``conf``, ``iou``, ``max_det``, ``imgsz``)
--> detections as JSON; GET /health; GET /info; OpenAPI docs at /docs. Uploads above the size limit get
+-> detections as JSON (``--slice``: every upload in slices, :mod:`yololab.deploy.serving.sliced`); GET /health; GET /info; OpenAPI docs at /docs. Uploads above the size limit get
 413; empty ones 400; non-images 415; corrupt, truncated or over-the-pixel-limit images 422, as are
 query parameters out of range or unknown (missing ``file`` field: FastAPI's 422). Memory is bounded:
 request bodies are spooled to temporary files (:mod:`yololab.deploy.serving.limits`), a non-image is refused from
@@ -31,7 +31,9 @@ from yololab.deploy.serving.admission import BudgetFull, MemoryBudget, Reservati
 from yololab.deploy.serving.batching import BatcherClosed, MicroBatcher
 from yololab.deploy.serving.limits import BODY_RAM_BYTES, BodySizeLimit
 from yololab.deploy.serving.reduced_decode import DecodedUpload, decode_cost, decode_reduced, worst_decode_cost
+from yololab.deploy.serving.sliced import predict_sliced_served, slice_input_bytes
 from yololab.device import DEFAULT_DEVICE
+from yololab.eval.slicing import SliceSettings
 from yololab.errors import ConfigError, EnvError
 
 LOG = logging.getLogger("yololab")
@@ -52,6 +54,8 @@ class ServeConfig:
     device: str = DEFAULT_DEVICE  # a --device string; /info's model.device says what runs the model
     max_pixels: int = MAX_PIXELS  # per upload (width x height); larger ones get 422
     memory_mb: float = 1024.0  # decode memory of all requests in flight; beyond it 503 + Retry-After
+    #: every upload predicted in slices (decoded at full size, merged); no request can turn it on or off
+    slicing: SliceSettings | None = None
 
     @property
     def max_upload_bytes(self) -> int:
@@ -128,8 +132,11 @@ def create_app(config: ServeConfig, predictor: Predictor | None = None) -> FastA
                                        config.max_det, threads=config.threads, backend=config.backend,
                                        device=config.device)
     batcher = MicroBatcher(predictor, config.max_batch, config.max_wait_ms)
-    target = max(predictor.imgsz)
-    worst = worst_decode_cost(config.max_pixels, target) + config.max_upload_bytes + BODY_RAM_BYTES
+    slicing = config.slicing.check(predictor.backend.stride) if config.slicing is not None else None
+    # sliced: every upload decoded at full size (a target no side reaches), its slices max_batch at a time
+    target = config.max_pixels if slicing else max(predictor.imgsz)
+    slices_bytes = slice_input_bytes(predictor, config.max_batch) if slicing else 0
+    worst = worst_decode_cost(config.max_pixels, target) + config.max_upload_bytes + BODY_RAM_BYTES + slices_bytes
     if worst > config.memory_bytes:
         raise ValueError(f"--memory-mb {config.memory_mb:g} cannot hold one upload of --max-pixels "
                          f"{config.max_pixels} and --max-upload-mb {config.max_upload_mb:g} ({worst / 2**20:.0f} MiB "
@@ -139,8 +146,9 @@ def create_app(config: ServeConfig, predictor: Predictor | None = None) -> FastA
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await batcher.start()
-        LOG.info("serving %s (%s on %s, %dx%d)", config.weights, predictor.backend.kind,
-                 predictor.backend.device, *predictor.imgsz)
+        LOG.info("serving %s (%s on %s, %dx%d%s)", config.weights, predictor.backend.kind,
+                 predictor.backend.device, *predictor.imgsz,
+                 f", sliced: {slicing.size} px slices, {slicing.merge}/{slicing.metric}" if slicing else "")
         try:
             yield
         finally:
@@ -204,9 +212,21 @@ def create_app(config: ServeConfig, predictor: Predictor | None = None) -> FastA
             try:
                 upload: DecodedUpload = await asyncio.to_thread(decode_reduced, body.data, header, target)
                 _release(budget, body)
-                x, infos = await asyncio.to_thread(predictor.preprocess, [upload.image])
+                if slicing is None:  # sliced: each group of slices is preprocessed as it goes
+                    x, infos = await asyncio.to_thread(predictor.preprocess, [upload.image])
             except ImageDecodeError as err:
                 return JSONResponse({"detail": err.message}, status_code=err.status)
+            if slicing is not None:
+                budget.shrink(held, upload.image.nbytes + slices_bytes)
+                sliced = await predict_sliced_served(upload.image, predictor, batcher, slicing, thresholds,
+                                                     config.max_batch)
+                dets = sliced.detections  # full-size decode: scale 1 (kept for an oriented or reduced one)
+                dets[:, [0, 2]] *= upload.scale_x
+                dets[:, [1, 3]] *= upload.scale_y
+                return {"file_name": file.filename, "width": upload.width, "height": upload.height,
+                        "detections": _detections_json(dets, predictor.names),
+                        "batch_size": sliced.batch_size, "inference_ms": round(sliced.inference_ms, 2),
+                        "slices": sliced.slices}
             budget.shrink(held, x.nbytes + upload.image.nbytes)
             result = await batcher.submit(x[0], infos[0], thresholds)
         except BatcherClosed as err:

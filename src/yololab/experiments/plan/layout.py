@@ -8,6 +8,8 @@ Layout of ``out_dir/cells/<cell_id>/``::
     train.json     what train() returned (written once training finished)
     detections_<split>.json  COCO results on the scoring split
     matches_<split>.npz      their per-image COCO matches (the report's paired test re-weights these)
+    metrics_whole.json, detections_<split>_whole.json, matches_<split>_whole.npz, analysis_whole/
+                   the same checkpoint scored on the whole image (``slicing: {ablation: true}``)
     metrics.json   params, GFLOPs, mAP... -- written atomically last: its presence means DONE
     bench.json     latency per backend (measured later, one cell at a time)
     error.json     the traceback of the last failed attempt (removed on success)
@@ -67,11 +69,20 @@ class CellPaths:
     def onnx(self) -> Path:
         return self.root / "weights" / "best.onnx"
 
-    def detections(self, split: str) -> Path:
-        return self.root / f"detections_{split}.json"
+    def detections(self, split: str, variant: str = "") -> Path:
+        return self.root / f"detections_{split}{variant}.json"
 
-    def matches(self, split: str) -> Path:
-        return self.root / f"matches_{split}.npz"
+    def matches(self, split: str, variant: str = "") -> Path:
+        return self.root / f"matches_{split}{variant}.npz"
+
+    @property
+    def metrics_whole(self) -> Path:
+        """The whole-image scores of a sliced comparison's ablation (written before metrics.json)."""
+        return self.root / f"metrics{WHOLE}.json"
+
+
+#: the file-name suffix of a cell's whole-image scores (``slicing: {ablation: true}``)
+WHOLE = "_whole"
 
 
 def scoring_gt_path(out_dir: str | Path, split: str) -> Path:

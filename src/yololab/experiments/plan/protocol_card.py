@@ -87,6 +87,10 @@ def build_protocol(plan: ComparisonPlan) -> dict[str, Any]:
     shared["eval"] = {k: getattr(val, k) for k in ("image_size", "batch_size", "conf_thres", "iou_thres",
                                                    "max_det", "rect", "half")}
     shared["bootstrap_resamples"] = spec.bootstrap
+    if spec.max_det is not None:  # recorded only when set, so that older folders' cards still match
+        shared["eval"]["coco_max_det"] = spec.max_det
+    if spec.slicing is not None:  # binding: sliced scores are not comparable with whole-image ones
+        shared["eval"]["slicing"] = spec.slicing.describe()
     entries = [{k: getattr(b, k) for k in PER_ENTRY_KEYS} for b in spec.backbones]
     differs = [k for k in PER_ENTRY_KEYS if len({repr(e[k]) for e in entries}) > 1]
     env = environment()

@@ -19,6 +19,7 @@ from yololab.data.augment import AugmentConfig
 from yololab.experiments.results import latency_backends
 from yololab.experiments.results.columns import check_columns
 from yololab.experiments.plan.tune_space import TuneSpec
+from yololab.experiments.plan.slicing_spec import SlicingSpec, parse_slicing
 from yololab.train.hyp import Hyperparameters
 
 if TYPE_CHECKING:
@@ -107,6 +108,8 @@ class ExperimentSpec:
     bootstrap: int = 1000                                 # resamples of the paired bootstrap (report phase)
     table: TableSpec = field(default_factory=TableSpec)  # main table columns: table: {columns: [model, ...]}
     tune: TuneSpec | None = None                          # an equal tuning budget per entry, run before the seeds
+    slicing: SlicingSpec | None = None                    # score every cell sliced (SAHI): {size, overlap, merge, ...}
+    max_det: int | None = None                            # detections per image COCO scores (default 100; VisDrone 500)
 
     def __post_init__(self) -> None:
         def put(key: str, value: Any) -> None:
@@ -123,6 +126,7 @@ class ExperimentSpec:
         for key in ("models", "seeds"):
             put(key, tuple(_as_list(getattr(self, key))))
         put("latency_backends", tuple(_spec_backend(b) for b in _as_list(self.latency_backends)))
+        put("slicing", parse_slicing(self.slicing))
 
     @property
     def resolved_eval_imgsz(self) -> int:
@@ -138,6 +142,7 @@ class ExperimentSpec:
         """Plain data (for YAML/JSON): lists, backbone entries as mappings."""
         data = _plain(dataclasses.asdict(self))
         data["tune"] = self.tune.describe() if self.tune is not None else None
+        data["slicing"] = self.slicing.describe() if self.slicing is not None else None
         return data
 
     def entry_hyp(self, entry: BackboneEntry) -> Hyperparameters:
@@ -323,6 +328,12 @@ def validate_spec(spec: ExperimentSpec, source: str = "experiment") -> dict[str,
             raise ConfigError(str(err)) from None
     if spec.tune is not None:
         spec.tune.check(f"{source}: tune")
+    if spec.slicing is not None:
+        spec.slicing.check(f"{source}: slicing")
+    if spec.max_det is not None and (isinstance(spec.max_det, bool) or not isinstance(spec.max_det, int)
+                                     or spec.max_det < 1):
+        raise ConfigError(f"{source}: max_det (detections per image COCO scores) must be an integer >= 1, "
+                          f"got {spec.max_det!r}")
     bad = [b for b in spec.latency_backends if b not in LATENCY_BACKENDS]
     if bad:
         raise ConfigError(f"{source}: latency_backends: unknown {bad}; choose from {list(LATENCY_BACKENDS)}")

@@ -35,7 +35,8 @@ def pr_overlays(out: Path, cell_rows: list[CellResult], plot_dir: Path) -> list[
     for model, by_backbone in first.items():
         curves = {}
         for backbone, row in by_backbone.items():
-            path = out / row.cell_dir / "analysis" / "pr_curve.json"
+            whole = "_whole" if row.provenance.scoring == "whole image" else ""  # the slicing ablation's twin
+            path = out / row.cell_dir / f"analysis{whole}" / "pr_curve.json"
             if path.is_file():
                 curves[f"{backbone} (seed {row.seed})"] = read_json(path)
         if curves:

@@ -43,8 +43,10 @@ def comparison_sentence(row: SummaryRow) -> str | None:
     lo, hi = (_number(v) for v in c.delta_ci95) if c.delta_ci95 else (None, None)
     shown = f"{points(delta)} points" + (f" [{points(lo)}, {points(hi)}]" if lo is not None and hi is not None else "")
     seeds = c.paired_seeds if c.paired_seeds is not None else row.n_seeds
-    if isinstance(seeds, int) and seeds <= 1:
+    if isinstance(seeds, int) and seeds <= 1 and c.p_value is None:
         return f"{name}: {shown} over the test images; one seed: no test."
+    if isinstance(seeds, int) and seeds <= 1 and c.significant is False:  # one checkpoint scored two ways
+        return f"{name}: no detectable difference on these test images ({shown}{_p(row)})."
     if c.significant is True:
         return f"{name}: {shown}, significant after Holm{_p(row)}."
     if c.significant is None:

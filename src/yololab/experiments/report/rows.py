@@ -52,15 +52,42 @@ def cell_result(out: Path, cell: Cell, weights: str | None = None, tuning: Mappi
     return CellResult(status=cell_state(paths), **common)
 
 
-def collect_rows(out: Path, cells: list[Cell], weights: str | None = None) -> list[CellResult]:
+def collect_rows(out: Path, cells: list[Cell], weights: str | None = None, ablation: bool = False) -> list[CellResult]:
     """One :class:`CellResult` per cell from its files; ``weights`` is the spec's whole-model initial
-    checkpoint (for the Init column)."""
+    checkpoint (for the Init column); ``ablation`` (``slicing: {ablation: true}``): each cell's
+    whole-image row follows its sliced one."""
     from yololab.experiments.report.tuning_report import tuning_columns
 
     tuned = tuning_columns(out)
     for cell in cells:  # a cell folder that is a link elsewhere is refused before anything is read or written
         confined_folder(cell_dir(out, cell), out, create=False)
-    return [cell_result(out, cell, weights, tuned) for cell in cells]
+    rows = []
+    for cell in cells:
+        rows.append(cell_result(out, cell, weights, tuned))
+        if ablation:
+            rows.append(whole_image_row(out, rows[-1]))
+    return rows
+
+
+def whole_image_row(out: Path, sliced: CellResult) -> CellResult:
+    """The whole-image twin of a sliced cell row (the ablation): labelled '<label> (whole image)', compared
+    with the sliced row; scored from metrics_whole.json, else in the sliced cell's state."""
+    from dataclasses import replace
+
+    from yololab.experiments.plan.layout import WHOLE
+    from yololab.experiments.plan.slicing_spec import WHOLE_SUFFIX
+
+    entry = replace(sliced.entry, label=sliced.entry.label + WHOLE_SUFFIX)
+    common = {"cell_id": sliced.cell_id + WHOLE, "entry": entry, "reference": sliced.entry.label}
+    metrics = read_json_if_present(CellPaths(out / sliced.cell_dir).metrics_whole) if sliced.cell_dir else None
+    if metrics is None:
+        status = sliced.status if sliced.status != CellStatus.DONE else CellStatus.FAILED
+        error = (sliced.error if sliced.status != CellStatus.DONE
+                 else "no metrics_whole.json: scored without the ablation")
+        return replace(sliced, status=status, error=error, accuracy=type(sliced.accuracy)(), latency={},
+                       analysis=None, **common)
+    accuracy, cost, provenance, analysis = scored_parts(metrics)
+    return replace(sliced, accuracy=accuracy, cost=cost, provenance=provenance, analysis=analysis, **common)
 
 
 def load_rows(out_dir: str | Path, spec: ExperimentSpec) -> list[CellResult]:
@@ -69,4 +96,8 @@ def load_rows(out_dir: str | Path, spec: ExperimentSpec) -> list[CellResult]:
 
     out = Path(out_dir).resolve()
     cells = tuned_cells_from_folder(expand_cells(spec), out)
-    return collect_rows(out, cells, spec.whole_model_weights)
+    return collect_rows(out, cells, spec.whole_model_weights, ablation=_ablation(spec))
+
+
+def _ablation(spec: ExperimentSpec) -> bool:
+    return spec.slicing is not None and spec.slicing.ablation

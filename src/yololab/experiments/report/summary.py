@@ -196,8 +196,12 @@ def _compare(row: SummaryRow, groups: dict[tuple[str, str], Members], replicates
     if not all(a in replicates and b in replicates for a, b in ids):
         return replace(base, method="difference of seed means (no saved detections: no interval)")
     try:
-        result = stats.paired_test([replicates[a] for a, _ in ids], [replicates[b] for _, b in ids],
-                                   n_images=boot.images if boot else None)
+        if len(ids) == 1 and _same_checkpoint(mine[seeds[0]], ref[seeds[0]]):  # the slicing ablation, one seed
+            result = stats.same_model_test(replicates[ids[0][0]], replicates[ids[0][1]],
+                                           n_images=boot.images if boot else None)
+        else:
+            result = stats.paired_test([replicates[a] for a, _ in ids], [replicates[b] for _, b in ids],
+                                       n_images=boot.images if boot else None)
     except ValueError as err:  # e.g. no objects in the scoring split: say so in the row, keep the table
         LOG.warning("%s %s: no comparison test: %s", row.entry.model, row.entry.label, err)
         return replace(base, method=f"difference of seed means (no test: {err})")
@@ -206,3 +210,9 @@ def _compare(row: SummaryRow, groups: dict[tuple[str, str], Members], replicates
                    seeds_needed=stats.seeds_needed(POWER_DELTA, result.seed_sd, result.image_sd, POWER),
                    more_seeds_cannot_help=stats.power_ceiling(POWER_DELTA, result.image_sd) < POWER,
                    method=result.method)
+
+
+def _same_checkpoint(a: CellResult, b: CellResult) -> bool:
+    """Two rows of one cell's checkpoint scored two ways (``slicing: {ablation: true}``): sliced and whole."""
+    return (a.cell_dir is not None and a.cell_dir == b.cell_dir and a.provenance.weights == b.provenance.weights
+            and {a.provenance.scoring, b.provenance.scoring} == {"sliced", "whole image"})

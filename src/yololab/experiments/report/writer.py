@@ -19,6 +19,7 @@ from yololab.experiments.results.records import CellResult, Latency, SummaryRow
 from yololab.experiments.results.records_io import results_json, write_csv, write_per_class_csv
 from yololab.experiments.report.rows import load_rows
 from yololab.experiments.plan.spec import ExperimentSpec
+from yololab.experiments.report.scoring_notes import scoring_notes
 from yololab.experiments.report.summary import summarise
 from yololab.experiments.results.table_facts import TableFacts, VarianceComponents
 from yololab.jsonfile import read_json_if_present
@@ -328,7 +329,8 @@ def write_report(spec: ExperimentSpec, out_dir: str | Path, rows: list[CellResul
     warnings = identical_seed_warnings(facts)
     for warning in warnings:
         LOG.warning("%s", warning)
-    notes = seeds_notes(facts)
+    scoring = scoring_notes(spec, cell_rows)
+    notes = [*scoring, *seeds_notes(facts)]
     protocol = read_json_if_present(out / "protocol.json")
     data_name = data_set_name(spec.data or "data")
     names = main_table_columns(spec, chosen)
@@ -348,7 +350,8 @@ def write_report(spec: ExperimentSpec, out_dir: str | Path, rows: list[CellResul
         statistics={**dataclasses.asdict(facts), "warnings": warnings, "notes": notes, "headline": lines}, protocol=protocol), out)
     atomic_write_text(paths["md"], tables.markdown_report(cell_rows, mean_rows, caption, warnings, notes, lines,
                                                           names), out)
-    atomic_write_text(paths["tex"], tables.latex_document(cell_rows, mean_rows, caption_tex, name, names), out)
+    atomic_write_text(paths["tex"], tables.latex_document(cell_rows, mean_rows, caption_tex, name, names,
+                                                          [tables.tex_cell(n) for n in scoring]), out)
     atomic_write_text(paths["tex_full"], tables.latex_full_document(cell_rows, mean_rows, caption_tex, name), out)
     figures = make_plots(out, cell_rows, mean_rows)
     atomic_write_text(paths["html"], render_html(cell_rows, mean_rows, figures, caption, spec, run, warnings, notes,

@@ -70,6 +70,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("map50_95", "mAP50-95", r"AP$_{50:95}$", ".1f", 100.0, "max", get=lambda r: r.accuracy.map50_95),
     Column("map50", "mAP50", r"AP$_{50}$", ".1f", 100.0, "max", get=lambda r: r.accuracy.map50),
     Column("map75", "mAP75", r"AP$_{75}$", ".1f", 100.0, "max", get=lambda r: r.accuracy.map75),
+    Column("map_tiny", "APt", r"AP$_T$", ".1f", 100.0, "max", optional=True, get=lambda r: r.accuracy.map_tiny),
     Column("map_small", "APs", r"AP$_S$", ".1f", 100.0, "max", get=lambda r: r.accuracy.map_small),
     Column("map_medium", "APm", r"AP$_M$", ".1f", 100.0, "max", get=lambda r: r.accuracy.map_medium),
     Column("map_large", "APl", r"AP$_L$", ".1f", 100.0, "max", get=lambda r: r.accuracy.map_large),

@@ -52,6 +52,7 @@ class Accuracy(Generic[T]):
     map50_95: T | None = None
     map50: T | None = None
     map75: T | None = None
+    map_tiny: T | None = None            # objects < 16^2 px (AI-TOD, VisDrone); None: none in the split
     map_small: T | None = None
     map_medium: T | None = None
     map_large: T | None = None
@@ -60,7 +61,7 @@ class Accuracy(Generic[T]):
 
 
 #: the scored mAPs (not the trainer's own figure): intervals, identical-seed checks
-SCORED_MAPS: tuple[str, ...] = ("map50_95", "map50", "map75", "map_small", "map_medium", "map_large")
+SCORED_MAPS: tuple[str, ...] = ("map50_95", "map50", "map75", "map_tiny", "map_small", "map_medium", "map_large")
 
 
 @dataclass(frozen=True)
@@ -134,6 +135,7 @@ class Provenance:
     score_split: str | None = None
     num_score_images: int | None = None
     num_val_images: int | None = None
+    scoring: str | None = None           # 'sliced' or 'whole image' where the spec has ``slicing:``; None: whole image
     train_device: str | None = None
     fingerprint: str | None = None
     gt_sha256: str | None = None

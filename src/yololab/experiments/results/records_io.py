@@ -41,7 +41,8 @@ IDENTITY = ("cell_id", "model", "backbone", "backbone_name", "native", "seed", "
 SIZE_KEYS = ("params", "backbone_params", "adapter_params", "neck_params", "head_params", "gflops")
 TRAIN_KEYS = ("train_seconds", "images_per_second", "peak_memory_mb", "epochs_run", "best_map50_95")
 #: a scored cell's figures, up to its analysis
-SCORES = (*SIZE_KEYS, "eval_imgsz", "weights", "score_split", "num_score_images", "num_val_images", *SCORED_MAPS,
+SCORES = (*SIZE_KEYS, "eval_imgsz", "weights", "score_split", "scoring", "num_score_images", "num_val_images",
+          *SCORED_MAPS,
           "per_class", *TRAIN_KEYS, "train_device", "gt_sha256", "analysis")
 #: the config and files a scored cell's figures come from
 FILES = ("fingerprint", "checkpoint", "selection_split", "detections_file", "detections_sha256", "matches_file")
@@ -62,7 +63,7 @@ SUMMARY_COLUMNS = (
     "reference", *(c for c in columns_of(Comparison) if c not in ("reference", "is_reference", "delta_method")),
     "is_reference", "delta_method")
 #: columns written only when they have a value
-SPARSE = frozenset({"num_val_images", "latency_loadavg", "error", "delta_method",
+SPARSE = frozenset({"num_val_images", "scoring", "map_tiny", "map_tiny_std", "latency_loadavg", "error", "delta_method",
                     *(f"{key}_ci95" for key in SCORED_MAPS)})
 
 

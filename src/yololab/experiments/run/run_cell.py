@@ -18,7 +18,7 @@ from yololab.eval.analysis import analyze
 from yololab.experiments.plan.cell_config import (cell_entry, cell_state, check_same_config, config_fingerprint,
                                                   describe_cell, earlier_training, finished_epochs)
 from yololab.experiments.run.cell_lock import cell_lock
-from yololab.experiments.plan.layout import checkpoint_for_eval, scoring_gt_path
+from yololab.experiments.plan.layout import WHOLE, checkpoint_for_eval, scoring_gt_path
 from yololab.experiments.score.metrics import evaluate_cell
 from yololab.experiments.plan.comparison_plan import ResolvedCell
 from yololab.experiments.results.records import AnalysisSummary, CellResult
@@ -78,21 +78,10 @@ def _run_locked(spec: ExperimentSpec, resolved: ResolvedCell, train_fn: Trainer,
         split = resolve_score_split(spec)
         LOG.info("%s: scoring the %s checkpoint on %s at %d px", cell.cell_id, spec.checkpoint, split,
                  spec.resolved_eval_imgsz)
-        data, image_dir = split_source(spec, split)
-        score = evaluate_cell(checkpoint_for_eval(paths, spec.checkpoint), trained, data, spec.resolved_eval_imgsz,
-                              spec.eval_batch, device, workers=spec.workers, split=split, image_dir=image_dir)
-        gt, detections = score.ground_truth, score.detections
-        gt_sha256 = save_scoring_gt(paths.root.parent.parent, split, gt)
-        write_json(paths.detections(split), detections, indent=None)
-        save_matches(gt, detections, paths.matches(split))
-        analysis = analyze_cell(gt, detections, paths.analysis, cell.cell_id)
-        provenance = dataclasses.replace(
-            score.provenance, gt_sha256=gt_sha256, fingerprint=fingerprint, checkpoint=spec.checkpoint,
-            selection_split="val" if spec.checkpoint == "best" else None, detections_file=paths.detections(split).name,
-            detections_sha256=json_sha256(detections), matches_file=paths.matches(split).name)
-        scored = CellResult(cell.cell_id, cell_entry(cell, spec.whole_model_weights), cell.seed, CellStatus.DONE,
-                            reference=cell.reference, accuracy=score.accuracy, cost=score.cost,
-                            provenance=provenance, analysis=analysis)
+        if spec.slicing is not None and spec.slicing.ablation:  # the same checkpoint, whole image: before the marker
+            whole = _score(spec, resolved, trained, fingerprint, device, split, sliced=False)
+            write_json(paths.metrics_whole, metrics_flat(whole))
+        scored = _score(spec, resolved, trained, fingerprint, device, split, sliced=spec.slicing is not None)
         write_json(paths.metrics, metrics_flat(scored))  # the done marker: written last
         paths.error.unlink(missing_ok=True)
         return CellOutcome(cell.cell_id, CellStatus.DONE, time.perf_counter() - started)
@@ -107,12 +96,38 @@ def _run_locked(spec: ExperimentSpec, resolved: ResolvedCell, train_fn: Trainer,
         return CellOutcome.failed(cell.cell_id, message, time.perf_counter() - started)
 
 
-def save_matches(gt: dict, detections: list[dict], path: Path) -> None:
+def _score(spec: ExperimentSpec, resolved: ResolvedCell, trained: TrainSummary, fingerprint: str, device: str,
+           split: str, sliced: bool) -> CellResult:
+    """The cell's checkpoint scored on ``split`` (sliced by ``spec.slicing`` or on the whole image), its
+    detections, matches and error analysis saved; whole-image files of a sliced comparison get ``WHOLE``."""
+    cell, paths = resolved.cell, resolved.paths
+    variant = WHOLE if spec.slicing is not None and not sliced else ""
+    data, image_dir = split_source(spec, split)
+    score = evaluate_cell(checkpoint_for_eval(paths, spec.checkpoint), trained, data, spec.resolved_eval_imgsz,
+                          spec.eval_batch, device, workers=spec.workers, split=split, image_dir=image_dir,
+                          slicing=spec.slicing.settings() if sliced else None, max_det=spec.max_det)
+    gt, detections = score.ground_truth, score.detections
+    gt_sha256 = save_scoring_gt(paths.root.parent.parent, split, gt)
+    write_json(paths.detections(split, variant), detections, indent=None)
+    save_matches(gt, detections, paths.matches(split, variant), spec.max_det)
+    analysis = analyze_cell(gt, detections, paths.root / f"{paths.analysis.name}{variant}", cell.cell_id)
+    provenance = dataclasses.replace(
+        score.provenance, gt_sha256=gt_sha256, fingerprint=fingerprint, checkpoint=spec.checkpoint,
+        selection_split="val" if spec.checkpoint == "best" else None,
+        scoring=None if spec.slicing is None else ("sliced" if sliced else "whole image"),
+        detections_file=paths.detections(split, variant).name, detections_sha256=json_sha256(detections),
+        matches_file=paths.matches(split, variant).name)
+    return CellResult(cell.cell_id, cell_entry(cell, spec.whole_model_weights), cell.seed, CellStatus.DONE,
+                      reference=cell.reference, accuracy=score.accuracy, cost=score.cost, provenance=provenance,
+                      analysis=analysis)
+
+
+def save_matches(gt: dict, detections: list[dict], path: Path, max_dets: int | None = None) -> None:
     """The cell's per-image COCO matches on the scoring split (pycocotools, once, when the cell is
     scored): the report re-weights them for the paired test and never matches again."""
     from yololab.eval.bootstrap import ImageMatches
 
-    ImageMatches.from_coco(gt, detections).save(path)
+    ImageMatches.from_coco(gt, detections, max_dets).save(path)
 
 
 def save_scoring_gt(out_dir: Path, split: str, gt: dict) -> str:

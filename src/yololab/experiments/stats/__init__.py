@@ -18,6 +18,7 @@ from yololab.experiments.stats.paired import (
     paired_power,
     paired_test,
     power_ceiling,
+    same_model_test,
     satterthwaite_df,
     seeds_needed,
     t_interval,
@@ -25,5 +26,5 @@ from yololab.experiments.stats.paired import (
 from yololab.experiments.stats.pooled import PooledTest, pooled_test
 
 __all__ = ["ALPHA", "DF_BOUND_QUANTILE", "METHOD", "METHOD_REF", "PairedTest", "holm", "image_interval",
-           "image_variance_df", "image_weights", "paired_power", "paired_test", "power_ceiling",
+           "image_variance_df", "image_weights", "paired_power", "paired_test", "power_ceiling", "same_model_test",
            "satterthwaite_df", "seeds_needed", "t_interval", "PooledTest", "pooled_test"]

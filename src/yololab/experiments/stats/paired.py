@@ -173,6 +173,34 @@ def paired_test(candidate: Sequence[np.ndarray], reference: Sequence[np.ndarray]
                       "seeds and test set", METHOD)
 
 
+SAME_MODEL_METHOD = ("one checkpoint scored two ways on the same images: paired image bootstrap, t on its standard "
+                     "error (df from the images and resamples)")
+
+
+def same_model_test(candidate: np.ndarray, reference: np.ndarray, *, n_images: int | None = None,
+                    confidence: float = 0.95) -> PairedTest:
+    """One seed's checkpoint scored two ways (sliced and whole image) on the same images: no training
+    variance enters the difference, so the test set's is all there is. ``candidate`` and ``reference``
+    are the full-set mAP then B paired image-resample mAPs; the estimate is the full-set difference, its
+    standard error the bootstrap's, with :func:`image_variance_df` degrees of freedom."""
+    cand, ref = _as_matrix([candidate], "candidate"), _as_matrix([reference], "reference")
+    if cand.shape != ref.shape:
+        raise ValueError(f"candidate and reference replicate rows differ in shape: {cand.shape} vs {ref.shape}")
+    diff = (cand - ref)[0]
+    delta, boot = float(diff[0]), diff[1:][np.isfinite(diff[1:])]
+    if not math.isfinite(delta) or boot.size < 2:
+        raise ValueError("the full-set mAP or too many image resamples are undefined (no ground truth?)")
+    se = float(boot.std(ddof=1))
+    if se == 0:
+        return PairedTest(delta, (delta, delta), None, 1, int(boot.size), None, 0.0, None, "test set",
+                          "no spread over images: no test")
+    df = image_variance_df(n_images, int(boot.size))
+    half = float(sps.t.ppf(0.5 + confidence / 2, df)) * se
+    p = float(2 * sps.t.sf(abs(delta) / se, df))
+    return PairedTest(delta, (delta - half, delta + half), min(1.0, p), 1, int(boot.size), None, se, df, "test set",
+                      SAME_MODEL_METHOD)
+
+
 def paired_power(delta: float, seed_sd: float, image_sd: float, n_seeds: int, alpha: float = ALPHA,
                  image_df: float = 1e6) -> float:
     """Power of :func:`paired_test` to detect a true ``delta`` with ``n_seeds`` seeds (noncentral t,

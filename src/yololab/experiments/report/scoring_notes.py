@@ -1,0 +1,21 @@
+"""The main table's notes on how its rows were scored where that is not the default: sliced inference
+(``slicing:``), the sliced-vs-whole ablation, COCO's detections per image (``max_det``), the tiny bin."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from yololab.experiments.plan.spec import ExperimentSpec
+from yololab.experiments.results.records import CellResult
+
+
+def scoring_notes(spec: ExperimentSpec, rows: Sequence[CellResult]) -> list[str]:
+    """Sentences for under the main table (and the end of the LaTeX caption)."""
+    notes = []
+    if spec.slicing is not None:
+        notes.append(spec.slicing.sentence())
+    if spec.max_det is not None:
+        notes.append(f"COCO scores up to {spec.max_det} detections per image (max_det; COCO's default is 100).")
+    if any(r.accuracy.map_tiny is not None for r in rows):
+        notes.append("APt: AP of objects under 16^2 px (the tiny bin of AI-TOD and VisDrone), inside APs.")
+    return notes
