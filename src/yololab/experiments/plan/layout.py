@@ -8,6 +8,7 @@ Layout of ``out_dir/cells/<cell_id>/``::
     train.json     what train() returned (written once training finished)
     detections_<split>.json  COCO results on the scoring split
     matches_<split>.npz      their per-image COCO matches (the report's paired test re-weights these)
+    matches_<split>_<corruption>_s<severity>.npz  the same under each corruption (``robustness:``)
     metrics.json   params, GFLOPs, mAP... -- written atomically last: its presence means DONE
     bench.json     latency per backend (measured later, one cell at a time)
     error.json     the traceback of the last failed attempt (removed on success)
@@ -72,6 +73,14 @@ class CellPaths:
 
     def matches(self, split: str) -> Path:
         return self.root / f"matches_{split}.npz"
+
+    def corrupted_matches(self, split: str, corruption: str, severity: int) -> Path:
+        return corrupted_matches(self.root, split, corruption, severity)
+
+
+def corrupted_matches(folder: Path, split: str, corruption: str, severity: int) -> Path:
+    """A cell's per-image matches on ``split`` under one corruption at one severity."""
+    return Path(folder) / f"matches_{split}_{corruption}_s{severity}.npz"
 
 
 def scoring_gt_path(out_dir: str | Path, split: str) -> Path:

@@ -20,6 +20,7 @@ from yololab.experiments.plan.cell_config import (cell_entry, cell_state, check_
 from yololab.experiments.run.cell_lock import cell_lock
 from yololab.experiments.plan.layout import checkpoint_for_eval, scoring_gt_path
 from yololab.experiments.score.metrics import evaluate_cell
+from yololab.experiments.score.robustness import score_robustness
 from yololab.experiments.plan.comparison_plan import ResolvedCell
 from yololab.experiments.results.records import AnalysisSummary, CellResult
 from yololab.experiments.results.records_io import metrics_flat
@@ -86,13 +87,21 @@ def _run_locked(spec: ExperimentSpec, resolved: ResolvedCell, train_fn: Trainer,
         write_json(paths.detections(split), detections, indent=None)
         save_matches(gt, detections, paths.matches(split))
         analysis = analyze_cell(gt, detections, paths.analysis, cell.cell_id)
+        robustness = None
+        if spec.robustness is not None:
+            LOG.info("%s: scoring under %d corruption x severity pairs (one pass each)", cell.cell_id,
+                     spec.robustness.passes)
+            robustness = score_robustness(
+                checkpoint_for_eval(paths, spec.checkpoint), data, split, image_dir, spec.resolved_eval_imgsz,
+                spec.eval_batch, device, spec.workers, spec.robustness, score.accuracy.map50_95,
+                save=lambda c, s, g, d: save_matches(g, d, paths.corrupted_matches(split, c, s)))
         provenance = dataclasses.replace(
             score.provenance, gt_sha256=gt_sha256, fingerprint=fingerprint, checkpoint=spec.checkpoint,
             selection_split="val" if spec.checkpoint == "best" else None, detections_file=paths.detections(split).name,
             detections_sha256=json_sha256(detections), matches_file=paths.matches(split).name)
         scored = CellResult(cell.cell_id, cell_entry(cell, spec.whole_model_weights), cell.seed, CellStatus.DONE,
                             reference=cell.reference, accuracy=score.accuracy, cost=score.cost,
-                            provenance=provenance, analysis=analysis)
+                            provenance=provenance, analysis=analysis, robustness=robustness)
         write_json(paths.metrics, metrics_flat(scored))  # the done marker: written last
         paths.error.unlink(missing_ok=True)
         return CellOutcome(cell.cell_id, CellStatus.DONE, time.perf_counter() - started)
