@@ -87,6 +87,7 @@ def build_protocol(plan: ComparisonPlan) -> dict[str, Any]:
     shared["eval"] = {k: getattr(val, k) for k in ("image_size", "batch_size", "conf_thres", "iou_thres",
                                                    "max_det", "rect", "half")}
     shared["bootstrap_resamples"] = spec.bootstrap
+    shared["robustness"] = spec.robustness.describe() if spec.robustness is not None else None  # binding
     entries = [{k: getattr(b, k) for k in PER_ENTRY_KEYS} for b in spec.backbones]
     differs = [k for k in PER_ENTRY_KEYS if len({repr(e[k]) for e in entries}) > 1]
     env = environment()

@@ -57,6 +57,11 @@ class RobustnessSpec:
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ConfigError(f"{where}: seed must be a non-negative integer, got {self.seed!r}")
 
+    def cost_line(self, cells: int) -> str:
+        """What ``robustness:`` costs: the scoring passes it adds per cell and in all."""
+        return (f"robustness: {len(self.names)} corruption(s) x {len(self.severities)} severities = {self.passes} "
+                f"extra scoring pass(es) per cell, {self.passes * cells} for {cells} cell(s) (the clean pass: 1 per cell)")
+
     def describe(self) -> dict[str, Any]:
         """The protocol card's record: the corruptions (resolved), severities and seed."""
         return {"corruptions": list(self.names), "severities": list(self.severities), "seed": self.seed}

@@ -11,6 +11,7 @@ import yaml
 
 from yololab.atomic import atomic_write_text
 from yololab.experiments.report import analysis_figures, plots, tables
+from yololab.experiments.report.robustness_figures import robustness_figures
 from yololab.experiments.results import columns
 from yololab.experiments.report.aggregate import aggregate_rows
 from yololab.experiments.results.environment import environment
@@ -265,6 +266,7 @@ def make_plots(out: Path, cell_rows: list[CellResult], mean_rows: list[SummaryRo
     tuning = tuning_figure(out, plot_dir)
     if tuning:
         figures.append(tuning)
+    figures += robustness_figures(mean_rows, plot_dir)
     figures += analysis_figures.pr_overlays(out, cell_rows, plot_dir)
     breakdown = analysis_figures.error_breakdown(cell_rows, plot_dir)
     if breakdown:

@@ -110,9 +110,11 @@ UNRELIABLE = "†"  # a latency timed on a busy CPU or with a wide spread: never
 
 #: the paper's main table: model, backbone, init, seeds, cost, one latency, accuracy and Δ vs reference
 COMPACT_COLUMNS = ("model", "backbone", "init", "seeds", "params", "gflops", "latency", "map50_95", "map50",
-                   "delta")
+                   "delta", *("mpc", "rpc", "delta_mpc"))  # robustness: only where the rows have mPC
 #: 'latency' in a column list: the first of these that some row has (a GPU figure first, then ORT, PyTorch)
 LATENCY_PREFERENCE = tuple(backend(name).ms_key for name in PREFERENCE)
+#: columns a column list names that stay out of a table whose rows have no such figure
+NOT_FORCED = ("delta_map50_95", "p_holm", "n_seeds", "mpc", "rpc", "delta_mpc")
 ALIASES = {"seeds": "n_seeds", "n": "n_seeds", "delta": "delta_map50_95", "p": "p_holm"}
 
 
@@ -191,7 +193,7 @@ def chosen_columns(rows: Sequence[Row], names: Sequence[str], aggregated: bool =
             key = next((k for k in LATENCY_PREFERENCE if k in visible), "")
         elif key in ("seed", "n_seeds"):
             key = "n_seeds" if aggregated else "seed"
-        col = visible.get(key) or (None if key in ("delta_map50_95", "p_holm", "n_seeds", "delta_mpc") else _by_key(key))
+        col = visible.get(key) or (None if key in NOT_FORCED else _by_key(key))
         if col is not None and col not in cols:
             cols.append(col)
     return cols
