@@ -110,7 +110,7 @@ UNRELIABLE = "†"  # a latency timed on a busy CPU or with a wide spread: never
 
 #: the paper's main table: model, backbone, init, seeds, cost, one latency, accuracy and Δ vs reference
 COMPACT_COLUMNS = ("model", "backbone", "init", "seeds", "params", "gflops", "latency", "map50_95", "map50",
-                   "delta", *("mpc", "rpc", "delta_mpc"))  # robustness: only where the rows have mPC
+                   "delta")
 #: 'latency' in a column list: the first of these that some row has (a GPU figure first, then ORT, PyTorch)
 LATENCY_PREFERENCE = tuple(backend(name).ms_key for name in PREFERENCE)
 #: columns a column list names that stay out of a table whose rows have no such figure
