@@ -92,13 +92,28 @@ def with_robustness(out: Path | None, cell_rows: Sequence[CellResult], rows: Seq
     members = {(r.entry.model, r.entry.label): {c.seed: c for c in cell_rows if c.done and c.robustness is not None
                                                   and (c.entry.model, c.entry.label) == (r.entry.model, r.entry.label)}
                for r in rows}
-    out_rows = [replace(r, robustness_comparison=_compare(r, members, replicates, n_images)) for r in rows]
+    out_rows = [replace(_one_seed_interval(r, members, replicates),
+                        robustness_comparison=_compare(r, members, replicates, n_images)) for r in rows]
     tested = [i for i, r in enumerate(out_rows) if r.robustness_comparison and r.robustness_comparison.p_value is not None]
     for i, p_holm in zip(tested, stats.holm([out_rows[i].robustness_comparison.p_value for i in tested])):
         c = out_rows[i].robustness_comparison
         out_rows[i] = replace(out_rows[i], robustness_comparison=replace(
             c, p_holm=p_holm, significant=bool(p_holm < stats.ALPHA)))
     return out_rows
+
+
+def _one_seed_interval(row: SummaryRow, members: Mapping[tuple[str, str], dict[int, CellResult]],
+                       replicates: Mapping[str, np.ndarray]) -> SummaryRow:
+    """A row whose mPC has no t interval (one seed) gets the test-set interval of its replicates, as mAP does."""
+    rob = row.robustness
+    if rob is None or rob.mpc is None or rob.mpc.ci95 is not None:
+        return row
+    cells = members.get((row.entry.model, row.entry.label), {})
+    reps = [replicates[c.cell_id] for c in cells.values() if c.cell_id in replicates]
+    if not reps or len(reps) != len(cells):
+        return row
+    interval = stats.image_interval(reps)
+    return row if interval is None else replace(row, robustness=replace(rob, mpc=replace(rob.mpc, ci95=interval)))
 
 
 def _compare(row: SummaryRow, members: Mapping[tuple[str, str], dict[int, CellResult]],
@@ -124,3 +139,17 @@ def _compare(row: SummaryRow, members: Mapping[tuple[str, str], dict[int, CellRe
     return replace(base, delta=result.delta, delta_ci95=tuple(result.ci95), ci_kind=result.interval,
                    p_value=result.p_value, seed_sd=result.seed_sd, image_sd=result.image_sd, df=result.df,
                    method=result.method)
+
+
+def robustness_note(rows: Sequence[SummaryRow]) -> list[str]:
+    """The table note on mPC, rPC and Δ mPC (none when no row was scored under corruptions)."""
+    scored = [r.robustness for r in rows if r.robustness is not None and r.robustness.corruption_ap]
+    if not scored:
+        return []
+    table = scored[0].corruption_ap
+    severities = sorted({int(s) for v in table.values() for s in v})
+    tested = sum(r.robustness_comparison is not None and r.robustness_comparison.p_value is not None for r in rows)
+    return [f"mPC: mAP50-95 averaged over {len(table)} corruption(s) ({', '.join(table)}) x severities "
+            f"{', '.join(map(str, severities))} (corruption seed {scored[0].corruption_seed}); rPC = mPC / clean "
+            f"mAP50-95, the mean over seeds of each cell's. Δ mPC: the paired test of Δ mAP50-95 on image resamples "
+            f"shared by every corruption and severity; Holm over its {tested} test(s)."]

@@ -12,6 +12,7 @@ import yaml
 from yololab.atomic import atomic_write_text
 from yololab.experiments.report import analysis_figures, plots, tables
 from yololab.experiments.report.robustness_figures import robustness_figures
+from yololab.experiments.report.robustness_stats import robustness_note
 from yololab.experiments.results import columns
 from yololab.experiments.report.aggregate import aggregate_rows
 from yololab.experiments.results.environment import environment
@@ -330,7 +331,7 @@ def write_report(spec: ExperimentSpec, out_dir: str | Path, rows: list[CellResul
     warnings = identical_seed_warnings(facts)
     for warning in warnings:
         LOG.warning("%s", warning)
-    notes = seeds_notes(facts)
+    notes = seeds_notes(facts) + robustness_note(mean_rows)
     protocol = read_json_if_present(out / "protocol.json")
     data_name = data_set_name(spec.data or "data")
     names = main_table_columns(spec, chosen)
