@@ -93,6 +93,8 @@ def train_cells(run: ComparisonRun) -> None:
     LOG.info("%s: %d cell(s), %d finished already, %d to run (%s executor, devices %s) -> %s", plan.spec.name,
              len(plan.cells), len(plan.cells) - len(todo), len(todo), plan.executor, ",".join(plan.spec.devices),
              plan.out)
+    if plan.spec.robustness is not None and todo:
+        LOG.info("%s", plan.spec.robustness.cost_line(len(todo)))
     run.started = time.perf_counter()
 
     def on_result(cell: Cell, outcome: CellOutcome) -> None:

@@ -10,6 +10,7 @@ Layout of ``out_dir/cells/<cell_id>/``::
     matches_<split>.npz      their per-image COCO matches (the report's paired test re-weights these)
     metrics_whole.json, detections_<split>_whole.json, matches_<split>_whole.npz, analysis_whole/
                    the same checkpoint scored on the whole image (``slicing: {ablation: true}``)
+    matches_<split>_<corruption>_s<severity>.npz  the same under each corruption (``robustness:``)
     metrics.json   params, GFLOPs, mAP... -- written atomically last: its presence means DONE
     bench.json     latency per backend (measured later, one cell at a time)
     error.json     the traceback of the last failed attempt (removed on success)
@@ -80,9 +81,17 @@ class CellPaths:
         """The whole-image scores of a sliced comparison's ablation (written before metrics.json)."""
         return self.root / f"metrics{WHOLE}.json"
 
+    def corrupted_matches(self, split: str, corruption: str, severity: int) -> Path:
+        return corrupted_matches(self.root, split, corruption, severity)
+
 
 #: the file-name suffix of a cell's whole-image scores (``slicing: {ablation: true}``)
 WHOLE = "_whole"
+
+
+def corrupted_matches(folder: Path, split: str, corruption: str, severity: int) -> Path:
+    """A cell's per-image matches on ``split`` under one corruption at one severity."""
+    return Path(folder) / f"matches_{split}_{corruption}_s{severity}.npz"
 
 
 def scoring_gt_path(out_dir: str | Path, split: str) -> Path:

@@ -91,6 +91,7 @@ def build_protocol(plan: ComparisonPlan) -> dict[str, Any]:
         shared["eval"]["coco_max_det"] = spec.max_det
     if spec.slicing is not None:  # binding: sliced scores are not comparable with whole-image ones
         shared["eval"]["slicing"] = spec.slicing.describe()
+    shared["robustness"] = spec.robustness.describe() if spec.robustness is not None else None  # binding
     entries = [{k: getattr(b, k) for k in PER_ENTRY_KEYS} for b in spec.backbones]
     differs = [k for k in PER_ENTRY_KEYS if len({repr(e[k]) for e in entries}) > 1]
     env = environment()

@@ -18,6 +18,7 @@ from yololab.config import ConfigError, check_seed, coerce, from_mapping, load_y
 from yololab.data.augment import AugmentConfig
 from yololab.experiments.results import latency_backends
 from yololab.experiments.results.columns import check_columns
+from yololab.experiments.plan.robustness_spec import RobustnessSpec
 from yololab.experiments.plan.tune_space import TuneSpec
 from yololab.experiments.plan.slicing_spec import SlicingSpec, parse_slicing
 from yololab.train.hyp import Hyperparameters
@@ -110,6 +111,7 @@ class ExperimentSpec:
     tune: TuneSpec | None = None                          # an equal tuning budget per entry, run before the seeds
     slicing: SlicingSpec | None = None                    # score every cell sliced (SAHI): {size, overlap, merge, ...}
     max_det: int | None = None                            # detections per image COCO scores (default 100; VisDrone 500)
+    robustness: RobustnessSpec | None = None              # also score every cell under corruptions (mPC, rPC)
 
     def __post_init__(self) -> None:
         def put(key: str, value: Any) -> None:
@@ -119,6 +121,8 @@ class ExperimentSpec:
         for key, cls in (("hyp", Hyperparameters), ("augment", AugmentConfig), ("table", TableSpec), ("tune", TuneSpec)):
             if isinstance(getattr(self, key), dict):
                 put(key, from_mapping(cls, getattr(self, key), key))
+        if isinstance(self.robustness, dict):
+            put("robustness", from_mapping(RobustnessSpec, self.robustness, "robustness"))
         if isinstance(self.devices, (int, str)):
             put("devices", tuple(parse_devices(str(self.devices))))
         else:
@@ -334,6 +338,8 @@ def validate_spec(spec: ExperimentSpec, source: str = "experiment") -> dict[str,
                                      or spec.max_det < 1):
         raise ConfigError(f"{source}: max_det (detections per image COCO scores) must be an integer >= 1, "
                           f"got {spec.max_det!r}")
+    if spec.robustness is not None:
+        spec.robustness.check(f"{source}: robustness")
     bad = [b for b in spec.latency_backends if b not in LATENCY_BACKENDS]
     if bad:
         raise ConfigError(f"{source}: latency_backends: unknown {bad}; choose from {list(LATENCY_BACKENDS)}")

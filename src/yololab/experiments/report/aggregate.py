@@ -10,6 +10,7 @@ import statistics
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from yololab.experiments.report.robustness_stats import robustness_summary
 from yololab.experiments.results.latency_backends import BACKENDS
 from yololab.eval.results import ClassAP
 from yololab.experiments.results.records import (Accuracy, CellResult, Cost, Estimate, LatencySummary, SummaryRow,
@@ -69,7 +70,8 @@ def summary_row(members: Sequence[CellResult]) -> SummaryRow:
     return SummaryRow(entry=first.entry, seeds=tuple(m.seed for m in members), eval_imgsz=first.provenance.eval_imgsz,
                       score_split=splits.pop() if len(splits) == 1 else "mixed",
                       tuning=first.tuning,  # one study per entry: the same for all seeds
-                      accuracy=accuracy, cost=cost, latency=_latency(members))
+                      accuracy=accuracy, cost=cost, latency=_latency(members),
+                      robustness=robustness_summary(members))
 
 
 def aggregate_rows(rows: Sequence[CellResult]) -> list[SummaryRow]:

@@ -96,10 +96,19 @@ def protocol_html(protocol: dict[str, Any]) -> str:
                  "deterministic": protocol.get("determinism", {}).get("deterministic"),
                  "yololab": f"{software.get('yololab')} (commit {software.get('commit') or 'unknown'}"
                             f"{', uncommitted changes' if software.get('dirty') else ''})",
+                 "robustness": _robustness_text(protocol.get("shared", {}).get("robustness")),
                  "differs per backbone entry": ", ".join(protocol.get("differs_per_backbone", [])) or "nothing"})
     return ("<h2 id='protocol'>Protocol</h2>" + _kv_table(rows) +
             "<details><summary>protocol.json</summary><pre id='protocol-json'>" +
             html.escape(json.dumps(protocol, indent=1, default=str)) + "</pre></details>")
+
+
+def _robustness_text(card: dict[str, Any] | None) -> str | None:
+    """The protocol card's corruption set, severities and seed in a line (None without ``robustness:``)."""
+    if not card:
+        return None
+    return (f"{', '.join(card['corruptions'])} at severities {', '.join(map(str, card['severities']))}, "
+            f"seed {card['seed']}")
 
 
 def render_html(cell_rows: Sequence[CellResult], mean_rows: Sequence[SummaryRow], figures: Sequence[dict[str, Any]],

@@ -11,7 +11,7 @@ from yololab.experiments.plan.cell_config import cell_entry, cell_state
 from yololab.experiments.score.latency import unreliable_reason
 from yololab.experiments.plan.layout import CellPaths, cell_dir
 from yololab.experiments.results.records import CellResult, Latency
-from yololab.experiments.results.records_io import scored_parts
+from yololab.experiments.results.records_io import robustness_part, scored_parts
 from yololab.experiments.plan.spec import Cell, ExperimentSpec, expand_cells
 from yololab.experiments.results.status import CellStatus
 from yololab.experiments.tuning.records import EntryKey
@@ -45,7 +45,7 @@ def cell_result(out: Path, cell: Cell, weights: str | None = None, tuning: Mappi
         bench = read_json_if_present(paths.bench) or {}
         return CellResult(status=CellStatus.DONE, accuracy=accuracy, cost=cost, provenance=provenance,
                           analysis=analysis, latency=bench_latency(bench), latency_loadavg=bench.get("loadavg_1min"),
-                          **common)
+                          robustness=robustness_part(metrics), **common)
     error = read_json_if_present(paths.error)
     if error:
         return CellResult(status=CellStatus.FAILED, error=error.get("error"), **common)

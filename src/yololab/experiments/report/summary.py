@@ -22,6 +22,7 @@ import numpy as np
 
 from yololab.experiments import stats
 from yololab.experiments.plan.layout import scoring_gt_path
+from yololab.experiments.report.robustness_stats import with_robustness
 from yololab.experiments.results.records import SCORED_MAPS, CellResult, Comparison, SummaryRow
 from yololab.experiments.results.table_facts import BootstrapInfo, IdenticalSeeds, TableFacts, VarianceComponents
 from yololab.jsonfile import read_json_if_present
@@ -163,6 +164,7 @@ def summarise(out: Path | None, cell_rows: Sequence[CellResult], mean_rows: Sequ
     for i, p_holm in zip(tested, stats.holm([rows[i].comparison.p_value for i in tested])):
         rows[i] = replace(rows[i], comparison=replace(rows[i].comparison, p_holm=p_holm,
                                                       significant=bool(p_holm < stats.ALPHA)))
+    rows = with_robustness(out, cell_rows, rows, resamples, seed)  # Δ mPC, its own Holm family
     facts = TableFacts(
         bootstrap=boot, bootstrap_seed=seed, alpha=stats.ALPHA, identical_seeds=tuple(identical),
         comparisons=len(tested),

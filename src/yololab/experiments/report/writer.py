@@ -11,6 +11,8 @@ import yaml
 
 from yololab.atomic import atomic_write_text
 from yololab.experiments.report import analysis_figures, plots, tables
+from yololab.experiments.report.robustness_figures import robustness_figures
+from yololab.experiments.report.robustness_stats import robustness_note
 from yololab.experiments.results import columns
 from yololab.experiments.report.aggregate import aggregate_rows
 from yololab.experiments.results.environment import environment
@@ -266,6 +268,7 @@ def make_plots(out: Path, cell_rows: list[CellResult], mean_rows: list[SummaryRo
     tuning = tuning_figure(out, plot_dir)
     if tuning:
         figures.append(tuning)
+    figures += robustness_figures(mean_rows, plot_dir)
     figures += analysis_figures.pr_overlays(out, cell_rows, plot_dir)
     breakdown = analysis_figures.error_breakdown(cell_rows, plot_dir)
     if breakdown:
@@ -330,7 +333,7 @@ def write_report(spec: ExperimentSpec, out_dir: str | Path, rows: list[CellResul
     for warning in warnings:
         LOG.warning("%s", warning)
     scoring = scoring_notes(spec, cell_rows)
-    notes = [*scoring, *seeds_notes(facts)]
+    notes = [*scoring, *seeds_notes(facts), *robustness_note(mean_rows)]
     protocol = read_json_if_present(out / "protocol.json")
     data_name = data_set_name(spec.data or "data")
     names = main_table_columns(spec, chosen)

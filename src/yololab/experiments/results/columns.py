@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from yololab.experiments.results.latency_backends import BACKENDS, PREFERENCE, LatencyBackend, backend
-from yololab.experiments.results.records import CellResult, Comparison, Estimate, Row, SummaryRow
+from yololab.experiments.results.records import CellResult, Comparison, Estimate, RobustnessComparison, Row, SummaryRow
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,17 @@ def _latency_column(b: LatencyBackend) -> Column:
                   latency=b)
 
 
+def _robustness(row: Row, key: str) -> Any:
+    found = getattr(row, "robustness", None)
+    return getattr(found, key) if found is not None else None
+
+
+def robustness_comparison(row: Row) -> RobustnessComparison:
+    """A summary row's Δ mPC comparison; an empty one for a cell or a row without mPC."""
+    found = row.robustness_comparison if isinstance(row, SummaryRow) else None
+    return found or RobustnessComparison()
+
+
 def _tuning(row: Row) -> Any:
     return row.tuning.tuned if row.tuning is not None else None
 
@@ -74,6 +85,8 @@ COLUMNS: tuple[Column, ...] = (
     Column("map_small", "APs", r"AP$_S$", ".1f", 100.0, "max", get=lambda r: r.accuracy.map_small),
     Column("map_medium", "APm", r"AP$_M$", ".1f", 100.0, "max", get=lambda r: r.accuracy.map_medium),
     Column("map_large", "APl", r"AP$_L$", ".1f", 100.0, "max", get=lambda r: r.accuracy.map_large),
+    Column("mpc", "mPC", "mPC", ".1f", 100.0, "max", optional=True, get=lambda r: _robustness(r, "mpc")),
+    Column("rpc", "rPC (%)", r"rPC (\%)", ".1f", 100.0, "max", optional=True, get=lambda r: _robustness(r, "rpc")),
     Column("train_seconds", "Train (min)", "Train (min)", ".1f", 1 / 60, "min", optional=True,
            get=lambda r: r.cost.train_seconds),
     Column("tuned", "Tuned", "Tuned", optional=True, default="", get=_tuning),
@@ -88,6 +101,11 @@ SUMMARY_COLUMNS: tuple[Column, ...] = (
            get=lambda r: comparison(r).delta),
     Column("p_holm", "p (Holm)", r"$p_\mathrm{Holm}$", ".3f", get=lambda r: comparison(r).p_holm),
 )
+#: Δ mPC vs the reference (``robustness:``): shown in summary tables whose rows have mPC
+ROBUSTNESS_SUMMARY_COLUMNS: tuple[Column, ...] = (
+    Column("delta_mpc", "Δ mPC vs ref [95% CI]", r"$\Delta$mPC vs ref [95\% CI]", "+.1f", 100.0,
+           get=lambda r: robustness_comparison(r).delta),
+)
 SIGNIFICANT, NOT_SIGNIFICANT, UNTESTED = "*", "n.s.", "(test set only)"
 UNRELIABLE = "†"  # a latency timed on a busy CPU or with a wide spread: never bold, not on Pareto fronts
 
@@ -96,6 +114,8 @@ COMPACT_COLUMNS = ("model", "backbone", "init", "seeds", "params", "gflops", "la
                    "delta")
 #: 'latency' in a column list: the first of these that some row has (a GPU figure first, then ORT, PyTorch)
 LATENCY_PREFERENCE = tuple(backend(name).ms_key for name in PREFERENCE)
+#: columns a column list names that stay out of a table whose rows have no such figure
+NOT_FORCED = ("delta_map50_95", "p_holm", "n_seeds", "mpc", "rpc", "delta_mpc")
 ALIASES = {"seeds": "n_seeds", "n": "n_seeds", "delta": "delta_map50_95", "p": "p_holm"}
 
 
@@ -128,7 +148,8 @@ def unreliable(row: Row, col: Column) -> str | None:
 
 def column_names() -> list[str]:
     """Every name a column list (``--columns``, ``table: {columns}``) may use."""
-    return [c.key for c in COLUMNS] + [SEEDS_COLUMN.key] + [c.key for c in SUMMARY_COLUMNS] + ["latency", *ALIASES]
+    return ([c.key for c in COLUMNS] + [SEEDS_COLUMN.key] + [c.key for c in SUMMARY_COLUMNS]
+            + [c.key for c in ROBUSTNESS_SUMMARY_COLUMNS] + ["latency", *ALIASES])
 
 
 def check_columns(names: Sequence[str], source: str = "columns") -> None:
@@ -157,7 +178,8 @@ def latency_column(name: str) -> Column:
 
 
 def _by_key(key: str) -> Column | None:
-    return next((c for c in (*COLUMNS, SEEDS_COLUMN, *SUMMARY_COLUMNS) if c.key == key), None)
+    return next((c for c in (*COLUMNS, SEEDS_COLUMN, *SUMMARY_COLUMNS, *ROBUSTNESS_SUMMARY_COLUMNS) if c.key == key),
+                None)
 
 
 def chosen_columns(rows: Sequence[Row], names: Sequence[str], aggregated: bool = False) -> list[Column]:
@@ -172,7 +194,7 @@ def chosen_columns(rows: Sequence[Row], names: Sequence[str], aggregated: bool =
             key = next((k for k in LATENCY_PREFERENCE if k in visible), "")
         elif key in ("seed", "n_seeds"):
             key = "n_seeds" if aggregated else "seed"
-        col = visible.get(key) or (None if key in ("delta_map50_95", "p_holm", "n_seeds") else _by_key(key))
+        col = visible.get(key) or (None if key in NOT_FORCED else _by_key(key))
         if col is not None and col not in cols:
             cols.append(col)
     return cols
@@ -217,15 +239,18 @@ def visible_columns(rows: Sequence[Row], aggregated: bool = False) -> list[Colum
         cols.append(col)
     if aggregated and any(comparison(r).reference for r in rows):
         cols += list(SUMMARY_COLUMNS)
+    if aggregated and any(getattr(r, "robustness", None) is not None for r in rows) \
+            and any(comparison(r).reference for r in rows):
+        cols += list(ROBUSTNESS_SUMMARY_COLUMNS)
     return cols
 
 
 def delta_text(row: Row, col: Column) -> str:
     """'ref' for the reference row; else '+1.2 [-0.3, +2.7] n.s.' ('*' when Holm-significant, '(test set
     only)' for a one-seed row, which gets no test)."""
-    c = comparison(row)
-    if c.is_reference:
+    if comparison(row).is_reference:
         return "ref"
+    c = robustness_comparison(row) if col.key == "delta_mpc" else comparison(row)
     delta = _number(c.delta)
     if delta is None:
         return "–"
@@ -233,14 +258,17 @@ def delta_text(row: Row, col: Column) -> str:
     ci = c.delta_ci95
     if ci and all(_number(v) is not None for v in ci):
         lo, hi = (format(v * col.scale, col.fmt) for v in ci)
-        mark = significance_mark(row)
+        mark = _mark(c)
         text += f" [{lo}, {hi}]" + (f" {mark}" if mark else "")
     return text
 
 
 def significance_mark(row: Row) -> str:
     """'*' (Holm-significant), 'n.s.', or, where no test was made (one seed), the interval's kind."""
-    c = comparison(row)
+    return _mark(comparison(row))
+
+
+def _mark(c: Comparison | RobustnessComparison) -> str:
     if c.significant is None:
         return UNTESTED if c.ci_kind == "test set" else ""
     return SIGNIFICANT if c.significant else NOT_SIGNIFICANT
@@ -257,7 +285,7 @@ def p_text(row: Row) -> str:
 def display(row: Row, col: Column, with_std: bool = False) -> str:
     """The cell text: scaled and formatted; for summary rows 'mean ± CI half-width' (accuracy) or
     'mean ± std' (the rest)."""
-    if col.key == "delta_map50_95":
+    if col.key in ("delta_map50_95", "delta_mpc"):
         return delta_text(row, col)
     if col.key == "p_holm":
         return p_text(row)

@@ -65,6 +65,17 @@ SCORED_MAPS: tuple[str, ...] = ("map50_95", "map50", "map75", "map_tiny", "map_s
 
 
 @dataclass(frozen=True)
+class Robustness(Generic[T]):
+    """Scores under image corruptions (``robustness:``, COCO-C protocol): mPC (mean mAP50-95 over every
+    corruption and severity), rPC (mPC / clean mAP50-95) and the mAP50-95 of each (a summary row: seed means)."""
+
+    mpc: T | None = None
+    rpc: T | None = None
+    corruption_ap: Mapping[str, Mapping[str, float]] = field(default_factory=dict)  # {name: {severity: mAP50-95}}
+    corruption_seed: int | None = None
+
+
+@dataclass(frozen=True)
 class Cost(Generic[T]):
     """Size, compute and training cost."""
 
@@ -176,6 +187,7 @@ class CellResult:
     analysis: AnalysisSummary | None = field(default=None, metadata={"inline": False})  # one nested mapping
     error: str | None = None
     cell_dir: str | None = None          # relative to the comparison folder
+    robustness: Robustness[float] | None = None  # with ``robustness:`` in the spec
 
     row_type = "cell"
 
@@ -212,6 +224,24 @@ class Comparison:
 
 
 @dataclass(frozen=True)
+class RobustnessComparison:
+    """Δ mPC against the reference row: the same paired test as Δ mAP50-95 (:class:`Comparison`), on mPC
+    replicates whose image resamples are shared by every corruption and severity; Holm over the Δ mPC tests."""
+
+    delta: float | None = field(default=None, metadata={"column": "delta_mpc"})
+    delta_ci95: tuple[float, float] | None = field(default=None, metadata={"column": "delta_mpc_ci95"})
+    ci_kind: str | None = field(default=None, metadata={"column": "delta_mpc_ci_kind"})
+    p_value: float | None = field(default=None, metadata={"column": "delta_mpc_p_value"})
+    p_holm: float | None = field(default=None, metadata={"column": "delta_mpc_p_holm"})
+    significant: bool | None = field(default=None, metadata={"column": "delta_mpc_significant"})
+    paired_seeds: int | None = field(default=None, metadata={"column": "delta_mpc_paired_seeds"})
+    seed_sd: float | None = field(default=None, metadata={"column": "delta_mpc_seed_sd"})
+    image_sd: float | None = field(default=None, metadata={"column": "delta_mpc_image_sd"})
+    df: float | None = field(default=None, metadata={"column": "delta_mpc_df"})
+    method: str | None = field(default=None, metadata={"column": "delta_mpc_method"})
+
+
+@dataclass(frozen=True)
 class SummaryRow:
     """One table row: an entry's cells over their seeds (means, std, intervals) and its comparison."""
 
@@ -227,6 +257,8 @@ class SummaryRow:
     ci_method: str | None = field(default=None, metadata={"column": "map50_95_ci_method"})
     identical_seeds: tuple[tuple[int, int], ...] | None = None
     comparison: Comparison = field(default_factory=Comparison)
+    robustness: Robustness[Estimate] | None = None
+    robustness_comparison: RobustnessComparison | None = None
 
     row_type = "mean"
     status = CellStatus.DONE

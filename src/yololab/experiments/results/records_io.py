@@ -26,7 +26,8 @@ from yololab.experiments.results.flat import from_flat as record_from_flat
 from yololab.experiments.results.flat import to_flat as record_to_flat
 from yololab.experiments.results.latency_backends import BACKENDS, LatencyBackend, backend
 from yololab.experiments.results.records import (SCORED_MAPS, Accuracy, AnalysisSummary, CellResult, Comparison, Cost,
-                                                 Entry, Latency, LatencySummary, Provenance, Row, SummaryRow, Tuning)
+                                                 Entry, Latency, LatencySummary, Provenance, Robustness,
+                                                 RobustnessComparison, Row, SummaryRow, Tuning)
 from yololab.experiments.results.status import CellStatus
 
 LOG = logging.getLogger("yololab")
@@ -47,8 +48,12 @@ SCORES = (*SIZE_KEYS, "eval_imgsz", "weights", "score_split", "scoring", "num_sc
 #: the config and files a scored cell's figures come from
 FILES = ("fingerprint", "checkpoint", "selection_split", "detections_file", "detections_sha256", "matches_file")
 TUNING = columns_of(Tuning)
+#: ``robustness:`` figures of a cell (absent without it) and of a summary row, with its Δ mPC test
+ROBUSTNESS = columns_of(Robustness)
+ROBUSTNESS_SUMMARY = ("mpc", "mpc_std", "mpc_ci95", "rpc", "rpc_std", "rpc_ci95", "corruption_ap",
+                      *columns_of(RobustnessComparison))
 #: a cell's metrics.json (status, latency and tuning are not in it: the folder, bench.json and the study say those)
-METRICS_COLUMNS = (*SCORES, *IDENTITY, *FILES)
+METRICS_COLUMNS = (*SCORES, *ROBUSTNESS, *IDENTITY, *FILES)
 #: the figures a summary row averages over seeds, in column order (each with its ``_std``)
 AVERAGED = ("params", "backbone_params", "adapter_params", "gflops", *SCORED_MAPS, "train_seconds",
             "images_per_second", "peak_memory_mb", "epochs_run", "best_map50_95")
@@ -61,7 +66,7 @@ SUMMARY_COLUMNS = (
     *(b.unreliable_key for b in BACKENDS),
     "per_class", "score_split", *(f"{key}_ci95" for key in SCORED_MAPS), "map50_95_ci_method", "identical_seeds",
     "reference", *(c for c in columns_of(Comparison) if c not in ("reference", "is_reference", "delta_method")),
-    "is_reference", "delta_method")
+    "is_reference", "delta_method", *ROBUSTNESS_SUMMARY)
 #: columns written only when they have a value
 SPARSE = frozenset({"num_val_images", "scoring", "map_tiny", "map_tiny_std", "latency_loadavg", "error", "delta_method",
                     *(f"{key}_ci95" for key in SCORED_MAPS)})
@@ -81,6 +86,11 @@ def scored_parts(metrics: Mapping[str, Any]) -> tuple[Accuracy[float], Cost[floa
     """A cell's metrics.json (or the scored part of a flat cell row) as its sub-records."""
     return (record_from_flat(Accuracy, metrics), record_from_flat(Cost, metrics), record_from_flat(Provenance, metrics),
             read(metrics.get("analysis"), AnalysisSummary | None))
+
+
+def robustness_part(metrics: Mapping[str, Any]) -> Robustness[float] | None:
+    """A cell's scores under corruption from its metrics.json (None when it was not scored under any)."""
+    return record_from_flat(Robustness, metrics) if metrics.get("mpc") is not None else None
 
 
 def latency_flat(name: str, latency: Latency) -> dict[str, Any]:
@@ -120,7 +130,7 @@ def cell_to_flat(row: CellResult) -> dict[str, Any]:
     latency = [latency_flat(name, figures) for name, figures in row.latency.items()]
     for columns in latency:
         flat.update(columns)
-    scored = (*SCORES, *FILES) if row.done else ()
+    scored = (*SCORES, *ROBUSTNESS, *FILES) if row.done else ()
     return _laid_out(flat, ("row_type", *IDENTITY, *TUNING, *scored, "status", "latency_loadavg",
                             *(c for columns in latency for c in columns), "error", "cell_dir"))
 

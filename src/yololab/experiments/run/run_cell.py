@@ -20,6 +20,7 @@ from yololab.experiments.plan.cell_config import (cell_entry, cell_state, check_
 from yololab.experiments.run.cell_lock import cell_lock
 from yololab.experiments.plan.layout import WHOLE, checkpoint_for_eval, scoring_gt_path
 from yololab.experiments.score.metrics import evaluate_cell
+from yololab.experiments.score.robustness import score_robustness
 from yololab.experiments.plan.comparison_plan import ResolvedCell
 from yololab.experiments.results.records import AnalysisSummary, CellResult
 from yololab.experiments.results.records_io import metrics_flat
@@ -82,6 +83,15 @@ def _run_locked(spec: ExperimentSpec, resolved: ResolvedCell, train_fn: Trainer,
             whole = _score(spec, resolved, trained, fingerprint, device, split, sliced=False)
             write_json(paths.metrics_whole, metrics_flat(whole))
         scored = _score(spec, resolved, trained, fingerprint, device, split, sliced=spec.slicing is not None)
+        if spec.robustness is not None:  # whole-image passes under each corruption x severity
+            LOG.info("%s: scoring under %d corruption x severity pairs (one pass each)", cell.cell_id,
+                     spec.robustness.passes)
+            data, image_dir = split_source(spec, split)
+            robustness = score_robustness(
+                checkpoint_for_eval(paths, spec.checkpoint), data, split, image_dir, spec.resolved_eval_imgsz,
+                spec.eval_batch, device, spec.workers, spec.robustness, scored.accuracy.map50_95,
+                save=lambda c, s, g, d: save_matches(g, d, paths.corrupted_matches(split, c, s), spec.max_det))
+            scored = dataclasses.replace(scored, robustness=robustness)
         write_json(paths.metrics, metrics_flat(scored))  # the done marker: written last
         paths.error.unlink(missing_ok=True)
         return CellOutcome(cell.cell_id, CellStatus.DONE, time.perf_counter() - started)

@@ -184,3 +184,41 @@ def pooled_grid(datasets: Iterable[int] = (2, 3, 5, 10), tau_ratios: Iterable[fl
                 deltas: Iterable[float] = (0.0, 1.0), seeds: Iterable[int] = (2, 3, 5)) -> list[PooledScenario]:
     """The data-set level grid: data sets x between/within spread ratio x true difference x seeds."""
     return [PooledScenario(m, r, d, k) for d in deltas for m in datasets for r in tau_ratios for k in seeds]
+
+
+def simulate_mpc_table(sc: Scenario, corruptions: int, rng: np.random.Generator, weights: np.ndarray,
+                       shared: bool = True) -> tuple[list, list]:
+    """Replicate rows of mPC (the mean over ``corruptions`` corrupted copies of the scoring set) for one
+    table: each image's true difference is the same under every corruption (an image hard for one entry
+    stays hard), each corruption shifts every image's difficulty, each seed shifts a cell. ``shared``: one
+    image resample for every corruption (what the report does); False draws one per corruption."""
+    n, k = sc.images, sc.seeds
+    true_diff = rng.normal(0.0, sc.s_img * POINT * math.sqrt(n), n)
+    true_diff += sc.delta * POINT - true_diff.mean() + rng.normal(0.0, sc.s_img * POINT)
+    base = rng.normal(0.4, 0.1, n)
+    rows = np.zeros((2, weights.shape[0]))
+    for _ in range(corruptions):
+        w = weights if shared else stats.image_weights(n, weights.shape[0] - 1, rng).astype(np.float64)
+        shifted = base - rng.uniform(0.0, 0.2) + rng.normal(0.0, 0.05, n)  # this corruption's difficulty
+        rows += (w @ np.stack([shifted + true_diff, shifted], 1) / n).T / corruptions
+    cand = rows[0] + rng.normal(0.0, sc.s_seed * POINT, (k, 1))
+    ref = rows[1] + rng.normal(0.0, sc.s_seed * POINT, (k, 1))
+    return list(cand), list(ref)
+
+
+def run_mpc_scenario(sc: Scenario, corruptions: int, tables: int, seed: int = 0, shared: bool = True) -> Rates:
+    """:func:`run_scenario` for Δ mPC over ``corruptions`` corrupted scoring sets (:func:`simulate_mpc_table`)."""
+    rng = np.random.default_rng(seed)
+    weights = None
+    hits = covered = tested = 0
+    for t in range(tables):
+        if weights is None or t % 100 == 0:
+            weights = stats.image_weights(sc.images, sc.resamples, rng).astype(np.float64)
+        cand, ref = simulate_mpc_table(sc, corruptions, rng, weights, shared)
+        result = stats.paired_test(cand, ref, n_images=sc.images)
+        covered += result.ci95[0] <= sc.delta * POINT <= result.ci95[1]
+        if result.p_value is not None:
+            tested += 1
+            hits += result.p_value < stats.ALPHA
+    sig, cov = hits / tables, covered / tables
+    return Rates(sc, tables, sig, mc_se(sig, tables), cov, mc_se(cov, tables), tested / tables)
