@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from yololab.data.images import ImageCheckError, check_image
+from yololab.data.images import ImageCheckError, check_image, check_image_info
 from yololab.data.report import DatasetReport
 
 #: Coordinates more than this outside [0, 1] mean the label is not normalised: the box is dropped.
@@ -105,17 +105,19 @@ def parse_label_text(text: str) -> tuple[np.ndarray, dict[str, int], dict[str, s
 def scan_item(image_path: str, label_path: str) -> dict:
     """Check one image and parse its label file -> a JSON-able result dict.
 
-    Keys: ``status`` ('ok' or the kind that made the image unusable), ``width``, ``height``, ``labels``
+    Keys: ``status`` ('ok' or the kind that made the image unusable), ``width``, ``height``, ``channels``,
+    ``bits`` and ``dtype`` (stored samples and what they decode to), ``labels``
     (list of rows), ``label`` ('found', 'missing' or 'empty'), ``counts`` (problem kind -> n), ``notes``
     (problem kind -> first detail) and ``note`` (why the image is unusable).
     """
-    out: dict = {"status": "ok", "width": 0, "height": 0, "labels": [], "label": "missing", "counts": {},
+    out: dict = {"status": "ok", "width": 0, "height": 0, "channels": 3, "bits": 8, "dtype": "uint8", "labels": [], "label": "missing", "counts": {},
                  "notes": {}, "note": ""}
     if not os.path.isfile(image_path):
         out.update(status="missing_image", note="image file does not exist")
         return out
     try:
-        out["width"], out["height"] = check_image(image_path)
+        info = check_image_info(image_path)
+        out.update(width=info.width, height=info.height, channels=info.channels, bits=info.bits, dtype=info.dtype)
     except ImageCheckError as e:
         out.update(status=e.kind, note=str(e))
         return out

@@ -37,13 +37,15 @@ from yololab.data.records import ImageRecord
 from yololab.data.report import DatasetReport
 from yololab.data.voc_xml import VOC_CLASSES, VocAnnotation, VocXmlError, parse_voc_xml, voc_to_pixels
 from yololab.data.yolo_format import IMG_FORMATS, PathLike, parse_names
+from yololab.data.pixels import YAML_KEYS as PIXEL_KEYS
+from yololab.data.pixels import PixelSpec, parse_pixel_spec
 from yololab.errors import DataError
 
 SPLITS = ("train", "val", "test")
 DIFFICULT_MODES = ("drop", "keep")
 #: YAML keys of a ``format: voc`` data YAML.
 VOC_KEYS = frozenset({"format", "path", "train", "val", "test", "names", "nc", "voc_difficult", "download",
-                      OPT_IN_KEY})
+                      OPT_IN_KEY, *PIXEL_KEYS})
 
 
 @dataclass
@@ -55,6 +57,7 @@ class VocConfig:
     names: list[str] | None = None
     difficult: str = "drop"
     allow_outside_root: bool = False  # ImageSets ids may name files outside their VOC root (opted in by the YAML)
+    pixels: PixelSpec = PixelSpec()  # channels and normalisation (the YAML's channels/normalize/window/frame)
 
     def split(self, name: str) -> list[Path]:
         if name not in self.splits:
@@ -144,7 +147,7 @@ def load_voc_config(path: PathLike) -> VocConfig:
     if "train" not in splits or "val" not in splits:
         raise ValueError(f"{where}: a format: voc YAML needs 'train' and 'val' (set names or ImageSets .txt files)")
     names = parse_names(cfg["names"], cfg.get("nc"), where) if cfg.get("names") else None
-    return VocConfig(path.resolve(), splits, names, difficult, read_opt_in(cfg, where))
+    return VocConfig(path.resolve(), splits, names, difficult, read_opt_in(cfg, where), parse_pixel_spec(cfg, where))
 
 
 def infer_names(roots: set[Path] | list[Path]) -> list[str]:
