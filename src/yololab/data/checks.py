@@ -12,7 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from yololab.data.images import ImageCheckError, check_image, check_image_info
+from yololab.data.images import ImageCheckError, check_image_info
+from yololab.data.rawpixels import ImageInfo
 from yololab.data.report import DatasetReport
 
 #: Coordinates more than this outside [0, 1] mean the label is not normalised: the box is dropped.
@@ -150,10 +151,16 @@ ASPECT_TOLERANCE = 0.01
 
 def check_image_file(path: str) -> tuple[str, tuple[int, int] | None, str]:
     """(status, (width, height) or None, note) of one image file: 'ok', 'missing_image' or a check kind."""
+    status, info, note = check_image_file_info(path)
+    return status, None if info is None else (info.width, info.height), note
+
+
+def check_image_file_info(path: str) -> tuple[str, ImageInfo | None, str]:
+    """:func:`check_image_file` with the header's channel count, bits and decoded sample type."""
     if not os.path.isfile(path):
         return "missing_image", None, "image file does not exist"
     try:
-        return "ok", check_image(path), ""
+        return "ok", check_image_info(path), ""
     except ImageCheckError as e:
         return e.kind, None, str(e)
 

@@ -31,7 +31,7 @@ from yololab.data.boxes import xywhn_to_xyxy, xyxy_to_xywhn
 from yololab.data.images import read_image
 from yololab.data.jpeg_scaled import read_image_scaled
 from yololab.data.mosaic import new_output, plan_mosaic, render_tile, tile_region
-from yololab.data.pixels import PixelSpec, dtype_max
+from yololab.data.pixels import PixelSpec, convert_image
 from yololab.data.records import ImageRecord
 from yololab.errors import DataError
 
@@ -114,18 +114,6 @@ def promote_images(ims: Sequence[torch.Tensor]) -> Sequence[torch.Tensor]:
         return [im.to(torch.int32).mul_(257).to(torch.uint16) if im.dtype == torch.uint8 else im for im in ims]
     return [im if im.dtype.is_floating_point else im.to(torch.float32) / float(torch.iinfo(im.dtype).max)
             for im in ims]
-
-
-def convert_image(im: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    """``im`` in another sample type with the same [0, 1] values under dtype normalisation (itself when it
-    already is one): a mosaic of a mixed split takes its first tile's type."""
-    dtype = np.dtype(dtype)
-    if im.dtype == dtype:
-        return im
-    x = im.astype(np.float32) / np.float32(dtype_max(im.dtype))
-    if dtype.kind == "f":
-        return x.astype(dtype)
-    return np.rint(np.clip(x, 0, 1) * np.float32(dtype_max(dtype))).astype(dtype)
 
 
 def check_channels(records: Sequence[ImageRecord], channels: int) -> None:
@@ -268,7 +256,8 @@ class DetectionDataset(Dataset):
 
     def _decode(self, i: int) -> np.ndarray:
         """Image ``i`` as decoded from its file (full size; RGB for 8-bit photos)."""
-        return read_image(self.records[i].path, self.pixels)
+        path = self.records[i].path
+        return read_image(path) if self.pixels.is_default else read_image(path, self.pixels)
 
     def _entry_shape(self, i: int) -> tuple[int, int, int]:
         """The (h, w, channels) a cache entry of image ``i`` must hold."""

@@ -20,15 +20,20 @@ was trained on 3-channel data with ``dtype`` normalisation (:meth:`PixelSpec.fro
 
 from __future__ import annotations
 
+import logging
 import math
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
 from yololab.errors import CheckpointError, DataError
+
+LOG = logging.getLogger("yololab")
 
 #: the data YAML keys read here
 YAML_KEYS = ("channels", "normalize", "window", "frame")
@@ -225,3 +230,57 @@ def pad_input_value(spec: PixelSpec | None = None, dtype: np.dtype = np.uint8) -
     if spec.normalize == "meanstd":
         raw = np.repeat(raw, len(spec.mean), axis=1)
     return float(normalize_array(raw, spec).reshape(-1)[0])
+
+
+def checkpoint_pixels(path: str | os.PathLike) -> PixelSpec | None:
+    """The spec a yololab .pt checkpoint records (None: it records none, e.g. one older than channels, an
+    upstream .pt or an export; such a model was trained on 3-channel dtype-normalised images)."""
+    from yololab.models.checkpoints import read_weights_only
+
+    path = Path(path)
+    if path.suffix != ".pt" or not path.is_file():
+        return None
+    try:
+        ckpt = read_weights_only(path)
+    except CheckpointError:  # an upstream (pickled) .pt: nothing recorded
+        return None
+    if not isinstance(ckpt, Mapping) or ckpt.get(CHECKPOINT_KEY) is None:
+        return None
+    return PixelSpec.from_checkpoint(ckpt, str(path))
+
+
+def model_pixels(data: PixelSpec, trained: PixelSpec | None, where: str = "the weights") -> PixelSpec:
+    """The spec to score or predict with: the data's decoding (channels, window, frame) with the
+    normalisation the model was trained with (a warning when the data YAML asks for another one)."""
+    if trained is None:
+        return data
+    keep = PixelSpec(data.channels, trained.normalize, trained.window if trained.normalize == "window" else data.window,
+                     trained.mean, trained.std, data.frame)
+    if (data.normalize, data.mean, data.std) != (trained.normalize, trained.mean, trained.std) or \
+            (trained.normalize == "window" and data.window != trained.window):
+        LOG.warning("the data YAML asks for normalize %s but %s were trained with %s: using the training's",
+                    data.normalize, where, trained.normalize)
+    return keep
+
+
+def preview_rgb(image: np.ndarray) -> np.ndarray:
+    """An (H, W, C) image of any sample type as 8-bit RGB for drawing: dtype-scaled to 0..255, one channel
+    shown grey, two or more than three shown by their first (or first three)."""
+    if image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3:
+        return image
+    x = image.reshape(*image.shape[:2], -1).astype(np.float32) / np.float32(dtype_max(image.dtype))
+    x = np.rint(np.clip(x, 0, 1) * 255).astype(np.uint8)
+    x = x[:, :, :3] if x.shape[2] >= 3 else np.repeat(x[:, :, :1], 3, axis=2)
+    return np.ascontiguousarray(x)
+
+
+def convert_image(im: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """``im`` in another sample type with the same [0, 1] values under dtype normalisation (itself when it
+    already is one): a mosaic of a mixed split takes its first tile's type, a mixed predict batch float32."""
+    dtype = np.dtype(dtype)
+    if im.dtype == dtype:
+        return im
+    x = im.astype(np.float32) / np.float32(dtype_max(im.dtype))
+    if dtype.kind == "f":
+        return x.astype(dtype)
+    return np.rint(np.clip(x, 0, 1) * np.float32(dtype_max(dtype))).astype(dtype)

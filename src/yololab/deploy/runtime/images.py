@@ -12,6 +12,7 @@ from PIL import Image, UnidentifiedImageError
 
 from yololab.data.augment import letterbox
 from yololab.data.images import decode_image, read_image
+from yololab.data.pixels import PixelSpec, convert_image, normalize_array
 from yololab.errors import DataError
 
 MIN_SIDE = 10  # pixels; smaller images are rejected (as the dataset checks do)
@@ -35,9 +36,9 @@ class LetterboxInfo:
     ratio_pad: tuple[tuple[float, float], tuple[float, float]]  # ((gain, gain), (pad_w, pad_h))
 
 
-def load_image(path: str | os.PathLike) -> np.ndarray:
-    """RGB uint8 (H, W, 3) of an image file, EXIF orientation applied."""
-    return read_image(path)
+def load_image(path: str | os.PathLike, pixels: PixelSpec | None = None) -> np.ndarray:
+    """An image file as decoded for ``pixels`` (RGB uint8 (H, W, 3) for photos), EXIF orientation applied."""
+    return read_image(path, pixels)
 
 
 _MAGIC = {b"\xff\xd8\xff": "JPEG", b"\x89PNG\r\n\x1a\n": "PNG", b"GIF87a": "GIF", b"GIF89a": "GIF",
@@ -126,15 +127,19 @@ def decode_image_bytes(data: bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray:
 
 
 def preprocess(images: Sequence[np.ndarray], imgsz: int | tuple[int, int], stride: int = 32,
-               dtype: np.dtype = np.float32) -> tuple[np.ndarray, list[LetterboxInfo]]:
-    """Letterbox RGB uint8 images to ``imgsz`` (no auto-shrink, so batches share one shape) and
-    normalise to a contiguous (B, 3, H, W) array in [0, 1]."""
+               dtype: np.dtype = np.float32, pixels: PixelSpec | None = None) -> tuple[np.ndarray, list[LetterboxInfo]]:
+    """Letterbox (H, W, C) images to ``imgsz`` (no auto-shrink, so batches share one shape) and normalise
+    them as train and val do (:func:`~yololab.data.pixels.normalize_batch` of ``pixels``; [0, 1] for
+    8-bit photos) to a contiguous (B, C, H, W) array of ``dtype``."""
     hw = (imgsz, imgsz) if isinstance(imgsz, int) else tuple(imgsz)
-    batch = np.empty((len(images), 3, *hw), dtype=dtype)
+    if len({im.dtype for im in images}) > 1:  # mixed sample types: float32 with the same [0, 1] values
+        images = [convert_image(im, np.float32) for im in images]
+    first = images[0]
+    raw = np.empty((len(images), first.shape[2] if first.ndim == 3 else 1, *hw), dtype=first.dtype)
     infos = []
     for i, im in enumerate(images):
         boxed, ratio, pad = letterbox(im, hw, auto=False, stride=stride)
-        batch[i] = boxed.transpose(2, 0, 1)
+        raw[i] = boxed.reshape(*hw, -1).transpose(2, 0, 1)
         infos.append(LetterboxInfo(shape=im.shape[:2], ratio_pad=((ratio[1], ratio[0]), pad)))
-    batch *= batch.dtype.type(1.0 / 255.0)
-    return batch, infos
+    batch = normalize_array(raw, pixels)
+    return np.ascontiguousarray(batch.astype(dtype, copy=False)), infos
