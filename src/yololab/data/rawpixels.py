@@ -8,7 +8,8 @@ DICOM decodes to float32: windowed to [0, 1] (the data YAML's ``window``, else t
 WindowCenter/WindowWidth, else the full range its stored bits can hold, through the rescale), MONOCHROME1
 inverted; with ``normalize: window`` the rescaled values themselves (the window is applied at
 normalisation; MONOCHROME1 mirrored about the window centre). A multi-frame DICOM is refused unless
-the data YAML names a frame (``frame: N``, the same for every file).
+the data YAML names a frame (``frame: N``, the same for every multi-frame file; single-frame files are
+read as they are).
 """
 
 from __future__ import annotations
@@ -258,7 +259,7 @@ def decode_dicom(data: bytes, name: str, spec: PixelSpec) -> np.ndarray:
     if frames > 1 and spec.frame is None:
         raise DataError(f"{name} is a multi-frame DICOM ({frames} frames): name the frame to read with "
                         f"frame: N in the data YAML, or store one frame per file")
-    if spec.frame is not None and spec.frame >= frames:
+    if frames > 1 and spec.frame >= frames:
         raise DataError(f"{name} has {frames} frame(s); the data YAML's frame: {spec.frame} is not one of them")
     try:
         arr = ds.pixel_array
@@ -266,7 +267,8 @@ def decode_dicom(data: bytes, name: str, spec: PixelSpec) -> np.ndarray:
         syntax = getattr(ds.file_meta, "TransferSyntaxUID", None)
         label = getattr(syntax, "name", str(syntax))
         hint = f"; to decode {label}: {DICOM_DECODERS}" if syntax is not None and syntax.is_compressed else ""
-        raise DataError(f"{name}: cannot decode its DICOM pixel data ({type(e).__name__}: {e}){hint}") from None
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        raise DataError(f"{name}: cannot decode its DICOM pixel data ({type(e).__name__}: {first}){hint}") from None
     if frames > 1:
         arr = arr[spec.frame]
     values = np.asarray(apply_modality_lut(arr, ds), dtype=np.float64)
