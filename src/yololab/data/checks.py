@@ -111,7 +111,8 @@ def scan_item(image_path: str, label_path: str) -> dict:
     (list of rows), ``label`` ('found', 'missing' or 'empty'), ``counts`` (problem kind -> n), ``notes``
     (problem kind -> first detail) and ``note`` (why the image is unusable).
     """
-    out: dict = {"status": "ok", "width": 0, "height": 0, "channels": 3, "bits": 8, "dtype": "uint8", "labels": [], "label": "missing", "counts": {},
+    out: dict = {"status": "ok", "width": 0, "height": 0, "channels": 3, "bits": 8, "dtype": "uint8",
+                 "labels": [], "label": "missing", "counts": {},
                  "notes": {}, "note": ""}
     if not os.path.isfile(image_path):
         out.update(status="missing_image", note="image file does not exist")

@@ -224,7 +224,8 @@ class DetectionDataset(Dataset):
     def _fill_ram(self, paths: Sequence[os.PathLike] | None) -> None:
         """This process's copy of every image: read from the shared entries, or decoded where there are none."""
         def load(i: int) -> tuple[np.ndarray, tuple[int, int]]:
-            im = imcache.load_npy(paths[i], self._entry_shape(i), dtype=self._entry_dtype(i)) if paths is not None else None
+            im = (imcache.load_npy(paths[i], self._entry_shape(i), dtype=self._entry_dtype(i))
+                  if paths is not None else None)
             if im is None:
                 return self._read_resized(i)
             return im, (self.records[i].height, self.records[i].width)
@@ -240,7 +241,8 @@ class DetectionDataset(Dataset):
         for folder in sorted(by_folder):
             with imcache.fill_lock(folder):
                 imcache.remove_partial_entries(folder)  # left by a fill that was killed
-                problems = {i: imcache.entry_problem(paths[i], self._entry_shape(i), self._entry_dtype(i)) for i in by_folder[folder]}
+                problems = {i: imcache.entry_problem(paths[i], self._entry_shape(i), self._entry_dtype(i))
+                            for i in by_folder[folder]}
                 todo = [i for i, problem in problems.items() if problem is not None]
                 for i in todo:
                     if problems[i] != "missing":  # wrong or unreadable: reported once, redone now

@@ -307,7 +307,8 @@ def report_entry(path: Path, problem: str) -> None:
 def load_npy(path: Path, shape: tuple[int, ...] | None = None, mmap: bool = False,
              redo: Callable[[], np.ndarray] | None = None, dtype: str | None = "uint8") -> np.ndarray | None:
     """One entry (``mmap``: memory-mapped read-only, shared through the page cache by every process that
-    maps it) when it is the ``dtype`` array of ``shape`` it must be (:func:`entry_problem`); else None (the caller decodes the image).
+    maps it) when it is the ``dtype`` array of ``shape`` it must be (:func:`entry_problem`); else None (the
+    caller decodes the image).
     A wrong or unreadable entry is reported once and, given ``redo`` (the decoder), rewritten once under
     the fill lock, returning the decoded image."""
     problem = entry_problem(path, shape, dtype)
