@@ -352,3 +352,15 @@ def test_upload_bytes_of_a_dicom_decode_through_the_one_decoder() -> None:
     data = Path(get_testdata_file("MR_small.dcm")).read_bytes()
     assert np.array_equal(decode_image(data, "upload", ONE), read_image(get_testdata_file("MR_small.dcm"), ONE))
     assert io.BytesIO(data).read(4)  # bytes, no file needed
+
+
+def test_predictor_takes_the_checkpoints_pixels(tmp_path) -> None:
+    from yololab.deploy.runtime.pipeline import Predictor
+    from yololab.models import build_model
+    from yololab.models.checkpoints import atomic_save, model_checkpoint
+
+    model = build_model("yolov5n", "cspdarknet", 2)
+    atomic_save(model_checkpoint(model, pixels=PixelSpec(3, "minmax").to_dict()), tmp_path / "w.pt")
+    atomic_save(model_checkpoint(model), tmp_path / "old.pt")
+    assert Predictor(tmp_path / "w.pt", 64, device="cpu").pixels == PixelSpec(3, "minmax")
+    assert Predictor(tmp_path / "old.pt", 64, device="cpu").pixels == PixelSpec()
