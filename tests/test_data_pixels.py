@@ -364,3 +364,31 @@ def test_predictor_takes_the_checkpoints_pixels(tmp_path) -> None:
     atomic_save(model_checkpoint(model), tmp_path / "old.pt")
     assert Predictor(tmp_path / "w.pt", 64, device="cpu").pixels == PixelSpec(3, "minmax")
     assert Predictor(tmp_path / "old.pt", 64, device="cpu").pixels == PixelSpec()
+
+
+def test_uploads_of_dicom_16bit_png_and_multiband_tiff(tmp_path) -> None:
+    from yololab.deploy.runtime.images import RAW_MODE, ImageDecodeError, inspect_upload, sniff_upload
+    from yololab.deploy.serving.reduced_decode import decode_cost, decode_reduced
+
+    dicom = Path(get_testdata_file("MR_small.dcm")).read_bytes()
+    sniff_upload(dicom[:1 << 16])
+    header = inspect_upload(dicom)
+    assert (header.format, header.mode, header.width, header.channels) == ("DICOM", RAW_MODE, 64, 1)
+    assert decode_cost(header, 640) == 64 * 64 * 16
+    up = decode_reduced(dicom, header, 32)  # a 3-channel model: the grey DICOM replicated, at full size
+    assert up.image.shape == (64, 64, 3) and up.image.dtype == np.float32
+    assert np.array_equal(decode_reduced(dicom, header, 32, ONE).image, read_image(get_testdata_file("MR_small.dcm"),
+                                                                                   ONE))
+    im16 = np.random.default_rng(0).integers(0, 65536, (300, 200), dtype=np.uint16)
+    png = cv2.imencode(".png", im16)[1].tobytes()
+    header = inspect_upload(png)
+    assert header.mode == RAW_MODE and (header.width, header.height) == (200, 300)
+    up = decode_reduced(png, header, 64)  # not reduced through PIL's 8 bits
+    assert up.image.dtype == np.uint16 and np.array_equal(up.image[:, :, 0], im16)
+    buf = io.BytesIO()
+    tifffile.imwrite(buf, np.zeros((4, 300, 300), np.uint16), photometric="minisblack", planarconfig="separate")
+    with pytest.raises(ImageDecodeError, match="TIFF image is 300x300 pixels of 4 channel"):
+        inspect_upload(buf.getvalue(), max_pixels=100_000)
+    assert inspect_upload(buf.getvalue()).channels == 4
+    with pytest.raises(ImageDecodeError, match=r"has 4 channel\(s\) but the data set has channels: 1"):
+        decode_reduced(buf.getvalue(), inspect_upload(buf.getvalue()), 64, ONE)

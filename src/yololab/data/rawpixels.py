@@ -58,7 +58,7 @@ def is_tiff(head: bytes) -> bool:
     return head[:4] in _TIFF
 
 
-def _png_depth(head: bytes) -> tuple[int, int] | None:
+def png_depth(head: bytes) -> tuple[int, int] | None:
     """(channels, bits) from a PNG's IHDR, or None for another format."""
     if not head.startswith(_PNG) or len(head) < 26:
         return None
@@ -68,7 +68,7 @@ def _png_depth(head: bytes) -> tuple[int, int] | None:
 
 def pil_depth(im: Image.Image, head: bytes) -> tuple[int, int]:
     """(channels, bits) of an image PIL opened (a PNG's from its header: PIL reports 16-bit RGB as 8-bit)."""
-    png = _png_depth(head)
+    png = png_depth(head)
     if png is not None:
         return png
     bits = 16 if im.mode.startswith("I;16") else 32 if im.mode in ("I", "F") else 8
@@ -104,27 +104,28 @@ def _tiff_orientation(tif) -> int:
         return 1
 
 
-def tiff_info(path: str | os.PathLike) -> ImageInfo:
-    """A TIFF's displayed size, bands and bits from its header (tifffile; no pixel data read)."""
+def tiff_info(path: str | os.PathLike | io.BytesIO, name: str | None = None) -> ImageInfo:
+    """A TIFF's displayed size, bands and bits from its header (tifffile; no pixel data read); ``path``
+    may be a file object (``name`` then names it in errors)."""
     import tifffile
 
     with tifffile.TiffFile(path) as tif:
         shape, axes, dtype = _tiff_page(tif)
-        h, w, c = _hwc_axes(shape, axes, str(path))
+        h, w, c = _hwc_axes(shape, axes, name or str(path))
         if _tiff_orientation(tif) in _SWAP_ORIENTATIONS:
             h, w = w, h
     kept = "float32" if np.dtype(dtype).kind == "f" else np.dtype(dtype).name
     return ImageInfo(w, h, c, np.dtype(dtype).itemsize * 8, kept)
 
 
-def dicom_info(path: str | os.PathLike) -> ImageInfo:
-    """A DICOM's size, samples per pixel and bits allocated from its header (pixel data not read); a file
-    without pixel data is refused."""
+def dicom_info(path: str | os.PathLike | io.BytesIO, name: str | None = None) -> ImageInfo:
+    """A DICOM's size, samples per pixel and bits stored from its header (pixel data not read); a file
+    without pixel data is refused. ``path`` may be a file object (``name`` then names it in errors)."""
     import pydicom
 
     ds = pydicom.dcmread(path, defer_size=1024)
     if "PixelData" not in ds and "FloatPixelData" not in ds and "DoubleFloatPixelData" not in ds:
-        raise DataError(f"{path} is a DICOM file without pixel data")
+        raise DataError(f"{name or path} is a DICOM file without pixel data")
     return ImageInfo(int(ds.Columns), int(ds.Rows), int(ds.get("SamplesPerPixel", 1) or 1),
                      int(ds.get("BitsStored", ds.get("BitsAllocated", 16)) or 16), "float32")
 
@@ -145,7 +146,7 @@ def raw_kind(data: bytes, channels: int) -> str | None:
         except Exception:  # let the photo path report it
             return None
         return None if np.dtype(dtype) == np.uint8 and c in (1, 3) else "tiff"
-    png = _png_depth(data[:32])
+    png = png_depth(data[:32])
     if png is not None and png[1] == 16:
         return "png16" if channels == 3 else "any"
     return None if channels == 3 else "any"

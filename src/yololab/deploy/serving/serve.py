@@ -192,7 +192,7 @@ def create_app(config: ServeConfig, predictor: Predictor | None = None) -> FastA
         try:
             body = await _read_upload(file, budget)
             header = await asyncio.to_thread(inspect_upload, body.data, config.max_pixels)
-            held = budget.reserve(decode_cost(header, target))
+            held = budget.reserve(decode_cost(header, target, full=not predictor.pixels.is_default))
         except ImageDecodeError as err:
             _release(budget, body)
             return JSONResponse({"detail": err.message}, status_code=err.status)
@@ -202,7 +202,8 @@ def create_app(config: ServeConfig, predictor: Predictor | None = None) -> FastA
                                 headers={"Retry-After": str(err.retry_after)})
         try:
             try:
-                upload: DecodedUpload = await asyncio.to_thread(decode_reduced, body.data, header, target)
+                upload: DecodedUpload = await asyncio.to_thread(decode_reduced, body.data, header, target,
+                                                                predictor.pixels)
                 _release(budget, body)
                 x, infos = await asyncio.to_thread(predictor.preprocess, [upload.image])
             except ImageDecodeError as err:

@@ -34,6 +34,7 @@ def evaluate_cell(weights: Path, train: TrainSummary, data: str, imgsz: int, bat
     """
     import torch
 
+    from yololab.data.pixels import checkpoint_pixels, model_pixels
     from yololab.data.source import open_split
     from yololab.eval.validate import ValSettings, validate
     from yololab.models.checkpoints import load_model
@@ -46,8 +47,10 @@ def evaluate_cell(weights: Path, train: TrainSummary, data: str, imgsz: int, bat
     records = scoring.records
     torch_device = torch.device("cuda:" + device if device.isdigit() else device)
     model = model.to(torch_device).fuse().channels_last()
+    pixels = model_pixels(scoring.pixels, checkpoint_pixels(weights), str(weights))
     result = validate(model, records, scoring.names, ValSettings(image_size=imgsz, batch_size=batch,
-                                                                  workers=workers),
+                                                                  workers=workers,
+                                                                  pixels=None if pixels.is_default else pixels),
                       torch_device, progress=progress, category_map=scoring.category_ids, gt=scoring.coco_gt)
     metrics = result.metrics
     accuracy = Accuracy(**{k: getattr(metrics, k) for k in SCORED_MAPS},  # None: no ground truth of that size
