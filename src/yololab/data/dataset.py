@@ -117,12 +117,13 @@ def promote_images(ims: Sequence[torch.Tensor]) -> Sequence[torch.Tensor]:
 
 
 def check_channels(records: Sequence[ImageRecord], channels: int) -> None:
-    """Refuse, before anything is decoded, an image whose checked channel count is not the data set's
-    (a grey image in a 3-channel set is fine: it is replicated)."""
+    """Refuse, before anything is decoded, an image whose checked channel count is not the data set's when
+    that is not 3 (a 3-channel set takes every 8-bit photo as RGB, as it always did: grey replicated, alpha
+    dropped; its TIFFs and DICOMs are checked when decoded)."""
+    if channels == 3:
+        return
     for r in records:
-        if r.channels is not None and r.channels != channels and not (r.channels == 1 and channels == 3):
-            if channels == 3 and r.channels == 4 and (r.bits or 8) == 8:
-                continue  # an RGBA photo: its alpha is dropped, as it always was
+        if r.channels is not None and r.channels != channels:
             raise DataError(f"{r.path} has {r.channels} channel(s) but the data set has channels: {channels} "
                             f"(set channels in the data YAML to match its images)")
 

@@ -215,12 +215,16 @@ def _decode_tiff(data: bytes, name: str) -> np.ndarray:
 
 
 def _first(value) -> float | None:
+    """A DICOM number, or the first of a multi-valued one (WindowCenter may hold several)."""
     if value is None:
         return None
+    if hasattr(value, "__len__") and not isinstance(value, (str, bytes)):
+        if not len(value):
+            return None
+        value = value[0]
     try:
-        return float(value[0]) if isinstance(value, (list, tuple)) or hasattr(value, "__getitem__") \
-            and not isinstance(value, (str, bytes)) else float(value)
-    except (TypeError, ValueError, IndexError):
+        return float(value)
+    except (TypeError, ValueError):
         return None
 
 
