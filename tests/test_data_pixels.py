@@ -392,3 +392,22 @@ def test_uploads_of_dicom_16bit_png_and_multiband_tiff(tmp_path) -> None:
     assert inspect_upload(buf.getvalue()).channels == 4
     with pytest.raises(ImageDecodeError, match=r"has 4 channel\(s\) but the data set has channels: 1"):
         decode_reduced(buf.getvalue(), inspect_upload(buf.getvalue()), 64, ONE)
+
+
+def test_a_16bit_run_saves_its_pixels_and_val_reads_them(tmp_path, one_thread) -> None:
+    """One CPU epoch on 16-bit RGB PNGs (a 3-channel model: the model side adds other counts): the batches
+    stay uint16, last.pt records the data YAML's normalisation, and val decodes and scores with it."""
+    from fixtures import train_cfg
+
+    from yololab.cli import main
+    from yololab.train.trainer import train
+
+    data = make_synthetic_pixels_dataset(tmp_path / "rgb16", "rgb16", num_train=4, num_val=2, img_size=64)
+    values = yaml.safe_load(data.read_text())
+    data.write_text(yaml.safe_dump({**values, "normalize": "minmax"}))
+    assert open_split(data, "train", log=False).report.pixel_formats == {"16-bit 3-channel": 4}
+    train(train_cfg(data, tmp_path / "run"))
+    weights = tmp_path / "run" / "weights" / "last.pt"
+    assert checkpoint_pixels(weights) == PixelSpec(3, "minmax")
+    assert main(["val", "--weights", str(weights), "--data", str(data), "--imgsz", "64", "--batch", "2",
+                 "--workers", "0", "--json", str(tmp_path / "val.json")]) == 0

@@ -203,15 +203,17 @@ def make_large_synthetic_dataset(root: str | os.PathLike, num_train: int = 4, nu
 
 
 #: the pixel kinds of :func:`make_synthetic_pixels_dataset`: name -> (channels, file suffix)
-PIXEL_KINDS = {"gray16": (1, ".png"), "bands4": (4, ".tif")}
+PIXEL_KINDS = {"gray16": (1, ".png"), "rgb16": (3, ".png"), "bands4": (4, ".tif")}
 
 
 def _pixels_image(img: np.ndarray, kind: str, rng: np.random.Generator) -> np.ndarray:
-    """A drawn RGB uint8 image as 16-bit data: grey (1 channel) or R, G, B and a fourth band in which the
-    (saturated) shapes are bright, each 8-bit value v becoming 256 v plus a random low byte, so that
+    """A drawn RGB uint8 image as 16-bit data: grey (1 channel), RGB, or R, G, B and a fourth band in
+    which the (saturated) shapes are bright, each 8-bit value v becoming 256 v plus a random low byte, so that
     the low 8 bits carry information (a reader that truncates to 8 bits loses them)."""
     if kind == "gray16":
         base = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)[:, :, None]
+    elif kind == "rgb16":
+        base = img
     else:
         rgb = img.astype(np.int16)
         band4 = (rgb.max(2) - rgb.min(2)).astype(np.uint8)  # saturation-like: shapes bright, background dark
@@ -221,9 +223,9 @@ def _pixels_image(img: np.ndarray, kind: str, rng: np.random.Generator) -> np.nd
 
 
 def _encode_pixels(image: np.ndarray, kind: str, planar: bool) -> bytes:
-    """16-bit PNG bytes (grey) or TIFF bytes (bands interleaved, or planar when ``planar``)."""
-    if kind == "gray16":
-        ok, png = cv2.imencode(".png", image[:, :, 0])
+    """16-bit PNG bytes (grey or RGB) or TIFF bytes (bands interleaved, or planar when ``planar``)."""
+    if kind in ("gray16", "rgb16"):
+        ok, png = cv2.imencode(".png", image[:, :, 0] if kind == "gray16" else image[:, :, ::-1])
         if not ok:
             raise OSError("could not encode a 16-bit PNG")
         return png.tobytes()
@@ -242,8 +244,9 @@ def make_synthetic_pixels_dataset(root: str | os.PathLike, kind: str = "gray16",
                                   classes: Sequence[str] = ("circle", "square", "triangle"), seed: int = 0,
                                   max_objects: int = 4) -> Path:
     """A small data set of 16-bit images in the layout of :func:`make_synthetic_dataset` (the same shapes
-    and labels for a seed): ``kind`` 'gray16' (1-channel 16-bit PNG) or 'bands4' (4-band 16-bit TIFF,
-    every other image planar); its data.yaml sets ``channels``. Returns the YAML's path."""
+    and labels for a seed): ``kind`` 'gray16' (1-channel 16-bit PNG), 'rgb16' (16-bit RGB PNG) or
+    'bands4' (4-band 16-bit TIFF, every other image planar); its data.yaml sets ``channels``. Returns
+    the YAML's path."""
     if kind not in PIXEL_KINDS:
         raise ValueError(f"kind {kind!r}: expected one of {', '.join(PIXEL_KINDS)}")
     unknown = [c for c in classes if c not in SHAPES]

@@ -15,6 +15,7 @@ from tqdm import tqdm
 from yololab.data import DetectionDataset, ImageRecord, create_dataloader
 from yololab.data.corrupted import CorruptedDataset, CorruptionSpec
 from yololab.data.pixels import PixelSpec, normalize_batch
+from yololab.errors import UserError
 from yololab.eval.boxes import scale_boxes
 from yololab.eval.coco import (
     detections_to_coco,
@@ -58,6 +59,9 @@ def make_val_loader(records: Sequence[ImageRecord], settings: ValSettings, strid
     kwargs = dict(augment=False, rect=settings.rect, batch_size=settings.batch_size, stride=stride, pad=0.5,
                   rect_batches=settings.rect_batches)
     if settings.corruption is not None:
+        if settings.pixels is not None and not settings.pixels.is_default:
+            raise UserError("corruptions are made on 8-bit RGB photos; this data set has channels: "
+                            f"{settings.pixels.channels}, normalize: {settings.pixels.normalize}")
         dataset = CorruptedDataset(records, settings.corruption, settings.image_size, **kwargs)
     else:
         dataset = DetectionDataset(records, settings.image_size, pixels=settings.pixels, **kwargs)
