@@ -411,3 +411,9 @@ def test_a_16bit_run_saves_its_pixels_and_val_reads_them(tmp_path, one_thread) -
     assert checkpoint_pixels(weights) == PixelSpec(3, "minmax")
     assert main(["val", "--weights", str(weights), "--data", str(data), "--imgsz", "64", "--batch", "2",
                  "--workers", "0", "--json", str(tmp_path / "val.json")]) == 0
+
+
+def test_half_precision_input_of_16bit_data_is_finite() -> None:
+    x = torch.tensor([[[[0, 65535]]]], dtype=torch.uint16)
+    half = normalize_batch(x, None, torch.float16)
+    assert half.dtype == torch.float16 and torch.equal(half.float(), torch.tensor([[[[0.0, 1.0]]]]))

@@ -74,8 +74,11 @@ def check_image_info(path: str | os.PathLike) -> rawpixels.ImageInfo:
     """:func:`check_image` with the channel count and bit depth read from the header: DICOM through
     pydicom and TIFF through tifffile (their headers only), other formats as PIL opens them."""
     path = Path(path)
-    with open(path, "rb") as f:
-        head = f.read(rawpixels.SNIFF_BYTES)
+    try:
+        with open(path, "rb") as f:
+            head = f.read(rawpixels.SNIFF_BYTES)
+    except OSError as e:
+        raise ImageCheckError("corrupt_image", f"unreadable: {type(e).__name__} {e.strerror or ''}".strip()) from e
     raw = None  # DICOM and TIFF: their own readers' header (PIL cannot verify 16-bit multi-band TIFF or DICOM)
     if rawpixels.is_dicom(head) or rawpixels.is_tiff(head):
         try:

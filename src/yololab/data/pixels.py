@@ -195,8 +195,14 @@ def normalize_batch(x: torch.Tensor, spec: PixelSpec | None = None,
     """A (B, C, H, W) batch as stored (uint8, uint16 or float) -> network input of ``dtype`` per ``spec``.
 
     For uint8 with ``dtype`` normalisation this is ``x.to(dtype) / 255``: the floats of every earlier release.
+    Other inputs are normalised in float32 and then cast (65535 does not fit float16).
     """
     spec = spec or PixelSpec()
+    work = dtype if x.dtype == torch.uint8 or torch.finfo(dtype).bits >= 32 else torch.float32
+    return _normalize(x, spec, work).to(dtype)
+
+
+def _normalize(x: torch.Tensor, spec: PixelSpec, dtype: torch.dtype) -> torch.Tensor:
     top = dtype_max(x.dtype)
     y = x.to(dtype)
     if spec.normalize == "dtype":
