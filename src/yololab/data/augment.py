@@ -1,4 +1,5 @@
-"""Detection augmentations on RGB uint8 images with pixel [cls, x1, y1, x2, y2] labels.
+"""Detection augmentations on (H, W, C) images (uint8 RGB photos; uint16, float32 and any channel count
+keep their dtype and channels) with pixel [cls, x1, y1, x2, y2] labels.
 
 Behaviour and default strengths follow upstream YOLOv5 (``hyp.scratch-low.yaml``). Every random
 function takes an explicit ``numpy.random.Generator`` so that results are reproducible per item.
@@ -17,8 +18,14 @@ import yaml
 
 from yololab.config import from_mapping
 from yololab.data.boxes import xywhn_to_xyxy
+from yololab.data.pixels import dtype_max, pad_tuple, pad_value
 
-PAD_VALUE = 114
+PAD_VALUE = 114  # the letterbox grey of uint8 images (:func:`yololab.data.pixels.pad_value` for the others)
+
+
+def keep_channels(out: np.ndarray, like: np.ndarray) -> np.ndarray:
+    """OpenCV drops the channel axis of (H, W, 1) images: put it back."""
+    return out[:, :, None] if out.ndim == 2 and like.ndim == 3 else out
 
 
 @dataclass(frozen=True)
@@ -58,15 +65,19 @@ class AugmentConfig:
         return asdict(self)
 
 
-def letterbox(im: np.ndarray, new_shape: int | Sequence[int] = 640, color: tuple[int, int, int] = (114, 114, 114),
+def letterbox(im: np.ndarray, new_shape: int | Sequence[int] = 640, color: tuple[float, ...] | None = None,
               auto: bool = True, scale_fill: bool = False, scaleup: bool = True,
               stride: int = 32) -> tuple[np.ndarray, tuple[float, float], tuple[float, float]]:
     """Resize keeping the aspect ratio and pad to ``new_shape`` (h, w).
 
     ``auto`` pads only to the next multiple of ``stride``; ``scaleup=False`` never enlarges; ``scale_fill``
     stretches without padding. Returns (image, (w ratio, h ratio), (pad left, pad top)) where the padding
-    is the (possibly half-pixel) amount per side, as upstream reports it.
+    is the (possibly half-pixel) amount per side, as upstream reports it. ``color``: the pad, by default
+    upstream's grey 114 in the image's dtype (:func:`yololab.data.pixels.pad_value`).
     """
+    like = im
+    if color is None:
+        color = pad_tuple(im.dtype, im.shape[2] if im.ndim == 3 else 1)
     h0, w0 = im.shape[:2]
     nh, nw = (new_shape, new_shape) if isinstance(new_shape, int) else (int(new_shape[0]), int(new_shape[1]))
     r = min(nh / h0, nw / w0)
@@ -85,7 +96,7 @@ def letterbox(im: np.ndarray, new_shape: int | Sequence[int] = 640, color: tuple
     top, left = dh // 2, dw // 2  # odd padding: the extra pixel goes bottom/right
     if dw or dh:
         im = cv2.copyMakeBorder(im, top, dh - top, left, dw - left, cv2.BORDER_CONSTANT, value=color)
-    return im, ratio, (dw / 2, dh / 2)
+    return keep_channels(im, like), ratio, (dw / 2, dh / 2)
 
 
 def box_candidates(box1: np.ndarray, box2: np.ndarray, wh_thr: float = 2, ar_thr: float = 100,
@@ -129,11 +140,13 @@ def random_perspective(im: np.ndarray, labels: np.ndarray, cfg: AugmentConfig, r
     out_h, out_w = im.shape[0] + 2 * border[0], im.shape[1] + 2 * border[1]
     m, s = warp_matrix(im.shape[:2], (out_h, out_w), cfg, rng)
     if border != (0, 0) or not np.array_equal(m, np.eye(3)):
-        pad = (PAD_VALUE,) * 3
+        like = im
+        pad = pad_tuple(im.dtype, im.shape[2] if im.ndim == 3 else 1)
         if cfg.perspective:
             im = cv2.warpPerspective(im, m, dsize=(out_w, out_h), borderValue=pad)
         else:
             im = cv2.warpAffine(im, m[:2], dsize=(out_w, out_h), borderValue=pad)
+        im = keep_channels(im, like)
     return im, warp_boxes(labels, m, s, (out_h, out_w), bool(cfg.perspective))
 
 
@@ -164,6 +177,39 @@ def hsv_luts(gains: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     x = np.arange(256, dtype=np.float64)
     return (((x * gains[0]) % 180).astype(np.uint8), np.clip(x * gains[1], 0, 255).astype(np.uint8),
             np.clip(x * gains[2], 0, 255).astype(np.uint8))
+
+
+def augment_colour(im: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator,
+                   planes: np.ndarray | None = None) -> np.ndarray:
+    """Colour augmentation in place: HSV (:func:`augment_hsv`) on 3-channel uint8 images, per-channel
+    brightness/contrast/gamma (:func:`augment_levels`) on every other image."""
+    if im.ndim == 3 and im.shape[2] == 3 and im.dtype == np.uint8:
+        return augment_hsv(im, cfg, rng, planes=planes)
+    return augment_levels(im, cfg, rng)
+
+
+def augment_levels(im: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator) -> np.ndarray:
+    """Per channel, on values scaled to [0, 1] by the dtype: gamma ``1 +- 10 * hsv_h``, brightness gain
+    ``1 +- hsv_v`` and contrast about the channel's mean ``1 +- hsv_s / 2`` (0.85-1.15, 0.6-1.4 and
+    0.65-1.35 at upstream's default gains), clipped; in place (also returned). Nothing when the gains are 0."""
+    if not (cfg.hsv_h or cfg.hsv_s or cfg.hsv_v):
+        return im
+    c = im.shape[2] if im.ndim == 3 else 1
+    draws = rng.uniform(-1, 1, (3, c))
+    gamma = 1 + draws[0] * min(10 * cfg.hsv_h, 0.9)
+    gain = 1 + draws[1] * cfg.hsv_v
+    contrast = 1 + draws[2] * cfg.hsv_s / 2
+    top = dtype_max(im.dtype)
+    x = im.reshape(im.shape[0], im.shape[1], c).astype(np.float32) / np.float32(top)
+    np.clip(x, 0, 1, out=x)
+    x = np.power(x, gamma.astype(np.float32)) * gain.astype(np.float32)
+    mean = x.mean(axis=(0, 1), keepdims=True)
+    x = (x - mean) * contrast.astype(np.float32) + mean
+    np.clip(x, 0, 1, out=x)
+    if top != 1.0:
+        x = np.rint(x * np.float32(top))
+    im[...] = x.reshape(im.shape).astype(im.dtype)
+    return im
 
 
 def augment_hsv(im: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator,
@@ -237,7 +283,7 @@ def mosaic_labels(tiles: Sequence[MosaicTile], labels: Sequence[np.ndarray], siz
 
 def mosaic4(images: Sequence[np.ndarray], labels: Sequence[np.ndarray], size: int,
             rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Tile 4 images (:func:`mosaic_layout`) onto a (2*size, 2*size) canvas filled with 114.
+    """Tile 4 images (:func:`mosaic_layout`) onto a (2*size, 2*size) canvas filled with 114 (in their dtype).
 
     ``labels`` are normalised [cls, cx, cy, w, h] per image; returns the canvas and pixel [cls, x1, y1, x2, y2]
     labels clipped to it. :mod:`yololab.data.mosaic` builds the same mosaic, warped, without the canvas.
@@ -245,7 +291,7 @@ def mosaic4(images: Sequence[np.ndarray], labels: Sequence[np.ndarray], size: in
     if len(images) != 4 or len(labels) != 4:
         raise ValueError("mosaic4 needs exactly 4 images and 4 label arrays")
     tiles = mosaic_layout([im.shape[:2] for im in images], size, rng)
-    canvas = np.full((2 * size, 2 * size, images[0].shape[2]), PAD_VALUE, dtype=np.uint8)
+    canvas = np.full((2 * size, 2 * size, images[0].shape[2]), pad_value(images[0].dtype), dtype=images[0].dtype)
     for img, tile in zip(images, tiles):
         x1a, y1a, x2a, y2a = tile.canvas_box
         x1b, y1b = x1a - tile.offset[0], y1a - tile.offset[1]
@@ -257,7 +303,7 @@ def mixup(im: np.ndarray, labels: np.ndarray, im2: np.ndarray, labels2: np.ndarr
           rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Blend two same-size images with a Beta(32, 32) ratio and concatenate their labels."""
     r = rng.beta(32.0, 32.0)
-    out = (im * r + im2 * (1 - r)).astype(np.uint8)
+    out = (im * r + im2 * (1 - r)).astype(im.dtype)
     return out, np.concatenate((labels, labels2), 0)
 
 

@@ -17,7 +17,7 @@ from yololab.atomic import atomic_write_text
 
 LOG = logging.getLogger("yololab")
 
-CACHE_VERSION = 2  # bump whenever the checks or the stored result format change
+CACHE_VERSION = 3  # bump whenever the checks or the stored result format change
 CACHE_SUFFIX = ".yololab-cache.json"
 
 

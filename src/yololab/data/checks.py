@@ -12,7 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from yololab.data.images import ImageCheckError, check_image
+from yololab.data.images import ImageCheckError, check_image_info
+from yololab.data.rawpixels import ImageInfo
 from yololab.data.report import DatasetReport
 
 #: Coordinates more than this outside [0, 1] mean the label is not normalised: the box is dropped.
@@ -105,17 +106,20 @@ def parse_label_text(text: str) -> tuple[np.ndarray, dict[str, int], dict[str, s
 def scan_item(image_path: str, label_path: str) -> dict:
     """Check one image and parse its label file -> a JSON-able result dict.
 
-    Keys: ``status`` ('ok' or the kind that made the image unusable), ``width``, ``height``, ``labels``
+    Keys: ``status`` ('ok' or the kind that made the image unusable), ``width``, ``height``, ``channels``,
+    ``bits`` and ``dtype`` (stored samples and what they decode to), ``labels``
     (list of rows), ``label`` ('found', 'missing' or 'empty'), ``counts`` (problem kind -> n), ``notes``
     (problem kind -> first detail) and ``note`` (why the image is unusable).
     """
-    out: dict = {"status": "ok", "width": 0, "height": 0, "labels": [], "label": "missing", "counts": {},
+    out: dict = {"status": "ok", "width": 0, "height": 0, "channels": 3, "bits": 8, "dtype": "uint8",
+                 "labels": [], "label": "missing", "counts": {},
                  "notes": {}, "note": ""}
     if not os.path.isfile(image_path):
         out.update(status="missing_image", note="image file does not exist")
         return out
     try:
-        out["width"], out["height"] = check_image(image_path)
+        info = check_image_info(image_path)
+        out.update(width=info.width, height=info.height, channels=info.channels, bits=info.bits, dtype=info.dtype)
     except ImageCheckError as e:
         out.update(status=e.kind, note=str(e))
         return out
@@ -148,10 +152,16 @@ ASPECT_TOLERANCE = 0.01
 
 def check_image_file(path: str) -> tuple[str, tuple[int, int] | None, str]:
     """(status, (width, height) or None, note) of one image file: 'ok', 'missing_image' or a check kind."""
+    status, info, note = check_image_file_info(path)
+    return status, None if info is None else (info.width, info.height), note
+
+
+def check_image_file_info(path: str) -> tuple[str, ImageInfo | None, str]:
+    """:func:`check_image_file` with the header's channel count, bits and decoded sample type."""
     if not os.path.isfile(path):
         return "missing_image", None, "image file does not exist"
     try:
-        return "ok", check_image(path), ""
+        return "ok", check_image_info(path), ""
     except ImageCheckError as e:
         return e.kind, None, str(e)
 

@@ -12,7 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from yololab.data.checks import EMPTY_LABELS, check_image_file, clean_box, report_frame
+from yololab.data.checks import EMPTY_LABELS, check_image_file_info, clean_box, report_frame
+from yololab.data.rawpixels import ImageInfo
 from yololab.data.paths import inside_root
 from yololab.data.records import ImageRecord
 from yololab.data.report import DatasetReport
@@ -70,6 +71,15 @@ def load_coco_names(instances_json: str | os.PathLike) -> list[str]:
     """Class names of a COCO annotation file, in category-id order (the contiguous class order)."""
     cats = sorted(_read_json(instances_json)["categories"], key=lambda c: int(c["id"]))
     return [str(c.get("name", c["id"])) for c in cats]
+
+
+def _record(path: str, size: tuple[int, int], labels: np.ndarray, image_id: Any, info: ImageInfo | None,
+            report: DatasetReport) -> ImageRecord:
+    """A record with the checked pixel format (counted in ``report``) when the image was checked."""
+    if info is None:
+        return ImageRecord(path, size[0], size[1], labels, None, image_id)
+    report.add_pixels(info.channels, info.bits)
+    return ImageRecord(path, size[0], size[1], labels, None, image_id, info.channels, info.bits, info.dtype)
 
 
 def load_coco_records(instances_json: str | os.PathLike, image_dir: str | os.PathLike, *,
@@ -137,11 +147,12 @@ def load_coco_records(instances_json: str | os.PathLike, image_dir: str | os.Pat
     paths = [str(inside_root(image_dir, str(im.get("file_name", "")), f"{where} file_name")) for im in infos]
     if check_images:
         with ThreadPoolExecutor(min(8, os.cpu_count() or 1)) as ex:
-            checks = list(ex.map(check_image_file, paths))
-    else:
-        checks = [("ok", (int(im["width"]), int(im["height"])), "") for im in infos]
+            checks = list(ex.map(check_image_file_info, paths))
+    else:  # sizes as listed; pixel formats unknown (None)
+        checks = [("ok", None, "") for _ in infos]
     records = []
-    for im, path, (status, size, note) in zip(infos, paths, checks):
+    for im, path, (status, info, note) in zip(infos, paths, checks):
+        size = (int(im["width"]), int(im["height"])) if info is None else (info.width, info.height)
         base = str(im.get("file_name", os.path.basename(path)))
         if status != "ok":
             report.add(status, 1, f"{base} ({note})")
@@ -157,7 +168,7 @@ def load_coco_records(instances_json: str | os.PathLike, image_dir: str | os.Pat
                 labels = labels[np.sort(first)]
         else:
             report.add("empty_label", 1, base)
-        records.append(ImageRecord(path, size[0], size[1], labels.copy(), None, im["id"]))
+        records.append(_record(path, size, labels.copy(), im["id"], info, report))
     records.sort(key=lambda r: r.path)
     report.images_listed = len(infos)
     report.images = len(records)

@@ -29,6 +29,7 @@ import yaml
 
 from yololab.atomic import atomic_write, atomic_write_text, check_target
 from yololab.data.coco_format import load_coco_records
+from yololab.data.pixels import PixelSpec
 from yololab.data.records import ImageRecord
 from yololab.data.report import DatasetReport
 from yololab.data.source import open_split
@@ -52,6 +53,7 @@ class SourceSplit:
     report: DatasetReport
     gt: dict[str, Any] | None = None
     category_ids: list[int] | None = None
+    pixels: PixelSpec = PixelSpec()  # the source's channels and normalisation (a data YAML's; else default)
 
 
 @dataclass
@@ -82,7 +84,7 @@ def read_source(fmt: str, src: str | os.PathLike, *, image_dir: str | os.PathLik
         out = {}
         for s in cfg.splits:
             voc = load_voc_split(cfg, s, names=names)
-            out[s] = SourceSplit(voc.records, voc.names, voc.report, voc.gt, list(range(len(names))))
+            out[s] = SourceSplit(voc.records, voc.names, voc.report, voc.gt, list(range(len(names))), cfg.pixels)
         return out
     if fmt == "coco":
         if image_dir is None:
@@ -97,7 +99,7 @@ def read_source(fmt: str, src: str | os.PathLike, *, image_dir: str | os.PathLik
                 ds = open_split(src, s)
             except KeyError:
                 continue  # the YAML has no such split
-            found[s] = SourceSplit(ds.records, ds.names, ds.report)
+            found[s] = SourceSplit(ds.records, ds.names, ds.report, pixels=ds.pixels)
         return found
     raise ValueError(f"unknown source format {fmt!r} (one of {SOURCE_FORMATS})")
 
@@ -231,7 +233,7 @@ def _write(parts: dict[str, SourceSplit], out: Path, names: list[str], fmt_to: s
     result = ConvertResult(out, out / "data.yaml" if fmt_to == "yolo" else out / "annotations",
                            source_reports={s: p.report for s, p in parts.items()})
     if fmt_to == "yolo":
-        _write_data_yaml(out, list(parts), names)
+        _write_data_yaml(out, list(parts), names, written_pixels(parts))
         result.splits = {s: open_split(result.data, s, log=False).report for s in parts}
     else:
         result.splits = {s: open_split(out / "annotations" / f"instances_{s}.json", s, out / "images" / s,
@@ -239,8 +241,35 @@ def _write(parts: dict[str, SourceSplit], out: Path, names: list[str], fmt_to: s
     return result
 
 
-def _write_data_yaml(out: Path, splits: list[str], names: list[str]) -> None:
-    """data.yaml over ``images/<split>``; a missing train or val split names the other (commented)."""
+def written_pixels(parts: dict[str, SourceSplit]) -> PixelSpec:
+    """The pixel keys of the data.yaml written: the source YAML's, else (a COCO JSON) the channel count
+    every checked image has when it is not 3."""
+    spec = next(iter(parts.values())).pixels
+    if not spec.is_default:
+        return spec
+    counts = {r.channels for p in parts.values() for r in p.records}
+    if len(counts) == 1 and None not in counts and counts != {3}:
+        return PixelSpec(channels=counts.pop())
+    return spec
+
+
+def _pixel_keys(spec: PixelSpec) -> dict[str, Any]:
+    """The data YAML keys of ``spec`` (channels always; the others where they are not the default)."""
+    keys: dict[str, Any] = {"channels": spec.channels}
+    if spec.normalize == "meanstd":
+        keys["normalize"] = {"mean": list(spec.mean), "std": list(spec.std)}
+    elif spec.normalize != "dtype":
+        keys["normalize"] = spec.normalize
+    if spec.window is not None:
+        keys["window"] = list(spec.window)
+    if spec.frame is not None:
+        keys["frame"] = spec.frame
+    return keys
+
+
+def _write_data_yaml(out: Path, splits: list[str], names: list[str], pixels: PixelSpec | None = None) -> None:
+    """data.yaml over ``images/<split>`` with the source's ``channels`` (and its other pixel keys); a
+    missing train or val split names the other (commented)."""
     entries = {s: f"images/{s}" for s in splits}
     note = ""
     for need, other in (("train", "val"), ("val", "train")):
@@ -248,5 +277,6 @@ def _write_data_yaml(out: Path, splits: list[str], names: list[str]) -> None:
             entries[need] = entries.get(other) or entries[splits[0]]
             note += f"# only {', '.join(splits)} converted: {need} names the same images\n"
             LOG.warning("%s: no %s split in the source; data.yaml's %s names %s", out, need, need, entries[need])
-    body = {"path": ".", **{s: entries[s] for s in SPLITS if s in entries}, "names": dict(enumerate(names))}
+    body = {"path": ".", **{s: entries[s] for s in SPLITS if s in entries}, "names": dict(enumerate(names)),
+            **_pixel_keys(pixels or PixelSpec())}
     atomic_write_text(out / "data.yaml", note + yaml.safe_dump(body, sort_keys=False, allow_unicode=True), out)

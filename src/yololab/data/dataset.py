@@ -18,7 +18,8 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from yololab.data.augment import (
     AugmentConfig,
-    augment_hsv,
+    keep_channels,
+    augment_colour,
     letterbox,
     mixup,
     mosaic4,
@@ -30,7 +31,9 @@ from yololab.data.boxes import xywhn_to_xyxy, xyxy_to_xywhn
 from yololab.data.images import read_image
 from yololab.data.jpeg_scaled import read_image_scaled
 from yololab.data.mosaic import new_output, plan_mosaic, render_tile, tile_region
+from yololab.data.pixels import PixelSpec, convert_image
 from yololab.data.records import ImageRecord
+from yololab.errors import DataError
 
 LOG = logging.getLogger("yololab")
 
@@ -88,8 +91,10 @@ def stack_images(ims: Sequence[torch.Tensor]) -> torch.Tensor:
     that sending the batch to the training process does not copy it once more. Elsewhere it is memory that numpy
     allocates: numpy asks the kernel for huge pages on arrays of 4 MB and more (transparent huge pages in
     'madvise' mode), so a fresh batch costs a few page faults instead of one per 4 kB page (a large part of
-    the collation's time at 640 on a virtual machine). Anything else: plain ``torch.stack``.
+    the collation's time at 640 on a virtual machine). Anything else: plain ``torch.stack``; a batch mixing
+    sample types (a mixed split, which the data report flags) is promoted first (:func:`promote_images`).
     """
+    ims = promote_images(ims)
     if torch.utils.data.get_worker_info() is not None:
         return torch.utils.data.default_collate(list(ims))
     first = ims[0]
@@ -97,6 +102,30 @@ def stack_images(ims: Sequence[torch.Tensor]) -> torch.Tensor:
         return torch.stack(ims, 0)
     out = torch.from_numpy(np.empty((len(ims), *first.shape), dtype=np.uint8))
     return torch.stack(ims, 0, out=out)
+
+
+def promote_images(ims: Sequence[torch.Tensor]) -> Sequence[torch.Tensor]:
+    """Images of one sample type: uint8 among uint16 becomes uint16 (x 257, the same [0, 1] values under
+    dtype normalisation); any integer among floats becomes float32 divided by its dtype's largest value."""
+    kinds = {im.dtype for im in ims}
+    if len(kinds) < 2:
+        return ims
+    if kinds == {torch.uint8, torch.uint16}:
+        return [im.to(torch.int32).mul_(257).to(torch.uint16) if im.dtype == torch.uint8 else im for im in ims]
+    return [im if im.dtype.is_floating_point else im.to(torch.float32) / float(torch.iinfo(im.dtype).max)
+            for im in ims]
+
+
+def check_channels(records: Sequence[ImageRecord], channels: int) -> None:
+    """Refuse, before anything is decoded, an image whose checked channel count is not the data set's when
+    that is not 3 (a 3-channel set takes every 8-bit photo as RGB, as it always did: grey replicated, alpha
+    dropped; its TIFFs and DICOMs are checked when decoded)."""
+    if channels == 3:
+        return
+    for r in records:
+        if r.channels is not None and r.channels != channels:
+            raise DataError(f"{r.path} has {r.channels} channel(s) but the data set has channels: {channels} "
+                            f"(set channels in the data YAML to match its images)")
 
 
 class DetectionDataset(Dataset):
@@ -117,12 +146,16 @@ class DetectionDataset(Dataset):
     ``mosaic`` 'warp' (default) builds mosaics with one warp per tile from images decoded at reduced size
     where they are at least twice as large as needed (:mod:`yololab.data.mosaic`); 'canvas' is upstream's
     resize -> 2x canvas -> warp. Both draw the same labels from the same seed.
+    ``pixels``: the data set's :class:`~yololab.data.pixels.PixelSpec` (default: 3-channel photos). Images
+    keep their sample type (uint8, uint16, float32) and channel count through decoding, the cache, mosaic,
+    warp, letterbox and flips; colour augmentation is HSV on 3-channel uint8 and per-channel levels
+    otherwise (:func:`~yololab.data.augment.augment_colour`). Items are then (C, H, W) of that type.
     """
 
     def __init__(self, records: Sequence[ImageRecord], img_size: int = 640, augment: bool = False,
                  aug: AugmentConfig | None = None, rect: bool = False, batch_size: int = 16, stride: int = 32,
                  pad: float = 0.5, cache: str | None = None, cache_processes: int = 1, rect_batches: bool = False,
-                 mosaic: str = "warp"):
+                 mosaic: str = "warp", pixels: PixelSpec | None = None):
         if not records:
             raise ValueError("DetectionDataset needs at least one image record")
         if img_size % stride:
@@ -136,7 +169,9 @@ class DetectionDataset(Dataset):
             raise ValueError(f"mosaic {mosaic!r}: expected one of {', '.join(MOSAIC_KINDS)}")
         self.mosaic_kind = mosaic
         self.mosaic_border = (-img_size // 2, -img_size // 2)
+        self.pixels = pixels or PixelSpec()
         self.records = list(records)
+        check_channels(self.records, self.pixels.channels)
         n = len(self.records)
         self.batch = np.floor(np.arange(n) / batch_size).astype(int)
         self.batch_shapes: np.ndarray | None = None
@@ -176,8 +211,8 @@ class DetectionDataset(Dataset):
         if imcache.check_cache_kind(cache) is None:
             return imcache.CacheChoice(None, False, "cache: none")
         interp = imcache.cv2_interpolation(self.augment)
-        paths = [imcache.npy_path(r.path, self.img_size, interp) for r in self.records]
-        choice = imcache.choose_cache(cache, self.records, self.img_size, paths, processes)
+        paths = [imcache.npy_path(r.path, self.img_size, interp, self.pixels) for r in self.records]
+        choice = imcache.choose_cache(cache, self.records, self.img_size, paths, processes, self.pixels.channels)
         LOG.info("%d images at %d: %s", len(self), self.img_size, choice.reason)
         if choice.entries:
             self._fill_entries(paths)
@@ -190,7 +225,8 @@ class DetectionDataset(Dataset):
     def _fill_ram(self, paths: Sequence[os.PathLike] | None) -> None:
         """This process's copy of every image: read from the shared entries, or decoded where there are none."""
         def load(i: int) -> tuple[np.ndarray, tuple[int, int]]:
-            im = imcache.load_npy(paths[i], self._entry_shape(i)) if paths is not None else None
+            im = (imcache.load_npy(paths[i], self._entry_shape(i), dtype=self._entry_dtype(i))
+                  if paths is not None else None)
             if im is None:
                 return self._read_resized(i)
             return im, (self.records[i].height, self.records[i].width)
@@ -206,7 +242,8 @@ class DetectionDataset(Dataset):
         for folder in sorted(by_folder):
             with imcache.fill_lock(folder):
                 imcache.remove_partial_entries(folder)  # left by a fill that was killed
-                problems = {i: imcache.entry_problem(paths[i], self._entry_shape(i)) for i in by_folder[folder]}
+                problems = {i: imcache.entry_problem(paths[i], self._entry_shape(i), self._entry_dtype(i))
+                            for i in by_folder[folder]}
                 todo = [i for i, problem in problems.items() if problem is not None]
                 for i in todo:
                     if problems[i] != "missing":  # wrong or unreadable: reported once, redone now
@@ -221,12 +258,17 @@ class DetectionDataset(Dataset):
                     list(pool.map(write, todo))
 
     def _decode(self, i: int) -> np.ndarray:
-        """Image ``i`` as decoded from its file (RGB, full size)."""
-        return read_image(self.records[i].path)
+        """Image ``i`` as decoded from its file (full size; RGB for 8-bit photos)."""
+        path = self.records[i].path
+        return read_image(path) if self.pixels.is_default else read_image(path, self.pixels)
 
     def _entry_shape(self, i: int) -> tuple[int, int, int]:
-        """The (h, w, 3) a cache entry of image ``i`` must hold."""
-        return imcache.entry_shape(self.records[i], self.img_size)
+        """The (h, w, channels) a cache entry of image ``i`` must hold."""
+        return imcache.entry_shape(self.records[i], self.img_size, self.pixels.channels)
+
+    def _entry_dtype(self, i: int) -> str | None:
+        """The sample type a cache entry of image ``i`` must hold (None: its record does not say)."""
+        return self.records[i].dtype
 
     def _read_resized(self, i: int) -> tuple[np.ndarray, tuple[int, int]]:
         im = self._decode(i)
@@ -234,7 +276,7 @@ class DetectionDataset(Dataset):
         r = self.img_size / max(h0, w0)
         if r != 1:
             interp = cv2.INTER_LINEAR if (self.augment or r > 1) else cv2.INTER_AREA
-            im = cv2.resize(im, (math.ceil(w0 * r), math.ceil(h0 * r)), interpolation=interp)
+            im = keep_channels(cv2.resize(im, (math.ceil(w0 * r), math.ceil(h0 * r)), interpolation=interp), im)
         return im, (h0, w0)
 
     def load_image(self, i: int, copy: bool = True) -> tuple[np.ndarray, tuple[int, int], tuple[int, int]]:
@@ -246,7 +288,8 @@ class DetectionDataset(Dataset):
         if cached is not None:
             im, hw0 = (cached[0].copy() if copy else cached[0]), cached[1]
         else:
-            im = (imcache.load_npy(self._npy[i], self._entry_shape(i), redo=lambda: self._read_resized(i)[0])
+            im = (imcache.load_npy(self._npy[i], self._entry_shape(i), redo=lambda: self._read_resized(i)[0],
+                                   dtype=self._entry_dtype(i))
                   if self._npy is not None else None)
             if im is not None:
                 hw0 = (self.records[i].height, self.records[i].width)
@@ -269,9 +312,11 @@ class DetectionDataset(Dataset):
             return cached[0]
         if self._npy is not None:
             im = imcache.load_npy(self._npy[i], self._entry_shape(i), mmap=True,
-                                  redo=lambda: self._read_resized(i)[0])
+                                  redo=lambda: self._read_resized(i)[0], dtype=self._entry_dtype(i))
             if im is not None:
                 return im
+        if self.pixels.channels != 3:
+            return self._decode(i)
         return read_image_scaled(self.records[i].path, min_long)
 
     def _load_mosaic(self, index: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -283,13 +328,23 @@ class DetectionDataset(Dataset):
             img, labels = mosaic4(images, labels, self.img_size, rng)
             return random_perspective(img, labels, self.aug, rng, border=self.mosaic_border)
         plan = plan_mosaic([self._frame_hw(i) for i in picks], labels, self.img_size, self.aug, rng)
-        img = new_output(plan)
         min_long = math.ceil(self.img_size * min(1.0, plan.scale))  # what the output resolves of a tile
+        img = None
         for i, tile in zip(picks, plan.tiles):
             region = tile_region(plan, tile)
             if region is not None:  # a tile out of sight is not decoded
-                render_tile(img, plan, tile, self._mosaic_source(i, min_long), region)
+                src = self._mosaic_source(i, min_long)
+                if img is None:  # the first tile in sight sets the sample type
+                    img = new_output(plan, src.shape[2] if src.ndim == 3 else 1, src.dtype)
+                render_tile(img, plan, tile, convert_image(src, img.dtype), region)
+        if img is None:
+            img = new_output(plan, self.pixels.channels, self._dtype_hint())
         return img, plan.labels
+
+    def _dtype_hint(self) -> np.dtype:
+        """The sample type the records say the images decode to (uint8 when they do not say)."""
+        kinds = {r.dtype for r in self.records[:64] if r.dtype}
+        return np.dtype(kinds.pop()) if len(kinds) == 1 else np.dtype(np.uint8)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, str, Shapes | None]:
         rng = np.random.default_rng(int(torch.randint(0, 2**62, ()).item())) if self.augment else None
@@ -316,7 +371,7 @@ class DetectionDataset(Dataset):
         if self.augment:
             img = np.ascontiguousarray(img)
             chw = _chw_buffer(img)  # the item's memory, first the HSV planes' scratch
-            augment_hsv(img, aug, rng, planes=chw)
+            augment_colour(img, aug, rng, planes=chw)
             img = random_flip(img, labels, aug, rng, in_place=True)
         out = torch.zeros((len(labels), 6))
         if len(labels):

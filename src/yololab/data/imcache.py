@@ -1,5 +1,6 @@
 """Decoded, resized training images kept in RAM or as ``.npy`` files (``--cache auto|ram|disk|none``), as
-upstream's ``--cache``: each image resized so that its long side is the training size, stored as uint8 RGB.
+upstream's ``--cache``: each image resized so that its long side is the training size, stored as decoded
+(uint8 RGB for photos; uint16 or float32 and any channel count otherwise).
 
 The ``.npy`` entries are the one cache of a machine: every run, cell and loader worker that trains at the
 same size on the same images reads the same entries (memory-mapped, so the page cache holds one copy),
@@ -17,8 +18,10 @@ user cache folder when that is read-only. An entry's name hashes the image's abs
 the training size and the interpolation, so an edited image is decoded again; each entry is written
 atomically, so concurrent ranks may fill the same folder.
 
-Entries are checked, not trusted: an entry must hold the uint8 (h, w, 3) array its record says (the
-shape from the image's size; the image's size and mtime are in its name). One that does not, or that
+Entries are checked, not trusted: an entry must hold the (h, w, channels) array of the sample type its
+record says (the shape from the image's size and the data set's channels; the type from the image's
+header check, any of uint8/uint16/float32 where the record does not say; the image's size and mtime,
+and a data set's non-default :class:`~yololab.data.pixels.PixelSpec`, are in its name). One that does not, or that
 cannot be read, is reported once and decoded again once, under the fill lock. A cache folder that is a
 symbolic link, or a ``.fill.lock`` that is a link (dangling or not), is refused before anything is decoded.
 """
@@ -41,12 +44,14 @@ import numpy as np
 
 from yololab.atomic import WriteError, atomic_write, confined_folder, open_nofollow
 from yololab.data.cache import folder_writable, user_cache_dir
+from yololab.data.pixels import PixelSpec
 from yololab.data.records import ImageRecord
 from yololab.errors import UserError
 
 LOG = logging.getLogger("yololab")
 
 CACHE_KINDS = ("auto", "ram", "disk")
+KEPT_DTYPES = ("uint8", "uint16", "float32")  # what decoding keeps
 SAFETY_MARGIN = 0.1  # refuse when the estimate plus this fraction does not fit (upstream's margin)
 NPY_SUFFIX = ".yololab-npy"
 
@@ -74,9 +79,15 @@ def cv2_interpolation(augment: bool) -> int:
     return cv2.INTER_LINEAR if augment else cv2.INTER_AREA
 
 
-def cache_bytes(records: Sequence[ImageRecord], img_size: int) -> int:
-    """Bytes of all images resized for ``img_size``: the sum over images of h * w * 3."""
-    return sum(h * w * 3 for h, w in (resized_hw(r.width, r.height, img_size) for r in records))
+def _sample_bytes(record: ImageRecord, channels: int) -> int:
+    """Bytes per pixel of a record's entry."""
+    return channels * (np.dtype(record.dtype).itemsize if record.dtype else 1)
+
+
+def cache_bytes(records: Sequence[ImageRecord], img_size: int, channels: int = 3) -> int:
+    """Bytes of all images resized for ``img_size``: the sum over images of h * w * channels * sample size."""
+    return sum(h * w * _sample_bytes(r, channels)
+               for r, (h, w) in ((r, resized_hw(r.width, r.height, img_size)) for r in records))
 
 
 def available_memory() -> int:
@@ -121,21 +132,27 @@ def disk_folder(image_path: str | os.PathLike) -> Path:
     return user_cache_dir() / "images" / f"{folder.name}-{key}"
 
 
-def npy_path(image_path: str | os.PathLike, img_size: int, interpolation: int) -> Path:
-    """The .npy entry of one image resized for ``img_size`` with OpenCV ``interpolation``."""
+def npy_path(image_path: str | os.PathLike, img_size: int, interpolation: int,
+             pixels: PixelSpec | None = None) -> Path:
+    """The .npy entry of one image resized for ``img_size`` with OpenCV ``interpolation`` (and decoded
+    per ``pixels`` when that is not the default)."""
     p = Path(image_path).resolve()
     st = p.stat()
-    key = hashlib.sha1(f"{p}\0{st.st_size}\0{st.st_mtime_ns}\0{img_size}\0{interpolation}".encode()).hexdigest()
+    text = f"{p}\0{st.st_size}\0{st.st_mtime_ns}\0{img_size}\0{interpolation}"
+    if pixels is not None and not pixels.is_default:
+        text += f"\0{sorted(pixels.to_dict().items())}"
+    key = hashlib.sha1(text.encode()).hexdigest()
     return disk_folder(p) / f"{p.stem}-{key[:16]}.npy"
 
 
-def _disk_todo(paths: Sequence[Path], records: Sequence[ImageRecord], img_size: int) -> dict[Path, int]:
+def _disk_todo(paths: Sequence[Path], records: Sequence[ImageRecord], img_size: int,
+               channels: int = 3) -> dict[Path, int]:
     """Bytes still to write per folder, for the entries that do not exist yet."""
     todo: dict[Path, int] = {}
     for path, rec in zip(paths, records):
         if not path.is_file():
             h, w = resized_hw(rec.width, rec.height, img_size)
-            todo[path.parent] = todo.get(path.parent, 0) + h * w * 3 + 128  # + the .npy header
+            todo[path.parent] = todo.get(path.parent, 0) + h * w * _sample_bytes(rec, channels) + 128  # + header
     return todo
 
 
@@ -160,9 +177,9 @@ def _short_text(short: tuple[Path, int, int, str | None]) -> str:
     return f"no room for the .npy entries in {folder} ({_gb(need)} needed, {_gb(free)} free)"
 
 
-def check_disk(paths: Sequence[Path], records: Sequence[ImageRecord], img_size: int) -> int:
+def check_disk(paths: Sequence[Path], records: Sequence[ImageRecord], img_size: int, channels: int = 3) -> int:
     """Bytes still to write for the entries that do not exist yet; refuse when a folder lacks the space."""
-    todo = _disk_todo(paths, records, img_size)
+    todo = _disk_todo(paths, records, img_size, channels)
     short = _disk_short(todo)
     if short is not None:
         folder, need, free, problem = short
@@ -185,20 +202,20 @@ class CacheChoice:
 
 
 def choose_cache(requested: str | None, records: Sequence[ImageRecord], img_size: int, paths: Sequence[Path],
-                 processes: int = 1) -> CacheChoice:
+                 processes: int = 1, channels: int = 3) -> CacheChoice:
     """Resolve ``requested`` ('auto', 'ram', 'disk' or None) for ``records`` at ``img_size`` with entries at
     ``paths``; ``processes`` on this machine each hold their own RAM copy. An explicit kind that does not fit
     is a :class:`UserError`; 'auto' falls back (RAM, else disk, else none) and says why."""
     kind = check_cache_kind(requested)
     if kind is None:
         return CacheChoice(None, False, "cache: none")
-    need = cache_bytes(records, img_size)
-    todo = _disk_todo(paths, records, img_size)
+    need = cache_bytes(records, img_size, channels)
+    todo = _disk_todo(paths, records, img_size, channels)
     short = _disk_short(todo)
     disk_note = (f"{_gb(sum(todo.values()))} of .npy entries still to write" if short is None else
                  _short_text(short))
     if kind == "disk":
-        check_disk(paths, records, img_size)
+        check_disk(paths, records, img_size, channels)
         return CacheChoice("disk", True, f"cache: disk ({_gb(need)}, {disk_note})")
     available = available_memory()
     copies = f"{_gb(need)} x {processes} process(es)" if processes > 1 else _gb(need)
@@ -247,15 +264,16 @@ def remove_partial_entries(folder: Path) -> None:
             pass
 
 
-def entry_shape(record: ImageRecord, img_size: int) -> tuple[int, int, int]:
-    """The (h, w, 3) an entry of ``record`` resized for ``img_size`` must hold."""
-    return (*resized_hw(record.width, record.height, img_size), 3)
+def entry_shape(record: ImageRecord, img_size: int, channels: int = 3) -> tuple[int, int, int]:
+    """The (h, w, channels) an entry of ``record`` resized for ``img_size`` must hold."""
+    return (*resized_hw(record.width, record.height, img_size), channels)
 
 
-def entry_problem(path: Path, shape: tuple[int, ...] | None) -> str | None:
-    """Why the entry at ``path`` is not a uint8 array of ``shape`` (None: any shape) that fills the file
-    ('missing' when absent); None when it is."""
+def entry_problem(path: Path, shape: tuple[int, ...] | None, dtype: str | None = "uint8") -> str | None:
+    """Why the entry at ``path`` is not an array of ``dtype`` (None: any of :data:`KEPT_DTYPES`) and
+    ``shape`` (None: any shape) that fills the file ('missing' when absent); None when it is."""
     fmt = np.lib.format
+    want = dtype
     try:  # the .npy header and the file's length: no array data is read
         with open(path, "rb") as f:
             version = fmt.read_magic(f)
@@ -266,8 +284,10 @@ def entry_problem(path: Path, shape: tuple[int, ...] | None) -> str | None:
         return "missing"
     except (OSError, ValueError) as err:
         return f"is unreadable ({err})"
-    if dtype != np.uint8 or (shape is not None and tuple(have) != tuple(shape)):
-        return f"holds a {dtype} array of shape {tuple(have)}, expected uint8 {shape or '(h, w, 3)'}"
+    allowed = KEPT_DTYPES if want is None else (want,)
+    if dtype.name not in allowed or dtype.byteorder == ">" or (shape is not None and tuple(have) != tuple(shape)):
+        return (f"holds a {dtype} array of shape {tuple(have)}, expected {want or '/'.join(KEPT_DTYPES)} "
+                f"{shape or '(h, w, 3)'}")
     if size != expected:
         return f"has {size} bytes where its header says {expected}"
     return None
@@ -285,12 +305,13 @@ def report_entry(path: Path, problem: str) -> None:
 
 
 def load_npy(path: Path, shape: tuple[int, ...] | None = None, mmap: bool = False,
-             redo: Callable[[], np.ndarray] | None = None) -> np.ndarray | None:
+             redo: Callable[[], np.ndarray] | None = None, dtype: str | None = "uint8") -> np.ndarray | None:
     """One entry (``mmap``: memory-mapped read-only, shared through the page cache by every process that
-    maps it) when it is the uint8 array of ``shape`` it must be; else None (the caller decodes the image).
+    maps it) when it is the ``dtype`` array of ``shape`` it must be (:func:`entry_problem`); else None (the
+    caller decodes the image).
     A wrong or unreadable entry is reported once and, given ``redo`` (the decoder), rewritten once under
     the fill lock, returning the decoded image."""
-    problem = entry_problem(path, shape)
+    problem = entry_problem(path, shape, dtype)
     if problem == "missing":
         return None
     if problem is None:
@@ -303,7 +324,7 @@ def load_npy(path: Path, shape: tuple[int, ...] | None = None, mmap: bool = Fals
         return None
     _REDONE.add(path)
     with fill_lock(path.parent):
-        if entry_problem(path, shape) is None:  # another process redid it meanwhile
+        if entry_problem(path, shape, dtype) is None:  # another process redid it meanwhile
             return np.load(path, allow_pickle=False, mmap_mode="r" if mmap else None)
         image = redo()
         save_npy(path, image)

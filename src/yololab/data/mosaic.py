@@ -31,6 +31,7 @@ from yololab.data.augment import (
     warp_boxes,
     warp_matrix,
 )
+from yololab.data.pixels import pad_value
 
 
 @dataclass(frozen=True)
@@ -131,6 +132,7 @@ def render_tile(out: np.ndarray, plan: MosaicPlan, tile: MosaicTile, src: np.nda
                        borderMode=cv2.BORDER_TRANSPARENT)
 
 
-def new_output(plan: MosaicPlan, channels: int = 3) -> np.ndarray:
-    """The (size, size) output filled with upstream's pad value."""
-    return np.full((plan.size, plan.size, channels), PAD_VALUE, dtype=np.uint8)
+def new_output(plan: MosaicPlan, channels: int = 3, dtype: np.dtype = np.uint8) -> np.ndarray:
+    """The (size, size, channels) output filled with upstream's pad value in ``dtype``."""
+    value = PAD_VALUE if np.dtype(dtype) == np.uint8 else pad_value(dtype)
+    return np.full((plan.size, plan.size, channels), value, dtype=dtype)

@@ -28,7 +28,8 @@ from yololab.data.yolo_format import (
 
 @dataclass
 class ImageRecord:
-    """One usable image: true size (after EXIF orientation) and float32 (n, 5) [cls, cx, cy, w, h] labels."""
+    """One usable image: true size (after EXIF orientation) and float32 (n, 5) [cls, cx, cy, w, h] labels;
+    the file's ``channels`` and ``bits`` per sample and the ``dtype`` it decodes to (None: not checked)."""
 
     path: str
     width: int
@@ -36,6 +37,9 @@ class ImageRecord:
     labels: np.ndarray = field(default_factory=lambda: EMPTY_LABELS.copy())
     label_path: str | None = None
     image_id: int | str | None = None  # set by the COCO loader (original image id)
+    channels: int | None = None
+    bits: int | None = None
+    dtype: str | None = None
 
     def __post_init__(self) -> None:
         self.labels = np.asarray(self.labels, dtype=np.float32).reshape(-1, 5)
@@ -147,7 +151,9 @@ def _to_record(img: str, lab: str, res: dict, nc: int | None, report: DatasetRep
         bad = sorted({int(c) for c in set(raw[:, 0].tolist()) - set(labels[:, 0].tolist())})
         limit = "" if nc is None else f", nc={nc}"
         report.add("class_out_of_range", dropped, f"{lab_name} (class {', '.join(map(str, bad[:3]))}{limit})")
-    return ImageRecord(img, int(res["width"]), int(res["height"]), labels, lab if res["label"] != "missing" else None)
+    report.add_pixels(int(res.get("channels", 3)), int(res.get("bits", 8)))
+    return ImageRecord(img, int(res["width"]), int(res["height"]), labels, lab if res["label"] != "missing" else None,
+                       channels=res.get("channels"), bits=res.get("bits"), dtype=res.get("dtype"))
 
 
 def load_records(split_spec: SplitSpec, names: Sequence[str] | int | None = None, *, cache: bool = True,

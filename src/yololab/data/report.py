@@ -40,6 +40,11 @@ INFO: dict[str, str] = {
 }
 
 
+def pixel_format(channels: int, bits: int) -> str:
+    """The report's name of a pixel format: '8-bit 3-channel', '16-bit 1-channel', ..."""
+    return f"{bits}-bit {channels}-channel"
+
+
 @dataclass
 class DatasetReport:
     """Counts of everything the loader checked; ``examples`` holds the first few file names per kind."""
@@ -73,6 +78,18 @@ class DatasetReport:
     size_mismatch: int = 0
     size_refused: int = 0
     examples: dict[str, list[str]] = field(default_factory=dict)
+    #: images per pixel format, e.g. {"16-bit 1-channel": 120}; more than one key is a mixed split
+    pixel_formats: dict[str, int] = field(default_factory=dict)
+
+    def add_pixels(self, channels: int, bits: int) -> None:
+        """Count one image of ``channels`` samples of ``bits`` bits."""
+        key = pixel_format(channels, bits)
+        self.pixel_formats[key] = self.pixel_formats.get(key, 0) + 1
+
+    @property
+    def mixed_pixels(self) -> bool:
+        """More than one bit depth or channel count in the split."""
+        return len(self.pixel_formats) > 1
 
     def add(self, kind: str, n: int = 1, example: str | None = None) -> None:
         """Count ``n`` items of ``kind`` and remember ``example`` (a file name, maybe with a detail)."""
@@ -96,8 +113,10 @@ class DatasetReport:
 
     def merge(self, other: DatasetReport) -> DatasetReport:
         """Add ``other``'s counts and examples into this report (returns self)."""
+        for key, n in other.pixel_formats.items():
+            self.pixel_formats[key] = self.pixel_formats.get(key, 0) + n
         for f in fields(self):
-            if f.name != "examples":
+            if f.name not in ("examples", "pixel_formats"):
                 setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
         for k, ex in other.examples.items():
             mine = self.examples.setdefault(k, [])
@@ -109,6 +128,9 @@ class DatasetReport:
         head = (f"{name}: {self.images} images ({self.backgrounds} background), {self.boxes} boxes "
                 f"from {self.images_listed} listed")
         lines = [head]
+        if self.pixel_formats and (self.mixed_pixels or set(self.pixel_formats) != {pixel_format(3, 8)}):
+            parts = ", ".join(f"{n} {key}" for key, n in sorted(self.pixel_formats.items()))
+            lines.append(f"  {'MIXED pixel formats' if self.mixed_pixels else 'pixels'}: {parts}")
         for kind, desc in {**PROBLEMS, **INFO}.items():
             n = getattr(self, kind)
             if n:
@@ -119,4 +141,4 @@ class DatasetReport:
 
     def log(self, name: str = "dataset", logger: logging.Logger = LOG) -> None:
         """Log the summary once: a warning if any problem was found, info otherwise."""
-        (logger.warning if self.issues() else logger.info)("%s", self.summary(name))
+        (logger.warning if self.issues() or self.mixed_pixels else logger.info)("%s", self.summary(name))

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from yololab.data.coco_format import load_coco_names, load_coco_records
+from yololab.data.pixels import PixelSpec
 from yololab.data.records import ImageRecord, load_split
 from yololab.data.report import DatasetReport
 from yololab.data.voc_format import is_voc_data, load_voc_config, load_voc_split
@@ -26,7 +27,8 @@ class DataSplit:
     categories are the indices 0..N-1 by convention; 0..N-1 for VOC); ``coco_gt`` is the annotation
     file's ground truth as the evaluator needs it (image ids, crowd regions and
     areas as written; for VOC built from the XMLs with difficult objects as crowd regions; None for YOLO
-    format, whose ground truth is built from the labels).
+    format, whose ground truth is built from the labels). ``pixels``: the data set's channel count and
+    normalisation (the data YAML's; the default, 3 channels and dtype, for a COCO JSON or VOC folder).
     """
 
     records: list[ImageRecord]
@@ -36,6 +38,12 @@ class DataSplit:
     source: str = ""
     split: str = "val"
     coco_gt: dict[str, Any] | None = None
+    pixels: PixelSpec = PixelSpec()
+
+    @property
+    def channels(self) -> int:
+        """Channels per image, what the model's input takes."""
+        return self.pixels.channels
 
 
 def is_coco_json(data: PathLike) -> bool:
@@ -53,9 +61,10 @@ def open_split(data: PathLike, split: str = "val", image_dir: PathLike | None = 
     if is_voc_data(path):
         if image_dir:
             raise UserError(f"--image-dir is for a COCO JSON --data; {data} is a VOC data set (images in JPEGImages/)")
-        voc = load_voc_split(load_voc_config(path), split, log=log)
+        voc_cfg = load_voc_config(path)
+        voc = load_voc_split(voc_cfg, split, log=log)
         return DataSplit(voc.records, voc.names, list(range(len(voc.names))), voc.report, str(path), split,
-                         coco_gt=voc.gt)
+                         coco_gt=voc.gt, pixels=voc_cfg.pixels)
     if path.is_dir():
         raise FileNotFoundError(f"--data {data} is a folder but not a VOC root (expected Annotations/ and "
                                 f"ImageSets/Main/ in it)")
@@ -69,7 +78,18 @@ def open_split(data: PathLike, split: str = "val", image_dir: PathLike | None = 
                          coco_gt=coco.gt)
     cfg = load_data_config(path)
     records, report = load_split(cfg, split, log=log)
-    return DataSplit(records, list(cfg.names), None, report, str(path), split)
+    return DataSplit(records, list(cfg.names), None, report, str(path), split, pixels=cfg.pixels)
+
+
+def dataset_pixels(data: PathLike) -> PixelSpec:
+    """The :class:`PixelSpec` of a data YAML (YOLO or VOC), without loading any split; the default for a
+    COCO JSON or a VOC folder."""
+    path = Path(data)
+    if is_voc_data(path):
+        return load_voc_config(path).pixels
+    if is_coco_json(path):
+        return PixelSpec()
+    return load_data_config(path).pixels
 
 
 def dataset_names(data: PathLike) -> list[str]:

@@ -200,3 +200,74 @@ def make_large_synthetic_dataset(root: str | os.PathLike, num_train: int = 4, nu
     yaml_path = root / "data.yaml"
     atomic_write_text(yaml_path, yaml.safe_dump(cfg, sort_keys=False), root)
     return yaml_path
+
+
+#: the pixel kinds of :func:`make_synthetic_pixels_dataset`: name -> (channels, file suffix)
+PIXEL_KINDS = {"gray16": (1, ".png"), "rgb16": (3, ".png"), "bands4": (4, ".tif")}
+
+
+def _pixels_image(img: np.ndarray, kind: str, rng: np.random.Generator) -> np.ndarray:
+    """A drawn RGB uint8 image as 16-bit data: grey (1 channel), RGB, or R, G, B and a fourth band in
+    which the (saturated) shapes are bright, each 8-bit value v becoming 256 v plus a random low byte, so that
+    the low 8 bits carry information (a reader that truncates to 8 bits loses them)."""
+    if kind == "gray16":
+        base = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)[:, :, None]
+    elif kind == "rgb16":
+        base = img
+    else:
+        rgb = img.astype(np.int16)
+        band4 = (rgb.max(2) - rgb.min(2)).astype(np.uint8)  # saturation-like: shapes bright, background dark
+        base = np.concatenate([img, band4[:, :, None]], 2)
+    low = rng.integers(0, 256, base.shape, dtype=np.uint16)
+    return base.astype(np.uint16) * np.uint16(256) + low
+
+
+def _encode_pixels(image: np.ndarray, kind: str, planar: bool) -> bytes:
+    """16-bit PNG bytes (grey or RGB) or TIFF bytes (bands interleaved, or planar when ``planar``)."""
+    if kind in ("gray16", "rgb16"):
+        ok, png = cv2.imencode(".png", image[:, :, 0] if kind == "gray16" else image[:, :, ::-1])
+        if not ok:
+            raise OSError("could not encode a 16-bit PNG")
+        return png.tobytes()
+    import io
+
+    import tifffile
+
+    buf = io.BytesIO()
+    data = np.ascontiguousarray(image.transpose(2, 0, 1)) if planar else image
+    tifffile.imwrite(buf, data, photometric="minisblack", planarconfig="separate" if planar else "contig")
+    return buf.getvalue()
+
+
+def make_synthetic_pixels_dataset(root: str | os.PathLike, kind: str = "gray16", num_train: int = 16,
+                                  num_val: int = 8, img_size: int = 128,
+                                  classes: Sequence[str] = ("circle", "square", "triangle"), seed: int = 0,
+                                  max_objects: int = 4) -> Path:
+    """A small data set of 16-bit images in the layout of :func:`make_synthetic_dataset` (the same shapes
+    and labels for a seed): ``kind`` 'gray16' (1-channel 16-bit PNG), 'rgb16' (16-bit RGB PNG) or
+    'bands4' (4-band 16-bit TIFF, every other image planar); its data.yaml sets ``channels``. Returns
+    the YAML's path."""
+    if kind not in PIXEL_KINDS:
+        raise ValueError(f"kind {kind!r}: expected one of {', '.join(PIXEL_KINDS)}")
+    unknown = [c for c in classes if c not in SHAPES]
+    if unknown or not classes:
+        raise ValueError(f"unknown shape class(es) {unknown}; choose from {sorted(SHAPES)}")
+    channels, suffix = PIXEL_KINDS[kind]
+    root = Path(root)
+    for split_idx, (split, count) in enumerate({"train": num_train, "val": num_val}.items()):
+        img_dir, lab_dir = root / "images" / split, root / "labels" / split
+        img_dir.mkdir(parents=True, exist_ok=True)
+        lab_dir.mkdir(parents=True, exist_ok=True)
+        for i in range(count):
+            rng = np.random.default_rng([seed, split_idx, i])
+            img, labels = _draw_image(rng, img_size, list(classes), max_objects)
+            stem = f"{split}_{i:05d}"
+            data = _encode_pixels(_pixels_image(img, kind, rng), kind, planar=i % 2 == 1)
+            atomic_write_bytes(img_dir / f"{stem}{suffix}", data, root)
+            atomic_write_text(lab_dir / f"{stem}.txt",
+                              "".join(f"{c} {x:.6f} {y:.6f} {w:.6f} {h:.6f}\n" for c, x, y, w, h in labels), root)
+    cfg = {"path": ".", "train": "images/train", "val": "images/val", "names": dict(enumerate(classes)),
+           "channels": channels}
+    yaml_path = root / "data.yaml"
+    atomic_write_text(yaml_path, yaml.safe_dump(cfg, sort_keys=False), root)
+    return yaml_path

@@ -31,19 +31,21 @@ import numpy as np
 import yaml
 
 from yololab.config import yaml_problem
-from yololab.data.checks import EMPTY_LABELS, check_image_file, clean_box, report_frame
+from yololab.data.checks import EMPTY_LABELS, check_image_file_info, clean_box, report_frame
 from yololab.data.paths import OPT_IN_KEY, inside_root, listed_inside, read_opt_in
 from yololab.data.records import ImageRecord
 from yololab.data.report import DatasetReport
 from yololab.data.voc_xml import VOC_CLASSES, VocAnnotation, VocXmlError, parse_voc_xml, voc_to_pixels
 from yololab.data.yolo_format import IMG_FORMATS, PathLike, parse_names
+from yololab.data.pixels import YAML_KEYS as PIXEL_KEYS
+from yololab.data.pixels import PixelSpec, parse_pixel_spec
 from yololab.errors import DataError
 
 SPLITS = ("train", "val", "test")
 DIFFICULT_MODES = ("drop", "keep")
 #: YAML keys of a ``format: voc`` data YAML.
 VOC_KEYS = frozenset({"format", "path", "train", "val", "test", "names", "nc", "voc_difficult", "download",
-                      OPT_IN_KEY})
+                      OPT_IN_KEY, *PIXEL_KEYS})
 
 
 @dataclass
@@ -55,6 +57,7 @@ class VocConfig:
     names: list[str] | None = None
     difficult: str = "drop"
     allow_outside_root: bool = False  # ImageSets ids may name files outside their VOC root (opted in by the YAML)
+    pixels: PixelSpec = PixelSpec()  # channels and normalisation (the YAML's channels/normalize/window/frame)
 
     def split(self, name: str) -> list[Path]:
         if name not in self.splits:
@@ -144,7 +147,7 @@ def load_voc_config(path: PathLike) -> VocConfig:
     if "train" not in splits or "val" not in splits:
         raise ValueError(f"{where}: a format: voc YAML needs 'train' and 'val' (set names or ImageSets .txt files)")
     names = parse_names(cfg["names"], cfg.get("nc"), where) if cfg.get("names") else None
-    return VocConfig(path.resolve(), splits, names, difficult, read_opt_in(cfg, where))
+    return VocConfig(path.resolve(), splits, names, difficult, read_opt_in(cfg, where), parse_pixel_spec(cfg, where))
 
 
 def infer_names(roots: set[Path] | list[Path]) -> list[str]:
@@ -203,7 +206,7 @@ def _read_item(root: Path, image_id: str) -> dict[str, Any]:
         except VocXmlError as err:
             out["error"] = str(err)
     out["image"] = _image_path(root, image_id, out["ann"])
-    out["check"] = check_image_file(str(out["image"]))
+    out["check"] = check_image_file_info(str(out["image"]))
     return out
 
 
@@ -269,7 +272,8 @@ def load_voc_split(cfg: VocConfig, split: str = "val", *, names: list[str] | Non
         items = list(ex.map(lambda a: _read_item(*a), listed))
     kept: list[tuple[ImageRecord, tuple[int, int], list[dict[str, Any]]]] = []
     for (root, image_id), item in zip(listed, items):
-        status, size, note = item["check"]
+        status, info, note = item["check"]
+        size = None if info is None else (info.width, info.height)
         name = item["image"].name
         if status != "ok":
             report.add(status, 1, f"{name} ({note})")
@@ -288,7 +292,9 @@ def load_voc_split(cfg: VocConfig, split: str = "val", *, names: list[str] | Non
             labels, anns = _objects(ann, frame, index, cfg.difficult == "keep", item["xml"].name, report)
             if not ann.objects and not ann.problems:
                 report.add("empty_label", 1, item["xml"].name)
-        kept.append((ImageRecord(str(item["image"]), size[0], size[1], labels, str(item["xml"])), frame, anns))
+        report.add_pixels(info.channels, info.bits)
+        kept.append((ImageRecord(str(item["image"]), size[0], size[1], labels, str(item["xml"]), channels=info.channels,
+                                 bits=info.bits, dtype=info.dtype), frame, anns))
     kept.sort(key=lambda k: k[0].path)
     images, annotations = [], []
     for (rec, frame, anns), iid in zip(kept, _image_ids([k[0].path for k in kept])):

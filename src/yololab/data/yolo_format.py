@@ -13,15 +13,17 @@ import yaml
 
 from yololab.config import yaml_problem
 from yololab.data.paths import OPT_IN_KEY, listed_inside, read_opt_in
+from yololab.data.pixels import YAML_KEYS as PIXEL_KEYS
+from yololab.data.pixels import PixelSpec, parse_pixel_spec
 from yololab.errors import DataError
 
 LOG = logging.getLogger("yololab")
 
 #: Image suffixes yololab reads (OpenCV decodes them; PIL is the fallback).
-IMG_FORMATS: frozenset[str] = frozenset({"bmp", "jpeg", "jpg", "mpo", "png", "tif", "tiff", "webp"})
+IMG_FORMATS: frozenset[str] = frozenset({"bmp", "jpeg", "jpg", "mpo", "png", "tif", "tiff", "webp", "dcm", "dicom"})
 #: YAML keys understood by :func:`load_data_config` (``download`` is accepted and ignored, as upstream uses it).
 KNOWN_KEYS: frozenset[str] = frozenset({"path", "train", "val", "test", "names", "nc", "download", "format",
-                                        OPT_IN_KEY})
+                                        OPT_IN_KEY, *PIXEL_KEYS})
 
 PathLike = Union[str, os.PathLike]
 SplitSpec = Union[PathLike, Sequence[PathLike]]
@@ -39,6 +41,7 @@ class DataConfig:
     yaml_path: Path | None = None
     extra: dict = field(default_factory=dict)
     allow_outside_root: bool = False  # .txt list lines may name images outside ``root`` (opted in by the YAML)
+    pixels: PixelSpec = PixelSpec()  # channels and normalisation (keys channels, normalize, window, frame)
 
     @property
     def list_root(self) -> Path | None:
@@ -133,6 +136,7 @@ def load_data_config(path: PathLike) -> DataConfig:
         yaml_path=path.resolve(),
         extra=extra,
         allow_outside_root=read_opt_in(cfg, where),
+        pixels=parse_pixel_spec(cfg, where),
     )
 
 

@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from yololab.atomic import atomic_write_bytes, atomic_write_text, check_target, file_identity
 from yololab.data.corrupted import CorruptionSpec, corrupt_file_image
+from yololab.data.pixels import preview_rgb
 from yololab.deploy.runtime.annotate import draw_detections
 from yololab.deploy.runtime.pipeline import Predictor
 from yololab.deploy.sources import Frame, count_frames, is_url, is_video, iter_frames, resolve_source
@@ -88,12 +89,14 @@ class _Writer:
         if self.save_txt:
             self._write_txt(self.out / "labels" / f"{stem}.txt", dets, w, h)
         if self.save_images:
-            drawn = cv2.cvtColor(draw_detections(frame.image, dets, self.names), cv2.COLOR_RGB2BGR)
+            drawn = cv2.cvtColor(draw_detections(preview_rgb(frame.image), dets, self.names),
+                                 cv2.COLOR_RGB2BGR)
             if frame.frame is None:
-                ok, encoded = cv2.imencode(Path(name).suffix if Path(name).suffix else ".jpg", drawn)
+                target = name if Path(name).suffix.lower() not in (".dcm", ".dicom") else f"{Path(name).stem}.png"
+                ok, encoded = cv2.imencode(Path(target).suffix if Path(target).suffix else ".jpg", drawn)
                 if not ok:
                     raise ValueError(f"OpenCV could not encode {name}")
-                atomic_write_bytes(self.out / name, encoded.tobytes(), self.out)
+                atomic_write_bytes(self.out / target, encoded.tobytes(), self.out)
             else:
                 self._video(frame, name, w, h).write(drawn)
 
@@ -222,7 +225,7 @@ def predict(weights: str | os.PathLike, source: str, imgsz: int | None = None, c
     summary = PredictSummary(out)
     bar = tqdm(total=count_frames(files), desc="predict", unit="img", disable=not progress)
     try:
-        frames_in = iter_frames(files, summary.skipped)
+        frames_in = iter_frames(files, summary.skipped, predictor.pixels)
         if corruption is not None:
             frames_in = (_corrupted(f, corruption) for f in frames_in)
         for frames in _batches(frames_in, batch if slicing is None else 1):

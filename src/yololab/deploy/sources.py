@@ -16,6 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from yololab.data.pixels import PixelSpec
 from yololab.deploy.runtime.images import load_image
 from yololab.errors import ConfigError
 
@@ -117,7 +118,8 @@ def count_frames(files: list[Path]) -> int:
     return total
 
 
-def iter_frames(files: list[Path], skipped: list[str] | None = None) -> Iterator[Frame]:
+def iter_frames(files: list[Path], skipped: list[str] | None = None,
+                pixels: PixelSpec | None = None) -> Iterator[Frame]:
     """Decode images and video frames in order; unreadable files are logged, listed in
     ``skipped`` and left out (never a crash halfway through a folder)."""
     for f in files:
@@ -138,7 +140,7 @@ def iter_frames(files: list[Path], skipped: list[str] | None = None) -> Iterator
                 _skip(skipped, f, "no decodable frames")
             continue
         try:
-            yield Frame(f, load_image(f))
+            yield Frame(f, load_image(f) if pixels is None or pixels.is_default else load_image(f, pixels))
         except (OSError, ValueError) as err:
             _skip(skipped, f, str(err))
 

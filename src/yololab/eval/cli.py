@@ -154,6 +154,7 @@ def _score_files(request: ValRequest) -> int:
 
 
 def _validate_model(request: ValRequest, open_model: OpenModel) -> int:
+    from yololab.data.pixels import checkpoint_pixels, model_pixels
     from yololab.data.source import open_split
     from yololab.device import select_device
     from yololab.eval.validate import format_metrics, validate
@@ -162,6 +163,9 @@ def _validate_model(request: ValRequest, open_model: OpenModel) -> int:
     device = select_device(run.device)
     LOG.info("device: %s", device)
     data = open_split(run.data, run.split, run.image_dir)
+    pixels = model_pixels(data.pixels, checkpoint_pixels(run.weights), str(run.weights))
+    if not pixels.is_default:
+        settings = dataclasses.replace(settings, pixels=pixels)
     model = open_model(run.weights, run.backend).float()
     if run.fuse:
         model.fuse()

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from yololab.data.augment import letterbox
+from yololab.data.pixels import PixelSpec, normalize_batch
 from yololab.eval.boxes import scale_boxes
 from yololab.eval.nms import non_max_suppression
 from yololab.eval.protocol import ValModel
@@ -63,14 +64,15 @@ class ModelSliceDetector:
     padding, centred), one batch, decode, NMS, boxes back in each image's pixels."""
 
     def __init__(self, model: ValModel, imgsz: int, conf: float = 0.001, iou: float = 0.6, max_det: int = 300,
-                 device: str | torch.device = "cpu", multi_label: bool = True) -> None:
-        self.model, self.imgsz, self.device = model, imgsz, torch.device(device)
+                 device: str | torch.device = "cpu", multi_label: bool = True, pixels: PixelSpec | None = None) -> None:
+        self.model, self.imgsz, self.device, self.pixels = model, imgsz, torch.device(device), pixels
         self.conf, self.iou, self.max_det, self.multi_label = conf, iou, max_det, multi_label
 
     @torch.no_grad()
     def __call__(self, images: Sequence[np.ndarray]) -> list[np.ndarray]:
         boxed = [letterbox(im, self.imgsz, auto=False) for im in images]
-        x = torch.from_numpy(np.stack([b[0] for b in boxed])).to(self.device).permute(0, 3, 1, 2).float() / 255
+        x = normalize_batch(torch.from_numpy(np.stack([b[0] for b in boxed])).to(self.device).permute(0, 3, 1, 2),
+                            self.pixels)
         pred = self.model.decode(self.model(x)).float()
         dets = non_max_suppression(pred, self.conf, self.iou, self.max_det, multi_label=self.multi_label)
         out = []

@@ -40,13 +40,13 @@ def validate_sliced(model: ValModel, records: Sequence[ImageRecord], names: Sequ
     else:
         ids_by_path = dict(zip((r.path for r in records), image_ids([r.path for r in records])))
     detector = ModelSliceDetector(model, settings.image_size, settings.conf_thres, settings.iou_thres,
-                                  settings.max_det, device)
+                                  settings.max_det, device, pixels=settings.pixels)
     was_training = model.training
     model.eval()
     started = time.perf_counter()
     results: list[dict[str, Any]] = []
     for r in tqdm(records, desc="val --slice", disable=not progress, leave=False):
-        dets = predict_sliced(read_image(r.path), detector, slicing, settings.batch_size)
+        dets = predict_sliced(read_image(r.path, settings.pixels), detector, slicing, settings.batch_size)
         if r.path in frames:
             sx, sy = frames[r.path]
             dets[:, [0, 2]] *= sx

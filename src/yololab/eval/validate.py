@@ -14,6 +14,8 @@ from tqdm import tqdm
 
 from yololab.data import DetectionDataset, ImageRecord, create_dataloader
 from yololab.data.corrupted import CorruptedDataset, CorruptionSpec
+from yololab.data.pixels import PixelSpec, normalize_batch
+from yololab.errors import UserError
 from yololab.eval.boxes import scale_boxes
 from yololab.eval.coco import (
     detections_to_coco,
@@ -48,15 +50,21 @@ class ValSettings:
     coco_max_det: int = 100  # detections per image the COCO protocol scores (VisDrone's tools: 500)
     #: score the images under this corruption (made in the loader at full size, then letterboxed)
     corruption: CorruptionSpec | None = None
+    #: how the images are decoded and normalised (the data YAML's, with the checkpoint's normalisation);
+    #: None: 3-channel photos, dtype normalisation
+    pixels: PixelSpec | None = None
 
 
 def make_val_loader(records: Sequence[ImageRecord], settings: ValSettings, stride: int = 32):
     kwargs = dict(augment=False, rect=settings.rect, batch_size=settings.batch_size, stride=stride, pad=0.5,
                   rect_batches=settings.rect_batches)
     if settings.corruption is not None:
+        if settings.pixels is not None and not settings.pixels.is_default:
+            raise UserError("corruptions are made on 8-bit RGB photos; this data set has channels: "
+                            f"{settings.pixels.channels}, normalize: {settings.pixels.normalize}")
         dataset = CorruptedDataset(records, settings.corruption, settings.image_size, **kwargs)
     else:
-        dataset = DetectionDataset(records, settings.image_size, **kwargs)
+        dataset = DetectionDataset(records, settings.image_size, pixels=settings.pixels, **kwargs)
     return create_dataloader(dataset, settings.batch_size, shuffle=False, workers=settings.workers)
 
 
@@ -76,7 +84,7 @@ def predict_dataset(model: ValModel, loader, settings: ValSettings, device: torc
     dtype = torch.float16 if settings.half else torch.float32
     for images, _, paths, shapes in tqdm(loader, desc="val", disable=not progress, leave=False):
         t0 = time.perf_counter()
-        x = images.to(device, non_blocking=True).to(dtype) / 255
+        x = normalize_batch(images.to(device, non_blocking=True), settings.pixels, dtype)
         t1 = time.perf_counter()
         pred = model.decode(model(x)).float()
         t2 = time.perf_counter()

@@ -68,8 +68,11 @@ def _cpu(obj: Any) -> Any:
 
 def training_checkpoint(*, ema_model: torch.nn.Module, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
                         scheduler: Any, scaler: Any, ema_updates: int, epoch: int, best_fitness: float,
-                        best_epoch: int, config: Any, hyp: Any, metrics: dict | None = None) -> dict:
-    """The dict saved as last.pt / best.pt (see the module docstring)."""
+                        best_epoch: int, config: Any, hyp: Any, metrics: dict | None = None,
+                        pixels: dict | None = None) -> dict:
+    """The dict saved as last.pt / best.pt (see the module docstring); ``pixels``: the data's
+    :meth:`~yololab.data.pixels.PixelSpec.to_dict`, kept under ``pixels`` so that val, predict and serve
+    decode and normalise as training did."""
     return model_checkpoint(
         ema_model,
         model_state={k: v.detach().cpu() for k, v in model.state_dict().items()},
@@ -85,6 +88,7 @@ def training_checkpoint(*, ema_model: torch.nn.Module, model: torch.nn.Module, o
         hyp=_plain(dataclasses.asdict(hyp)) if dataclasses.is_dataclass(hyp) else dict(hyp),
         metrics=_plain(metrics or {}),
         date=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        **({} if pixels is None else {"pixels": pixels}),
     )
 
 

@@ -117,8 +117,8 @@ class MLflowTracker:
 class Tracking:
     """The trackers a run asked for (none by default): one call per epoch, one at the end."""
 
-    def __init__(self, cfg: TrainConfig, out: Path, names: Sequence[str]) -> None:
-        self.cfg, self.out, self.names = cfg, out, list(names)
+    def __init__(self, cfg: TrainConfig, out: Path, names: Sequence[str], pixels: Any = None) -> None:
+        self.cfg, self.out, self.names, self.pixels = cfg, out, list(names), pixels
         self.trackers: list[Any] = []
         self.images_every = int(cfg.tensorboard_images_every)
         if self.images_every < 0:
@@ -135,7 +135,8 @@ class Tracking:
             return
         due = (self.cfg.tensorboard and self.images_every > 0 and model is not None
                and ((epoch + 1) % self.images_every == 0 or epoch + 1 == self.cfg.epochs))
-        previews = draw_predictions(model, val_paths[:PREVIEW_IMAGES], self.cfg.imgsz, self.names) if due else None
+        previews = draw_predictions(model, val_paths[:PREVIEW_IMAGES], self.cfg.imgsz, self.names,
+                                    self.pixels) if due else None
         for t in self.trackers:
             t.epoch(epoch, row, previews)
 
@@ -149,11 +150,13 @@ class Tracking:
 
 @torch.no_grad()
 def draw_predictions(model: torch.nn.Module, paths: Sequence[str], imgsz: int,
-                     names: Sequence[str]) -> list[np.ndarray]:
-    """Letterboxed RGB images with the model's detections (conf >= PREVIEW_CONF) drawn on them."""
+                     names: Sequence[str], pixels: Any = None) -> list[np.ndarray]:
+    """Letterboxed RGB images with the model's detections (conf >= PREVIEW_CONF) drawn on them (images
+    that are not 8-bit RGB are shown as 8-bit, their first channel or first three)."""
     import cv2
 
     from yololab.data import letterbox, read_image
+    from yololab.data.pixels import normalize_batch, preview_rgb
     from yololab.eval.nms import non_max_suppression
 
     was_training = model.training
@@ -161,8 +164,9 @@ def draw_predictions(model: torch.nn.Module, paths: Sequence[str], imgsz: int,
     device = next(model.parameters()).device
     out = []
     for path in paths:
-        image = np.ascontiguousarray(letterbox(read_image(path), imgsz, auto=False)[0])
-        x = torch.from_numpy(image).permute(2, 0, 1)[None].to(device).float() / 255
+        image = np.ascontiguousarray(letterbox(read_image(path, pixels), imgsz, auto=False)[0])
+        x = normalize_batch(torch.from_numpy(image).permute(2, 0, 1)[None].to(device), pixels)
+        image = preview_rgb(image)
         det = non_max_suppression(model.decode(model(x)).float(), PREVIEW_CONF, 0.6, 100)[0].cpu().numpy()
         for x1, y1, x2, y2, conf, cls in det.tolist():
             cv2.rectangle(image, (int(x1), int(y1)), (int(x2), int(y2)), (255, 56, 56), 1)

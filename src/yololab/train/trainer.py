@@ -29,6 +29,7 @@ from yololab.config import save_yaml_config
 from yololab.data import DetectionDataset, collate_fn
 from yololab.data.dataset import MOSAIC_KINDS, loader_worker_init
 from yololab.data.imcache import check_cache_kind
+from yololab.data.pixels import normalize_batch
 from yololab.eval.results import ValResult
 from yololab.eval.validate import ValSettings, validate
 from yololab.errors import ConfigError
@@ -185,7 +186,8 @@ class Trainer:
                              if self.hyp.warmup_epochs > 0 else 0)
         self.val_settings = ValSettings(image_size=cfg.imgsz, batch_size=max(1, min(32, self.rank_batch * 2)),
                                         conf_thres=cfg.val_conf, iou_thres=cfg.val_iou,
-                                        workers=min(cfg.workers, 2))
+                                        workers=min(cfg.workers, 2),
+                                        pixels=None if self.data.pixels.is_default else self.data.pixels)
         self.results = ResultsCSV(self.out / "results.csv", [g["name"] for g in self.optimizer.param_groups],
                                   self.out)
         if self.main:
@@ -195,7 +197,7 @@ class Trainer:
             save_yaml_config(cfg, self.out / "config.yaml", self.out)
             self.data.save_report(self.out / "data_report.json", self.out)
             self.results.start(self.start_epoch)
-            self.tracking = Tracking(cfg, self.out, self.data.names)
+            self.tracking = Tracking(cfg, self.out, self.data.names, self.data.pixels)
 
     def release(self) -> None:
         """Let another process write the run folder (process exit does the same)."""
@@ -260,7 +262,8 @@ class Trainer:
         local_processes = max(local_processes, int(cfg.cache_processes))  # e.g. a comparison's concurrent cells
         self.dataset = DetectionDataset(self.data.train, cfg.imgsz, augment=True, aug=self.aug, rect=False,
                                         batch_size=self.rank_batch, stride=unwrap(self.model).stride,
-                                        cache=cfg.cache, cache_processes=local_processes, mosaic=cfg.mosaic_impl)
+                                        cache=cfg.cache, cache_processes=local_processes, mosaic=cfg.mosaic_impl,
+                                        pixels=self.data.pixels)
         self.mosaic = self.dataset.mosaic
         self.sampler = ddp.train_sampler(self.dataset, self.dist, cfg.seed)
         self.generator = torch.Generator()
@@ -369,7 +372,7 @@ class Trainer:
             if max_batches is not None and i >= max_batches:
                 break
             ni = i + nb * epoch
-            imgs = imgs.to(device, non_blocking=True).float() / 255
+            imgs = normalize_batch(imgs.to(device, non_blocking=True), self.data.pixels)
             accumulate = accumulate_steps(ni, self.warmup_iters, cfg.batch, cfg.nominal_batch)
             if ni <= self.warmup_iters:
                 warmup_step(self.optimizer, ni, self.warmup_iters, epoch, self.lf, self.hyp)
@@ -443,7 +446,7 @@ class Trainer:
             ema_model=self.ema.ema, model=unwrap(self.model), optimizer=self.optimizer, scheduler=self.scheduler,
             scaler=self.scaler, ema_updates=self.ema.updates, epoch=epoch, best_fitness=self.best_fitness,
             best_epoch=self.stopper.best_epoch, config=self.cfg, hyp=self.hyp,
-            metrics=metrics or None)
+            metrics=metrics or None, pixels=self.data.pixels.to_dict())
         for path in (self.last, self.best) if is_best else (self.last,):
             try:
                 atomic_save(ckpt, path, self.out)

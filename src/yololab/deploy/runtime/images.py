@@ -11,11 +11,19 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from yololab.data.augment import letterbox
+from yololab.data import rawpixels
 from yololab.data.images import decode_image, read_image
+from yololab.data.pixels import PixelSpec, convert_image, normalize_array
 from yololab.errors import DataError
 
 MIN_SIDE = 10  # pixels; smaller images are rejected (as the dataset checks do)
 MAX_PIXELS = 60_000_000  # decompression-bomb guard for uploads
+#: :attr:`UploadHeader.mode` of uploads decoded at their own depth: DICOM, 16-bit PNG, 16-bit or multi-band TIFF
+RAW_MODE = "raw"
+#: peak bytes per sample decoding a raw upload (a DICOM: stored samples, float64 rescaled, float32 out)
+RAW_BYTES_PER_SAMPLE = 16
+#: what the largest 8-bit upload (``max_pixels``) may cost per pixel; a raw upload must fit the same bytes
+PHOTO_BYTES_PER_PIXEL = 8
 
 
 class ImageDecodeError(DataError):
@@ -35,9 +43,9 @@ class LetterboxInfo:
     ratio_pad: tuple[tuple[float, float], tuple[float, float]]  # ((gain, gain), (pad_w, pad_h))
 
 
-def load_image(path: str | os.PathLike) -> np.ndarray:
-    """RGB uint8 (H, W, 3) of an image file, EXIF orientation applied."""
-    return read_image(path)
+def load_image(path: str | os.PathLike, pixels: PixelSpec | None = None) -> np.ndarray:
+    """An image file as decoded for ``pixels`` (RGB uint8 (H, W, 3) for photos), EXIF orientation applied."""
+    return read_image(path, pixels)
 
 
 _MAGIC = {b"\xff\xd8\xff": "JPEG", b"\x89PNG\r\n\x1a\n": "PNG", b"GIF87a": "GIF", b"GIF89a": "GIF",
@@ -63,6 +71,7 @@ class UploadHeader:
     mode: str  # PIL's pixel mode: 1, L, P, RGB, RGBA, ...
     width: int  # as stored (before EXIF orientation)
     height: int
+    channels: int = 3  # samples per pixel of a raw upload (RAW_MODE)
 
 
 SNIFF_BYTES = 1 << 16  # an upload's first bytes: enough for any supported format's header
@@ -73,7 +82,7 @@ def sniff_upload(head: bytes) -> None:
     when empty, 415 when no supported format is recognised (:class:`ImageDecodeError`)."""
     if not head:
         raise ImageDecodeError(400, "empty upload: the file has no bytes")
-    if _magic(head):
+    if _magic(head) or rawpixels.is_dicom(head[:rawpixels.SNIFF_BYTES]):
         return
     try:
         with Image.open(io.BytesIO(head)):
@@ -89,6 +98,9 @@ def inspect_upload(data: bytes, max_pixels: int = MAX_PIXELS) -> UploadHeader:
     :class:`ImageDecodeError` (400/415/422)."""
     if not data:
         raise ImageDecodeError(400, "empty upload: the file has no bytes")
+    raw = _raw_upload(data)
+    if raw is not None and raw.format != "PNG":  # DICOM, or a TIFF that PIL cannot verify
+        return _check_raw(raw, max_pixels)
     try:
         with Image.open(io.BytesIO(data)) as im:
             fmt = (im.format or "").upper()
@@ -113,28 +125,75 @@ def inspect_upload(data: bytes, max_pixels: int = MAX_PIXELS) -> UploadHeader:
                 im.load()
         except Exception as err:
             raise ImageDecodeError(422, f"truncated JPEG: {err}") from None
+    if raw is not None:  # a 16-bit PNG: verified by PIL, decoded at its depth
+        return _check_raw(raw, max_pixels)
     return UploadHeader(fmt, mode, w, h)
 
 
-def decode_image_bytes(data: bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray:
-    """RGB uint8 (H, W, 3) of an encoded image; raises :class:`ImageDecodeError` (400/415/422)."""
-    header = inspect_upload(data, max_pixels)
+def _raw_upload(data: bytes) -> UploadHeader | None:
+    """The header of an upload decoded at its own depth (DICOM, 16-bit PNG, a TIFF that is not 8-bit
+    grey or RGB), else None; a damaged one is a 422."""
+    head = data[:rawpixels.SNIFF_BYTES]
+    png = rawpixels.png_depth(head)
+    if png is not None:
+        if png[1] != 16 or len(data) < 24:
+            return None
+        w, h = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+        return UploadHeader("PNG", RAW_MODE, w, h, png[0])
+    if not (rawpixels.is_dicom(head) or rawpixels.is_tiff(head)):
+        return None
+    kind = "DICOM" if rawpixels.is_dicom(head) else "TIFF"
     try:
-        return decode_image(data, f"the {header.format or 'image'} data")  # the decoder of train and val
-    except OSError as err:
+        info = (rawpixels.dicom_info if kind == "DICOM" else rawpixels.tiff_info)(io.BytesIO(data), f"the {kind} data")
+    except DataError as err:
+        raise ImageDecodeError(422, str(err)) from None
+    except Exception as err:  # noqa: BLE001 - the readers raise many types for damaged files
+        raise ImageDecodeError(422, f"corrupt {kind} image: {type(err).__name__}: {err}") from None
+    if kind == "TIFF" and rawpixels.pil_reads(info):
+        return None
+    return UploadHeader(kind, RAW_MODE, info.width, info.height, info.channels)
+
+
+def _check_raw(header: UploadHeader, max_pixels: int) -> UploadHeader:
+    """The size limits of a raw upload: ``max_pixels``, and no more decoding memory than the largest
+    8-bit upload (``max_pixels`` x :data:`PHOTO_BYTES_PER_PIXEL`)."""
+    w, h, c = header.width, header.height, header.channels
+    if w < MIN_SIDE or h < MIN_SIDE:
+        raise ImageDecodeError(422, f"image is {w}x{h} pixels; both sides must be at least {MIN_SIDE}")
+    if w * h > max_pixels:
+        raise ImageDecodeError(422, f"image is {w}x{h} pixels, above the limit of {max_pixels} pixels")
+    if w * h * c * RAW_BYTES_PER_SAMPLE > max_pixels * PHOTO_BYTES_PER_PIXEL:
+        limit = max_pixels * PHOTO_BYTES_PER_PIXEL // (RAW_BYTES_PER_SAMPLE * c)
+        raise ImageDecodeError(422, f"{header.format} image is {w}x{h} pixels of {c} channel(s), above the limit "
+                               f"of {limit} pixels for {c}-channel {header.format} uploads")
+    return header
+
+
+def decode_image_bytes(data: bytes, max_pixels: int = MAX_PIXELS, pixels: PixelSpec | None = None) -> np.ndarray:
+    """An encoded image decoded for ``pixels`` (RGB uint8 (H, W, 3) for photos of a 3-channel model);
+    raises :class:`ImageDecodeError` (400/415/422, also for an image with another channel count)."""
+    header = inspect_upload(data, max_pixels)
+    try:  # the decoder of train and val
+        return decode_image(data, f"the {header.format or 'image'} data", None if pixels is None or pixels.is_default
+                            else pixels)
+    except (OSError, DataError) as err:
         raise ImageDecodeError(422, str(err)) from None
 
 
 def preprocess(images: Sequence[np.ndarray], imgsz: int | tuple[int, int], stride: int = 32,
-               dtype: np.dtype = np.float32) -> tuple[np.ndarray, list[LetterboxInfo]]:
-    """Letterbox RGB uint8 images to ``imgsz`` (no auto-shrink, so batches share one shape) and
-    normalise to a contiguous (B, 3, H, W) array in [0, 1]."""
+               dtype: np.dtype = np.float32, pixels: PixelSpec | None = None) -> tuple[np.ndarray, list[LetterboxInfo]]:
+    """Letterbox (H, W, C) images to ``imgsz`` (no auto-shrink, so batches share one shape) and normalise
+    them as train and val do (:func:`~yololab.data.pixels.normalize_batch` of ``pixels``; [0, 1] for
+    8-bit photos) to a contiguous (B, C, H, W) array of ``dtype``."""
     hw = (imgsz, imgsz) if isinstance(imgsz, int) else tuple(imgsz)
-    batch = np.empty((len(images), 3, *hw), dtype=dtype)
+    if len({im.dtype for im in images}) > 1:  # mixed sample types: float32 with the same [0, 1] values
+        images = [convert_image(im, np.float32) for im in images]
+    first = images[0]
+    raw = np.empty((len(images), first.shape[2] if first.ndim == 3 else 1, *hw), dtype=first.dtype)
     infos = []
     for i, im in enumerate(images):
         boxed, ratio, pad = letterbox(im, hw, auto=False, stride=stride)
-        batch[i] = boxed.transpose(2, 0, 1)
+        raw[i] = boxed.reshape(*hw, -1).transpose(2, 0, 1)
         infos.append(LetterboxInfo(shape=im.shape[:2], ratio_pad=((ratio[1], ratio[0]), pad)))
-    batch *= batch.dtype.type(1.0 / 255.0)
-    return batch, infos
+    batch = normalize_array(raw, pixels)
+    return np.ascontiguousarray(batch.astype(dtype, copy=False)), infos

@@ -27,7 +27,7 @@ from torch import nn
 
 from yololab.deploy.runtime.backends import Backend, backend_kind
 
-PAD_VALUE = 114 / 255  # the letterbox grey, as network input
+PAD_VALUE = 114 / 255  # the letterbox grey, as network input (pad_input_value() of yololab.data.pixels for others)
 
 
 class ExportedModel(nn.Module):

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from yololab.data.pixels import PixelSpec, checkpoint_pixels
 from yololab.deploy.runtime.backends import Backend
 from yololab.deploy.runtime.images import LetterboxInfo, preprocess
 from yololab.deploy.runtime.postprocess import postprocess, scale_detections
@@ -33,9 +34,13 @@ class Predictor:
 
     def __init__(self, weights: str | os.PathLike, imgsz: int | None = None, conf: float = 0.25,
                  iou: float = 0.45, max_det: int = 300, threads: int | None = None,
-                 backend: str | None = None, agnostic: bool = False, device: str | None = DEFAULT_DEVICE) -> None:
-        """``device``: a ``--device`` string (see :mod:`yololab.deploy.runtime.backends`); the chosen one is logged."""
+                 backend: str | None = None, agnostic: bool = False, device: str | None = DEFAULT_DEVICE,
+                 pixels: PixelSpec | None = None) -> None:
+        """``device``: a ``--device`` string (see :mod:`yololab.deploy.runtime.backends`); the chosen one is logged.
+        ``pixels``: how images are decoded and normalised (default: what a .pt checkpoint recorded, else
+        3-channel photos with dtype normalisation)."""
         self.backend = Backend(weights, threads=threads, kind=backend, device=device)
+        self.pixels = pixels or checkpoint_pixels(weights) or PixelSpec()
         LOG.info("device: %s (%s, %s backend)", self.backend.device, self.backend.device_name(),
                  self.backend.kind)
         self.imgsz = self._resolve_imgsz(imgsz)
@@ -62,7 +67,8 @@ class Predictor:
         return self.backend.names
 
     def preprocess(self, images: Sequence[np.ndarray]) -> tuple[np.ndarray, list[LetterboxInfo]]:
-        return preprocess(images, self.imgsz, self.backend.stride)
+        return preprocess(images, self.imgsz, self.backend.stride,
+                          pixels=None if self.pixels.is_default else self.pixels)
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
         return self.backend.infer(batch)

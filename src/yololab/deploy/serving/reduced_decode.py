@@ -17,7 +17,15 @@ import numpy as np
 from PIL import Image
 
 from yololab.data.images import _SWAP_ORIENTATIONS, apply_orientation, exif_orientation
-from yololab.deploy.runtime.images import ImageDecodeError, UploadHeader, decode_image_bytes
+from yololab.data.pixels import PixelSpec
+from yololab.deploy.runtime.images import (
+    PHOTO_BYTES_PER_PIXEL,
+    RAW_BYTES_PER_SAMPLE,
+    RAW_MODE,
+    ImageDecodeError,
+    UploadHeader,
+    decode_image_bytes,
+)
 
 #: bytes per pixel PIL holds for a decoded frame, by mode (RGB is stored as 4 bytes)
 MODE_BYTES = {"1": 1, "L": 1, "P": 1, "LA": 4, "I;16": 2, "RGB": 4, "RGBA": 4, "CMYK": 4, "YCbCr": 4, "I": 4,
@@ -48,11 +56,14 @@ def _jpeg_scale(factor: int) -> int:
     return next((s for s in JPEG_SCALES if s <= factor), 1)
 
 
-def decode_cost(header: UploadHeader, target: int) -> int:
-    """Bytes of memory decoding ``header``'s image for a ``target``-pixel model may take at its peak."""
+def decode_cost(header: UploadHeader, target: int, full: bool = False) -> int:
+    """Bytes of memory decoding ``header``'s image for a ``target``-pixel model may take at its peak
+    (``full``: decoded at full size, as for a model whose pixels are not 8-bit RGB)."""
     pixels = header.width * header.height
+    if header.mode == RAW_MODE:
+        return pixels * header.channels * RAW_BYTES_PER_SAMPLE
     factor = reduction(header, target)
-    if factor < 2:
+    if factor < 2 or full:
         return pixels * FULL_PATH_BYTES
     if header.format in ("JPEG", "MPO"):
         return math.ceil(pixels / _jpeg_scale(factor) ** 2) * 8  # the draft frame + its reduced RGB copy
@@ -68,12 +79,18 @@ def worst_decode_cost(max_pixels: int, target: int) -> int:
                for fmt in ("PNG", "JPEG") for mode in ("1", "P", "RGB", "CMYK"))
 
 
-def decode_reduced(data: bytes, header: UploadHeader, target: int) -> DecodedUpload:
+def decode_reduced(data: bytes, header: UploadHeader, target: int, pixels: PixelSpec | None = None) -> DecodedUpload:
     """Decode ``data`` (already checked by :func:`~yololab.deploy.runtime.images.inspect_upload`) at the smallest
-    size that still fills a ``target`` model input; raises :class:`ImageDecodeError` (422)."""
+    size that still fills a ``target`` model input; raises :class:`ImageDecodeError` (422). Raw uploads
+    (DICOM, 16-bit, multi-band) and every upload to a model whose ``pixels`` are not the default go
+    through the one decoder at full size."""
     factor = reduction(header, target)
-    if factor < 2 or header.format == "TIFF":  # TIFF: PIL orients on load; keep the one decoder
-        image = decode_image_bytes(data, header.width * header.height)
+    raw = header.mode == RAW_MODE or (pixels is not None and not pixels.is_default)
+    if factor < 2 or header.format == "TIFF" or raw:  # TIFF: PIL orients on load; keep the one decoder
+        area = header.width * header.height  # the limits that inspect_upload checked, again
+        limit = max(area, -(-area * header.channels * RAW_BYTES_PER_SAMPLE // PHOTO_BYTES_PER_PIXEL)) \
+            if header.mode == RAW_MODE else area
+        image = decode_image_bytes(data, limit, pixels)
         return DecodedUpload(image, 1.0, 1.0, image.shape[1], image.shape[0])
     try:
         with Image.open(io.BytesIO(data)) as im:

@@ -200,7 +200,7 @@ def create_app(config: ServeConfig, predictor: Predictor | None = None) -> FastA
         try:
             body = await _read_upload(file, budget)
             header = await asyncio.to_thread(inspect_upload, body.data, config.max_pixels)
-            held = budget.reserve(decode_cost(header, target))
+            held = budget.reserve(decode_cost(header, target, full=not predictor.pixels.is_default))
         except ImageDecodeError as err:
             _release(budget, body)
             return JSONResponse({"detail": err.message}, status_code=err.status)
@@ -210,7 +210,8 @@ def create_app(config: ServeConfig, predictor: Predictor | None = None) -> FastA
                                 headers={"Retry-After": str(err.retry_after)})
         try:
             try:
-                upload: DecodedUpload = await asyncio.to_thread(decode_reduced, body.data, header, target)
+                upload: DecodedUpload = await asyncio.to_thread(decode_reduced, body.data, header, target,
+                                                                predictor.pixels)
                 _release(budget, body)
                 if slicing is None:  # sliced: each group of slices is preprocessed as it goes
                     x, infos = await asyncio.to_thread(predictor.preprocess, [upload.image])

@@ -41,6 +41,7 @@ def evaluate_cell(weights: Path, train: TrainSummary, data: str, imgsz: int, bat
     """
     import torch
 
+    from yololab.data.pixels import checkpoint_pixels, model_pixels
     from yololab.data.source import open_split
     from yololab.eval.validate import validate
     from yololab.models.checkpoints import load_model
@@ -53,7 +54,9 @@ def evaluate_cell(weights: Path, train: TrainSummary, data: str, imgsz: int, bat
     records = scoring.records
     torch_device = torch.device("cuda:" + device if device.isdigit() else device)
     model = model.to(torch_device).fuse().channels_last()
-    settings = scoring_settings(imgsz, batch, workers, max_det)
+    pixels = model_pixels(scoring.pixels, checkpoint_pixels(weights), str(weights))
+    settings = dataclasses.replace(scoring_settings(imgsz, batch, workers, max_det),
+                                   pixels=None if pixels.is_default else pixels)
     if slicing is not None:
         from yololab.eval.sliced_val import validate_sliced
 
