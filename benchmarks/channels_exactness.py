@@ -10,8 +10,8 @@ From coco128's val2017 photos (their labels unchanged) it writes four copies of 
 - ``gray1/``:  8-bit single-channel PNG (``channels: 1``): the model's stem adapted to one channel
   (timm's rule: the RGB filters summed);
 - ``gray16/``: 16-bit single-channel PNG holding value x 257 (``channels: 1``, divided by 65535);
-- ``dicom/``:  16-bit DICOM (MONOCHROME2, value x 257) with a full-range window (``normalize: window``,
-  ``window: [32767.5, 65536]``: the DICOM linear window that maps 0..65535 onto 0..1).
+- ``dicom/``:  16-bit DICOM (MONOCHROME2, value x 257) whose own WindowCenter/WindowWidth tags (32767.5,
+  65535) are the full range: decoded through pydicom and windowed to (x - (c - w/2)) / w = x / 65535.
 
 then scores upstream's yolov5n.pt on each with ``yololab val --json`` and prints the four mAPs and the largest
 difference from ``gray3`` (the issue asks for 1e-4 at most).
@@ -73,7 +73,7 @@ def write_sets(out: Path, n: int) -> dict[str, Path]:
     """The four copies, each a YOLO folder with its data.yaml; returns {name: data.yaml}."""
     names = (COCO128 / "data.yaml").read_text().split("names:", 1)[1]
     kinds = {"gray3": "channels: 3\n", "gray1": "channels: 1\n", "gray16": "channels: 1\n",
-             "dicom": "channels: 1\nnormalize: window\nwindow: [32767.5, 65536]\n"}
+             "dicom": "channels: 1\n"}
     yamls = {}
     for kind, extra in kinds.items():
         root = out / kind
@@ -89,7 +89,7 @@ def write_sets(out: Path, n: int) -> dict[str, Path]:
         cv2.imwrite(str(images["gray3"] / f"{stem}.png"), np.dstack([gray] * 3))
         cv2.imwrite(str(images["gray1"] / f"{stem}.png"), gray)
         cv2.imwrite(str(images["gray16"] / f"{stem}.png"), gray.astype(np.uint16) * 257)
-        write_dicom(images["dicom"] / f"{stem}.dcm", gray.astype(np.uint16) * 257, 32767.5, 65536)
+        write_dicom(images["dicom"] / f"{stem}.dcm", gray.astype(np.uint16) * 257, 32767.5, 65535)
     return yamls
 
 
