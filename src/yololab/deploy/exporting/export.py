@@ -1,7 +1,7 @@
 """Export a fused detector (decoding in the graph) to ONNX, OpenVINO IR or TorchScript.
 
-The graph maps ``images`` (B, 3, H, W, RGB in [0, 1]) to ``output0`` (B, N, 5+nc) like upstream's
-export. ONNX uses the TorchScript-based ``torch.onnx.export`` (opset 17 by default; the dynamo
+The graph maps ``images`` (B, C, H, W in [0, 1]; C is the model's ``in_channels``, 3 for RGB) to
+``output0`` (B, N, 5+nc) like upstream's export. ONNX uses the TorchScript-based ``torch.onnx.export`` (opset 17 by default; the dynamo
 exporter would need onnxscript) and onnxslim; OpenVINO IR is converted from that ONNX file.
 Optional NMS is ONNX's own NonMaxSuppression op appended to the graph (see ``graph.append_nms``).
 
@@ -171,7 +171,8 @@ def export_model(model_or_weights: Detector | str | os.PathLike, fmt: str = "onn
 
     ``dynamic`` (the default) makes batch, height and width free (ONNX/OpenVINO; a trace is
     shape-generic anyway), so ``validate`` scores the export with the .pt's rectangular batches and
-    gets the .pt's metrics. ``dynamic=False`` fixes the input to ``batch`` x 3 x ``imgsz`` (runtimes
+    gets the .pt's metrics. ``dynamic=False`` fixes the input to ``batch`` x C x ``imgsz`` (C: the model's
+    ``in_channels``) (runtimes
     and latency benchmarks that want fixed shapes; OpenVINO runs faster on them); ``validate``
     then scores it with square letterboxed batches instead, a little lower than rect batches.
     ``half`` stores FP16 weights/compute (ONNX via onnxconverter-common with float32 input/output,
@@ -202,7 +203,7 @@ def export_model(model_or_weights: Detector | str | os.PathLike, fmt: str = "onn
     out = Path(out) if out is not None else _default_out(f"{stem}_int8" if int8 else stem, fmt, hw)
     refuse_overwriting_inputs(out, fmt, {"--weights": None if isinstance(model_or_weights, Detector) else
                                          model_or_weights, "--sample": sample, "--data": data})
-    images = torch.from_numpy(sample_batch(hw, batch, model.stride, sample))
+    images = torch.from_numpy(sample_batch(hw, batch, model.stride, sample, model.in_channels))
     wrapper = DecodedDetector(model).eval()
 
     if fmt != "openvino" and out.is_dir():

@@ -127,14 +127,18 @@ def decode_image_bytes(data: bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray:
 
 def preprocess(images: Sequence[np.ndarray], imgsz: int | tuple[int, int], stride: int = 32,
                dtype: np.dtype = np.float32) -> tuple[np.ndarray, list[LetterboxInfo]]:
-    """Letterbox RGB uint8 images to ``imgsz`` (no auto-shrink, so batches share one shape) and
-    normalise to a contiguous (B, 3, H, W) array in [0, 1]."""
+    """Letterbox uint8 images (H, W, C) or (H, W) to ``imgsz`` (no auto-shrink, so batches share one
+    shape) and normalise to a contiguous (B, C, H, W) array in [0, 1]; C is the images' channel count
+    (3 for RGB), the same for every image of the batch."""
     hw = (imgsz, imgsz) if isinstance(imgsz, int) else tuple(imgsz)
-    batch = np.empty((len(images), 3, *hw), dtype=dtype)
+    counts = {1 if im.ndim == 2 else im.shape[2] for im in images}
+    if len(counts) > 1:
+        raise DataError(f"one batch holds images with {sorted(counts)} channels; give images of one channel count")
+    batch = np.empty((len(images), counts.pop() if counts else 3, *hw), dtype=dtype)
     infos = []
     for i, im in enumerate(images):
         boxed, ratio, pad = letterbox(im, hw, auto=False, stride=stride)
-        batch[i] = boxed.transpose(2, 0, 1)
+        batch[i] = boxed.reshape(*hw, -1).transpose(2, 0, 1)  # cv2 drops a single channel's axis
         infos.append(LetterboxInfo(shape=im.shape[:2], ratio_pad=((ratio[1], ratio[0]), pad)))
     batch *= batch.dtype.type(1.0 / 255.0)
     return batch, infos
