@@ -148,3 +148,31 @@ def test_checkpoint_from_before_in_channels_loads_as_rgb(tmp_path) -> None:
     atomic_save(ckpt, tmp_path / "old.pt")
     old = load_model(tmp_path / "old.pt")
     assert old.spec.in_channels == 3 and old.spec.stem_adaptation is None
+
+
+def test_summary_says_how_the_stem_was_adapted() -> None:
+    from yololab.models.channels import adapt_input_channels
+    from yololab.models.summary import format_summary, summarize
+
+    model = adapt_input_channels(build_model("yolov5n", num_classes=2), 1, "yolov5n.pt")
+    summary = summarize(model, 64)
+    assert summary["in_channels"] == 1 and summary["stem_adaptation"]["to_channels"] == 1
+    assert ("input: 1 channels; stem of yolov5n.pt (backbone.stem.conv) adapted from 3 to 1 channels by timm "
+            "adapt_input_conv: sum of the 3 input filters") in format_summary(model, summary)
+    assert "no adaptation" in format_summary(model, summarize(build_model("yolov5n", num_classes=2), 64))
+
+
+def test_protocol_card_names_the_adapted_stems() -> None:
+    from types import SimpleNamespace
+
+    from yololab.experiments.plan.protocol_card import stem_protocol
+    from yololab.experiments.report.html import protocol_html
+
+    spec = SimpleNamespace(backbones=[SimpleNamespace(name="resnet50", label=None, pretrained=True),
+                                      SimpleNamespace(name="native", label="v5", pretrained=False)])
+    card = stem_protocol(spec, 1)
+    assert card["in_channels"] == 1 and card["adapted"]["v5"] is None
+    assert card["adapted"]["resnet50"] == ("resnet50 pretrained stem 3 -> 1 channels (timm adapt_input_conv: "
+                                           "sum of the 3 input filters)")
+    assert stem_protocol(spec, 3)["adapted"] == {"resnet50": None, "v5": None}
+    assert "resnet50 pretrained stem 3 -&gt; 1 channels" in protocol_html({"stems": card})
