@@ -93,3 +93,14 @@ def test_sample_of_another_channel_count_is_refused(tmp_path, monkeypatch) -> No
     monkeypatch.setattr(samples, "load_image", lambda _: np.zeros((40, 40, 2), np.uint8))
     with pytest.raises(DataError, match="two_bands.tif has 2 channels, the model reads 4"):
         sample_image(path, 4)
+
+
+def test_export_and_val_adapt_an_rgb_checkpoint_to_the_datas_channels(tmp_path) -> None:
+    from yololab.deploy.exporting.export import export_model
+    from yololab.deploy.runtime.model_adapter import load_val_model
+
+    rgb = tmp_path / "rgb.pt"
+    save_model(build_model("yolov5n", num_classes=2).eval(), rgb)
+    assert load_val_model(rgb, in_channels=1).spec.in_channels == 1
+    out = export_model(rgb, "torchscript", imgsz=64, in_channels=1, out=tmp_path / "gray.torchscript")
+    assert Backend(out).in_channels == 1

@@ -40,14 +40,21 @@ class ExportParityError(EnvError, RuntimeError):
     """The exported model's outputs differ from PyTorch's by more than the tolerance."""
 
 
-def _as_model(model_or_weights: Detector | str | os.PathLike) -> tuple[Detector, str]:
-    """A fused eval-mode copy (the caller's model is never modified) and a file stem."""
+def _as_model(model_or_weights: Detector | str | os.PathLike,
+              in_channels: int | None = None) -> tuple[Detector, str]:
+    """A fused eval-mode copy (the caller's model is never modified) and a file stem; ``in_channels``
+    other than the model's adapts its stem (see :func:`yololab.models.channels.adapt_input_channels`)."""
+    from yololab.models.channels import adapt_input_channels
+
     if isinstance(model_or_weights, Detector):
-        return copy.deepcopy(model_or_weights).cpu().float().eval().fuse(), model_or_weights.spec.model
+        model = copy.deepcopy(model_or_weights).cpu().float().eval()
+        if in_channels is not None:
+            adapt_input_channels(model, in_channels)
+        return model.fuse(), model_or_weights.spec.model
     from yololab.models.checkpoints import load_model
 
     path = Path(model_or_weights)
-    return load_model(path).float().eval().fuse(), path.stem
+    return load_model(path, in_channels=in_channels).float().eval().fuse(), path.stem
 
 
 def _hw(imgsz: int | tuple[int, int] | list[int], stride: int) -> tuple[int, int]:
@@ -166,7 +173,8 @@ def export_model(model_or_weights: Detector | str | os.PathLike, fmt: str = "onn
                  conf: float = 0.25, iou: float = 0.45, max_det: int = 300, opset: int = OPSET,
                  check: bool = True, sample: str | os.PathLike | None = None, int8: bool = False,
                  data: str | os.PathLike | None = None, calib_images: int = 300,
-                 calib_method: str = "percentile", int8_weights: str = "s8-7bit") -> Path:
+                 calib_method: str = "percentile", int8_weights: str = "s8-7bit",
+                 in_channels: int | None = None) -> Path:
     """Export the fused model with in-graph decoding; returns the written file (.onnx, .xml, .torchscript).
 
     ``dynamic`` (the default) makes batch, height and width free (ONNX/OpenVINO; a trace is
@@ -183,6 +191,8 @@ def export_model(model_or_weights: Detector | str | os.PathLike, fmt: str = "onn
     ``int8`` quantizes after export, calibrating on ``calib_images`` training images of the data YAML
     ``data``: ONNX Runtime static quantization (QDQ) for ONNX (``yololab.deploy.exporting.quantize``), NNCF for
     OpenVINO (``yololab.deploy.exporting.quantize_openvino``); the check then only reports.
+    ``in_channels`` (the data's channel count) other than the model's adapts its stem by timm's rule
+    first (logged); None exports the model's own.
     """
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}; expected one of {', '.join(FORMATS)}")
@@ -196,7 +206,7 @@ def export_model(model_or_weights: Detector | str | os.PathLike, fmt: str = "onn
                          "fmt='openvino'): use one of those formats with half=False and nms=False")
     if int8 and data is None:
         raise ValueError("int8=True needs data= (a data YAML: its training images calibrate the INT8 ranges)")
-    model, stem = _as_model(model_or_weights)
+    model, stem = _as_model(model_or_weights, in_channels)
     hw = _hw(imgsz, model.stride)
     nms_cfg = {"conf": float(conf), "iou": float(iou), "max_det": int(max_det)} if nms else None
     meta = md.build_metadata(model, hw, batch, dynamic, half, nms_cfg, fmt)

@@ -103,12 +103,14 @@ def is_exported(path: str | os.PathLike) -> bool:
         return False
 
 
-def load_val_model(weights: str | os.PathLike, threads: int | None = None, kind: str | None = None) -> nn.Module:
+def load_val_model(weights: str | os.PathLike, threads: int | None = None, kind: str | None = None,
+                   in_channels: int | None = None) -> nn.Module:
     """A .pt checkpoint as a :class:`Detector`; an .onnx / .xml / OpenVINO folder / .torchscript
     export as an :class:`ExportedModel` (same ``validate`` interface). ``kind`` picks the backend of
-    an export (e.g. ``openvino-bf16`` for an IR, ``openvino`` for an .onnx)."""
+    an export (e.g. ``openvino-bf16`` for an IR, ``openvino`` for an .onnx). ``in_channels`` (the data's)
+    adapts a checkpoint's stem where it differs (an export keeps the channels it was exported with)."""
     if is_exported(weights) or kind not in (None, "torch"):
         return ExportedModel(weights, threads=threads, kind=kind)  # Backend refuses a file it cannot run
     from yololab.models.checkpoints import load_model
 
-    return load_model(weights)
+    return load_model(weights, in_channels=in_channels)
