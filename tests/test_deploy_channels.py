@@ -93,6 +93,8 @@ def test_sample_of_another_channel_count_is_refused(tmp_path, monkeypatch) -> No
     monkeypatch.setattr(samples, "load_image", lambda _: np.zeros((40, 40, 2), np.uint8))
     with pytest.raises(DataError, match="two_bands.tif has 2 channels, the model reads 4"):
         sample_image(path, 4)
+    monkeypatch.setattr(samples, "load_image", lambda _: np.full((40, 40), 7, np.uint8))  # a gray file
+    assert sample_image(path, 3).shape == (40, 40, 3) and sample_image(path, 1).shape == (40, 40, 1)
 
 
 def test_export_and_val_adapt_an_rgb_checkpoint_to_the_datas_channels(tmp_path) -> None:

@@ -43,7 +43,8 @@ def with_channels(rgb: np.ndarray, channels: int) -> np.ndarray:
 
 def sample_image(sample: str | os.PathLike | None = None, channels: int = 3) -> np.ndarray:
     """(H, W, ``channels``) uint8 picture of the file ``sample``, or the synthetic image when ``sample`` is
-    None. An RGB file for a model of other than 3 channels is converted by :func:`with_channels`."""
+    None. An RGB file for a model of other than 3 channels is converted by :func:`with_channels`, a
+    grayscale one replicated; any other mismatch is a DataError."""
     if sample is None:
         return synthetic_image(channels=channels)
     if not Path(sample).is_file():
@@ -54,8 +55,10 @@ def sample_image(sample: str | os.PathLike | None = None, channels: int = 3) -> 
         return image.reshape(*image.shape[:2], channels)
     if have == 3:
         return with_channels(image, channels)
+    if have == 1:  # a grayscale file for a model of more channels: the gray in every channel
+        return np.repeat(image.reshape(*image.shape[:2], 1), channels, axis=2)
     raise DataError(f"sample image {sample} has {have} channels, the model reads {channels}: give a "
-                    f"{channels}-channel sample (or an RGB one)")
+                    f"{channels}-channel sample (or an RGB or grayscale one)")
 
 
 def sample_name(sample: str | os.PathLike | None) -> str:
