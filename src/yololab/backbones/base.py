@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from yololab.backbones.stem import StemAdaptation
+
 FEATURE_STRIDES = (8, 16, 32)
 
 
@@ -16,7 +18,8 @@ class BackboneRequest:
 
     ``size`` is the family's scale letter (n/s/m/l/x; YOLOv7 tiny/base/x map to s/l/x),
     ``depth`` and ``width`` its multiples, ``act`` its activation, ``pretrained`` False, True
-    (download from the hub) or a path to a local weights file.
+    (download from the hub) or a path to a local weights file, ``in_channels`` the image channels
+    (1 grayscale, 3 RGB, N bands; a pretrained 3-channel stem is adapted, see :mod:`.stem`).
     """
 
     name: str
@@ -25,6 +28,7 @@ class BackboneRequest:
     width: float = 0.50
     act: str = "silu"
     pretrained: bool | str = False
+    in_channels: int = 3
 
 
 class Backbone(nn.Module):
@@ -32,6 +36,10 @@ class Backbone(nn.Module):
 
     channels: tuple[int, int, int]
     strides: tuple[int, int, int] = FEATURE_STRIDES
+    #: image channels the stem reads
+    in_channels: int = 3
+    #: set when pretrained 3-channel weights were adapted to ``in_channels`` (None otherwise)
+    stem_adaptation: StemAdaptation | None = None
 
     @property
     def feature_info(self) -> list[dict[str, int]]:

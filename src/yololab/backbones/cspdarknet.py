@@ -16,7 +16,7 @@ from yololab.layers.scaling import scaled_channels, scaled_depth
 
 
 class CSPDarknet(Backbone):
-    def __init__(self, depth: float, width: float, act: str = "silu") -> None:
+    def __init__(self, depth: float, width: float, act: str = "silu", in_channels: int = 3) -> None:
         super().__init__()
         c1, c2, c3, c4, c5 = (scaled_channels(c, width) for c in (64, 128, 256, 512, 1024))
 
@@ -24,7 +24,8 @@ class CSPDarknet(Backbone):
             return nn.Sequential(Conv(c_in, c_out, 3, 2, act=act),
                                  C3(c_out, c_out, scaled_depth(repeats, depth), act=act))
 
-        self.stem = Conv(3, c1, 6, 2, 2, act=act)       # /2
+        self.in_channels = in_channels
+        self.stem = Conv(in_channels, c1, 6, 2, 2, act=act)  # /2
         self.stage2 = stage(c1, c2, 3)                   # /4
         self.stage3 = stage(c2, c3, 6)                   # /8  -> P3
         self.stage4 = stage(c3, c4, 9)                   # /16 -> P4
@@ -42,4 +43,4 @@ def cspdarknet(request: BackboneRequest) -> Backbone:
     if request.pretrained:
         raise ValueError("backbone 'cspdarknet' has no separate ImageNet weights; start from an "
                          "upstream YOLOv5 checkpoint instead (--weights yolov5s.pt)")
-    return CSPDarknet(request.depth, request.width, request.act)
+    return CSPDarknet(request.depth, request.width, request.act, request.in_channels)

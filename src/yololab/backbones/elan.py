@@ -36,10 +36,11 @@ ELAN_SPECS = {
 
 
 class ELANBackbone(Backbone):
-    def __init__(self, spec: ELANBackboneSpec) -> None:
+    def __init__(self, spec: ELANBackboneSpec, in_channels: int = 3) -> None:
         super().__init__()
         act = spec.act
-        stem, c = [], 3
+        self.in_channels = in_channels
+        stem, c = [], in_channels
         for c_out, stride in spec.stem:
             stem.append(Conv(c, c_out, 3, stride, act=act))
             c = c_out
@@ -73,4 +74,4 @@ def elan(request: BackboneRequest) -> Backbone:
     if request.pretrained:
         raise ValueError("backbone 'elan' has no separate ImageNet weights; start from an "
                          "upstream YOLOv7 checkpoint instead (--weights yolov7.pt)")
-    return ELANBackbone(ELAN_SPECS[ELAN_VARIANT_FOR_SIZE[request.size]])
+    return ELANBackbone(ELAN_SPECS[ELAN_VARIANT_FOR_SIZE[request.size]], request.in_channels)

@@ -12,6 +12,7 @@ import pkgutil
 from collections.abc import Callable
 
 from yololab.backbones.base import Backbone, BackboneRequest
+from yololab.backbones.stem import check_channels
 
 BackboneFactory = Callable[[BackboneRequest], Backbone]
 PrefixFactory = Callable[[str, BackboneRequest], Backbone]
@@ -56,7 +57,7 @@ def _load_all() -> None:
     import yololab.backbones as package
 
     for info in pkgutil.iter_modules(package.__path__):
-        if info.name not in ("base", "catalog", "registry"):
+        if info.name not in ("base", "catalog", "registry", "stem"):
             importlib.import_module(f"{package.__name__}.{info.name}")
 
 
@@ -74,6 +75,7 @@ def describe_backbones() -> dict[str, str]:
 def create_backbone(request: BackboneRequest) -> Backbone:
     """Build the backbone named in ``request``; unknown names list the valid ones."""
     _load_all()
+    check_channels(request.in_channels)
     name = request.name
     if name in _FACTORIES:
         backbone = _FACTORIES[name](request)
@@ -85,4 +87,7 @@ def create_backbone(request: BackboneRequest) -> Backbone:
     if len(backbone.channels) != 3 or tuple(backbone.strides) != (8, 16, 32):
         raise ValueError(f"backbone {name!r} must give features at strides 8/16/32, "
                          f"got strides {backbone.strides} with channels {backbone.channels}")
+    if backbone.in_channels != request.in_channels:
+        raise ValueError(f"backbone {name!r} was asked for {request.in_channels} input channels but "
+                         f"reads {backbone.in_channels}")
     return backbone

@@ -1,7 +1,8 @@
 """Any timm model with stride-8/16/32 features, through ``features_only``.
 
 Outputs are chosen by ``feature_info`` reduction, since indices differ between families
-(resnet: 2,3,4; darknet53/cspdarknet53: 3,4,5; hgnetv2: 1,2,3).
+(resnet: 2,3,4; darknet53/cspdarknet53: 3,4,5; hgnetv2: 1,2,3). Other channel counts than RGB
+go to timm as ``in_chans``: timm adapts the pretrained stem itself (``adapt_input_conv``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from yololab.backbones.pretrained import (
     PretrainedWeightsError, host_reachable, read_state_dict, report_keys,
 )
 from yololab.backbones.registry import register_backbone, register_prefix
+from yololab.backbones.stem import StemAdaptation, rule_text, stem_conv
 
 
 def _feature_indices(name: str) -> list[int]:
@@ -63,14 +65,14 @@ def _in_hub_cache(name: str) -> bool:
 
 
 class TimmBackbone(Backbone):
-    def __init__(self, name: str, pretrained: bool | str = False) -> None:
+    def __init__(self, name: str, pretrained: bool | str = False, in_channels: int = 3) -> None:
         super().__init__()
         import timm
 
         if name not in timm.list_models():
             raise KeyError(f"unknown timm model {name!r} (see timm.list_models())")
         indices = _feature_indices(name)
-        kwargs: dict = {"features_only": True, "out_indices": indices}
+        kwargs: dict = {"features_only": True, "out_indices": indices, "in_chans": in_channels}
         self.load_report: dict[str, list[str]] | None = None
         if isinstance(pretrained, (str, Path)):
             state = read_state_dict(pretrained)
@@ -95,6 +97,12 @@ class TimmBackbone(Backbone):
             raise
         self.name = name
         self.channels = tuple(self.body.feature_info.channels())
+        self.in_channels = in_channels
+        if pretrained and in_channels != 3:
+            layer = stem_conv(self.body, in_channels)[0]
+            source = str(pretrained) if isinstance(pretrained, (str, Path)) else "ImageNet (timm hub)"
+            self.stem_adaptation = StemAdaptation(3, in_channels, rule_text(3, in_channels),
+                                                  f"backbone.body.{layer}", source)
 
     @staticmethod
     def _compare_keys(name: str, state: dict, path: str | Path) -> dict[str, list[str]]:
@@ -119,11 +127,12 @@ class TimmBackbone(Backbone):
 
 @register_prefix("timm", "any timm model with stride-8/16/32 features (features_only)")
 def timm_any(name: str, request: BackboneRequest) -> Backbone:
-    return TimmBackbone(name, request.pretrained)
+    return TimmBackbone(name, request.pretrained, request.in_channels)
 
 
 def _register(name: str, description: str) -> None:
-    register_backbone(name, description)(lambda request: TimmBackbone(name, request.pretrained))
+    register_backbone(name, description)(
+        lambda request: TimmBackbone(name, request.pretrained, request.in_channels))
 
 
 _register("resnet50", "ResNet-50 (timm)")

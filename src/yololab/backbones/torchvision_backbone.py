@@ -1,4 +1,7 @@
-"""torchvision ResNets with torchvision's own modules and weight format."""
+"""torchvision ResNets with torchvision's own modules and weight format.
+
+Other channel counts than RGB replace ``conv1``; pretrained weights are adapted by timm's rule
+(:func:`yololab.backbones.stem.adapt_stem`)."""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ from yololab.backbones.pretrained import (
     PretrainedWeightsError, host_reachable, read_state_dict, report_keys,
 )
 from yololab.backbones.registry import register_prefix
+from yololab.backbones.stem import adapt_stem, new_stem
 
 RESNET_LIKE = ("resnet", "resnext", "wide_resnet")
 
@@ -19,7 +23,7 @@ RESNET_LIKE = ("resnet", "resnext", "wide_resnet")
 class TorchvisionResNet(Backbone):
     """layer2/layer3/layer4 of a torchvision ResNet (strides 8/16/32); ``fc`` is dropped."""
 
-    def __init__(self, name: str, pretrained: bool | str = False) -> None:
+    def __init__(self, name: str, pretrained: bool | str = False, in_channels: int = 3) -> None:
         super().__init__()
         import torchvision
 
@@ -35,6 +39,12 @@ class TorchvisionResNet(Backbone):
                 result = model.load_state_dict(read_state_dict(pretrained), strict=False)
                 self.load_report = report_keys(pretrained, list(result.missing_keys),
                                                list(result.unexpected_keys))
+        if in_channels != 3 and pretrained:
+            source = str(pretrained) if isinstance(pretrained, (str, Path)) else "ImageNet (torchvision)"
+            self.stem_adaptation = adapt_stem(model, 3, in_channels, "backbone", source)
+        elif in_channels != 3:
+            new_stem(model, in_channels)
+        self.in_channels = in_channels
         self.conv1, self.bn1, self.relu, self.maxpool = model.conv1, model.bn1, model.relu, model.maxpool
         self.layer1, self.layer2, self.layer3, self.layer4 = model.layer1, model.layer2, model.layer3, model.layer4
         self.channels = tuple(self._last_channels(layer) for layer in (self.layer2, self.layer3, self.layer4))
@@ -76,4 +86,4 @@ class TorchvisionResNet(Backbone):
 
 @register_prefix("torchvision", "torchvision ResNet/ResNeXt/Wide-ResNet (torchvision weight format)")
 def torchvision_resnet(name: str, request: BackboneRequest) -> Backbone:
-    return TorchvisionResNet(name, request.pretrained)
+    return TorchvisionResNet(name, request.pretrained, request.in_channels)

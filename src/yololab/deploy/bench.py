@@ -57,7 +57,7 @@ def model_latency(weights: str | os.PathLike, backend: str, imgsz: int, folder: 
     ``folder`` first (see ``model_for_backend``) when it is a .pt and ``backend`` runs exported files."""
     path = model_for_backend(weights, backend, imgsz, batch, folder, sample, stem)
     model = Backend(path, threads=threads, kind=backend)
-    x = sample_batch((imgsz, imgsz), batch, model.stride, sample)
+    x = sample_batch((imgsz, imgsz), batch, model.stride, sample, model.in_channels)
     return {**timing.time_backend(model, x, runs, warmup), "file": str(path), "imgsz": imgsz}
 
 
@@ -104,11 +104,11 @@ def run_bench(weights: str | os.PathLike, backend: str = "torch", imgsz: int = 6
         raise ValueError(f"unknown backend {backend!r}; expected one of {', '.join(KINDS)}")
     if runs < 1 or batch < 1:
         raise ValueError("runs and batch must be >= 1")
-    images = [sample_image(image)] * batch
     with tempfile.TemporaryDirectory() as tmp:
         model_path = model_for_backend(weights, backend, imgsz, batch, tmp, image)
         predictor = Predictor(model_path, imgsz, conf=0.25, iou=0.45, threads=threads, backend=backend,
                               device=device)
+        images = [sample_image(image, predictor.backend.in_channels)] * batch
         x, infos = predictor.preprocess(images)
         model = timing.time_backend(predictor.backend, x, runs, warmup,
                                     pre=lambda: predictor.preprocess(images)[0],

@@ -52,7 +52,8 @@ def fold_batchnorms(module: nn.Module, probe_size: int = 64, rtol: float = 1e-4)
     module.eval()
     backup = copy.deepcopy(module)
     device = next(module.parameters()).device
-    probe = torch.rand(1, 3, probe_size, probe_size, device=device)
+    channels = int(getattr(module, "in_channels", 3))  # a Backbone says how many image channels it reads
+    probe = torch.rand(1, channels, probe_size, probe_size, device=device)
     before = module(probe)
     folded = _fold_neighbours(module)
     after = module(probe)

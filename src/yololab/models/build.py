@@ -9,6 +9,7 @@ from pathlib import Path
 from torch import nn
 
 from yololab.backbones import BackboneRequest, create_backbone
+from yololab.backbones.stem import check_channels
 from yololab.heads import DetectHead
 from yololab.models.detector import ChannelAdapters, Detector, ModelSpec
 from yololab.models.zoo import STRIDES, ModelVariant, get_variant
@@ -29,12 +30,14 @@ def default_names(num_classes: int) -> list[str]:
 
 def build_model(model: str = "yolov5s", backbone: str | None = None, num_classes: int = 80,
                 pretrained_backbone: bool | str | Path = False, names: Sequence[str] | None = None,
-                anchors: Sequence[Sequence[float]] | None = None) -> Detector:
+                anchors: Sequence[Sequence[float]] | None = None, in_channels: int = 3) -> Detector:
     """Build a detector, e.g. ``build_model("yolov5s", backbone="resnet50", num_classes=20)``.
 
     With the family's own backbone (the default) this is upstream's training-time model,
     parameter for parameter. Any other backbone feeds the same neck and head through 1x1
-    adapters, so a comparison isolates the backbone.
+    adapters, so a comparison isolates the backbone. ``in_channels`` is the images' channel
+    count (1, 3 or N); pretrained RGB backbone weights are adapted to it by timm's rule and the
+    spec's ``stem_adaptation`` says how.
     """
     if num_classes < 1:
         raise ValueError(f"num_classes must be >= 1, got {num_classes}")
@@ -45,13 +48,25 @@ def build_model(model: str = "yolov5s", backbone: str | None = None, num_classes
     if isinstance(pretrained_backbone, Path):
         pretrained_backbone = str(pretrained_backbone)
     request = BackboneRequest(backbone_name, variant.size, variant.depth, variant.width,
-                              variant.act, pretrained_backbone)
+                              variant.act, pretrained_backbone, check_channels(in_channels))
     body = create_backbone(request)
+    if body.stem_adaptation is not None:
+        LOG.info("%s", body.stem_adaptation.describe())
     neck = build_neck(variant)
     adapters = ChannelAdapters(tuple(body.channels), neck.in_channels, variant.act)
     anchor_rows = [list(map(float, row)) for row in (anchors or variant.anchors)]
     head = DetectHead(neck.out_channels, num_classes, anchor_rows, STRIDES,
                       implicit=variant.family == "yolov7")
     spec = ModelSpec(model=variant.name, backbone=backbone_name, num_classes=num_classes,
-                     names=list(names) if names else default_names(num_classes), anchors=anchor_rows)
+                     names=list(names) if names else default_names(num_classes), anchors=anchor_rows,
+                     in_channels=in_channels, stem_adaptation=body.stem_adaptation)
     return Detector(body, adapters, neck, head, spec)
+
+
+def build_from_spec(spec: ModelSpec) -> Detector:
+    """The (untrained) architecture a saved spec describes, at its channel count; the record of how its
+    stem was adapted is kept."""
+    model = build_model(spec.model, spec.backbone, spec.num_classes, names=spec.names, anchors=spec.anchors,
+                        in_channels=spec.in_channels)
+    model.spec.stem_adaptation = spec.stem_adaptation
+    return model

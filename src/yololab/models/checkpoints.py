@@ -13,7 +13,8 @@ import torch
 
 from yololab.atomic import atomic_write
 from yololab.errors import CheckpointError
-from yololab.models.build import build_model
+from yololab.models.build import build_from_spec, build_model
+from yololab.models.channels import adapt_input_channels
 from yololab.models.content_hash import HASH_KEY, content_hash, with_hash
 from yololab.models.detector import Detector, ModelSpec
 from yololab.models.safe_pickle import UnsafeCheckpointError, safe_torch_load
@@ -94,19 +95,20 @@ def _read(path: Path) -> tuple[Any, bool]:
                               f"from a copy") from None
 
 
-def load_model(path: str | Path, num_classes: int | None = None, map_location: str = "cpu") -> Detector:
+def load_model(path: str | Path, num_classes: int | None = None, map_location: str = "cpu",
+               in_channels: int | None = None) -> Detector:
     """Load a yololab checkpoint or an upstream YOLOv5/YOLOv7 release .pt, in eval mode.
 
     ``num_classes`` different from the checkpoint's re-initialises the detection head (logged).
+    ``in_channels`` (the data's channel count) different from the checkpoint's adapts the stem by
+    timm's rule (logged, and recorded in ``model.spec.stem_adaptation``); None keeps the checkpoint's.
     """
     path = Path(path)
     obj, upstream = _read(path)
     if upstream:
         model = load_upstream_checkpoint(path, obj)
     elif isinstance(obj, dict) and "yololab_format" in obj:
-        spec = ModelSpec(**obj["spec"])
-        model = build_model(spec.model, spec.backbone, spec.num_classes, names=spec.names,
-                            anchors=spec.anchors)
+        model = build_from_spec(ModelSpec.from_dict(obj["spec"]))
         if obj.get("fused"):
             model.fuse()
         model.load_state_dict(obj["state_dict"])
@@ -115,6 +117,8 @@ def load_model(path: str | Path, num_classes: int | None = None, map_location: s
                               f"model (it holds {type(obj).__name__})")
     if num_classes is not None and num_classes != model.spec.num_classes:
         model = _reinit_head(model, num_classes, path)
+    if in_channels is not None:
+        model = adapt_input_channels(model, in_channels, str(path))
     return model.to(map_location).eval()
 
 
@@ -122,7 +126,8 @@ def _reinit_head(model: Detector, num_classes: int, path: Path) -> Detector:
     spec = model.spec
     LOG.warning("%s has %d classes, %d requested: the detection head is re-initialised, "
                 "backbone and neck weights are kept", path, spec.num_classes, num_classes)
-    fresh = build_model(spec.model, spec.backbone, num_classes, anchors=spec.anchors)
+    fresh = build_model(spec.model, spec.backbone, num_classes, anchors=spec.anchors, in_channels=spec.in_channels)
+    fresh.spec.stem_adaptation = spec.stem_adaptation
     keep = {k: v for k, v in model.state_dict().items() if not k.startswith("head.")}
     fresh.load_state_dict(keep, strict=False)
     return fresh

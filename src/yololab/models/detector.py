@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from yololab.backbones.base import Backbone
+from yololab.backbones.stem import StemAdaptation
 from yololab.heads import DetectHead, decode_predictions
 from yololab.layers import Conv
 from yololab.layers.fold import fold_batchnorms
@@ -22,9 +23,18 @@ class ModelSpec:
     num_classes: int = 80
     names: list[str] = field(default_factory=list)
     anchors: list[list[float]] | None = None   # pixels; None means the family's default
+    in_channels: int = 3                       # image channels (checkpoints from before it: 3)
+    stem_adaptation: StemAdaptation | None = None  # how pretrained RGB stem weights were adapted
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ModelSpec":
+        """The spec saved in a checkpoint (``to_dict``), older ones (no ``in_channels``) included."""
+        data = dict(data)
+        stem = data.pop("stem_adaptation", None)
+        return cls(**data, stem_adaptation=StemAdaptation.from_dict(stem))
 
 
 class ChannelAdapters(nn.Module):
@@ -65,9 +75,14 @@ class Detector(nn.Module):
     def names(self) -> list[str]:
         return self.spec.names
 
+    @property
+    def in_channels(self) -> int:
+        return self.spec.in_channels
+
     def check_input(self, images: torch.Tensor) -> None:
-        if images.ndim != 4 or images.shape[1] != 3:
-            raise ValueError(f"expected images shaped (batch, 3, height, width), got {tuple(images.shape)}")
+        c = self.spec.in_channels
+        if images.ndim != 4 or images.shape[1] != c:
+            raise ValueError(f"expected images shaped (batch, {c}, height, width), got {tuple(images.shape)}")
         h, w = images.shape[-2:]
         if h % self.stride or w % self.stride:
             raise ValueError(f"image size {h}x{w} is not divisible by the model stride {self.stride}; "

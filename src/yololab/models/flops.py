@@ -10,7 +10,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 
 def count_gflops(model: nn.Module, image_size: int | tuple[int, int] = 640, fuse: bool = True) -> float:
-    """GFLOPs of one forward pass on a 1x3xHxW input (torch counts a multiply-add as 2 FLOPs).
+    """GFLOPs of one forward pass on a 1xCxHxW input (C: the model's ``in_channels``) (torch counts a multiply-add as 2 FLOPs).
 
     ``fuse`` counts the deploy (fused) form, as upstream's model summary does; the model
     passed in is left untouched.
@@ -20,7 +20,7 @@ def count_gflops(model: nn.Module, image_size: int | tuple[int, int] = 640, fuse
     if fuse and hasattr(probe, "fuse"):
         probe.fuse()
     device = next(probe.parameters()).device
-    x = torch.zeros(1, 3, h, w, device=device)
+    x = torch.zeros(1, getattr(probe, "in_channels", 3), h, w, device=device)
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         probe(x)
     return counter.get_total_flops() / 1e9

@@ -31,9 +31,22 @@ def summarize(model: Detector, image_size: int = 640) -> dict:
 
     fused = copy.deepcopy(model).fuse()
     fused_params = _params(fused)
+    stem = model.spec.stem_adaptation
     return {"model": model.spec.model, "backbone": model.spec.backbone,
             "num_classes": model.spec.num_classes, "image_size": image_size,
+            "in_channels": model.spec.in_channels, "stem_adaptation": stem.to_dict() if stem else None,
             **counts, "fused_params": fused_params, "gflops": round(gflops, 3)}
+
+
+def stem_line(summary: dict) -> str:
+    """How the model reads its input: channels, and how a pretrained stem was adapted."""
+    channels = summary.get("in_channels", 3)
+    stem = summary.get("stem_adaptation")
+    if not stem:
+        return f"input: {channels} channels (stem as built, no adaptation)"
+    source = f" of {stem['source']}" if stem.get("source") else ""
+    return (f"input: {channels} channels; stem{source} ({stem['layer']}) adapted from {stem['from_channels']} "
+            f"to {stem['to_channels']} channels by {stem['rule']}")
 
 
 def format_summary(model: Detector, summary: dict) -> str:
@@ -45,4 +58,5 @@ def format_summary(model: Detector, summary: dict) -> str:
                  f"adapters {summary['adapter_params']:,}, neck {summary['neck_params']:,}, "
                  f"head {summary['head_params']:,}); fused {summary['fused_params']:,}; "
                  f"{summary['gflops']:.2f} GFLOPs at {summary['image_size']} (fused, 2 x multiply-adds)")
+    lines.append(stem_line(summary))
     return "\n".join(lines)

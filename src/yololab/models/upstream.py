@@ -18,6 +18,7 @@ from torch import nn
 from yololab.heads import DetectHead
 from yololab.layers import C3, SPPCSPC, SPPF, Conv, RepConv
 from yololab.models.build import build_model
+from yololab.models.channels import adapt_input_channels
 from yololab.models.detector import Detector
 from yololab.models.safe_pickle import ModuleStub, safe_torch_load, stub_state_dict
 from yololab.models.zoo import MODEL_VARIANTS
@@ -75,8 +76,9 @@ def _names(stub: ModuleStub, nc: int) -> list[str]:
     return [str(n) for n in names]
 
 
-def load_upstream_checkpoint(path: str | Path, checkpoint: dict | None = None) -> Detector:
-    """Build the yololab twin of an upstream .pt and copy its weights (float32)."""
+def load_upstream_checkpoint(path: str | Path, checkpoint: dict | None = None, in_channels: int = 3) -> Detector:
+    """Build the yololab twin of an upstream .pt and copy its weights (float32); ``in_channels`` other
+    than 3 adapts its RGB stem by timm's rule (:func:`yololab.models.channels.adapt_input_channels`)."""
     ckpt = checkpoint if checkpoint is not None else safe_torch_load(str(path))
     stub = (ckpt.get("ema") or ckpt.get("model")) if isinstance(ckpt, dict) else None
     if not isinstance(stub, ModuleStub) or not isinstance(stub.__dict__.get("yaml"), dict):
@@ -108,4 +110,4 @@ def load_upstream_checkpoint(path: str | Path, checkpoint: dict | None = None) -
                 f"match yololab's {type(target).__name__}: keys {sorted(given)[:4]}... vs {sorted(wanted)[:4]}...")
         target.load_state_dict({k: v.float() for k, v in given.items()}, strict=False)
     LOG.info("imported upstream %s (%d classes) from %s", name, nc, path)
-    return model.eval()
+    return adapt_input_channels(model, in_channels, str(path)).eval()

@@ -34,6 +34,7 @@ from yololab.eval.results import ValResult
 from yololab.eval.validate import ValSettings, validate
 from yololab.errors import ConfigError
 from yololab.models import Detector, build_model
+from yololab.models.build import build_from_spec
 from yololab.atomic import WriteError, confined_folder
 from yololab.models.checkpoints import atomic_save, load_model, read_weights_only
 from yololab.models.detector import ModelSpec
@@ -207,9 +208,9 @@ class Trainer:
     def _build_model(self, ckpt: dict | None) -> Detector:
         cfg, names = self.cfg, self.data.names
         if ckpt is not None:  # resume: the architecture and the raw training weights of last.pt
-            spec = ModelSpec(**ckpt["spec"])
+            spec = ModelSpec.from_dict(ckpt["spec"])
             check_resume_matches(ckpt, cfg, self.data.nc, self.last)
-            model = build_model(spec.model, spec.backbone, spec.num_classes, names=spec.names, anchors=spec.anchors)
+            model = build_from_spec(spec)
             model.load_state_dict(ckpt["model_state"])
             LOG.info("resuming %s (%s backbone) from %s", spec.model, spec.backbone, self.last)
             return model

@@ -35,22 +35,24 @@ def calibration_files(data: str | os.PathLike, n: int = 300, split: str = "train
 
 
 class LetterboxCalibrationReader:
-    """ONNX Runtime ``CalibrationDataReader``: one letterboxed (1, 3, H, W) float image in [0, 1]
-    per call, the same preprocessing as ``yololab predict`` (grey 114 padding, RGB)."""
+    """ONNX Runtime ``CalibrationDataReader``: one letterboxed (1, C, H, W) float image in [0, 1]
+    per call, the same preprocessing as ``yololab predict`` (grey 114 padding); ``channels`` is the
+    model's input channel count (an RGB file is converted as :func:`.samples.sample_image` does)."""
 
     def __init__(self, files: Sequence[str | os.PathLike], imgsz: tuple[int, int], stride: int = 32,
-                 input_name: str = INPUT) -> None:
+                 input_name: str = INPUT, channels: int = 3) -> None:
         self.files = [Path(f) for f in files]
-        self.imgsz, self.stride, self.input_name = imgsz, stride, input_name
+        self.imgsz, self.stride, self.input_name, self.channels = imgsz, stride, input_name, channels
         self._it: Iterator[Path] = iter(self.files)
 
     def __len__(self) -> int:
         return len(self.files)
 
     def batch(self, path: Path) -> np.ndarray:
-        from yololab.deploy.runtime.images import load_image, preprocess
+        from yololab.deploy.exporting.samples import sample_image
+        from yololab.deploy.runtime.images import preprocess
 
-        return preprocess([load_image(path)], self.imgsz, self.stride)[0]
+        return preprocess([sample_image(path, self.channels)], self.imgsz, self.stride)[0]
 
     def get_next(self) -> dict[str, np.ndarray] | None:
         path = next(self._it, None)

@@ -1,7 +1,7 @@
 """Export a fused detector (decoding in the graph) to ONNX, OpenVINO IR or TorchScript.
 
-The graph maps ``images`` (B, 3, H, W, RGB in [0, 1]) to ``output0`` (B, N, 5+nc) like upstream's
-export. ONNX uses the TorchScript-based ``torch.onnx.export`` (opset 17 by default; the dynamo
+The graph maps ``images`` (B, C, H, W in [0, 1]; C is the model's ``in_channels``, 3 for RGB) to
+``output0`` (B, N, 5+nc) like upstream's export. ONNX uses the TorchScript-based ``torch.onnx.export`` (opset 17 by default; the dynamo
 exporter would need onnxscript) and onnxslim; OpenVINO IR is converted from that ONNX file.
 Optional NMS is ONNX's own NonMaxSuppression op appended to the graph (see ``graph.append_nms``).
 
@@ -40,14 +40,21 @@ class ExportParityError(EnvError, RuntimeError):
     """The exported model's outputs differ from PyTorch's by more than the tolerance."""
 
 
-def _as_model(model_or_weights: Detector | str | os.PathLike) -> tuple[Detector, str]:
-    """A fused eval-mode copy (the caller's model is never modified) and a file stem."""
+def _as_model(model_or_weights: Detector | str | os.PathLike,
+              in_channels: int | None = None) -> tuple[Detector, str]:
+    """A fused eval-mode copy (the caller's model is never modified) and a file stem; ``in_channels``
+    other than the model's adapts its stem (see :func:`yololab.models.channels.adapt_input_channels`)."""
+    from yololab.models.channels import adapt_input_channels
+
     if isinstance(model_or_weights, Detector):
-        return copy.deepcopy(model_or_weights).cpu().float().eval().fuse(), model_or_weights.spec.model
+        model = copy.deepcopy(model_or_weights).cpu().float().eval()
+        if in_channels is not None:
+            adapt_input_channels(model, in_channels)
+        return model.fuse(), model_or_weights.spec.model
     from yololab.models.checkpoints import load_model
 
     path = Path(model_or_weights)
-    return load_model(path).float().eval().fuse(), path.stem
+    return load_model(path, in_channels=in_channels).float().eval().fuse(), path.stem
 
 
 def _hw(imgsz: int | tuple[int, int] | list[int], stride: int) -> tuple[int, int]:
@@ -166,12 +173,14 @@ def export_model(model_or_weights: Detector | str | os.PathLike, fmt: str = "onn
                  conf: float = 0.25, iou: float = 0.45, max_det: int = 300, opset: int = OPSET,
                  check: bool = True, sample: str | os.PathLike | None = None, int8: bool = False,
                  data: str | os.PathLike | None = None, calib_images: int = 300,
-                 calib_method: str = "percentile", int8_weights: str = "s8-7bit") -> Path:
+                 calib_method: str = "percentile", int8_weights: str = "s8-7bit",
+                 in_channels: int | None = None) -> Path:
     """Export the fused model with in-graph decoding; returns the written file (.onnx, .xml, .torchscript).
 
     ``dynamic`` (the default) makes batch, height and width free (ONNX/OpenVINO; a trace is
     shape-generic anyway), so ``validate`` scores the export with the .pt's rectangular batches and
-    gets the .pt's metrics. ``dynamic=False`` fixes the input to ``batch`` x 3 x ``imgsz`` (runtimes
+    gets the .pt's metrics. ``dynamic=False`` fixes the input to ``batch`` x C x ``imgsz`` (C: the model's
+    ``in_channels``) (runtimes
     and latency benchmarks that want fixed shapes; OpenVINO runs faster on them); ``validate``
     then scores it with square letterboxed batches instead, a little lower than rect batches.
     ``half`` stores FP16 weights/compute (ONNX via onnxconverter-common with float32 input/output,
@@ -182,6 +191,8 @@ def export_model(model_or_weights: Detector | str | os.PathLike, fmt: str = "onn
     ``int8`` quantizes after export, calibrating on ``calib_images`` training images of the data YAML
     ``data``: ONNX Runtime static quantization (QDQ) for ONNX (``yololab.deploy.exporting.quantize``), NNCF for
     OpenVINO (``yololab.deploy.exporting.quantize_openvino``); the check then only reports.
+    ``in_channels`` (the data's channel count) other than the model's adapts its stem by timm's rule
+    first (logged); None exports the model's own.
     """
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}; expected one of {', '.join(FORMATS)}")
@@ -195,14 +206,14 @@ def export_model(model_or_weights: Detector | str | os.PathLike, fmt: str = "onn
                          "fmt='openvino'): use one of those formats with half=False and nms=False")
     if int8 and data is None:
         raise ValueError("int8=True needs data= (a data YAML: its training images calibrate the INT8 ranges)")
-    model, stem = _as_model(model_or_weights)
+    model, stem = _as_model(model_or_weights, in_channels)
     hw = _hw(imgsz, model.stride)
     nms_cfg = {"conf": float(conf), "iou": float(iou), "max_det": int(max_det)} if nms else None
     meta = md.build_metadata(model, hw, batch, dynamic, half, nms_cfg, fmt)
     out = Path(out) if out is not None else _default_out(f"{stem}_int8" if int8 else stem, fmt, hw)
     refuse_overwriting_inputs(out, fmt, {"--weights": None if isinstance(model_or_weights, Detector) else
                                          model_or_weights, "--sample": sample, "--data": data})
-    images = torch.from_numpy(sample_batch(hw, batch, model.stride, sample))
+    images = torch.from_numpy(sample_batch(hw, batch, model.stride, sample, model.in_channels))
     wrapper = DecodedDetector(model).eval()
 
     if fmt != "openvino" and out.is_dir():

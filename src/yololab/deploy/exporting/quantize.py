@@ -90,7 +90,7 @@ def head_conv_nodes(proto: Any) -> list[str]:
 
 
 def input_conv_nodes(proto: Any) -> list[str]:
-    """The convolutions that read the graph input (the stem: 3 input channels, raw pixels)."""
+    """The convolutions that read the graph input (the stem: C input channels, raw pixels)."""
     inputs = {i.name for i in proto.graph.input}
     return [n.name for n in proto.graph.node if n.op_type == "Conv" and n.input and n.input[0] in inputs]
 
@@ -110,6 +110,12 @@ def _input_hw(proto: Any, imgsz: int | tuple[int, int] | None) -> tuple[int, int
             LOG.warning("calibrating at the model's fixed input %dx%d, not --imgsz %s", fixed[2], fixed[3], imgsz)
         return fixed[2], fixed[3]
     return _pair(imgsz if imgsz is not None else 640)
+
+
+def _input_channels(proto: Any) -> int:
+    """The graph input's channel count (dimension 1; 3 when it is not fixed)."""
+    dim = proto.graph.input[0].type.tensor_type.shape.dim[1]
+    return dim.dim_value if dim.HasField("dim_value") and dim.dim_value > 0 else 3
 
 
 def _pair(imgsz: int | Sequence[int]) -> tuple[int, int]:
@@ -172,7 +178,7 @@ def quantize_onnx(model: str | os.PathLike, out: str | os.PathLike, data: str | 
             skip += head_conv_nodes(proto)
         if weights == "s8-7bit":  # 7-bit weights cost most on the stem's few raw-pixel channels
             skip += input_conv_nodes(proto)
-        reader = LetterboxCalibrationReader(images, hw, stride, proto.graph.input[0].name)
+        reader = LetterboxCalibrationReader(images, hw, stride, proto.graph.input[0].name, _input_channels(proto))
         # Not CalibMaxIntermediateOutputs: ORT 1.32's MinMax calibrator drops the chunks it clears.
         options = {"ActivationSymmetric": activation_type == "int8", "WeightSymmetric": weights != "u8"}
         if method == "percentile":

@@ -39,9 +39,10 @@ def quantize_openvino(onnx_path: str | os.PathLike, data: str | os.PathLike, hw:
     import openvino as ov
 
     files = calibration_files(data, calib_images)
-    reader = LetterboxCalibrationReader(files, hw, stride)
     started = time.perf_counter()
     model = ov.convert_model(str(onnx_path))
+    channels = model.inputs[0].get_partial_shape()[1]
+    reader = LetterboxCalibrationReader(files, hw, stride, channels=channels.get_length() if channels.is_static else 3)
     quantized = nncf.quantize(model, nncf.Dataset(files, reader.batch), preset=nncf.QuantizationPreset.MIXED,
                               subset_size=len(files),
                               fast_bias_correction=False,

@@ -1,8 +1,9 @@
 """One inference interface over PyTorch, ONNX Runtime, OpenVINO and TorchScript files.
 
 ``Backend(path)`` picks the implementation from the file suffix (``kind`` overrides it, e.g.
-``kind="openvino"`` runs an ``.onnx`` file with OpenVINO). ``infer`` takes a float (B, 3, H, W)
-array in [0, 1] and returns the decoded (B, N, 5+nc) float32 array.
+``kind="openvino"`` runs an ``.onnx`` file with OpenVINO). ``infer`` takes a float (B, C, H, W)
+array in [0, 1] (C: ``in_channels``, read from the model: 3 for RGB) and returns the decoded
+(B, N, 5+nc) float32 array.
 
 ``device`` is a ``--device`` string read by :func:`yololab.device.parse_device`; the commands and
 :class:`~yololab.deploy.runtime.pipeline.Predictor` default to 'auto' (``yololab.device.DEFAULT_DEVICE``).
@@ -158,6 +159,7 @@ class Backend:
         self.input_dtype: type = np.float32
         self.static_batch: int | None = None
         self.static_hw: tuple[int, int] | None = None
+        self._channels: int | None = None  # fixed by the graph's input shape, where it says
         self.device = "cpu"  # what runs the model: 'cpu' or 'cuda:N' (set by the subclass)
 
     # -- what callers use ---------------------------------------------------------------------
@@ -170,13 +172,20 @@ class Backend:
         return int(self.meta.get("stride") or 32)
 
     @property
+    def in_channels(self) -> int:
+        """Image channels the model reads: the graph's input shape, else the metadata, else 3 (RGB)."""
+        if self._channels:
+            return self._channels
+        return int(self.meta.get("in_channels") or (self.meta.get("spec") or {}).get("in_channels") or 3)
+
+    @property
     def has_nms(self) -> bool:
         return bool(self.meta.get("nms"))
 
     def info(self) -> dict[str, Any]:
         """Plain-data description (used by ``yololab serve``'s /info)."""
         return {"backend": self.kind, "path": str(self.path), "names": self.names,
-                "num_classes": len(self.names), "stride": self.stride,
+                "num_classes": len(self.names), "stride": self.stride, "in_channels": self.in_channels,
                 "imgsz": list(self.static_hw) if self.static_hw else None,
                 "batch": self.static_batch, "half": bool(self.meta.get("half")),
                 "nms_in_graph": self.meta.get("nms"), "threads": self.threads, "device": self.device,
@@ -189,7 +198,7 @@ class Backend:
         return cuda_name(int(self.device.partition(":")[2] or 0))
 
     def infer(self, images: np.ndarray) -> np.ndarray:
-        """(B, 3, H, W) in [0, 1] -> float32 (B, N, 5+nc); splits/pads to a fixed export batch."""
+        """(B, C, H, W) in [0, 1] -> float32 (B, N, 5+nc); splits/pads to a fixed export batch."""
         return self._batched(images, 0)
 
     def infer_nms(self, images: np.ndarray) -> list[np.ndarray]:
@@ -212,8 +221,10 @@ class Backend:
         return result
 
     def check_input(self, images: np.ndarray) -> None:
-        if images.ndim != 4 or images.shape[1] != 3:
-            raise ValueError(f"expected images shaped (batch, 3, height, width), got {images.shape}")
+        c = self.in_channels
+        if images.ndim != 4 or images.shape[1] != c:
+            raise ValueError(f"{self.path.name} expects images shaped (batch, {c}, height, width), got "
+                             f"{images.shape}")
         if self.static_hw and tuple(images.shape[2:]) != self.static_hw:
             raise ValueError(f"{self.path.name} was exported for {self.static_hw[0]}x{self.static_hw[1]} "
                              f"inputs, got {images.shape[2]}x{images.shape[3]}; use that --imgsz or "
@@ -253,6 +264,7 @@ class Backend:
         """Record a fixed batch/height/width from an input shape (ints; anything else is dynamic)."""
         ints = [d if isinstance(d, int) and d > 0 else None for d in shape]
         self.static_batch = ints[0]
+        self._channels = ints[1]
         self.static_hw = (ints[2], ints[3]) if ints[2] and ints[3] else None
 
     def _run(self, images: np.ndarray) -> list[np.ndarray]:

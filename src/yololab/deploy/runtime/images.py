@@ -188,8 +188,10 @@ def preprocess(images: Sequence[np.ndarray], imgsz: int | tuple[int, int], strid
     hw = (imgsz, imgsz) if isinstance(imgsz, int) else tuple(imgsz)
     if len({im.dtype for im in images}) > 1:  # mixed sample types: float32 with the same [0, 1] values
         images = [convert_image(im, np.float32) for im in images]
-    first = images[0]
-    raw = np.empty((len(images), first.shape[2] if first.ndim == 3 else 1, *hw), dtype=first.dtype)
+    counts = {1 if im.ndim == 2 else im.shape[2] for im in images}
+    if len(counts) > 1:
+        raise DataError(f"one batch holds images with {sorted(counts)} channels; give images of one channel count")
+    raw = np.empty((len(images), counts.pop(), *hw), dtype=images[0].dtype)
     infos = []
     for i, im in enumerate(images):
         boxed, ratio, pad = letterbox(im, hw, auto=False, stride=stride)

@@ -21,6 +21,7 @@ def build_metadata(model: Detector, imgsz: tuple[int, int], batch: int, dynamic:
         "spec": model.spec.to_dict(),
         "names": list(model.names) or [str(i) for i in range(model.spec.num_classes)],
         "stride": model.stride,
+        "in_channels": model.spec.in_channels,
         "imgsz": None if dynamic else list(imgsz),
         "batch": None if dynamic else batch,
         "dynamic": dynamic,

@@ -6,7 +6,7 @@ interface: its graph already decodes, so ``forward`` returns the decoded (B, N, 
 ``decode`` is the identity.
 
 Shapes: a ``dynamic`` export takes validation's rectangular batches (e.g. 16x3x480x672) as they
-are, so its metrics equal the .pt's. A fixed-shape export (e.g. 1x3x640x640) cannot: ``validate``
+are, so its metrics equal the .pt's. A fixed-shape export (e.g. 1xCx640x640) cannot: ``validate``
 sees ``input_hw`` and scores it with square letterboxed batches at ``image_size`` instead (upstream
 val.py does the same for its fixed-shape backends), which gives the .pt's square-letterbox metrics
 (a little lower than rect batches; the README has the figures). A batch smaller than the fixed input is
@@ -42,7 +42,7 @@ class ExportedModel(nn.Module):
         nc = len(self.names) or int((self.backend.meta.get("spec") or {}).get("num_classes", 0))
         if not nc:  # no metadata (a foreign export): ask the graph
             hw = self.backend.static_hw or (2 * self.backend.stride,) * 2
-            nc = self.backend.infer(np.zeros((1, 3, *hw), np.float32)).shape[-1] - 5
+            nc = self.backend.infer(np.zeros((1, self.backend.in_channels, *hw), np.float32)).shape[-1] - 5
         self.num_classes = nc
         self.head = SimpleNamespace(num_classes=nc)  # Detector-compatible
         self.stride = self.backend.stride
@@ -87,7 +87,7 @@ class ExportedModel(nn.Module):
                              f"{h}x{w} batches; validate at --imgsz {max(sh, sw)} or lower, or "
                              f"re-export with --dynamic")
         top, left = (sh - h) // 2, (sw - w) // 2
-        padded = np.full((len(images), 3, sh, sw), PAD_VALUE, np.float32)
+        padded = np.full((len(images), images.shape[1], sh, sw), PAD_VALUE, np.float32)
         padded[:, :, top:top + h, left:left + w] = images
         out = self.backend.infer(padded).copy()
         out[..., 0] -= left
@@ -103,12 +103,14 @@ def is_exported(path: str | os.PathLike) -> bool:
         return False
 
 
-def load_val_model(weights: str | os.PathLike, threads: int | None = None, kind: str | None = None) -> nn.Module:
+def load_val_model(weights: str | os.PathLike, threads: int | None = None, kind: str | None = None,
+                   in_channels: int | None = None) -> nn.Module:
     """A .pt checkpoint as a :class:`Detector`; an .onnx / .xml / OpenVINO folder / .torchscript
     export as an :class:`ExportedModel` (same ``validate`` interface). ``kind`` picks the backend of
-    an export (e.g. ``openvino-bf16`` for an IR, ``openvino`` for an .onnx)."""
+    an export (e.g. ``openvino-bf16`` for an IR, ``openvino`` for an .onnx). ``in_channels`` (the data's)
+    adapts a checkpoint's stem where it differs (an export keeps the channels it was exported with)."""
     if is_exported(weights) or kind not in (None, "torch"):
         return ExportedModel(weights, threads=threads, kind=kind)  # Backend refuses a file it cannot run
     from yololab.models.checkpoints import load_model
 
-    return load_model(weights)
+    return load_model(weights, in_channels=in_channels)

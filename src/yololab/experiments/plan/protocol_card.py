@@ -71,8 +71,18 @@ def _splits(spec: ExperimentSpec) -> list[str]:
     return split_names(spec.data)
 
 
-def build_protocol(plan: ComparisonPlan) -> dict[str, Any]:
-    """The protocol card of the plan (data fingerprints are computed here: one pass over the file sizes)."""
+def stem_protocol(spec: ExperimentSpec, in_channels: int) -> dict[str, Any]:
+    """How each entry's stem meets images of ``in_channels`` channels: a pretrained RGB stem is adapted by
+    timm's rule (recorded, not binding: the data fingerprints change with the images anyway)."""
+    from yololab.backbones.stem import planned_adaptation
+
+    entries = {(b.label or b.name): planned_adaptation(b.pretrained, in_channels, b.name) for b in spec.backbones}
+    return {"in_channels": in_channels, "adapted": entries}
+
+
+def build_protocol(plan: ComparisonPlan, in_channels: int = 3) -> dict[str, Any]:
+    """The protocol card of the plan (data fingerprints are computed here: one pass over the file sizes);
+    ``in_channels`` is the data's channel count (its ``stems`` section says how pretrained stems meet it)."""
     from yololab.eval.validate import ValSettings
     from yololab.experiments.results.environment import environment, library_versions
 
@@ -109,6 +119,7 @@ def build_protocol(plan: ComparisonPlan) -> dict[str, Any]:
         "shared": shared,
         "backbones": entries,
         "differs_per_backbone": differs,
+        "stems": stem_protocol(spec, in_channels),
         "reference": spec.reference,
         "tune": tune_protocol(spec),  # space, budget, sampler, pruner (binding)
         "software": {**library_versions(), **git_commit(), "python": platform.python_version()},
@@ -153,10 +164,10 @@ def protocol_differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     return diffs
 
 
-def check_and_write_protocol(plan: ComparisonPlan) -> dict[str, Any]:
+def check_and_write_protocol(plan: ComparisonPlan, in_channels: int = 3) -> dict[str, Any]:
     """Refuse a folder whose protocol.json differs in a binding field; else (re)write protocol.json."""
     out = plan.out
-    new = build_protocol(plan)
+    new = build_protocol(plan, in_channels)
     old = read_json_if_present(out / "protocol.json")
     if old:
         diffs = protocol_differences(old, new)

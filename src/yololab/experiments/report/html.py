@@ -98,6 +98,11 @@ def protocol_html(protocol: dict[str, Any]) -> str:
                             f"{', uncommitted changes' if software.get('dirty') else ''})",
                  "robustness": _robustness_text(protocol.get("shared", {}).get("robustness")),
                  "differs per backbone entry": ", ".join(protocol.get("differs_per_backbone", [])) or "nothing"})
+    stems = protocol.get("stems")
+    if stems:  # cards written before input channels were recorded have none
+        adapted = [text for text in (stems.get("adapted") or {}).values() if text]
+        rows["input channels"] = stems.get("in_channels")
+        rows["stem adaptation"] = "; ".join(adapted) or "none (RGB images, or no pretrained stem)"
     return ("<h2 id='protocol'>Protocol</h2>" + _kv_table(rows) +
             "<details><summary>protocol.json</summary><pre id='protocol-json'>" +
             html.escape(json.dumps(protocol, indent=1, default=str)) + "</pre></details>")

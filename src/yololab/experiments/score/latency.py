@@ -30,8 +30,9 @@ def cuda_fp16_latency(checkpoint: Path, imgsz: int, runs: int, warmup: int, inde
     from yololab.models.checkpoints import load_model
 
     device = torch.device("cuda", index)
-    probe = DecodedDetector(load_model(checkpoint).float().eval().fuse()).to(device).half()
-    x = torch.rand(1, 3, imgsz, imgsz, device=device).half()
+    model = load_model(checkpoint).float().eval().fuse()
+    probe = DecodedDetector(model).to(device).half()
+    x = torch.rand(1, model.in_channels, imgsz, imgsz, device=device).half()
     with torch.inference_mode():
         ms = timing.time_calls(lambda: probe(x), runs, warmup, sync=torch.cuda.synchronize)
     return {**timing.summarize(ms), "warmup": warmup, "backend": GPU_BACKEND.name, "device": cuda_name(index),
