@@ -46,11 +46,12 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
-def _open_model(path: str, backend: str | None):
-    """``--weights`` as a model for ``yololab val``: a .pt checkpoint, or an export run by ``backend``."""
+def _open_model(path: str, backend: str | None, in_channels: int = 3):
+    """``--weights`` as a model for ``yololab val``: a .pt checkpoint (its stem adapted to the data's
+    ``in_channels`` where they differ), or an export run by ``backend``."""
     from yololab.deploy.runtime.model_adapter import load_val_model
 
-    return load_val_model(path, kind=backend)
+    return load_val_model(path, kind=backend, in_channels=in_channels)
 
 
 # -------------------------------------------------------------------- convert

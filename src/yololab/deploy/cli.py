@@ -13,12 +13,17 @@ from yololab.eval.slicing import add_slice_arguments
 def _export(args: argparse.Namespace) -> int:
     from yololab.deploy.exporting.export import export_model
 
+    channels = None  # --data names the images the export will see: a checkpoint of another count is adapted
+    if args.data:
+        from yololab.data.source import dataset_pixels
+
+        channels = dataset_pixels(args.data).channels
     path = export_model(args.weights, args.format, imgsz=args.imgsz, batch=args.batch, dynamic=args.dynamic,
                         half=args.half, nms=args.nms, out=args.out, conf=args.conf, iou=args.iou,
                         max_det=args.max_det, opset=args.opset, check=not args.no_check, int8=args.int8,
                         data=args.data, calib_images=args.calib_images, calib_method=args.calib_method,
                         int8_weights=args.int8_weights,
-                        sample=args.sample)
+                        sample=args.sample, in_channels=channels)
     if args.int8 and not args.no_check:  # FP32 vs INT8 side by side: mAP on the val split, latency
         from yololab.deploy.exporting.int8_report import compare_int8
 

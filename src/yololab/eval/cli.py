@@ -28,8 +28,9 @@ if TYPE_CHECKING:
 
 LOG = logging.getLogger("yololab")
 
-#: ``open_model(path, backend)`` -> a model fitting :class:`yololab.eval.protocol.ValModel`
-OpenModel = Callable[[str, "str | None"], Any]
+#: ``open_model(path, backend, in_channels)`` -> a model fitting :class:`yololab.eval.protocol.ValModel`;
+#: ``in_channels``: the data's, a checkpoint of another count gets its stem adapted
+OpenModel = Callable[[str, "str | None", int], Any]
 
 
 def add_val_parser(sub: argparse._SubParsersAction, open_model: OpenModel,
@@ -166,7 +167,7 @@ def _validate_model(request: ValRequest, open_model: OpenModel) -> int:
     pixels = model_pixels(data.pixels, checkpoint_pixels(run.weights), str(run.weights))
     if not pixels.is_default:
         settings = dataclasses.replace(settings, pixels=pixels)
-    model = open_model(run.weights, run.backend).float()
+    model = open_model(run.weights, run.backend, data.channels).float()
     if run.fuse:
         model.fuse()
     model.to(device).channels_last().eval()

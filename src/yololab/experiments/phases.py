@@ -48,7 +48,9 @@ Phase = Callable[[ComparisonRun], None]
 
 
 def write_protocol(run: ComparisonRun) -> None:
-    check_and_write_protocol(run.plan)
+    from yololab.data.source import dataset_pixels
+
+    check_and_write_protocol(run.plan, dataset_pixels(run.plan.spec.data).channels)
 
 
 def tune_entries(run: ComparisonRun) -> None:

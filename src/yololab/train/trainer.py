@@ -214,8 +214,9 @@ class Trainer:
             model.load_state_dict(ckpt["model_state"])
             LOG.info("resuming %s (%s backbone) from %s", spec.model, spec.backbone, self.last)
             return model
+        channels = self.data.pixels.channels  # a checkpoint of another count gets its stem adapted (timm's rule)
         if cfg.weights:
-            model = load_model(cfg.weights, num_classes=len(names)).float()
+            model = load_model(cfg.weights, num_classes=len(names), in_channels=channels).float()
             spec = model.spec
             if cfg.model and spec.model != cfg.model:
                 LOG.warning("--weights %s holds a %s, not the requested %s: training the %s", cfg.weights,
@@ -226,7 +227,8 @@ class Trainer:
             spec.names = list(names)
             LOG.info("initialised %s (%s backbone) from %s", spec.model, spec.backbone, cfg.weights)
             return model.train()
-        return build_model(cfg.model, cfg.backbone, len(names), cfg.pretrained_backbone, names)
+        return build_model(cfg.model, cfg.backbone, len(names), cfg.pretrained_backbone, names,
+                           in_channels=channels)
 
     def _restore(self, ckpt: dict, model: Detector) -> tuple[int, float, int]:
         """Optimizer, scheduler, scaler, EMA and RNG from last.pt; returns (start epoch, best fitness, best epoch)."""

@@ -25,6 +25,7 @@ import torch
 from yololab.atomic import atomic_write, atomic_write_path, check_target, refuse_output_is_input
 from yololab.deploy.exporting.parity import Parity, compare_outputs
 from yololab.deploy.exporting.samples import sample_batch
+from yololab.data.pixels import checkpoint_pixels
 from yololab.deploy.runtime import metadata as md
 from yololab.deploy.runtime.graph import RAW_OUTPUT, DecodedDetector, append_nms
 from yololab.errors import ConfigError, EnvError
@@ -210,6 +211,9 @@ def export_model(model_or_weights: Detector | str | os.PathLike, fmt: str = "onn
     hw = _hw(imgsz, model.stride)
     nms_cfg = {"conf": float(conf), "iou": float(iou), "max_det": int(max_det)} if nms else None
     meta = md.build_metadata(model, hw, batch, dynamic, half, nms_cfg, fmt)
+    pixels = None if isinstance(model_or_weights, Detector) else checkpoint_pixels(model_or_weights)
+    if pixels is not None and not pixels.is_default:  # predict/serve on the export decode and normalise the same
+        meta["pixels"] = pixels.to_dict()
     out = Path(out) if out is not None else _default_out(f"{stem}_int8" if int8 else stem, fmt, hw)
     refuse_overwriting_inputs(out, fmt, {"--weights": None if isinstance(model_or_weights, Detector) else
                                          model_or_weights, "--sample": sample, "--data": data})

@@ -37,10 +37,12 @@ class Predictor:
                  backend: str | None = None, agnostic: bool = False, device: str | None = DEFAULT_DEVICE,
                  pixels: PixelSpec | None = None) -> None:
         """``device``: a ``--device`` string (see :mod:`yololab.deploy.runtime.backends`); the chosen one is logged.
-        ``pixels``: how images are decoded and normalised (default: what a .pt checkpoint recorded, else
-        3-channel photos with dtype normalisation)."""
+        ``pixels``: how images are decoded and normalised (default: what a .pt checkpoint or an export's
+        metadata recorded, else 3-channel photos with dtype normalisation)."""
         self.backend = Backend(weights, threads=threads, kind=backend, device=device)
-        self.pixels = pixels or checkpoint_pixels(weights) or PixelSpec()
+        exported = self.backend.meta.get("pixels")
+        self.pixels = (pixels or checkpoint_pixels(weights)
+                       or (PixelSpec.from_dict(exported, str(weights)) if exported else None) or PixelSpec())
         LOG.info("device: %s (%s, %s backend)", self.backend.device, self.backend.device_name(),
                  self.backend.kind)
         self.imgsz = self._resolve_imgsz(imgsz)

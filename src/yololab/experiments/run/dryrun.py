@@ -25,7 +25,7 @@ def train(cfg: TrainConfig, on_epoch_end: EpochHook | None = None) -> TrainSumma
     import torch
 
     from yololab.config import save_yaml_config
-    from yololab.data.source import dataset_names
+    from yololab.data.source import dataset_names, dataset_pixels
     from yololab.models import build_model
     from yololab.models.checkpoints import save_model
 
@@ -33,7 +33,7 @@ def train(cfg: TrainConfig, on_epoch_end: EpochHook | None = None) -> TrainSumma
     torch.manual_seed(cfg.seed)
     names = dataset_names(cfg.data)
     model = build_model(cfg.model, cfg.backbone, len(names), pretrained_backbone=cfg.pretrained_backbone,
-                        names=names)
+                        names=names, in_channels=dataset_pixels(cfg.data).channels)
     out = Path(cfg.out)
     save_yaml_config(cfg, out / "config.yaml", out)
     # epoch -1: no epoch finished (a resume would start at epoch 0)
