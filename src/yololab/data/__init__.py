@@ -7,6 +7,8 @@ from yololab.data.images import read_image
 from yololab.data.records import ImageRecord, load_records, load_split
 from yololab.data.report import DatasetReport
 from yololab.data.synthetic import make_synthetic_dataset
+from yololab.data.tiled import TiledDataset
+from yololab.data.tiles import TileSettings
 from yololab.data.yolo_format import DataConfig, find_images, image_to_label_path, load_data_config
 
 __all__ = [
@@ -16,6 +18,8 @@ __all__ = [
     "DatasetReport",
     "DetectionDataset",
     "ImageRecord",
+    "TileSettings",
+    "TiledDataset",
     "collate_fn",
     "create_dataloader",
     "find_images",

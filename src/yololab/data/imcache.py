@@ -74,9 +74,18 @@ def cv2_interpolation(augment: bool) -> int:
     return cv2.INTER_LINEAR if augment else cv2.INTER_AREA
 
 
-def cache_bytes(records: Sequence[ImageRecord], img_size: int) -> int:
-    """Bytes of all images resized for ``img_size``: the sum over images of h * w * 3."""
-    return sum(h * w * 3 for h, w in (resized_hw(r.width, r.height, img_size) for r in records))
+Frames = Sequence[tuple[int, int]]  # the (h, w) each record's entry holds, where not resized for img_size
+
+
+def _frames(records: Sequence[ImageRecord], img_size: int, frames: Frames | None) -> Frames:
+    """Each record's entry (h, w): ``frames`` when given (tiled training keeps large images at tile scale),
+    else the image resized so that its long side is ``img_size``."""
+    return frames if frames is not None else [resized_hw(r.width, r.height, img_size) for r in records]
+
+
+def cache_bytes(records: Sequence[ImageRecord], img_size: int, frames: Frames | None = None) -> int:
+    """Bytes of all images resized for ``img_size`` (or to ``frames``): the sum over images of h * w * 3."""
+    return sum(h * w * 3 for h, w in _frames(records, img_size, frames))
 
 
 def available_memory() -> int:
@@ -121,20 +130,22 @@ def disk_folder(image_path: str | os.PathLike) -> Path:
     return user_cache_dir() / "images" / f"{folder.name}-{key}"
 
 
-def npy_path(image_path: str | os.PathLike, img_size: int, interpolation: int) -> Path:
-    """The .npy entry of one image resized for ``img_size`` with OpenCV ``interpolation``."""
+def npy_path(image_path: str | os.PathLike, img_size: int, interpolation: int, variant: str = "") -> Path:
+    """The .npy entry of one image resized for ``img_size`` with OpenCV ``interpolation`` (``variant``: another
+    frame of it, e.g. tiled training's tile-scale frame, named apart)."""
     p = Path(image_path).resolve()
     st = p.stat()
-    key = hashlib.sha1(f"{p}\0{st.st_size}\0{st.st_mtime_ns}\0{img_size}\0{interpolation}".encode()).hexdigest()
+    text = f"{p}\0{st.st_size}\0{st.st_mtime_ns}\0{img_size}\0{interpolation}" + (f"\0{variant}" if variant else "")
+    key = hashlib.sha1(text.encode()).hexdigest()
     return disk_folder(p) / f"{p.stem}-{key[:16]}.npy"
 
 
-def _disk_todo(paths: Sequence[Path], records: Sequence[ImageRecord], img_size: int) -> dict[Path, int]:
+def _disk_todo(paths: Sequence[Path], records: Sequence[ImageRecord], img_size: int,
+               frames: Frames | None = None) -> dict[Path, int]:
     """Bytes still to write per folder, for the entries that do not exist yet."""
     todo: dict[Path, int] = {}
-    for path, rec in zip(paths, records):
+    for path, (h, w) in zip(paths, _frames(records, img_size, frames)):
         if not path.is_file():
-            h, w = resized_hw(rec.width, rec.height, img_size)
             todo[path.parent] = todo.get(path.parent, 0) + h * w * 3 + 128  # + the .npy header
     return todo
 
@@ -160,9 +171,10 @@ def _short_text(short: tuple[Path, int, int, str | None]) -> str:
     return f"no room for the .npy entries in {folder} ({_gb(need)} needed, {_gb(free)} free)"
 
 
-def check_disk(paths: Sequence[Path], records: Sequence[ImageRecord], img_size: int) -> int:
+def check_disk(paths: Sequence[Path], records: Sequence[ImageRecord], img_size: int,
+               frames: Frames | None = None) -> int:
     """Bytes still to write for the entries that do not exist yet; refuse when a folder lacks the space."""
-    todo = _disk_todo(paths, records, img_size)
+    todo = _disk_todo(paths, records, img_size, frames)
     short = _disk_short(todo)
     if short is not None:
         folder, need, free, problem = short
@@ -185,20 +197,21 @@ class CacheChoice:
 
 
 def choose_cache(requested: str | None, records: Sequence[ImageRecord], img_size: int, paths: Sequence[Path],
-                 processes: int = 1) -> CacheChoice:
-    """Resolve ``requested`` ('auto', 'ram', 'disk' or None) for ``records`` at ``img_size`` with entries at
-    ``paths``; ``processes`` on this machine each hold their own RAM copy. An explicit kind that does not fit
+                 processes: int = 1, frames: Frames | None = None) -> CacheChoice:
+    """Resolve ``requested`` ('auto', 'ram', 'disk' or None) for ``records`` at ``img_size`` (entries of
+    ``frames`` (h, w) where given) with entries at ``paths``; ``processes`` on this machine each hold their
+    own RAM copy. An explicit kind that does not fit
     is a :class:`UserError`; 'auto' falls back (RAM, else disk, else none) and says why."""
     kind = check_cache_kind(requested)
     if kind is None:
         return CacheChoice(None, False, "cache: none")
-    need = cache_bytes(records, img_size)
-    todo = _disk_todo(paths, records, img_size)
+    need = cache_bytes(records, img_size, frames)
+    todo = _disk_todo(paths, records, img_size, frames)
     short = _disk_short(todo)
     disk_note = (f"{_gb(sum(todo.values()))} of .npy entries still to write" if short is None else
                  _short_text(short))
     if kind == "disk":
-        check_disk(paths, records, img_size)
+        check_disk(paths, records, img_size, frames)
         return CacheChoice("disk", True, f"cache: disk ({_gb(need)}, {disk_note})")
     available = available_memory()
     copies = f"{_gb(need)} x {processes} process(es)" if processes > 1 else _gb(need)
