@@ -11,6 +11,7 @@ from typing import Any
 from yololab.data.coco_format import load_coco_names, load_coco_records
 from yololab.data.records import ImageRecord, load_split
 from yololab.data.report import DatasetReport
+from yololab.data.tiles import TileSettings
 from yololab.data.voc_format import is_voc_data, load_voc_config, load_voc_split
 from yololab.data.yolo_format import load_data_config
 from yololab.errors import UserError
@@ -36,6 +37,7 @@ class DataSplit:
     source: str = ""
     split: str = "val"
     coco_gt: dict[str, Any] | None = None
+    tiles: TileSettings | None = None  # a data YAML's ``tiles:`` (tiled training)
 
 
 def is_coco_json(data: PathLike) -> bool:
@@ -69,7 +71,7 @@ def open_split(data: PathLike, split: str = "val", image_dir: PathLike | None = 
                          coco_gt=coco.gt)
     cfg = load_data_config(path)
     records, report = load_split(cfg, split, log=log)
-    return DataSplit(records, list(cfg.names), None, report, str(path), split)
+    return DataSplit(records, list(cfg.names), None, report, str(path), split, tiles=cfg.tiles)
 
 
 def dataset_names(data: PathLike) -> list[str]:

@@ -13,6 +13,7 @@ import yaml
 
 from yololab.config import yaml_problem
 from yololab.data.paths import OPT_IN_KEY, listed_inside, read_opt_in
+from yololab.data.tiles import TileSettings, parse_tiles
 from yololab.errors import DataError
 
 LOG = logging.getLogger("yololab")
@@ -21,7 +22,7 @@ LOG = logging.getLogger("yololab")
 IMG_FORMATS: frozenset[str] = frozenset({"bmp", "jpeg", "jpg", "mpo", "png", "tif", "tiff", "webp"})
 #: YAML keys understood by :func:`load_data_config` (``download`` is accepted and ignored, as upstream uses it).
 KNOWN_KEYS: frozenset[str] = frozenset({"path", "train", "val", "test", "names", "nc", "download", "format",
-                                        OPT_IN_KEY})
+                                        "tiles", OPT_IN_KEY})
 
 PathLike = Union[str, os.PathLike]
 SplitSpec = Union[PathLike, Sequence[PathLike]]
@@ -39,6 +40,7 @@ class DataConfig:
     yaml_path: Path | None = None
     extra: dict = field(default_factory=dict)
     allow_outside_root: bool = False  # .txt list lines may name images outside ``root`` (opted in by the YAML)
+    tiles: TileSettings | None = None  # tiled training (``tiles:``, yololab.data.tiles)
 
     @property
     def list_root(self) -> Path | None:
@@ -133,6 +135,7 @@ def load_data_config(path: PathLike) -> DataConfig:
         yaml_path=path.resolve(),
         extra=extra,
         allow_outside_root=read_opt_in(cfg, where),
+        tiles=parse_tiles(cfg.get("tiles"), where),
     )
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from yololab.data import DatasetReport, ImageRecord
 from yololab.data.source import is_coco_json, open_split
+from yololab.data.tiles import TileSettings
 from yololab.jsonfile import write_json
 
 LOG = logging.getLogger("yololab")
@@ -28,6 +29,7 @@ class TrainData:
     val_category_ids: list[int] | None = None
     val_gt: dict[str, Any] | None = None
     val_is_train: bool = False
+    tiles: TileSettings | None = None  # the data YAML's ``tiles:`` (a train config's own wins)
 
     @property
     def nc(self) -> int:
@@ -71,4 +73,4 @@ def load_train_data(data: str, image_dir: str | None = None, val_data: str | Non
     if val.names != train.names:
         raise ValueError(f"{data}: the train and val splits have different class names")
     return TrainData(train.records, val.records, train.names, {"train": train.report, "val": val.report},
-                     val.category_ids, val.coco_gt)
+                     val.category_ids, val.coco_gt, tiles=train.tiles)
