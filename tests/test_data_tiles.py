@@ -140,3 +140,25 @@ def test_tiles_smaller_than_the_stride_and_bad_yaml_are_refused(large_data, tmp_
     good = tmp_path / "good.yaml"
     good.write_text(yaml.safe_dump({**cfg, "path": str(Path(large_data).parent), "tiles": {"size": 128}}))
     assert load_data_config(good).tiles == TileSettings(size=128)
+
+
+def test_experiment_tiles_reach_every_cell_and_the_protocol_card(large_data, tmp_path):
+    from yololab.experiments.plan.cell_config import cell_train_config
+    from yololab.experiments.plan.protocol_card import tiles_protocol
+    from yololab.experiments.plan.spec import expand_cells, spec_from_mapping
+
+    base = {"data": str(large_data), "models": ["yolov5n"], "backbones": ["native"], "seeds": [0, 1]}
+    spec = spec_from_mapping({**base, "tiles": {"size": 128, "whole_images": True}})
+    configs = [cell_train_config(spec, c, tmp_path / c.cell_id) for c in expand_cells(spec)]
+    assert len(configs) == 2 and all(c.tiles == TileSettings(128, whole_images=True) for c in configs)
+    card = tiles_protocol(spec)
+    assert (card["size"], card["whole_images"], card["from"]) == (128, True, "experiment")
+    assert tiles_protocol(spec_from_mapping(base)) is None
+    cfg = yaml.safe_load(Path(large_data).read_text())
+    tiled_yaml = tmp_path / "tiled.yaml"
+    tiled_yaml.write_text(yaml.safe_dump({**cfg, "path": str(Path(large_data).parent), "tiles": {"size": 128}}))
+    assert tiles_protocol(spec_from_mapping({**base, "data": str(tiled_yaml)}))["from"] == "data"
+    with pytest.raises(ConfigError, match=r"tiles: overlap 2"):
+        spec_from_mapping({**base, "tiles": {"size": 128, "overlap": 2}})
+    with pytest.raises(ConfigError, match=r"'tiles' is set by the experiment; use tiles"):
+        spec_from_mapping({**base, "train": {"tiles": {"size": 128}}})
