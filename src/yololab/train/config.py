@@ -46,7 +46,7 @@ class TrainConfig:
     hyp: Hyperparameters = field(default_factory=Hyperparameters)  # optimizer, warm-up and loss gains
     augment: AugmentConfig = field(default_factory=AugmentConfig)  # augmentation strengths
     close_mosaic: int = 0                  # turn mosaic off for the last N epochs
-    tiles: TileSettings | None = None      # tiled training {size, overlap, min_visibility, whole_images} (wins over the data YAML's)
+    tiles: TileSettings | None = None      # tiled training {size, overlap, ...}; wins over the data YAML's
     val_every: int = 1                     # validate every N epochs (the last epoch always)
     val_conf: float = 0.001
     val_iou: float = 0.6
