@@ -78,6 +78,11 @@ def test_cache_holds_each_image_once_and_tiles_are_its_crops(tmp_path, cache):
         im, hw0, hw = ds.load_image(k)
         assert hw0 == (128, 128) and hw == (64, 64)
         np.testing.assert_array_equal(im, ds._frame(item.source)[y0:y1, x0:x1])
+    whole = TiledDataset(records, TileSettings(size=128, whole_images=True), img_size=64, stride=32, cache=cache)
+    assert len(whole) == 20 and whole.items[9].window is None  # image 0's 9 tiles, then image 0 whole
+    im, hw0, hw = whole.load_image(9)
+    assert hw0 == (256, 256) and hw == (64, 64) and len(whole.labels[9]) == len(records[0].labels)
+    assert sorted(entries[0].parent.glob("*.npy")) == entries  # whole images are the same entries resized
     augmented = TiledDataset(records, TileSettings(size=128), img_size=64, augment=True, stride=32, cache=cache)
     for k in range(len(augmented)):  # mosaic, affine, HSV and flips on tiles
         img, labels, path, _ = augmented[k]
