@@ -2,7 +2,7 @@
 epochs and seed, each scored by the full-image sliced mAP (and the letterboxed whole-image mAP).
 
     python benchmarks/tiled_training.py [--canvas 768] [--train 4] [--val 2] [--imgsz 256] [--tile 256]
-        [--epochs 5] [--whole-epochs N] [--batch 8] [--lr0 0.02] [--weights ../shared/weights/yolov5n.pt] [--device cpu] [--json out.json]
+        [--epochs 5] [--whole-epochs N] [--runs whole,tiles] [--batch 8] [--lr0 0.02] [--weights ../shared/weights/yolov5n.pt] [--device cpu] [--json out.json]
 
 The data are :func:`yololab.data.synthetic.make_large_synthetic_dataset` canvases (shapes of 6-14 px
 radius) in a temporary folder. "whole" trains on each canvas letterboxed to ``--imgsz`` (objects shrink by
@@ -54,7 +54,8 @@ def run(args: argparse.Namespace, root: Path) -> dict[str, dict]:
                                         objects=args.objects, radius=(6.0, 14.0), seed=args.seed)
     out: dict[str, dict] = {}
     whole_epochs = args.whole_epochs or args.epochs
-    for name, tiles, epochs in (("whole", None, whole_epochs), ("tiles", {"size": args.tile, "overlap": 0.2}, args.epochs)):
+    runs = (("whole", None, whole_epochs), ("tiles", {"size": args.tile, "overlap": 0.2}, args.epochs))
+    for name, tiles, epochs in (r for r in runs if r[0] in args.runs.split(",")):
         cfg = TrainConfig(model=args.model, data=str(data), imgsz=args.imgsz, batch=args.batch, epochs=epochs,
                           workers=args.workers, out=str(root / name), progress=False, plots=False, seed=args.seed,
                           weights=args.weights, device=args.device, cache="ram", tiles=tiles, val_every=epochs,
@@ -84,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--whole-epochs", type=int, default=None,
                    help="epochs of the whole-image run (default --epochs; tiles per image x --epochs: as many items)")
+    p.add_argument("--runs", default="whole,tiles", help="which trainings: whole, tiles or both")
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--lr0", type=float, default=0.02, help="initial lr (no warm-up, no accumulation: short runs)")
     p.add_argument("--workers", type=int, default=0)
