@@ -8,6 +8,8 @@ from yololab.data.pixels import PixelSpec, normalize_batch
 from yololab.data.records import ImageRecord, load_records, load_split
 from yololab.data.report import DatasetReport
 from yololab.data.synthetic import make_synthetic_dataset, make_synthetic_pixels_dataset
+from yololab.data.tiled import TiledDataset
+from yololab.data.tiles import TileSettings
 from yololab.data.yolo_format import DataConfig, find_images, image_to_label_path, load_data_config
 
 __all__ = [
@@ -18,6 +20,8 @@ __all__ = [
     "DetectionDataset",
     "ImageRecord",
     "PixelSpec",
+    "TileSettings",
+    "TiledDataset",
     "collate_fn",
     "create_dataloader",
     "find_images",

@@ -210,10 +210,11 @@ class DetectionDataset(Dataset):
         """Resolve and fill the cache (:func:`imcache.choose_cache`); logs what was chosen and why."""
         if imcache.check_cache_kind(cache) is None:
             return imcache.CacheChoice(None, False, "cache: none")
-        interp = imcache.cv2_interpolation(self.augment)
-        paths = [imcache.npy_path(r.path, self.img_size, interp, self.pixels) for r in self.records]
-        choice = imcache.choose_cache(cache, self.records, self.img_size, paths, processes, self.pixels.channels)
-        LOG.info("%d images at %d: %s", len(self), self.img_size, choice.reason)
+        n = len(self.records)
+        paths = [self._npy_path(i) for i in range(n)]
+        choice = imcache.choose_cache(cache, self.records, self.img_size, paths, processes, self.pixels.channels,
+                                      frames=[self._entry_shape(i)[:2] for i in range(n)])
+        LOG.info("%d images at %d: %s", n, self.img_size, choice.reason)
         if choice.entries:
             self._fill_entries(paths)
         if choice.kind == "ram":
@@ -232,7 +233,7 @@ class DetectionDataset(Dataset):
             return im, (self.records[i].height, self.records[i].width)
 
         with ThreadPoolExecutor(self._threads()) as pool:  # decoding and resizing release the GIL
-            self._cache = list(pool.map(load, range(len(self))))
+            self._cache = list(pool.map(load, range(len(self.records))))
 
     def _fill_entries(self, paths: Sequence[os.PathLike]) -> None:
         """Write the missing .npy entries, one folder at a time under its fill lock (written once per machine)."""
@@ -270,13 +271,21 @@ class DetectionDataset(Dataset):
         """The sample type a cache entry of image ``i`` must hold (None: its record does not say)."""
         return self.records[i].dtype
 
+    def _npy_path(self, i: int):
+        """The .npy entry of image ``i`` (a record's index)."""
+        return imcache.npy_path(self.records[i].path, self.img_size, imcache.cv2_interpolation(self.augment),
+                                self.pixels)
+
     def _read_resized(self, i: int) -> tuple[np.ndarray, tuple[int, int]]:
+        """Image ``i`` (a record's index) decoded and resized to its entry's shape -> (image, (h0, w0))."""
         im = self._decode(i)
         h0, w0 = im.shape[:2]
-        r = self.img_size / max(h0, w0)
-        if r != 1:
-            interp = cv2.INTER_LINEAR if (self.augment or r > 1) else cv2.INTER_AREA
-            im = keep_channels(cv2.resize(im, (math.ceil(w0 * r), math.ceil(h0 * r)), interpolation=interp), im)
+        rec = self.records[i]
+        h, w = self._entry_shape(i)[:2] if (h0, w0) == (rec.height, rec.width) else \
+            imcache.resized_hw(w0, h0, self.img_size)  # a file that changed since it was checked
+        if (h, w) != (h0, w0):
+            interp = cv2.INTER_LINEAR if (self.augment or h > h0) else cv2.INTER_AREA
+            im = keep_channels(cv2.resize(im, (w, h), interpolation=interp), im)
         return im, (h0, w0)
 
     def load_image(self, i: int, copy: bool = True) -> tuple[np.ndarray, tuple[int, int], tuple[int, int]]:
@@ -284,6 +293,12 @@ class DetectionDataset(Dataset):
 
         ``copy=False`` may return the RAM cache's own array: only for callers that do not write to it.
         """
+        im, hw0 = self._load_frame(i, copy)
+        return im, hw0, im.shape[:2]
+
+    def _load_frame(self, i: int, copy: bool = True) -> tuple[np.ndarray, tuple[int, int]]:
+        """Record ``i``'s cached frame (its entry's shape) -> (image, (h0, w0)): from RAM, the .npy entry or
+        decoded."""
         cached = self._cache[i]
         if cached is not None:
             im, hw0 = (cached[0].copy() if copy else cached[0]), cached[1]
@@ -295,7 +310,7 @@ class DetectionDataset(Dataset):
                 hw0 = (self.records[i].height, self.records[i].width)
             else:
                 im, hw0 = self._read_resized(i)
-        return im, hw0, im.shape[:2]
+        return im, hw0
 
     def _frame_hw(self, i: int) -> tuple[int, int]:
         """(h, w) of image ``i`` resized for ``img_size`` (known from its record, before any decoding)."""

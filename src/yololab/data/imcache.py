@@ -84,10 +84,20 @@ def _sample_bytes(record: ImageRecord, channels: int) -> int:
     return channels * (np.dtype(record.dtype).itemsize if record.dtype else 1)
 
 
-def cache_bytes(records: Sequence[ImageRecord], img_size: int, channels: int = 3) -> int:
-    """Bytes of all images resized for ``img_size``: the sum over images of h * w * channels * sample size."""
-    return sum(h * w * _sample_bytes(r, channels)
-               for r, (h, w) in ((r, resized_hw(r.width, r.height, img_size)) for r in records))
+Frames = Sequence[tuple[int, int]]  # the (h, w) each record's entry holds, where not resized for img_size
+
+
+def _frames(records: Sequence[ImageRecord], img_size: int, frames: Frames | None) -> Frames:
+    """Each record's entry (h, w): ``frames`` when given (tiled training keeps large images at tile scale),
+    else the image resized so that its long side is ``img_size``."""
+    return frames if frames is not None else [resized_hw(r.width, r.height, img_size) for r in records]
+
+
+def cache_bytes(records: Sequence[ImageRecord], img_size: int, channels: int = 3,
+                frames: Frames | None = None) -> int:
+    """Bytes of all images resized for ``img_size`` (or to ``frames``): the sum over images of
+    h * w * channels * sample size."""
+    return sum(h * w * _sample_bytes(r, channels) for r, (h, w) in zip(records, _frames(records, img_size, frames)))
 
 
 def available_memory() -> int:
@@ -133,25 +143,27 @@ def disk_folder(image_path: str | os.PathLike) -> Path:
 
 
 def npy_path(image_path: str | os.PathLike, img_size: int, interpolation: int,
-             pixels: PixelSpec | None = None) -> Path:
-    """The .npy entry of one image resized for ``img_size`` with OpenCV ``interpolation`` (and decoded
-    per ``pixels`` when that is not the default)."""
+             pixels: PixelSpec | None = None, variant: str = "") -> Path:
+    """The .npy entry of one image resized for ``img_size`` with OpenCV ``interpolation`` (decoded per
+    ``pixels`` when that is not the default; ``variant``: another frame of it, e.g. tiled training's
+    tile-scale frame, named apart)."""
     p = Path(image_path).resolve()
     st = p.stat()
     text = f"{p}\0{st.st_size}\0{st.st_mtime_ns}\0{img_size}\0{interpolation}"
     if pixels is not None and not pixels.is_default:
         text += f"\0{sorted(pixels.to_dict().items())}"
+    if variant:
+        text += f"\0{variant}"
     key = hashlib.sha1(text.encode()).hexdigest()
     return disk_folder(p) / f"{p.stem}-{key[:16]}.npy"
 
 
 def _disk_todo(paths: Sequence[Path], records: Sequence[ImageRecord], img_size: int,
-               channels: int = 3) -> dict[Path, int]:
+               channels: int = 3, frames: Frames | None = None) -> dict[Path, int]:
     """Bytes still to write per folder, for the entries that do not exist yet."""
     todo: dict[Path, int] = {}
-    for path, rec in zip(paths, records):
+    for path, rec, (h, w) in zip(paths, records, _frames(records, img_size, frames)):
         if not path.is_file():
-            h, w = resized_hw(rec.width, rec.height, img_size)
             todo[path.parent] = todo.get(path.parent, 0) + h * w * _sample_bytes(rec, channels) + 128  # + header
     return todo
 
@@ -177,9 +189,10 @@ def _short_text(short: tuple[Path, int, int, str | None]) -> str:
     return f"no room for the .npy entries in {folder} ({_gb(need)} needed, {_gb(free)} free)"
 
 
-def check_disk(paths: Sequence[Path], records: Sequence[ImageRecord], img_size: int, channels: int = 3) -> int:
+def check_disk(paths: Sequence[Path], records: Sequence[ImageRecord], img_size: int, channels: int = 3,
+               frames: Frames | None = None) -> int:
     """Bytes still to write for the entries that do not exist yet; refuse when a folder lacks the space."""
-    todo = _disk_todo(paths, records, img_size, channels)
+    todo = _disk_todo(paths, records, img_size, channels, frames)
     short = _disk_short(todo)
     if short is not None:
         folder, need, free, problem = short
@@ -202,20 +215,21 @@ class CacheChoice:
 
 
 def choose_cache(requested: str | None, records: Sequence[ImageRecord], img_size: int, paths: Sequence[Path],
-                 processes: int = 1, channels: int = 3) -> CacheChoice:
-    """Resolve ``requested`` ('auto', 'ram', 'disk' or None) for ``records`` at ``img_size`` with entries at
-    ``paths``; ``processes`` on this machine each hold their own RAM copy. An explicit kind that does not fit
+                 processes: int = 1, channels: int = 3, frames: Frames | None = None) -> CacheChoice:
+    """Resolve ``requested`` ('auto', 'ram', 'disk' or None) for ``records`` at ``img_size`` (entries of
+    ``frames`` (h, w) where given) with entries at ``paths``; ``processes`` on this machine each hold their
+    own RAM copy. An explicit kind that does not fit
     is a :class:`UserError`; 'auto' falls back (RAM, else disk, else none) and says why."""
     kind = check_cache_kind(requested)
     if kind is None:
         return CacheChoice(None, False, "cache: none")
-    need = cache_bytes(records, img_size, channels)
-    todo = _disk_todo(paths, records, img_size, channels)
+    need = cache_bytes(records, img_size, channels, frames)
+    todo = _disk_todo(paths, records, img_size, channels, frames)
     short = _disk_short(todo)
     disk_note = (f"{_gb(sum(todo.values()))} of .npy entries still to write" if short is None else
                  _short_text(short))
     if kind == "disk":
-        check_disk(paths, records, img_size, channels)
+        check_disk(paths, records, img_size, channels, frames)
         return CacheChoice("disk", True, f"cache: disk ({_gb(need)}, {disk_note})")
     available = available_memory()
     copies = f"{_gb(need)} x {processes} process(es)" if processes > 1 else _gb(need)

@@ -12,6 +12,7 @@ from yololab.data.coco_format import load_coco_names, load_coco_records
 from yololab.data.pixels import PixelSpec
 from yololab.data.records import ImageRecord, load_split
 from yololab.data.report import DatasetReport
+from yololab.data.tiles import TileSettings
 from yololab.data.voc_format import is_voc_data, load_voc_config, load_voc_split
 from yololab.data.yolo_format import load_data_config
 from yololab.errors import UserError
@@ -39,6 +40,7 @@ class DataSplit:
     split: str = "val"
     coco_gt: dict[str, Any] | None = None
     pixels: PixelSpec = PixelSpec()
+    tiles: TileSettings | None = None  # a data YAML's ``tiles:`` (tiled training)
 
     @property
     def channels(self) -> int:
@@ -78,7 +80,8 @@ def open_split(data: PathLike, split: str = "val", image_dir: PathLike | None = 
                          coco_gt=coco.gt)
     cfg = load_data_config(path)
     records, report = load_split(cfg, split, log=log)
-    return DataSplit(records, list(cfg.names), None, report, str(path), split, pixels=cfg.pixels)
+    return DataSplit(records, list(cfg.names), None, report, str(path), split, pixels=cfg.pixels,
+                     tiles=cfg.tiles)
 
 
 def dataset_pixels(data: PathLike) -> PixelSpec:

@@ -15,6 +15,7 @@ from yololab.config import yaml_problem
 from yololab.data.paths import OPT_IN_KEY, listed_inside, read_opt_in
 from yololab.data.pixels import YAML_KEYS as PIXEL_KEYS
 from yololab.data.pixels import PixelSpec, parse_pixel_spec
+from yololab.data.tiles import TileSettings, parse_tiles
 from yololab.errors import DataError
 
 LOG = logging.getLogger("yololab")
@@ -23,7 +24,7 @@ LOG = logging.getLogger("yololab")
 IMG_FORMATS: frozenset[str] = frozenset({"bmp", "jpeg", "jpg", "mpo", "png", "tif", "tiff", "webp", "dcm", "dicom"})
 #: YAML keys understood by :func:`load_data_config` (``download`` is accepted and ignored, as upstream uses it).
 KNOWN_KEYS: frozenset[str] = frozenset({"path", "train", "val", "test", "names", "nc", "download", "format",
-                                        OPT_IN_KEY, *PIXEL_KEYS})
+                                        "tiles", OPT_IN_KEY, *PIXEL_KEYS})
 
 PathLike = Union[str, os.PathLike]
 SplitSpec = Union[PathLike, Sequence[PathLike]]
@@ -42,6 +43,7 @@ class DataConfig:
     extra: dict = field(default_factory=dict)
     allow_outside_root: bool = False  # .txt list lines may name images outside ``root`` (opted in by the YAML)
     pixels: PixelSpec = PixelSpec()  # channels and normalisation (keys channels, normalize, window, frame)
+    tiles: TileSettings | None = None  # tiled training (``tiles:``, yololab.data.tiles)
 
     @property
     def list_root(self) -> Path | None:
@@ -137,6 +139,7 @@ def load_data_config(path: PathLike) -> DataConfig:
         extra=extra,
         allow_outside_root=read_opt_in(cfg, where),
         pixels=parse_pixel_spec(cfg, where),
+        tiles=parse_tiles(cfg.get("tiles"), where),
     )
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from yololab.config import check_seed, from_mapping
 from yololab.data.augment import AugmentConfig
+from yololab.data.tiles import TileSettings, parse_tiles
 from yololab.device import DEFAULT_DEVICE
 from yololab.train.hyp import Hyperparameters
 
@@ -45,6 +46,7 @@ class TrainConfig:
     hyp: Hyperparameters = field(default_factory=Hyperparameters)  # optimizer, warm-up and loss gains
     augment: AugmentConfig = field(default_factory=AugmentConfig)  # augmentation strengths
     close_mosaic: int = 0                  # turn mosaic off for the last N epochs
+    tiles: TileSettings | None = None      # tiled training {size, overlap, ...}; wins over the data YAML's
     val_every: int = 1                     # validate every N epochs (the last epoch always)
     val_conf: float = 0.001
     val_iou: float = 0.6
@@ -63,3 +65,4 @@ class TrainConfig:
             self.hyp = from_mapping(Hyperparameters, self.hyp, "hyp")
         if isinstance(self.augment, Mapping):
             self.augment = from_mapping(AugmentConfig, self.augment, "augment")
+        self.tiles = parse_tiles(self.tiles, "train options")

@@ -11,6 +11,7 @@ from typing import Any
 from yololab.data import DatasetReport, ImageRecord
 from yololab.data.pixels import PixelSpec
 from yololab.data.source import is_coco_json, open_split
+from yololab.data.tiles import TileSettings
 from yololab.jsonfile import write_json
 
 LOG = logging.getLogger("yololab")
@@ -30,6 +31,7 @@ class TrainData:
     val_gt: dict[str, Any] | None = None
     val_is_train: bool = False
     pixels: PixelSpec = PixelSpec()  # the data YAML's channels and normalisation (default for COCO JSON)
+    tiles: TileSettings | None = None  # the data YAML's ``tiles:`` (a train config's own wins)
 
     @property
     def nc(self) -> int:
@@ -73,4 +75,5 @@ def load_train_data(data: str, image_dir: str | None = None, val_data: str | Non
     if val.names != train.names:
         raise ValueError(f"{data}: the train and val splits have different class names")
     return TrainData(train.records, val.records, train.names, {"train": train.report, "val": val.report},
-                     val.category_ids, val.coco_gt, pixels=train.pixels)
+                     val.category_ids, val.coco_gt, pixels=train.pixels,
+                     tiles=train.tiles)

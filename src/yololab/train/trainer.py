@@ -26,11 +26,13 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from yololab.config import save_yaml_config
-from yololab.data import DetectionDataset, collate_fn
+from yololab.data import DetectionDataset, TiledDataset, collate_fn
 from yololab.data.dataset import MOSAIC_KINDS, loader_worker_init
 from yololab.data.imcache import check_cache_kind
 from yololab.data.pixels import normalize_batch
 from yololab.eval.results import ValResult
+from yololab.eval.sliced_val import validate_sliced
+from yololab.eval.slicing import SliceSettings
 from yololab.eval.validate import ValSettings, validate
 from yololab.errors import ConfigError
 from yololab.models import Detector, build_model
@@ -160,6 +162,13 @@ class Trainer:
                              f"{self.data.nc}")
         if cfg.imgsz % model.stride:
             raise ValueError(f"imgsz {cfg.imgsz} is not a multiple of the model stride {model.stride}")
+        self.tiles = cfg.tiles or self.data.tiles  # the train config's own wins over the data YAML's
+        if self.tiles is not None:
+            self.tiles.check(model.stride)
+            if self.main:
+                LOG.info("tiled training: tiles of %d px (overlap %g, min_visibility %g%s); val is the sliced "
+                         "full-image mAP", self.tiles.size, self.tiles.overlap, self.tiles.min_visibility,
+                         ", whole images too" if self.tiles.whole_images else "")
         if cfg.sync_bn:
             model = ddp.convert_sync_bn(model, self.device, self.dist)
         if cfg.freeze:
@@ -263,10 +272,11 @@ class Trainer:
         cfg = self.cfg
         local_processes = int(os.environ.get("LOCAL_WORLD_SIZE", 1))  # torchrun: each holds its own cache
         local_processes = max(local_processes, int(cfg.cache_processes))  # e.g. a comparison's concurrent cells
-        self.dataset = DetectionDataset(self.data.train, cfg.imgsz, augment=True, aug=self.aug, rect=False,
-                                        batch_size=self.rank_batch, stride=unwrap(self.model).stride,
-                                        cache=cfg.cache, cache_processes=local_processes, mosaic=cfg.mosaic_impl,
-                                        pixels=self.data.pixels)
+        options = dict(augment=True, aug=self.aug, rect=False, batch_size=self.rank_batch,
+                       stride=unwrap(self.model).stride, cache=cfg.cache, cache_processes=local_processes,
+                       mosaic=cfg.mosaic_impl, pixels=self.data.pixels)
+        self.dataset = (TiledDataset(self.data.train, self.tiles, cfg.imgsz, **options) if self.tiles is not None
+                        else DetectionDataset(self.data.train, cfg.imgsz, **options))
         self.mosaic = self.dataset.mosaic
         self.sampler = ddp.train_sampler(self.dataset, self.dist, cfg.seed)
         self.generator = torch.Generator()
@@ -285,9 +295,10 @@ class Trainer:
         metrics: dict | None = None
         last_val: dict | None = None
         if self.main:
-            LOG.info("training %s for epochs %d..%d on %s (%d train / %d val images, batch %d, %d process(es))",
+            LOG.info("training %s for epochs %d..%d on %s (%d train%s / %d val images, batch %d, %d process(es))",
                      unwrap(self.model).spec.model, self.start_epoch, cfg.epochs - 1, self.device,
-                     len(self.data.train), len(self.data.val), cfg.batch, self.dist.world_size)
+                     len(self.data.train), f" images in {len(self.dataset)} items" if self.tiles is not None else "",
+                     len(self.data.val), cfg.batch, self.dist.world_size)
             if not self.selects_best:
                 LOG.warning("no validation images (val_data): the val metrics come from the training images, so "
                             "they pick no best.pt and stop nothing early; last.pt is the result "
@@ -435,8 +446,21 @@ class Trainer:
         images (a COCO JSON without val_data) unless ``best_on_train`` asks for it."""
         return select_best(self.data.val_is_train, self.cfg.best_on_train)
 
+    @property
+    def val_slicing(self) -> SliceSettings | None:
+        """How val slices in tiled training: the tiles' size and overlap, val's merge (NMS on IOU 0.5), the
+        whole-image pass only when whole images are trained on; None without tiles."""
+        if self.tiles is None:
+            return None
+        return SliceSettings.for_val(self.tiles.size, overlap=self.tiles.overlap, full_pass=self.tiles.whole_images)
+
     def validate_epoch(self) -> ValResult:
-        """The EMA model validated on the validation split (rank 0): COCO metrics and timings."""
+        """The EMA model validated on the validation split (rank 0): COCO metrics and timings; in tiled
+        training each val image is predicted slice by slice and scored whole (the full-image sliced mAP)."""
+        if self.tiles is not None:
+            return validate_sliced(self.ema.ema, self.data.val, self.data.names, self.val_settings, self.val_slicing,
+                                   self.device, category_map=self.data.val_category_ids, progress=False,
+                                   gt=self.data.val_gt)
         return validate(self.ema.ema, self.data.val, self.data.names, self.val_settings, self.device,
                         category_map=self.data.val_category_ids, progress=False, gt=self.data.val_gt)
 

@@ -63,7 +63,7 @@ def cell_train_config(spec: ExperimentSpec, cell: Cell, out: Path, device: str =
                   seed=cell.seed + entry.seed_offset,
                   device=device, out=str(out), pretrained_backbone=pretrained, freeze=entry.freeze,
                   backbone_lr_mult=float(entry.backbone_lr_mult), hyp=spec.entry_hyp(entry), augment=spec.augment,
-                  resume=False, progress=progress, cache=spec.cache, cache_processes=concurrent)
+                  resume=False, progress=progress, cache=spec.cache, cache_processes=concurrent, tiles=spec.tiles)
     return from_mapping(TrainConfig, values, f"cell {cell.cell_id}")
 
 

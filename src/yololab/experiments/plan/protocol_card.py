@@ -122,10 +122,27 @@ def build_protocol(plan: ComparisonPlan, in_channels: int = 3) -> dict[str, Any]
         "stems": stem_protocol(spec, in_channels),
         "reference": spec.reference,
         "tune": tune_protocol(spec),  # space, budget, sampler, pruner (binding)
+        "tiles": tiles_protocol(spec),
         "software": {**library_versions(), **git_commit(), "python": platform.python_version()},
         "hardware": {"cpu": env.get("cpu"), "cuda": env.get("cuda"), "devices": list(spec.devices),
                      "platform": env.get("platform")},
     }
+
+
+def tiles_protocol(spec: ExperimentSpec) -> dict[str, Any] | None:
+    """Tiled training of every cell (the experiment's ``tiles:``, else its data YAML's) and the sliced val
+    it implies, or None."""
+    from yololab.data.source import is_coco_json
+    from yololab.data.voc_format import is_voc_data
+    from yololab.data.yolo_format import load_data_config
+
+    tiles, source = spec.tiles, "experiment"
+    if tiles is None and spec.data and not is_coco_json(spec.data) and not is_voc_data(Path(spec.data)):
+        tiles, source = load_data_config(spec.data).tiles, "data"
+    if tiles is None:
+        return None
+    return {**tiles.to_dict(), "from": source,
+            "val": f"full-image sliced mAP (slices {tiles.size} px, overlap {tiles.overlap:g}, NMS on IOU 0.5)"}
 
 
 def tune_protocol(spec: ExperimentSpec) -> dict[str, Any] | None:
