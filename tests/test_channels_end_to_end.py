@@ -81,3 +81,19 @@ def test_compare_of_two_backbones_on_one_channel_16_bit(tmp_path):
     assert "resnet18" in table and "cspdarknet" in table.lower()
     protocol = json.loads((tmp_path / "out" / "protocol.json").read_text())
     assert protocol["stems"]["in_channels"] == 1
+
+
+def test_int8_calibration_reads_16_bit_images_as_the_data_says(tmp_path):
+    import cv2
+
+    from yololab.data.source import dataset_pixels
+    from yololab.data.synthetic import make_synthetic_pixels_dataset
+    from yololab.deploy.exporting.calibration import LetterboxCalibrationReader, calibration_files
+
+    data = make_synthetic_pixels_dataset(tmp_path / "gray16", kind="gray16", num_train=2, num_val=1, img_size=64)
+    files = calibration_files(data, 2)
+    reader = LetterboxCalibrationReader(files, (64, 64), channels=1, pixels=dataset_pixels(data))
+    batch = reader.batch(files[0])
+    raw = cv2.imread(str(files[0]), cv2.IMREAD_UNCHANGED)
+    assert raw.dtype == np.uint16 and batch.shape == (1, 1, 64, 64)
+    np.testing.assert_allclose(batch[0, 0], raw / 65535, atol=1e-7)  # 64 px: no letterbox resize or pad

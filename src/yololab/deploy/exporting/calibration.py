@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+from yololab.data.pixels import PixelSpec
+
 LOG = logging.getLogger("yololab")
 INPUT = "images"
 
@@ -37,12 +39,15 @@ def calibration_files(data: str | os.PathLike, n: int = 300, split: str = "train
 class LetterboxCalibrationReader:
     """ONNX Runtime ``CalibrationDataReader``: one letterboxed (1, C, H, W) float image in [0, 1]
     per call, the same preprocessing as ``yololab predict`` (grey 114 padding); ``channels`` is the
-    model's input channel count (an RGB file is converted as :func:`.samples.sample_image` does)."""
+    model's input channel count (an RGB file is converted as :func:`.samples.sample_image` does);
+    ``pixels``: the data YAML's :class:`~yololab.data.pixels.PixelSpec` when not the default (16-bit, DICOM,
+    N bands): images are then decoded and normalised by it, as train and predict do."""
 
     def __init__(self, files: Sequence[str | os.PathLike], imgsz: tuple[int, int], stride: int = 32,
-                 input_name: str = INPUT, channels: int = 3) -> None:
+                 input_name: str = INPUT, channels: int = 3, pixels: PixelSpec | None = None) -> None:
         self.files = [Path(f) for f in files]
         self.imgsz, self.stride, self.input_name, self.channels = imgsz, stride, input_name, channels
+        self.pixels = None if pixels is None or pixels.is_default else pixels
         self._it: Iterator[Path] = iter(self.files)
 
     def __len__(self) -> int:
@@ -52,6 +57,10 @@ class LetterboxCalibrationReader:
         from yololab.deploy.exporting.samples import sample_image
         from yololab.deploy.runtime.images import preprocess
 
+        if self.pixels is not None:
+            from yololab.data.images import read_image
+
+            return preprocess([read_image(path, self.pixels)], self.imgsz, self.stride, pixels=self.pixels)[0]
         return preprocess([sample_image(path, self.channels)], self.imgsz, self.stride)[0]
 
     def get_next(self) -> dict[str, np.ndarray] | None:

@@ -48,6 +48,7 @@ import numpy as np
 
 from yololab.atomic import atomic_write, check_target
 from yololab.deploy.exporting.calibration import LetterboxCalibrationReader, calibration_files
+from yololab.data.source import dataset_pixels
 from yololab.deploy.runtime import metadata as md
 from yololab.deploy.runtime.saturation import saturation_warning
 
@@ -178,7 +179,8 @@ def quantize_onnx(model: str | os.PathLike, out: str | os.PathLike, data: str | 
             skip += head_conv_nodes(proto)
         if weights == "s8-7bit":  # 7-bit weights cost most on the stem's few raw-pixel channels
             skip += input_conv_nodes(proto)
-        reader = LetterboxCalibrationReader(images, hw, stride, proto.graph.input[0].name, _input_channels(proto))
+        reader = LetterboxCalibrationReader(images, hw, stride, proto.graph.input[0].name, _input_channels(proto),
+                                            pixels=None if data is None else dataset_pixels(data))
         # Not CalibMaxIntermediateOutputs: ORT 1.32's MinMax calibrator drops the chunks it clears.
         options = {"ActivationSymmetric": activation_type == "int8", "WeightSymmetric": weights != "u8"}
         if method == "percentile":

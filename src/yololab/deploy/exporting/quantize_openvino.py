@@ -22,6 +22,7 @@ import os
 import time
 from typing import Any
 
+from yololab.data.source import dataset_pixels
 from yololab.deploy.exporting.calibration import LetterboxCalibrationReader, calibration_files
 
 LOG = logging.getLogger("yololab")
@@ -42,7 +43,8 @@ def quantize_openvino(onnx_path: str | os.PathLike, data: str | os.PathLike, hw:
     started = time.perf_counter()
     model = ov.convert_model(str(onnx_path))
     channels = model.inputs[0].get_partial_shape()[1]
-    reader = LetterboxCalibrationReader(files, hw, stride, channels=channels.get_length() if channels.is_static else 3)
+    reader = LetterboxCalibrationReader(files, hw, stride, channels=channels.get_length() if channels.is_static else 3,
+                                        pixels=dataset_pixels(data))
     quantized = nncf.quantize(model, nncf.Dataset(files, reader.batch), preset=nncf.QuantizationPreset.MIXED,
                               subset_size=len(files),
                               fast_bias_correction=False,
