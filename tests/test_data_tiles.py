@@ -158,6 +158,10 @@ def test_experiment_tiles_reach_every_cell_and_the_protocol_card(large_data, tmp
     assert len(configs) == 2 and all(c.tiles == TileSettings(128, whole_images=True) for c in configs)
     card = tiles_protocol(spec)
     assert (card["size"], card["whole_images"], card["from"]) == (128, True, "experiment")
+    from yololab.experiments.report.scoring_notes import scoring_notes
+
+    assert any("tiles of 128 px" in n and "whole images added" in n for n in scoring_notes(spec, []))
+    assert not any("tiles" in n for n in scoring_notes(spec_from_mapping(base), []))
     assert tiles_protocol(spec_from_mapping(base)) is None
     cfg = yaml.safe_load(Path(large_data).read_text())
     tiled_yaml = tmp_path / "tiled.yaml"

@@ -1,5 +1,6 @@
-"""The main table's notes on how its rows were scored where that is not the default: sliced inference
-(``slicing:``), the sliced-vs-whole ablation, COCO's detections per image (``max_det``), the tiny bin."""
+"""The main table's notes on how its rows were trained and scored where that is not the default: tiled
+training (``tiles:``), sliced inference (``slicing:``), the sliced-vs-whole ablation, COCO's detections per
+image (``max_det``), the tiny bin."""
 
 from __future__ import annotations
 
@@ -12,6 +13,10 @@ from yololab.experiments.results.records import CellResult
 def scoring_notes(spec: ExperimentSpec, rows: Sequence[CellResult]) -> list[str]:
     """Sentences for under the main table (and the end of the LaTeX caption)."""
     notes = []
+    if spec.tiles is not None:
+        t = spec.tiles
+        notes.append(f"Trained on tiles of {t.size} px cut on the fly (overlap {t.overlap:g}, boxes kept when at "
+                     f"least {t.min_visibility:g} of them is inside{', whole images added' if t.whole_images else ''}).")
     if spec.slicing is not None:
         notes.append(spec.slicing.sentence())
     if spec.max_det is not None:
