@@ -2,7 +2,7 @@
 
 ``resolve_plan`` is the one place where a spec is made and checked and where a cell's model variant and
 TrainConfig (``cell_train_config``) are worked out; the phases, the executors, ``run_cell``, tuning and the
-protocol card read the plan. Nothing is written here: the run's first phase makes the folder ready.
+protocol card read the plan. A cell folder that is a link elsewhere is refused by the run's first phase.
 """
 
 from __future__ import annotations
