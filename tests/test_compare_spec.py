@@ -78,7 +78,7 @@ def test_cells_are_models_x_backbones_x_seeds_with_per_backbone_settings(tmp_pat
 
 
 def test_cell_train_config_differs_only_in_the_backbone_entry_and_seed(tmp_path):
-    from yololab.experiments.plan.cell_config import cell_train_config
+    from yololab.experiments.plan.comparison_plan import cell_train_config
 
     spec = spec_from_mapping({**BASE, "backbones": ["native", {"name": "resnet50", "freeze": 1}], "seeds": [0, 1],
                               "epochs": 7, "hyp": {"lr0": 0.02}, "train": {"cos_lr": True}})
@@ -129,7 +129,7 @@ def test_init_column_names_a_whole_model_checkpoint():
 
 
 def test_cache_and_cells_per_device_are_checked_and_reach_every_cell(tmp_path):
-    from yololab.experiments.plan.cell_config import cell_train_config
+    from yololab.experiments.plan.comparison_plan import cell_train_config
 
     spec = load_spec(write(tmp_path, BASE))
     assert spec.cache == "auto" and spec.cells_per_device == "auto"
@@ -147,7 +147,7 @@ def test_cache_and_cells_per_device_are_checked_and_reach_every_cell(tmp_path):
 
 def test_cells_per_device_auto_packs_what_fits_and_is_one_on_cpu(tmp_path):
     from yololab.experiments.plan import packing
-    from yololab.experiments.plan.cell_config import cell_train_config
+    from yololab.experiments.plan.comparison_plan import cell_train_config
 
     def with_devices(values, devices):
         return dataclasses.replace(load_spec(write(tmp_path, values)), devices=devices)
@@ -173,7 +173,7 @@ def test_cells_per_device_auto_packs_what_fits_and_is_one_on_cpu(tmp_path):
 def test_plan_looks_each_model_up_once_and_resolves_every_cell(tmp_path, monkeypatch):
     """The spec resolves once: one zoo look-up per model, each cell's TrainConfig and folder in the plan."""
     import yololab.models.zoo as zoo
-    from yololab.experiments.plan.cell_config import cell_train_config
+    from yololab.experiments.plan.comparison_plan import cell_train_config
     from yololab.experiments.plan.comparison_plan import resolve_plan
     from yololab.experiments.plan.run_settings import RunSettings
 

@@ -148,7 +148,7 @@ def test_tiles_smaller_than_the_stride_and_bad_yaml_are_refused(large_data, tmp_
 
 
 def test_experiment_tiles_reach_every_cell_and_the_protocol_card(large_data, tmp_path):
-    from yololab.experiments.plan.cell_config import cell_train_config
+    from yololab.experiments.plan.comparison_plan import cell_train_config
     from yololab.experiments.plan.protocol_card import tiles_protocol
     from yololab.experiments.plan.spec import expand_cells, spec_from_mapping
 

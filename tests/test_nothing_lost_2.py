@@ -170,6 +170,7 @@ def test_compare_refuses_a_cell_folder_linked_elsewhere_before_training(tiny_dat
     with pytest.raises(UnsafePathError, match="yolov5n_cspdarknet_s0: it is a symbolic link"):
         run_compare(_compare_spec(tiny_data), out, RunSettings(train_fn=trainer, bench=False, report=False))
     assert trainer.calls == 0 and not list(elsewhere.iterdir())
+    assert sorted(p.name for p in out.iterdir()) == ["cells"]  # refused before protocol.json (the run's first write)
 
 
 def test_report_only_refuses_a_cell_folder_linked_elsewhere(tiny_data: Path, tmp_path: Path, capsys) -> None:

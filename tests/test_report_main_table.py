@@ -17,7 +17,7 @@ from yololab.experiments.results.columns import COMPACT_COLUMNS, table_columns
 from yololab.experiments.report.headline import comparison_sentence, headline
 from yololab.experiments.results.records_io import summary_from_flat
 from yololab.experiments.report.writer import data_set_name, write_report
-from yololab.experiments.plan.spec import spec_from_mapping
+from yololab.experiments.plan.spec import TableSpec, spec_from_mapping
 from yololab.experiments.report.tables import markdown_table
 
 SIGNIFICANT = {"row_type": "mean", "model": "yolov5n", "backbone": "timm:x", "reference": "cspdarknet",
@@ -68,8 +68,10 @@ def test_columns_choose_the_main_table(tmp_path):
 def test_spec_and_cli_columns_are_checked():
     base = {"data": "d.yaml", "models": ["yolov5n"], "backbones": ["native"], "seeds": [0]}
     assert spec_from_mapping({**base, "table": {"columns": ["model", "delta"]}}).table.columns == ("model", "delta")
-    with pytest.raises(ConfigError, match="did you mean 'gflops'"):
+    with pytest.raises(ConfigError, match=r"^experiment: table\.columns: unknown column 'gflop' \(did you mean 'gflops'"):
         spec_from_mapping({**base, "table": {"columns": ["gflop"]}})
+    with pytest.raises(ConfigError, match=r"^exp\.yaml: table\.columns must be a list of column names"):
+        spec_from_mapping({**base, "table": TableSpec(columns=("model", 3))}, "exp.yaml")  # a spec built in Python
     with pytest.raises(ConfigError, match="'colums'"):
         spec_from_mapping({**base, "table": {"colums": ["model"]}})
     from yololab.cli import build_parser

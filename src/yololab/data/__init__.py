@@ -1,40 +1,34 @@
-"""Datasets: YOLO/COCO formats, checked and cached records, augmentation, loaders, synthetic data."""
+"""Datasets: YOLO/COCO formats, checked and cached records, augmentation, loaders, synthetic data.
+Names are imported on first use, so that importing one submodule (``yololab.data.grid``) does not load
+torch (``yololab --help`` answers without it)."""
 
-from yololab.data.augment import AugmentConfig, letterbox, mosaic4, random_perspective
-from yololab.data.coco_format import CocoRecords, load_coco_records
-from yololab.data.dataset import DetectionDataset, collate_fn, create_dataloader
-from yololab.data.images import read_image
-from yololab.data.pixels import PixelSpec, normalize_batch
-from yololab.data.records import ImageRecord, load_records, load_split
-from yololab.data.report import DatasetReport
-from yololab.data.synthetic import make_synthetic_dataset, make_synthetic_pixels_dataset
-from yololab.data.tiled import TiledDataset
-from yololab.data.tiles import TileSettings
-from yololab.data.yolo_format import DataConfig, find_images, image_to_label_path, load_data_config
+from yololab.lazy import lazy_getattr
 
-__all__ = [
-    "AugmentConfig",
-    "CocoRecords",
-    "DataConfig",
-    "DatasetReport",
-    "DetectionDataset",
-    "ImageRecord",
-    "PixelSpec",
-    "TileSettings",
-    "TiledDataset",
-    "collate_fn",
-    "create_dataloader",
-    "find_images",
-    "image_to_label_path",
-    "letterbox",
-    "load_coco_records",
-    "load_data_config",
-    "load_records",
-    "load_split",
-    "make_synthetic_dataset",
-    "make_synthetic_pixels_dataset",
-    "mosaic4",
-    "normalize_batch",
-    "random_perspective",
-    "read_image",
-]
+_EXPORTS = {
+    "AugmentConfig": "yololab.data.augment",
+    "letterbox": "yololab.data.augment",
+    "mosaic4": "yololab.data.augment",
+    "random_perspective": "yololab.data.augment",
+    "CocoRecords": "yololab.data.coco_format",
+    "load_coco_records": "yololab.data.coco_format",
+    "DetectionDataset": "yololab.data.dataset",
+    "collate_fn": "yololab.data.dataset",
+    "create_dataloader": "yololab.data.dataset",
+    "read_image": "yololab.data.images",
+    "PixelSpec": "yololab.data.pixels",
+    "normalize_batch": "yololab.data.pixels",
+    "ImageRecord": "yololab.data.records",
+    "load_records": "yololab.data.records",
+    "load_split": "yololab.data.records",
+    "DatasetReport": "yololab.data.report",
+    "make_synthetic_dataset": "yololab.data.synthetic",
+    "make_synthetic_pixels_dataset": "yololab.data.synthetic",
+    "TiledDataset": "yololab.data.tiled",
+    "TileSettings": "yololab.data.tiles",
+    "DataConfig": "yololab.data.yolo_format",
+    "find_images": "yololab.data.yolo_format",
+    "image_to_label_path": "yololab.data.yolo_format",
+    "load_data_config": "yololab.data.yolo_format",
+}
+__getattr__ = lazy_getattr(__name__, _EXPORTS)
+__all__ = sorted(_EXPORTS)

@@ -16,12 +16,12 @@ import numpy as np
 from PIL import Image
 
 from yololab.data import rawpixels
+from yololab.data.orientation import SWAP_ORIENTATIONS as _SWAP_ORIENTATIONS
+from yololab.data.orientation import apply_orientation, exif_orientation
 from yololab.data.pixels import PixelSpec
 from yololab.errors import DataError
 
 #: EXIF orientations that swap width and height (transpose / rotate 90 / transverse / rotate 270).
-_SWAP_ORIENTATIONS = {5, 6, 7, 8}
-_EXIF_ORIENTATION = 0x0112
 _READ_FLAGS = getattr(cv2, "IMREAD_COLOR_RGB", cv2.IMREAD_COLOR) | cv2.IMREAD_IGNORE_ORIENTATION
 MIN_SIZE = 10  # images smaller than this (either side) are rejected, as upstream does
 
@@ -32,14 +32,6 @@ class ImageCheckError(DataError):
     def __init__(self, kind: str, message: str):
         super().__init__(message)
         self.kind = kind
-
-
-def exif_orientation(im: Image.Image) -> int:
-    """The EXIF orientation tag of an opened PIL image (1 when absent or unreadable)."""
-    try:
-        return int(im.getexif().get(_EXIF_ORIENTATION, 1) or 1)
-    except Exception:  # malformed EXIF blocks are common in the wild; treat as upright
-        return 1
 
 
 def _stored_size(im: Image.Image) -> tuple[int, int]:
@@ -118,21 +110,6 @@ def _check_with_pil(path: Path, head: bytes) -> rawpixels.ImageInfo:
         except Exception as e:
             raise ImageCheckError("truncated_image", f"truncated JPEG: {e}") from e
     return rawpixels.ImageInfo(w, h, channels, bits, "uint16" if bits == 16 else "uint8")
-
-
-def apply_orientation(image: np.ndarray, orientation: int) -> np.ndarray:
-    """``image`` (H, W, ...) as displayed under EXIF ``orientation`` 1..8 (what PIL's exif_transpose does)."""
-    ops = {
-        2: lambda a: a[:, ::-1],
-        3: lambda a: a[::-1, ::-1],
-        4: lambda a: a[::-1],
-        5: lambda a: a.swapaxes(0, 1),
-        6: lambda a: a.swapaxes(0, 1)[:, ::-1],
-        7: lambda a: a.swapaxes(0, 1)[::-1, ::-1],
-        8: lambda a: a.swapaxes(0, 1)[::-1],
-    }
-    op = ops.get(int(orientation))
-    return image if op is None else np.ascontiguousarray(op(image))
 
 
 def decode_image(data: bytes, name: str = "image", pixels: PixelSpec | None = None) -> np.ndarray:

@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from yololab.data.orientation import SWAP_ORIENTATIONS, apply_orientation, exif_orientation
 from yololab.data.pixels import PixelSpec
 from yololab.errors import DataError
 
@@ -30,7 +31,6 @@ SNIFF_BYTES = 132  # a DICOM's preamble (128) and its "DICM" magic
 _PNG = b"\x89PNG\r\n\x1a\n"
 _TIFF = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 _PNG_CHANNELS = {0: 1, 2: 3, 3: 3, 4: 2, 6: 4}  # IHDR colour type -> samples (a palette decodes to RGB)
-_SWAP_ORIENTATIONS = {5, 6, 7, 8}
 _ANYDEPTH_RGB = getattr(cv2, "IMREAD_COLOR_RGB", cv2.IMREAD_COLOR) | cv2.IMREAD_ANYDEPTH | cv2.IMREAD_IGNORE_ORIENTATION
 _UNCHANGED = cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION
 #: what a missing DICOM pixel-data decoder is installed with
@@ -112,7 +112,7 @@ def tiff_info(path: str | os.PathLike | io.BytesIO, name: str | None = None) -> 
     with tifffile.TiffFile(path) as tif:
         shape, axes, dtype = _tiff_page(tif)
         h, w, c = _hwc_axes(shape, axes, name or str(path))
-        if _tiff_orientation(tif) in _SWAP_ORIENTATIONS:
+        if _tiff_orientation(tif) in SWAP_ORIENTATIONS:
             h, w = w, h
     kept = "float32" if np.dtype(dtype).kind == "f" else np.dtype(dtype).name
     return ImageInfo(w, h, c, np.dtype(dtype).itemsize * 8, kept)
@@ -153,7 +153,6 @@ def raw_kind(data: bytes, channels: int) -> str | None:
 
 
 def _orientation_of(data: bytes) -> int:
-    from yololab.data.images import exif_orientation
 
     try:
         with Image.open(io.BytesIO(data)) as pim:
@@ -176,7 +175,6 @@ def _keep_dtype(im: np.ndarray, name: str) -> np.ndarray:
 def _decode_cv2(data: bytes, name: str, flags: int) -> np.ndarray:
     """OpenCV decode at the file's depth (colour as RGB or RGBA), EXIF orientation read by PIL; PIL's
     array as the fallback."""
-    from yololab.data.images import apply_orientation
 
     im = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
     if im is None:
@@ -197,7 +195,6 @@ def _decode_tiff(data: bytes, name: str) -> np.ndarray:
     """A TIFF's first image as (H, W, bands), its orientation tag applied."""
     import tifffile
 
-    from yololab.data.images import apply_orientation
 
     try:
         with tifffile.TiffFile(io.BytesIO(data)) as tif:

@@ -1,8 +1,8 @@
 """The phases of a comparison run, in order (:data:`PHASES`); each reads the run so far and adds to it.
 
-(0) protocol.json is written, or the folder refused when its protocol differs; tuning, when the spec
-asks for it, chooses each entry's values before the seeds train; a cell folder made with other
-settings is refused; experiment.yaml and run.json are written. (1) The cells train and are scored
+(0) A cell folder that is a link elsewhere is refused before anything is written; protocol.json is
+written, or the folder refused when its protocol differs; tuning, when the spec asks for it, chooses
+each entry's values before the seeds train; a cell folder made with other settings is refused; experiment.yaml and run.json are written. (1) The cells train and are scored
 (finished ones skipped, interrupted ones resumed, failures recorded) on the plan's executor.
 (2) Latency of every finished cell, one at a time (``bench_cells``). (3) Rows, then tables, plots
 and report.html.
@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from yololab.atomic import confined_folder
 from yololab.config import ConfigError
 from yololab.experiments.score.bench_cells import run_benchmarks
 from yololab.experiments.plan.cell_config import cell_state, check_same_config, config_fingerprint
@@ -45,6 +46,12 @@ class ComparisonRun:
 
 
 Phase = Callable[[ComparisonRun], None]
+
+
+def confine_cell_folders(run: ComparisonRun) -> None:
+    """A cell folder that is a symbolic link (or a file) is refused before any file of the run is written."""
+    for cell in run.plan.cells:
+        confined_folder(cell.paths.root, run.plan.out, create=False)
 
 
 def write_protocol(run: ComparisonRun) -> None:
@@ -128,5 +135,5 @@ def render_report(run: ComparisonRun) -> None:
         run.report = write_report(run.plan.spec, run.plan.out, run.rows)
 
 
-PHASES: tuple[Phase, ...] = (write_protocol, tune_entries, refuse_other_settings, record_run, train_cells,
-                             time_cells, collect_cell_rows, render_report)
+PHASES: tuple[Phase, ...] = (confine_cell_folders, write_protocol, tune_entries, refuse_other_settings, record_run,
+                             train_cells, time_cells, collect_cell_rows, render_report)

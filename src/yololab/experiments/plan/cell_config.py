@@ -1,5 +1,5 @@
-"""A cell's resolved settings and state: its TrainConfig, the fingerprint of what decides its result,
-its identity columns, and what its folder says about it (:class:`CellStatus`)."""
+"""A cell's state and identity: the fingerprint of what decides its result, its identity columns, and what
+its folder says about it (:class:`CellStatus`); its TrainConfig is resolved with the plan."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from yololab.config import ConfigError, from_mapping
+from yololab.config import ConfigError
 from yololab.experiments.plan.layout import CellPaths
 from yololab.experiments.results.records import Entry
 from yololab.experiments.plan.spec import Cell, ExperimentSpec
@@ -48,23 +48,6 @@ def earlier_training(paths: CellPaths) -> TrainSummary:
     except (TypeError, ValueError) as err:
         LOG.warning("%s: %s; scoring without its training figures", paths.train_json, err)
         return TrainSummary()
-
-
-def cell_train_config(spec: ExperimentSpec, cell: Cell, out: Path, device: str = "cpu",
-                      progress: bool = True, concurrent: int = 1) -> TrainConfig:
-    """The resolved TrainConfig of a cell: shared spec settings + the cell's backbone entry and seed."""
-    entry = cell.backbone
-    pretrained: bool | str = entry.pretrained
-    if isinstance(pretrained, str):
-        pretrained = str(Path(pretrained).expanduser().resolve())
-    values = dict(spec.train)
-    values.update(model=cell.model, backbone=cell.backbone_arg, data=str(Path(spec.data).expanduser().resolve()),
-                  epochs=spec.epochs, imgsz=spec.imgsz, batch=spec.batch, workers=spec.workers,
-                  seed=cell.seed + entry.seed_offset,
-                  device=device, out=str(out), pretrained_backbone=pretrained, freeze=entry.freeze,
-                  backbone_lr_mult=float(entry.backbone_lr_mult), hyp=spec.entry_hyp(entry), augment=spec.augment,
-                  resume=False, progress=progress, cache=spec.cache, cache_processes=concurrent, tiles=spec.tiles)
-    return from_mapping(TrainConfig, values, f"cell {cell.cell_id}")
 
 
 def config_fingerprint(cfg: TrainConfig, spec: ExperimentSpec) -> str:

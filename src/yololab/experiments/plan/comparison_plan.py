@@ -1,7 +1,8 @@
 """The comparison resolved once: the checked spec and, for every cell, its variant, TrainConfig and folder.
 
 ``resolve_plan`` is the one place where a spec is made and checked and where a cell's model variant and
-TrainConfig are worked out; the phases, the executors, ``run_cell``, tuning and the protocol card read the plan.
+TrainConfig (``cell_train_config``) are worked out; the phases, the executors, ``run_cell``, tuning and the
+protocol card read the plan. A cell folder that is a link elsewhere is refused by the run's first phase.
 """
 
 from __future__ import annotations
@@ -12,10 +13,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from yololab.atomic import confined_folder
 from yololab.config import ConfigError, from_mapping, read_yaml_mapping
 from yololab.experiments.plan import packing
-from yololab.experiments.plan.cell_config import cell_train_config
 from yololab.experiments.plan.layout import CellPaths, cell_paths
 from yololab.experiments.plan.run_settings import ExecutorName, RunSettings
 from yololab.experiments.plan.spec import Cell, ExperimentSpec, expand_cells, validate_spec
@@ -79,16 +78,17 @@ def resolve_plan(source: SpecSource, out_dir: str | Path, settings: RunSettings 
                  source_name: str | None = None, run: bool = True) -> ComparisonPlan:
     """The one entry point from a spec (a mapping, a YAML path, a SpecFile or an ExperimentSpec) to a comparison,
     in one pass: the spec made once (the file read once, data path resolved, ``settings.devices`` applied),
-    checked once, and every cell resolved under ``out_dir``.
+    checked once, its cells expanded, and every cell resolved under ``out_dir``.
     ``run``: the plan is to be run here, so its devices are checked against this machine, packed
     (``cells_per_device``) and ``out_dir`` made; False (``--report-only``): the spec as written."""
     settings = settings or RunSettings()
     spec, name = _read_spec(source, settings.devices if run else None, source_name)
     variants = validate_spec(spec, name)
+    expanded = expand_cells(spec, variants)
     if run:
         check_devices(spec.devices)
     out = Path(out_dir).resolve()
-    cells = resolve_cells(spec, expand_cells(spec, variants), out, {v.name: v for v in variants.values()})
+    cells = resolve_cells(spec, expanded, out, {v.name: v for v in variants.values()})
     first_seed: dict[tuple[str, str], Cell] = {}  # what a tuning trial of each entry trains
     for resolved in cells:
         first_seed.setdefault(resolved.cell.group, resolved.cell)
@@ -101,8 +101,6 @@ def resolve_plan(source: SpecSource, out_dir: str | Path, settings: RunSettings 
                 LOG.info("cells_per_device %d: running the cells in a process pool", per_device)
                 executor = "process"
         out.mkdir(parents=True, exist_ok=True)
-        for resolved in cells:  # a cell folder that is a link elsewhere is refused before any cell runs
-            confined_folder(resolved.paths.root, out, create=False)
     return ComparisonPlan(spec, out, executor, cells, tuple(first_seed.values()))
 
 
@@ -114,6 +112,23 @@ def resolve_cells(spec: ExperimentSpec, cells: Sequence[Cell], out: Path,
         paths = cell_paths(out, cell)
         resolved.append(ResolvedCell(cell, variants[cell.model], cell_train_config(spec, cell, paths.root), paths))
     return tuple(resolved)
+
+
+def cell_train_config(spec: ExperimentSpec, cell: Cell, out: Path, device: str = "cpu",
+                      progress: bool = True, concurrent: int = 1) -> TrainConfig:
+    """The resolved TrainConfig of a cell: shared spec settings + the cell's backbone entry and seed."""
+    entry = cell.backbone
+    pretrained: bool | str = entry.pretrained
+    if isinstance(pretrained, str):
+        pretrained = str(Path(pretrained).expanduser().resolve())
+    values = dict(spec.train)
+    values.update(model=cell.model, backbone=cell.backbone_arg, data=str(Path(spec.data).expanduser().resolve()),
+                  epochs=spec.epochs, imgsz=spec.imgsz, batch=spec.batch, workers=spec.workers,
+                  seed=cell.seed + entry.seed_offset,
+                  device=device, out=str(out), pretrained_backbone=pretrained, freeze=entry.freeze,
+                  backbone_lr_mult=float(entry.backbone_lr_mult), hyp=spec.entry_hyp(entry), augment=spec.augment,
+                  resume=False, progress=progress, cache=spec.cache, cache_processes=concurrent, tiles=spec.tiles)
+    return from_mapping(TrainConfig, values, f"cell {cell.cell_id}")
 
 
 def _read_spec(source: SpecSource, devices: str | Sequence[str] | None,

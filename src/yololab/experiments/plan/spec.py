@@ -78,6 +78,17 @@ class TableSpec:
         if isinstance(self.columns, list):
             object.__setattr__(self, "columns", tuple(self.columns))
 
+    def check(self, where: str) -> None:
+        """Raise ConfigError unless ``columns`` is unset or a list of known column names."""
+        if self.columns is None:
+            return
+        if isinstance(self.columns, str) or not all(isinstance(c, str) for c in self.columns):
+            raise ConfigError(f"{where}.columns must be a list of column names")
+        try:
+            check_columns(self.columns, f"{where}.columns")
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
+
 
 @dataclass(frozen=True)
 class ExperimentSpec:
@@ -327,13 +338,7 @@ def validate_spec(spec: ExperimentSpec, source: str = "experiment") -> dict[str,
         raise ConfigError(f"{source}: bootstrap (resamples) must be an integer >= 1, got {spec.bootstrap!r}")
     for variant in variants.values():
         reference_entry(spec, variant.native_backbone, source)
-    if spec.table.columns is not None:
-        if isinstance(spec.table.columns, str) or not all(isinstance(c, str) for c in spec.table.columns):
-            raise ConfigError(f"{source}: table.columns must be a list of column names")
-        try:
-            check_columns(spec.table.columns, f"{source}: table.columns")
-        except ValueError as err:
-            raise ConfigError(str(err)) from None
+    spec.table.check(f"{source}: table")
     if spec.tune is not None:
         spec.tune.check(f"{source}: tune")
     if spec.slicing is not None:

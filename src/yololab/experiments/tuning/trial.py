@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from yololab.experiments.plan.trainers import default_trainer
-from yololab.experiments.plan.cell_config import cell_train_config
+from yololab.experiments.plan.comparison_plan import cell_train_config
 from yololab.experiments.plan.spec import Cell, ExperimentSpec, safe_id
 from yololab.experiments.tuning.records import EntryKey, TrialOutcome, TrialTask
 from yololab.experiments.plan.tune_space import TuneSpec, split_values
