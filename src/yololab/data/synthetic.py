@@ -119,12 +119,26 @@ def make_synthetic_dataset(root: str | os.PathLike, num_train: int = 160, num_va
     Deterministic for a given seed (each image has its own generator, so counts don't shift others).
     Class names must be keys of :data:`SHAPES`.
     """
+    def encode(img: np.ndarray, rng: np.random.Generator, i: int) -> tuple[bytes, str]:
+        ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(img, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality])
+        if not ok:
+            raise OSError(f"could not encode image {i} of {root}")
+        return jpeg.tobytes(), ".jpg"
+
+    return _write_shapes_set(root, {"train": num_train, "val": num_val}, img_size, classes, seed, max_objects, encode)
+
+
+def _write_shapes_set(root: str | os.PathLike, counts: dict[str, int], img_size: int, classes: Sequence[str],
+                      seed: int, max_objects: int, encode: Callable[[np.ndarray, np.random.Generator, int],
+                                                                    tuple[bytes, str]],
+                      **yaml_keys: object) -> Path:
+    """Draw, encode (``encode(rgb, rng, i) -> (bytes, suffix)``) and write each split's images and labels
+    and ``root/data.yaml`` (with ``yaml_keys``); returns the YAML path."""
     unknown = [c for c in classes if c not in SHAPES]
     if unknown or not classes:
         raise ValueError(f"unknown shape class(es) {unknown}; choose from {sorted(SHAPES)}")
     root = Path(root)
-    splits = {"train": num_train, "val": num_val}
-    for split_idx, (split, count) in enumerate(splits.items()):
+    for split_idx, (split, count) in enumerate(counts.items()):
         img_dir, lab_dir = root / "images" / split, root / "labels" / split
         img_dir.mkdir(parents=True, exist_ok=True)
         lab_dir.mkdir(parents=True, exist_ok=True)
@@ -132,14 +146,11 @@ def make_synthetic_dataset(root: str | os.PathLike, num_train: int = 160, num_va
             rng = np.random.default_rng([seed, split_idx, i])
             img, labels = _draw_image(rng, img_size, list(classes), max_objects)
             stem = f"{split}_{i:05d}"
-            ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(img, cv2.COLOR_RGB2BGR),
-                                    [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality])
-            if not ok:
-                raise OSError(f"could not encode {img_dir / stem}.jpg")
-            atomic_write_bytes(img_dir / f"{stem}.jpg", jpeg.tobytes(), root)
+            data, suffix = encode(img, rng, i)
+            atomic_write_bytes(img_dir / f"{stem}{suffix}", data, root)
             atomic_write_text(lab_dir / f"{stem}.txt",
                               "".join(f"{c} {x:.6f} {y:.6f} {w:.6f} {h:.6f}\n" for c, x, y, w, h in labels), root)
-    cfg = {"path": ".", "train": "images/train", "val": "images/val", "names": dict(enumerate(classes))}
+    cfg = {"path": ".", "train": "images/train", "val": "images/val", "names": dict(enumerate(classes)), **yaml_keys}
     yaml_path = root / "data.yaml"
     atomic_write_text(yaml_path, yaml.safe_dump(cfg, sort_keys=False), root)
     return yaml_path
@@ -249,25 +260,10 @@ def make_synthetic_pixels_dataset(root: str | os.PathLike, kind: str = "gray16",
     the YAML's path."""
     if kind not in PIXEL_KINDS:
         raise ValueError(f"kind {kind!r}: expected one of {', '.join(PIXEL_KINDS)}")
-    unknown = [c for c in classes if c not in SHAPES]
-    if unknown or not classes:
-        raise ValueError(f"unknown shape class(es) {unknown}; choose from {sorted(SHAPES)}")
     channels, suffix = PIXEL_KINDS[kind]
-    root = Path(root)
-    for split_idx, (split, count) in enumerate({"train": num_train, "val": num_val}.items()):
-        img_dir, lab_dir = root / "images" / split, root / "labels" / split
-        img_dir.mkdir(parents=True, exist_ok=True)
-        lab_dir.mkdir(parents=True, exist_ok=True)
-        for i in range(count):
-            rng = np.random.default_rng([seed, split_idx, i])
-            img, labels = _draw_image(rng, img_size, list(classes), max_objects)
-            stem = f"{split}_{i:05d}"
-            data = _encode_pixels(_pixels_image(img, kind, rng), kind, planar=i % 2 == 1)
-            atomic_write_bytes(img_dir / f"{stem}{suffix}", data, root)
-            atomic_write_text(lab_dir / f"{stem}.txt",
-                              "".join(f"{c} {x:.6f} {y:.6f} {w:.6f} {h:.6f}\n" for c, x, y, w, h in labels), root)
-    cfg = {"path": ".", "train": "images/train", "val": "images/val", "names": dict(enumerate(classes)),
-           "channels": channels}
-    yaml_path = root / "data.yaml"
-    atomic_write_text(yaml_path, yaml.safe_dump(cfg, sort_keys=False), root)
-    return yaml_path
+
+    def encode(img: np.ndarray, rng: np.random.Generator, i: int) -> tuple[bytes, str]:
+        return _encode_pixels(_pixels_image(img, kind, rng), kind, planar=i % 2 == 1), suffix
+
+    return _write_shapes_set(root, {"train": num_train, "val": num_val}, img_size, classes, seed, max_objects, encode,
+                             channels=channels)
