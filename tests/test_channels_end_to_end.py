@@ -97,3 +97,32 @@ def test_int8_calibration_reads_16_bit_images_as_the_data_says(tmp_path):
     raw = cv2.imread(str(files[0]), cv2.IMREAD_UNCHANGED)
     assert raw.dtype == np.uint16 and batch.shape == (1, 1, 64, 64)
     np.testing.assert_allclose(batch[0, 0], raw / 65535, atol=1e-7)  # 64 px: no letterbox resize or pad
+
+
+def test_val_adapts_an_rgb_checkpoint_to_a_one_channel_set(yolov5n_pt, coco128, tmp_path, caplog):
+    import logging
+
+    import cv2
+    import yaml
+
+    from yololab.cli import main
+    from yololab.data.images import read_image
+
+    root = tmp_path / "gray16"
+    for kind in ("images", "labels"):
+        (root / kind / "val").mkdir(parents=True)
+    for photo in sorted((coco128 / "images" / "val2017").glob("*.jpg"))[:2]:  # real photos, grey, 16-bit
+        grey = cv2.cvtColor(read_image(photo), cv2.COLOR_RGB2GRAY).astype(np.uint16) * 257
+        cv2.imwrite(str(root / "images" / "val" / f"{photo.stem}.png"), grey)
+        label = coco128 / "labels" / "val2017" / f"{photo.stem}.txt"
+        (root / "labels" / "val" / label.name).write_bytes(label.read_bytes() if label.exists() else b"")
+    names = yaml.safe_load((coco128 / "data.yaml").read_text())["names"]
+    data = root / "data.yaml"
+    data.write_text(yaml.safe_dump({"path": ".", "train": "images/val", "val": "images/val", "channels": 1,
+                                    "names": names}))
+    out = tmp_path / "val.json"
+    with caplog.at_level(logging.INFO, logger="yololab"):
+        code = main(["val", "--weights", str(yolov5n_pt), "--data", str(data), "--imgsz", "320", "--device", "cpu",
+                     "--workers", "0", "--json", str(out)])
+    assert code == 0 and json.loads(out.read_text())["map50_95"] > 0.05  # the adapted stem still detects
+    assert "from 3 to 1 input channels" in caplog.text
