@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -134,7 +135,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--backend", default=None)
     p.add_argument("--runs", type=int, default=5)
     p.add_argument("--json", default=None)
+    p.add_argument("--rounds", type=int, default=0,
+                   help="time each side in its own process, the sides alternating for this many rounds (use it when "
+                        "the two sides run different runtimes: an ONNX Runtime or OpenVINO thread pool left spinning "
+                        "in the process slows the other side's turns)")
+    p.add_argument("--time-only", choices=("yololab", "sahi"), default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if args.time_only:
+        return _time_one_side(args)
 
     import torch
 
@@ -174,17 +182,31 @@ def main(argv: list[str] | None = None) -> int:
 
     sides = {"yololab": lambda: predict_sliced(image, predictor, settings, batch=args.batch),
              "sahi": lambda: run_sahi(image, model, args)}
-    times: dict[str, list[float]] = {k: [] for k in sides}
-    counts = {k: len(f()) for k, f in sides.items()}  # warm-up
-    for _ in range(args.runs):
-        for name, fn in sides.items():
-            t = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - t)
+    if args.rounds:  # each side alone in its own process, alternating; the median of every timed run
+        del predictor, sahi_predictor, model, sides
+        times = {k: [] for k in ("yololab", "sahi")}
+        counts = {}
+        for _ in range(args.rounds):
+            for name in times:
+                one = json.loads(subprocess.run([sys.executable, __file__, *(argv if argv is not None else sys.argv[1:]),
+                                                 "--time-only", name], check=True, capture_output=True,
+                                                text=True).stdout.strip().splitlines()[-1])
+                times[name] += one["times_s"]
+                counts[name] = one["boxes"]
+        backends = {"yololab": one_backend(args.weights), "sahi": one_backend(args.sahi_weights or args.weights)}
+    else:
+        times = {k: [] for k in sides}
+        counts = {k: len(f()) for k, f in sides.items()}  # warm-up
+        for _ in range(args.runs):
+            for name, fn in sides.items():
+                t = time.perf_counter()
+                fn()
+                times[name].append(time.perf_counter() - t)
+        backends = {"yololab": predictor.backend.kind, "sahi": sahi_predictor.backend.kind}
     med = {k: statistics.median(v) for k, v in times.items()}
     out = {"image": list(image.shape[:2]), "slices": len(slice_grid(*image.shape[:2], args.slice, args.overlap)),
            "settings": vars(args), "torch_threads": torch.get_num_threads(),
-           "backends": {"yololab": predictor.backend.kind, "sahi": sahi_predictor.backend.kind},
+           "backends": backends, "separate_processes": bool(args.rounds), "timed_runs": len(times["sahi"]),
            "median_s": med, "images_per_s": {k: 1 / v for k, v in med.items()},
            "speedup": med["sahi"] / med["yololab"], "boxes": counts, "slice_detections": len(raw),
            "merge_only_ms": {k: 1000 * statistics.median(v) for k, v in merge_times.items()},
@@ -193,6 +215,43 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps(out, indent=1))
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=1))
+    return 0
+
+
+def one_backend(weights: str) -> str:
+    from yololab.deploy.runtime.backends import backend_kind
+
+    return backend_kind(weights)
+
+
+def _time_one_side(args) -> int:
+    """One side alone in this process: a warm-up, then ``--runs`` timed runs; one JSON line."""
+    import torch
+
+    from yololab.deploy.runtime.pipeline import Predictor
+    from yololab.eval.sliced import predict_sliced
+    from yololab.eval.slicing import SliceSettings
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    image = mosaic(args.grid)
+    weights = args.weights if args.time_only == "yololab" else (args.sahi_weights or args.weights)
+    predictor = Predictor(weights, args.imgsz, conf=args.conf, iou=0.45, max_det=300, threads=args.threads,
+                          backend=args.backend if args.time_only == "yololab" else None, device="cpu")
+    if args.time_only == "yololab":
+        settings = SliceSettings(args.slice, args.overlap, args.merge, args.merge_metric, args.merge_threshold,
+                                 args.full_pass).check(predictor.backend.stride)
+        run = lambda: predict_sliced(image, predictor, settings, batch=args.batch)  # noqa: E731
+    else:
+        model = sahi_model(predictor, args.conf)
+        run = lambda: run_sahi(image, model, args)  # noqa: E731
+    boxes = len(run())  # warm-up
+    times = []
+    for _ in range(args.runs):
+        t = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - t)
+    print(json.dumps({"times_s": times, "boxes": boxes}))
     return 0
 
 
