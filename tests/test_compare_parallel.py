@@ -61,16 +61,26 @@ def test_a_killed_pool_worker_fails_its_cell_and_a_rerun_resumes_it(tiny_data, t
     assert [r.status for r in again.rows] == ["done", "done"] and len(again.outcomes) == 1
 
 
-@pytest.mark.parametrize("shared_fs", [False, True], ids=["node-local", "shared-fs"])
-def test_ray_executor(tiny_data, tmp_path, shared_fs):
+@pytest.fixture(scope="module")
+def ray_running():
+    """One local Ray for both test_ray_executor cases (starting Ray takes seconds): a pool uses a Ray already
+    running and leaves it running; test_tune_inputs.py covers a pool starting (and stopping) its own."""
     ray = require_module("ray", "the optional Ray executor")
+    from yololab.experiments.pool.worker import WORKER_OMP_WAIT_POLICY
+
+    assert not ray.is_initialized()
+    ray.init(address="local", include_dashboard=False, num_cpus=os.cpu_count() or 1,
+             runtime_env={"env_vars": {"OMP_WAIT_POLICY": WORKER_OMP_WAIT_POLICY}})
+    yield ray
+    ray.shutdown()
+
+
+@pytest.mark.parametrize("shared_fs", [False, True], ids=["node-local", "shared-fs"])
+def test_ray_executor(tiny_data, tmp_path, shared_fs, ray_running):
     spec = par_spec(tiny_data, backbones=("native", "timm:nope"))
-    try:
-        result = run_compare(spec, tmp_path, RunSettings(executor="ray", devices="cpu,cpu", train_fn=DRY_RUN,
-                                                         bench=False, report=False, ray_shared_fs=shared_fs))
-    finally:
-        if ray.is_initialized():
-            ray.shutdown()
+    result = run_compare(spec, tmp_path, RunSettings(executor="ray", devices="cpu,cpu", train_fn=DRY_RUN,
+                                                     bench=False, report=False, ray_shared_fs=shared_fs))
+    assert ray_running.is_initialized()  # not the pool's to stop
     assert [r.status for r in result.rows] == ["done", "failed"]
     trained = read_json_if_present(CellPaths(cell_dir(tmp_path, expand_cells(spec)[0])).train_json)
     assert trained["pid"] != os.getpid()

@@ -44,6 +44,18 @@ def _pycocotools_stats(gt: dict, dt: list[dict]) -> np.ndarray:
     return np.asarray(ev.stats)
 
 
+@pytest.fixture(scope="module")
+def real_stats(real) -> np.ndarray:
+    """pycocotools' stats of the real detections (computed once; every test reads them)."""
+    return _pycocotools_stats(*real)
+
+
+@pytest.fixture(scope="module")
+def real_matches(real) -> ImageMatches:
+    """ImageMatches.from_coco of the real detections (computed once; the tests only read it)."""
+    return ImageMatches.from_coco(*real)
+
+
 def _jitter(dt: list[dict], frac: float, seed: int) -> list[dict]:
     """Boxes moved and resized by ``frac`` of their size (normal, seeded); scores and classes kept."""
     rng = np.random.default_rng(seed)
@@ -77,11 +89,11 @@ def _duplicated(gt: dict, dt: list[dict], image_ids: np.ndarray, counts: np.ndar
     return {**gt, "images": images, "annotations": anns}, dets
 
 
-def test_point_estimate_is_pycocotools_map(real):
+def test_point_estimate_is_pycocotools_map(real, real_matches, real_stats):
     gt, dt = real
-    m = ImageMatches.from_coco(gt, dt)
+    m = real_matches
     assert m.image_ids.tolist() == sorted(im["id"] for im in gt["images"])
-    stats = _pycocotools_stats(gt, dt)
+    stats = real_stats
     got = m.map(np.ones((1, m.num_images)))
     assert stats[0] > 0.2  # a real model, not an empty evaluation
     assert abs(got["map50_95"][0] - stats[0]) < 1e-12
@@ -112,20 +124,20 @@ def _distinct_scores(dt: list[dict]) -> list[dict]:
     return [{**d, "score": d["score"] + 1e-9 * k} for k, d in enumerate(dt)]
 
 
-def test_weights_equal_duplicated_images(real):
+def test_weights_equal_duplicated_images(real, real_matches, real_stats):
     """The independent check of the weighting: pycocotools on the images of one resample really
     duplicated.  Exact (1e-12) with distinct scores; with the real (5-decimal) scores, two tied
     detections of one image and category may be ordered differently than COCO orders the copies,
     which moves mAP by well under 1e-5."""
     gt, dt = real
-    m = ImageMatches.from_coco(gt, dt)
+    m = real_matches
     w = resample_weights(m.num_images, 1, seed=1)
     assert w.sum() == m.num_images and (w == 0).any() and (w > 1).any()
     stats = _pycocotools_stats(*_duplicated(gt, dt, m.image_ids, w[0]))
     got = m.map(w)
     assert abs(got["map50_95"][0] - stats[0]) < 1e-5
     assert abs(got["map50"][0] - stats[1]) < 1e-5
-    assert abs(got["map50_95"][0] - _pycocotools_stats(gt, dt)[0]) > 1e-3  # the resample does change mAP
+    assert abs(got["map50_95"][0] - real_stats[0]) > 1e-3  # the resample does change mAP
 
     dt = _distinct_scores(dt)
     stats = _pycocotools_stats(*_duplicated(gt, dt, m.image_ids, w[0]))
@@ -174,9 +186,9 @@ def test_ci_contains_estimate_and_widens_with_fewer_images(real):
     assert "[" in format_bootstrap(full) and "vs ref" not in format_bootstrap(full)
 
 
-def test_map_many_pairs_files_on_one_weight_matrix(real):
+def test_map_many_pairs_files_on_one_weight_matrix(real, real_matches):
     gt, dt = real
-    a, b = ImageMatches.from_coco(gt, dt), ImageMatches.from_coco(gt, _jitter(dt, 0.2, seed=0))
+    a, b = real_matches, ImageMatches.from_coco(gt, _jitter(dt, 0.2, seed=0))
     w = resample_weights(a.num_images, 7, seed=5)
     both = map_many([a, b], w)
     assert both["map50_95"].shape == (2, 7)
@@ -224,13 +236,13 @@ def test_recall_threshold_count_is_searchsorted():
     np.testing.assert_array_equal(m._thresholds_reached(rc), np.searchsorted(m.rec_thresholds, rc, side="right"))
 
 
-def test_pair_matched_in_a_second_process_equals_one_after_the_other(real, monkeypatch):
+def test_pair_matched_in_a_second_process_equals_one_after_the_other(real, real_matches, monkeypatch):
     """match_pair forks a process for the reference file on two cores: same matches as sequential."""
     from yololab.eval import bootstrap as bs
 
     gt, dt = real
     ref = _jitter(dt, 0.2, seed=1)
-    sequential = bs.map_many([bs.ImageMatches.from_coco(gt, dt), bs.ImageMatches.from_coco(gt, ref)],
+    sequential = bs.map_many([real_matches, bs.ImageMatches.from_coco(gt, ref)],
                              bs.resample_weights(len(gt["images"]), 50, seed=4))
     monkeypatch.setattr(bs, "PARALLEL_MIN_DETECTIONS", 0)
     monkeypatch.setattr(bs.os, "cpu_count", lambda: 2)
@@ -241,10 +253,9 @@ def test_pair_matched_in_a_second_process_equals_one_after_the_other(real, monke
     assert bs._PENDING is None
 
 
-def test_saved_matches_reweight_exactly(real, tmp_path):
+def test_saved_matches_reweight_exactly(real_matches, tmp_path):
     """ImageMatches.save/load round-trips every array: the same mAP under any weights, no pickle."""
-    gt, dt = real[0], real[1]
-    matches = ImageMatches.from_coco(gt, dt)
+    matches = real_matches
     matches.save(tmp_path / "m.npz")
     again = ImageMatches.load(tmp_path / "m.npz")
     w = resample_weights(matches.num_images, 20, 3)

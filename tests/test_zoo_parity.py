@@ -34,10 +34,14 @@ def test_fuse_keeps_outputs_and_gflops_match_upstream(name: str) -> None:
             m.running_mean.uniform_(-0.1, 0.1)
             m.running_var.uniform_(0.5, 1.5)
             m.weight.data.uniform_(0.5, 1.5)
-    x = torch.rand(1, 3, 256, 320)
+    x = torch.rand(1, 3, 64, 96)  # every layer runs (P5 is 2 x 3); BN folding does not depend on the size
     with torch.no_grad():
         before = model(x)
-        gflops = count_gflops(model, 640, fuse=True)
+        # convolution FLOPs scale with H x W (64 and 640 are multiples of every stride): counted at 64 px and
+        # scaled, which the 640 px count of the smallest model checks
+        gflops = count_gflops(model, 64, fuse=True) * 100
+        if name in ("yolov5n", "yolov7-tiny"):
+            assert count_gflops(model, 640, fuse=True) == pytest.approx(gflops, rel=1e-9)
         params_before = sum(p.numel() for p in model.parameters())
         model.fuse()
         after = model(x)
