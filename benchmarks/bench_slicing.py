@@ -37,7 +37,7 @@ SHARED = REPO.parent / "shared"
 
 def mosaic(grid: int) -> np.ndarray:
     """A grid x grid mosaic of the first coco128 val2017 photos, each at its own size (padded grey)."""
-    from yololab.data.images import read_image
+    from yololab.data.imaging.images import read_image
 
     files = sorted((SHARED / "data" / "coco128" / "images" / "val2017").glob("*.jpg"))[: grid * grid]
     photos = [read_image(f) for f in files]

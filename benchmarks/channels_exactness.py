@@ -42,7 +42,7 @@ COCO128 = SHARED / "data" / "coco128"
 
 def gray_photos(n: int, long_side: int | None) -> list[tuple[str, np.ndarray, Path]]:
     """(stem, 8-bit gray HxW, label file) of the first ``n`` val2017 photos, resized to ``long_side``."""
-    from yololab.data.images import read_image
+    from yololab.data.imaging.images import read_image
 
     files = sorted((COCO128 / "images" / "val2017").glob("*.jpg"))[:n]
     out = []

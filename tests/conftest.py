@@ -131,7 +131,7 @@ def write_voc_from_yolo(images: list[Path], names: list[str], root: Path, sets: 
     difficult; images are linked into JPEGImages/ and each set's ids go to ImageSets/Main/<set>.txt."""
     from PIL import Image
 
-    from yololab.data.voc_xml import VocObject, write_voc_xml
+    from yololab.data.formats.voc_xml import VocObject, write_voc_xml
 
     (root / "JPEGImages").mkdir(parents=True, exist_ok=True)
     (root / "ImageSets" / "Main").mkdir(parents=True, exist_ok=True)

@@ -45,7 +45,7 @@ def test_four_band_runs_train_with_four_input_channels(trained_bands4, caplog):
 def test_four_band_export_predicts_the_same_boxes(trained_bands4, bands4, tmp_path):
     import onnx
 
-    from yololab.data.images import read_image
+    from yololab.data.imaging.images import read_image
     from yololab.deploy.exporting.export import export_model
     from yololab.deploy.runtime.pipeline import Predictor
 
@@ -106,7 +106,7 @@ def test_val_adapts_an_rgb_checkpoint_to_a_one_channel_set(yolov5n_pt, coco128, 
     import yaml
 
     from yololab.cli import main
-    from yololab.data.images import read_image
+    from yololab.data.imaging.images import read_image
 
     root = tmp_path / "gray16"
     for kind in ("images", "labels"):

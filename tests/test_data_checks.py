@@ -12,7 +12,7 @@ from PIL import Image
 
 from yololab.data import DetectionDataset, load_records, read_image
 from yololab.data.checks import parse_label_text
-from yololab.data.images import ImageCheckError, check_image
+from yololab.data.imaging.images import ImageCheckError, check_image
 
 
 pytestmark = pytest.mark.usefixtures("private_cache")  # conftest: the user cache in tmp_path

@@ -20,8 +20,8 @@ from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, ge
 
 from yololab.data import DetectionDataset, create_dataloader, load_data_config
 from yololab.data.augment import AugmentConfig, augment_colour, letterbox
-from yololab.data.images import check_image_info, read_image
-from yololab.data.pixels import (
+from yololab.data.imaging.images import check_image_info, read_image
+from yololab.data.imaging.pixels import (
     PixelSpec,
     checkpoint_pixels,
     model_pixels,
@@ -324,7 +324,7 @@ def test_mixed_pixel_formats_are_flagged(tmp_path, caplog) -> None:
 
 
 def test_convert_writes_channels(tmp_path) -> None:
-    from yololab.data.convert import convert
+    from yololab.data.formats.convert import convert
 
     data = make_synthetic_pixels_dataset(tmp_path / "src", "gray16", num_train=2, num_val=1, img_size=64)
     result = convert("yolo", "yolo", data, tmp_path / "out")
@@ -347,7 +347,7 @@ def test_deploy_preprocess_normalises_as_training(tmp_path) -> None:
 
 
 def test_upload_bytes_of_a_dicom_decode_through_the_one_decoder() -> None:
-    from yololab.data.images import decode_image
+    from yololab.data.imaging.images import decode_image
 
     data = Path(get_testdata_file("MR_small.dcm")).read_bytes()
     assert np.array_equal(decode_image(data, "upload", ONE), read_image(get_testdata_file("MR_small.dcm"), ONE))

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from yololab.data import TiledDataset, TileSettings, load_data_config, load_split
-from yololab.data.tiles import clip_labels, parse_tiles, tile_index
+from yololab.data.tiling.tiles import clip_labels, parse_tiles, tile_index
 from yololab.errors import ConfigError
 
 pytestmark = pytest.mark.usefixtures("one_thread")

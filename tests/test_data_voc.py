@@ -13,7 +13,7 @@ import yaml
 
 from conftest import write_voc_from_yolo
 from yololab.data.source import open_split
-from yololab.data.voc_xml import VOC_CLASSES
+from yololab.data.formats.voc_xml import VOC_CLASSES
 from yololab.eval.coco import evaluate_coco
 
 

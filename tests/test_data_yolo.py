@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from yololab.data import find_images, image_to_label_path, load_data_config, load_split
-from yololab.data.yolo_format import label_dir_for
+from yololab.data.formats.yolo_format import label_dir_for
 
 
 pytestmark = pytest.mark.usefixtures("private_cache")  # conftest: the user cache in tmp_path

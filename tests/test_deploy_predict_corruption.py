@@ -14,7 +14,7 @@ import pytest
 from yololab.cli import main
 from yololab.data.corrupted import image_seed
 from yololab.data.corruptions import corrupt
-from yololab.data.images import read_image
+from yololab.data.imaging.images import read_image
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

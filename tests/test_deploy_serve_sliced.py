@@ -59,7 +59,7 @@ def test_a_large_image_is_predicted_in_slices(server, mosaic, yolov5n_pt, tmp_pa
     # the same as sliced prediction in process (the same decoder, model, slices and merge)
     path = tmp_path / "mosaic.jpg"
     path.write_bytes(mosaic)
-    from yololab.data.images import read_image
+    from yololab.data.imaging.images import read_image
 
     local = predict_sliced(read_image(str(path)), Predictor(yolov5n_pt, 320, threads=1, device="cpu"),
                            SliceSettings(640, merge="nms", metric="iou"), batch=4, max_det=300)

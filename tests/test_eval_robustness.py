@@ -16,7 +16,7 @@ from yololab.data.augment import letterbox
 from yololab.data.corrupted import CorruptedDataset, CorruptionSpec, image_seed
 from yololab.data.corruptions import BENCHMARK, FAMILIES, corrupt
 from yololab.data.dataset import DetectionDataset
-from yololab.data.images import read_image
+from yololab.data.imaging.images import read_image
 from yololab.data.records import ImageRecord
 from yololab.errors import UserError
 from yololab.eval.robustness import (

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image, ImageOps
 
 from yololab.data import DetectionDataset, ImageRecord, read_image
-from yololab.data.images import check_image
+from yololab.data.imaging.images import check_image
 from yololab.deploy.runtime.images import decode_image_bytes, load_image
 from yololab.deploy.sources import iter_frames
 
@@ -69,11 +69,11 @@ def test_every_reader_and_format_applies_exif_orientation_alike(photo, orientati
 
 @pytest.mark.parametrize("decoder", ["simplejpeg", "opencv"])
 def test_dct_scaled_decode_keeps_pixels_and_exif_orientation(photo, coco128, decoder, tmp_path, monkeypatch) -> None:
-    """The training mosaic's reduced decode (data/jpeg_scaled.py): full size gives the one decoder's pixels;
+    """The training mosaic's reduced decode (data/imaging/jpeg_scaled.py): full size gives the one decoder's pixels;
     halved, the displayed image at half size, for every EXIF orientation, with simplejpeg or OpenCV."""
     import cv2
 
-    from yololab.data import jpeg_scaled
+    from yololab.data.imaging import jpeg_scaled
 
     if decoder == "opencv":
         monkeypatch.setattr(jpeg_scaled, "simplejpeg", None)

@@ -12,9 +12,9 @@ import pytest
 import yaml
 
 from yololab.cli import main
-from yololab.data.paths import PathEscapeError
+from yololab.data.formats.paths import PathEscapeError
 from yololab.data.records import load_split
-from yololab.data.voc_xml import VocObject, write_voc_xml
+from yololab.data.formats.voc_xml import VocObject, write_voc_xml
 
 
 def _image(path: Path) -> None:

@@ -14,10 +14,10 @@ import pytest
 
 from yololab.atomic import UnsafePathError, WriteError, atomic_write_text
 from yololab.cli import main
-from yololab.data.coco_format import load_coco_records
-from yololab.data.convert import convert
-from yololab.data.paths import PathEscapeError
-from yololab.data.voc_xml import VocObject, write_voc_xml
+from yololab.data.formats.coco_format import load_coco_records
+from yololab.data.formats.convert import convert
+from yololab.data.formats.paths import PathEscapeError
+from yololab.data.formats.voc_xml import VocObject, write_voc_xml
 from yololab.deploy.sources import NetworkSourceError, Url, resolve_source
 from yololab.eval.coco import evaluate_coco
 from yololab.eval.scoring_input import ScoringInputError

@@ -93,7 +93,7 @@ def test_coco_max_det_counts_more_detections():
 
 def test_predict_and_val_paths_slice_alike(yolov5n_pt, two_photos):
     """The deploy Predictor and val's ModelSliceDetector, same model and thresholds: the same merged boxes."""
-    from yololab.data.images import read_image
+    from yololab.data.imaging.images import read_image
     from yololab.deploy.runtime.pipeline import Predictor
     from yololab.eval.sliced import ModelSliceDetector, predict_sliced
     from yololab.eval.slicing import SliceSettings

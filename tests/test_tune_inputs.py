@@ -26,7 +26,7 @@ def test_ray_executor_runs_trials(tiny_data, tmp_path):
 
 def test_tuning_on_coco_json_data(tiny_data, tmp_path, one_thread):
     """COCO JSON input (train JSON + val JSON, as for yololab train): trials train and validate on it."""
-    from yololab.data.convert import convert
+    from yololab.data.formats.convert import convert
 
     coco = convert("yolo", "coco", tiny_data, tmp_path / "coco", split=None).out
     spec = tune_spec(coco / "annotations" / "instances_train.json", {"trials": 2, "epochs": 1, "pruner": "none"},

@@ -142,7 +142,7 @@ def test_a_damaged_matches_file_names_itself_and_never_suggests_pickle(tmp_path)
 def test_a_duplicate_coco_image_id_names_both_files(tmp_path) -> None:
     from PIL import Image
 
-    from yololab.data.coco_format import load_coco_records
+    from yololab.data.formats.coco_format import load_coco_records
 
     for name in ("first.jpg", "second.jpg"):
         Image.new("RGB", (64, 48)).save(tmp_path / name)
@@ -160,7 +160,7 @@ def test_converting_an_empty_set_writes_nothing_and_a_failure_leaves_the_folder_
                                                                                        capsys) -> None:
     from PIL import Image
 
-    from yololab.data import convert
+    from yololab.data.formats import convert
 
     empty = tmp_path / "empty_val.json"
     empty.write_text(json.dumps({"images": [], "annotations": [], "categories": [{"id": 1, "name": "a"}]}))

@@ -78,7 +78,7 @@ def add_convert_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentPars
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
-    from yololab.data.convert import convert
+    from yololab.data.formats.convert import convert
 
     result = convert(args.fmt_from, args.fmt_to, args.src, args.dst, image_dir=args.image_dir,
                      split=args.split, voc_difficult=args.voc_difficult, copy_images=args.copy)

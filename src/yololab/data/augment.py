@@ -18,9 +18,10 @@ import yaml
 
 from yololab.config import from_mapping
 from yololab.data.boxes import xywhn_to_xyxy
-from yololab.data.pixels import dtype_max, pad_tuple, pad_value
+from yololab.data.imaging.pixels import dtype_max, pad_tuple, pad_value
 
-PAD_VALUE = 114  # the letterbox grey of uint8 images (:func:`yololab.data.pixels.pad_value` for the others)
+# the letterbox grey of uint8 images (:func:`yololab.data.imaging.pixels.pad_value` for the others)
+PAD_VALUE = 114
 
 
 def keep_channels(out: np.ndarray, like: np.ndarray) -> np.ndarray:
@@ -73,7 +74,7 @@ def letterbox(im: np.ndarray, new_shape: int | Sequence[int] = 640, color: tuple
     ``auto`` pads only to the next multiple of ``stride``; ``scaleup=False`` never enlarges; ``scale_fill``
     stretches without padding. Returns (image, (w ratio, h ratio), (pad left, pad top)) where the padding
     is the (possibly half-pixel) amount per side, as upstream reports it. ``color``: the pad, by default
-    upstream's grey 114 in the image's dtype (:func:`yololab.data.pixels.pad_value`).
+    upstream's grey 114 in the image's dtype (:func:`yololab.data.imaging.pixels.pad_value`).
     """
     like = im
     if color is None:

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from yololab.data.images import ImageCheckError, check_image_info
-from yololab.data.rawpixels import ImageInfo
+from yololab.data.imaging.images import ImageCheckError, check_image_info
+from yololab.data.imaging.rawpixels import ImageInfo
 from yololab.data.report import DatasetReport
 
 #: Coordinates more than this outside [0, 1] mean the label is not normalised: the box is dropped.

@@ -16,7 +16,7 @@ import numpy as np
 
 from yololab.data.corruptions import check, corrupt
 from yololab.data.dataset import DetectionDataset
-from yololab.data.images import read_image
+from yololab.data.imaging.images import read_image
 
 
 @dataclass(frozen=True)

@@ -28,10 +28,10 @@ from yololab.data.augment import (
 )
 from yololab.data import imcache
 from yololab.data.boxes import xywhn_to_xyxy, xyxy_to_xywhn
-from yololab.data.images import read_image
-from yololab.data.jpeg_scaled import read_image_scaled
+from yololab.data.imaging.images import read_image
+from yololab.data.imaging.jpeg_scaled import read_image_scaled
 from yololab.data.mosaic import new_output, plan_mosaic, render_tile, tile_region
-from yololab.data.pixels import PixelSpec, convert_image
+from yololab.data.imaging.pixels import PixelSpec, convert_image
 from yololab.data.records import ImageRecord
 from yololab.errors import DataError
 
@@ -146,7 +146,7 @@ class DetectionDataset(Dataset):
     ``mosaic`` 'warp' (default) builds mosaics with one warp per tile from images decoded at reduced size
     where they are at least twice as large as needed (:mod:`yololab.data.mosaic`); 'canvas' is upstream's
     resize -> 2x canvas -> warp. Both draw the same labels from the same seed.
-    ``pixels``: the data set's :class:`~yololab.data.pixels.PixelSpec` (default: 3-channel photos). Images
+    ``pixels``: the data set's :class:`~yololab.data.imaging.pixels.PixelSpec` (default: 3-channel photos). Images
     keep their sample type (uint8, uint16, float32) and channel count through decoding, the cache, mosaic,
     warp, letterbox and flips; colour augmentation is HSV on 3-channel uint8 and per-channel levels
     otherwise (:func:`~yololab.data.augment.augment_colour`). Items are then (C, H, W) of that type.

@@ -21,9 +21,10 @@ atomically, so concurrent ranks may fill the same folder.
 Entries are checked, not trusted: an entry must hold the (h, w, channels) array of the sample type its
 record says (the shape from the image's size and the data set's channels; the type from the image's
 header check, any of uint8/uint16/float32 where the record does not say; the image's size and mtime,
-and a data set's non-default :class:`~yololab.data.pixels.PixelSpec`, are in its name). One that does not, or that
-cannot be read, is reported once and decoded again once, under the fill lock. A cache folder that is a
-symbolic link, or a ``.fill.lock`` that is a link (dangling or not), is refused before anything is decoded.
+and a data set's non-default :class:`~yololab.data.imaging.pixels.PixelSpec`, are in its name). One
+that does not, or that cannot be read, is reported once and decoded again once, under the fill lock. A
+cache folder that is a symbolic link, or a ``.fill.lock`` that is a link (dangling or not), is refused
+before anything is decoded.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ import numpy as np
 
 from yololab.atomic import WriteError, atomic_write, confined_folder, open_nofollow
 from yololab.data.cache import folder_writable, user_cache_dir
-from yololab.data.pixels import PixelSpec
+from yololab.data.imaging.pixels import PixelSpec
 from yololab.data.records import ImageRecord
 from yololab.errors import UserError
 

@@ -31,7 +31,7 @@ from yololab.data.augment import (
     warp_boxes,
     warp_matrix,
 )
-from yololab.data.pixels import pad_value
+from yololab.data.imaging.pixels import pad_value
 
 
 @dataclass(frozen=True)

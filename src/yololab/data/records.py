@@ -15,7 +15,7 @@ from tqdm import tqdm
 from yololab.data import cache as cache_mod
 from yololab.data.checks import EMPTY_LABELS, apply_class_check, scan_item
 from yololab.data.report import DatasetReport
-from yololab.data.yolo_format import (
+from yololab.data.formats.yolo_format import (
     DataConfig,
     PathLike,
     SplitSpec,

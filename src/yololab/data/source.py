@@ -8,13 +8,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from yololab.data.coco_format import load_coco_names, load_coco_records
-from yololab.data.pixels import PixelSpec
+from yololab.data.formats.coco_format import load_coco_names, load_coco_records
+from yololab.data.imaging.pixels import PixelSpec
 from yololab.data.records import ImageRecord, load_split
 from yololab.data.report import DatasetReport
-from yololab.data.tiles import TileSettings
-from yololab.data.voc_format import is_voc_data, load_voc_config, load_voc_split
-from yololab.data.yolo_format import load_data_config
+from yololab.data.tiling.tiles import TileSettings
+from yololab.data.formats.voc_format import is_voc_data, load_voc_config, load_voc_split
+from yololab.data.formats.yolo_format import load_data_config
 from yololab.errors import UserError
 
 PathLike = str | os.PathLike

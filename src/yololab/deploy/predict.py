@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from yololab.atomic import atomic_write_bytes, atomic_write_text, check_target, file_identity
 from yololab.data.corrupted import CorruptionSpec, corrupt_file_image
-from yololab.data.pixels import preview_rgb
+from yololab.data.imaging.pixels import preview_rgb
 from yololab.deploy.runtime.annotate import draw_detections
 from yololab.deploy.runtime.pipeline import Predictor
 from yololab.deploy.sources import Frame, count_frames, is_url, is_video, iter_frames, resolve_source
@@ -171,7 +171,7 @@ def coco_identity(coco_json: str | os.PathLike, image_dir: str | os.PathLike, fi
                   num_classes: int) -> tuple[dict[Path, Any], list[int]]:
     """Image id of each of ``files`` and the category id of each class in the annotation file
     ``coco_json`` (``image_dir`` holds its images); refuses files it does not list, naming them."""
-    from yololab.data.coco_format import load_coco_records
+    from yololab.data.formats.coco_format import load_coco_records
 
     coco = load_coco_records(coco_json, image_dir, check_images=False, log=False)
     listed = {Path(os.path.abspath(r.path)): r.image_id for r in coco.records}

@@ -16,7 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from yololab.data.pixels import PixelSpec
+from yololab.data.imaging.pixels import PixelSpec
 from yololab.deploy.runtime.images import load_image
 from yololab.errors import ConfigError
 

@@ -155,7 +155,7 @@ def _score_files(request: ValRequest) -> int:
 
 
 def _validate_model(request: ValRequest, open_model: OpenModel) -> int:
-    from yololab.data.pixels import checkpoint_pixels, model_pixels
+    from yololab.data.imaging.pixels import checkpoint_pixels, model_pixels
     from yololab.data.source import open_split
     from yololab.device import select_device
     from yololab.eval.validate import format_metrics, validate

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from yololab.data.augment import letterbox
-from yololab.data.pixels import PixelSpec, normalize_batch
+from yololab.data.imaging.pixels import PixelSpec, normalize_batch
 from yololab.eval.boxes import scale_boxes
 from yololab.eval.nms import non_max_suppression
 from yololab.eval.protocol import ValModel

@@ -11,7 +11,7 @@ import torch
 from tqdm import tqdm
 
 from yololab.data import ImageRecord
-from yololab.data.images import read_image
+from yololab.data.imaging.images import read_image
 from yololab.eval.coco import detections_to_coco, image_ids, score_coco, yolo_records_to_coco_gt
 from yololab.eval.protocol import ValModel
 from yololab.eval.results import ValResult

@@ -22,7 +22,7 @@ from typing import Literal
 
 import numpy as np
 
-from yololab.data.grid import slice_grid  # noqa: F401  (the grid lives in data: tiled training cuts by it too)
+from yololab.data.tiling.grid import slice_grid  # noqa: F401  (the grid lives in data: tiled training cuts by it too)
 from yololab.errors import UserError
 
 MergeMode = Literal["greedynmm", "nmm", "nms"]

@@ -14,7 +14,7 @@ from tqdm import tqdm
 
 from yololab.data import DetectionDataset, ImageRecord, create_dataloader
 from yololab.data.corrupted import CorruptedDataset, CorruptionSpec
-from yololab.data.pixels import PixelSpec, normalize_batch
+from yololab.data.imaging.pixels import PixelSpec, normalize_batch
 from yololab.errors import UserError
 from yololab.eval.boxes import scale_boxes
 from yololab.eval.coco import (

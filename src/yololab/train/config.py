@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from yololab.config import check_seed, from_mapping
 from yololab.data.augment import AugmentConfig
-from yololab.data.tiles import TileSettings, parse_tiles
+from yololab.data.tiling.tiles import TileSettings, parse_tiles
 from yololab.device import DEFAULT_DEVICE
 from yololab.train.hyp import Hyperparameters
 

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from yololab.data import DatasetReport, ImageRecord
-from yololab.data.pixels import PixelSpec
+from yololab.data.imaging.pixels import PixelSpec
 from yololab.data.source import is_coco_json, open_split
-from yololab.data.tiles import TileSettings
+from yololab.data.tiling.tiles import TileSettings
 from yololab.jsonfile import write_json
 
 LOG = logging.getLogger("yololab")

@@ -71,7 +71,7 @@ def training_checkpoint(*, ema_model: torch.nn.Module, model: torch.nn.Module, o
                         best_epoch: int, config: Any, hyp: Any, metrics: dict | None = None,
                         pixels: dict | None = None) -> dict:
     """The dict saved as last.pt / best.pt (see the module docstring); ``pixels``: the data's
-    :meth:`~yololab.data.pixels.PixelSpec.to_dict`, kept under ``pixels`` so that val, predict and serve
+    :meth:`~yololab.data.imaging.pixels.PixelSpec.to_dict`, kept under ``pixels`` so that val, predict and serve
     decode and normalise as training did."""
     return model_checkpoint(
         ema_model,

@@ -156,7 +156,7 @@ def draw_predictions(model: torch.nn.Module, paths: Sequence[str], imgsz: int,
     import cv2
 
     from yololab.data import letterbox, read_image
-    from yololab.data.pixels import normalize_batch, preview_rgb
+    from yololab.data.imaging.pixels import normalize_batch, preview_rgb
     from yololab.eval.nms import non_max_suppression
 
     was_training = model.training

@@ -29,7 +29,7 @@ from yololab.config import save_yaml_config
 from yololab.data import DetectionDataset, TiledDataset, collate_fn
 from yololab.data.dataset import MOSAIC_KINDS, loader_worker_init
 from yololab.data.imcache import check_cache_kind
-from yololab.data.pixels import normalize_batch
+from yololab.data.imaging.pixels import normalize_batch
 from yololab.eval.results import ValResult
 from yololab.eval.sliced_val import validate_sliced
 from yololab.eval.slicing import SliceSettings

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from yololab.data.pixels import PixelSpec
+from yololab.data.imaging.pixels import PixelSpec
 
 LOG = logging.getLogger("yololab")
 INPUT = "images"
@@ -40,7 +40,7 @@ class LetterboxCalibrationReader:
     """ONNX Runtime ``CalibrationDataReader``: one letterboxed (1, C, H, W) float image in [0, 1]
     per call, the same preprocessing as ``yololab predict`` (grey 114 padding); ``channels`` is the
     model's input channel count (an RGB file is converted as :func:`.samples.sample_image` does);
-    ``pixels``: the data YAML's :class:`~yololab.data.pixels.PixelSpec` when not the default (16-bit, DICOM,
+    ``pixels``: the data YAML's :class:`~yololab.data.imaging.pixels.PixelSpec` when not the default (16-bit, DICOM,
     N bands): images are then decoded and normalised by it, as train and predict do."""
 
     def __init__(self, files: Sequence[str | os.PathLike], imgsz: tuple[int, int], stride: int = 32,
@@ -58,7 +58,7 @@ class LetterboxCalibrationReader:
         from yololab.deploy.runtime.images import preprocess
 
         if self.pixels is not None:
-            from yololab.data.images import read_image
+            from yololab.data.imaging.images import read_image
 
             return preprocess([read_image(path, self.pixels)], self.imgsz, self.stride, pixels=self.pixels)[0]
         return preprocess([sample_image(path, self.channels)], self.imgsz, self.stride)[0]

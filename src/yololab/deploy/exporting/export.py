@@ -25,7 +25,7 @@ import torch
 from yololab.atomic import atomic_write, atomic_write_path, check_target, refuse_output_is_input
 from yololab.deploy.exporting.parity import Parity, compare_outputs
 from yololab.deploy.exporting.samples import sample_batch
-from yololab.data.pixels import checkpoint_pixels
+from yololab.data.imaging.pixels import checkpoint_pixels
 from yololab.deploy.runtime import metadata as md
 from yololab.deploy.runtime.graph import RAW_OUTPUT, DecodedDetector, append_nms
 from yololab.errors import ConfigError, EnvError

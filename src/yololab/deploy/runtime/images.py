@@ -11,9 +11,9 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from yololab.data.augment import letterbox
-from yololab.data import rawpixels
-from yololab.data.images import decode_image, read_image
-from yololab.data.pixels import PixelSpec, convert_image, normalize_array
+from yololab.data.imaging import rawpixels
+from yololab.data.imaging.images import decode_image, read_image
+from yololab.data.imaging.pixels import PixelSpec, convert_image, normalize_array
 from yololab.errors import DataError
 
 MIN_SIDE = 10  # pixels; smaller images are rejected (as the dataset checks do)
@@ -183,7 +183,7 @@ def decode_image_bytes(data: bytes, max_pixels: int = MAX_PIXELS, pixels: PixelS
 def preprocess(images: Sequence[np.ndarray], imgsz: int | tuple[int, int], stride: int = 32,
                dtype: np.dtype = np.float32, pixels: PixelSpec | None = None) -> tuple[np.ndarray, list[LetterboxInfo]]:
     """Letterbox (H, W, C) images to ``imgsz`` (no auto-shrink, so batches share one shape) and normalise
-    them as train and val do (:func:`~yololab.data.pixels.normalize_batch` of ``pixels``; [0, 1] for
+    them as train and val do (:func:`~yololab.data.imaging.pixels.normalize_batch` of ``pixels``; [0, 1] for
     8-bit photos) to a contiguous (B, C, H, W) array of ``dtype``."""
     hw = (imgsz, imgsz) if isinstance(imgsz, int) else tuple(imgsz)
     if len({im.dtype for im in images}) > 1:  # mixed sample types: float32 with the same [0, 1] values

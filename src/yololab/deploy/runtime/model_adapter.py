@@ -27,7 +27,8 @@ from torch import nn
 
 from yololab.deploy.runtime.backends import Backend, backend_kind
 
-PAD_VALUE = 114 / 255  # the letterbox grey, as network input (pad_input_value() of yololab.data.pixels for others)
+# the letterbox grey, as network input (pad_input_value() of yololab.data.imaging.pixels for others)
+PAD_VALUE = 114 / 255
 
 
 class ExportedModel(nn.Module):

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from yololab.data.pixels import PixelSpec, checkpoint_pixels
+from yololab.data.imaging.pixels import PixelSpec, checkpoint_pixels
 from yololab.deploy.runtime.backends import Backend
 from yololab.deploy.runtime.images import LetterboxInfo, preprocess
 from yololab.deploy.runtime.postprocess import postprocess, scale_detections

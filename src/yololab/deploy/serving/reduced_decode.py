@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from yololab.data.images import _SWAP_ORIENTATIONS, apply_orientation, exif_orientation
-from yololab.data.pixels import PixelSpec
+from yololab.data.imaging.images import _SWAP_ORIENTATIONS, apply_orientation, exif_orientation
+from yololab.data.imaging.pixels import PixelSpec
 from yololab.deploy.runtime.images import (
     PHOTO_BYTES_PER_PIXEL,
     RAW_BYTES_PER_SAMPLE,

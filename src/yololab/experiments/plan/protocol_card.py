@@ -133,8 +133,8 @@ def tiles_protocol(spec: ExperimentSpec) -> dict[str, Any] | None:
     """Tiled training of every cell (the experiment's ``tiles:``, else its data YAML's) and the sliced val
     it implies, or None."""
     from yololab.data.source import is_coco_json
-    from yololab.data.voc_format import is_voc_data
-    from yololab.data.yolo_format import load_data_config
+    from yololab.data.formats.voc_format import is_voc_data
+    from yololab.data.formats.yolo_format import load_data_config
 
     tiles, source = spec.tiles, "experiment"
     if tiles is None and spec.data and not is_coco_json(spec.data) and not is_voc_data(Path(spec.data)):

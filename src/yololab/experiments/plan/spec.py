@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from yololab.config import ConfigError, check_seed, coerce, from_mapping, load_yaml_config
 from yololab.data.augment import AugmentConfig
-from yololab.data.tiles import TileSettings, parse_tiles
+from yololab.data.tiling.tiles import TileSettings, parse_tiles
 from yololab.experiments.results import latency_backends
 from yololab.experiments.results.columns import check_columns
 from yololab.experiments.plan.robustness_spec import RobustnessSpec
@@ -110,7 +110,7 @@ class ExperimentSpec:
     devices: str | tuple[str, ...] = "auto"                   # 'auto' (GPU 0 if any, else cpu), 'cpu', '0,1,2,3' (one cell per device)
     hyp: Hyperparameters = field(default_factory=Hyperparameters)  # shared optimizer/loss settings
     augment: AugmentConfig = field(default_factory=AugmentConfig)  # shared augmentation strengths
-    tiles: TileSettings | None = None                     # tiled training of every cell (yololab.data.tiles)
+    tiles: TileSettings | None = None                     # tiled training of every cell (yololab.data.tiling.tiles)
     train: dict = field(default_factory=dict)             # other shared TrainConfig fields (cos_lr, patience...)
     eval_imgsz: int | None = None                         # size for mAP, GFLOPs, latency (default: imgsz)
     eval_batch: int = 16

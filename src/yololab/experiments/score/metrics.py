@@ -41,7 +41,7 @@ def evaluate_cell(weights: Path, train: TrainSummary, data: str, imgsz: int, bat
     """
     import torch
 
-    from yololab.data.pixels import checkpoint_pixels, model_pixels
+    from yololab.data.imaging.pixels import checkpoint_pixels, model_pixels
     from yololab.data.source import open_split
     from yololab.eval.validate import validate
     from yololab.models.checkpoints import load_model

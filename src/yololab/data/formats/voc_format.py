@@ -32,13 +32,13 @@ import yaml
 
 from yololab.config import yaml_problem
 from yololab.data.checks import EMPTY_LABELS, check_image_file_info, clean_box, report_frame
-from yololab.data.paths import OPT_IN_KEY, inside_root, listed_inside, read_opt_in
+from yololab.data.formats.paths import OPT_IN_KEY, inside_root, listed_inside, read_opt_in
 from yololab.data.records import ImageRecord
 from yololab.data.report import DatasetReport
-from yololab.data.voc_xml import VOC_CLASSES, VocAnnotation, VocXmlError, parse_voc_xml, voc_to_pixels
-from yololab.data.yolo_format import IMG_FORMATS, PathLike, parse_names
-from yololab.data.pixels import YAML_KEYS as PIXEL_KEYS
-from yololab.data.pixels import PixelSpec, parse_pixel_spec
+from yololab.data.formats.voc_xml import VOC_CLASSES, VocAnnotation, VocXmlError, parse_voc_xml, voc_to_pixels
+from yololab.data.formats.yolo_format import IMG_FORMATS, PathLike, parse_names
+from yololab.data.imaging.pixels import YAML_KEYS as PIXEL_KEYS
+from yololab.data.imaging.pixels import PixelSpec, parse_pixel_spec
 from yololab.errors import DataError
 
 SPLITS = ("train", "val", "test")

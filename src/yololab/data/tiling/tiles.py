@@ -1,5 +1,5 @@
 """Tiled training's settings and index: large images cut into the windows of sliced inference's grid
-(:func:`yololab.data.grid.slice_grid`), each window one training item, its boxes clipped to it.
+(:func:`yololab.data.tiling.grid.slice_grid`), each window one training item, its boxes clipped to it.
 
 A box cut by a window's border is kept, clipped to the window, when at least ``min_visibility`` of its
 area lies inside the window, and dropped otherwise (a box entirely outside is always dropped). Images no
@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from yololab.config import from_mapping
-from yololab.data.grid import slice_grid
+from yololab.data.tiling.grid import slice_grid
 from yololab.errors import ConfigError
 
 Window = tuple[int, int, int, int]  # x1, y1, x2, y2 in the original image's pixels

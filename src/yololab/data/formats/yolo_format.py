@@ -12,10 +12,10 @@ from typing import Union
 import yaml
 
 from yololab.config import yaml_problem
-from yololab.data.paths import OPT_IN_KEY, listed_inside, read_opt_in
-from yololab.data.pixels import YAML_KEYS as PIXEL_KEYS
-from yololab.data.pixels import PixelSpec, parse_pixel_spec
-from yololab.data.tiles import TileSettings, parse_tiles
+from yololab.data.formats.paths import OPT_IN_KEY, listed_inside, read_opt_in
+from yololab.data.imaging.pixels import YAML_KEYS as PIXEL_KEYS
+from yololab.data.imaging.pixels import PixelSpec, parse_pixel_spec
+from yololab.data.tiling.tiles import TileSettings, parse_tiles
 from yololab.errors import DataError
 
 LOG = logging.getLogger("yololab")
@@ -43,7 +43,7 @@ class DataConfig:
     extra: dict = field(default_factory=dict)
     allow_outside_root: bool = False  # .txt list lines may name images outside ``root`` (opted in by the YAML)
     pixels: PixelSpec = PixelSpec()  # channels and normalisation (keys channels, normalize, window, frame)
-    tiles: TileSettings | None = None  # tiled training (``tiles:``, yololab.data.tiles)
+    tiles: TileSettings | None = None  # tiled training (``tiles:``, yololab.data.tiling.tiles)
 
     @property
     def list_root(self) -> Path | None:

@@ -23,8 +23,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from yololab.data.orientation import SWAP_ORIENTATIONS, apply_orientation, exif_orientation
-from yololab.data.pixels import PixelSpec
+from yololab.data.imaging.orientation import SWAP_ORIENTATIONS, apply_orientation, exif_orientation
+from yololab.data.imaging.pixels import PixelSpec
 from yololab.errors import DataError
 
 SNIFF_BYTES = 132  # a DICOM's preamble (128) and its "DICM" magic

@@ -1,5 +1,5 @@
 """SAHI's slice grid, shared by sliced inference (:mod:`yololab.eval.slicing`) and tiled training
-(:mod:`yololab.data.tiles`): square windows stepping by ``size - int(overlap * size)``; a window that would
+(:mod:`yololab.data.tiling.tiles`): square windows stepping by ``size - int(overlap * size)``; a window that would
 cross the right or bottom border is moved back to sit flush with it; a window larger than the image is
 the whole image."""
 

@@ -1,5 +1,5 @@
 """``TiledDataset``: tiled training on the fly. Large images are cut into tiles when they are loaded (no
-tile files are written): one item per (image, tile window) of :func:`yololab.data.tiles.tile_index`, each
+tile files are written): one item per (image, tile window) of :func:`yololab.data.tiling.tiles.tile_index`, each
 a crop of its image's one cached frame, then letterboxed, mosaicked and augmented as any image.
 
 The cache (:mod:`yololab.data.imcache`) holds each image once: a large image at tile scale, so that a tile
@@ -19,7 +19,7 @@ import numpy as np
 from yololab.data import imcache
 from yololab.data.dataset import DetectionDataset
 from yololab.data.records import ImageRecord
-from yololab.data.tiles import TileItem, TileSettings, tile_index
+from yololab.data.tiling.tiles import TileItem, TileSettings, tile_index
 
 
 class TiledDataset(DetectionDataset):

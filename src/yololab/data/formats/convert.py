@@ -28,12 +28,12 @@ import numpy as np
 import yaml
 
 from yololab.atomic import atomic_write, atomic_write_text, check_target
-from yololab.data.coco_format import load_coco_records
-from yololab.data.pixels import PixelSpec
+from yololab.data.formats.coco_format import load_coco_records
+from yololab.data.imaging.pixels import PixelSpec
 from yololab.data.records import ImageRecord
 from yololab.data.report import DatasetReport
 from yololab.data.source import open_split
-from yololab.data.voc_format import DIFFICULT_MODES, load_voc_config, load_voc_split
+from yololab.data.formats.voc_format import DIFFICULT_MODES, load_voc_config, load_voc_split
 from yololab.errors import DataError, UserError
 
 LOG = logging.getLogger("yololab")

@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from yololab.data.images import apply_orientation, decode_image, exif_orientation
+from yololab.data.imaging.images import apply_orientation, decode_image, exif_orientation
 
 try:  # optional: a faster JPEG decoder; OpenCV's is used without it
     import simplejpeg

@@ -2,8 +2,8 @@
 and cheap header checks.
 
 8-bit photos decode to RGB uint8 (H, W, 3) as they always have. Other pixels are kept as they are stored
-(:mod:`yololab.data.rawpixels`): 16-bit PNG/TIFF as uint16, multi-band TIFF as (H, W, N), DICOM as float32;
-a :class:`~yololab.data.pixels.PixelSpec` says how many channels the data set has."""
+(:mod:`yololab.data.imaging.rawpixels`): 16-bit PNG/TIFF as uint16, multi-band TIFF as (H, W, N), DICOM as float32;
+a :class:`~yololab.data.imaging.pixels.PixelSpec` says how many channels the data set has."""
 
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from yololab.data import rawpixels
-from yololab.data.orientation import SWAP_ORIENTATIONS as _SWAP_ORIENTATIONS
-from yololab.data.orientation import apply_orientation, exif_orientation
-from yololab.data.pixels import PixelSpec
+from yololab.data.imaging import rawpixels
+from yololab.data.imaging.orientation import SWAP_ORIENTATIONS as _SWAP_ORIENTATIONS
+from yololab.data.imaging.orientation import apply_orientation, exif_orientation
+from yololab.data.imaging.pixels import PixelSpec
 from yololab.errors import DataError
 
 #: EXIF orientations that swap width and height (transpose / rotate 90 / transverse / rotate 270).
@@ -117,7 +117,7 @@ def decode_image(data: bytes, name: str = "image", pixels: PixelSpec | None = No
     serve. 8-bit photos of a 3-channel data set (``pixels`` None or 3 channels) are RGB uint8, grey
     ones replicated to 3 channels; 16-bit PNGs stay uint16 (grey ones replicated in a 3-channel data set);
     16-bit or multi-band TIFFs and DICOM files, and every image of a data set with another channel
-    count, go through :func:`yololab.data.rawpixels.decode_raw`, which keeps what is stored and refuses
+    count, go through :func:`yololab.data.imaging.rawpixels.decode_raw`, which keeps what is stored and refuses
     an image whose channel count is not the data set's (:class:`DataError` naming it).
 
     OpenCV decodes with its own orientation handling switched off (it differs between formats and

@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 
 from yololab.data.checks import EMPTY_LABELS, check_image_file_info, clean_box, report_frame
-from yololab.data.rawpixels import ImageInfo
-from yololab.data.paths import inside_root
+from yololab.data.imaging.rawpixels import ImageInfo
+from yololab.data.formats.paths import inside_root
 from yololab.data.records import ImageRecord
 from yololab.data.report import DatasetReport
 

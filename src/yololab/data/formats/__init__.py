@@ -1,0 +1,1 @@
+"""Data sets on disk: YOLO, COCO JSON and Pascal VOC formats, path rules and conversion."""

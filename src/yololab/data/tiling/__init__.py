@@ -1,0 +1,1 @@
+"""Tiled training: the slice grid, tile settings and the tiled data set."""
