@@ -10,8 +10,10 @@ from yololab.experiments.plan.spec import ExperimentSpec
 from yololab.experiments.results.records import CellResult
 
 
-def scoring_notes(spec: ExperimentSpec, rows: Sequence[CellResult]) -> list[str]:
-    """Sentences for under the main table (and the end of the LaTeX caption)."""
+def scoring_notes(spec: ExperimentSpec, rows: Sequence[CellResult],
+                  main_columns: Sequence[str] | None = None) -> list[str]:
+    """Sentences for under the main table (and the end of the LaTeX caption); ``main_columns``: the main
+    table's chosen columns (None: the compact default, which leaves APt to the full table)."""
     notes = []
     if spec.tiles is not None:
         t = spec.tiles
@@ -22,5 +24,6 @@ def scoring_notes(spec: ExperimentSpec, rows: Sequence[CellResult]) -> list[str]
     if spec.max_det is not None:
         notes.append(f"COCO scores up to {spec.max_det} detections per image (max_det; COCO's default is 100).")
     if any(r.accuracy.map_tiny is not None for r in rows):
-        notes.append("APt: AP of objects under 16^2 px (the tiny bin of AI-TOD and VisDrone), inside APs.")
+        where = "" if main_columns and "map_tiny" in main_columns else " (in the full table)"
+        notes.append(f"APt{where}: AP of objects under 16^2 px (the tiny bin of AI-TOD and VisDrone), inside APs.")
     return notes

@@ -332,11 +332,11 @@ def write_report(spec: ExperimentSpec, out_dir: str | Path, rows: list[CellResul
     warnings = identical_seed_warnings(facts)
     for warning in warnings:
         LOG.warning("%s", warning)
-    scoring = scoring_notes(spec, cell_rows)
+    names = main_table_columns(spec, chosen)
+    scoring = scoring_notes(spec, cell_rows, names)
     notes = [*scoring, *seeds_notes(facts), *robustness_note(mean_rows)]
     protocol = read_json_if_present(out / "protocol.json")
     data_name = data_set_name(spec.data or "data")
-    names = main_table_columns(spec, chosen)
     lines = headline(mean_rows)
     parts = caption_parts(spec, cell_rows, data_name, facts)
     caption, caption_tex = " ".join(p for p, _ in parts), " ".join(t for _, t in parts)
