@@ -41,6 +41,11 @@ def verdict(aa: Rates, ab: Rates) -> str:
     """'ok' when false positives <= 5% + 3 MC SE and both coverages >= 95% - 3 MC SE (2+ seeds)."""
     if aa.scenario.seeds < 2:
         return "no test (one seed)"
+    return calibrated(aa, ab)
+
+
+def calibrated(aa: Rates, ab: Rates) -> str:
+    """'ok' when false positives <= 5% + 3 MC SE and both coverages >= 95% - 3 MC SE."""
     se = math.sqrt(NOMINAL * (1 - NOMINAL) / aa.tables)
     ok = aa.significant <= NOMINAL + 3 * se and min(aa.coverage, ab.coverage) >= 1 - NOMINAL - 3 * se
     return "ok" if ok else "MISCALIBRATED"
@@ -60,9 +65,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--datasets", default=None, help="the data-set level instead: numbers of data sets, e.g. 2,3,5,10")
     p.add_argument("--tau-ratios", default="0,1,5", help="data-set level: between / within data-set spread")
     p.add_argument("--pooled-seeds", default="2,3", help="data-set level: seeds per data set")
+    p.add_argument("--same-model", action="store_true",
+                   help="instead: stats.same_model_test (one checkpoint scored two ways, e.g. sliced vs whole)")
+    p.add_argument("--mpc", type=int, default=None, metavar="CORRUPTIONS",
+                   help="instead: the Δ mPC test over this many corrupted scoring sets (one shared image resample)")
     args = p.parse_args(argv)
     if args.datasets:
         return pooled_main(args)
+    if args.same_model or args.mpc:
+        return new_tests_main(args)
 
     seeds = [int(s) for s in args.seeds.split(",")]
     images = [int(s) for s in args.images.split(",")]
@@ -93,6 +104,41 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"tables": args.tables, "resamples": args.resamples, "rows": rows, "seconds": seconds}, f, indent=1)
+    return 1 if bad else 0
+
+
+def new_tests_main(args) -> int:
+    """False positives, coverage and power of the same-checkpoint test or of Δ mPC, over images x spreads."""
+    from yololab.experiments.stats import same_model_test
+    from yololab.experiments.stats.calibration import run_mpc_scenario
+
+    def same_model(cand, ref, seed, n_images):  # one row each: the full-set mAP, then the resamples
+        return same_model_test(cand[0], ref[0], n_images=n_images)
+
+    images = [int(s) for s in args.images.split(",")]
+    spreads = [args.spread * float(r) for r in args.ratios.split(",")]
+    seeds = [1] if args.same_model else [int(s) for s in args.seeds.split(",")]
+    name = "same_model_test (1 seed, no seed spread)" if args.same_model else f"Δ mPC over {args.mpc} corruptions"
+    print(name)
+    print(f"{'seeds':>5} {'s_img':>7} {'images':>7} | {'false pos.':>13} {'coverage':>13} | {'power 1 pt':>13} | verdict")
+    started, bad = time.perf_counter(), 0
+    for n in images:
+        for s_img in spreads:
+            for k in seeds:
+                s_seed = 0.0 if args.same_model else args.spread
+                rates = []
+                for delta, seed in ((0.0, k * 7 + n), (1.0, k * 11 + n)):
+                    sc = Scenario(k, s_seed, s_img, n, args.resamples, delta)
+                    rates.append(run_scenario(sc, args.tables, seed=seed, test=same_model) if args.same_model
+                                 else run_mpc_scenario(sc, args.mpc, args.tables, seed=seed))
+                aa, ab = rates
+                v = calibrated(aa, ab)
+                bad += v == "MISCALIBRATED"
+                print(f"{k:>5} {s_img:>7.3f} {n:>7} | {100 * aa.significant:>6.1f}% ± {100 * aa.significant_se:3.1f} "
+                      f"{100 * aa.coverage:>6.1f}% ± {100 * aa.coverage_se:3.1f} | "
+                      f"{100 * ab.significant:>6.1f}% ± {100 * ab.significant_se:3.1f} | {v}", flush=True)
+    print(f"{time.perf_counter() - started:.0f} s; "
+          f"{'every row within 5% + 3 MC SE (false positives) and 95% - 3 MC SE (coverage)' if not bad else f'{bad} rows MISCALIBRATED'}")
     return 1 if bad else 0
 
 
